@@ -1,0 +1,116 @@
+//! Sign up, sign in, sign out, change password, and who am I.
+
+use leptos::prelude::*;
+
+use crate::error::AppError;
+use crate::model::Me;
+
+#[server(prefix = "/rpc", endpoint = "sign_up")]
+pub async fn sign_up(
+    name: String,
+    email: String,
+    password: String,
+    next: Option<String>,
+) -> Result<(), AppError> {
+    use crate::server::{auth::session, rpc, service::accounts};
+    rpc::finish(
+        async {
+            let state = rpc::state()?;
+            let user = accounts::sign_up(&state.db, accounts::SignUp { email, password, name }).await?;
+            session::start(&rpc::session().await?, &user).await?;
+            leptos_axum::redirect(&rpc::safe_next(next));
+            Ok(())
+        }
+        .await,
+    )
+}
+
+#[server(prefix = "/rpc", endpoint = "sign_in")]
+pub async fn sign_in(email: String, password: String, next: Option<String>) -> Result<(), AppError> {
+    use crate::server::{auth::session, rpc, service::accounts};
+    let next = rpc::safe_next(next);
+    let result = async {
+        let state = rpc::state()?;
+        let ip = rpc::client_ip().await;
+        let user = accounts::sign_in(&state.db, &email, password, &ip).await?;
+        session::start(&rpc::session().await?, &user).await?;
+        Ok(())
+    }
+    .await;
+    match &result {
+        Ok(()) => leptos_axum::redirect(&next),
+        // Without JavaScript the form can't show the error itself: send the
+        // browser back to the sign-in page with the reason in the query.
+        Err(e) if rpc::is_plain_form_post() => {
+            let reason = match e {
+                AppError::RateLimited { .. } => "throttled",
+                _ => "credentials",
+            };
+            leptos_axum::redirect(&format!("/login?error={reason}&next={}", urlencode(&next)));
+        }
+        Err(_) => {}
+    }
+    rpc::finish(result)
+}
+
+#[cfg(feature = "ssr")]
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[server(prefix = "/rpc", endpoint = "sign_out")]
+pub async fn sign_out() -> Result<(), AppError> {
+    use crate::server::{auth::session, rpc};
+    rpc::finish(
+        async {
+            session::end(&rpc::session().await?).await?;
+            leptos_axum::redirect("/login");
+            Ok(())
+        }
+        .await,
+    )
+}
+
+#[server(prefix = "/rpc", endpoint = "change_password")]
+pub async fn change_password(current_password: String, new_password: String) -> Result<(), AppError> {
+    use crate::server::{auth::session, rpc, service::accounts};
+    rpc::finish(
+        async {
+            let (state, actor) = rpc::user().await?;
+            let user_id = actor.require_user()?;
+            let epoch =
+                accounts::change_password(&state.db, user_id, current_password, new_password).await?;
+            session::renew_epoch(&rpc::session().await?, epoch).await?;
+            Ok(())
+        }
+        .await,
+    )
+}
+
+/// The signed-in user and their organizations, or `None` when signed out
+/// (pages use it to decide whether to send the visitor to sign in).
+#[server(prefix = "/rpc", endpoint = "get_me")]
+pub async fn get_me() -> Result<Option<Me>, AppError> {
+    use crate::server::{rpc, service::{accounts, orgs}};
+    rpc::finish(
+        async {
+            let (state, actor) = match rpc::user().await {
+                Ok(x) => x,
+                Err(AppError::Unauthorized(_)) => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            let user_id = actor.require_user()?;
+            let user = accounts::fetch_user(&state.db, user_id).await?;
+            let orgs = orgs::list(&state.db, &actor).await?;
+            Ok(Some(Me { user, orgs }))
+        }
+        .await,
+    )
+}

@@ -1,0 +1,33 @@
+//! Server functions, grouped by area. Each is thin: find the caller, call
+//! the service, give errors their status. Their endpoints are fixed names
+//! under [`RPC_PREFIX`] so the authorization-matrix test can list them.
+
+pub mod account;
+pub mod orgs;
+
+/// Where server functions are served (kept apart from the REST `/api/v1`).
+pub const RPC_PREFIX: &str = "/rpc/";
+
+/// Every server function endpoint, for the authorization-matrix test.
+pub const ENDPOINTS: &[&str] = &[
+    "sign_up",
+    "sign_in",
+    "sign_out",
+    "change_password",
+    "get_me",
+    "create_org",
+    "get_org",
+    "rename_org",
+    "delete_org",
+    "list_members",
+    "change_role",
+    "remove_member",
+    "invite_member",
+    "list_invitations",
+    "revoke_invitation",
+    "get_invitation",
+    "accept_invitation",
+    "list_api_keys",
+    "create_api_key",
+    "revoke_api_key",
+];

@@ -1,0 +1,259 @@
+//! Organizations, members, invitations and API keys for the browser.
+
+use leptos::prelude::*;
+use uuid::Uuid;
+
+use crate::error::AppError;
+use crate::model::{ApiKey, CreatedApiKey, Invitation, InvitationPreview, Member, Organization};
+
+#[cfg(feature = "ssr")]
+use crate::server::{auth::rbac::OrgCtx, state::AppState};
+
+/// The caller inside `org` (id or slug), or 401/404.
+#[cfg(feature = "ssr")]
+async fn org_ctx(org: &str) -> Result<(AppState, OrgCtx), AppError> {
+    let (state, actor) = crate::server::rpc::user().await?;
+    let ctx = crate::server::service::orgs::org_ctx(&state.db, &actor, org).await?;
+    Ok((state, ctx))
+}
+
+#[cfg(feature = "ssr")]
+fn parse_role(raw: &str) -> Result<crate::model::Role, AppError> {
+    crate::model::Role::parse(raw).ok_or_else(|| AppError::field("role", "Choose a role."))
+}
+
+#[server(prefix = "/rpc", endpoint = "create_org")]
+pub async fn create_org(name: String) -> Result<Organization, AppError> {
+    use crate::server::{rpc, service::orgs};
+    rpc::finish(
+        async {
+            let (state, actor) = rpc::user().await?;
+            let org = orgs::create(&state.db, &actor, &name).await?;
+            leptos_axum::redirect(&format!("/o/{}", org.slug));
+            Ok(org)
+        }
+        .await,
+    )
+}
+
+#[server(prefix = "/rpc", endpoint = "get_org")]
+pub async fn get_org(org: String) -> Result<Organization, AppError> {
+    use crate::server::{rpc, service::orgs};
+    rpc::finish(
+        async {
+            let (state, ctx) = org_ctx(&org).await?;
+            orgs::get(&state.db, &ctx).await
+        }
+        .await,
+    )
+}
+
+#[server(prefix = "/rpc", endpoint = "rename_org")]
+pub async fn rename_org(org: String, name: String) -> Result<Organization, AppError> {
+    use crate::server::{rpc, service::orgs};
+    rpc::finish(
+        async {
+            let (state, ctx) = org_ctx(&org).await?;
+            orgs::rename(&state.db, &ctx, &name).await
+        }
+        .await,
+    )
+}
+
+#[server(prefix = "/rpc", endpoint = "delete_org")]
+pub async fn delete_org(org: String, confirm: String) -> Result<(), AppError> {
+    use crate::server::{rpc, service::orgs};
+    rpc::finish(
+        async {
+            let (state, ctx) = org_ctx(&org).await?;
+            orgs::delete(&state.db, &ctx, Some(&confirm)).await?;
+            leptos_axum::redirect("/");
+            Ok(())
+        }
+        .await,
+    )
+}
+
+#[server(prefix = "/rpc", endpoint = "list_members")]
+pub async fn list_members(org: String) -> Result<Vec<Member>, AppError> {
+    use crate::server::{rpc, service::team};
+    rpc::finish(
+        async {
+            let (state, ctx) = org_ctx(&org).await?;
+            team::list_members(&state.db, &ctx).await
+        }
+        .await,
+    )
+}
+
+#[server(prefix = "/rpc", endpoint = "change_role")]
+pub async fn change_role(org: String, user_id: Uuid, role: String) -> Result<Member, AppError> {
+    use crate::server::{rpc, service::team};
+    rpc::finish(
+        async {
+            let (state, ctx) = org_ctx(&org).await?;
+            team::change_role(&state.db, &ctx, user_id, parse_role(&role)?).await
+        }
+        .await,
+    )
+}
+
+/// Removes a member; with the caller's own id, leaves the organization.
+#[server(prefix = "/rpc", endpoint = "remove_member")]
+pub async fn remove_member(org: String, user_id: Uuid) -> Result<(), AppError> {
+    use crate::server::{rpc, service::team};
+    rpc::finish(
+        async {
+            let (state, ctx) = org_ctx(&org).await?;
+            let leaving = ctx.actor.user_id() == Some(user_id);
+            team::remove_member(&state.db, &ctx, user_id).await?;
+            if leaving {
+                leptos_axum::redirect("/");
+            }
+            Ok(())
+        }
+        .await,
+    )
+}
+
+#[server(prefix = "/rpc", endpoint = "invite_member")]
+pub async fn invite_member(org: String, email: String, role: String) -> Result<Invitation, AppError> {
+    use crate::server::{rpc, service::team};
+    rpc::finish(
+        async {
+            let (state, ctx) = org_ctx(&org).await?;
+            let role = parse_role(&role)?;
+            team::invite(&state.db, &ctx, &email, role, &state.config.public_url).await
+        }
+        .await,
+    )
+}
+
+#[server(prefix = "/rpc", endpoint = "list_invitations")]
+pub async fn list_invitations(org: String) -> Result<Vec<Invitation>, AppError> {
+    use crate::server::{rpc, service::team};
+    rpc::finish(
+        async {
+            let (state, ctx) = org_ctx(&org).await?;
+            team::list_invitations(&state.db, &ctx).await
+        }
+        .await,
+    )
+}
+
+#[server(prefix = "/rpc", endpoint = "revoke_invitation")]
+pub async fn revoke_invitation(org: String, id: Uuid) -> Result<(), AppError> {
+    use crate::server::{rpc, service::team};
+    rpc::finish(
+        async {
+            let (state, ctx) = org_ctx(&org).await?;
+            team::revoke_invitation(&state.db, &ctx, id).await
+        }
+        .await,
+    )
+}
+
+#[server(prefix = "/rpc", endpoint = "get_invitation")]
+pub async fn get_invitation(token: String) -> Result<InvitationPreview, AppError> {
+    use crate::server::{rpc, service::team};
+    rpc::finish(
+        async {
+            let state = rpc::state()?;
+            team::preview_invitation(&state.db, &token).await
+        }
+        .await,
+    )
+}
+
+#[server(prefix = "/rpc", endpoint = "accept_invitation")]
+pub async fn accept_invitation(token: String) -> Result<Organization, AppError> {
+    use crate::server::{rpc, service::team};
+    rpc::finish(
+        async {
+            let (state, actor) = rpc::user().await?;
+            let org = team::accept_invitation(&state.db, &actor, &token).await?;
+            leptos_axum::redirect(&format!("/o/{}", org.slug));
+            Ok(org)
+        }
+        .await,
+    )
+}
+
+#[server(prefix = "/rpc", endpoint = "list_api_keys")]
+pub async fn list_api_keys(org: String) -> Result<Vec<ApiKey>, AppError> {
+    use crate::server::{rpc, service::api_keys};
+    rpc::finish(
+        async {
+            let (state, ctx) = org_ctx(&org).await?;
+            api_keys::list(&state.db, &ctx).await
+        }
+        .await,
+    )
+}
+
+/// Scopes come as checkboxes (present = checked); `expires_in_days` empty
+/// means the key never expires.
+#[server(prefix = "/rpc", endpoint = "create_api_key")]
+pub async fn create_api_key(
+    org: String,
+    name: String,
+    scope_read: Option<String>,
+    scope_write: Option<String>,
+    scope_execute: Option<String>,
+    scope_admin: Option<String>,
+    expires_in_days: Option<String>,
+) -> Result<CreatedApiKey, AppError> {
+    use crate::server::{rpc, service::api_keys};
+    rpc::finish(
+        async {
+            let (state, ctx) = org_ctx(&org).await?;
+            let scopes = [
+                (scope_read, "read"),
+                (scope_write, "write"),
+                (scope_execute, "execute"),
+                (scope_admin, "admin"),
+            ]
+            .into_iter()
+            .filter(|(v, _)| v.is_some())
+            .map(|(_, s)| s.to_string())
+            .collect();
+            let expires_at = match expires_in_days.as_deref().map(str::trim) {
+                None | Some("") => None,
+                Some(d) => match d.parse::<i64>() {
+                    Ok(days) if (1..=3650).contains(&days) => {
+                        Some(chrono::Utc::now() + chrono::Duration::days(days))
+                    }
+                    _ => {
+                        return Err(AppError::field(
+                            "expires_in_days",
+                            "Enter a number of days from 1 to 3650, or leave it empty.",
+                        ))
+                    }
+                },
+            };
+            api_keys::create(
+                &state.db,
+                &ctx,
+                api_keys::NewApiKey {
+                    name,
+                    scopes,
+                    expires_at,
+                },
+            )
+            .await
+        }
+        .await,
+    )
+}
+
+#[server(prefix = "/rpc", endpoint = "revoke_api_key")]
+pub async fn revoke_api_key(id: Uuid) -> Result<(), AppError> {
+    use crate::server::{rpc, service::api_keys};
+    rpc::finish(
+        async {
+            let (state, actor) = rpc::user().await?;
+            api_keys::revoke(&state.db, &actor, id).await
+        }
+        .await,
+    )
+}

@@ -1,0 +1,79 @@
+//! Small building blocks shared by pages: field errors, form-level errors,
+//! loading and error states, dates.
+
+use chrono::{DateTime, Utc};
+use leptos::prelude::*;
+
+use crate::error::AppError;
+
+/// The latest error of an action, if its last run failed.
+pub fn action_error<I, O>(action: ServerAction<I>) -> Signal<Option<AppError>>
+where
+    I: leptos::server_fn::ServerFn<Output = O, Error = AppError> + Clone + Send + Sync + 'static,
+    O: Clone + Send + Sync + 'static,
+    ServerAction<I>: Clone,
+{
+    let value = action.value();
+    Signal::derive(move || value.get().and_then(|r| r.err()))
+}
+
+/// The message under one input, linked to it with `aria-describedby`.
+#[component]
+pub fn FieldError(error: Signal<Option<AppError>>, field: &'static str) -> impl IntoView {
+    let message = move || error.get().and_then(|e| e.message_for(field));
+    view! {
+        <Show when=move || message().is_some()>
+            <p class="field-error" id=format!("{field}-error") role="alert">
+                {message}
+            </p>
+        </Show>
+    }
+}
+
+/// An error that belongs to the whole form (not one field).
+#[component]
+pub fn FormError(error: Signal<Option<AppError>>) -> impl IntoView {
+    let message = move || {
+        error
+            .get()
+            .filter(|e| e.field_errors().is_empty())
+            .map(|e| e.to_string())
+    };
+    view! {
+        <Show when=move || message().is_some()>
+            <div class="alert alert-error" role="alert">{message}</div>
+        </Show>
+    }
+}
+
+/// What a page shows when loading its data failed.
+#[component]
+pub fn ErrorBox(error: AppError) -> impl IntoView {
+    view! {
+        <div class="alert alert-error" role="alert">
+            <strong>{error.to_string()}</strong>
+            <span class="muted">" (" {error.code()} ")"</span>
+        </div>
+    }
+}
+
+#[component]
+pub fn Loading() -> impl IntoView {
+    view! { <p class="loading" aria-live="polite">"Loading…"</p> }
+}
+
+/// A UTC timestamp, readable and exact.
+pub fn when(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// `aria-invalid` for an input whose field has an error.
+pub fn invalid(error: Signal<Option<AppError>>, field: &'static str) -> impl Fn() -> &'static str {
+    move || {
+        if error.get().and_then(|e| e.message_for(field)).is_some() {
+            "true"
+        } else {
+            "false"
+        }
+    }
+}

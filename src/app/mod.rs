@@ -1,0 +1,61 @@
+//! The UI: the HTML shell, the router and the pages. Every route renders
+//! completely on the server (`SsrMode::Async`) so pages work before — and
+//! without — hydration; forms are `ActionForm`s that post to server
+//! functions, which redirect back when JavaScript is off.
+
+pub mod components;
+pub mod pages;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::components::{ParentRoute, Route, Router, Routes};
+use leptos_router::{path, SsrMode};
+
+use pages::{account, auth, home, keys, orgs, team};
+
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <meta name="color-scheme" content="light" />
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
+                <AutoReload options=options.clone() />
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body>
+                <App />
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Stylesheet id="leptos" href="/pkg/mino.css" />
+        <Title formatter=|text: String| {
+            if text.is_empty() { "Mino".to_string() } else { format!("{text} · Mino") }
+        } />
+        <Router>
+            <Routes fallback=|| view! { <pages::NotFound /> }>
+                <Route path=path!("/") view=home::Home ssr=SsrMode::Async />
+                <Route path=path!("/login") view=auth::SignInPage ssr=SsrMode::Async />
+                <Route path=path!("/signup") view=auth::SignUpPage ssr=SsrMode::Async />
+                <Route path=path!("/invite/:token") view=team::AcceptInvitationPage ssr=SsrMode::Async />
+                <ParentRoute path=path!("") view=pages::AppShell ssr=SsrMode::Async>
+                    <Route path=path!("/account") view=account::AccountPage />
+                    <Route path=path!("/orgs/new") view=orgs::NewOrgPage />
+                    <Route path=path!("/o/:slug") view=orgs::OrgOverviewPage />
+                    <Route path=path!("/o/:slug/members") view=team::MembersPage />
+                    <Route path=path!("/o/:slug/api-keys") view=keys::ApiKeysPage />
+                    <Route path=path!("/o/:slug/settings") view=orgs::OrgSettingsPage />
+                </ParentRoute>
+            </Routes>
+        </Router>
+    }
+}

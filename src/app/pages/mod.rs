@@ -1,0 +1,151 @@
+//! Pages, one module per area, plus the signed-in shell and the 404 page.
+
+pub mod account;
+pub mod auth;
+pub mod home;
+pub mod keys;
+pub mod orgs;
+pub mod team;
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::{Outlet, Redirect, A};
+use leptos_router::hooks::{use_location, use_params_map};
+
+use super::components::{ErrorBox, Loading};
+use crate::api::account::{get_me, SignOut};
+use crate::model::{Me, Role};
+
+/// Sets the response status during server rendering.
+pub fn set_status(code: u16) {
+    #[cfg(feature = "ssr")]
+    if let Some(r) = use_context::<leptos_axum::ResponseOptions>() {
+        r.set_status(axum::http::StatusCode::from_u16(code).unwrap_or_default());
+    }
+    #[cfg(not(feature = "ssr"))]
+    let _ = code;
+}
+
+#[component]
+pub fn NotFound() -> impl IntoView {
+    set_status(404);
+    view! {
+        <Title text="Not found" />
+        <div class="centered">
+            <div class="card narrow">
+                <h1>"Page not found"</h1>
+                <p>"There is nothing here, or it belongs to an organization you are not in."</p>
+                <p><a href="/" class="button">"Go to your dashboard"</a></p>
+            </div>
+        </div>
+    }
+}
+
+/// The signed-in frame: header with organization switcher, navigation and
+/// user menu. Sends visitors who are not signed in to the sign-in page.
+#[component]
+pub fn AppShell() -> impl IntoView {
+    let location = use_location();
+    // Re-read on every navigation: organizations appear and disappear as
+    // the user creates, joins and leaves them.
+    let me = Resource::new(move || location.pathname.get(), |_| get_me());
+    view! {
+        <Suspense fallback=|| view! { <Loading /> }>
+            {move || Suspend::new(async move {
+                match me.await {
+                    Ok(Some(me)) => view! { <SignedIn me /> }.into_any(),
+                    Ok(None) => {
+                        let next = location.pathname.get_untracked();
+                        view! { <Redirect path=format!("/login?next={next}") /> }.into_any()
+                    }
+                    Err(e) => view! { <main class="page"><ErrorBox error=e /></main> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn SignedIn(me: Me) -> impl IntoView {
+    let params = use_params_map();
+    let slug = move || params.read().get("slug");
+    let current = {
+        let orgs = me.orgs.clone();
+        move || slug().and_then(|s| orgs.iter().find(|o| o.slug == s).cloned())
+    };
+    let sign_out = ServerAction::<SignOut>::new();
+    let orgs = me.orgs.clone();
+    let current_for_nav = current.clone();
+    view! {
+        <header class="topbar">
+            <a href="/" class="brand" aria-label="Mino home">"Mino"</a>
+            <details class="menu switcher">
+                <summary aria-label="Switch organization">
+                    {
+                        let current = current.clone();
+                        move || current().map(|o| o.name).unwrap_or_else(|| "Organizations".into())
+                    }
+                </summary>
+                <ul role="list">
+                    {orgs
+                        .into_iter()
+                        .map(|o| {
+                            view! {
+                                <li>
+                                    <a href=format!("/o/{}", o.slug)>
+                                        {o.name} <span class="muted small">" · " {o.role.label()}</span>
+                                    </a>
+                                </li>
+                            }
+                        })
+                        .collect_view()}
+                    <li class="sep"><a href="/orgs/new">"+ New organization"</a></li>
+                </ul>
+            </details>
+            <nav class="mainnav" aria-label="Organization">
+                {move || {
+                    current_for_nav()
+                        .map(|o| {
+                            let base = format!("/o/{}", o.slug);
+                            let is_admin = o.role >= Role::Admin;
+                            let (members, keys, settings) = (
+                                format!("{base}/members"),
+                                format!("{base}/api-keys"),
+                                format!("{base}/settings"),
+                            );
+                            view! {
+                                <A href=base exact=true>"Overview"</A>
+                                <A href=members>"Team"</A>
+                                <Show when=move || is_admin>
+                                    <A href=keys.clone()>"API keys"</A>
+                                </Show>
+                                <A href=settings>"Settings"</A>
+                            }
+                        })
+                }}
+            </nav>
+            <details class="menu usermenu">
+                <summary aria-label="Account menu">{me.user.name.clone()}</summary>
+                <ul role="list">
+                    <li class="muted small">{me.user.email.clone()}</li>
+                    <li><a href="/account">"Account and password"</a></li>
+                    <li>
+                        <ActionForm action=sign_out>
+                            <button type="submit" class="linklike">"Sign out"</button>
+                        </ActionForm>
+                    </li>
+                </ul>
+            </details>
+        </header>
+        <main class="page">
+            {move || {
+                let missing = slug().is_some() && current().is_none();
+                if missing {
+                    view! { <NotFound /> }.into_any()
+                } else {
+                    view! { <Outlet /> }.into_any()
+                }
+            }}
+        </main>
+    }
+}

@@ -1,0 +1,171 @@
+//! Creating an organization, its overview and its settings.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_params_map;
+
+use crate::api::orgs::{get_org, list_members, CreateOrg, DeleteOrg, RenameOrg};
+use crate::app::components::{action_error, invalid, when, ErrorBox, FieldError, FormError, Loading};
+use crate::model::Role;
+
+/// The `:slug` of the current organization route.
+pub fn use_slug() -> Signal<String> {
+    let params = use_params_map();
+    Signal::derive(move || params.read().get("slug").unwrap_or_default())
+}
+
+#[component]
+pub fn NewOrgPage() -> impl IntoView {
+    let action = ServerAction::<CreateOrg>::new();
+    let error = action_error(action);
+    view! {
+        <Title text="New organization" />
+        <h1>"Create an organization"</h1>
+        <section class="card">
+            <p class="muted">
+                "An organization holds your team's projects, batches and results. "
+                "You will be its owner and can invite teammates next."
+            </p>
+            <FormError error />
+            <ActionForm action>
+                <label for="name">"Organization name"</label>
+                <input id="name" name="name" required maxlength="100" placeholder="e.g. Acme Research"
+                    aria-invalid=invalid(error, "name") aria-describedby="name-error" />
+                <FieldError error field="name" />
+                <button type="submit" class="button primary" disabled=move || action.pending().get()>
+                    "Create organization"
+                </button>
+            </ActionForm>
+        </section>
+    }
+}
+
+#[component]
+pub fn OrgOverviewPage() -> impl IntoView {
+    let slug = use_slug();
+    let data = Resource::new(move || slug.get(), |slug| async move {
+        let org = get_org(slug.clone()).await?;
+        let members = list_members(slug).await?;
+        Ok::<_, crate::error::AppError>((org, members))
+    });
+    view! {
+        <Suspense fallback=|| view! { <Loading /> }>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Err(e) => view! { <ErrorBox error=e /> }.into_any(),
+                    Ok((org, members)) => {
+                        let base = format!("/o/{}", org.slug);
+                        let is_admin = org.role >= Role::Admin;
+                        let alone = members.len() == 1;
+                        view! {
+                            <Title text=org.name.clone() />
+                            <div class="page-head">
+                                <h1>{org.name.clone()}</h1>
+                                <span class="badge">{org.role.label()}</span>
+                            </div>
+                            <div class="grid">
+                                <section class="card">
+                                    <h2>"Team"</h2>
+                                    <p class="stat">{members.len()}</p>
+                                    <p class="muted">{if members.len() == 1 { "member" } else { "members" }}</p>
+                                    <a href=format!("{base}/members")>"See the team"</a>
+                                </section>
+                                <section class="card">
+                                    <h2>"Plan limits"</h2>
+                                    <p>{org.max_projects} " projects · " {org.max_executions_per_month} " executions a month"</p>
+                                    <p class="muted small">"Created " {when(org.created_at)}</p>
+                                </section>
+                            </div>
+                            <Show when=move || is_admin && alone>
+                                <section class="card callout">
+                                    <h2>"Next: bring your team"</h2>
+                                    <p>"You are the only member. Invite analysts and engineers with the role that fits them."</p>
+                                    <a class="button primary" href=format!("/o/{}/members#invite", slug.get_untracked())>"Invite teammates"</a>
+                                </section>
+                            </Show>
+                            <Show when=move || is_admin>
+                                <section class="card">
+                                    <h2>"Automate with the API"</h2>
+                                    <p>"Programs and CI jobs use the REST API under " <code>"/api/v1"</code> " with an API key."</p>
+                                    <a href=format!("/o/{}/api-keys", slug.get_untracked())>"Manage API keys"</a>
+                                </section>
+                            </Show>
+                        }
+                        .into_any()
+                    }
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+pub fn OrgSettingsPage() -> impl IntoView {
+    let slug = use_slug();
+    let rename = ServerAction::<RenameOrg>::new();
+    let delete = ServerAction::<DeleteOrg>::new();
+    let rename_error = action_error(rename);
+    let delete_error = action_error(delete);
+    let org = Resource::new(move || (slug.get(), rename.version().get()), |(slug, _)| get_org(slug));
+    view! {
+        <Title text="Settings" />
+        <h1>"Settings"</h1>
+        <Suspense fallback=|| view! { <Loading /> }>
+            {move || Suspend::new(async move {
+                match org.await {
+                    Err(e) => view! { <ErrorBox error=e /> }.into_any(),
+                    Ok(org) => {
+                        let can_rename = org.role >= Role::Admin;
+                        let is_owner = org.role == Role::Owner;
+                        let name = org.name.clone();
+                        let (org_id, org_name, org_slug) = (org.id.to_string(), org.name.clone(), org.slug.clone());
+                        let (org_id2, org_name2) = (org_id.clone(), org_name.clone());
+                        view! {
+                            <section class="card">
+                                <h2>"Name"</h2>
+                                {if !can_rename {
+                                    view! { <p>{name}</p><p class="muted">"Admins and owners can rename the organization."</p> }.into_any()
+                                } else {
+                                    view! {
+                                    <FormError error=rename_error />
+                                    <ActionForm action=rename>
+                                        <input type="hidden" name="org" value=org_id />
+                                        <label for="org-name">"Organization name"</label>
+                                        <input id="org-name" name="name" required maxlength="100" value=org_name
+                                            aria-invalid=invalid(rename_error, "name") aria-describedby="name-error" />
+                                        <FieldError error=rename_error field="name" />
+                                        <button type="submit" class="button">"Rename"</button>
+                                    </ActionForm>
+                                    <Show when=move || matches!(rename.value().get(), Some(Ok(_)))>
+                                        <p class="alert alert-ok" role="status">"Renamed."</p>
+                                    </Show>
+                                    }.into_any()
+                                }}
+                                <p class="muted small">"Address: /o/" {org_slug}</p>
+                            </section>
+                            {is_owner.then(|| view! {
+                                <section class="card danger">
+                                    <h2>"Delete organization"</h2>
+                                    <p>"Deleting removes the organization, its members' access, its API keys and everything in it. This cannot be undone."</p>
+                                    <details class="confirm">
+                                        <summary class="button danger">"Delete organization…"</summary>
+                                        <FormError error=delete_error />
+                                        <ActionForm action=delete>
+                                            <input type="hidden" name="org" value=org_id2.clone() />
+                                            <label for="confirm">"Type " <strong>{org_name2.clone()}</strong> " to confirm"</label>
+                                            <input id="confirm" name="confirm" required autocomplete="off"
+                                                aria-describedby="confirm-error" />
+                                            <FieldError error=delete_error field="confirm" />
+                                            <button type="submit" class="button danger">"Delete forever"</button>
+                                        </ActionForm>
+                                    </details>
+                                </section>
+                            })}
+                        }
+                        .into_any()
+                    }
+                }
+            })}
+        </Suspense>
+    }
+}

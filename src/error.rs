@@ -1,0 +1,143 @@
+//! `AppError`: the one error type that crosses the wire, for server functions
+//! and the REST API alike. Each variant maps to one of SPEC.md's codes and an
+//! HTTP status; internal causes are logged on the server and never sent.
+
+use serde::{Deserialize, Serialize};
+use server_fn::codec::JsonEncoding;
+use server_fn::error::{FromServerFnError, ServerFnErrorErr};
+
+/// A problem with one input field, shown next to that field in forms and
+/// listed in `details` by the REST API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: &str, message: impl Into<String>) -> Self {
+        Self {
+            field: field.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum AppError {
+    /// No valid session or API key (the message says which and why).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Signed in, but the role or key scope does not allow this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Missing, or belongs to another organization (the two look the same).
+    #[error("{0} not found.")]
+    NotFound(String),
+    /// One or more inputs are invalid.
+    #[error("{message}")]
+    Validation {
+        message: String,
+        fields: Vec<FieldError>,
+    },
+    /// The body is not the JSON the endpoint expects.
+    #[error("{0}")]
+    InvalidJson(String),
+    /// A unique value (email, slug, name) is taken.
+    #[error("{}", .0.message)]
+    AlreadyExists(FieldError),
+    /// A token (invitation, API key) is expired, used or revoked.
+    #[error("{0}")]
+    InvalidToken(String),
+    /// The operation conflicts with the current state (e.g. the last owner).
+    #[error("{0}")]
+    Conflict(String),
+    /// A plan limit was hit.
+    #[error("{0}")]
+    QuotaExceeded(String),
+    /// Too many attempts; retry after this many seconds.
+    #[error("Too many attempts. Try again in {retry_after_secs} seconds.")]
+    RateLimited { retry_after_secs: u64 },
+    /// Something failed on our side; the details are in the server log under
+    /// this request id.
+    #[error("Something went wrong on our side. (reference {0})")]
+    Internal(String),
+}
+
+impl AppError {
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        let fe = FieldError::new(field, message);
+        AppError::Validation {
+            message: fe.message.clone(),
+            fields: vec![fe],
+        }
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        AppError::Forbidden(message.into())
+    }
+
+    /// The machine-readable code of SPEC.md.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::Unauthorized(_) => "UNAUTHORIZED",
+            AppError::Forbidden(_) => "FORBIDDEN",
+            AppError::NotFound(_) => "NOT_FOUND",
+            AppError::Validation { .. } => "VALIDATION_ERROR",
+            AppError::InvalidJson(_) => "INVALID_JSON",
+            AppError::AlreadyExists(_) => "ALREADY_EXISTS",
+            AppError::InvalidToken(_) => "INVALID_TOKEN",
+            AppError::Conflict(_) => "CONFLICT",
+            AppError::QuotaExceeded(_) => "QUOTA_EXCEEDED",
+            AppError::RateLimited { .. } => "RATE_LIMIT_EXCEEDED",
+            AppError::Internal(_) => "INTERNAL_ERROR",
+        }
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            AppError::Unauthorized(_) => 401,
+            AppError::Forbidden(_) => 403,
+            AppError::NotFound(_) => 404,
+            AppError::Validation { .. } | AppError::InvalidJson(_) => 400,
+            AppError::AlreadyExists(_) | AppError::Conflict(_) => 409,
+            AppError::InvalidToken(_) => 410,
+            AppError::QuotaExceeded(_) => 402,
+            AppError::RateLimited { .. } => 429,
+            AppError::Internal(_) => 500,
+        }
+    }
+
+    /// Field errors, for forms and for the REST `details`.
+    pub fn field_errors(&self) -> Vec<FieldError> {
+        match self {
+            AppError::Validation { fields, .. } => fields.clone(),
+            AppError::AlreadyExists(fe) => vec![fe.clone()],
+            _ => vec![],
+        }
+    }
+
+    /// The message for one field, if this error names it.
+    pub fn message_for(&self, field: &str) -> Option<String> {
+        self.field_errors()
+            .into_iter()
+            .find(|f| f.field == field)
+            .map(|f| f.message)
+    }
+}
+
+impl FromServerFnError for AppError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        match value {
+            ServerFnErrorErr::Args(msg) | ServerFnErrorErr::Deserialization(msg) => {
+                AppError::InvalidJson(format!("The form could not be read: {msg}"))
+            }
+            ServerFnErrorErr::Request(_) | ServerFnErrorErr::Response(_) => AppError::Internal(
+                "the server could not be reached; check your connection".into(),
+            ),
+            other => AppError::Internal(other.to_string()),
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! `mino`: the web server (default), or `mino migrate`.
+
+use std::process::ExitCode;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use mino::server::{config::Config, embedded_pg::EmbeddedPostgres, startup, telemetry};
+use sqlx::postgres::PgConnectOptions;
+
+const HELP: &str = "\
+mino — run web-extraction agents over batches of websites and measure them.
+
+Usage: mino [COMMAND]
+
+Commands:
+  serve     Run the web app (the default)
+  migrate   Apply database migrations and exit
+  help      Show this help
+
+Environment:
+  LEPTOS_SITE_ADDR   address to listen on (default from Cargo.toml: 127.0.0.1:3000)
+  DATABASE_URL       an external Postgres; unset = embedded Postgres in the data dir
+  MINO_DATA_DIR      where local state lives (default ./.mino)
+  MINO_PUBLIC_URL    the URL users reach Mino at, for invitation links
+                     (https:// makes session cookies Secure and __Host-)
+  MINO_LOG_FORMAT    text (default) or json
+  MINO_TRUST_PROXY   1 to take client addresses from X-Forwarded-For
+  RUST_LOG           log filter, e.g. info or mino=debug
+";
+
+enum Command {
+    Serve,
+    Migrate,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let command = match std::env::args().nth(1).as_deref() {
+        None | Some("serve") => Command::Serve,
+        Some("migrate") => Command::Migrate,
+        Some("help") | Some("--help") | Some("-h") => {
+            print!("{HELP}");
+            return ExitCode::SUCCESS;
+        }
+        Some(other) => {
+            eprintln!("mino: unknown command {other:?}\n\n{HELP}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(command).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mino: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Leptos options from `LEPTOS_*` (as cargo-leptos sets them), else from
+/// Cargo.toml's `[package.metadata.leptos]`, so the built binary runs from
+/// the repository root with nothing set.
+fn leptos_options() -> anyhow::Result<leptos::config::LeptosOptions> {
+    let from_env = std::env::var_os("LEPTOS_OUTPUT_NAME").is_some();
+    let conf = leptos::config::get_configuration(if from_env { None } else { Some("Cargo.toml") })
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot read the Leptos configuration ({e}). Run mino from the repository root, \
+                 or set LEPTOS_OUTPUT_NAME, LEPTOS_SITE_ROOT and LEPTOS_SITE_ADDR."
+            )
+        })?;
+    Ok(conf.leptos_options)
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    let leptos_options = leptos_options()?;
+    let config = Config::from_env(leptos_options.site_addr)
+        .map_err(|e| anyhow::anyhow!("configuration problems:\n{e}"))?;
+    telemetry::init(config.log_json);
+
+    let mut embedded = None;
+    let options = match &config.database_url {
+        Some(url) => PgConnectOptions::from_str(url)?,
+        None => {
+            let pg = EmbeddedPostgres::start(&config.data_dir).await?;
+            let options = pg.connect_options();
+            embedded = Some(pg);
+            options
+        }
+    };
+    let result = async {
+        let db = startup::connect(options).await?;
+        startup::migrate(&db).await?;
+        match command {
+            Command::Migrate => {
+                tracing::info!("migrations applied");
+                Ok(())
+            }
+            Command::Serve => {
+                tokio::task::spawn_blocking(mino::server::auth::password::warm_up);
+                startup::spawn_session_cleanup(db.clone());
+                let addr = leptos_options.site_addr;
+                let app = startup::router(db.clone(), Arc::new(config.clone()), leptos_options);
+                let served = startup::serve(app, addr).await;
+                db.close().await;
+                served
+            }
+        }
+    }
+    .await;
+    if let Some(mut pg) = embedded {
+        pg.stop();
+    }
+    result
+}

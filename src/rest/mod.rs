@@ -1,0 +1,89 @@
+//! The REST API under `/api/v1`: thin handlers that authenticate the
+//! caller, parse the input and call the same services the UI uses.
+
+mod auth;
+mod keys;
+mod orgs;
+mod team;
+
+use axum::routing::{delete, get, patch, post};
+use axum::Router;
+
+use crate::server::state::AppState;
+
+/// Every route of the API, as (method, path) — the authorization-matrix
+/// test checks it has a row for each.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("POST", "/api/v1/auth/signup"),
+    ("POST", "/api/v1/auth/login"),
+    ("POST", "/api/v1/auth/logout"),
+    ("GET", "/api/v1/me"),
+    ("POST", "/api/v1/me/password"),
+    ("GET", "/api/v1/orgs"),
+    ("POST", "/api/v1/orgs"),
+    ("GET", "/api/v1/orgs/{org}"),
+    ("PATCH", "/api/v1/orgs/{org}"),
+    ("DELETE", "/api/v1/orgs/{org}"),
+    ("PUT", "/api/v1/orgs/{org}/limits"),
+    ("GET", "/api/v1/orgs/{org}/members"),
+    ("PATCH", "/api/v1/orgs/{org}/members/{user}"),
+    ("DELETE", "/api/v1/orgs/{org}/members/{user}"),
+    ("GET", "/api/v1/orgs/{org}/invitations"),
+    ("POST", "/api/v1/orgs/{org}/invitations"),
+    ("DELETE", "/api/v1/orgs/{org}/invitations/{id}"),
+    ("GET", "/api/v1/invitations/{token}"),
+    ("POST", "/api/v1/invitations/{token}/accept"),
+    ("GET", "/api/v1/orgs/{org}/api-keys"),
+    ("POST", "/api/v1/orgs/{org}/api-keys"),
+    ("DELETE", "/api/v1/api-keys/{id}"),
+];
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/auth/signup", post(auth::sign_up))
+        .route("/auth/login", post(auth::sign_in))
+        .route("/auth/logout", post(auth::sign_out))
+        .route("/me", get(auth::me))
+        .route("/me/password", post(auth::change_password))
+        .route("/orgs", get(orgs::list).post(orgs::create))
+        .route(
+            "/orgs/{org}",
+            get(orgs::get).patch(orgs::update).delete(orgs::delete),
+        )
+        .route("/orgs/{org}/limits", axum::routing::put(orgs::update_limits))
+        .route("/orgs/{org}/members", get(team::list_members))
+        .route(
+            "/orgs/{org}/members/{user}",
+            patch(team::change_role).delete(team::remove_member),
+        )
+        .route(
+            "/orgs/{org}/invitations",
+            get(team::list_invitations).post(team::invite),
+        )
+        .route("/orgs/{org}/invitations/{id}", delete(team::revoke_invitation))
+        .route("/invitations/{token}", get(team::preview_invitation))
+        .route("/invitations/{token}/accept", post(team::accept_invitation))
+        .route("/orgs/{org}/api-keys", get(keys::list).post(keys::create))
+        .route("/api-keys/{id}", delete(keys::revoke))
+        .fallback(not_found)
+}
+
+async fn not_found() -> crate::error::AppError {
+    crate::error::AppError::NotFound("API route".into())
+}
+
+/// Wraps a list in the `{items, next_cursor}` shape every list uses. These
+/// lists are bounded (an organization's members and keys), so they come in
+/// one page.
+fn page<T>(items: Vec<T>) -> crate::server::http::Json<crate::model::Page<T>> {
+    crate::server::http::Json(crate::model::Page {
+        items,
+        next_cursor: None,
+    })
+}
+
+/// Parses a path id, answering 404 (not 400) for something that is not one:
+/// to the caller it is simply a resource that does not exist.
+fn parse_id(raw: &str, what: &str) -> Result<uuid::Uuid, crate::error::AppError> {
+    uuid::Uuid::parse_str(raw).map_err(|_| crate::error::AppError::NotFound(what.into()))
+}

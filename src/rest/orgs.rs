@@ -1,0 +1,79 @@
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+
+use super::page;
+use crate::error::AppError;
+use crate::model::{Organization, Page};
+use crate::server::http::{Caller, Json};
+use crate::server::service::orgs;
+use crate::server::state::AppState;
+
+pub async fn list(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+) -> Result<Json<Page<Organization>>, AppError> {
+    Ok(page(orgs::list(&state.db, &actor).await?))
+}
+
+#[derive(Deserialize)]
+pub struct NameBody {
+    name: String,
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Json(body): Json<NameBody>,
+) -> Result<(StatusCode, Json<Organization>), AppError> {
+    let org = orgs::create(&state.db, &actor, &body.name).await?;
+    Ok((StatusCode::CREATED, Json(org)))
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(org): Path<String>,
+) -> Result<Json<Organization>, AppError> {
+    let ctx = orgs::org_ctx(&state.db, &actor, &org).await?;
+    Ok(Json(orgs::get(&state.db, &ctx).await?))
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(org): Path<String>,
+    Json(body): Json<NameBody>,
+) -> Result<Json<Organization>, AppError> {
+    let ctx = orgs::org_ctx(&state.db, &actor, &org).await?;
+    Ok(Json(orgs::rename(&state.db, &ctx, &body.name).await?))
+}
+
+#[derive(Deserialize)]
+pub struct LimitsBody {
+    max_projects: i32,
+    max_executions_per_month: i32,
+}
+
+pub async fn update_limits(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(org): Path<String>,
+    Json(body): Json<LimitsBody>,
+) -> Result<Json<Organization>, AppError> {
+    let ctx = orgs::org_ctx(&state.db, &actor, &org).await?;
+    Ok(Json(
+        orgs::update_limits(&state.db, &ctx, body.max_projects, body.max_executions_per_month)
+            .await?,
+    ))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(org): Path<String>,
+) -> Result<StatusCode, AppError> {
+    let ctx = orgs::org_ctx(&state.db, &actor, &org).await?;
+    orgs::delete(&state.db, &ctx, None).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

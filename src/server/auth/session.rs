@@ -1,0 +1,72 @@
+//! Browser sessions on top of tower-sessions: what we keep in a session, and
+//! the inactivity/absolute/password-change rules that end one.
+
+use chrono::Utc;
+use sqlx::PgPool;
+use tower_sessions::Session;
+use uuid::Uuid;
+
+use crate::error::AppError;
+use crate::server::db::{self, users::UserRow};
+
+/// A session unused for this long ends (enforced by the cookie expiry and
+/// the store).
+pub const IDLE_HOURS: i64 = 72;
+/// A session ends this long after sign-in, however active.
+pub const ABSOLUTE_DAYS: i64 = 14;
+
+const USER_ID: &str = "user_id";
+const EPOCH: &str = "epoch";
+const SIGNED_IN_AT: &str = "signed_in_at";
+
+fn internal(e: tower_sessions::session::Error) -> AppError {
+    tracing::error!(error = %e, "session store failed");
+    AppError::Internal("session".into())
+}
+
+/// Starts a signed-in session under a fresh id (no fixation).
+pub async fn start(session: &Session, user: &UserRow) -> Result<(), AppError> {
+    session.cycle_id().await.map_err(internal)?;
+    session.insert(USER_ID, user.id).await.map_err(internal)?;
+    session.insert(EPOCH, user.session_epoch).await.map_err(internal)?;
+    session
+        .insert(SIGNED_IN_AT, Utc::now().timestamp())
+        .await
+        .map_err(internal)?;
+    Ok(())
+}
+
+/// Keeps this session valid after a password change ended the others.
+pub async fn renew_epoch(session: &Session, epoch: i32) -> Result<(), AppError> {
+    session.cycle_id().await.map_err(internal)?;
+    session.insert(EPOCH, epoch).await.map_err(internal)
+}
+
+pub async fn end(session: &Session) -> Result<(), AppError> {
+    session.flush().await.map_err(internal)
+}
+
+/// The signed-in user, if the session is still valid.
+pub async fn current_user(session: &Session, db: &PgPool) -> Result<Option<Uuid>, AppError> {
+    let Some(user_id) = session.get::<Uuid>(USER_ID).await.map_err(internal)? else {
+        return Ok(None);
+    };
+    let signed_in_at: i64 = session
+        .get(SIGNED_IN_AT)
+        .await
+        .map_err(internal)?
+        .unwrap_or(0);
+    if Utc::now().timestamp() - signed_in_at > ABSOLUTE_DAYS * 86_400 {
+        end(session).await?;
+        return Ok(None);
+    }
+    let epoch: i32 = session.get(EPOCH).await.map_err(internal)?.unwrap_or(-1);
+    match db::users::fetch_by_id(db, user_id).await? {
+        Some(user) if user.session_epoch == epoch => Ok(Some(user_id)),
+        _ => {
+            // Password changed elsewhere, or the account is gone.
+            end(session).await?;
+            Ok(None)
+        }
+    }
+}

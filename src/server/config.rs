@@ -1,0 +1,172 @@
+//! Configuration from the environment, checked once at start so a mistake is
+//! reported with what to set instead of failing later.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Everything `mino` reads from its environment (besides Leptos' own
+/// `LEPTOS_*` variables, which `leptos_config` reads).
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the embedded Postgres cluster and other local state live.
+    pub data_dir: PathBuf,
+    /// An external Postgres; when unset, Mino runs its own.
+    pub database_url: Option<String>,
+    /// The address users reach Mino at, used in invitation links and to
+    /// decide whether cookies must be `Secure`.
+    pub public_url: String,
+    /// Log as JSON lines instead of human-readable text.
+    pub log_json: bool,
+    /// Take the client address from `X-Forwarded-For` (only behind a proxy
+    /// you trust, or clients could dodge the sign-in throttle).
+    pub trust_proxy: bool,
+}
+
+impl Config {
+    /// Reads and checks the environment. `site_addr` is where we will listen.
+    pub fn from_env(site_addr: SocketAddr) -> Result<Config, String> {
+        Self::from_lookup(site_addr, |k| std::env::var(k).ok())
+    }
+
+    fn from_lookup(
+        site_addr: SocketAddr,
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, String> {
+        let mut problems = Vec::new();
+        let data_dir = PathBuf::from(get("MINO_DATA_DIR").unwrap_or_else(|| "./.mino".into()));
+
+        let database_url = get("DATABASE_URL").filter(|s| !s.trim().is_empty());
+        if let Some(url) = &database_url {
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                problems.push(format!(
+                    "DATABASE_URL must start with postgres:// or postgresql:// (got {:?}); \
+                     unset it to use the embedded Postgres",
+                    redact(url)
+                ));
+            }
+        }
+
+        let public_url = match get("MINO_PUBLIC_URL") {
+            Some(u) => {
+                let u = u.trim_end_matches('/').to_string();
+                if !(u.starts_with("http://") || u.starts_with("https://")) {
+                    problems.push(format!(
+                        "MINO_PUBLIC_URL must start with http:// or https:// (got {u:?})"
+                    ));
+                }
+                u
+            }
+            None => format!("http://{site_addr}"),
+        };
+
+        let log_json = match get("MINO_LOG_FORMAT").as_deref() {
+            None | Some("text") => false,
+            Some("json") => true,
+            Some(other) => {
+                problems.push(format!(
+                    "MINO_LOG_FORMAT must be \"text\" or \"json\" (got {other:?})"
+                ));
+                false
+            }
+        };
+        let trust_proxy = parse_bool(&get, "MINO_TRUST_PROXY", &mut problems);
+
+        if problems.is_empty() {
+            Ok(Config {
+                data_dir,
+                database_url,
+                public_url,
+                log_json,
+                trust_proxy,
+            })
+        } else {
+            Err(problems.join("\n"))
+        }
+    }
+
+    /// Cookies get `Secure` and the `__Host-` prefix when served over https.
+    pub fn https(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+}
+
+fn parse_bool(get: &impl Fn(&str) -> Option<String>, key: &str, problems: &mut Vec<String>) -> bool {
+    match get(key).as_deref() {
+        None | Some("") | Some("0") | Some("false") => false,
+        Some("1") | Some("true") => true,
+        Some(other) => {
+            problems.push(format!("{key} must be 0 or 1 (got {other:?})"));
+            false
+        }
+    }
+}
+
+/// Hides the password of a database URL before it is printed.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let creds = &url[scheme_end + 3..at];
+            match creds.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme_end + 3],
+                    &creds[..colon],
+                    &url[at..]
+                ),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn cfg(vars: &[(&str, &str)]) -> Result<Config, String> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup("127.0.0.1:3000".parse().unwrap(), |k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_need_nothing() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("./.mino"));
+        assert!(c.database_url.is_none());
+        assert_eq!(c.public_url, "http://127.0.0.1:3000");
+        assert!(!c.https());
+    }
+
+    #[test]
+    fn every_bad_value_is_named() {
+        let err = cfg(&[
+            ("DATABASE_URL", "mysql://x"),
+            ("MINO_LOG_FORMAT", "xml"),
+            ("MINO_PUBLIC_URL", "example.com"),
+        ])
+        .unwrap_err();
+        assert!(err.contains("DATABASE_URL"), "{err}");
+        assert!(err.contains("MINO_LOG_FORMAT"), "{err}");
+        assert!(err.contains("MINO_PUBLIC_URL"), "{err}");
+    }
+
+    #[test]
+    fn https_public_url_means_secure_cookies() {
+        assert!(cfg(&[("MINO_PUBLIC_URL", "https://mino.example/")])
+            .unwrap()
+            .https());
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
+    }
+}

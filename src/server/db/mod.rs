@@ -1,0 +1,20 @@
+//! Queries, one module per table. Functions take any executor so services
+//! can run them inside a transaction. SQL lives only here.
+
+pub mod api_keys;
+pub mod auth_failures;
+pub mod invitations;
+pub mod memberships;
+pub mod orgs;
+pub mod users;
+
+/// The name of the unique constraint/index a failed insert hit, if any, so
+/// services can turn it into a field error instead of a 500.
+pub fn unique_violation(err: &sqlx::Error) -> Option<String> {
+    match err {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            db.constraint().map(str::to_string)
+        }
+        _ => None,
+    }
+}

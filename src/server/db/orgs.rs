@@ -1,0 +1,135 @@
+use sqlx::PgExecutor;
+use uuid::Uuid;
+
+use crate::model::{Organization, Role};
+
+#[derive(sqlx::FromRow)]
+pub struct OrgRow {
+    pub id: Uuid,
+    pub name: String,
+    pub slug: String,
+    pub role: String,
+    pub max_projects: i32,
+    pub max_executions_per_month: i32,
+    pub member_count: i64,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<OrgRow> for Organization {
+    fn from(r: OrgRow) -> Organization {
+        Organization {
+            id: r.id,
+            name: r.name,
+            slug: r.slug,
+            role: Role::parse(&r.role).unwrap_or(Role::Viewer),
+            max_projects: r.max_projects,
+            max_executions_per_month: r.max_executions_per_month,
+            member_count: r.member_count,
+            created_at: r.created_at,
+        }
+    }
+}
+
+/// `$1` is the caller's user id; `role` is their membership's role.
+const SELECT_FOR_USER: &str = "select o.id, o.name, o.slug, m.role, o.max_projects,
+        o.max_executions_per_month,
+        (select count(*) from memberships c where c.org_id = o.id) as member_count,
+        o.created_at
+    from organizations o join memberships m on m.org_id = o.id and m.user_id = $1";
+
+pub async fn fetch_for_user(db: impl PgExecutor<'_>, user_id: Uuid) -> sqlx::Result<Vec<OrgRow>> {
+    sqlx::query_as(&format!("{SELECT_FOR_USER} order by lower(o.name), o.id"))
+        .bind(user_id)
+        .fetch_all(db)
+        .await
+}
+
+pub async fn fetch_one_for_user(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    org_id: Uuid,
+) -> sqlx::Result<Option<OrgRow>> {
+    sqlx::query_as(&format!("{SELECT_FOR_USER} where o.id = $2"))
+        .bind(user_id)
+        .bind(org_id)
+        .fetch_optional(db)
+        .await
+}
+
+/// An organization seen through an API key (which has no membership role;
+/// the row says "viewer" and callers use the key's scopes instead).
+pub async fn fetch_one(db: impl PgExecutor<'_>, org_id: Uuid) -> sqlx::Result<Option<OrgRow>> {
+    sqlx::query_as(
+        "select o.id, o.name, o.slug, 'viewer' as role, o.max_projects,
+            o.max_executions_per_month,
+            (select count(*) from memberships c where c.org_id = o.id) as member_count,
+            o.created_at
+         from organizations o where o.id = $1",
+    )
+    .bind(org_id)
+    .fetch_optional(db)
+    .await
+}
+
+/// Resolves an id or a slug to an id, without saying anything about access.
+pub async fn fetch_id_by_ref(db: impl PgExecutor<'_>, org_ref: &str) -> sqlx::Result<Option<Uuid>> {
+    match Uuid::parse_str(org_ref) {
+        Ok(id) => sqlx::query_scalar("select id from organizations where id = $1")
+            .bind(id)
+            .fetch_optional(db)
+            .await,
+        Err(_) => sqlx::query_scalar("select id from organizations where slug = $1")
+            .bind(org_ref)
+            .fetch_optional(db)
+            .await,
+    }
+}
+
+pub async fn insert_org(db: impl PgExecutor<'_>, name: &str, slug: &str) -> sqlx::Result<Uuid> {
+    sqlx::query_scalar("insert into organizations (name, slug) values ($1, $2) returning id")
+        .bind(name)
+        .bind(slug)
+        .fetch_one(db)
+        .await
+}
+
+pub async fn slug_taken(db: impl PgExecutor<'_>, slug: &str) -> sqlx::Result<bool> {
+    sqlx::query_scalar("select exists (select 1 from organizations where slug = $1)")
+        .bind(slug)
+        .fetch_one(db)
+        .await
+}
+
+pub async fn update_name(db: impl PgExecutor<'_>, org_id: Uuid, name: &str) -> sqlx::Result<()> {
+    sqlx::query("update organizations set name = $2 where id = $1")
+        .bind(org_id)
+        .bind(name)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn update_limits(
+    db: impl PgExecutor<'_>,
+    org_id: Uuid,
+    max_projects: i32,
+    max_executions_per_month: i32,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "update organizations set max_projects = $2, max_executions_per_month = $3 where id = $1",
+    )
+    .bind(org_id)
+    .bind(max_projects)
+    .bind(max_executions_per_month)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn delete_org(db: impl PgExecutor<'_>, org_id: Uuid) -> sqlx::Result<()> {
+    sqlx::query("delete from organizations where id = $1")
+        .bind(org_id)
+        .execute(db)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,268 @@
+//! The embedded Postgres: when `DATABASE_URL` is unset, Mino runs its own
+//! cluster under the data dir, reachable only through a unix socket there.
+//!
+//! Postgres refuses to run as root, so when we are root the cluster belongs
+//! to the `postgres` system user and the child runs as that user. The child
+//! gets SIGQUIT if we die (PR_SET_PDEATHSIG) and a stale `postmaster.pid`
+//! from a crash is cleared before starting, so a `kill -9` of `mino` never
+//! leaves the next start stuck.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{ConnectOptions, Connection};
+
+const SUPERUSER: &str = "mino";
+const DATABASE: &str = "mino";
+
+/// A running embedded cluster; stop it with [`EmbeddedPostgres::stop`].
+pub struct EmbeddedPostgres {
+    child: Child,
+    socket_dir: PathBuf,
+}
+
+struct RunAs {
+    uid: u32,
+    gid: u32,
+}
+
+impl EmbeddedPostgres {
+    /// Creates the cluster on first use, clears a stale pid file, starts the
+    /// server and waits until it accepts connections.
+    pub async fn start(data_dir: &Path) -> anyhow::Result<EmbeddedPostgres> {
+        let bin = find_bin_dir().ok_or_else(|| {
+            anyhow!(
+                "no PostgreSQL server was found (looked for initdb and postgres on PATH and in \
+                 /usr/lib/postgresql/*/bin).\n  Install it, e.g. `apt-get install -y postgresql`, \
+                 or set DATABASE_URL to a Postgres you already run."
+            )
+        })?;
+        fs::create_dir_all(data_dir)
+            .with_context(|| format!("cannot create the data dir {}", data_dir.display()))?;
+        let data_dir = fs::canonicalize(data_dir)?;
+        let cluster = data_dir.join("pg");
+        let socket_dir = data_dir.join("run");
+        fs::create_dir_all(&socket_dir)?;
+
+        let run_as = if unsafe { libc::geteuid() } == 0 {
+            Some(postgres_user()?)
+        } else {
+            None
+        };
+        if let Some(r) = &run_as {
+            chown(&socket_dir, r)?;
+        }
+        fs::set_permissions(&socket_dir, fs::Permissions::from_mode(0o700))?;
+
+        if !cluster.join("PG_VERSION").exists() {
+            tracing::info!(dir = %cluster.display(), "creating the embedded Postgres cluster");
+            fs::create_dir_all(&cluster)?;
+            if let Some(r) = &run_as {
+                chown(&cluster, r)?;
+            }
+            let out = command(&bin.join("initdb"), run_as.as_ref())
+                .arg("-D")
+                .arg(&cluster)
+                .args(["-U", SUPERUSER, "--auth=trust", "--encoding=UTF8", "--no-instructions"])
+                .output()
+                .context("running initdb")?;
+            if !out.status.success() {
+                bail!(
+                    "initdb failed: {}\n  If the data dir is not reachable by the postgres user, \
+                     set MINO_DATA_DIR to a directory it can use (e.g. /var/lib/mino).",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
+            }
+        }
+        clear_stale_pid(&cluster)?;
+
+        let log_path = data_dir.join("postgres.log");
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)?;
+        if let Some(r) = &run_as {
+            chown(&log_path, r)?;
+        }
+        let mut cmd = command(&bin.join("postgres"), run_as.as_ref());
+        cmd.arg("-D")
+            .arg(&cluster)
+            .arg("-k")
+            .arg(&socket_dir)
+            // No TCP at all: only the socket in our own 0700 directory.
+            .args(["-c", "listen_addresses=", "-c", "max_connections=200"])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        unsafe {
+            cmd.pre_exec(|| {
+                // Die with the parent rather than linger holding the data dir.
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGQUIT);
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().context("starting postgres")?;
+        let mut pg = EmbeddedPostgres { child, socket_dir };
+        if let Err(e) = pg.wait_ready().await {
+            pg.stop();
+            return Err(e.context(format!("see {}", log_path.display())));
+        }
+        pg.ensure_database().await?;
+        tracing::info!(socket = %pg.socket_dir.display(), "embedded Postgres is ready");
+        Ok(pg)
+    }
+
+    /// Connection options for Mino's database.
+    pub fn connect_options(&self) -> PgConnectOptions {
+        self.options(DATABASE)
+    }
+
+    fn options(&self, db: &str) -> PgConnectOptions {
+        PgConnectOptions::new()
+            .socket(&self.socket_dir)
+            .username(SUPERUSER)
+            .database(db)
+            .disable_statement_logging()
+    }
+
+    async fn wait_ready(&mut self) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                bail!("postgres exited during start ({status})");
+            }
+            if sqlx::PgConnection::connect_with(&self.options("postgres"))
+                .await
+                .is_ok()
+            {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("postgres did not accept connections within 60 s");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn ensure_database(&self) -> anyhow::Result<()> {
+        let mut conn = sqlx::PgConnection::connect_with(&self.options("postgres")).await?;
+        let exists: bool =
+            sqlx::query_scalar("select exists (select 1 from pg_database where datname = $1)")
+                .bind(DATABASE)
+                .fetch_one(&mut conn)
+                .await?;
+        if !exists {
+            sqlx::query(&format!("create database {DATABASE}"))
+                .execute(&mut conn)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Fast shutdown: running queries are cancelled, data is flushed.
+    pub fn stop(&mut self) {
+        let pid = self.child.id() as i32;
+        unsafe {
+            libc::kill(pid, libc::SIGINT);
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                tracing::info!("embedded Postgres stopped");
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn command(program: &Path, run_as: Option<&RunAs>) -> Command {
+    let mut cmd = Command::new(program);
+    if let Some(r) = run_as {
+        cmd.uid(r.uid).gid(r.gid);
+        cmd.env("HOME", "/var/lib/postgresql");
+    }
+    cmd
+}
+
+/// initdb and postgres: on PATH, else the newest /usr/lib/postgresql/N/bin.
+fn find_bin_dir() -> Option<PathBuf> {
+    let has_both = |dir: &Path| dir.join("initdb").is_file() && dir.join("postgres").is_file();
+    if let Some(path) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&path) {
+            if has_both(&dir) {
+                return Some(dir);
+            }
+        }
+    }
+    let mut versions: Vec<(u32, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let v = e.file_name().to_str()?.parse::<u32>().ok()?;
+            Some((v, e.path().join("bin")))
+        })
+        .filter(|(_, bin)| has_both(bin))
+        .collect();
+    versions.sort();
+    versions.pop().map(|(_, bin)| bin)
+}
+
+fn postgres_user() -> anyhow::Result<RunAs> {
+    let name = c"postgres";
+    let pw = unsafe { libc::getpwnam(name.as_ptr()) };
+    if pw.is_null() {
+        bail!(
+            "running as root, and Postgres refuses to run as root, but there is no `postgres` \
+             system user to run it as. Install PostgreSQL from your distribution (it creates the \
+             user) or run mino as a normal user."
+        );
+    }
+    let (uid, gid) = unsafe { ((*pw).pw_uid, (*pw).pw_gid) };
+    Ok(RunAs { uid, gid })
+}
+
+fn chown(path: &Path, r: &RunAs) -> anyhow::Result<()> {
+    std::os::unix::fs::chown(path, Some(r.uid), Some(r.gid))
+        .with_context(|| format!("giving {} to the postgres user", path.display()))
+}
+
+/// A `postmaster.pid` left by a crash: if its process is gone, remove it; if
+/// a postgres from an earlier run of ours still holds the cluster, stop it.
+fn clear_stale_pid(cluster: &Path) -> anyhow::Result<()> {
+    let pid_file = cluster.join("postmaster.pid");
+    let Ok(text) = fs::read_to_string(&pid_file) else {
+        return Ok(());
+    };
+    let pid: i32 = text.lines().next().unwrap_or("").trim().parse().unwrap_or(0);
+    let alive = pid > 0 && unsafe { libc::kill(pid, 0) } == 0;
+    if !alive {
+        tracing::warn!(pid, "removing a stale postmaster.pid left by a crash");
+        fs::remove_file(&pid_file)?;
+        return Ok(());
+    }
+    let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    if !String::from_utf8_lossy(&cmdline).contains("postgres") {
+        // The pid was reused by an unrelated process.
+        tracing::warn!(pid, "postmaster.pid names an unrelated process; removing it");
+        fs::remove_file(&pid_file)?;
+        return Ok(());
+    }
+    tracing::warn!(pid, "a Postgres from an earlier run still holds the cluster; stopping it");
+    unsafe {
+        libc::kill(pid, libc::SIGINT);
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while pid_file.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
+}

@@ -1,0 +1,14 @@
+//! Everything that only runs on the server: configuration, the database,
+//! authentication, the business rules and the HTTP plumbing.
+
+pub mod auth;
+pub mod config;
+pub mod csrf;
+pub mod db;
+pub mod embedded_pg;
+pub mod http;
+pub mod rpc;
+pub mod service;
+pub mod startup;
+pub mod state;
+pub mod telemetry;

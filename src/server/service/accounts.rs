@@ -1,0 +1,115 @@
+//! Sign up, sign in (with throttling), change password.
+
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::{collect_fields, parse_email, parse_name};
+use crate::error::AppError;
+use crate::model::User;
+use crate::server::auth::password::{self, Password};
+use crate::server::db::{self, users::UserRow};
+
+/// Failed sign-ins counted over this window.
+pub const THROTTLE_WINDOW_SECS: i64 = 15 * 60;
+/// Failures per account in the window before further tries are refused.
+pub const MAX_FAILURES_PER_ACCOUNT: i64 = 5;
+/// Failures per client address in the window (several accounts behind one
+/// office NAT still get some room).
+pub const MAX_FAILURES_PER_IP: i64 = 30;
+
+const BAD_CREDENTIALS: &str = "The email or password is incorrect.";
+
+pub struct SignUp {
+    pub email: String,
+    pub password: String,
+    pub name: String,
+}
+
+pub async fn sign_up(db: &PgPool, input: SignUp) -> Result<UserRow, AppError> {
+    let email = parse_email(&input.email, "email");
+    let name = parse_name(&input.name, "name");
+    let pw = Password::parse(input.password, "password");
+    collect_fields([
+        email.as_ref().map(|_| ()).map_err(Clone::clone),
+        name.as_ref().map(|_| ()).map_err(Clone::clone),
+        pw.as_ref().map(|_| ()).map_err(|e| e.clone()),
+    ])?;
+    let (email, name, pw) = (email?, name?, pw?);
+
+    let hash = password::hash(pw).await?;
+    match db::users::insert_user(db, &email, &name, &hash).await {
+        Ok(user) => Ok(user),
+        Err(e) if db::unique_violation(&e).as_deref() == Some("users_email_key") => {
+            Err(AppError::AlreadyExists(crate::error::FieldError::new(
+                "email",
+                "An account with this email already exists. Sign in instead.",
+            )))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Checks the credentials. Unknown email and wrong password give the same
+/// answer after the same work (a dummy hash is verified for unknown emails).
+pub async fn sign_in(
+    db: &PgPool,
+    email: &str,
+    password: String,
+    client_ip: &str,
+) -> Result<UserRow, AppError> {
+    let account = email.trim().to_lowercase();
+    let (by_account, by_ip, account_wait, ip_wait) =
+        db::auth_failures::count_recent(db, &account, client_ip, THROTTLE_WINDOW_SECS).await?;
+    let wait = if by_account >= MAX_FAILURES_PER_ACCOUNT {
+        account_wait
+    } else if by_ip >= MAX_FAILURES_PER_IP {
+        ip_wait
+    } else {
+        None
+    };
+    if let Some(secs) = wait {
+        return Err(AppError::RateLimited {
+            retry_after_secs: secs.ceil().max(1.0) as u64,
+        });
+    }
+
+    let user = db::users::fetch_by_email(db, &account).await?;
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    if password::verify(password, stored).await? {
+        db::auth_failures::delete_for_account(db, &account).await?;
+        // `verify` is true only for an existing user.
+        user.ok_or_else(|| AppError::Unauthorized(BAD_CREDENTIALS.into()))
+    } else {
+        db::auth_failures::insert_failure(db, &account, client_ip).await?;
+        db::auth_failures::delete_older_than(db, THROTTLE_WINDOW_SECS * 4).await?;
+        Err(AppError::Unauthorized(BAD_CREDENTIALS.into()))
+    }
+}
+
+/// Returns the new session epoch: every other session of the user ends.
+pub async fn change_password(
+    db: &PgPool,
+    user_id: Uuid,
+    current: String,
+    new: String,
+) -> Result<i32, AppError> {
+    let user = db::users::fetch_by_id(db, user_id)
+        .await?
+        .ok_or_else(|| AppError::Unauthorized("Sign in to continue.".into()))?;
+    let new = Password::parse(new, "new_password")?;
+    if !password::verify(current, Some(user.password_hash)).await? {
+        return Err(AppError::field(
+            "current_password",
+            "That is not your current password.",
+        ));
+    }
+    let hash = password::hash(new).await?;
+    Ok(db::users::update_password(db, user_id, &hash).await?)
+}
+
+pub async fn fetch_user(db: &PgPool, user_id: Uuid) -> Result<User, AppError> {
+    db::users::fetch_by_id(db, user_id)
+        .await?
+        .map(User::from)
+        .ok_or_else(|| AppError::Unauthorized("Sign in to continue.".into()))
+}

@@ -1,0 +1,161 @@
+//! Organizations: who can see which, creating (creator is owner), renaming,
+//! plan limits, deleting.
+
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::parse_name;
+use crate::error::AppError;
+use crate::model::Organization;
+use crate::server::auth::rbac::{require, Actor, OrgCtx, Permission};
+use crate::server::db;
+
+fn not_found() -> AppError {
+    AppError::NotFound("Organization".into())
+}
+
+/// The caller inside the organization named by `org_ref` (an id or a slug).
+/// Non-members and keys of other organizations get 404, exactly like an
+/// organization that does not exist.
+pub async fn org_ctx(db: &PgPool, actor: &Actor, org_ref: &str) -> Result<OrgCtx, AppError> {
+    let org_id = db::orgs::fetch_id_by_ref(db, org_ref)
+        .await?
+        .ok_or_else(not_found)?;
+    org_ctx_by_id(db, actor, org_id).await
+}
+
+pub async fn org_ctx_by_id(db: &PgPool, actor: &Actor, org_id: Uuid) -> Result<OrgCtx, AppError> {
+    match actor {
+        Actor::User { id } => {
+            let role = db::memberships::fetch_role(db, org_id, *id)
+                .await?
+                .ok_or_else(not_found)?;
+            Ok(OrgCtx {
+                org_id,
+                actor: actor.clone(),
+                role: Some(role),
+            })
+        }
+        Actor::ApiKey { org_id: key_org, .. } if *key_org == org_id => Ok(OrgCtx {
+            org_id,
+            actor: actor.clone(),
+            role: None,
+        }),
+        Actor::ApiKey { .. } => Err(not_found()),
+    }
+}
+
+pub async fn list(db: &PgPool, actor: &Actor) -> Result<Vec<Organization>, AppError> {
+    let rows = match actor {
+        Actor::User { id } => db::orgs::fetch_for_user(db, *id).await?,
+        Actor::ApiKey { org_id, .. } => db::orgs::fetch_one(db, *org_id).await?.into_iter().collect(),
+    };
+    Ok(rows.into_iter().map(Organization::from).collect())
+}
+
+pub async fn get(db: &PgPool, ctx: &OrgCtx) -> Result<Organization, AppError> {
+    require(ctx, Permission::ViewOrganization)?;
+    let row = match &ctx.actor {
+        Actor::User { id } => db::orgs::fetch_one_for_user(db, *id, ctx.org_id).await?,
+        Actor::ApiKey { .. } => db::orgs::fetch_one(db, ctx.org_id).await?,
+    };
+    row.map(Organization::from).ok_or_else(not_found)
+}
+
+/// A URL-friendly form of a name: lowercase ASCII letters, digits and dashes.
+pub fn slugify(name: &str) -> String {
+    let mut slug = String::new();
+    for c in name.to_lowercase().chars() {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c);
+        } else if !slug.ends_with('-') && !slug.is_empty() {
+            slug.push('-');
+        }
+    }
+    let slug: String = slug.trim_end_matches('-').chars().take(40).collect();
+    let slug = slug.trim_end_matches('-').to_string();
+    if slug.is_empty() {
+        "org".into()
+    } else {
+        slug
+    }
+}
+
+pub async fn create(db: &PgPool, actor: &Actor, name: &str) -> Result<Organization, AppError> {
+    let user_id = actor.require_user()?;
+    let name = parse_name(name, "name")?;
+    let base = slugify(&name);
+    let mut tx = db.begin().await?;
+    let mut slug = base.clone();
+    let mut n = 1;
+    while db::orgs::slug_taken(&mut *tx, &slug).await? {
+        n += 1;
+        slug = format!("{base}-{n}");
+    }
+    let org_id = db::orgs::insert_org(&mut *tx, &name, &slug).await?;
+    db::memberships::upsert_membership(&mut *tx, org_id, user_id, crate::model::Role::Owner).await?;
+    tx.commit().await?;
+    let row = db::orgs::fetch_one_for_user(db, user_id, org_id).await?;
+    row.map(Organization::from).ok_or_else(not_found)
+}
+
+pub async fn rename(db: &PgPool, ctx: &OrgCtx, name: &str) -> Result<Organization, AppError> {
+    require(ctx, Permission::RenameOrganization)?;
+    let name = parse_name(name, "name")?;
+    db::orgs::update_name(db, ctx.org_id, &name).await?;
+    get(db, ctx).await
+}
+
+/// Plan limits; returning `QUOTA_EXCEEDED` when hit is up to the features
+/// that consume them (projects, executions).
+pub async fn update_limits(
+    db: &PgPool,
+    ctx: &OrgCtx,
+    max_projects: i32,
+    max_executions_per_month: i32,
+) -> Result<Organization, AppError> {
+    require(ctx, Permission::ManageBilling)?;
+    let check = |v: i32, field: &str| {
+        if (0..=1_000_000).contains(&v) {
+            Ok(())
+        } else {
+            Err(AppError::field(field, "Use a number from 0 to 1,000,000."))
+        }
+    };
+    super::collect_fields([
+        check(max_projects, "max_projects"),
+        check(max_executions_per_month, "max_executions_per_month"),
+    ])?;
+    db::orgs::update_limits(db, ctx.org_id, max_projects, max_executions_per_month).await?;
+    get(db, ctx).await
+}
+
+/// Deletes the organization and everything in it. When `confirm_name` is
+/// given (the UI always gives it) it must equal the current name.
+pub async fn delete(db: &PgPool, ctx: &OrgCtx, confirm_name: Option<&str>) -> Result<(), AppError> {
+    require(ctx, Permission::DeleteOrganization)?;
+    if let Some(confirm) = confirm_name {
+        let org = get(db, ctx).await?;
+        if confirm.trim() != org.name {
+            return Err(AppError::field(
+                "confirm",
+                format!("Type the organization's name, {:?}, to confirm.", org.name),
+            ));
+        }
+    }
+    db::orgs::delete_org(db, ctx.org_id).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::slugify;
+
+    #[test]
+    fn slugs_are_url_friendly() {
+        assert_eq!(slugify("Acme Research, Inc."), "acme-research-inc");
+        assert_eq!(slugify("  --  "), "org");
+        assert_eq!(slugify("Été 2026"), "t-2026");
+        assert!(slugify(&"a".repeat(100)).len() <= 40);
+    }
+}

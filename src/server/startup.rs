@@ -1,0 +1,167 @@
+//! Assembles the application: database, sessions, the router with the UI,
+//! server functions, REST API and health checks; then serves it until
+//! Ctrl-C or SIGTERM.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderName, Request, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use leptos::config::LeptosOptions;
+use leptos::prelude::provide_context;
+use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRoutes};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+use tower_sessions_sqlx_store::PostgresStore;
+
+use super::auth::session::IDLE_HOURS;
+use super::config::Config;
+use super::state::AppState;
+use crate::app::{shell, App};
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+pub async fn connect(options: PgConnectOptions) -> anyhow::Result<PgPool> {
+    Ok(PgPoolOptions::new()
+        .max_connections(20)
+        .acquire_timeout(std::time::Duration::from_secs(10))
+        .connect_with(options)
+        .await?)
+}
+
+/// Applies our migrations and the session store's table.
+pub async fn migrate(db: &PgPool) -> anyhow::Result<()> {
+    MIGRATOR.run(db).await?;
+    PostgresStore::new(db.clone()).migrate().await?;
+    Ok(())
+}
+
+/// The whole HTTP application over an already-migrated database. Tests
+/// serve exactly this.
+pub fn router(db: PgPool, config: Arc<Config>, leptos_options: LeptosOptions) -> Router {
+    let state = AppState {
+        db: db.clone(),
+        config: config.clone(),
+        leptos_options: leptos_options.clone(),
+    };
+
+    let store = PostgresStore::new(db);
+    let cookie_name = if config.https() { "__Host-mino_session" } else { "mino_session" };
+    let sessions = SessionManagerLayer::new(store)
+        .with_name(cookie_name)
+        .with_secure(config.https())
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_path("/")
+        .with_expiry(Expiry::OnInactivity(time::Duration::hours(IDLE_HOURS)));
+
+    let routes = generate_route_list(App);
+    let context = {
+        let state = state.clone();
+        move || provide_context(state.clone())
+    };
+
+    let request_id = HeaderName::from_static("x-request-id");
+    Router::new()
+        .route(
+            "/rpc/{*fn_name}",
+            get(server_fn_handler).post(server_fn_handler),
+        )
+        .nest("/api/v1", crate::rest::router())
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .leptos_routes_with_context(&state, routes, context.clone(), {
+            let options = leptos_options.clone();
+            move || shell(options.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, shell))
+        .layer(axum::middleware::from_fn(super::csrf::guard))
+        .layer(sessions)
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                let id = req
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
+}
+
+async fn server_fn_handler(
+    State(state): State<AppState>,
+    req: Request<axum::body::Body>,
+) -> impl IntoResponse {
+    handle_server_fns_with_context(move || provide_context(state.clone()), req).await
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// Ready when the database answers.
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    match sqlx::query_scalar::<_, i32>("select 1").fetch_one(&state.db).await {
+        Ok(_) => (StatusCode::OK, "ready"),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable")
+        }
+    }
+}
+
+/// Serves until Ctrl-C or SIGTERM, then lets in-flight requests finish.
+pub async fn serve(app: Router, addr: SocketAddr) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}. Set LEPTOS_SITE_ADDR to a free address."))?;
+    tracing::info!("Mino is listening on http://{addr}");
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    Ok(())
+}
+
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}
+
+/// Removes expired sessions from the store every hour.
+pub fn spawn_session_cleanup(db: PgPool) {
+    use tower_sessions::ExpiredDeletion;
+    let store = PostgresStore::new(db);
+    tokio::spawn(async move {
+        let _ = store
+            .continuously_delete_expired(tokio::time::Duration::from_secs(3600))
+            .await;
+    });
+}
