@@ -69,7 +69,7 @@ impl Scope {
 
     pub fn describe(self) -> &'static str {
         match self {
-            Scope::Read => "read projects, results and team",
+            Scope::Read => "read projects, results and team (every key can read)",
             Scope::Write => "create and edit projects and ground truth",
             Scope::Execute => "start and control executions",
             Scope::Admin => "invite, change roles, manage keys, delete projects",

@@ -70,9 +70,11 @@ pub fn role_allows(role: Role, p: Permission) -> bool {
     role >= rule(p).0
 }
 
-/// Whether a key with `scopes` holds `p`.
+/// Whether a key with `scopes` holds `p`. Every key can read: a key that
+/// may write or execute but not see what it changed would be useless.
 pub fn scopes_allow(scopes: &[Scope], p: Permission) -> bool {
     match rule(p).1 {
+        Some(Scope::Read) => !scopes.is_empty(),
         Some(needed) => scopes.contains(&needed),
         None => false,
     }
@@ -204,5 +206,7 @@ mod tests {
         assert!(!scopes_allow(&all, ManageBilling));
         assert!(scopes_allow(&[Scope::Read], ViewMembers));
         assert!(!scopes_allow(&[Scope::Read], InviteMembers));
+        assert!(scopes_allow(&[Scope::Write], ViewProjects), "every key reads");
+        assert!(!scopes_allow(&[Scope::Write], RunExecution));
     }
 }

@@ -1,0 +1,161 @@
+//! Serves the real router on a random port over a fresh database (from
+//! `#[sqlx::test]`) and gives tests cookie-keeping HTTP clients.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use mino::server::{config::Config, startup};
+use reqwest::{Client, Method, StatusCode};
+use serde_json::{json, Value};
+use sqlx::PgPool;
+
+pub const PASSWORD: &str = "correct horse battery";
+
+pub struct TestApp {
+    pub base: String,
+    pub db: PgPool,
+}
+
+pub async fn spawn_app(db: PgPool) -> TestApp {
+    startup::migrate(&db).await.expect("migrations");
+    let leptos_options = leptos::config::get_configuration(Some("Cargo.toml"))
+        .expect("leptos config")
+        .leptos_options;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let config = Config {
+        data_dir: std::env::temp_dir().join("mino-test"),
+        database_url: None,
+        public_url: format!("http://{addr}"),
+        log_json: false,
+        trust_proxy: false,
+    };
+    let app = startup::router(db.clone(), Arc::new(config), leptos_options);
+    tokio::spawn(async move {
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .await
+            .unwrap();
+    });
+    TestApp {
+        base: format!("http://{addr}"),
+        db,
+    }
+}
+
+/// A browser-like client: keeps cookies, does not follow redirects.
+pub fn client() -> Client {
+    Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+pub struct Res {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Res {
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or("")
+    }
+    /// The message for `field` in a validation error's details.
+    pub fn field(&self, field: &str) -> Option<String> {
+        self.body["details"]["fields"]
+            .as_array()?
+            .iter()
+            .find(|f| f["field"] == field)
+            .and_then(|f| f["message"].as_str().map(str::to_string))
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn call(
+        &self,
+        c: &Client,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        bearer: Option<&str>,
+    ) -> Res {
+        let mut req = c.request(method, self.url(path));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        if let Some(k) = bearer {
+            req = req.bearer_auth(k);
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let text = res.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Res {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, c: &Client, path: &str) -> Res {
+        self.call(c, Method::GET, path, None, None).await
+    }
+    pub async fn post(&self, c: &Client, path: &str, body: Value) -> Res {
+        self.call(c, Method::POST, path, Some(body), None).await
+    }
+    pub async fn patch(&self, c: &Client, path: &str, body: Value) -> Res {
+        self.call(c, Method::PATCH, path, Some(body), None).await
+    }
+    pub async fn delete(&self, c: &Client, path: &str) -> Res {
+        self.call(c, Method::DELETE, path, None, None).await
+    }
+    pub async fn with_key(&self, method: Method, path: &str, body: Option<Value>, key: &str) -> Res {
+        self.call(&Client::new(), method, path, body, Some(key)).await
+    }
+
+    /// Signs up a new user on a fresh client and returns (client, user id).
+    pub async fn user(&self, email: &str, name: &str) -> (Client, String) {
+        let c = client();
+        let r = self
+            .post(&c, "/api/v1/auth/signup", json!({"email": email, "password": PASSWORD, "name": name}))
+            .await;
+        assert_eq!(r.status, 201, "signup {email}: {:?}", r.body);
+        let id = r.body["id"].as_str().unwrap().to_string();
+        (c, id)
+    }
+
+    /// Creates an organization as `c` and returns its id.
+    pub async fn org(&self, c: &Client, name: &str) -> String {
+        let r = self.post(c, "/api/v1/orgs", json!({"name": name})).await;
+        assert_eq!(r.status, 201, "{:?}", r.body);
+        r.body["id"].as_str().unwrap().to_string()
+    }
+
+    /// Invites `email` as `role` into `org` as `admin`, then accepts as `invitee`.
+    pub async fn join(&self, admin: &Client, org: &str, invitee: &Client, email: &str, role: &str) {
+        let r = self
+            .post(admin, &format!("/api/v1/orgs/{org}/invitations"), json!({"email": email, "role": role}))
+            .await;
+        assert_eq!(r.status, 201, "{:?}", r.body);
+        let token = r.body["token"].as_str().unwrap().to_string();
+        let r = self.post(invitee, &format!("/api/v1/invitations/{token}/accept"), json!({})).await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+    }
+
+    /// Creates an API key with `scopes` and returns its secret.
+    pub async fn key(&self, admin: &Client, org: &str, scopes: &[&str]) -> String {
+        let r = self
+            .post(admin, &format!("/api/v1/orgs/{org}/api-keys"), json!({"name": "test key", "scopes": scopes}))
+            .await;
+        assert_eq!(r.status, 201, "{:?}", r.body);
+        r.body["secret"].as_str().unwrap().to_string()
+    }
+}
