@@ -134,9 +134,9 @@ impl FromServerFnError for AppError {
             ServerFnErrorErr::Args(msg) | ServerFnErrorErr::Deserialization(msg) => {
                 AppError::InvalidJson(format!("The form could not be read: {msg}"))
             }
-            ServerFnErrorErr::Request(_) | ServerFnErrorErr::Response(_) => AppError::Internal(
-                "the server could not be reached; check your connection".into(),
-            ),
+            ServerFnErrorErr::Request(_) | ServerFnErrorErr::Response(_) => {
+                AppError::Internal("the server could not be reached; check your connection".into())
+            }
             other => AppError::Internal(other.to_string()),
         }
     }

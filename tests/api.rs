@@ -26,25 +26,51 @@ async fn sign_up_refuses_bad_input_with_the_field_named(db: PgPool) {
     let app = spawn_app(db).await;
     let c = client();
     let cases = [
-        (json!({"email": "ann@example.com", "password": "short", "name": "Ann"}), "password"),
-        (json!({"email": "not-an-email", "password": PASSWORD, "name": "Ann"}), "email"),
-        (json!({"email": "ann@example.com", "password": PASSWORD, "name": "x".repeat(101)}), "name"),
-        (json!({"email": "ann@example.com", "password": PASSWORD, "name": "   "}), "name"),
-        (json!({"email": "ann@example.com", "password": PASSWORD}), "name"),
+        (
+            json!({"email": "ann@example.com", "password": "short", "name": "Ann"}),
+            "password",
+        ),
+        (
+            json!({"email": "not-an-email", "password": PASSWORD, "name": "Ann"}),
+            "email",
+        ),
+        (
+            json!({"email": "ann@example.com", "password": PASSWORD, "name": "x".repeat(101)}),
+            "name",
+        ),
+        (
+            json!({"email": "ann@example.com", "password": PASSWORD, "name": "   "}),
+            "name",
+        ),
+        (
+            json!({"email": "ann@example.com", "password": PASSWORD}),
+            "name",
+        ),
     ];
     for (body, field) in cases {
         let r = app.post(&c, "/api/v1/auth/signup", body.clone()).await;
         assert_eq!(r.status, 400, "{body}: {:?}", r.body);
         assert_eq!(r.code(), "VALIDATION_ERROR");
-        assert!(r.field(field).is_some(), "{body} should name {field}: {:?}", r.body);
+        assert!(
+            r.field(field).is_some(),
+            "{body} should name {field}: {:?}",
+            r.body
+        );
     }
     // Several problems are reported together.
     let r = app
-        .post(&c, "/api/v1/auth/signup", json!({"email": "x", "password": "y", "name": ""}))
+        .post(
+            &c,
+            "/api/v1/auth/signup",
+            json!({"email": "x", "password": "y", "name": ""}),
+        )
         .await;
     assert_eq!(r.body["details"]["fields"].as_array().unwrap().len(), 3);
     // Nothing was created by any of them.
-    let users: i64 = sqlx::query_scalar("select count(*) from users").fetch_one(&app.db).await.unwrap();
+    let users: i64 = sqlx::query_scalar("select count(*) from users")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
     assert_eq!(users, 0);
 }
 
@@ -62,7 +88,12 @@ async fn malformed_json_and_wrong_content_type_are_400(db: PgPool) {
     assert_eq!(r.status(), 400);
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["code"], "INVALID_JSON");
-    let r = c.post(app.url("/api/v1/auth/signup")).body("email=a").send().await.unwrap();
+    let r = c
+        .post(app.url("/api/v1/auth/signup"))
+        .body("email=a")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
 }
 
@@ -71,7 +102,11 @@ async fn duplicate_email_is_a_field_error_whatever_the_case(db: PgPool) {
     let app = spawn_app(db).await;
     app.user("ann@example.com", "Ann").await;
     let r = app
-        .post(&client(), "/api/v1/auth/signup", json!({"email": "ANN@example.com", "password": PASSWORD, "name": "Ann 2"}))
+        .post(
+            &client(),
+            "/api/v1/auth/signup",
+            json!({"email": "ANN@example.com", "password": PASSWORD, "name": "Ann 2"}),
+        )
         .await;
     assert_eq!(r.status, 409);
     assert_eq!(r.code(), "ALREADY_EXISTS");
@@ -84,16 +119,28 @@ async fn wrong_password_and_unknown_email_answer_the_same(db: PgPool) {
     app.user("ann@example.com", "Ann").await;
     let c = client();
     let wrong = app
-        .post(&c, "/api/v1/auth/login", json!({"email": "ann@example.com", "password": "wrong password!"}))
+        .post(
+            &c,
+            "/api/v1/auth/login",
+            json!({"email": "ann@example.com", "password": "wrong password!"}),
+        )
         .await;
     let unknown = app
-        .post(&c, "/api/v1/auth/login", json!({"email": "bob@example.com", "password": "wrong password!"}))
+        .post(
+            &c,
+            "/api/v1/auth/login",
+            json!({"email": "bob@example.com", "password": "wrong password!"}),
+        )
         .await;
     assert_eq!(wrong.status, 401);
     assert_eq!(wrong.status, unknown.status);
     assert_eq!(wrong.body, unknown.body);
     let ok = app
-        .post(&c, "/api/v1/auth/login", json!({"email": "Ann@Example.com", "password": PASSWORD}))
+        .post(
+            &c,
+            "/api/v1/auth/login",
+            json!({"email": "Ann@Example.com", "password": PASSWORD}),
+        )
         .await;
     assert_eq!(ok.status, 200);
     assert_eq!(app.get(&c, "/api/v1/me").await.status, 200);
@@ -106,13 +153,21 @@ async fn repeated_failures_are_throttled_with_retry_after(db: PgPool) {
     let c = client();
     for _ in 0..5 {
         let r = app
-            .post(&c, "/api/v1/auth/login", json!({"email": "ann@example.com", "password": "wrong password!"}))
+            .post(
+                &c,
+                "/api/v1/auth/login",
+                json!({"email": "ann@example.com", "password": "wrong password!"}),
+            )
             .await;
         assert_eq!(r.status, 401);
     }
     // Even the right password is refused while throttled.
     let r = app
-        .post(&c, "/api/v1/auth/login", json!({"email": "ann@example.com", "password": PASSWORD}))
+        .post(
+            &c,
+            "/api/v1/auth/login",
+            json!({"email": "ann@example.com", "password": PASSWORD}),
+        )
         .await;
     assert_eq!(r.status, 429);
     assert_eq!(r.code(), "RATE_LIMIT_EXCEEDED");
@@ -136,8 +191,14 @@ async fn sign_in_cycles_the_session_id_and_sign_out_ends_it(db: PgPool) {
         .unwrap();
     let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
     assert!(cookie.starts_with("mino_session="), "{cookie}");
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
-    assert!(cookie.contains("Max-Age") || cookie.contains("Expires"), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    assert!(
+        cookie.contains("Max-Age") || cookie.contains("Expires"),
+        "{cookie}"
+    );
     let r = app.post(&c, "/api/v1/auth/logout", json!({})).await;
     assert_eq!(r.status, 204);
     assert_eq!(app.get(&c, "/api/v1/me").await.status, 401);
@@ -149,26 +210,54 @@ async fn changing_the_password_ends_other_sessions(db: PgPool) {
     let (laptop, _) = app.user("ann@example.com", "Ann").await;
     let phone = client();
     let r = app
-        .post(&phone, "/api/v1/auth/login", json!({"email": "ann@example.com", "password": PASSWORD}))
+        .post(
+            &phone,
+            "/api/v1/auth/login",
+            json!({"email": "ann@example.com", "password": PASSWORD}),
+        )
         .await;
     assert_eq!(r.status, 200);
     let r = app
-        .post(&laptop, "/api/v1/me/password", json!({"current_password": "nope nope nope", "new_password": "a brand new secret"}))
+        .post(
+            &laptop,
+            "/api/v1/me/password",
+            json!({"current_password": "nope nope nope", "new_password": "a brand new secret"}),
+        )
         .await;
     assert_eq!(r.status, 400);
     assert!(r.field("current_password").is_some());
     let r = app
-        .post(&laptop, "/api/v1/me/password", json!({"current_password": PASSWORD, "new_password": "short"}))
+        .post(
+            &laptop,
+            "/api/v1/me/password",
+            json!({"current_password": PASSWORD, "new_password": "short"}),
+        )
         .await;
     assert!(r.field("new_password").is_some());
     let r = app
-        .post(&laptop, "/api/v1/me/password", json!({"current_password": PASSWORD, "new_password": "a brand new secret"}))
+        .post(
+            &laptop,
+            "/api/v1/me/password",
+            json!({"current_password": PASSWORD, "new_password": "a brand new secret"}),
+        )
         .await;
     assert_eq!(r.status, 204);
-    assert_eq!(app.get(&laptop, "/api/v1/me").await.status, 200, "this session stays");
-    assert_eq!(app.get(&phone, "/api/v1/me").await.status, 401, "the other one ends");
+    assert_eq!(
+        app.get(&laptop, "/api/v1/me").await.status,
+        200,
+        "this session stays"
+    );
+    assert_eq!(
+        app.get(&phone, "/api/v1/me").await.status,
+        401,
+        "the other one ends"
+    );
     let r = app
-        .post(&client(), "/api/v1/auth/login", json!({"email": "ann@example.com", "password": "a brand new secret"}))
+        .post(
+            &client(),
+            "/api/v1/auth/login",
+            json!({"email": "ann@example.com", "password": "a brand new secret"}),
+        )
         .await;
     assert_eq!(r.status, 200);
 }
@@ -177,34 +266,62 @@ async fn changing_the_password_ends_other_sessions(db: PgPool) {
 async fn organizations_create_list_rename_delete(db: PgPool) {
     let app = spawn_app(db).await;
     let (c, _) = app.user("ann@example.com", "Ann").await;
-    let r = app.post(&c, "/api/v1/orgs", json!({"name": "Acme Research"})).await;
+    let r = app
+        .post(&c, "/api/v1/orgs", json!({"name": "Acme Research"}))
+        .await;
     assert_eq!(r.status, 201);
     assert_eq!(r.body["slug"], "acme-research");
     assert_eq!(r.body["role"], "owner");
     let id = r.body["id"].as_str().unwrap().to_string();
     // Same name again: a new slug, not an error.
-    let r2 = app.post(&c, "/api/v1/orgs", json!({"name": "Acme Research"})).await;
+    let r2 = app
+        .post(&c, "/api/v1/orgs", json!({"name": "Acme Research"}))
+        .await;
     assert_eq!(r2.body["slug"], "acme-research-2");
 
     let list = app.get(&c, "/api/v1/orgs").await;
     assert_eq!(list.body["items"].as_array().unwrap().len(), 2);
     assert!(list.body["next_cursor"].is_null());
-    assert_eq!(app.get(&c, "/api/v1/orgs/acme-research").await.body["id"], id.as_str());
+    assert_eq!(
+        app.get(&c, "/api/v1/orgs/acme-research").await.body["id"],
+        id.as_str()
+    );
 
-    let r = app.patch(&c, &format!("/api/v1/orgs/{id}"), json!({"name": "x".repeat(101)})).await;
+    let r = app
+        .patch(
+            &c,
+            &format!("/api/v1/orgs/{id}"),
+            json!({"name": "x".repeat(101)}),
+        )
+        .await;
     assert_eq!(r.status, 400);
     assert!(r.field("name").is_some());
-    let r = app.patch(&c, &format!("/api/v1/orgs/{id}"), json!({"name": "Acme Labs"})).await;
+    let r = app
+        .patch(
+            &c,
+            &format!("/api/v1/orgs/{id}"),
+            json!({"name": "Acme Labs"}),
+        )
+        .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body["name"], "Acme Labs");
 
     let r = app
-        .call(&c, Method::PUT, &format!("/api/v1/orgs/{id}/limits"), Some(json!({"max_projects": 5, "max_executions_per_month": 50})), None)
+        .call(
+            &c,
+            Method::PUT,
+            &format!("/api/v1/orgs/{id}/limits"),
+            Some(json!({"max_projects": 5, "max_executions_per_month": 50})),
+            None,
+        )
         .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body["max_projects"], 5);
 
-    assert_eq!(app.delete(&c, &format!("/api/v1/orgs/{id}")).await.status, 204);
+    assert_eq!(
+        app.delete(&c, &format!("/api/v1/orgs/{id}")).await.status,
+        204
+    );
     assert_eq!(app.get(&c, &format!("/api/v1/orgs/{id}")).await.status, 404);
 }
 
@@ -228,15 +345,32 @@ async fn another_organizations_resources_answer_404(db: PgPool) {
         assert_eq!(r.code(), "NOT_FOUND");
     }
     // Exactly like an organization that does not exist.
-    let missing = app.get(&eve, "/api/v1/orgs/00000000-0000-0000-0000-000000000000").await;
-    assert_eq!(missing.body, app.get(&eve, &format!("/api/v1/orgs/{org}")).await.body);
+    let missing = app
+        .get(&eve, "/api/v1/orgs/00000000-0000-0000-0000-000000000000")
+        .await;
+    assert_eq!(
+        missing.body,
+        app.get(&eve, &format!("/api/v1/orgs/{org}")).await.body
+    );
     // Ann's key can't reach Eve's organization either.
-    let r = app.with_key(Method::GET, &format!("/api/v1/orgs/{eve_org}/members"), None, &ann_key).await;
+    let r = app
+        .with_key(
+            Method::GET,
+            &format!("/api/v1/orgs/{eve_org}/members"),
+            None,
+            &ann_key,
+        )
+        .await;
     assert_eq!(r.status, 404);
     // Nor can Eve revoke Ann's key.
     let keys = app.get(&ann, &format!("/api/v1/orgs/{org}/api-keys")).await;
     let key_id = keys.body["items"][0]["id"].as_str().unwrap();
-    assert_eq!(app.delete(&eve, &format!("/api/v1/api-keys/{key_id}")).await.status, 404);
+    assert_eq!(
+        app.delete(&eve, &format!("/api/v1/api-keys/{key_id}"))
+            .await
+            .status,
+        404
+    );
 }
 
 #[sqlx::test]
@@ -245,62 +379,129 @@ async fn invitation_flow_roles_and_single_use(db: PgPool) {
     let (owner, _) = app.user("olga@example.com", "Olga").await;
     let org = app.org(&owner, "Acme").await;
     let r = app
-        .post(&owner, &format!("/api/v1/orgs/{org}/invitations"), json!({"email": "Vic@Example.com", "role": "viewer"}))
+        .post(
+            &owner,
+            &format!("/api/v1/orgs/{org}/invitations"),
+            json!({"email": "Vic@Example.com", "role": "viewer"}),
+        )
         .await;
     assert_eq!(r.status, 201);
     let token = r.body["token"].as_str().unwrap().to_string();
-    assert!(r.body["link"].as_str().unwrap().ends_with(&format!("/invite/{token}")));
+    assert!(r.body["link"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!("/invite/{token}")));
 
     // Anyone with the link may look; accepting needs an account.
-    let preview = app.get(&client(), &format!("/api/v1/invitations/{token}")).await;
+    let preview = app
+        .get(&client(), &format!("/api/v1/invitations/{token}"))
+        .await;
     assert_eq!(preview.status, 200);
     assert_eq!(preview.body["org_name"], "Acme");
     assert_eq!(preview.body["role"], "viewer");
-    assert_eq!(app.post(&client(), &format!("/api/v1/invitations/{token}/accept"), json!({})).await.status, 401);
+    assert_eq!(
+        app.post(
+            &client(),
+            &format!("/api/v1/invitations/{token}/accept"),
+            json!({})
+        )
+        .await
+        .status,
+        401
+    );
 
     // Someone else's account can't use it.
     let (mallory, _) = app.user("mallory@example.com", "Mallory").await;
-    let r = app.post(&mallory, &format!("/api/v1/invitations/{token}/accept"), json!({})).await;
+    let r = app
+        .post(
+            &mallory,
+            &format!("/api/v1/invitations/{token}/accept"),
+            json!({}),
+        )
+        .await;
     assert_eq!(r.status, 403);
 
     let (vic, vic_id) = app.user("vic@example.com", "Vic").await;
-    let r = app.post(&vic, &format!("/api/v1/invitations/{token}/accept"), json!({})).await;
+    let r = app
+        .post(
+            &vic,
+            &format!("/api/v1/invitations/{token}/accept"),
+            json!({}),
+        )
+        .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body["role"], "viewer");
     // Single use.
-    let r = app.post(&vic, &format!("/api/v1/invitations/{token}/accept"), json!({})).await;
+    let r = app
+        .post(
+            &vic,
+            &format!("/api/v1/invitations/{token}/accept"),
+            json!({}),
+        )
+        .await;
     assert_eq!(r.status, 410);
     assert_eq!(r.code(), "INVALID_TOKEN");
 
     // The viewer reads but can't invite or change roles.
-    assert_eq!(app.get(&vic, &format!("/api/v1/orgs/{org}/members")).await.status, 200);
+    assert_eq!(
+        app.get(&vic, &format!("/api/v1/orgs/{org}/members"))
+            .await
+            .status,
+        200
+    );
     let r = app
-        .post(&vic, &format!("/api/v1/orgs/{org}/invitations"), json!({"email": "x@example.com", "role": "member"}))
+        .post(
+            &vic,
+            &format!("/api/v1/orgs/{org}/invitations"),
+            json!({"email": "x@example.com", "role": "member"}),
+        )
         .await;
     assert_eq!(r.status, 403);
     assert_eq!(r.code(), "FORBIDDEN");
 
     // Promoted to admin, they can.
-    let r = app.patch(&owner, &format!("/api/v1/orgs/{org}/members/{vic_id}"), json!({"role": "admin"})).await;
+    let r = app
+        .patch(
+            &owner,
+            &format!("/api/v1/orgs/{org}/members/{vic_id}"),
+            json!({"role": "admin"}),
+        )
+        .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body["role"], "admin");
     let r = app
-        .post(&vic, &format!("/api/v1/orgs/{org}/invitations"), json!({"email": "x@example.com", "role": "member"}))
+        .post(
+            &vic,
+            &format!("/api/v1/orgs/{org}/invitations"),
+            json!({"email": "x@example.com", "role": "member"}),
+        )
         .await;
     assert_eq!(r.status, 201);
     // But an admin can't invite an owner.
     let r = app
-        .post(&vic, &format!("/api/v1/orgs/{org}/invitations"), json!({"email": "y@example.com", "role": "owner"}))
+        .post(
+            &vic,
+            &format!("/api/v1/orgs/{org}/invitations"),
+            json!({"email": "y@example.com", "role": "owner"}),
+        )
         .await;
     assert_eq!(r.status, 403);
     // Inviting someone already in the organization is a field error.
     let r = app
-        .post(&owner, &format!("/api/v1/orgs/{org}/invitations"), json!({"email": "vic@example.com", "role": "member"}))
+        .post(
+            &owner,
+            &format!("/api/v1/orgs/{org}/invitations"),
+            json!({"email": "vic@example.com", "role": "member"}),
+        )
         .await;
     assert_eq!(r.status, 409);
     assert!(r.field("email").is_some());
     let r = app
-        .post(&owner, &format!("/api/v1/orgs/{org}/invitations"), json!({"email": "bad", "role": "boss"}))
+        .post(
+            &owner,
+            &format!("/api/v1/orgs/{org}/invitations"),
+            json!({"email": "bad", "role": "boss"}),
+        )
         .await;
     assert_eq!(r.status, 400);
     assert!(r.field("role").is_some());
@@ -316,30 +517,73 @@ async fn expired_and_withdrawn_invitations_are_refused(db: PgPool) {
         let (app, owner, org) = (&app, &owner, org.clone());
         async move {
             let r = app
-                .post(owner, &format!("/api/v1/orgs/{org}/invitations"), json!({"email": email, "role": "member"}))
+                .post(
+                    owner,
+                    &format!("/api/v1/orgs/{org}/invitations"),
+                    json!({"email": email, "role": "member"}),
+                )
                 .await;
-            (r.body["id"].as_str().unwrap().to_string(), r.body["token"].as_str().unwrap().to_string())
+            (
+                r.body["id"].as_str().unwrap().to_string(),
+                r.body["token"].as_str().unwrap().to_string(),
+            )
         }
     };
     let (id, token) = invite("vic@example.com").await;
-    sqlx::query("update invitations set expires_at = now() - interval '1 minute' where id = $1::uuid")
-        .bind(&id)
-        .execute(&app.db)
-        .await
-        .unwrap();
-    let r = app.post(&vic, &format!("/api/v1/invitations/{token}/accept"), json!({})).await;
+    sqlx::query(
+        "update invitations set expires_at = now() - interval '1 minute' where id = $1::uuid",
+    )
+    .bind(&id)
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let r = app
+        .post(
+            &vic,
+            &format!("/api/v1/invitations/{token}/accept"),
+            json!({}),
+        )
+        .await;
     assert_eq!(r.status, 410);
     assert!(r.body["error"].as_str().unwrap().contains("expired"));
 
     let (id, token) = invite("vic@example.com").await;
-    let listed = app.get(&owner, &format!("/api/v1/orgs/{org}/invitations")).await;
-    assert_eq!(listed.body["items"].as_array().unwrap().len(), 1, "expired ones are not pending");
-    assert!(listed.body["items"][0]["token"].is_null(), "tokens are never listed");
-    assert_eq!(app.delete(&owner, &format!("/api/v1/orgs/{org}/invitations/{id}")).await.status, 204);
-    let r = app.post(&vic, &format!("/api/v1/invitations/{token}/accept"), json!({})).await;
+    let listed = app
+        .get(&owner, &format!("/api/v1/orgs/{org}/invitations"))
+        .await;
+    assert_eq!(
+        listed.body["items"].as_array().unwrap().len(),
+        1,
+        "expired ones are not pending"
+    );
+    assert!(
+        listed.body["items"][0]["token"].is_null(),
+        "tokens are never listed"
+    );
+    assert_eq!(
+        app.delete(&owner, &format!("/api/v1/orgs/{org}/invitations/{id}"))
+            .await
+            .status,
+        204
+    );
+    let r = app
+        .post(
+            &vic,
+            &format!("/api/v1/invitations/{token}/accept"),
+            json!({}),
+        )
+        .await;
     assert_eq!(r.status, 410);
-    assert_eq!(app.get(&vic, &format!("/api/v1/orgs/{org}")).await.status, 404);
-    assert_eq!(app.get(&client(), "/api/v1/invitations/not-a-token").await.status, 404);
+    assert_eq!(
+        app.get(&vic, &format!("/api/v1/orgs/{org}")).await.status,
+        404
+    );
+    assert_eq!(
+        app.get(&client(), "/api/v1/invitations/not-a-token")
+            .await
+            .status,
+        404
+    );
 }
 
 #[sqlx::test]
@@ -351,22 +595,43 @@ async fn the_last_owner_stays(db: PgPool) {
     let r = app.patch(&owner, &members, json!({"role": "admin"})).await;
     assert_eq!(r.status, 409);
     assert_eq!(r.code(), "CONFLICT");
-    assert_eq!(app.delete(&owner, &members).await.status, 409, "can't leave");
+    assert_eq!(
+        app.delete(&owner, &members).await.status,
+        409,
+        "can't leave"
+    );
 
     // With a second owner, the first may step down or leave.
     let (ada, ada_id) = app.user("ada@example.com", "Ada").await;
-    app.join(&owner, &org, &ada, "ada@example.com", "admin").await;
+    app.join(&owner, &org, &ada, "ada@example.com", "admin")
+        .await;
     // An admin can't touch an owner.
-    assert_eq!(app.patch(&ada, &members, json!({"role": "viewer"})).await.status, 403);
+    assert_eq!(
+        app.patch(&ada, &members, json!({"role": "viewer"}))
+            .await
+            .status,
+        403
+    );
     assert_eq!(app.delete(&ada, &members).await.status, 403);
-    let r = app.patch(&owner, &format!("/api/v1/orgs/{org}/members/{ada_id}"), json!({"role": "owner"})).await;
+    let r = app
+        .patch(
+            &owner,
+            &format!("/api/v1/orgs/{org}/members/{ada_id}"),
+            json!({"role": "owner"}),
+        )
+        .await;
     assert_eq!(r.status, 200);
     assert_eq!(app.delete(&owner, &members).await.status, 204, "leaves");
-    assert_eq!(app.get(&owner, &format!("/api/v1/orgs/{org}")).await.status, 404);
+    assert_eq!(
+        app.get(&owner, &format!("/api/v1/orgs/{org}")).await.status,
+        404
+    );
     let left = app.get(&ada, &format!("/api/v1/orgs/{org}/members")).await;
     assert_eq!(left.body["items"].as_array().unwrap().len(), 1);
     // An unknown member is 404.
-    let r = app.delete(&ada, &format!("/api/v1/orgs/{org}/members/{owner_id}")).await;
+    let r = app
+        .delete(&ada, &format!("/api/v1/orgs/{org}/members/{owner_id}"))
+        .await;
     assert_eq!(r.status, 404);
 }
 
@@ -376,7 +641,11 @@ async fn api_keys_shown_once_scoped_revocable_expiring(db: PgPool) {
     let (owner, _) = app.user("olga@example.com", "Olga").await;
     let org = app.org(&owner, "Acme").await;
     let r = app
-        .post(&owner, &format!("/api/v1/orgs/{org}/api-keys"), json!({"name": "ci", "scopes": ["read"]}))
+        .post(
+            &owner,
+            &format!("/api/v1/orgs/{org}/api-keys"),
+            json!({"name": "ci", "scopes": ["read"]}),
+        )
         .await;
     assert_eq!(r.status, 201);
     let secret = r.body["secret"].as_str().unwrap().to_string();
@@ -384,54 +653,104 @@ async fn api_keys_shown_once_scoped_revocable_expiring(db: PgPool) {
     assert!(secret.starts_with("mino_pk_") && secret.len() >= 8 + 32);
     assert!(secret.starts_with(r.body["key"]["prefix"].as_str().unwrap()));
 
-    let listed = app.get(&owner, &format!("/api/v1/orgs/{org}/api-keys")).await;
-    assert!(!listed.body.to_string().contains(&secret), "the secret is never listed");
+    let listed = app
+        .get(&owner, &format!("/api/v1/orgs/{org}/api-keys"))
+        .await;
+    assert!(
+        !listed.body.to_string().contains(&secret),
+        "the secret is never listed"
+    );
     assert!(listed.body["items"][0]["last_used_at"].is_null());
-    let stored: String = sqlx::query_scalar("select key_hash from api_keys").fetch_one(&app.db).await.unwrap();
+    let stored: String = sqlx::query_scalar("select key_hash from api_keys")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
     assert_ne!(stored, secret);
 
     // A read key reads, and can't write.
-    let r = app.with_key(Method::GET, &format!("/api/v1/orgs/{org}/members"), None, &secret).await;
+    let r = app
+        .with_key(
+            Method::GET,
+            &format!("/api/v1/orgs/{org}/members"),
+            None,
+            &secret,
+        )
+        .await;
     assert_eq!(r.status, 200);
     let r = app
-        .with_key(Method::POST, &format!("/api/v1/orgs/{org}/invitations"), Some(json!({"email": "a@example.com", "role": "viewer"})), &secret)
+        .with_key(
+            Method::POST,
+            &format!("/api/v1/orgs/{org}/invitations"),
+            Some(json!({"email": "a@example.com", "role": "viewer"})),
+            &secret,
+        )
         .await;
     assert_eq!(r.status, 403);
     assert!(r.body["error"].as_str().unwrap().contains("admin"));
-    let listed = app.get(&owner, &format!("/api/v1/orgs/{org}/api-keys")).await;
-    assert!(!listed.body["items"][0]["last_used_at"].is_null(), "use is recorded");
+    let listed = app
+        .get(&owner, &format!("/api/v1/orgs/{org}/api-keys"))
+        .await;
+    assert!(
+        !listed.body["items"][0]["last_used_at"].is_null(),
+        "use is recorded"
+    );
 
     // Bad input names the field.
     let r = app
-        .post(&owner, &format!("/api/v1/orgs/{org}/api-keys"), json!({"name": "", "scopes": ["root"]}))
+        .post(
+            &owner,
+            &format!("/api/v1/orgs/{org}/api-keys"),
+            json!({"name": "", "scopes": ["root"]}),
+        )
         .await;
     assert_eq!(r.status, 400);
     assert!(r.field("name").is_some() && r.field("scopes").is_some());
 
     // Revoked: refused at once.
-    assert_eq!(app.delete(&owner, &format!("/api/v1/api-keys/{key_id}")).await.status, 204);
+    assert_eq!(
+        app.delete(&owner, &format!("/api/v1/api-keys/{key_id}"))
+            .await
+            .status,
+        204
+    );
     let r = app.with_key(Method::GET, "/api/v1/me", None, &secret).await;
     assert_eq!(r.status, 401);
     assert!(r.body["error"].as_str().unwrap().contains("revoked"));
 
     // Expired: refused.
     let r = app
-        .post(&owner, &format!("/api/v1/orgs/{org}/api-keys"), json!({"name": "old", "scopes": ["read"], "expires_at": "2020-01-01T00:00:00Z"}))
+        .post(
+            &owner,
+            &format!("/api/v1/orgs/{org}/api-keys"),
+            json!({"name": "old", "scopes": ["read"], "expires_at": "2020-01-01T00:00:00Z"}),
+        )
         .await;
     assert_eq!(r.status, 400, "can't create an already-expired key");
     let soon = app.key(&owner, &org, &["read"]).await;
-    sqlx::query("update api_keys set expires_at = now() - interval '1 second' where revoked_at is null")
-        .execute(&app.db)
-        .await
-        .unwrap();
+    sqlx::query(
+        "update api_keys set expires_at = now() - interval '1 second' where revoked_at is null",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
     let r = app.with_key(Method::GET, "/api/v1/me", None, &soon).await;
     assert_eq!(r.status, 401);
     assert!(r.body["error"].as_str().unwrap().contains("expired"));
 
     // Garbage and unknown keys.
-    assert_eq!(app.with_key(Method::GET, "/api/v1/me", None, "mino_pk_nope").await.status, 401);
+    assert_eq!(
+        app.with_key(Method::GET, "/api/v1/me", None, "mino_pk_nope")
+            .await
+            .status,
+        401
+    );
     let fake = format!("mino_pk_{}", "0".repeat(64));
-    assert_eq!(app.with_key(Method::GET, "/api/v1/me", None, &fake).await.status, 401);
+    assert_eq!(
+        app.with_key(Method::GET, "/api/v1/me", None, &fake)
+            .await
+            .status,
+        401
+    );
 }
 
 #[sqlx::test]
@@ -465,7 +784,10 @@ async fn cross_site_writes_are_refused_but_keys_pass(db: PgPool) {
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
-    let orgs: i64 = sqlx::query_scalar("select count(*) from organizations").fetch_one(&app.db).await.unwrap();
+    let orgs: i64 = sqlx::query_scalar("select count(*) from organizations")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
     assert_eq!(orgs, 1);
 }
 
@@ -476,7 +798,10 @@ async fn health_readiness_request_ids_and_error_pages(db: PgPool) {
     let r = c.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert!(r.headers().contains_key("x-request-id"));
-    assert_eq!(c.get(app.url("/readyz")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        c.get(app.url("/readyz")).send().await.unwrap().status(),
+        200
+    );
     let r = app.get(&c, "/api/v1/nothing-here").await;
     assert_eq!(r.status, 404);
     assert_eq!(r.code(), "NOT_FOUND");
@@ -485,7 +810,12 @@ async fn health_readiness_request_ids_and_error_pages(db: PgPool) {
     assert_eq!(r.status(), 404);
     assert!(r.text().await.unwrap().contains("Page not found"));
     // A signed-out visit to a signed-in page redirects to sign in.
-    let r = c.get(app.url("/account")).header("accept", "text/html").send().await.unwrap();
+    let r = c
+        .get(app.url("/account"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 302);
     assert_eq!(r.headers()["location"], "/login?next=/account");
 }

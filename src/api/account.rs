@@ -16,7 +16,15 @@ pub async fn sign_up(
     rpc::finish(
         async {
             let state = rpc::state()?;
-            let user = accounts::sign_up(&state.db, accounts::SignUp { email, password, name }).await?;
+            let user = accounts::sign_up(
+                &state.db,
+                accounts::SignUp {
+                    email,
+                    password,
+                    name,
+                },
+            )
+            .await?;
             session::start(&rpc::session().await?, &user).await?;
             leptos_axum::redirect(&rpc::safe_next(next));
             Ok(())
@@ -26,7 +34,11 @@ pub async fn sign_up(
 }
 
 #[server(prefix = "/rpc", endpoint = "sign_in")]
-pub async fn sign_in(email: String, password: String, next: Option<String>) -> Result<(), AppError> {
+pub async fn sign_in(
+    email: String,
+    password: String,
+    next: Option<String>,
+) -> Result<(), AppError> {
     use crate::server::{auth::session, rpc, service::accounts};
     let next = rpc::safe_next(next);
     let result = async {
@@ -79,14 +91,18 @@ pub async fn sign_out() -> Result<(), AppError> {
 }
 
 #[server(prefix = "/rpc", endpoint = "change_password")]
-pub async fn change_password(current_password: String, new_password: String) -> Result<(), AppError> {
+pub async fn change_password(
+    current_password: String,
+    new_password: String,
+) -> Result<(), AppError> {
     use crate::server::{auth::session, rpc, service::accounts};
     rpc::finish(
         async {
             let (state, actor) = rpc::user().await?;
             let user_id = actor.require_user()?;
             let epoch =
-                accounts::change_password(&state.db, user_id, current_password, new_password).await?;
+                accounts::change_password(&state.db, user_id, current_password, new_password)
+                    .await?;
             session::renew_epoch(&rpc::session().await?, epoch).await?;
             Ok(())
         }
@@ -98,7 +114,10 @@ pub async fn change_password(current_password: String, new_password: String) -> 
 /// (pages use it to decide whether to send the visitor to sign in).
 #[server(prefix = "/rpc", endpoint = "get_me")]
 pub async fn get_me() -> Result<Option<Me>, AppError> {
-    use crate::server::{rpc, service::{accounts, orgs}};
+    use crate::server::{
+        rpc,
+        service::{accounts, orgs},
+    };
     rpc::finish(
         async {
             let (state, actor) = match rpc::user().await {

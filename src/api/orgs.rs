@@ -117,7 +117,11 @@ pub async fn remove_member(org: String, user_id: Uuid) -> Result<(), AppError> {
 }
 
 #[server(prefix = "/rpc", endpoint = "invite_member")]
-pub async fn invite_member(org: String, email: String, role: String) -> Result<Invitation, AppError> {
+pub async fn invite_member(
+    org: String,
+    email: String,
+    role: String,
+) -> Result<Invitation, AppError> {
     use crate::server::{rpc, service::team};
     rpc::finish(
         async {

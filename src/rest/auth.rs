@@ -67,12 +67,16 @@ pub async fn me(
     match &actor {
         crate::server::auth::rbac::Actor::User { id } => {
             let user = accounts::fetch_user(&state.db, *id).await?;
-            Ok(Json(serde_json::to_value(Me { user, orgs }).unwrap_or_default()))
+            Ok(Json(
+                serde_json::to_value(Me { user, orgs }).unwrap_or_default(),
+            ))
         }
-        crate::server::auth::rbac::Actor::ApiKey { id, scopes, .. } => Ok(Json(serde_json::json!({
-            "api_key": { "id": id, "scopes": scopes },
-            "orgs": orgs,
-        }))),
+        crate::server::auth::rbac::Actor::ApiKey { id, scopes, .. } => {
+            Ok(Json(serde_json::json!({
+                "api_key": { "id": id, "scopes": scopes },
+                "orgs": orgs,
+            })))
+        }
     }
 }
 

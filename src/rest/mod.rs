@@ -50,7 +50,10 @@ pub fn router() -> Router<AppState> {
             "/orgs/{org}",
             get(orgs::get).patch(orgs::update).delete(orgs::delete),
         )
-        .route("/orgs/{org}/limits", axum::routing::put(orgs::update_limits))
+        .route(
+            "/orgs/{org}/limits",
+            axum::routing::put(orgs::update_limits),
+        )
         .route("/orgs/{org}/members", get(team::list_members))
         .route(
             "/orgs/{org}/members/{user}",
@@ -60,7 +63,10 @@ pub fn router() -> Router<AppState> {
             "/orgs/{org}/invitations",
             get(team::list_invitations).post(team::invite),
         )
-        .route("/orgs/{org}/invitations/{id}", delete(team::revoke_invitation))
+        .route(
+            "/orgs/{org}/invitations/{id}",
+            delete(team::revoke_invitation),
+        )
         .route("/invitations/{token}", get(team::preview_invitation))
         .route("/invitations/{token}/accept", post(team::accept_invitation))
         .route("/orgs/{org}/api-keys", get(keys::list).post(keys::create))

@@ -63,8 +63,13 @@ pub async fn update_limits(
 ) -> Result<Json<Organization>, AppError> {
     let ctx = orgs::org_ctx(&state.db, &actor, &org).await?;
     Ok(Json(
-        orgs::update_limits(&state.db, &ctx, body.max_projects, body.max_executions_per_month)
-            .await?,
+        orgs::update_limits(
+            &state.db,
+            &ctx,
+            body.max_projects,
+            body.max_executions_per_month,
+        )
+        .await?,
     ))
 }
 

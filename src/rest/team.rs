@@ -20,7 +20,10 @@ pub async fn list_members(
 
 fn parse_role(raw: &str) -> Result<Role, AppError> {
     Role::parse(raw.trim()).ok_or_else(|| {
-        AppError::field("role", format!("Unknown role {raw:?}; use viewer, member, admin or owner."))
+        AppError::field(
+            "role",
+            format!("Unknown role {raw:?}; use viewer, member, admin or owner."),
+        )
     })
 }
 
@@ -103,5 +106,7 @@ pub async fn accept_invitation(
     Caller(actor): Caller,
     Path(token): Path<String>,
 ) -> Result<Json<Organization>, AppError> {
-    Ok(Json(team::accept_invitation(&state.db, &actor, &token).await?))
+    Ok(Json(
+        team::accept_invitation(&state.db, &actor, &token).await?,
+    ))
 }

@@ -90,7 +90,11 @@ impl Config {
     }
 }
 
-fn parse_bool(get: &impl Fn(&str) -> Option<String>, key: &str, problems: &mut Vec<String>) -> bool {
+fn parse_bool(
+    get: &impl Fn(&str) -> Option<String>,
+    key: &str,
+    problems: &mut Vec<String>,
+) -> bool {
     match get(key).as_deref() {
         None | Some("") | Some("0") | Some("false") => false,
         Some("1") | Some("true") => true,
@@ -164,9 +168,6 @@ mod tests {
 
     #[test]
     fn passwords_are_redacted() {
-        assert_eq!(
-            redact("postgres://u:secret@h/db"),
-            "postgres://u:***@h/db"
-        );
+        assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
     }
 }

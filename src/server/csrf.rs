@@ -56,7 +56,10 @@ mod tests {
     use axum::body::Body;
 
     fn req(method: &str, path: &str, headers: &[(&str, &str)]) -> Request {
-        let mut b = Request::builder().method(method).uri(path).header("host", "mino.test");
+        let mut b = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "mino.test");
         for (k, v) in headers {
             b = b.header(*k, *v);
         }
@@ -65,20 +68,47 @@ mod tests {
 
     #[test]
     fn foreign_writes_are_refused() {
-        assert!(is_forged(&req("POST", "/api/v1/orgs", &[("origin", "https://evil.test")])));
-        assert!(is_forged(&req("POST", "/rpc/sign_out", &[("sec-fetch-site", "cross-site")])));
-        assert!(is_forged(&req("DELETE", "/api/v1/orgs/x", &[("origin", "null")])));
+        assert!(is_forged(&req(
+            "POST",
+            "/api/v1/orgs",
+            &[("origin", "https://evil.test")]
+        )));
+        assert!(is_forged(&req(
+            "POST",
+            "/rpc/sign_out",
+            &[("sec-fetch-site", "cross-site")]
+        )));
+        assert!(is_forged(&req(
+            "DELETE",
+            "/api/v1/orgs/x",
+            &[("origin", "null")]
+        )));
     }
 
     #[test]
     fn own_pages_reads_and_keys_pass() {
-        assert!(!is_forged(&req("POST", "/api/v1/orgs", &[("origin", "http://mino.test")])));
-        assert!(!is_forged(&req("POST", "/rpc/sign_in", &[("sec-fetch-site", "same-origin")])));
-        assert!(!is_forged(&req("GET", "/api/v1/orgs", &[("origin", "https://evil.test")])));
         assert!(!is_forged(&req(
             "POST",
             "/api/v1/orgs",
-            &[("origin", "https://evil.test"), ("authorization", "Bearer mino_pk_x")]
+            &[("origin", "http://mino.test")]
+        )));
+        assert!(!is_forged(&req(
+            "POST",
+            "/rpc/sign_in",
+            &[("sec-fetch-site", "same-origin")]
+        )));
+        assert!(!is_forged(&req(
+            "GET",
+            "/api/v1/orgs",
+            &[("origin", "https://evil.test")]
+        )));
+        assert!(!is_forged(&req(
+            "POST",
+            "/api/v1/orgs",
+            &[
+                ("origin", "https://evil.test"),
+                ("authorization", "Bearer mino_pk_x")
+            ]
         )));
         assert!(!is_forged(&req("POST", "/api/v1/orgs", &[])));
     }

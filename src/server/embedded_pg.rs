@@ -56,6 +56,7 @@ impl EmbeddedPostgres {
             None
         };
         if let Some(r) = &run_as {
+            check_reachable(&data_dir, r)?;
             chown(&socket_dir, r)?;
         }
         fs::set_permissions(&socket_dir, fs::Permissions::from_mode(0o700))?;
@@ -69,7 +70,13 @@ impl EmbeddedPostgres {
             let out = command(&bin.join("initdb"), run_as.as_ref())
                 .arg("-D")
                 .arg(&cluster)
-                .args(["-U", SUPERUSER, "--auth=trust", "--encoding=UTF8", "--no-instructions"])
+                .args([
+                    "-U",
+                    SUPERUSER,
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--no-instructions",
+                ])
                 .output()
                 .context("running initdb")?;
             if !out.status.success() {
@@ -230,6 +237,29 @@ fn postgres_user() -> anyhow::Result<RunAs> {
     Ok(RunAs { uid, gid })
 }
 
+/// The postgres user must be able to walk down to the data dir; a clone
+/// under /root, say, is not reachable.
+fn check_reachable(data_dir: &Path, r: &RunAs) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    for dir in data_dir.ancestors() {
+        let meta = fs::metadata(dir)?;
+        let searchable = meta.mode() & 0o001 != 0
+            || (meta.uid() == r.uid && meta.mode() & 0o100 != 0)
+            || (meta.gid() == r.gid && meta.mode() & 0o010 != 0);
+        if !searchable {
+            bail!(
+                "the embedded Postgres runs as the `postgres` user, which can't reach {} \
+                 ({} is not searchable by others).\n  Set MINO_DATA_DIR to a directory it can \
+                 reach, e.g. MINO_DATA_DIR=/var/lib/mino, or `chmod o+x {}`.",
+                data_dir.display(),
+                dir.display(),
+                dir.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 fn chown(path: &Path, r: &RunAs) -> anyhow::Result<()> {
     std::os::unix::fs::chown(path, Some(r.uid), Some(r.gid))
         .with_context(|| format!("giving {} to the postgres user", path.display()))
@@ -242,7 +272,13 @@ fn clear_stale_pid(cluster: &Path) -> anyhow::Result<()> {
     let Ok(text) = fs::read_to_string(&pid_file) else {
         return Ok(());
     };
-    let pid: i32 = text.lines().next().unwrap_or("").trim().parse().unwrap_or(0);
+    let pid: i32 = text
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim()
+        .parse()
+        .unwrap_or(0);
     let alive = pid > 0 && unsafe { libc::kill(pid, 0) } == 0;
     if !alive {
         tracing::warn!(pid, "removing a stale postmaster.pid left by a crash");
@@ -252,11 +288,17 @@ fn clear_stale_pid(cluster: &Path) -> anyhow::Result<()> {
     let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
     if !String::from_utf8_lossy(&cmdline).contains("postgres") {
         // The pid was reused by an unrelated process.
-        tracing::warn!(pid, "postmaster.pid names an unrelated process; removing it");
+        tracing::warn!(
+            pid,
+            "postmaster.pid names an unrelated process; removing it"
+        );
         fs::remove_file(&pid_file)?;
         return Ok(());
     }
-    tracing::warn!(pid, "a Postgres from an earlier run still holds the cluster; stopping it");
+    tracing::warn!(
+        pid,
+        "a Postgres from an earlier run still holds the cluster; stopping it"
+    );
     unsafe {
         libc::kill(pid, libc::SIGINT);
     }

@@ -38,7 +38,8 @@ fn internal_error(kind: &str, e: &dyn std::fmt::Display) -> AppError {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status =
+            StatusCode::from_u16(self.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let details = match &self {
             AppError::Validation { fields, .. } => json!({ "fields": fields }),
             AppError::AlreadyExists(f) => json!({ "fields": [f] }),
@@ -124,7 +125,10 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(str::trim)
 }
 
@@ -133,7 +137,9 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
         if let Some(token) = bearer(&parts.headers) {
-            return Ok(Caller(service::api_keys::authenticate(&state.db, token).await?));
+            return Ok(Caller(
+                service::api_keys::authenticate(&state.db, token).await?,
+            ));
         }
         let session = Session::from_request_parts(parts, state)
             .await
@@ -153,11 +159,18 @@ pub struct ClientIp(pub String);
 impl FromRequestParts<AppState> for ClientIp {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0);
-        Ok(ClientIp(client_ip(&parts.headers, peer, state.config.trust_proxy)))
+        Ok(ClientIp(client_ip(
+            &parts.headers,
+            peer,
+            state.config.trust_proxy,
+        )))
     }
 }

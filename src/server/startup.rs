@@ -53,7 +53,11 @@ pub fn router(db: PgPool, config: Arc<Config>, leptos_options: LeptosOptions) ->
     };
 
     let store = PostgresStore::new(db);
-    let cookie_name = if config.https() { "__Host-mino_session" } else { "mino_session" };
+    let cookie_name = if config.https() {
+        "__Host-mino_session"
+    } else {
+        "mino_session"
+    };
     let sessions = SessionManagerLayer::new(store)
         .with_name(cookie_name)
         .with_secure(config.https())
@@ -112,7 +116,10 @@ async fn healthz() -> &'static str {
 
 /// Ready when the database answers.
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    match sqlx::query_scalar::<_, i32>("select 1").fetch_one(&state.db).await {
+    match sqlx::query_scalar::<_, i32>("select 1")
+        .fetch_one(&state.db)
+        .await
+    {
         Ok(_) => (StatusCode::OK, "ready"),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
@@ -123,9 +130,9 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 
 /// Serves until Ctrl-C or SIGTERM, then lets in-flight requests finish.
 pub async fn serve(app: Router, addr: SocketAddr) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}. Set LEPTOS_SITE_ADDR to a free address."))?;
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        anyhow::anyhow!("cannot listen on {addr}: {e}. Set LEPTOS_SITE_ADDR to a free address.")
+    })?;
     tracing::info!("Mino is listening on http://{addr}");
     axum::serve(
         listener,

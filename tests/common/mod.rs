@@ -34,9 +34,12 @@ pub async fn spawn_app(db: PgPool) -> TestApp {
     };
     let app = startup::router(db.clone(), Arc::new(config), leptos_options);
     tokio::spawn(async move {
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .await
-            .unwrap();
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
     });
     TestApp {
         base: format!("http://{addr}"),
@@ -117,15 +120,26 @@ impl TestApp {
     pub async fn delete(&self, c: &Client, path: &str) -> Res {
         self.call(c, Method::DELETE, path, None, None).await
     }
-    pub async fn with_key(&self, method: Method, path: &str, body: Option<Value>, key: &str) -> Res {
-        self.call(&Client::new(), method, path, body, Some(key)).await
+    pub async fn with_key(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        key: &str,
+    ) -> Res {
+        self.call(&Client::new(), method, path, body, Some(key))
+            .await
     }
 
     /// Signs up a new user on a fresh client and returns (client, user id).
     pub async fn user(&self, email: &str, name: &str) -> (Client, String) {
         let c = client();
         let r = self
-            .post(&c, "/api/v1/auth/signup", json!({"email": email, "password": PASSWORD, "name": name}))
+            .post(
+                &c,
+                "/api/v1/auth/signup",
+                json!({"email": email, "password": PASSWORD, "name": name}),
+            )
             .await;
         assert_eq!(r.status, 201, "signup {email}: {:?}", r.body);
         let id = r.body["id"].as_str().unwrap().to_string();
@@ -142,18 +156,32 @@ impl TestApp {
     /// Invites `email` as `role` into `org` as `admin`, then accepts as `invitee`.
     pub async fn join(&self, admin: &Client, org: &str, invitee: &Client, email: &str, role: &str) {
         let r = self
-            .post(admin, &format!("/api/v1/orgs/{org}/invitations"), json!({"email": email, "role": role}))
+            .post(
+                admin,
+                &format!("/api/v1/orgs/{org}/invitations"),
+                json!({"email": email, "role": role}),
+            )
             .await;
         assert_eq!(r.status, 201, "{:?}", r.body);
         let token = r.body["token"].as_str().unwrap().to_string();
-        let r = self.post(invitee, &format!("/api/v1/invitations/{token}/accept"), json!({})).await;
+        let r = self
+            .post(
+                invitee,
+                &format!("/api/v1/invitations/{token}/accept"),
+                json!({}),
+            )
+            .await;
         assert_eq!(r.status, 200, "{:?}", r.body);
     }
 
     /// Creates an API key with `scopes` and returns its secret.
     pub async fn key(&self, admin: &Client, org: &str, scopes: &[&str]) -> String {
         let r = self
-            .post(admin, &format!("/api/v1/orgs/{org}/api-keys"), json!({"name": "test key", "scopes": scopes}))
+            .post(
+                admin,
+                &format!("/api/v1/orgs/{org}/api-keys"),
+                json!({"name": "test key", "scopes": scopes}),
+            )
             .await;
         assert_eq!(r.status, 201, "{:?}", r.body);
         r.body["secret"].as_str().unwrap().to_string()

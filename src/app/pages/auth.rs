@@ -35,7 +35,7 @@ pub fn SignInPage() -> impl IntoView {
                 </Show>
                 <FormError error />
                 <ActionForm action>
-                    <input type="hidden" name="next" prop:value=next />
+                    <input type="hidden" name="next" value=next />
                     <label for="email">"Email"</label>
                     <input id="email" name="email" type="email" autocomplete="username" required
                         aria-invalid=invalid(error, "email") />
@@ -69,14 +69,14 @@ pub fn SignUpPage() -> impl IntoView {
                 <h2>"Create your account"</h2>
                 <FormError error />
                 <ActionForm action>
-                    <input type="hidden" name="next" prop:value=next />
+                    <input type="hidden" name="next" value=next />
                     <label for="name">"Your name"</label>
                     <input id="name" name="name" autocomplete="name" required maxlength="100"
                         aria-invalid=invalid(error, "name") aria-describedby="name-error" />
                     <FieldError error field="name" />
                     <label for="email">"Work email"</label>
                     <input id="email" name="email" type="email" autocomplete="email" required
-                        prop:value=email
+                        value=email
                         aria-invalid=invalid(error, "email") aria-describedby="email-error" />
                     <FieldError error field="email" />
                     <label for="password">"Password"</label>

@@ -5,7 +5,9 @@ use leptos_meta::Title;
 
 use super::orgs::use_slug;
 use crate::api::orgs::{get_org, list_api_keys, CreateApiKey, RevokeApiKey};
-use crate::app::components::{action_error, invalid, when, ErrorBox, FieldError, FormError, Loading};
+use crate::app::components::{
+    action_error, invalid, when, ErrorBox, FieldError, FormError, Loading,
+};
 use crate::error::AppError;
 use crate::model::{ApiKey, Role, Scope};
 

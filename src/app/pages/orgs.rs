@@ -5,7 +5,9 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
 use crate::api::orgs::{get_org, list_members, CreateOrg, DeleteOrg, RenameOrg};
-use crate::app::components::{action_error, invalid, when, ErrorBox, FieldError, FormError, Loading};
+use crate::app::components::{
+    action_error, invalid, when, ErrorBox, FieldError, FormError, Loading,
+};
 use crate::model::Role;
 
 /// The `:slug` of the current organization route.
@@ -43,11 +45,14 @@ pub fn NewOrgPage() -> impl IntoView {
 #[component]
 pub fn OrgOverviewPage() -> impl IntoView {
     let slug = use_slug();
-    let data = Resource::new(move || slug.get(), |slug| async move {
-        let org = get_org(slug.clone()).await?;
-        let members = list_members(slug).await?;
-        Ok::<_, crate::error::AppError>((org, members))
-    });
+    let data = Resource::new(
+        move || slug.get(),
+        |slug| async move {
+            let org = get_org(slug.clone()).await?;
+            let members = list_members(slug).await?;
+            Ok::<_, crate::error::AppError>((org, members))
+        },
+    );
     view! {
         <Suspense fallback=|| view! { <Loading /> }>
             {move || Suspend::new(async move {
@@ -106,7 +111,10 @@ pub fn OrgSettingsPage() -> impl IntoView {
     let delete = ServerAction::<DeleteOrg>::new();
     let rename_error = action_error(rename);
     let delete_error = action_error(delete);
-    let org = Resource::new(move || (slug.get(), rename.version().get()), |(slug, _)| get_org(slug));
+    let org = Resource::new(
+        move || (slug.get(), rename.version().get()),
+        |(slug, _)| get_org(slug),
+    );
     view! {
         <Title text="Settings" />
         <h1>"Settings"</h1>

@@ -10,7 +10,9 @@ use crate::api::orgs::{
     get_invitation, get_org, list_invitations, list_members, AcceptInvitation, ChangeRole,
     InviteMember, RemoveMember, RevokeInvitation,
 };
-use crate::app::components::{action_error, invalid, when, ErrorBox, FieldError, FormError, Loading};
+use crate::app::components::{
+    action_error, invalid, when, ErrorBox, FieldError, FormError, Loading,
+};
 use crate::error::AppError;
 use crate::model::{Invitation, Member, Organization, Role};
 

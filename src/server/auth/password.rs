@@ -96,7 +96,10 @@ mod tests {
     #[test]
     fn short_passwords_are_refused() {
         let err = Password::parse("123456789".into(), "password").unwrap_err();
-        assert_eq!(err.message_for("password").unwrap(), "Use at least 10 characters.");
+        assert_eq!(
+            err.message_for("password").unwrap(),
+            "Use at least 10 characters."
+        );
         assert!(Password::parse("1234567890".into(), "password").is_ok());
     }
 
@@ -104,7 +107,9 @@ mod tests {
     async fn hash_round_trip_and_parameters() {
         let h = hash(Password("correct horse".into())).await.unwrap();
         assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
-        assert!(verify("correct horse".into(), Some(h.clone())).await.unwrap());
+        assert!(verify("correct horse".into(), Some(h.clone()))
+            .await
+            .unwrap());
         assert!(!verify("wrong horse!".into(), Some(h)).await.unwrap());
         assert!(!verify("anything at all".into(), None).await.unwrap());
     }

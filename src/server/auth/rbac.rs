@@ -83,8 +83,14 @@ pub fn scopes_allow(scopes: &[Scope], p: Permission) -> bool {
 /// The caller of a service operation: a signed-in person or an API key.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Actor {
-    User { id: Uuid },
-    ApiKey { id: Uuid, org_id: Uuid, scopes: Vec<Scope> },
+    User {
+        id: Uuid,
+    },
+    ApiKey {
+        id: Uuid,
+        org_id: Uuid,
+        scopes: Vec<Scope>,
+    },
 }
 
 impl Actor {
@@ -206,7 +212,10 @@ mod tests {
         assert!(!scopes_allow(&all, ManageBilling));
         assert!(scopes_allow(&[Scope::Read], ViewMembers));
         assert!(!scopes_allow(&[Scope::Read], InviteMembers));
-        assert!(scopes_allow(&[Scope::Write], ViewProjects), "every key reads");
+        assert!(
+            scopes_allow(&[Scope::Write], ViewProjects),
+            "every key reads"
+        );
         assert!(!scopes_allow(&[Scope::Write], RunExecution));
     }
 }

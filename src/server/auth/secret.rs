@@ -37,7 +37,11 @@ pub fn api_key_prefix(presented: &str) -> Option<&str> {
 
 /// Compares digests without an early exit, so timing tells nothing.
 pub fn digests_match(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 #[cfg(test)]

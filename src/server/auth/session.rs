@@ -28,7 +28,10 @@ fn internal(e: tower_sessions::session::Error) -> AppError {
 pub async fn start(session: &Session, user: &UserRow) -> Result<(), AppError> {
     session.cycle_id().await.map_err(internal)?;
     session.insert(USER_ID, user.id).await.map_err(internal)?;
-    session.insert(EPOCH, user.session_epoch).await.map_err(internal)?;
+    session
+        .insert(EPOCH, user.session_epoch)
+        .await
+        .map_err(internal)?;
     session
         .insert(SIGNED_IN_AT, Utc::now().timestamp())
         .await

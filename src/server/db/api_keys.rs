@@ -100,7 +100,10 @@ pub async fn fetch_org_id(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Opt
         .await
 }
 
-pub async fn fetch_by_prefix(db: impl PgExecutor<'_>, prefix: &str) -> sqlx::Result<Option<ApiKeyRow>> {
+pub async fn fetch_by_prefix(
+    db: impl PgExecutor<'_>,
+    prefix: &str,
+) -> sqlx::Result<Option<ApiKeyRow>> {
     sqlx::query_as(&format!("{SELECT} where k.prefix = $1"))
         .bind(prefix)
         .fetch_optional(db)

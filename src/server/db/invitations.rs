@@ -79,7 +79,10 @@ pub async fn fetch_by_id(
 }
 
 /// Pending ones: not accepted, not revoked, not expired.
-pub async fn fetch_pending(db: impl PgExecutor<'_>, org_id: Uuid) -> sqlx::Result<Vec<InvitationRow>> {
+pub async fn fetch_pending(
+    db: impl PgExecutor<'_>,
+    org_id: Uuid,
+) -> sqlx::Result<Vec<InvitationRow>> {
     sqlx::query_as(&format!(
         "{SELECT} where i.org_id = $1 and i.accepted_at is null and i.revoked_at is null
            and i.expires_at > now() order by i.created_at desc"

@@ -74,14 +74,18 @@ pub async fn fetch_one(db: impl PgExecutor<'_>, org_id: Uuid) -> sqlx::Result<Op
 /// Resolves an id or a slug to an id, without saying anything about access.
 pub async fn fetch_id_by_ref(db: impl PgExecutor<'_>, org_ref: &str) -> sqlx::Result<Option<Uuid>> {
     match Uuid::parse_str(org_ref) {
-        Ok(id) => sqlx::query_scalar("select id from organizations where id = $1")
-            .bind(id)
-            .fetch_optional(db)
-            .await,
-        Err(_) => sqlx::query_scalar("select id from organizations where slug = $1")
-            .bind(org_ref)
-            .fetch_optional(db)
-            .await,
+        Ok(id) => {
+            sqlx::query_scalar("select id from organizations where id = $1")
+                .bind(id)
+                .fetch_optional(db)
+                .await
+        }
+        Err(_) => {
+            sqlx::query_scalar("select id from organizations where slug = $1")
+                .bind(org_ref)
+                .fetch_optional(db)
+                .await
+        }
     }
 }
 

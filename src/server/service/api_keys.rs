@@ -37,12 +37,19 @@ fn parse_scopes(raw: &[String]) -> Result<Vec<Scope>, AppError> {
     Ok(scopes)
 }
 
-pub async fn create(db: &PgPool, ctx: &OrgCtx, input: NewApiKey) -> Result<CreatedApiKey, AppError> {
+pub async fn create(
+    db: &PgPool,
+    ctx: &OrgCtx,
+    input: NewApiKey,
+) -> Result<CreatedApiKey, AppError> {
     require(ctx, Permission::ManageApiKeys)?;
     let name = parse_name(&input.name, "name");
     let scopes = parse_scopes(&input.scopes);
     let expiry = match input.expires_at {
-        Some(t) if t <= Utc::now() => Err(AppError::field("expires_at", "Choose a time in the future.")),
+        Some(t) if t <= Utc::now() => Err(AppError::field(
+            "expires_at",
+            "Choose a time in the future.",
+        )),
         _ => Ok(()),
     };
     collect_fields([

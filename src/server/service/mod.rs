@@ -26,7 +26,10 @@ pub fn parse_name(raw: &str, field: &str) -> Result<String, AppError> {
         ));
     }
     if name.chars().any(char::is_control) {
-        return Err(AppError::field(field, "Remove line breaks and control characters."));
+        return Err(AppError::field(
+            field,
+            "Remove line breaks and control characters.",
+        ));
     }
     Ok(name.to_string())
 }
@@ -48,9 +51,7 @@ pub fn parse_email(raw: &str, field: &str) -> Result<String, AppError> {
 
 /// Runs several field checks and reports every failure at once, so a form
 /// shows all its problems in one round trip.
-pub fn collect_fields<const N: usize>(
-    checks: [Result<(), AppError>; N],
-) -> Result<(), AppError> {
+pub fn collect_fields<const N: usize>(checks: [Result<(), AppError>; N]) -> Result<(), AppError> {
     let fields: Vec<FieldError> = checks
         .into_iter()
         .filter_map(|c| c.err())
@@ -83,7 +84,10 @@ mod tests {
 
     #[test]
     fn emails_are_checked_and_lowercased() {
-        assert_eq!(parse_email(" Ann@Example.COM ", "email").unwrap(), "ann@example.com");
+        assert_eq!(
+            parse_email(" Ann@Example.COM ", "email").unwrap(),
+            "ann@example.com"
+        );
         for bad in ["", "ann", "ann@", "@x.io", "ann@localhost", "a b@x.io"] {
             assert!(parse_email(bad, "email").is_err(), "{bad}");
         }

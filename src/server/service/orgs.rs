@@ -36,7 +36,9 @@ pub async fn org_ctx_by_id(db: &PgPool, actor: &Actor, org_id: Uuid) -> Result<O
                 role: Some(role),
             })
         }
-        Actor::ApiKey { org_id: key_org, .. } if *key_org == org_id => Ok(OrgCtx {
+        Actor::ApiKey {
+            org_id: key_org, ..
+        } if *key_org == org_id => Ok(OrgCtx {
             org_id,
             actor: actor.clone(),
             role: None,
@@ -48,7 +50,10 @@ pub async fn org_ctx_by_id(db: &PgPool, actor: &Actor, org_id: Uuid) -> Result<O
 pub async fn list(db: &PgPool, actor: &Actor) -> Result<Vec<Organization>, AppError> {
     let rows = match actor {
         Actor::User { id } => db::orgs::fetch_for_user(db, *id).await?,
-        Actor::ApiKey { org_id, .. } => db::orgs::fetch_one(db, *org_id).await?.into_iter().collect(),
+        Actor::ApiKey { org_id, .. } => db::orgs::fetch_one(db, *org_id)
+            .await?
+            .into_iter()
+            .collect(),
     };
     Ok(rows.into_iter().map(Organization::from).collect())
 }
@@ -93,7 +98,8 @@ pub async fn create(db: &PgPool, actor: &Actor, name: &str) -> Result<Organizati
         slug = format!("{base}-{n}");
     }
     let org_id = db::orgs::insert_org(&mut *tx, &name, &slug).await?;
-    db::memberships::upsert_membership(&mut *tx, org_id, user_id, crate::model::Role::Owner).await?;
+    db::memberships::upsert_membership(&mut *tx, org_id, user_id, crate::model::Role::Owner)
+        .await?;
     tx.commit().await?;
     let row = db::orgs::fetch_one_for_user(db, user_id, org_id).await?;
     row.map(Organization::from).ok_or_else(not_found)

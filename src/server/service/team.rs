@@ -34,7 +34,9 @@ pub async fn list_members(db: &PgPool, ctx: &OrgCtx) -> Result<Vec<Member>, AppE
 fn check_owner_rules(ctx: &OrgCtx, target: Role, new: Option<Role>) -> Result<(), AppError> {
     let caller_is_owner = ctx.role == Some(Role::Owner);
     if !caller_is_owner && (target == Role::Owner || new == Some(Role::Owner)) {
-        return Err(AppError::forbidden("Only an owner can change an owner or make one."));
+        return Err(AppError::forbidden(
+            "Only an owner can change an owner or make one.",
+        ));
     }
     Ok(())
 }

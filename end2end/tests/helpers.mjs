@@ -1,0 +1,56 @@
+// Shared helpers: launch Debian's Chromium, wait for hydration, call the API.
+import { chromium } from 'playwright-core';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const BASE = process.env.MINO_E2E_URL ?? 'http://127.0.0.1:3100';
+export const PASSWORD = 'correct horse battery';
+export const SHOTS = process.env.MINO_E2E_SCREENSHOTS ?? '';
+
+export async function launch() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    headless: true,
+    args: [
+      '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--no-first-run',
+      `--user-data-dir=${mkdtempSync(join(tmpdir(), 'mino-chromium-'))}`,
+    ],
+  });
+}
+
+/// Waits until the WASM bundle has hydrated the page.
+export async function hydrated(page) {
+  await page.waitForSelector('body[data-hydrated="true"]', { timeout: 30000 });
+}
+
+export async function shot(page, name) {
+  if (SHOTS) await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+/// A unique address per run, so tests can share one server.
+export function email(who) {
+  return `${who}-${Date.now()}-${Math.floor(Math.random() * 1e6)}@example.com`;
+}
+
+/// Signs up through the API and returns the session cookie.
+export async function apiSignUp(address, name) {
+  const res = await fetch(`${BASE}/api/v1/auth/signup`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email: address, password: PASSWORD, name }),
+  });
+  if (res.status !== 201) throw new Error(`signup failed: ${res.status} ${await res.text()}`);
+  return res.headers.get('set-cookie').split(';')[0];
+}
+
+export async function apiCreateOrg(cookie, name) {
+  const res = await fetch(`${BASE}/api/v1/orgs`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', cookie },
+    body: JSON.stringify({ name }),
+  });
+  if (res.status !== 201) throw new Error(`create org failed: ${res.status} ${await res.text()}`);
+  return res.json();
+}

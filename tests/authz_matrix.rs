@@ -1,0 +1,478 @@
+//! The authorization matrix: every REST route and every server function,
+//! called by every kind of caller, answers the expected status. Each row
+//! runs against a fresh organization and a fresh session, so rows can't
+//! affect each other. A route or server function without a row fails.
+
+#![cfg(feature = "ssr")]
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::{client, spawn_app, TestApp, PASSWORD};
+use reqwest::{Client, Method};
+use serde_json::{json, Value};
+use sqlx::PgPool;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Who {
+    Anonymous,
+    Viewer,
+    Member,
+    Admin,
+    Owner,
+    /// An admin of another organization.
+    Outsider,
+    KeyRead,
+    KeyWrite,
+    KeyExecute,
+    KeyAdmin,
+}
+
+const EVERYONE: [Who; 10] = [
+    Who::Anonymous,
+    Who::Viewer,
+    Who::Member,
+    Who::Admin,
+    Who::Owner,
+    Who::Outsider,
+    Who::KeyRead,
+    Who::KeyWrite,
+    Who::KeyExecute,
+    Who::KeyAdmin,
+];
+
+impl Who {
+    fn email(self) -> Option<&'static str> {
+        Some(match self {
+            Who::Viewer => "viewer@example.com",
+            Who::Member => "member@example.com",
+            Who::Admin => "admin@example.com",
+            Who::Owner => "owner@example.com",
+            Who::Outsider => "outsider@example.com",
+            _ => return None,
+        })
+    }
+    fn scope(self) -> Option<&'static str> {
+        Some(match self {
+            Who::KeyRead => "read",
+            Who::KeyWrite => "write",
+            Who::KeyExecute => "execute",
+            Who::KeyAdmin => "admin",
+            _ => return None,
+        })
+    }
+}
+
+/// A fresh organization with every kind of member and key, and things to
+/// act on: a member to change or remove, a pending invitation, a key.
+struct Fixture {
+    org: String,
+    org_name: String,
+    keys: Vec<(Who, String)>,
+    target_user: String,
+    invitation_id: String,
+    invitation_token: String,
+    key_id: String,
+    /// An invitation addressed to the caller (to accept).
+    own_token: String,
+}
+
+async fn login(app: &TestApp, email: &str) -> Client {
+    let c = client();
+    let r = app
+        .post(
+            &c,
+            "/api/v1/auth/login",
+            json!({"email": email, "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "login {email}");
+    c
+}
+
+async fn fixture(app: &TestApp, owner: &Client, n: usize, who: Who) -> Fixture {
+    let org_name = format!("Org {n}");
+    let org = app.org(owner, &org_name).await;
+    for (role, email) in [
+        ("viewer", "viewer@example.com"),
+        ("member", "member@example.com"),
+        ("admin", "admin@example.com"),
+        ("viewer", "target@example.com"),
+    ] {
+        sqlx::query("insert into memberships (org_id, user_id, role) select $1::uuid, id, $2 from users where email = $3")
+            .bind(&org)
+            .bind(role)
+            .bind(email)
+            .execute(&app.db)
+            .await
+            .unwrap();
+    }
+    let mut keys = vec![];
+    for w in [Who::KeyRead, Who::KeyWrite, Who::KeyExecute, Who::KeyAdmin] {
+        keys.push((w, app.key(owner, &org, &[w.scope().unwrap()]).await));
+    }
+    let target_user: String =
+        sqlx::query_scalar("select id::text from users where email = 'target@example.com'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    let r = app
+        .post(
+            owner,
+            &format!("/api/v1/orgs/{org}/invitations"),
+            json!({"email": format!("pending{n}@example.com"), "role": "member"}),
+        )
+        .await;
+    let invitation_id = r.body["id"].as_str().unwrap().to_string();
+    let invitation_token = r.body["token"].as_str().unwrap().to_string();
+    let r = app
+        .post(
+            owner,
+            &format!("/api/v1/orgs/{org}/api-keys"),
+            json!({"name": "victim", "scopes": ["read"]}),
+        )
+        .await;
+    let key_id = r.body["key"]["id"].as_str().unwrap().to_string();
+    // An invitation for the caller's own address, inserted directly because
+    // members can't be invited again.
+    let own_email = who.email().unwrap_or("nobody@example.com");
+    let own_token = format!("own-{n}-{:?}", who);
+    sqlx::query("insert into invitations (org_id, email, role, token_hash, expires_at) values ($1::uuid, $2, 'member', encode(sha256(convert_to($3, 'UTF8')), 'hex'), now() + interval '1 day')")
+        .bind(&org)
+        .bind(own_email)
+        .bind(&own_token)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    Fixture {
+        org,
+        org_name,
+        keys,
+        target_user,
+        invitation_id,
+        invitation_token,
+        key_id,
+        own_token,
+    }
+}
+
+/// The caller's client (fresh session) and bearer key, if any.
+async fn caller(app: &TestApp, f: &Fixture, who: Who) -> (Client, Option<String>) {
+    match (who.email(), who.scope()) {
+        (Some(email), _) => (login(app, email).await, None),
+        (None, Some(_)) => (
+            client(),
+            f.keys
+                .iter()
+                .find(|(w, _)| *w == who)
+                .map(|(_, k)| k.clone()),
+        ),
+        _ => (client(), None),
+    }
+}
+
+type Expect = [u16; 10];
+
+/// (anonymous, viewer, member, admin, owner, outsider, key:read, key:write, key:execute, key:admin)
+const PUBLIC_200: Expect = [200; 10];
+const SIGNED_IN_200: Expect = [401, 200, 200, 200, 200, 200, 200, 200, 200, 200];
+const PEOPLE_ONLY: fn(u16) -> Expect = |ok| [401, ok, ok, ok, ok, ok, 403, 403, 403, 403];
+const ORG_READ: fn(u16) -> Expect = |ok| [401, ok, ok, ok, ok, 404, ok, ok, ok, ok];
+const ORG_ADMIN: fn(u16) -> Expect = |ok| [401, 403, 403, ok, ok, 404, 403, 403, 403, ok];
+const ORG_OWNER: fn(u16) -> Expect = |ok| [401, 403, 403, 403, ok, 404, 403, 403, 403, 403];
+
+fn rest_rows() -> Vec<(&'static str, &'static str, Expect)> {
+    vec![
+        ("POST", "/api/v1/auth/signup", [201; 10]),
+        ("POST", "/api/v1/auth/login", PUBLIC_200),
+        ("POST", "/api/v1/auth/logout", [204; 10]),
+        ("GET", "/api/v1/me", SIGNED_IN_200),
+        ("POST", "/api/v1/me/password", PEOPLE_ONLY(204)),
+        ("GET", "/api/v1/orgs", SIGNED_IN_200),
+        ("POST", "/api/v1/orgs", PEOPLE_ONLY(201)),
+        ("GET", "/api/v1/orgs/{org}", ORG_READ(200)),
+        ("PATCH", "/api/v1/orgs/{org}", ORG_ADMIN(200)),
+        ("DELETE", "/api/v1/orgs/{org}", ORG_OWNER(204)),
+        ("PUT", "/api/v1/orgs/{org}/limits", ORG_OWNER(200)),
+        ("GET", "/api/v1/orgs/{org}/members", ORG_READ(200)),
+        ("PATCH", "/api/v1/orgs/{org}/members/{user}", ORG_ADMIN(200)),
+        (
+            "DELETE",
+            "/api/v1/orgs/{org}/members/{user}",
+            ORG_ADMIN(204),
+        ),
+        ("GET", "/api/v1/orgs/{org}/invitations", ORG_ADMIN(200)),
+        ("POST", "/api/v1/orgs/{org}/invitations", ORG_ADMIN(201)),
+        (
+            "DELETE",
+            "/api/v1/orgs/{org}/invitations/{id}",
+            ORG_ADMIN(204),
+        ),
+        ("GET", "/api/v1/invitations/{token}", PUBLIC_200),
+        (
+            "POST",
+            "/api/v1/invitations/{token}/accept",
+            PEOPLE_ONLY(200),
+        ),
+        ("GET", "/api/v1/orgs/{org}/api-keys", ORG_ADMIN(200)),
+        ("POST", "/api/v1/orgs/{org}/api-keys", ORG_ADMIN(201)),
+        ("DELETE", "/api/v1/api-keys/{id}", ORG_ADMIN(204)),
+    ]
+}
+
+fn rest_request(route: &str, f: &Fixture, who: Who, n: usize) -> (String, Option<Value>) {
+    let own_email = who.email().unwrap_or("loner@example.com");
+    let path = route
+        .replace("{org}", &f.org)
+        .replace("{user}", &f.target_user)
+        .replace(
+            "invitations/{id}",
+            &format!("invitations/{}", f.invitation_id),
+        )
+        .replace("api-keys/{id}", &format!("api-keys/{}", f.key_id))
+        .replace(
+            "invitations/{token}/accept",
+            &format!("invitations/{}/accept", f.own_token),
+        )
+        .replace("{token}", &f.invitation_token);
+    let body = match route {
+        "/api/v1/auth/signup" => Some(
+            json!({"email": format!("new{n}@example.com"), "password": PASSWORD, "name": "New"}),
+        ),
+        "/api/v1/auth/login" => Some(json!({"email": own_email, "password": PASSWORD})),
+        "/api/v1/me/password" => {
+            Some(json!({"current_password": PASSWORD, "new_password": PASSWORD}))
+        }
+        "/api/v1/orgs" | "/api/v1/orgs/{org}" => Some(json!({"name": "Renamed"})),
+        "/api/v1/orgs/{org}/limits" => {
+            Some(json!({"max_projects": 10, "max_executions_per_month": 10}))
+        }
+        "/api/v1/orgs/{org}/members/{user}" => Some(json!({"role": "member"})),
+        "/api/v1/orgs/{org}/invitations" => {
+            Some(json!({"email": format!("inv{n}@example.com"), "role": "viewer"}))
+        }
+        "/api/v1/orgs/{org}/api-keys" => Some(json!({"name": "k", "scopes": ["read"]})),
+        _ => None,
+    };
+    (path, body)
+}
+
+fn rpc_rows() -> Vec<(&'static str, Expect)> {
+    // Server functions serve the browser: a bearer key is not a session, so
+    // key callers are anonymous to them.
+    let user_only = |ok: u16| -> Expect { [401, ok, ok, ok, ok, ok, 401, 401, 401, 401] };
+    let org_read = |ok: u16| -> Expect { [401, ok, ok, ok, ok, 404, 401, 401, 401, 401] };
+    let org_admin = |ok: u16| -> Expect { [401, 403, 403, ok, ok, 404, 401, 401, 401, 401] };
+    let org_owner = |ok: u16| -> Expect { [401, 403, 403, 403, ok, 404, 401, 401, 401, 401] };
+    vec![
+        ("sign_up", PUBLIC_200),
+        ("sign_in", PUBLIC_200),
+        ("sign_out", PUBLIC_200),
+        ("change_password", user_only(200)),
+        ("get_me", PUBLIC_200),
+        ("create_org", user_only(200)),
+        ("get_org", org_read(200)),
+        ("rename_org", org_admin(200)),
+        ("delete_org", org_owner(200)),
+        ("list_members", org_read(200)),
+        ("change_role", org_admin(200)),
+        ("remove_member", org_admin(200)),
+        ("invite_member", org_admin(200)),
+        ("list_invitations", org_admin(200)),
+        ("revoke_invitation", org_admin(200)),
+        ("get_invitation", PUBLIC_200),
+        ("accept_invitation", user_only(200)),
+        ("list_api_keys", org_admin(200)),
+        ("create_api_key", org_admin(200)),
+        ("revoke_api_key", org_admin(200)),
+    ]
+}
+
+fn rpc_args(endpoint: &str, f: &Fixture, who: Who, n: usize) -> Vec<(&'static str, String)> {
+    let own_email = who.email().unwrap_or("loner@example.com").to_string();
+    let org = || ("org", f.org.clone());
+    match endpoint {
+        "sign_up" => vec![
+            ("name", "New".into()),
+            ("email", format!("rpc{n}@example.com")),
+            ("password", PASSWORD.into()),
+        ],
+        "sign_in" => vec![("email", own_email), ("password", PASSWORD.into())],
+        "change_password" => vec![
+            ("current_password", PASSWORD.into()),
+            ("new_password", PASSWORD.into()),
+        ],
+        "create_org" => vec![("name", "Made by rpc".into())],
+        "get_org" | "list_members" | "list_invitations" | "list_api_keys" => vec![org()],
+        "rename_org" => vec![org(), ("name", "Renamed".into())],
+        "delete_org" => vec![org(), ("confirm", f.org_name.clone())],
+        "change_role" => vec![
+            org(),
+            ("user_id", f.target_user.clone()),
+            ("role", "member".into()),
+        ],
+        "remove_member" => vec![org(), ("user_id", f.target_user.clone())],
+        "invite_member" => vec![
+            org(),
+            ("email", format!("rpcinv{n}@example.com")),
+            ("role", "viewer".into()),
+        ],
+        "revoke_invitation" => vec![org(), ("id", f.invitation_id.clone())],
+        "get_invitation" => vec![("token", f.invitation_token.clone())],
+        "accept_invitation" => vec![("token", f.own_token.clone())],
+        "create_api_key" => vec![org(), ("name", "k".into()), ("scope_read", "on".into())],
+        "revoke_api_key" => vec![("id", f.key_id.clone())],
+        _ => vec![],
+    }
+}
+
+async fn setup(app: &TestApp) -> Client {
+    for who in EVERYONE {
+        if let Some(email) = who.email() {
+            app.user(email, &format!("{who:?}")).await;
+        }
+    }
+    app.user("loner@example.com", "Loner").await;
+    app.user("target@example.com", "Target").await;
+    let outsider = login(app, "outsider@example.com").await;
+    app.org(&outsider, "Elsewhere").await;
+    login(app, "owner@example.com").await
+}
+
+#[sqlx::test]
+async fn every_rest_route_answers_each_caller_as_expected(db: PgPool) {
+    let app = spawn_app(db).await;
+    let owner = setup(&app).await;
+    let mut failures = vec![];
+    let mut n = 0;
+    for (method, route, expected) in rest_rows() {
+        for (i, who) in EVERYONE.into_iter().enumerate() {
+            n += 1;
+            let f = fixture(&app, &owner, n, who).await;
+            let (c, key) = caller(&app, &f, who).await;
+            let (path, body) = rest_request(route, &f, who, n);
+            let r = app
+                .call(
+                    &c,
+                    Method::from_bytes(method.as_bytes()).unwrap(),
+                    &path,
+                    body,
+                    key.as_deref(),
+                )
+                .await;
+            if r.status.as_u16() != expected[i] {
+                failures.push(format!(
+                    "{method} {route} as {who:?}: got {} want {} ({})",
+                    r.status, expected[i], r.body
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[sqlx::test]
+async fn every_server_function_answers_each_caller_as_expected(db: PgPool) {
+    let app = spawn_app(db).await;
+    let owner = setup(&app).await;
+    let mut failures = vec![];
+    let mut n = 0;
+    for (endpoint, expected) in rpc_rows() {
+        for (i, who) in EVERYONE.into_iter().enumerate() {
+            n += 1;
+            let f = fixture(&app, &owner, n, who).await;
+            let (c, key) = caller(&app, &f, who).await;
+            let mut req = c
+                .post(app.url(&format!("/rpc/{endpoint}")))
+                .form(&rpc_args(endpoint, &f, who, n));
+            if let Some(k) = key {
+                req = req.bearer_auth(k);
+            }
+            let r = req.send().await.unwrap();
+            let status = r.status().as_u16();
+            if status != expected[i] {
+                let body = r.text().await.unwrap_or_default();
+                failures.push(format!(
+                    "rpc {endpoint} as {who:?}: got {status} want {} ({body})",
+                    expected[i]
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// Fails when a route or server function exists without a matrix row.
+#[test]
+fn the_matrix_covers_every_route_and_server_function() {
+    let rows: BTreeSet<(String, String)> = rest_rows()
+        .iter()
+        .map(|(m, p, _)| (m.to_string(), p.to_string()))
+        .collect();
+    let routes: BTreeSet<(String, String)> = mino::rest::ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    assert_eq!(rows, routes, "rest::ROUTES and the matrix differ");
+
+    // rest::ROUTES must list every path the router registers.
+    let mut registered = BTreeSet::new();
+    let mut listed_methods = 0;
+    for file in ["src/rest/mod.rs"] {
+        let text = std::fs::read_to_string(file).unwrap();
+        for chunk in text.split(".route(").skip(1) {
+            let path = chunk.split('"').nth(1).unwrap().to_string();
+            listed_methods += ["get(", "post(", "patch(", "put(", "delete("]
+                .iter()
+                .map(|m| {
+                    chunk
+                        .split(')')
+                        .take(6)
+                        .collect::<String>()
+                        .matches(m)
+                        .count()
+                })
+                .sum::<usize>();
+            registered.insert(format!("/api/v1{path}"));
+        }
+    }
+    let listed: BTreeSet<String> = mino::rest::ROUTES
+        .iter()
+        .map(|(_, p)| p.to_string())
+        .collect();
+    assert_eq!(
+        registered, listed,
+        "the router and rest::ROUTES list different paths"
+    );
+    assert!(
+        listed_methods >= mino::rest::ROUTES.len(),
+        "a method of a route is missing from rest::ROUTES"
+    );
+
+    let rpc: BTreeSet<&str> = rpc_rows().iter().map(|(e, _)| *e).collect();
+    let endpoints: BTreeSet<&str> = mino::api::ENDPOINTS.iter().copied().collect();
+    assert_eq!(rpc, endpoints, "api::ENDPOINTS and the matrix differ");
+    let mut declared = BTreeSet::new();
+    for entry in std::fs::read_dir("src/api").unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        for chunk in text.split("endpoint = \"").skip(1) {
+            declared.insert(chunk.split('"').next().unwrap().to_string());
+        }
+    }
+    let endpoints: BTreeSet<String> = endpoints.iter().map(|s| s.to_string()).collect();
+    assert_eq!(
+        declared, endpoints,
+        "a #[server] fn is missing from api::ENDPOINTS"
+    );
+}
