@@ -1,7 +1,5 @@
 // Shared helpers: launch Debian's Chromium, wait for hydration, call the API.
 import { chromium } from 'playwright-core';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export const BASE = process.env.MINO_E2E_URL ?? 'http://127.0.0.1:3100';
@@ -15,8 +13,9 @@ export async function launch() {
     args: [
       '--no-sandbox', '--disable-gpu', '--disable-background-networking',
       '--disable-component-update', '--disable-sync', '--no-first-run',
-      `--user-data-dir=${mkdtempSync(join(tmpdir(), 'mino-chromium-'))}`,
     ],
+    // Playwright starts every launch with a fresh temporary profile
+    // (its own --user-data-dir), so runs never share state.
   });
 }
 
