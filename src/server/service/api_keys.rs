@@ -58,9 +58,12 @@ pub async fn create(
         expiry,
     ])?;
     let (name, scopes) = (name?, scopes?);
-    // A key can't mint a key more powerful than itself.
+    // A key can't mint a key more powerful than itself (every key reads).
     if let Actor::ApiKey { scopes: own, .. } = &ctx.actor {
-        if let Some(extra) = scopes.iter().find(|s| !own.contains(s)) {
+        if let Some(extra) = scopes
+            .iter()
+            .find(|s| **s != Scope::Read && !own.contains(s))
+        {
             return Err(AppError::forbidden(format!(
                 "This API key lacks the `{}` scope it tried to grant.",
                 extra.as_str()
