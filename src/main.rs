@@ -15,6 +15,7 @@ Usage: mino [COMMAND]
 Commands:
   serve     Run the web app (the default)
   migrate   Apply database migrations and exit
+  bench     Print the cost of password hashing on this machine (no database)
   help      Show this help
 
 Environment:
@@ -33,11 +34,24 @@ enum Command {
     Migrate,
 }
 
+/// `mino bench [rounds]`: needs no configuration or database.
+async fn bench(rounds: Option<String>) -> ExitCode {
+    let rounds = rounds.and_then(|r| r.parse().ok()).unwrap_or(20);
+    match mino::server::bench::run(rounds).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mino bench: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let command = match std::env::args().nth(1).as_deref() {
         None | Some("serve") => Command::Serve,
         Some("migrate") => Command::Migrate,
+        Some("bench") => return bench(std::env::args().nth(2)).await,
         Some("help") | Some("--help") | Some("-h") => {
             print!("{HELP}");
             return ExitCode::SUCCESS;

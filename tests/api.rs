@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{client, spawn_app, PASSWORD};
+use common::{client, spawn_app, spawn_app_at, PASSWORD};
 use reqwest::Method;
 use serde_json::json;
 use sqlx::PgPool;
@@ -818,4 +818,47 @@ async fn health_readiness_request_ids_and_error_pages(db: PgPool) {
         .unwrap();
     assert_eq!(r.status(), 302);
     assert_eq!(r.headers()["location"], "/login?next=/account");
+}
+
+#[sqlx::test]
+async fn over_https_the_cookie_is_secure_and_host_prefixed(db: PgPool) {
+    let app = spawn_app_at(db, Some("https://mino.example")).await;
+    let r = client()
+        .post(app.url("/api/v1/auth/signup"))
+        .json(&json!({"email": "ann@example.com", "password": PASSWORD, "name": "Ann"}))
+        .send()
+        .await
+        .unwrap();
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(cookie.starts_with("__Host-mino_session="), "{cookie}");
+    assert!(
+        cookie.contains("Secure") && cookie.contains("Path=/"),
+        "{cookie}"
+    );
+    assert!(!cookie.contains("Domain"), "{cookie}");
+}
+
+#[sqlx::test]
+async fn one_address_failing_across_many_accounts_is_throttled(db: PgPool) {
+    let app = spawn_app(db).await;
+    let c = client();
+    for i in 0..30 {
+        let r = app
+            .post(
+                &c,
+                "/api/v1/auth/login",
+                json!({"email": format!("guess{i}@example.com"), "password": "wrong password!"}),
+            )
+            .await;
+        assert_eq!(r.status, 401, "attempt {i}");
+    }
+    let r = app
+        .post(
+            &c,
+            "/api/v1/auth/login",
+            json!({"email": "fresh@example.com", "password": "wrong password!"}),
+        )
+        .await;
+    assert_eq!(r.status, 429);
+    assert!(r.headers.contains_key("retry-after"));
 }

@@ -277,6 +277,7 @@ fn rpc_rows() -> Vec<(&'static str, Expect)> {
         ("create_org", user_only(200)),
         ("get_org", org_read(200)),
         ("rename_org", org_admin(200)),
+        ("update_limits", org_owner(200)),
         ("delete_org", org_owner(200)),
         ("list_members", org_read(200)),
         ("change_role", org_admin(200)),
@@ -309,6 +310,11 @@ fn rpc_args(endpoint: &str, f: &Fixture, who: Who, n: usize) -> Vec<(&'static st
         "create_org" => vec![("name", "Made by rpc".into())],
         "get_org" | "list_members" | "list_invitations" | "list_api_keys" => vec![org()],
         "rename_org" => vec![org(), ("name", "Renamed".into())],
+        "update_limits" => vec![
+            org(),
+            ("max_projects", "10".into()),
+            ("max_executions_per_month", "1,000".into()),
+        ],
         "delete_org" => vec![org(), ("confirm", f.org_name.clone())],
         "change_role" => vec![
             org(),

@@ -18,6 +18,7 @@ pub const ENDPOINTS: &[&str] = &[
     "create_org",
     "get_org",
     "rename_org",
+    "update_limits",
     "delete_org",
     "list_members",
     "change_role",

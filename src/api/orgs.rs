@@ -60,6 +60,38 @@ pub async fn rename_org(org: String, name: String) -> Result<Organization, AppEr
     )
 }
 
+/// Plan limits (owners). The numbers come from a form, so they arrive as
+/// text and a bad one is a field error.
+#[server(prefix = "/rpc", endpoint = "update_limits")]
+pub async fn update_limits(
+    org: String,
+    max_projects: String,
+    max_executions_per_month: String,
+) -> Result<Organization, AppError> {
+    use crate::server::{rpc, service::orgs};
+    rpc::finish(
+        async {
+            let (state, ctx) = org_ctx(&org).await?;
+            let number = |raw: &str, field: &str| {
+                raw.trim()
+                    .replace([',', '_', ' '], "")
+                    .parse::<i32>()
+                    .map_err(|_| {
+                        AppError::field(field, "Enter a whole number from 0 to 1,000,000.")
+                    })
+            };
+            let projects = number(&max_projects, "max_projects");
+            let executions = number(&max_executions_per_month, "max_executions_per_month");
+            crate::server::service::collect_fields([
+                projects.as_ref().map(|_| ()).map_err(Clone::clone),
+                executions.as_ref().map(|_| ()).map_err(Clone::clone),
+            ])?;
+            orgs::update_limits(&state.db, &ctx, projects?, executions?).await
+        }
+        .await,
+    )
+}
+
 #[server(prefix = "/rpc", endpoint = "delete_org")]
 pub async fn delete_org(org: String, confirm: String) -> Result<(), AppError> {
     use crate::server::{rpc, service::orgs};

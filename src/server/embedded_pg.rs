@@ -125,6 +125,11 @@ impl EmbeddedPostgres {
         Ok(pg)
     }
 
+    /// The postmaster's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Connection options for Mino's database.
     pub fn connect_options(&self) -> PgConnectOptions {
         self.options(DATABASE)

@@ -2,6 +2,7 @@
 //! authentication, the business rules and the HTTP plumbing.
 
 pub mod auth;
+pub mod bench;
 pub mod config;
 pub mod csrf;
 pub mod db;

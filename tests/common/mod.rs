@@ -19,6 +19,12 @@ pub struct TestApp {
 }
 
 pub async fn spawn_app(db: PgPool) -> TestApp {
+    spawn_app_at(db, None).await
+}
+
+/// As [`spawn_app`], but telling the app it is reached at `public_url`
+/// (e.g. an https address behind a proxy).
+pub async fn spawn_app_at(db: PgPool, public_url: Option<&str>) -> TestApp {
     startup::migrate(&db).await.expect("migrations");
     let leptos_options = leptos::config::get_configuration(Some("Cargo.toml"))
         .expect("leptos config")
@@ -28,7 +34,9 @@ pub async fn spawn_app(db: PgPool) -> TestApp {
     let config = Config {
         data_dir: std::env::temp_dir().join("mino-test"),
         database_url: None,
-        public_url: format!("http://{addr}"),
+        public_url: public_url
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("http://{addr}")),
         log_json: false,
         trust_proxy: false,
     };

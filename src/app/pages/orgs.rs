@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
-use crate::api::orgs::{get_org, list_members, CreateOrg, DeleteOrg, RenameOrg};
+use crate::api::orgs::{get_org, list_members, CreateOrg, DeleteOrg, RenameOrg, UpdateLimits};
 use crate::app::components::{
     action_error, invalid, when, ErrorBox, FieldError, FormError, Loading,
 };
@@ -108,12 +108,14 @@ pub fn OrgOverviewPage() -> impl IntoView {
 pub fn OrgSettingsPage() -> impl IntoView {
     let slug = use_slug();
     let rename = ServerAction::<RenameOrg>::new();
+    let limits = ServerAction::<UpdateLimits>::new();
     let delete = ServerAction::<DeleteOrg>::new();
     let rename_error = action_error(rename);
+    let limits_error = action_error(limits);
     let delete_error = action_error(delete);
     let org = Resource::new(
-        move || (slug.get(), rename.version().get()),
-        |(slug, _)| get_org(slug),
+        move || (slug.get(), rename.version().get(), limits.version().get()),
+        |(slug, ..)| get_org(slug),
     );
     view! {
         <Title text="Settings" />
@@ -128,6 +130,7 @@ pub fn OrgSettingsPage() -> impl IntoView {
                         let name = org.name.clone();
                         let (org_id, org_name, org_slug) = (org.id.to_string(), org.name.clone(), org.slug.clone());
                         let (org_id2, org_name2) = (org_id.clone(), org_name.clone());
+                        let org_id3 = org_id.clone();
                         view! {
                             <section class="card">
                                 <h2>"Name"</h2>
@@ -150,6 +153,42 @@ pub fn OrgSettingsPage() -> impl IntoView {
                                     }.into_any()
                                 }}
                                 <p class="muted small">"Address: /o/" {org_slug}</p>
+                            </section>
+                            <section class="card">
+                                <h2>"Plan limits"</h2>
+                                {if is_owner {
+                                    view! {
+                                        <FormError error=limits_error />
+                                        <ActionForm action=limits attr:class="inline-form">
+                                            <input type="hidden" name="org" value=org_id3 />
+                                            <div class="field">
+                                                <label for="max_projects">"Projects"</label>
+                                                <input id="max_projects" name="max_projects" inputmode="numeric" required
+                                                    value=org.max_projects.to_string()
+                                                    aria-invalid=invalid(limits_error, "max_projects") aria-describedby="max_projects-error" />
+                                            </div>
+                                            <div class="field">
+                                                <label for="max_executions_per_month">"Executions a month"</label>
+                                                <input id="max_executions_per_month" name="max_executions_per_month" inputmode="numeric" required
+                                                    value=org.max_executions_per_month.to_string()
+                                                    aria-invalid=invalid(limits_error, "max_executions_per_month") aria-describedby="max_executions_per_month-error" />
+                                            </div>
+                                            <button type="submit" class="button">"Save limits"</button>
+                                        </ActionForm>
+                                        <FieldError error=limits_error field="max_projects" />
+                                        <FieldError error=limits_error field="max_executions_per_month" />
+                                        <Show when=move || matches!(limits.value().get(), Some(Ok(_)))>
+                                            <p class="alert alert-ok" role="status">"Limits saved."</p>
+                                        </Show>
+                                    }
+                                    .into_any()
+                                } else {
+                                    view! {
+                                        <p>{org.max_projects} " projects · " {org.max_executions_per_month} " executions a month"</p>
+                                        <p class="muted">"Owners set the limits; reaching one answers QUOTA_EXCEEDED."</p>
+                                    }
+                                    .into_any()
+                                }}
                             </section>
                             {is_owner.then(|| view! {
                                 <section class="card danger">
