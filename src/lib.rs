@@ -4,6 +4,10 @@
 //! Layers: `app` (UI) → `api` (server functions) / `rest` (REST API) →
 //! `server::service` (rules and permissions) → `server::db` (queries).
 
+// Leptos views are deeply nested types; release builds (which don't erase
+// component types) need more room than the default 128.
+#![recursion_limit = "256"]
+
 pub mod api;
 pub mod app;
 pub mod error;
@@ -19,12 +23,18 @@ pub mod server;
 pub fn hydrate() {
     console_error_panic_hook::set_once();
     leptos::mount::hydrate_body(app::App);
-    // Lets end-to-end tests (and curious users) tell a hydrated page from a
-    // server-rendered one.
-    if let Some(body) = web_sys::window()
-        .and_then(|w| w.document())
-        .and_then(|d| d.body())
-    {
-        let _ = body.set_attribute("data-hydrated", "true");
-    }
+    // Lets end-to-end tests tell a hydrated page from a server-rendered one.
+    // Suspense content hydrates on the microtask queue after hydrate_body
+    // returns, so mark the page on the next macrotask, when that is done.
+    leptos::prelude::set_timeout(
+        || {
+            if let Some(body) = web_sys::window()
+                .and_then(|w| w.document())
+                .and_then(|d| d.body())
+            {
+                let _ = body.set_attribute("data-hydrated", "true");
+            }
+        },
+        std::time::Duration::ZERO,
+    );
 }

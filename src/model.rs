@@ -157,6 +157,10 @@ pub struct CreatedApiKey {
 pub struct Me {
     pub user: User,
     pub orgs: Vec<Organization>,
+    /// The slug of the organization this session looked at last, so `/`
+    /// returns there.
+    #[serde(default)]
+    pub last_org: Option<String>,
 }
 
 /// A page of a list, as every list endpoint returns.

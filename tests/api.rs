@@ -378,13 +378,7 @@ async fn invitation_flow_roles_and_single_use(db: PgPool) {
     let app = spawn_app(db).await;
     let (owner, _) = app.user("olga@example.com", "Olga").await;
     let org = app.org(&owner, "Acme").await;
-    let r = app
-        .post(
-            &owner,
-            &format!("/api/v1/orgs/{org}/invitations"),
-            json!({"email": "Vic@Example.com", "role": "viewer"}),
-        )
-        .await;
+    let r = app.invite(&owner, &org, "Vic@Example.com", "viewer").await;
     assert_eq!(r.status, 201);
     let token = r.body["token"].as_str().unwrap().to_string();
     assert!(r.body["link"]
@@ -449,13 +443,7 @@ async fn invitation_flow_roles_and_single_use(db: PgPool) {
             .status,
         200
     );
-    let r = app
-        .post(
-            &vic,
-            &format!("/api/v1/orgs/{org}/invitations"),
-            json!({"email": "x@example.com", "role": "member"}),
-        )
-        .await;
+    let r = app.invite(&vic, &org, "x@example.com", "member").await;
     assert_eq!(r.status, 403);
     assert_eq!(r.code(), "FORBIDDEN");
 
@@ -469,40 +457,16 @@ async fn invitation_flow_roles_and_single_use(db: PgPool) {
         .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body["role"], "admin");
-    let r = app
-        .post(
-            &vic,
-            &format!("/api/v1/orgs/{org}/invitations"),
-            json!({"email": "x@example.com", "role": "member"}),
-        )
-        .await;
+    let r = app.invite(&vic, &org, "x@example.com", "member").await;
     assert_eq!(r.status, 201);
     // But an admin can't invite an owner.
-    let r = app
-        .post(
-            &vic,
-            &format!("/api/v1/orgs/{org}/invitations"),
-            json!({"email": "y@example.com", "role": "owner"}),
-        )
-        .await;
+    let r = app.invite(&vic, &org, "y@example.com", "owner").await;
     assert_eq!(r.status, 403);
     // Inviting someone already in the organization is a field error.
-    let r = app
-        .post(
-            &owner,
-            &format!("/api/v1/orgs/{org}/invitations"),
-            json!({"email": "vic@example.com", "role": "member"}),
-        )
-        .await;
+    let r = app.invite(&owner, &org, "vic@example.com", "member").await;
     assert_eq!(r.status, 409);
     assert!(r.field("email").is_some());
-    let r = app
-        .post(
-            &owner,
-            &format!("/api/v1/orgs/{org}/invitations"),
-            json!({"email": "bad", "role": "boss"}),
-        )
-        .await;
+    let r = app.invite(&owner, &org, "bad", "boss").await;
     assert_eq!(r.status, 400);
     assert!(r.field("role").is_some());
 }
@@ -861,4 +825,102 @@ async fn one_address_failing_across_many_accounts_is_throttled(db: PgPool) {
         .await;
     assert_eq!(r.status, 429);
     assert!(r.headers.contains_key("retry-after"));
+}
+
+#[sqlx::test]
+async fn the_dashboard_returns_to_the_last_organization_viewed(db: PgPool) {
+    let app = spawn_app(db).await;
+    let (c, _) = app.user("ann@example.com", "Ann").await;
+    app.org(&c, "Alpha").await;
+    app.org(&c, "Beta").await;
+    assert!(app.get(&c, "/api/v1/me").await.body["last_org"].is_null());
+    // Opening an organization's pages (they load it through get_org)...
+    let r = c
+        .post(app.url("/rpc/get_org"))
+        .form(&[("org", "beta")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(app.get(&c, "/api/v1/me").await.body["last_org"], "beta");
+    // ...makes `/` go there rather than to the first one.
+    let r = c
+        .get(app.url("/"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    assert_eq!(r.headers()["location"], "/o/beta");
+}
+
+#[sqlx::test]
+async fn another_organizations_pages_answer_404(db: PgPool) {
+    let app = spawn_app(db).await;
+    let (ann, _) = app.user("ann@example.com", "Ann").await;
+    let (eve, _) = app.user("eve@example.com", "Eve").await;
+    app.org(&ann, "Acme").await;
+    for path in ["/o/acme", "/o/acme/members", "/o/acme/settings", "/o/nope"] {
+        let r = eve
+            .get(app.url(path))
+            .header("accept", "text/html")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "{path}");
+        assert!(r.text().await.unwrap().contains("Page not found"));
+    }
+    let r = ann
+        .get(app.url("/o/acme/members"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("Invite a teammate") && html.contains("Ann"),
+        "server-rendered page"
+    );
+}
+
+#[sqlx::test]
+async fn signing_in_issues_a_new_session_id(db: PgPool) {
+    let app = spawn_app(db).await;
+    let c = client();
+    let cookie_of = |r: &reqwest::Response| {
+        r.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let r = c
+        .post(app.url("/api/v1/auth/signup"))
+        .json(&json!({"email": "ann@example.com", "password": PASSWORD, "name": "Ann"}))
+        .send()
+        .await
+        .unwrap();
+    let before = cookie_of(&r);
+    let r = c
+        .post(app.url("/api/v1/auth/login"))
+        .json(&json!({"email": "ann@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let after = cookie_of(&r);
+    assert_ne!(
+        before, after,
+        "a session id known before sign-in is not reused"
+    );
+    // The old id no longer works.
+    let r = client()
+        .get(app.url("/api/v1/me"))
+        .header("cookie", before)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
 }

@@ -128,7 +128,12 @@ pub async fn get_me() -> Result<Option<Me>, AppError> {
             let user_id = actor.require_user()?;
             let user = accounts::fetch_user(&state.db, user_id).await?;
             let orgs = orgs::list(&state.db, &actor).await?;
-            Ok(Some(Me { user, orgs }))
+            let last_org = crate::server::auth::session::last_org(&rpc::session().await?).await?;
+            Ok(Some(Me {
+                user,
+                orgs,
+                last_org,
+            }))
         }
         .await,
     )

@@ -42,7 +42,9 @@ pub async fn get_org(org: String) -> Result<Organization, AppError> {
     rpc::finish(
         async {
             let (state, ctx) = org_ctx(&org).await?;
-            orgs::get(&state.db, &ctx).await
+            let org = orgs::get(&state.db, &ctx).await?;
+            crate::server::auth::session::remember_org(&rpc::session().await?, &org.slug).await?;
+            Ok(org)
         }
         .await,
     )

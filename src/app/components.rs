@@ -67,6 +67,26 @@ pub fn when(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
+/// False during server rendering and until this page has hydrated. Forms
+/// whose result is shown only once (a new API key, an invitation link) keep
+/// their button disabled until then: a plain form post would do the work
+/// but could not show the result.
+pub fn use_hydrated() -> Signal<bool> {
+    let (hydrated, set_hydrated) = signal(false);
+    Effect::new(move |_| set_hydrated.set(true));
+    hydrated.into()
+}
+
+/// Explains, without JavaScript, why a form's button stays disabled.
+#[component]
+pub fn NeedsJavascript(what: &'static str) -> impl IntoView {
+    view! {
+        <noscript>
+            <p class="hint">{what} " needs JavaScript: the result is shown only once, in this page."</p>
+        </noscript>
+    }
+}
+
 /// `aria-invalid` for an input whose field has an error.
 pub fn invalid(error: Signal<Option<AppError>>, field: &'static str) -> impl Fn() -> &'static str {
     move || {

@@ -61,15 +61,20 @@ pub async fn sign_out(session: Session) -> Result<StatusCode, AppError> {
 /// organization and the key's identity.
 pub async fn me(
     State(state): State<AppState>,
+    session: Session,
     Caller(actor): Caller,
 ) -> Result<Json<serde_json::Value>, AppError> {
     let orgs = orgs::list(&state.db, &actor).await?;
     match &actor {
         crate::server::auth::rbac::Actor::User { id } => {
             let user = accounts::fetch_user(&state.db, *id).await?;
-            Ok(Json(
-                serde_json::to_value(Me { user, orgs }).unwrap_or_default(),
-            ))
+            let last_org = session::last_org(&session).await?;
+            let me = Me {
+                user,
+                orgs,
+                last_org,
+            };
+            Ok(Json(serde_json::to_value(me).unwrap_or_default()))
         }
         crate::server::auth::rbac::Actor::ApiKey { id, scopes, .. } => {
             Ok(Json(serde_json::json!({

@@ -161,6 +161,16 @@ impl TestApp {
         r.body["id"].as_str().unwrap().to_string()
     }
 
+    /// Creates an invitation as `c`.
+    pub async fn invite(&self, c: &Client, org: &str, email: &str, role: &str) -> Res {
+        self.post(
+            c,
+            &format!("/api/v1/orgs/{org}/invitations"),
+            json!({"email": email, "role": role}),
+        )
+        .await
+    }
+
     /// Invites `email` as `role` into `org` as `admin`, then accepts as `invitee`.
     pub async fn join(&self, admin: &Client, org: &str, invitee: &Client, email: &str, role: &str) {
         let r = self

@@ -15,7 +15,12 @@ pub fn Home() -> impl IntoView {
             {move || Suspend::new(async move {
                 match me.await {
                     Ok(None) => view! { <Redirect path="/login" /> }.into_any(),
-                    Ok(Some(me)) => match me.orgs.first() {
+                    Ok(Some(me)) => match me
+                        .orgs
+                        .iter()
+                        .find(|o| Some(&o.slug) == me.last_org.as_ref())
+                        .or(me.orgs.first())
+                    {
                         Some(org) => view! { <Redirect path=format!("/o/{}", org.slug) /> }.into_any(),
                         None => view! { <Redirect path="/orgs/new" /> }.into_any(),
                     },

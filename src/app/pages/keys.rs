@@ -6,7 +6,8 @@ use leptos_meta::Title;
 use super::orgs::use_slug;
 use crate::api::orgs::{get_org, list_api_keys, CreateApiKey, RevokeApiKey};
 use crate::app::components::{
-    action_error, invalid, when, ErrorBox, FieldError, FormError, Loading,
+    action_error, invalid, use_hydrated, when, ErrorBox, FieldError, FormError, Loading,
+    NeedsJavascript,
 };
 use crate::error::AppError;
 use crate::model::{ApiKey, Role, Scope};
@@ -30,6 +31,7 @@ pub fn ApiKeysPage() -> impl IntoView {
     let create_error = action_error(create);
     let revoke_error = action_error(revoke);
     let created = move || create.value().get().and_then(|r| r.ok());
+    let hydrated = use_hydrated();
     view! {
         <Title text="API keys" />
         <h1>"API keys"</h1>
@@ -76,7 +78,8 @@ pub fn ApiKeysPage() -> impl IntoView {
                                 <input id="expires" name="expires_in_days" inputmode="numeric" placeholder="never"
                                     aria-invalid=invalid(create_error, "expires_in_days") aria-describedby="expires_in_days-error" />
                                 <FieldError error=create_error field="expires_in_days" />
-                                <button type="submit" class="button primary">"Create key"</button>
+                                <button type="submit" class="button primary" disabled=move || !hydrated.get() || create.pending().get()>"Create key"</button>
+                                <NeedsJavascript what="Creating a key" />
                             </ActionForm>
                             {move || created().map(|c| view! {
                                 <div class="alert alert-ok" role="status">
@@ -136,6 +139,7 @@ fn KeyTable(keys: Vec<ApiKey>, revoke: ServerAction<RevokeApiKey>) -> impl IntoV
                     </td>
                 </tr>
             }
+            .into_any()
         })
         .collect_view();
     view! {

@@ -77,6 +77,7 @@ fn SignedIn(me: Me) -> impl IntoView {
     let orgs = me.orgs.clone();
     let current_for_nav = current.clone();
     view! {
+        <a class="skip" href="#content">"Skip to content"</a>
         <header class="topbar">
             <a href="/" class="brand" aria-label="Mino home">"Mino"</a>
             <details class="menu switcher">
@@ -137,7 +138,7 @@ fn SignedIn(me: Me) -> impl IntoView {
                 </ul>
             </details>
         </header>
-        <main class="page">
+        <main class="page" id="content" tabindex="-1">
             {move || {
                 let missing = slug().is_some() && current().is_none();
                 if missing {

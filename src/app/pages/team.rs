@@ -11,7 +11,8 @@ use crate::api::orgs::{
     InviteMember, RemoveMember, RevokeInvitation,
 };
 use crate::app::components::{
-    action_error, invalid, when, ErrorBox, FieldError, FormError, Loading,
+    action_error, invalid, use_hydrated, when, ErrorBox, FieldError, FormError, Loading,
+    NeedsJavascript,
 };
 use crate::error::AppError;
 use crate::model::{Invitation, Member, Organization, Role};
@@ -80,6 +81,7 @@ pub fn MembersPage() -> impl IntoView {
 fn InviteForm(org: Organization, invite: ServerAction<InviteMember>) -> impl IntoView {
     let error = action_error(invite);
     let created = move || invite.value().get().and_then(|r| r.ok());
+    let hydrated = use_hydrated();
     let roles: Vec<Role> = Role::ALL
         .into_iter()
         .filter(|r| *r != Role::Owner || org.role == Role::Owner)
@@ -104,10 +106,11 @@ fn InviteForm(org: Organization, invite: ServerAction<InviteMember>) -> impl Int
                             .collect_view()}
                     </select>
                 </div>
-                <button type="submit" class="button primary" disabled=move || invite.pending().get()>
+                <button type="submit" class="button primary" disabled=move || !hydrated.get() || invite.pending().get()>
                     "Create invitation"
                 </button>
             </ActionForm>
+            <NeedsJavascript what="Creating an invitation" />
             <FieldError error field="email" />
             <p class="hint">
                 "Viewers read and export; members also edit projects, run executions and fix ground truth; "

@@ -29,6 +29,28 @@ pub enum Permission {
     DeleteOrganization,
 }
 
+impl Permission {
+    pub const ALL: [Permission; 17] = [
+        Permission::ViewOrganization,
+        Permission::ViewMembers,
+        Permission::ViewProjects,
+        Permission::CreateProject,
+        Permission::EditProject,
+        Permission::DeleteProject,
+        Permission::RunExecution,
+        Permission::ViewResults,
+        Permission::EditGroundTruth,
+        Permission::ExportData,
+        Permission::InviteMembers,
+        Permission::ChangeRoles,
+        Permission::RemoveMembers,
+        Permission::ManageApiKeys,
+        Permission::RenameOrganization,
+        Permission::ManageBilling,
+        Permission::DeleteOrganization,
+    ];
+}
+
 /// The least role that holds each permission, and the scope an API key
 /// needs for it (`None`: keys can never do it — owner powers stay with
 /// people).
@@ -153,29 +175,9 @@ mod tests {
     use super::*;
     use Permission::*;
 
-    const ALL: [Permission; 17] = [
-        ViewOrganization,
-        ViewMembers,
-        ViewProjects,
-        CreateProject,
-        EditProject,
-        DeleteProject,
-        RunExecution,
-        ViewResults,
-        EditGroundTruth,
-        ExportData,
-        InviteMembers,
-        ChangeRoles,
-        RemoveMembers,
-        ManageApiKeys,
-        RenameOrganization,
-        ManageBilling,
-        DeleteOrganization,
-    ];
-
     #[test]
     fn every_permission_has_exactly_one_row() {
-        for p in ALL {
+        for p in Permission::ALL {
             assert_eq!(TABLE.iter().filter(|(q, _, _)| *q == p).count(), 1, "{p:?}");
         }
     }

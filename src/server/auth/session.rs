@@ -45,6 +45,22 @@ pub async fn renew_epoch(session: &Session, epoch: i32) -> Result<(), AppError> 
     session.insert(EPOCH, epoch).await.map_err(internal)
 }
 
+const LAST_ORG: &str = "last_org";
+
+/// Remembers the organization the user is looking at (only when it
+/// changes, so ordinary page views don't write the session).
+pub async fn remember_org(session: &Session, slug: &str) -> Result<(), AppError> {
+    let current: Option<String> = session.get(LAST_ORG).await.map_err(internal)?;
+    if current.as_deref() != Some(slug) {
+        session.insert(LAST_ORG, slug).await.map_err(internal)?;
+    }
+    Ok(())
+}
+
+pub async fn last_org(session: &Session) -> Result<Option<String>, AppError> {
+    session.get(LAST_ORG).await.map_err(internal)
+}
+
 pub async fn end(session: &Session) -> Result<(), AppError> {
     session.flush().await.map_err(internal)
 }
