@@ -924,3 +924,36 @@ async fn signing_in_issues_a_new_session_id(db: PgPool) {
         .unwrap();
     assert_eq!(r.status(), 401);
 }
+
+/// Regression: the shell once rebuilt the page while rendering, so a page's
+/// data was loaded and serialized twice (the first copy failing with its
+/// context gone) and hydration in the browser picked the wrong copy. Every
+/// signed-in page must serialize exactly two resources: the shell's and its
+/// own.
+#[sqlx::test]
+async fn each_page_loads_its_data_once_while_rendering(db: PgPool) {
+    let app = spawn_app(db).await;
+    let (c, _) = app.user("ann@example.com", "Ann").await;
+    app.org(&c, "Acme").await;
+    for _ in 0..5 {
+        for path in [
+            "/o/acme",
+            "/o/acme/members",
+            "/o/acme/api-keys",
+            "/o/acme/settings",
+        ] {
+            let html = c
+                .get(app.url(path))
+                .header("accept", "text/html")
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let resources = html.matches("__RESOLVED_RESOURCES[").count();
+            assert_eq!(resources, 2, "{path} serialized {resources} resources");
+            assert!(!html.contains("\\\"Err\\\""), "{path} rendered an error");
+        }
+    }
+}

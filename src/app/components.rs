@@ -46,15 +46,25 @@ pub fn FormError(error: Signal<Option<AppError>>) -> impl IntoView {
     }
 }
 
-/// What a page shows when loading its data failed.
+/// What a page shows when loading its data failed, with the matching HTTP
+/// status when rendered on the server. Something missing — or in another
+/// organization, which looks the same — gets the 404 page.
 #[component]
 pub fn ErrorBox(error: AppError) -> impl IntoView {
+    if let AppError::NotFound(_) = error {
+        return view! { <super::pages::NotFound /> }.into_any();
+    }
+    // 401 is left to the shell, which redirects to sign in.
+    if !matches!(error, AppError::Unauthorized(_)) {
+        super::pages::set_status(error.status());
+    }
     view! {
         <div class="alert alert-error" role="alert">
             <strong>{error.to_string()}</strong>
             <span class="muted">" (" {error.code()} ")"</span>
         </div>
     }
+    .into_any()
 }
 
 #[component]
@@ -77,13 +87,16 @@ pub fn use_hydrated() -> Signal<bool> {
     hydrated.into()
 }
 
-/// Explains, without JavaScript, why a form's button stays disabled.
+/// Says why a form's button is disabled until the page is live. Not a
+/// `<noscript>`: with JavaScript on, its content is raw text that hydration
+/// can't walk. Rendered on the server, removed once hydrated.
 #[component]
 pub fn NeedsJavascript(what: &'static str) -> impl IntoView {
+    let hydrated = use_hydrated();
     view! {
-        <noscript>
+        <Show when=move || !hydrated.get()>
             <p class="hint">{what} " needs JavaScript: the result is shown only once, in this page."</p>
-        </noscript>
+        </Show>
     }
 }
 

@@ -12,7 +12,7 @@ use leptos_meta::Title;
 use leptos_router::components::{Outlet, Redirect, A};
 use leptos_router::hooks::{use_location, use_params_map};
 
-use super::components::{ErrorBox, Loading};
+use super::components::ErrorBox;
 use crate::api::account::{get_me, SignOut};
 use crate::model::{Me, Role};
 
@@ -43,6 +43,11 @@ pub fn NotFound() -> impl IntoView {
 
 /// The signed-in frame: header with organization switcher, navigation and
 /// user menu. Sends visitors who are not signed in to the sign-in page.
+///
+/// Only the header depends on the `me` resource. The page (`Outlet`) is its
+/// sibling, not its child: `me` is re-read on every navigation, and a page
+/// inside that branch would be rebuilt — and its data loaded twice, out of
+/// step with hydration — whenever `me` resolves again.
 #[component]
 pub fn AppShell() -> impl IntoView {
     let location = use_location();
@@ -50,23 +55,27 @@ pub fn AppShell() -> impl IntoView {
     // the user creates, joins and leaves them.
     let me = Resource::new(move || location.pathname.get(), |_| get_me());
     view! {
-        <Suspense fallback=|| view! { <Loading /> }>
+        <a class="skip" href="#content">"Skip to content"</a>
+        <Suspense fallback=|| view! { <header class="topbar"><span class="brand">"Mino"</span></header> }>
             {move || Suspend::new(async move {
                 match me.await {
-                    Ok(Some(me)) => view! { <SignedIn me /> }.into_any(),
+                    Ok(Some(me)) => view! { <TopBar me /> }.into_any(),
                     Ok(None) => {
                         let next = location.pathname.get_untracked();
                         view! { <Redirect path=format!("/login?next={next}") /> }.into_any()
                     }
-                    Err(e) => view! { <main class="page"><ErrorBox error=e /></main> }.into_any(),
+                    Err(e) => view! { <ErrorBox error=e /> }.into_any(),
                 }
             })}
         </Suspense>
+        <main class="page" id="content" tabindex="-1">
+            <Outlet />
+        </main>
     }
 }
 
 #[component]
-fn SignedIn(me: Me) -> impl IntoView {
+fn TopBar(me: Me) -> impl IntoView {
     let params = use_params_map();
     let slug = move || params.read().get("slug");
     let current = {
@@ -77,7 +86,6 @@ fn SignedIn(me: Me) -> impl IntoView {
     let orgs = me.orgs.clone();
     let current_for_nav = current.clone();
     view! {
-        <a class="skip" href="#content">"Skip to content"</a>
         <header class="topbar">
             <a href="/" class="brand" aria-label="Mino home">"Mino"</a>
             <details class="menu switcher">
@@ -138,15 +146,5 @@ fn SignedIn(me: Me) -> impl IntoView {
                 </ul>
             </details>
         </header>
-        <main class="page" id="content" tabindex="-1">
-            {move || {
-                let missing = slug().is_some() && current().is_none();
-                if missing {
-                    view! { <NotFound /> }.into_any()
-                } else {
-                    view! { <Outlet /> }.into_any()
-                }
-            }}
-        </main>
     }
 }
