@@ -5,7 +5,7 @@ use tower_sessions::Session;
 
 use crate::error::AppError;
 use crate::model::{Me, User};
-use crate::server::auth::session;
+use crate::server::auth::{rbac::Actor, session};
 use crate::server::http::{Caller, ClientIp, Json};
 use crate::server::service::{accounts, orgs};
 use crate::server::state::AppState;
@@ -66,7 +66,7 @@ pub async fn me(
 ) -> Result<Json<serde_json::Value>, AppError> {
     let orgs = orgs::list(&state.db, &actor).await?;
     match &actor {
-        crate::server::auth::rbac::Actor::User { id } => {
+        Actor::User { id } => {
             let user = accounts::fetch_user(&state.db, *id).await?;
             let last_org = session::last_org(&session).await?;
             let me = Me {
@@ -76,12 +76,10 @@ pub async fn me(
             };
             Ok(Json(serde_json::to_value(me).unwrap_or_default()))
         }
-        crate::server::auth::rbac::Actor::ApiKey { id, scopes, .. } => {
-            Ok(Json(serde_json::json!({
-                "api_key": { "id": id, "scopes": scopes },
-                "orgs": orgs,
-            })))
-        }
+        Actor::ApiKey { id, scopes, .. } => Ok(Json(serde_json::json!({
+            "api_key": { "id": id, "scopes": scopes },
+            "orgs": orgs,
+        }))),
     }
 }
 

@@ -123,7 +123,7 @@ fn KeyTable(keys: Vec<ApiKey>, revoke: ServerAction<RevokeApiKey>) -> impl IntoV
                 <tr class:revoked=!active>
                     <td><strong>{k.name.clone()}</strong><div class="muted small"><code>{k.prefix.clone()} "…"</code></div></td>
                     <td>{scopes}</td>
-                    <td class="small">{k.last_used_at.map(when).unwrap_or_else(|| "never used".into())}</td>
+                    <td class="small hide-narrow">{k.last_used_at.map(when).unwrap_or_else(|| "never used".into())}</td>
                     <td class="small">{status}</td>
                     <td class="actions">
                         {active.then(|| view! {
@@ -147,7 +147,7 @@ fn KeyTable(keys: Vec<ApiKey>, revoke: ServerAction<RevokeApiKey>) -> impl IntoV
             <h2>"Keys"</h2>
             <div class="table-wrap">
                 <table>
-                    <thead><tr><th scope="col">"Name"</th><th scope="col">"Scopes"</th><th scope="col">"Last used"</th><th scope="col">"Status"</th><th scope="col"><span class="sr-only">"Actions"</span></th></tr></thead>
+                    <thead><tr><th scope="col">"Name"</th><th scope="col">"Scopes"</th><th scope="col" class="hide-narrow">"Last used"</th><th scope="col">"Status"</th><th scope="col"><span class="sr-only">"Actions"</span></th></tr></thead>
                     <tbody>{rows}</tbody>
                 </table>
             </div>

@@ -189,7 +189,7 @@ fn MemberTable(
                             view! { <span class="badge" data-testid="member-role">{m.role.label()}</span> }.into_any()
                         }}
                     </td>
-                    <td class="muted small">{when(m.joined_at)}</td>
+                    <td class="muted small hide-narrow">{when(m.joined_at)}</td>
                     <td class="actions">
                         {(can_manage || is_me).then(|| {
                             let label = if is_me { "Leave…" } else { "Remove…" };
@@ -222,7 +222,7 @@ fn MemberTable(
             <div class="table-wrap">
                 <table>
                     <thead>
-                        <tr><th scope="col">"Name"</th><th scope="col">"Role"</th><th scope="col">"Joined"</th><th scope="col"><span class="sr-only">"Actions"</span></th></tr>
+                        <tr><th scope="col">"Name"</th><th scope="col">"Role"</th><th scope="col" class="hide-narrow">"Joined"</th><th scope="col"><span class="sr-only">"Actions"</span></th></tr>
                     </thead>
                     <tbody>{rows}</tbody>
                 </table>
@@ -248,7 +248,7 @@ fn PendingInvitations(
             <Show when=move || !empty>
                 <div class="table-wrap">
                     <table>
-                        <thead><tr><th scope="col">"Email"</th><th scope="col">"Role"</th><th scope="col">"Invited by"</th><th scope="col">"Expires"</th><th scope="col"><span class="sr-only">"Actions"</span></th></tr></thead>
+                        <thead><tr><th scope="col">"Email"</th><th scope="col">"Role"</th><th scope="col" class="hide-narrow">"Invited by"</th><th scope="col" class="hide-narrow">"Expires"</th><th scope="col"><span class="sr-only">"Actions"</span></th></tr></thead>
                         <tbody>
                             {invitations
                                 .clone()
@@ -259,8 +259,8 @@ fn PendingInvitations(
                                         <tr>
                                             <td>{inv.email.clone()}</td>
                                             <td>{inv.role.label()}</td>
-                                            <td>{inv.invited_by.clone().unwrap_or_else(|| "an API key".into())}</td>
-                                            <td class="small">{when(inv.expires_at)}</td>
+                                            <td class="hide-narrow">{inv.invited_by.clone().unwrap_or_else(|| "an API key".into())}</td>
+                                            <td class="small hide-narrow">{when(inv.expires_at)}</td>
                                             <td class="actions">
                                                 <ActionForm action=revoke>
                                                     <input type="hidden" name="org" value=org_id />
