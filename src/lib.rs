@@ -12,6 +12,7 @@ pub mod api;
 pub mod app;
 pub mod error;
 pub mod model;
+pub mod nav;
 
 #[cfg(feature = "ssr")]
 pub mod rest;

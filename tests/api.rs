@@ -957,3 +957,30 @@ async fn each_page_loads_its_data_once_while_rendering(db: PgPool) {
         }
     }
 }
+
+#[sqlx::test]
+async fn signed_in_visitors_skip_the_sign_in_and_sign_up_pages(db: PgPool) {
+    let app = spawn_app(db).await;
+    let (c, _) = app.user("ann@example.com", "Ann").await;
+    for (path, to) in [
+        ("/login", "/"),
+        ("/signup?next=/account", "/account"),
+        ("/login?next=//evil.example", "/"),
+    ] {
+        let r = c
+            .get(app.url(path))
+            .header("accept", "text/html")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 302, "{path}");
+        assert_eq!(r.headers()["location"], to, "{path}");
+    }
+    let r = client()
+        .get(app.url("/login"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "signed-out visitors see the form");
+}

@@ -33,3 +33,19 @@ test('sign in and see the dashboard with JavaScript disabled', async () => {
   await shot(page, '09-no-js-dashboard');
   await ctx.close();
 });
+
+test('sign-up problems are explained with JavaScript disabled', async () => {
+  const address = email('taken');
+  await apiSignUp(address, 'Tina Taken');
+  const ctx = await browser.newContext({ javaScriptEnabled: false });
+  const page = await ctx.newPage();
+  await page.goto(`${BASE}/signup`);
+  await page.fill('#name', 'Tina Again');
+  await page.fill('#email', address);
+  await page.fill('#password', PASSWORD);
+  await page.click('.card button[type=submit]');
+  await page.waitForURL(/\/signup\?error=taken/);
+  assert.match(await page.textContent('[role=alert]'), /already exists/);
+  assert.equal(await page.inputValue('#email'), address, 'the address is kept');
+  await ctx.close();
+});

@@ -13,24 +13,38 @@ pub async fn sign_up(
     next: Option<String>,
 ) -> Result<(), AppError> {
     use crate::server::{auth::session, rpc, service::accounts};
-    rpc::finish(
-        async {
-            let state = rpc::state()?;
-            let user = accounts::sign_up(
-                &state.db,
-                accounts::SignUp {
-                    email,
-                    password,
-                    name,
-                },
-            )
-            .await?;
-            session::start(&rpc::session().await?, &user).await?;
-            leptos_axum::redirect(&rpc::safe_next(next));
-            Ok(())
+    let next = rpc::safe_next(next);
+    let typed_email = email.clone();
+    let result = async {
+        let state = rpc::state()?;
+        let input = accounts::SignUp {
+            email,
+            password,
+            name,
+        };
+        let user = accounts::sign_up(&state.db, input).await?;
+        session::start(&rpc::session().await?, &user).await?;
+        Ok(())
+    }
+    .await;
+    match &result {
+        Ok(()) => leptos_axum::redirect(&next),
+        // Without JavaScript the form can't show field errors itself: send
+        // the browser back with a reason (a fixed code, never free text).
+        Err(e) if rpc::is_plain_form_post() => {
+            let reason = match e {
+                AppError::AlreadyExists(_) => "taken",
+                _ => "invalid",
+            };
+            leptos_axum::redirect(&format!(
+                "/signup?error={reason}&next={}&email={}",
+                urlencode(&next),
+                urlencode(&typed_email)
+            ));
         }
-        .await,
-    )
+        Err(_) => {}
+    }
+    rpc::finish(result)
 }
 
 #[server(prefix = "/rpc", endpoint = "sign_in")]

@@ -2,14 +2,34 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::components::Redirect;
 use leptos_router::hooks::use_query_map;
 
-use crate::api::account::{SignIn, SignUp};
+use crate::api::account::{get_me, SignIn, SignUp};
 use crate::app::components::{action_error, invalid, FieldError, FormError};
 
 fn next_param() -> Signal<String> {
     let query = use_query_map();
     Signal::derive(move || query.read().get("next").unwrap_or_else(|| "/".into()))
+}
+
+/// Someone already signed in goes straight on to where they were headed.
+#[component]
+fn RedirectIfSignedIn(next: Signal<String>) -> impl IntoView {
+    let me = Resource::new(|| (), |_| get_me());
+    view! {
+        <Suspense>
+            {move || Suspend::new(async move {
+                match me.await {
+                    Ok(Some(_)) => {
+                        let target = crate::nav::safe_next(Some(next.get_untracked()));
+                        Some(view! { <Redirect path=target /> })
+                    }
+                    _ => None,
+                }
+            })}
+        </Suspense>
+    }
 }
 
 #[component]
@@ -26,6 +46,7 @@ pub fn SignInPage() -> impl IntoView {
     let next = next_param();
     view! {
         <Title text="Sign in" />
+        <RedirectIfSignedIn next />
         <div class="centered">
             <div class="card narrow">
                 <h1 class="brandmark">"Mino"</h1>
@@ -61,12 +82,25 @@ pub fn SignUpPage() -> impl IntoView {
     let next = next_param();
     let query = use_query_map();
     let email = move || query.read().get("email").unwrap_or_default();
+    // Set when a form posted without JavaScript was refused.
+    let redirected_error = move || match query.read().get("error").as_deref() {
+        Some("taken") => Some("An account with this email already exists. Sign in instead."),
+        Some("invalid") => Some(
+            "Check the form: a name of 1 to 100 characters, a valid email address and a \
+             password of at least 10 characters.",
+        ),
+        _ => None,
+    };
     view! {
         <Title text="Create an account" />
+        <RedirectIfSignedIn next />
         <div class="centered">
             <div class="card narrow">
                 <h1 class="brandmark">"Mino"</h1>
                 <h2>"Create your account"</h2>
+                <Show when=move || redirected_error().is_some() && error.get().is_none()>
+                    <div class="alert alert-error" role="alert">{redirected_error}</div>
+                </Show>
                 <FormError error />
                 <ActionForm action>
                     <input type="hidden" name="next" value=next />
