@@ -984,3 +984,32 @@ async fn signed_in_visitors_skip_the_sign_in_and_sign_up_pages(db: PgPool) {
         .unwrap();
     assert_eq!(r.status(), 200, "signed-out visitors see the form");
 }
+
+#[sqlx::test]
+async fn malformed_server_function_input_is_400_not_500(db: PgPool) {
+    let app = spawn_app(db).await;
+    let (c, _) = app.user("ann@example.com", "Ann").await;
+    app.org(&c, "Acme").await;
+    let r = c.post(app.url("/rpc/create_org")).send().await.unwrap();
+    assert_eq!(r.status(), 400, "missing argument");
+    let r = c
+        .post(app.url("/rpc/change_role"))
+        .form(&[
+            ("org", "acme"),
+            ("user_id", "not-a-uuid"),
+            ("role", "admin"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "bad uuid");
+    assert!(r.text().await.unwrap().contains("InvalidJson"));
+    let r = c
+        .post(app.url("/rpc/create_org"))
+        .form(&[("name", "")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "field error from the service");
+    assert!(r.text().await.unwrap().contains("Enter a name"));
+}

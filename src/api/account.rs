@@ -44,7 +44,7 @@ pub async fn sign_up(
         }
         Err(_) => {}
     }
-    rpc::finish(result)
+    result
 }
 
 #[server(prefix = "/rpc", endpoint = "sign_in")]
@@ -76,7 +76,7 @@ pub async fn sign_in(
         }
         Err(_) => {}
     }
-    rpc::finish(result)
+    result
 }
 
 #[cfg(feature = "ssr")]
@@ -94,14 +94,9 @@ fn urlencode(s: &str) -> String {
 #[server(prefix = "/rpc", endpoint = "sign_out")]
 pub async fn sign_out() -> Result<(), AppError> {
     use crate::server::{auth::session, rpc};
-    rpc::finish(
-        async {
-            session::end(&rpc::session().await?).await?;
-            leptos_axum::redirect("/login");
-            Ok(())
-        }
-        .await,
-    )
+    session::end(&rpc::session().await?).await?;
+    leptos_axum::redirect("/login");
+    Ok(())
 }
 
 #[server(prefix = "/rpc", endpoint = "change_password")]
@@ -110,18 +105,12 @@ pub async fn change_password(
     new_password: String,
 ) -> Result<(), AppError> {
     use crate::server::{auth::session, rpc, service::accounts};
-    rpc::finish(
-        async {
-            let (state, actor) = rpc::user().await?;
-            let user_id = actor.require_user()?;
-            let epoch =
-                accounts::change_password(&state.db, user_id, current_password, new_password)
-                    .await?;
-            session::renew_epoch(&rpc::session().await?, epoch).await?;
-            Ok(())
-        }
-        .await,
-    )
+    let (state, actor) = rpc::user().await?;
+    let user_id = actor.require_user()?;
+    let epoch =
+        accounts::change_password(&state.db, user_id, current_password, new_password).await?;
+    session::renew_epoch(&rpc::session().await?, epoch).await?;
+    Ok(())
 }
 
 /// The signed-in user and their organizations, or `None` when signed out
@@ -132,23 +121,18 @@ pub async fn get_me() -> Result<Option<Me>, AppError> {
         rpc,
         service::{accounts, orgs},
     };
-    rpc::finish(
-        async {
-            let (state, actor) = match rpc::user().await {
-                Ok(x) => x,
-                Err(AppError::Unauthorized(_)) => return Ok(None),
-                Err(e) => return Err(e),
-            };
-            let user_id = actor.require_user()?;
-            let user = accounts::fetch_user(&state.db, user_id).await?;
-            let orgs = orgs::list(&state.db, &actor).await?;
-            let last_org = crate::server::auth::session::last_org(&rpc::session().await?).await?;
-            Ok(Some(Me {
-                user,
-                orgs,
-                last_org,
-            }))
-        }
-        .await,
-    )
+    let (state, actor) = match rpc::user().await {
+        Ok(x) => x,
+        Err(AppError::Unauthorized(_)) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let user_id = actor.require_user()?;
+    let user = accounts::fetch_user(&state.db, user_id).await?;
+    let orgs = orgs::list(&state.db, &actor).await?;
+    let last_org = crate::server::auth::session::last_org(&rpc::session().await?).await?;
+    Ok(Some(Me {
+        user,
+        orgs,
+        last_org,
+    }))
 }

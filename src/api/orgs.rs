@@ -25,41 +25,26 @@ fn parse_role(raw: &str) -> Result<crate::model::Role, AppError> {
 #[server(prefix = "/rpc", endpoint = "create_org")]
 pub async fn create_org(name: String) -> Result<Organization, AppError> {
     use crate::server::{rpc, service::orgs};
-    rpc::finish(
-        async {
-            let (state, actor) = rpc::user().await?;
-            let org = orgs::create(&state.db, &actor, &name).await?;
-            leptos_axum::redirect(&format!("/o/{}", org.slug));
-            Ok(org)
-        }
-        .await,
-    )
+    let (state, actor) = rpc::user().await?;
+    let org = orgs::create(&state.db, &actor, &name).await?;
+    leptos_axum::redirect(&format!("/o/{}", org.slug));
+    Ok(org)
 }
 
 #[server(prefix = "/rpc", endpoint = "get_org")]
 pub async fn get_org(org: String) -> Result<Organization, AppError> {
     use crate::server::{rpc, service::orgs};
-    rpc::finish(
-        async {
-            let (state, ctx) = org_ctx(&org).await?;
-            let org = orgs::get(&state.db, &ctx).await?;
-            crate::server::auth::session::remember_org(&rpc::session().await?, &org.slug).await?;
-            Ok(org)
-        }
-        .await,
-    )
+    let (state, ctx) = org_ctx(&org).await?;
+    let org = orgs::get(&state.db, &ctx).await?;
+    crate::server::auth::session::remember_org(&rpc::session().await?, &org.slug).await?;
+    Ok(org)
 }
 
 #[server(prefix = "/rpc", endpoint = "rename_org")]
 pub async fn rename_org(org: String, name: String) -> Result<Organization, AppError> {
-    use crate::server::{rpc, service::orgs};
-    rpc::finish(
-        async {
-            let (state, ctx) = org_ctx(&org).await?;
-            orgs::rename(&state.db, &ctx, &name).await
-        }
-        .await,
-    )
+    use crate::server::service::orgs;
+    let (state, ctx) = org_ctx(&org).await?;
+    orgs::rename(&state.db, &ctx, &name).await
 }
 
 /// Plan limits (owners). The numbers come from a form, so they arrive as
@@ -70,84 +55,57 @@ pub async fn update_limits(
     max_projects: String,
     max_executions_per_month: String,
 ) -> Result<Organization, AppError> {
-    use crate::server::{rpc, service::orgs};
-    rpc::finish(
-        async {
-            let (state, ctx) = org_ctx(&org).await?;
-            let number = |raw: &str, field: &str| {
-                raw.trim()
-                    .replace([',', '_', ' '], "")
-                    .parse::<i32>()
-                    .map_err(|_| {
-                        AppError::field(field, "Enter a whole number from 0 to 1,000,000.")
-                    })
-            };
-            let projects = number(&max_projects, "max_projects");
-            let executions = number(&max_executions_per_month, "max_executions_per_month");
-            crate::server::service::collect_fields([
-                projects.as_ref().map(|_| ()).map_err(Clone::clone),
-                executions.as_ref().map(|_| ()).map_err(Clone::clone),
-            ])?;
-            orgs::update_limits(&state.db, &ctx, projects?, executions?).await
-        }
-        .await,
-    )
+    use crate::server::service::orgs;
+    let (state, ctx) = org_ctx(&org).await?;
+    let number = |raw: &str, field: &str| {
+        raw.trim()
+            .replace([',', '_', ' '], "")
+            .parse::<i32>()
+            .map_err(|_| AppError::field(field, "Enter a whole number from 0 to 1,000,000."))
+    };
+    let projects = number(&max_projects, "max_projects");
+    let executions = number(&max_executions_per_month, "max_executions_per_month");
+    crate::server::service::collect_fields([
+        projects.as_ref().map(|_| ()).map_err(Clone::clone),
+        executions.as_ref().map(|_| ()).map_err(Clone::clone),
+    ])?;
+    orgs::update_limits(&state.db, &ctx, projects?, executions?).await
 }
 
 #[server(prefix = "/rpc", endpoint = "delete_org")]
 pub async fn delete_org(org: String, confirm: String) -> Result<(), AppError> {
-    use crate::server::{rpc, service::orgs};
-    rpc::finish(
-        async {
-            let (state, ctx) = org_ctx(&org).await?;
-            orgs::delete(&state.db, &ctx, Some(&confirm)).await?;
-            leptos_axum::redirect("/");
-            Ok(())
-        }
-        .await,
-    )
+    use crate::server::service::orgs;
+    let (state, ctx) = org_ctx(&org).await?;
+    orgs::delete(&state.db, &ctx, Some(&confirm)).await?;
+    leptos_axum::redirect("/");
+    Ok(())
 }
 
 #[server(prefix = "/rpc", endpoint = "list_members")]
 pub async fn list_members(org: String) -> Result<Vec<Member>, AppError> {
-    use crate::server::{rpc, service::team};
-    rpc::finish(
-        async {
-            let (state, ctx) = org_ctx(&org).await?;
-            team::list_members(&state.db, &ctx).await
-        }
-        .await,
-    )
+    use crate::server::service::team;
+    let (state, ctx) = org_ctx(&org).await?;
+    team::list_members(&state.db, &ctx).await
 }
 
 #[server(prefix = "/rpc", endpoint = "change_role")]
 pub async fn change_role(org: String, user_id: Uuid, role: String) -> Result<Member, AppError> {
-    use crate::server::{rpc, service::team};
-    rpc::finish(
-        async {
-            let (state, ctx) = org_ctx(&org).await?;
-            team::change_role(&state.db, &ctx, user_id, parse_role(&role)?).await
-        }
-        .await,
-    )
+    use crate::server::service::team;
+    let (state, ctx) = org_ctx(&org).await?;
+    team::change_role(&state.db, &ctx, user_id, parse_role(&role)?).await
 }
 
 /// Removes a member; with the caller's own id, leaves the organization.
 #[server(prefix = "/rpc", endpoint = "remove_member")]
 pub async fn remove_member(org: String, user_id: Uuid) -> Result<(), AppError> {
-    use crate::server::{rpc, service::team};
-    rpc::finish(
-        async {
-            let (state, ctx) = org_ctx(&org).await?;
-            let leaving = ctx.actor.user_id() == Some(user_id);
-            team::remove_member(&state.db, &ctx, user_id).await?;
-            if leaving {
-                leptos_axum::redirect("/");
-            }
-            Ok(())
-        }
-        .await,
-    )
+    use crate::server::service::team;
+    let (state, ctx) = org_ctx(&org).await?;
+    let leaving = ctx.actor.user_id() == Some(user_id);
+    team::remove_member(&state.db, &ctx, user_id).await?;
+    if leaving {
+        leptos_axum::redirect("/");
+    }
+    Ok(())
 }
 
 #[server(prefix = "/rpc", endpoint = "invite_member")]
@@ -156,77 +114,47 @@ pub async fn invite_member(
     email: String,
     role: String,
 ) -> Result<Invitation, AppError> {
-    use crate::server::{rpc, service::team};
-    rpc::finish(
-        async {
-            let (state, ctx) = org_ctx(&org).await?;
-            let role = parse_role(&role)?;
-            team::invite(&state.db, &ctx, &email, role, &state.config.public_url).await
-        }
-        .await,
-    )
+    use crate::server::service::team;
+    let (state, ctx) = org_ctx(&org).await?;
+    let role = parse_role(&role)?;
+    team::invite(&state.db, &ctx, &email, role, &state.config.public_url).await
 }
 
 #[server(prefix = "/rpc", endpoint = "list_invitations")]
 pub async fn list_invitations(org: String) -> Result<Vec<Invitation>, AppError> {
-    use crate::server::{rpc, service::team};
-    rpc::finish(
-        async {
-            let (state, ctx) = org_ctx(&org).await?;
-            team::list_invitations(&state.db, &ctx).await
-        }
-        .await,
-    )
+    use crate::server::service::team;
+    let (state, ctx) = org_ctx(&org).await?;
+    team::list_invitations(&state.db, &ctx).await
 }
 
 #[server(prefix = "/rpc", endpoint = "revoke_invitation")]
 pub async fn revoke_invitation(org: String, id: Uuid) -> Result<(), AppError> {
-    use crate::server::{rpc, service::team};
-    rpc::finish(
-        async {
-            let (state, ctx) = org_ctx(&org).await?;
-            team::revoke_invitation(&state.db, &ctx, id).await
-        }
-        .await,
-    )
+    use crate::server::service::team;
+    let (state, ctx) = org_ctx(&org).await?;
+    team::revoke_invitation(&state.db, &ctx, id).await
 }
 
 #[server(prefix = "/rpc", endpoint = "get_invitation")]
 pub async fn get_invitation(token: String) -> Result<InvitationPreview, AppError> {
     use crate::server::{rpc, service::team};
-    rpc::finish(
-        async {
-            let state = rpc::state()?;
-            team::preview_invitation(&state.db, &token).await
-        }
-        .await,
-    )
+    let state = rpc::state()?;
+    team::preview_invitation(&state.db, &token).await
 }
 
 #[server(prefix = "/rpc", endpoint = "accept_invitation")]
 pub async fn accept_invitation(token: String) -> Result<Organization, AppError> {
     use crate::server::{rpc, service::team};
-    rpc::finish(
-        async {
-            let (state, actor) = rpc::user().await?;
-            let org = team::accept_invitation(&state.db, &actor, &token).await?;
-            leptos_axum::redirect(&format!("/o/{}", org.slug));
-            Ok(org)
-        }
-        .await,
-    )
+    let (state, actor) = rpc::user().await?;
+    let org = team::accept_invitation(&state.db, &actor, &token).await?;
+    leptos_axum::redirect(&format!("/o/{}", org.slug));
+    Ok(org)
 }
 
 #[server(prefix = "/rpc", endpoint = "list_api_keys")]
 pub async fn list_api_keys(org: String) -> Result<Vec<ApiKey>, AppError> {
-    use crate::server::{rpc, service::api_keys};
-    rpc::finish(
-        async {
-            let (state, ctx) = org_ctx(&org).await?;
-            api_keys::list(&state.db, &ctx).await
-        }
-        .await,
-    )
+    use crate::server::service::api_keys;
+    let (state, ctx) = org_ctx(&org).await?;
+    api_keys::list(&state.db, &ctx).await
 }
 
 /// Scopes come as checkboxes (present = checked); `expires_in_days` empty
@@ -241,57 +169,47 @@ pub async fn create_api_key(
     scope_admin: Option<String>,
     expires_in_days: Option<String>,
 ) -> Result<CreatedApiKey, AppError> {
-    use crate::server::{rpc, service::api_keys};
-    rpc::finish(
-        async {
-            let (state, ctx) = org_ctx(&org).await?;
-            let scopes = [
-                (scope_read, "read"),
-                (scope_write, "write"),
-                (scope_execute, "execute"),
-                (scope_admin, "admin"),
-            ]
-            .into_iter()
-            .filter(|(v, _)| v.is_some())
-            .map(|(_, s)| s.to_string())
-            .collect();
-            let expires_at = match expires_in_days.as_deref().map(str::trim) {
-                None | Some("") => None,
-                Some(d) => match d.parse::<i64>() {
-                    Ok(days) if (1..=3650).contains(&days) => {
-                        Some(chrono::Utc::now() + chrono::Duration::days(days))
-                    }
-                    _ => {
-                        return Err(AppError::field(
-                            "expires_in_days",
-                            "Enter a number of days from 1 to 3650, or leave it empty.",
-                        ))
-                    }
-                },
-            };
-            api_keys::create(
-                &state.db,
-                &ctx,
-                api_keys::NewApiKey {
-                    name,
-                    scopes,
-                    expires_at,
-                },
-            )
-            .await
-        }
-        .await,
+    use crate::server::service::api_keys;
+    let (state, ctx) = org_ctx(&org).await?;
+    let scopes = [
+        (scope_read, "read"),
+        (scope_write, "write"),
+        (scope_execute, "execute"),
+        (scope_admin, "admin"),
+    ]
+    .into_iter()
+    .filter(|(v, _)| v.is_some())
+    .map(|(_, s)| s.to_string())
+    .collect();
+    let expires_at = match expires_in_days.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(d) => match d.parse::<i64>() {
+            Ok(days) if (1..=3650).contains(&days) => {
+                Some(chrono::Utc::now() + chrono::Duration::days(days))
+            }
+            _ => {
+                return Err(AppError::field(
+                    "expires_in_days",
+                    "Enter a number of days from 1 to 3650, or leave it empty.",
+                ))
+            }
+        },
+    };
+    api_keys::create(
+        &state.db,
+        &ctx,
+        api_keys::NewApiKey {
+            name,
+            scopes,
+            expires_at,
+        },
     )
+    .await
 }
 
 #[server(prefix = "/rpc", endpoint = "revoke_api_key")]
 pub async fn revoke_api_key(id: Uuid) -> Result<(), AppError> {
     use crate::server::{rpc, service::api_keys};
-    rpc::finish(
-        async {
-            let (state, actor) = rpc::user().await?;
-            api_keys::revoke(&state.db, &actor, id).await
-        }
-        .await,
-    )
+    let (state, actor) = rpc::user().await?;
+    api_keys::revoke(&state.db, &actor, id).await
 }

@@ -2,6 +2,7 @@
 //! and setting the HTTP status of an error so it is not always 500.
 
 use axum::extract::ConnectInfo;
+use axum::response::IntoResponse;
 use leptos::prelude::*;
 use std::net::SocketAddr;
 use tower_sessions::Session;
@@ -60,19 +61,28 @@ pub fn is_plain_form_post() -> bool {
         .unwrap_or(false)
 }
 
-/// Gives an error its HTTP status (401, 403, 404, …) on the way out.
-pub fn finish<T>(result: Result<T, AppError>) -> Result<T, AppError> {
-    if let Err(e) = &result {
-        if !is_plain_form_post() {
-            if let Some(opts) = use_context::<leptos_axum::ResponseOptions>() {
-                opts.set_status(
-                    axum::http::StatusCode::from_u16(e.status())
-                        .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR),
-                );
-            }
-        }
+/// Middleware for server functions: they answer 500 for every error,
+/// including a malformed form that never reached our code. This gives each
+/// `AppError` its own status (400, 401, 403, 404, …).
+pub async fn error_status(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::StatusCode;
+    let is_rpc = req.uri().path().starts_with(crate::api::RPC_PREFIX);
+    let res = next.run(req).await;
+    if !is_rpc || res.status() != StatusCode::INTERNAL_SERVER_ERROR {
+        return res;
     }
-    result
+    let (mut parts, body) = res.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 1 << 20).await else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    if let Ok(err) = serde_json::from_slice::<AppError>(&bytes) {
+        parts.status =
+            StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    }
+    axum::response::Response::from_parts(parts, axum::body::Body::from(bytes))
 }
 
 pub use crate::nav::safe_next;

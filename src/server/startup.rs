@@ -12,7 +12,7 @@ use axum::routing::get;
 use axum::Router;
 use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
-use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRoutes};
+use leptos_axum::{generate_route_list, LeptosRoutes};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -73,11 +73,9 @@ pub fn router(db: PgPool, config: Arc<Config>, leptos_options: LeptosOptions) ->
     };
 
     let request_id = HeaderName::from_static("x-request-id");
+    // Server functions are routed by leptos_routes_with_context, which
+    // registers each one's path (under /rpc/) with the same context.
     Router::new()
-        .route(
-            "/rpc/{*fn_name}",
-            get(server_fn_handler).post(server_fn_handler),
-        )
         .nest("/api/v1", crate::rest::router())
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -86,6 +84,7 @@ pub fn router(db: PgPool, config: Arc<Config>, leptos_options: LeptosOptions) ->
             move || shell(options.clone())
         })
         .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, shell))
+        .layer(axum::middleware::from_fn(super::rpc::error_status))
         .layer(axum::middleware::from_fn(super::csrf::guard))
         .layer(sessions)
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
@@ -110,13 +109,6 @@ pub fn router(db: PgPool, config: Arc<Config>, leptos_options: LeptosOptions) ->
         )
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .with_state(state)
-}
-
-async fn server_fn_handler(
-    State(state): State<AppState>,
-    req: Request<axum::body::Body>,
-) -> impl IntoResponse {
-    handle_server_fns_with_context(move || provide_context(state.clone()), req).await
 }
 
 async fn healthz() -> &'static str {
