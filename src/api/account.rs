@@ -27,23 +27,17 @@ pub async fn sign_up(
         Ok(())
     }
     .await;
-    match &result {
-        Ok(()) => leptos_axum::redirect(&next),
-        // Without JavaScript the form can't show field errors itself: send
-        // the browser back with a reason (a fixed code, never free text).
-        Err(e) if rpc::is_plain_form_post() => {
-            let reason = match e {
-                AppError::AlreadyExists(_) => "taken",
-                _ => "invalid",
-            };
-            leptos_axum::redirect(&format!(
-                "/signup?error={reason}&next={}&email={}",
-                urlencode(&next),
-                urlencode(&typed_email)
-            ));
-        }
-        Err(_) => {}
-    }
+    rpc::redirect_after_form(&result, &next, |e| {
+        let reason = match e {
+            AppError::AlreadyExists(_) => "taken",
+            _ => "invalid",
+        };
+        format!(
+            "/signup?error={reason}&next={}&email={}",
+            rpc::urlencode(&next),
+            rpc::urlencode(&typed_email)
+        )
+    });
     result
 }
 
@@ -63,32 +57,14 @@ pub async fn sign_in(
         Ok(())
     }
     .await;
-    match &result {
-        Ok(()) => leptos_axum::redirect(&next),
-        // Without JavaScript the form can't show the error itself: send the
-        // browser back to the sign-in page with the reason in the query.
-        Err(e) if rpc::is_plain_form_post() => {
-            let reason = match e {
-                AppError::RateLimited { .. } => "throttled",
-                _ => "credentials",
-            };
-            leptos_axum::redirect(&format!("/login?error={reason}&next={}", urlencode(&next)));
-        }
-        Err(_) => {}
-    }
+    rpc::redirect_after_form(&result, &next, |e| {
+        let reason = match e {
+            AppError::RateLimited { .. } => "throttled",
+            _ => "credentials",
+        };
+        format!("/login?error={reason}&next={}", rpc::urlencode(&next))
+    });
     result
-}
-
-#[cfg(feature = "ssr")]
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[server(prefix = "/rpc", endpoint = "sign_out")]

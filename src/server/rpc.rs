@@ -61,6 +61,34 @@ pub fn is_plain_form_post() -> bool {
         .unwrap_or(false)
 }
 
+/// After a sign-in or sign-up form: on success go to `next`. A form posted
+/// without JavaScript can't show its own error, so on failure send that
+/// browser to `back(error)`, a page that explains it with a fixed code in
+/// the query (never free text).
+pub fn redirect_after_form(
+    result: &Result<(), AppError>,
+    next: &str,
+    back: impl FnOnce(&AppError) -> String,
+) {
+    match result {
+        Ok(()) => leptos_axum::redirect(next),
+        Err(e) if is_plain_form_post() => leptos_axum::redirect(&back(e)),
+        Err(_) => {}
+    }
+}
+
+/// Percent-encodes a query-string value.
+pub fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// Middleware for server functions: they answer 500 for every error,
 /// including a malformed form that never reached our code. This gives each
 /// `AppError` its own status (400, 401, 403, 404, …).
