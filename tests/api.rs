@@ -739,7 +739,7 @@ async fn cross_site_writes_are_refused_but_keys_pass(db: PgPool) {
         .await
         .unwrap();
     assert_eq!(r.status(), 403);
-    let r = reqwest::Client::new()
+    let r = client()
         .post(app.url(&format!("/api/v1/orgs/{org}/invitations")))
         .header("origin", "https://evil.example")
         .bearer_auth(&key)

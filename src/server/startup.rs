@@ -16,6 +16,7 @@ use leptos_axum::{generate_route_list, LeptosRoutes};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
@@ -25,6 +26,9 @@ use super::auth::session::IDLE_HOURS;
 use super::config::Config;
 use super::state::AppState;
 use crate::app::{shell, App};
+
+/// The longest any request may take to produce its response head.
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -85,6 +89,14 @@ pub fn router(db: PgPool, config: Arc<Config>, leptos_options: LeptosOptions) ->
         })
         .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, shell))
         .layer(axum::middleware::from_fn(super::rpc::error_status))
+        // No request may hang: whatever is stuck (a lock, a render that
+        // never resolves) answers 504 after this long. It bounds the time to
+        // the response head, so streamed bodies (server-sent events) are not
+        // cut.
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::GATEWAY_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
         .layer(axum::middleware::from_fn(super::csrf::guard))
         .layer(sessions)
         .layer(PropagateRequestIdLayer::new(request_id.clone()))

@@ -40,7 +40,23 @@ pub async fn spawn_app_at(db: PgPool, public_url: Option<&str>) -> TestApp {
         log_json: false,
         trust_proxy: false,
     };
-    let app = startup::router(db.clone(), Arc::new(config), leptos_options);
+    // The app gets its own pool to the test database, like production (an
+    // acquire timeout, no shared parent). `#[sqlx::test]` pools draw on one
+    // process-wide parent pool without a timeout; the served app's
+    // connections outlive the test's runtime, and a heavy test could wait
+    // forever for that parent.
+    let app_pool = startup::connect((*db.connect_options()).clone())
+        .await
+        .expect("app pool");
+    // Close it when the harness closes the test pool, before it drops the
+    // database (which would otherwise wait for these connections).
+    let closing = db.close_event();
+    let to_close = app_pool.clone();
+    tokio::spawn(async move {
+        closing.await;
+        to_close.close().await;
+    });
+    let app = startup::router(app_pool, Arc::new(config), leptos_options);
     tokio::spawn(async move {
         axum::serve(
             listener,
@@ -55,11 +71,13 @@ pub async fn spawn_app_at(db: PgPool, public_url: Option<&str>) -> TestApp {
     }
 }
 
-/// A browser-like client: keeps cookies, does not follow redirects.
+/// A browser-like client: keeps cookies, does not follow redirects, and
+/// gives up (failing the test) rather than wait forever.
 pub fn client() -> Client {
     Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(60))
         .build()
         .unwrap()
 }
@@ -135,8 +153,7 @@ impl TestApp {
         body: Option<Value>,
         key: &str,
     ) -> Res {
-        self.call(&Client::new(), method, path, body, Some(key))
-            .await
+        self.call(&client(), method, path, body, Some(key)).await
     }
 
     /// Signs up a new user on a fresh client and returns (client, user id).
