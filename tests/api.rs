@@ -1013,3 +1013,32 @@ async fn malformed_server_function_input_is_400_not_500(db: PgPool) {
     assert_eq!(r.status(), 400, "field error from the service");
     assert!(r.text().await.unwrap().contains("Enter a name"));
 }
+
+#[sqlx::test]
+async fn nul_bytes_in_input_are_refused_cleanly(db: PgPool) {
+    let app = spawn_app(db).await;
+    let (c, _) = app.user("ann@example.com", "Ann").await;
+    // Postgres can't store NUL in text; these must not become 500s.
+    let r = app
+        .post(
+            &client(),
+            "/api/v1/auth/login",
+            json!({"email": "ann\u{0}@example.com", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status, 401, "{:?}", r.body);
+    assert_eq!(app.get(&c, "/api/v1/orgs/a%00b").await.status, 404);
+    let r = app
+        .post(&c, "/api/v1/orgs", json!({"name": "Ac\u{0}me"}))
+        .await;
+    assert_eq!(r.status, 400);
+    let r = app
+        .post(
+            &client(),
+            "/api/v1/auth/signup",
+            json!({"email": "x\u{0}@example.com", "password": PASSWORD, "name": "X"}),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.field("email").is_some());
+}

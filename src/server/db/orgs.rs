@@ -73,6 +73,10 @@ pub async fn fetch_one(db: impl PgExecutor<'_>, org_id: Uuid) -> sqlx::Result<Op
 
 /// Resolves an id or a slug to an id, without saying anything about access.
 pub async fn fetch_id_by_ref(db: impl PgExecutor<'_>, org_ref: &str) -> sqlx::Result<Option<Uuid>> {
+    // Postgres text can't hold NUL (it would be an error, not "no match").
+    if org_ref.contains('\0') {
+        return Ok(None);
+    }
     match Uuid::parse_str(org_ref) {
         Ok(id) => {
             sqlx::query_scalar("select id from organizations where id = $1")

@@ -57,7 +57,16 @@ pub async fn sign_in(
     password: String,
     client_ip: &str,
 ) -> Result<UserRow, AppError> {
-    let account = email.trim().to_lowercase();
+    // Postgres text can't hold NUL, and no stored email has a control
+    // character: such an address can't match, so it isn't looked up (the
+    // dummy hash below still costs the same time).
+    let plausible = !email.chars().any(char::is_control);
+    let account: String = email
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect();
     let (by_account, by_ip, account_wait, ip_wait) =
         db::auth_failures::count_recent(db, &account, client_ip, THROTTLE_WINDOW_SECS).await?;
     let wait = if by_account >= MAX_FAILURES_PER_ACCOUNT {
@@ -73,7 +82,11 @@ pub async fn sign_in(
         });
     }
 
-    let user = db::users::fetch_by_email(db, &account).await?;
+    let user = if plausible {
+        db::users::fetch_by_email(db, &account).await?
+    } else {
+        None
+    };
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     if password::verify(password, stored).await? {
         db::auth_failures::delete_for_account(db, &account).await?;
