@@ -774,12 +774,7 @@ async fn health_readiness_request_ids_and_error_pages(db: PgPool) {
     assert_eq!(r.status(), 404);
     assert!(r.text().await.unwrap().contains("Page not found"));
     // A signed-out visit to a signed-in page redirects to sign in.
-    let r = c
-        .get(app.url("/account"))
-        .header("accept", "text/html")
-        .send()
-        .await
-        .unwrap();
+    let r = app.open(&c, "/account").await;
     assert_eq!(r.status(), 302);
     assert_eq!(r.headers()["location"], "/login?next=/account");
 }
@@ -844,12 +839,7 @@ async fn the_dashboard_returns_to_the_last_organization_viewed(db: PgPool) {
     assert_eq!(r.status(), 200);
     assert_eq!(app.get(&c, "/api/v1/me").await.body["last_org"], "beta");
     // ...makes `/` go there rather than to the first one.
-    let r = c
-        .get(app.url("/"))
-        .header("accept", "text/html")
-        .send()
-        .await
-        .unwrap();
+    let r = app.open(&c, "/").await;
     assert_eq!(r.status(), 302);
     assert_eq!(r.headers()["location"], "/o/beta");
 }
@@ -861,21 +851,11 @@ async fn another_organizations_pages_answer_404(db: PgPool) {
     let (eve, _) = app.user("eve@example.com", "Eve").await;
     app.org(&ann, "Acme").await;
     for path in ["/o/acme", "/o/acme/members", "/o/acme/settings", "/o/nope"] {
-        let r = eve
-            .get(app.url(path))
-            .header("accept", "text/html")
-            .send()
-            .await
-            .unwrap();
+        let r = app.open(&eve, path).await;
         assert_eq!(r.status(), 404, "{path}");
         assert!(r.text().await.unwrap().contains("Page not found"));
     }
-    let r = ann
-        .get(app.url("/o/acme/members"))
-        .header("accept", "text/html")
-        .send()
-        .await
-        .unwrap();
+    let r = app.open(&ann, "/o/acme/members").await;
     assert_eq!(r.status(), 200);
     let html = r.text().await.unwrap();
     assert!(
@@ -942,15 +922,7 @@ async fn each_page_loads_its_data_once_while_rendering(db: PgPool) {
             "/o/acme/api-keys",
             "/o/acme/settings",
         ] {
-            let html = c
-                .get(app.url(path))
-                .header("accept", "text/html")
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
+            let html = app.open(&c, path).await.text().await.unwrap();
             let resources = html.matches("__RESOLVED_RESOURCES[").count();
             assert_eq!(resources, 2, "{path} serialized {resources} resources");
             assert!(!html.contains("\\\"Err\\\""), "{path} rendered an error");
@@ -967,21 +939,11 @@ async fn signed_in_visitors_skip_the_sign_in_and_sign_up_pages(db: PgPool) {
         ("/signup?next=/account", "/account"),
         ("/login?next=//evil.example", "/"),
     ] {
-        let r = c
-            .get(app.url(path))
-            .header("accept", "text/html")
-            .send()
-            .await
-            .unwrap();
+        let r = app.open(&c, path).await;
         assert_eq!(r.status(), 302, "{path}");
         assert_eq!(r.headers()["location"], to, "{path}");
     }
-    let r = client()
-        .get(app.url("/login"))
-        .header("accept", "text/html")
-        .send()
-        .await
-        .unwrap();
+    let r = app.open(&client(), "/login").await;
     assert_eq!(r.status(), 200, "signed-out visitors see the form");
 }
 

@@ -17,11 +17,6 @@ async fn org_ctx(org: &str) -> Result<(AppState, OrgCtx), AppError> {
     Ok((state, ctx))
 }
 
-#[cfg(feature = "ssr")]
-fn parse_role(raw: &str) -> Result<crate::model::Role, AppError> {
-    crate::model::Role::parse(raw).ok_or_else(|| AppError::field("role", "Choose a role."))
-}
-
 #[server(prefix = "/rpc", endpoint = "create_org")]
 pub async fn create_org(name: String) -> Result<Organization, AppError> {
     use crate::server::{rpc, service::orgs};
@@ -92,7 +87,7 @@ pub async fn list_members(org: String) -> Result<Vec<Member>, AppError> {
 pub async fn change_role(org: String, user_id: Uuid, role: String) -> Result<Member, AppError> {
     use crate::server::service::team;
     let (state, ctx) = org_ctx(&org).await?;
-    team::change_role(&state.db, &ctx, user_id, parse_role(&role)?).await
+    team::change_role(&state.db, &ctx, user_id, team::parse_role(&role)?).await
 }
 
 /// Removes a member; with the caller's own id, leaves the organization.
@@ -116,7 +111,7 @@ pub async fn invite_member(
 ) -> Result<Invitation, AppError> {
     use crate::server::service::team;
     let (state, ctx) = org_ctx(&org).await?;
-    let role = parse_role(&role)?;
+    let role = team::parse_role(&role)?;
     team::invite(&state.db, &ctx, &email, role, &state.config.public_url).await
 }
 

@@ -4,7 +4,7 @@ use serde::Deserialize;
 
 use super::{page, parse_id};
 use crate::error::AppError;
-use crate::model::{Invitation, InvitationPreview, Member, Organization, Page, Role};
+use crate::model::{Invitation, InvitationPreview, Member, Organization, Page};
 use crate::server::http::{Caller, Json};
 use crate::server::service::{orgs, team};
 use crate::server::state::AppState;
@@ -16,15 +16,6 @@ pub async fn list_members(
 ) -> Result<Json<Page<Member>>, AppError> {
     let ctx = orgs::org_ctx(&state.db, &actor, &org).await?;
     Ok(page(team::list_members(&state.db, &ctx).await?))
-}
-
-fn parse_role(raw: &str) -> Result<Role, AppError> {
-    Role::parse(raw.trim()).ok_or_else(|| {
-        AppError::field(
-            "role",
-            format!("Unknown role {raw:?}; use viewer, member, admin or owner."),
-        )
-    })
 }
 
 #[derive(Deserialize)]
@@ -40,7 +31,7 @@ pub async fn change_role(
 ) -> Result<Json<Member>, AppError> {
     let ctx = orgs::org_ctx(&state.db, &actor, &org).await?;
     let user = parse_id(&user, "Member")?;
-    let role = parse_role(&body.role)?;
+    let role = team::parse_role(&body.role)?;
     Ok(Json(team::change_role(&state.db, &ctx, user, role).await?))
 }
 
@@ -68,7 +59,7 @@ pub async fn invite(
     Json(body): Json<InviteBody>,
 ) -> Result<(StatusCode, Json<Invitation>), AppError> {
     let ctx = orgs::org_ctx(&state.db, &actor, &org).await?;
-    let role = parse_role(&body.role)?;
+    let role = team::parse_role(&body.role)?;
     let inv = team::invite(&state.db, &ctx, &body.email, role, &state.config.public_url).await?;
     Ok((StatusCode::CREATED, Json(inv)))
 }

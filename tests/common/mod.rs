@@ -134,6 +134,16 @@ impl TestApp {
         }
     }
 
+    /// Opens a page the way a browser navigation does (`Accept: text/html`,
+    /// which is what makes the server answer redirects with 302).
+    pub async fn open(&self, c: &Client, path: &str) -> reqwest::Response {
+        c.get(self.url(path))
+            .header("accept", "text/html")
+            .send()
+            .await
+            .expect("request")
+    }
+
     pub async fn get(&self, c: &Client, path: &str) -> Res {
         self.call(c, Method::GET, path, None, None).await
     }

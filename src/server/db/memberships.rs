@@ -12,6 +12,21 @@ struct MemberRow {
     created_at: chrono::DateTime<chrono::Utc>,
 }
 
+impl From<MemberRow> for Member {
+    fn from(r: MemberRow) -> Member {
+        Member {
+            user_id: r.user_id,
+            email: r.email,
+            name: r.name,
+            role: Role::parse(&r.role).unwrap_or(Role::Viewer),
+            joined_at: r.created_at,
+        }
+    }
+}
+
+const SELECT_MEMBERS: &str = "select u.id as user_id, u.email, u.name, m.role, m.created_at
+    from memberships m join users u on u.id = m.user_id";
+
 pub async fn fetch_role(
     db: impl PgExecutor<'_>,
     org_id: Uuid,
@@ -44,26 +59,46 @@ pub async fn fetch_role_for_update(
 }
 
 pub async fn fetch_members(db: impl PgExecutor<'_>, org_id: Uuid) -> sqlx::Result<Vec<Member>> {
-    let rows: Vec<MemberRow> = sqlx::query_as(
-        "select u.id as user_id, u.email, u.name, m.role, m.created_at
-         from memberships m join users u on u.id = m.user_id
-         where m.org_id = $1
+    let rows: Vec<MemberRow> = sqlx::query_as(&format!(
+        "{SELECT_MEMBERS} where m.org_id = $1
          order by case m.role when 'owner' then 0 when 'admin' then 1 when 'member' then 2 else 3 end,
-                  lower(u.name), u.id",
-    )
+                  lower(u.name), u.id"
+    ))
     .bind(org_id)
     .fetch_all(db)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| Member {
-            user_id: r.user_id,
-            email: r.email,
-            name: r.name,
-            role: Role::parse(&r.role).unwrap_or(Role::Viewer),
-            joined_at: r.created_at,
-        })
-        .collect())
+    Ok(rows.into_iter().map(Member::from).collect())
+}
+
+pub async fn fetch_member(
+    db: impl PgExecutor<'_>,
+    org_id: Uuid,
+    user_id: Uuid,
+) -> sqlx::Result<Option<Member>> {
+    let row: Option<MemberRow> = sqlx::query_as(&format!(
+        "{SELECT_MEMBERS} where m.org_id = $1 and m.user_id = $2"
+    ))
+    .bind(org_id)
+    .bind(user_id)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(Member::from))
+}
+
+/// Whether someone with this email (any case) already belongs to the org.
+pub async fn email_is_member(
+    db: impl PgExecutor<'_>,
+    org_id: Uuid,
+    email: &str,
+) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "select exists (select 1 from memberships m join users u on u.id = m.user_id
+                        where m.org_id = $1 and lower(u.email) = lower($2))",
+    )
+    .bind(org_id)
+    .bind(email)
+    .fetch_one(db)
+    .await
 }
 
 /// Locks the organization's owner rows and counts them, so two concurrent

@@ -15,6 +15,16 @@ use crate::server::db;
 /// How long an invitation link stays valid.
 pub const INVITATION_TTL_DAYS: i64 = 7;
 
+/// A role from a form or request body; the field error says what's allowed.
+pub fn parse_role(raw: &str) -> Result<Role, AppError> {
+    Role::parse(raw.trim()).ok_or_else(|| {
+        AppError::field(
+            "role",
+            format!("Unknown role {raw:?}; use viewer, member, admin or owner."),
+        )
+    })
+}
+
 fn member_not_found() -> AppError {
     AppError::NotFound("Member".into())
 }
@@ -61,10 +71,8 @@ pub async fn change_role(
     }
     db::memberships::update_role(&mut *tx, ctx.org_id, user_id, role).await?;
     tx.commit().await?;
-    db::memberships::fetch_members(db, ctx.org_id)
+    db::memberships::fetch_member(db, ctx.org_id, user_id)
         .await?
-        .into_iter()
-        .find(|m| m.user_id == user_id)
         .ok_or_else(member_not_found)
 }
 
@@ -107,11 +115,7 @@ pub async fn invite(
         return Err(AppError::forbidden("Only an owner can invite an owner."));
     }
     let email = parse_email(email, "email")?;
-    let already = db::memberships::fetch_members(db, ctx.org_id)
-        .await?
-        .into_iter()
-        .any(|m| m.email.eq_ignore_ascii_case(&email));
-    if already {
+    if db::memberships::email_is_member(db, ctx.org_id, &email).await? {
         return Err(AppError::AlreadyExists(FieldError::new(
             "email",
             format!("{email} is already a member of this organization."),
