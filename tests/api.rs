@@ -1004,3 +1004,31 @@ async fn nul_bytes_in_input_are_refused_cleanly(db: PgPool) {
     assert_eq!(r.status, 400);
     assert!(r.field("email").is_some());
 }
+
+#[sqlx::test]
+async fn simultaneous_organizations_with_one_name_all_get_a_slug(db: PgPool) {
+    let app = spawn_app(db).await;
+    let (c, _) = app.user("ann@example.com", "Ann").await;
+    let mut creates = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let (c, url) = (c.clone(), app.url("/api/v1/orgs"));
+        creates.spawn(async move {
+            let r = c
+                .post(url)
+                .json(&json!({"name": "Acme"}))
+                .send()
+                .await
+                .unwrap();
+            (r.status(), r.json::<serde_json::Value>().await.unwrap())
+        });
+    }
+    let mut slugs = vec![];
+    while let Some(done) = creates.join_next().await {
+        let (status, body) = done.unwrap();
+        assert_eq!(status, 201, "{body}");
+        slugs.push(body["slug"].as_str().unwrap().to_string());
+    }
+    slugs.sort();
+    slugs.dedup();
+    assert_eq!(slugs.len(), 8, "{slugs:?}");
+}

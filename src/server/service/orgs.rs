@@ -90,20 +90,37 @@ pub async fn create(db: &PgPool, actor: &Actor, name: &str) -> Result<Organizati
     let user_id = actor.require_user()?;
     let name = parse_name(name, "name")?;
     let base = slugify(&name);
-    let mut tx = db.begin().await?;
-    let mut slug = base.clone();
-    let mut n = 1;
-    while db::orgs::slug_taken(&mut *tx, &slug).await? {
-        n += 1;
-        slug = format!("{base}-{n}");
+    // Two people creating "Acme" at the same moment can both find `acme`
+    // free; the unique index lets one win, and the other takes the next
+    // free slug in a fresh transaction (the failed one rolls back on drop).
+    for _ in 0..MAX_SLUG_ATTEMPTS {
+        let mut tx = db.begin().await?;
+        let mut slug = base.clone();
+        let mut n = 1;
+        while db::orgs::slug_taken(&mut *tx, &slug).await? {
+            n += 1;
+            slug = format!("{base}-{n}");
+        }
+        let org_id = match db::orgs::insert_org(&mut *tx, &name, &slug).await {
+            Ok(id) => id,
+            Err(e) if db::unique_violation(&e).as_deref() == Some("organizations_slug_key") => {
+                continue
+            }
+            Err(e) => return Err(e.into()),
+        };
+        db::memberships::upsert_membership(&mut *tx, org_id, user_id, crate::model::Role::Owner)
+            .await?;
+        tx.commit().await?;
+        let row = db::orgs::fetch_one_for_user(db, user_id, org_id).await?;
+        return row.map(Organization::from).ok_or_else(not_found);
     }
-    let org_id = db::orgs::insert_org(&mut *tx, &name, &slug).await?;
-    db::memberships::upsert_membership(&mut *tx, org_id, user_id, crate::model::Role::Owner)
-        .await?;
-    tx.commit().await?;
-    let row = db::orgs::fetch_one_for_user(db, user_id, org_id).await?;
-    row.map(Organization::from).ok_or_else(not_found)
+    Err(AppError::Conflict(
+        "Many organizations with this name are being created right now; try again.".into(),
+    ))
 }
+
+/// How often creating an organization retries after losing a slug race.
+const MAX_SLUG_ATTEMPTS: usize = 20;
 
 pub async fn rename(db: &PgPool, ctx: &OrgCtx, name: &str) -> Result<Organization, AppError> {
     require(ctx, Permission::RenameOrganization)?;
