@@ -1032,3 +1032,16 @@ async fn simultaneous_organizations_with_one_name_all_get_a_slug(db: PgPool) {
     slugs.dedup();
     assert_eq!(slugs.len(), 8, "{slugs:?}");
 }
+
+#[sqlx::test]
+async fn ordinary_requests_do_not_rewrite_the_session(db: PgPool) {
+    let app = spawn_app(db).await;
+    let (c, _) = app.user("ann@example.com", "Ann").await;
+    // Right after sign-in the session is fresh: reading it saves nothing
+    // (it is re-saved at most hourly while in use, see auth::session).
+    for _ in 0..3 {
+        let r = c.get(app.url("/api/v1/me")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(r.headers().get("set-cookie").is_none());
+    }
+}

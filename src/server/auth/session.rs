@@ -18,6 +18,18 @@ pub const ABSOLUTE_DAYS: i64 = 14;
 const USER_ID: &str = "user_id";
 const EPOCH: &str = "epoch";
 const SIGNED_IN_AT: &str = "signed_in_at";
+const TOUCHED_AT: &str = "touched_at";
+
+/// tower-sessions saves a session (and pushes its expiry and the cookie's
+/// Max-Age forward) only when it changed. To make "inactive for IDLE_HOURS"
+/// mean inactive — not "IDLE_HOURS after sign-in" — a session in use is
+/// touched at most this often: one write an hour, not one per request.
+const TOUCH_EVERY_SECS: i64 = 3600;
+
+/// Whether a session last touched at `touched_at` should be saved again.
+fn needs_touch(touched_at: i64, now: i64) -> bool {
+    now - touched_at >= TOUCH_EVERY_SECS
+}
 
 fn internal(e: tower_sessions::session::Error) -> AppError {
     tracing::error!(error = %e, "session store failed");
@@ -32,10 +44,9 @@ pub async fn start(session: &Session, user: &UserRow) -> Result<(), AppError> {
         .insert(EPOCH, user.session_epoch)
         .await
         .map_err(internal)?;
-    session
-        .insert(SIGNED_IN_AT, Utc::now().timestamp())
-        .await
-        .map_err(internal)?;
+    let now = Utc::now().timestamp();
+    session.insert(SIGNED_IN_AT, now).await.map_err(internal)?;
+    session.insert(TOUCHED_AT, now).await.map_err(internal)?;
     Ok(())
 }
 
@@ -81,11 +92,37 @@ pub async fn current_user(session: &Session, db: &PgPool) -> Result<Option<Uuid>
     }
     let epoch: i32 = session.get(EPOCH).await.map_err(internal)?.unwrap_or(-1);
     match db::users::fetch_by_id(db, user_id).await? {
-        Some(user) if user.session_epoch == epoch => Ok(Some(user_id)),
+        Some(user) if user.session_epoch == epoch => {
+            let now = Utc::now().timestamp();
+            let touched_at: i64 = session
+                .get(TOUCHED_AT)
+                .await
+                .map_err(internal)?
+                .unwrap_or(signed_in_at);
+            if needs_touch(touched_at, now) {
+                session.insert(TOUCHED_AT, now).await.map_err(internal)?;
+            }
+            Ok(Some(user_id))
+        }
         _ => {
             // Password changed elsewhere, or the account is gone.
             end(session).await?;
             Ok(None)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_session_in_use_is_saved_at_most_hourly() {
+        let t = 1_800_000_000;
+        assert!(!needs_touch(t, t));
+        assert!(!needs_touch(t, t + TOUCH_EVERY_SECS - 1));
+        assert!(needs_touch(t, t + TOUCH_EVERY_SECS));
+        // Far below the idle limit, so an active user is never signed out.
+        const { assert!(TOUCH_EVERY_SECS * 24 <= IDLE_HOURS * 3600) };
     }
 }
