@@ -55,6 +55,9 @@ pub enum AppError {
     /// A plan limit was hit.
     #[error("{0}")]
     QuotaExceeded(String),
+    /// An uploaded file was refused; says what is wrong and where.
+    #[error("{}", .0.located_message())]
+    BadFile(Box<crate::model::FileProblem>),
     /// Too many attempts; retry after this many seconds.
     #[error("Too many attempts. Try again in {retry_after_secs} seconds.")]
     RateLimited { retry_after_secs: u64 },
@@ -89,6 +92,7 @@ impl AppError {
             AppError::InvalidToken(_) => "INVALID_TOKEN",
             AppError::Conflict(_) => "CONFLICT",
             AppError::QuotaExceeded(_) => "QUOTA_EXCEEDED",
+            AppError::BadFile(p) => p.code.as_str(),
             AppError::RateLimited { .. } => "RATE_LIMIT_EXCEEDED",
             AppError::Internal(_) => "INTERNAL_ERROR",
         }
@@ -103,6 +107,8 @@ impl AppError {
             AppError::AlreadyExists(_) | AppError::Conflict(_) => 409,
             AppError::InvalidToken(_) => 410,
             AppError::QuotaExceeded(_) => 402,
+            AppError::BadFile(p) if p.code == crate::model::FileProblemCode::FileTooLarge => 413,
+            AppError::BadFile(_) => 400,
             AppError::RateLimited { .. } => 429,
             AppError::Internal(_) => 500,
         }

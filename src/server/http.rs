@@ -46,6 +46,7 @@ impl IntoResponse for AppError {
             AppError::RateLimited { retry_after_secs } => {
                 json!({ "retry_after_secs": retry_after_secs })
             }
+            AppError::BadFile(problem) => json!(problem),
             _ => serde_json::Value::Null,
         };
         let body = json!({ "error": self.to_string(), "code": self.code(), "details": details });

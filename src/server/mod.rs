@@ -8,6 +8,7 @@ pub mod csrf;
 pub mod db;
 pub mod embedded_pg;
 pub mod http;
+pub mod ingest;
 pub mod rpc;
 pub mod service;
 pub mod startup;

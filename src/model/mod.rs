@@ -169,3 +169,8 @@ pub struct Page<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,
 }
+
+mod batches;
+mod projects;
+pub use batches::*;
+pub use projects::*;

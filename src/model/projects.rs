@@ -1,0 +1,350 @@
+//! Projects: instructions and their versions, output fields, agent settings.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::Role;
+
+/// What a list of projects shows per project.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProjectSummary {
+    pub id: Uuid,
+    pub name: String,
+    pub description: String,
+    pub production_version: i32,
+    pub latest_version: i32,
+    pub batch_count: i64,
+    pub row_count: i64,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Project {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub org_slug: String,
+    pub name: String,
+    pub description: String,
+    pub production_version: i32,
+    pub latest_version: i32,
+    pub agent: AgentSettings,
+    pub fields: Vec<OutputField>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// The caller's role in the organization (`None` for API keys), so pages
+    /// can hide what the caller may not do. The server checks regardless.
+    pub role: Option<Role>,
+}
+
+impl Project {
+    pub fn can_edit(&self) -> bool {
+        self.role.is_none_or(|r| r >= Role::Member)
+    }
+    pub fn can_delete(&self) -> bool {
+        self.role.is_none_or(|r| r >= Role::Admin)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentKind {
+    Http,
+    Remote,
+}
+
+impl AgentKind {
+    pub const ALL: [AgentKind; 2] = [AgentKind::Http, AgentKind::Remote];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentKind::Http => "http",
+            AgentKind::Remote => "remote",
+        }
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            AgentKind::Http => "Built-in http agent",
+            AgentKind::Remote => "Remote agent service",
+        }
+    }
+    pub fn parse(s: &str) -> Option<AgentKind> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentSettings {
+    pub kind: AgentKind,
+    /// The remote agent service's endpoint (kind = remote).
+    pub remote_url: Option<String>,
+    pub timeout_secs: i32,
+    pub max_retries: i32,
+    /// Price per job in millionths of the currency unit.
+    pub price_per_job_micros: i64,
+}
+
+/// A price in millionths, written the way people type prices ("0.0025").
+pub fn format_price(micros: i64) -> String {
+    let whole = micros / 1_000_000;
+    let frac = micros % 1_000_000;
+    if frac == 0 {
+        return whole.to_string();
+    }
+    let frac = format!("{frac:06}");
+    format!("{whole}.{}", frac.trim_end_matches('0'))
+}
+
+/// One saved version of a project's instructions. Never changed after save.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstructionVersion {
+    pub version: i32,
+    pub instructions: String,
+    pub note: String,
+    pub author_name: String,
+    pub created_at: DateTime<Utc>,
+    pub is_production: bool,
+}
+
+/// A version in the history list, without its text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VersionSummary {
+    pub version: i32,
+    pub note: String,
+    pub author_name: String,
+    pub created_at: DateTime<Utc>,
+    pub is_production: bool,
+    pub chars: i32,
+    pub lines: i32,
+}
+
+/// One row of a side-by-side line diff.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DiffLine {
+    pub kind: DiffKind,
+    /// Line number and text on the old side, if the line is there.
+    pub old: Option<(u32, String)>,
+    pub new: Option<(u32, String)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DiffKind {
+    Same,
+    Added,
+    Removed,
+    Changed,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstructionDiff {
+    pub old_version: i32,
+    pub new_version: i32,
+    pub added: u32,
+    pub removed: u32,
+    pub lines: Vec<DiffLine>,
+}
+
+/// The type of a CSV column or an output field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ValueType {
+    Text,
+    Number,
+    Url,
+    Email,
+    Date,
+}
+
+impl ValueType {
+    pub const ALL: [ValueType; 5] = [
+        ValueType::Text,
+        ValueType::Number,
+        ValueType::Url,
+        ValueType::Email,
+        ValueType::Date,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ValueType::Text => "text",
+            ValueType::Number => "number",
+            ValueType::Url => "url",
+            ValueType::Email => "email",
+            ValueType::Date => "date",
+        }
+    }
+    pub fn parse(s: &str) -> Option<ValueType> {
+        Self::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s.trim().to_ascii_lowercase())
+    }
+    /// The comparator a field of this type starts with.
+    pub fn default_comparator(self) -> Comparator {
+        match self {
+            ValueType::Text | ValueType::Email => Comparator::NormalizedText,
+            ValueType::Number => Comparator::Number,
+            ValueType::Url => Comparator::Url,
+            ValueType::Date => Comparator::Date,
+        }
+    }
+}
+
+/// How an extracted value is judged against the expected one (used by
+/// evaluation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Comparator {
+    Exact,
+    NormalizedText,
+    Number,
+    Url,
+    Date,
+    Contains,
+    Regex,
+    OneOf,
+    TokenF1,
+}
+
+impl Comparator {
+    pub const ALL: [Comparator; 9] = [
+        Comparator::Exact,
+        Comparator::NormalizedText,
+        Comparator::Number,
+        Comparator::Url,
+        Comparator::Date,
+        Comparator::Contains,
+        Comparator::Regex,
+        Comparator::OneOf,
+        Comparator::TokenF1,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Comparator::Exact => "exact",
+            Comparator::NormalizedText => "normalized_text",
+            Comparator::Number => "number",
+            Comparator::Url => "url",
+            Comparator::Date => "date",
+            Comparator::Contains => "contains",
+            Comparator::Regex => "regex",
+            Comparator::OneOf => "one_of",
+            Comparator::TokenF1 => "token_f1",
+        }
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            Comparator::Exact => "Exact",
+            Comparator::NormalizedText => "Normalized text (case, spaces, punctuation)",
+            Comparator::Number => "Number (with tolerance)",
+            Comparator::Url => "URL (normalized)",
+            Comparator::Date => "Date",
+            Comparator::Contains => "Extracted contains expected",
+            Comparator::Regex => "Expected is a regular expression",
+            Comparator::OneOf => "One of (expected values separated by |)",
+            Comparator::TokenF1 => "Token overlap F1 (threshold)",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Comparator> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s.trim())
+    }
+}
+
+/// Comparator settings; only the ones the chosen comparator uses matter.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ComparatorOptions {
+    /// Number: absolute tolerance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tolerance: Option<f64>,
+    /// Number: relative tolerance (0.01 = 1 %).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relative_tolerance: Option<f64>,
+    /// Token F1: the least score that passes (0–1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
+}
+
+/// How the built-in http agent finds a field's value on the page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ExtractionRule {
+    /// Look in JSON-LD, microdata, Open Graph and "Label: value" text.
+    Auto,
+    /// The first element matching `selector`; its text, or `attribute`.
+    Css {
+        selector: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        attribute: Option<String>,
+    },
+    /// A dotted path into the page's JSON-LD, e.g. `offers.price`.
+    JsonLd { path: String },
+    /// `<meta name|property=… content=…>`.
+    Meta { name: String },
+    /// The first capture group (or the whole match) in the page's HTML.
+    Regex { pattern: String },
+}
+
+impl ExtractionRule {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ExtractionRule::Auto => "auto",
+            ExtractionRule::Css { .. } => "css",
+            ExtractionRule::JsonLd { .. } => "json_ld",
+            ExtractionRule::Meta { .. } => "meta",
+            ExtractionRule::Regex { .. } => "regex",
+        }
+    }
+    /// A one-line description for tables.
+    pub fn describe(&self) -> String {
+        match self {
+            ExtractionRule::Auto => "automatic".into(),
+            ExtractionRule::Css {
+                selector,
+                attribute: Some(a),
+            } => format!("css {selector} @{a}"),
+            ExtractionRule::Css { selector, .. } => format!("css {selector}"),
+            ExtractionRule::JsonLd { path } => format!("JSON-LD {path}"),
+            ExtractionRule::Meta { name } => format!("meta {name}"),
+            ExtractionRule::Regex { pattern } => format!("regex {pattern}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutputField {
+    pub name: String,
+    pub field_type: ValueType,
+    pub comparator: Comparator,
+    #[serde(default)]
+    pub comparator_options: ComparatorOptions,
+    pub rule: ExtractionRule,
+    /// `csv` when it came from a `gt_` column, `manual` when added by hand.
+    pub source: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prices_print_like_typed() {
+        assert_eq!(format_price(0), "0");
+        assert_eq!(format_price(2_500), "0.0025");
+        assert_eq!(format_price(1_500_000), "1.5");
+        assert_eq!(format_price(3_000_000), "3");
+    }
+
+    #[test]
+    fn rules_serialize_with_a_kind_tag() {
+        let r: ExtractionRule =
+            serde_json::from_str(r#"{"kind":"css","selector":".price"}"#).unwrap();
+        assert_eq!(
+            r,
+            ExtractionRule::Css {
+                selector: ".price".into(),
+                attribute: None
+            }
+        );
+        assert_eq!(
+            serde_json::to_string(&ExtractionRule::Auto).unwrap(),
+            r#"{"kind":"auto"}"#
+        );
+    }
+}
