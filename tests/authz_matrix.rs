@@ -76,7 +76,11 @@ struct Fixture {
     key_id: String,
     /// An invitation addressed to the caller (to accept).
     own_token: String,
+    project: String,
+    batch: String,
 }
+
+const CSV: &str = "url,name,gt_price\nhttps://a.example.com,A,1\nhttps://b.example.com,B,2\n";
 
 async fn login(app: &TestApp, email: &str) -> Client {
     let c = client();
@@ -148,7 +152,13 @@ async fn fixture(app: &TestApp, n: usize, who: Who) -> Fixture {
         .execute(&app.db)
         .await
         .unwrap();
+    let project = app.project(owner, &org, "Project").await;
+    let b = app.upload(owner, &project, CSV, "name=Batch").await;
+    assert_eq!(b.status, 201, "{:?}", b.body);
+    let batch = b.body["id"].as_str().unwrap().to_string();
     Fixture {
+        project,
+        batch,
         org,
         org_name,
         keys,
@@ -183,6 +193,7 @@ const SIGNED_IN_200: Expect = [401, 200, 200, 200, 200, 200, 200, 200, 200, 200]
 const PEOPLE_ONLY: fn(u16) -> Expect = |ok| [401, ok, ok, ok, ok, ok, 403, 403, 403, 403];
 const ORG_READ: fn(u16) -> Expect = |ok| [401, ok, ok, ok, ok, 404, ok, ok, ok, ok];
 const ORG_ADMIN: fn(u16) -> Expect = |ok| [401, 403, 403, ok, ok, 404, 403, 403, 403, ok];
+const ORG_WRITE: fn(u16) -> Expect = |ok| [401, 403, ok, ok, ok, 404, 403, ok, 403, 403];
 const ORG_OWNER: fn(u16) -> Expect = |ok| [401, 403, 403, 403, ok, 404, 403, 403, 403, 403];
 
 fn rest_rows() -> Vec<(&'static str, &'static str, Expect)> {
@@ -221,12 +232,61 @@ fn rest_rows() -> Vec<(&'static str, &'static str, Expect)> {
         ("GET", "/api/v1/orgs/{org}/api-keys", ORG_ADMIN(200)),
         ("POST", "/api/v1/orgs/{org}/api-keys", ORG_ADMIN(201)),
         ("DELETE", "/api/v1/api-keys/{id}", ORG_ADMIN(204)),
+        ("GET", "/api/v1/orgs/{org}/projects", ORG_READ(200)),
+        ("POST", "/api/v1/orgs/{org}/projects", ORG_WRITE(201)),
+        ("GET", "/api/v1/projects/{id}", ORG_READ(200)),
+        ("PATCH", "/api/v1/projects/{id}", ORG_WRITE(200)),
+        ("DELETE", "/api/v1/projects/{id}", ORG_ADMIN(204)),
+        ("GET", "/api/v1/projects/{id}/instructions", ORG_READ(200)),
+        ("POST", "/api/v1/projects/{id}/instructions", ORG_WRITE(201)),
+        (
+            "GET",
+            "/api/v1/projects/{id}/instructions/diff",
+            ORG_READ(200),
+        ),
+        (
+            "GET",
+            "/api/v1/projects/{id}/instructions/{version}",
+            ORG_READ(200),
+        ),
+        (
+            "PUT",
+            "/api/v1/projects/{id}/production-version",
+            ORG_WRITE(200),
+        ),
+        ("PATCH", "/api/v1/projects/{id}/agent", ORG_WRITE(200)),
+        ("POST", "/api/v1/projects/{id}/fields", ORG_WRITE(201)),
+        (
+            "PATCH",
+            "/api/v1/projects/{id}/fields/{name}",
+            ORG_WRITE(200),
+        ),
+        (
+            "DELETE",
+            "/api/v1/projects/{id}/fields/{name}",
+            ORG_WRITE(200),
+        ),
+        ("GET", "/api/v1/projects/{id}/batches", ORG_READ(200)),
+        ("POST", "/api/v1/projects/{id}/batches", ORG_WRITE(201)),
+        (
+            "POST",
+            "/api/v1/projects/{id}/batches/preview",
+            ORG_WRITE(200),
+        ),
+        ("GET", "/api/v1/batches/{id}", ORG_READ(200)),
+        ("PATCH", "/api/v1/batches/{id}", ORG_WRITE(200)),
+        ("DELETE", "/api/v1/batches/{id}", ORG_ADMIN(204)),
+        ("GET", "/api/v1/batches/{id}/rows", ORG_READ(200)),
     ]
 }
 
 fn rest_request(route: &str, f: &Fixture, who: Who, n: usize) -> (String, Option<Value>) {
     let own_email = who.email().unwrap_or("loner@example.com");
-    let path = route
+    let mut path = route
+        .replace("projects/{id}", &format!("projects/{}", f.project))
+        .replace("batches/{id}", &format!("batches/{}", f.batch))
+        .replace("{version}", "1")
+        .replace("fields/{name}", "fields/price")
         .replace("{org}", &f.org)
         .replace("{user}", &f.target_user)
         .replace(
@@ -239,6 +299,9 @@ fn rest_request(route: &str, f: &Fixture, who: Who, n: usize) -> (String, Option
             &format!("invitations/{}/accept", f.own_token),
         )
         .replace("{token}", &f.invitation_token);
+    if route.ends_with("/diff") {
+        path.push_str("?a=1&b=1");
+    }
     let body = match route {
         "/api/v1/auth/signup" => Some(
             json!({"email": format!("new{n}@example.com"), "password": PASSWORD, "name": "New"}),
@@ -256,6 +319,16 @@ fn rest_request(route: &str, f: &Fixture, who: Who, n: usize) -> (String, Option
             Some(json!({"email": format!("inv{n}@example.com"), "role": "viewer"}))
         }
         "/api/v1/orgs/{org}/api-keys" => Some(json!({"name": "k", "scopes": ["read"]})),
+        "/api/v1/orgs/{org}/projects" => Some(json!({"name": format!("New {n}")})),
+        "/api/v1/projects/{id}" => Some(json!({"description": "Described"})),
+        "/api/v1/projects/{id}/instructions" => {
+            Some(json!({"instructions": format!("Version {n}")}))
+        }
+        "/api/v1/projects/{id}/production-version" => Some(json!({"version": 1})),
+        "/api/v1/projects/{id}/agent" => Some(json!({"timeout_secs": 20})),
+        "/api/v1/projects/{id}/fields" => Some(json!({"name": "title"})),
+        "/api/v1/projects/{id}/fields/{name}" => Some(json!({"comparator": "exact"})),
+        "/api/v1/batches/{id}" => Some(json!({"name": "Renamed"})),
         _ => None,
     };
     (path, body)
@@ -268,6 +341,7 @@ fn rpc_rows() -> Vec<(&'static str, Expect)> {
     let org_read = |ok: u16| -> Expect { [401, ok, ok, ok, ok, 404, 401, 401, 401, 401] };
     let org_admin = |ok: u16| -> Expect { [401, 403, 403, ok, ok, 404, 401, 401, 401, 401] };
     let org_owner = |ok: u16| -> Expect { [401, 403, 403, 403, ok, 404, 401, 401, 401, 401] };
+    let org_write = |ok: u16| -> Expect { [401, 403, ok, ok, ok, 404, 401, 401, 401, 401] };
     vec![
         ("sign_up", PUBLIC_200),
         ("sign_in", PUBLIC_200),
@@ -290,12 +364,31 @@ fn rpc_rows() -> Vec<(&'static str, Expect)> {
         ("list_api_keys", org_admin(200)),
         ("create_api_key", org_admin(200)),
         ("revoke_api_key", org_admin(200)),
+        ("list_projects", org_read(200)),
+        ("create_project", org_write(200)),
+        ("get_project", org_read(200)),
+        ("update_project", org_write(200)),
+        ("delete_project", org_admin(200)),
+        ("save_instructions", org_write(200)),
+        ("get_instructions", org_read(200)),
+        ("list_versions", org_read(200)),
+        ("set_production_version", org_write(200)),
+        ("diff_instructions", org_read(200)),
+        ("update_agent", org_write(200)),
+        ("save_field", org_write(200)),
+        ("delete_field", org_write(200)),
+        ("list_batches", org_read(200)),
+        ("get_batch", org_read(200)),
+        ("list_rows", org_read(200)),
+        ("rename_batch", org_write(200)),
+        ("delete_batch", org_admin(200)),
     ]
 }
 
 fn rpc_args(endpoint: &str, f: &Fixture, who: Who, n: usize) -> Vec<(&'static str, String)> {
     let own_email = who.email().unwrap_or("loner@example.com").to_string();
     let org = || ("org", f.org.clone());
+    let project = || ("id", f.project.clone());
     match endpoint {
         "sign_up" => vec![
             ("name", "New".into()),
@@ -332,6 +425,62 @@ fn rpc_args(endpoint: &str, f: &Fixture, who: Who, n: usize) -> Vec<(&'static st
         "accept_invitation" => vec![("token", f.own_token.clone())],
         "create_api_key" => vec![org(), ("name", "k".into()), ("scope_read", "on".into())],
         "revoke_api_key" => vec![("id", f.key_id.clone())],
+        "list_projects" => vec![org()],
+        "create_project" => vec![
+            org(),
+            ("name", format!("Rpc {n}")),
+            ("description", String::new()),
+        ],
+        "get_project" | "list_versions" | "get_instructions" => vec![project()],
+        "update_project" => vec![
+            project(),
+            ("name", "Project".into()),
+            ("description", "d".into()),
+        ],
+        "delete_project" => vec![project(), ("confirm", "Project".into())],
+        "save_instructions" => vec![
+            project(),
+            ("instructions", format!("v {n}")),
+            ("note", String::new()),
+        ],
+        "set_production_version" => vec![project(), ("version", "1".into())],
+        "diff_instructions" => vec![project(), ("a", "1".into()), ("b", "1".into())],
+        "update_agent" => vec![
+            project(),
+            ("kind", "http".into()),
+            ("remote_url", String::new()),
+            ("timeout_secs", "20".into()),
+            ("max_retries", "2".into()),
+            ("price_per_job", "0.01".into()),
+        ],
+        "save_field" => {
+            let mut args = vec![
+                project(),
+                ("existing", "price".into()),
+                ("name", "price".into()),
+                ("field_type", "number".into()),
+                ("comparator", "number".into()),
+            ];
+            for k in [
+                "tolerance",
+                "threshold",
+                "selector",
+                "attribute",
+                "path",
+                "meta_name",
+                "pattern",
+            ] {
+                args.push((k, String::new()));
+            }
+            args.push(("rule_kind", "auto".into()));
+            args
+        }
+        "delete_field" => vec![project(), ("name", "price".into())],
+        "list_batches" => vec![("project", f.project.clone())],
+        "get_batch" => vec![("id", f.batch.clone())],
+        "list_rows" => vec![("id", f.batch.clone()), ("q", String::new())],
+        "rename_batch" => vec![("id", f.batch.clone()), ("name", "Renamed".into())],
+        "delete_batch" => vec![("id", f.batch.clone()), ("confirm", "Batch".into())],
         _ => vec![],
     }
 }
@@ -360,15 +509,27 @@ async fn every_rest_route_answers_each_caller_as_expected(db: PgPool) {
             let f = fixture(&app, n, who).await;
             let (c, key) = caller(&app, &f, who).await;
             let (path, body) = rest_request(route, &f, who, n);
-            let r = app
-                .call(
+            let is_upload =
+                method == "POST" && (route.ends_with("/batches") || route.ends_with("/preview"));
+            let r = if is_upload {
+                app.send_bytes(
+                    &c,
+                    &path,
+                    CSV.as_bytes().to_vec(),
+                    "text/csv",
+                    key.as_deref(),
+                )
+                .await
+            } else {
+                app.call(
                     &c,
                     Method::from_bytes(method.as_bytes()).unwrap(),
                     &path,
                     body,
                     key.as_deref(),
                 )
-                .await;
+                .await
+            };
             if r.status.as_u16() != expected[i] {
                 failures.push(format!(
                     "{method} {route} as {who:?}: got {} want {} ({})",

@@ -4,6 +4,7 @@
 
 pub mod account;
 pub mod orgs;
+pub mod projects;
 
 /// Where server functions are served (kept apart from the REST `/api/v1`).
 pub const RPC_PREFIX: &str = "/rpc/";
@@ -31,4 +32,22 @@ pub const ENDPOINTS: &[&str] = &[
     "list_api_keys",
     "create_api_key",
     "revoke_api_key",
+    "list_projects",
+    "create_project",
+    "get_project",
+    "update_project",
+    "delete_project",
+    "save_instructions",
+    "get_instructions",
+    "list_versions",
+    "set_production_version",
+    "diff_instructions",
+    "update_agent",
+    "save_field",
+    "delete_field",
+    "list_batches",
+    "get_batch",
+    "list_rows",
+    "rename_batch",
+    "delete_batch",
 ];

@@ -2,11 +2,15 @@
 //! caller, parse the input and call the same services the UI uses.
 
 mod auth;
+mod batches;
 mod keys;
 mod orgs;
+mod projects;
 mod team;
 
-use axum::routing::{delete, get, patch, post};
+use axum::extract::DefaultBodyLimit;
+use axum::handler::Handler;
+use axum::routing::{delete, get, patch, post, put};
 use axum::Router;
 
 use crate::server::state::AppState;
@@ -36,6 +40,27 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/orgs/{org}/api-keys"),
     ("POST", "/api/v1/orgs/{org}/api-keys"),
     ("DELETE", "/api/v1/api-keys/{id}"),
+    ("GET", "/api/v1/orgs/{org}/projects"),
+    ("POST", "/api/v1/orgs/{org}/projects"),
+    ("GET", "/api/v1/projects/{id}"),
+    ("PATCH", "/api/v1/projects/{id}"),
+    ("DELETE", "/api/v1/projects/{id}"),
+    ("GET", "/api/v1/projects/{id}/instructions"),
+    ("POST", "/api/v1/projects/{id}/instructions"),
+    ("GET", "/api/v1/projects/{id}/instructions/diff"),
+    ("GET", "/api/v1/projects/{id}/instructions/{version}"),
+    ("PUT", "/api/v1/projects/{id}/production-version"),
+    ("PATCH", "/api/v1/projects/{id}/agent"),
+    ("POST", "/api/v1/projects/{id}/fields"),
+    ("PATCH", "/api/v1/projects/{id}/fields/{name}"),
+    ("DELETE", "/api/v1/projects/{id}/fields/{name}"),
+    ("GET", "/api/v1/projects/{id}/batches"),
+    ("POST", "/api/v1/projects/{id}/batches"),
+    ("POST", "/api/v1/projects/{id}/batches/preview"),
+    ("GET", "/api/v1/batches/{id}"),
+    ("PATCH", "/api/v1/batches/{id}"),
+    ("DELETE", "/api/v1/batches/{id}"),
+    ("GET", "/api/v1/batches/{id}/rows"),
 ];
 
 pub fn router() -> Router<AppState> {
@@ -50,10 +75,7 @@ pub fn router() -> Router<AppState> {
             "/orgs/{org}",
             get(orgs::get).patch(orgs::update).delete(orgs::delete),
         )
-        .route(
-            "/orgs/{org}/limits",
-            axum::routing::put(orgs::update_limits),
-        )
+        .route("/orgs/{org}/limits", put(orgs::update_limits))
         .route("/orgs/{org}/members", get(team::list_members))
         .route(
             "/orgs/{org}/members/{user}",
@@ -71,6 +93,51 @@ pub fn router() -> Router<AppState> {
         .route("/invitations/{token}/accept", post(team::accept_invitation))
         .route("/orgs/{org}/api-keys", get(keys::list).post(keys::create))
         .route("/api-keys/{id}", delete(keys::revoke))
+        .route(
+            "/orgs/{org}/projects",
+            get(projects::list).post(projects::create),
+        )
+        .route(
+            "/projects/{id}",
+            get(projects::get)
+                .patch(projects::update)
+                .delete(projects::delete),
+        )
+        .route(
+            "/projects/{id}/instructions",
+            get(projects::versions).post(projects::save_instructions),
+        )
+        .route("/projects/{id}/instructions/diff", get(projects::diff))
+        .route(
+            "/projects/{id}/instructions/{version}",
+            get(projects::version),
+        )
+        .route(
+            "/projects/{id}/production-version",
+            put(projects::set_production),
+        )
+        .route("/projects/{id}/agent", patch(projects::update_agent))
+        .route("/projects/{id}/fields", post(projects::add_field))
+        .route(
+            "/projects/{id}/fields/{name}",
+            patch(projects::update_field).delete(projects::delete_field),
+        )
+        // Uploads enforce their own size limit while streaming.
+        .route(
+            "/projects/{id}/batches",
+            get(batches::list).post(batches::upload.layer(DefaultBodyLimit::disable())),
+        )
+        .route(
+            "/projects/{id}/batches/preview",
+            post(batches::preview.layer(DefaultBodyLimit::disable())),
+        )
+        .route(
+            "/batches/{id}",
+            get(batches::get)
+                .patch(batches::rename)
+                .delete(batches::delete),
+        )
+        .route("/batches/{id}/rows", get(batches::rows))
         .fallback(not_found)
 }
 

@@ -175,3 +175,25 @@ impl FromRequestParts<AppState> for ClientIp {
         )))
     }
 }
+
+/// A query string whose problems answer 400 naming the parameter, not
+/// axum's plain-text default.
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(Query(v)),
+            Err(e) => {
+                let text = e.body_text();
+                let detail = text.rsplit(": ").next().unwrap_or(&text).to_string();
+                Err(AppError::Validation {
+                    message: format!("The query string has an invalid value: {detail}"),
+                    fields: vec![],
+                })
+            }
+        }
+    }
+}

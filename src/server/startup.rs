@@ -16,7 +16,6 @@ use leptos_axum::{generate_route_list, LeptosRoutes};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
@@ -29,6 +28,9 @@ use crate::app::{shell, App};
 
 /// The longest any request may take to produce its response head.
 pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// How long a CSV upload may take to be answered.
+pub const UPLOAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -89,14 +91,7 @@ pub fn router(db: PgPool, config: Arc<Config>, leptos_options: LeptosOptions) ->
         })
         .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, shell))
         .layer(axum::middleware::from_fn(super::rpc::error_status))
-        // No request may hang: whatever is stuck (a lock, a render that
-        // never resolves) answers 504 after this long. It bounds the time to
-        // the response head, so streamed bodies (server-sent events) are not
-        // cut.
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::GATEWAY_TIMEOUT,
-            REQUEST_TIMEOUT,
-        ))
+        .layer(axum::middleware::from_fn(deadline))
         .layer(axum::middleware::from_fn(super::csrf::guard))
         .layer(sessions)
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
@@ -184,4 +179,29 @@ pub fn spawn_session_cleanup(db: PgPool) {
             .continuously_delete_expired(tokio::time::Duration::from_secs(3600))
             .await;
     });
+}
+
+/// No request may hang: whatever is stuck (a lock, a render that never
+/// resolves) answers 504 after [`REQUEST_TIMEOUT`]. CSV uploads get
+/// [`UPLOAD_TIMEOUT`]: a 200 MB file on a slow link takes minutes. This
+/// bounds the time to the response head, so streamed bodies (server-sent
+/// events, exports) are not cut.
+async fn deadline(
+    req: Request<axum::body::Body>,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let path = req.uri().path();
+    let is_upload = req.method() == axum::http::Method::POST
+        && path.starts_with("/api/v1/projects/")
+        && (path.ends_with("/batches") || path.ends_with("/batches/preview"));
+    let limit = if is_upload {
+        UPLOAD_TIMEOUT
+    } else {
+        REQUEST_TIMEOUT
+    };
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => StatusCode::GATEWAY_TIMEOUT.into_response(),
+    }
 }

@@ -232,3 +232,71 @@ impl TestApp {
         r.body["secret"].as_str().unwrap().to_string()
     }
 }
+
+impl TestApp {
+    /// Creates a project in `org` as `c` and returns its id.
+    pub async fn project(&self, c: &Client, org: &str, name: &str) -> String {
+        let r = self
+            .post(
+                c,
+                &format!("/api/v1/orgs/{org}/projects"),
+                json!({"name": name, "instructions": "Find the price."}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{:?}", r.body);
+        r.body["id"].as_str().unwrap().to_string()
+    }
+
+    /// Posts `body` as-is to `path` with `content_type`, as `c` or a key.
+    pub async fn send_bytes(
+        &self,
+        c: &Client,
+        path: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        bearer: Option<&str>,
+    ) -> Res {
+        let mut req = c
+            .post(self.url(path))
+            .header("content-type", content_type)
+            .body(body);
+        if let Some(k) = bearer {
+            req = req.bearer_auth(k);
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let text = res.text().await.unwrap_or_default();
+        Res {
+            status,
+            headers,
+            body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        }
+    }
+
+    /// Uploads `csv` as a new batch of `project` (`query` without `?`).
+    pub async fn upload(&self, c: &Client, project: &str, csv: &str, query: &str) -> Res {
+        self.send_bytes(
+            c,
+            &format!("/api/v1/projects/{project}/batches?{query}"),
+            csv.as_bytes().to_vec(),
+            "text/csv",
+            None,
+        )
+        .await
+    }
+
+    /// Rows stored for the organization's batches, straight from the
+    /// database.
+    pub async fn stored_rows(&self) -> (i64, i64) {
+        let batches: i64 = sqlx::query_scalar("select count(*) from batches")
+            .fetch_one(&self.db)
+            .await
+            .unwrap();
+        let rows: i64 = sqlx::query_scalar("select count(*) from batch_rows")
+            .fetch_one(&self.db)
+            .await
+            .unwrap();
+        (batches, rows)
+    }
+}

@@ -3,9 +3,11 @@
 
 pub mod api_keys;
 pub mod auth_failures;
+pub mod batches;
 pub mod invitations;
 pub mod memberships;
 pub mod orgs;
+pub mod projects;
 pub mod users;
 
 /// The name of the unique constraint/index a failed insert hit, if any, so

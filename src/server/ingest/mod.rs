@@ -28,6 +28,8 @@ const SAMPLE_ROWS: usize = 1000;
 /// Bytes read before choosing the delimiter.
 const SNIFF_BYTES: usize = 64 * 1024;
 const INVALID_URL_EXAMPLES: usize = 5;
+const MAX_HEADER: usize = 200;
+const MAX_FIELD_NAME: usize = 64;
 
 /// What the uploader chose, on top of what detection finds.
 #[derive(Debug, Clone, Default)]
@@ -373,7 +375,8 @@ impl CsvReader {
                 )
             } else {
                 (
-                    fields.len() as u64,
+                    // Point at the first column the row is missing.
+                    fields.len() as u64 + 1,
                     format!(
                         "This row has {} {} but the header has {}.",
                         fields.len(),
@@ -449,6 +452,21 @@ impl CsvReader {
                     line,
                     Some(column),
                     Some(&name),
+                )));
+            }
+            let too_long = match ground_truth_field(&name) {
+                Some(field) => field.chars().count() > MAX_FIELD_NAME,
+                None => name.chars().count() > MAX_HEADER,
+            };
+            if too_long {
+                return Err(refuse(at(
+                    problem(
+                        FileProblemCode::CsvInvalidHeader,
+                        format!("This column name is too long: at most {MAX_HEADER} characters, and {MAX_FIELD_NAME} after gt_."),
+                    ),
+                    line,
+                    Some(column),
+                    None,
                 )));
             }
             if let Some(first) = seen.insert(name.to_lowercase(), column) {
@@ -761,7 +779,8 @@ mod tests {
 
     #[test]
     fn refusals_say_where() {
-        let cases: [(&[u8], &str, Option<u64>, Option<u64>); 9] = [
+        type Case<'a> = (&'a [u8], &'a str, Option<u64>, Option<u64>);
+        let cases: [Case; 9] = [
             (b"", "CSV_EMPTY", Some(1), None),
             (b"url,name\n", "CSV_NO_ROWS", Some(2), None),
             (

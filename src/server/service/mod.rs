@@ -7,7 +7,9 @@
 
 pub mod accounts;
 pub mod api_keys;
+pub mod batches;
 pub mod orgs;
+pub mod projects;
 pub mod team;
 
 use crate::error::{AppError, FieldError};

@@ -1,0 +1,305 @@
+//! Projects, instructions, fields, agent settings and batches for the
+//! browser. Uploads go to the REST endpoint directly (they stream a file).
+
+use leptos::prelude::*;
+use uuid::Uuid;
+
+use crate::error::AppError;
+use crate::model::{
+    Batch, BatchRow, BatchSummary, InstructionDiff, InstructionVersion, Page, Project,
+    ProjectSummary, VersionSummary,
+};
+
+#[server(prefix = "/rpc", endpoint = "list_projects")]
+pub async fn list_projects(
+    org: String,
+    cursor: Option<String>,
+) -> Result<Page<ProjectSummary>, AppError> {
+    use crate::server::{rpc, service::orgs, service::projects};
+    let (state, actor) = rpc::user().await?;
+    let ctx = orgs::org_ctx(&state.db, &actor, &org).await?;
+    projects::list(
+        &state.db,
+        &ctx,
+        cursor.as_deref().filter(|c| !c.is_empty()),
+        50,
+    )
+    .await
+}
+
+#[server(prefix = "/rpc", endpoint = "create_project")]
+pub async fn create_project(
+    org: String,
+    name: String,
+    description: String,
+) -> Result<Project, AppError> {
+    use crate::server::{rpc, service::orgs, service::projects};
+    let (state, actor) = rpc::user().await?;
+    let ctx = orgs::org_ctx(&state.db, &actor, &org).await?;
+    let p = projects::create(&state.db, &ctx, &name, &description, "").await?;
+    leptos_axum::redirect(&format!("/o/{}/projects/{}", p.org_slug, p.id));
+    Ok(p)
+}
+
+#[server(prefix = "/rpc", endpoint = "get_project")]
+pub async fn get_project(id: Uuid) -> Result<Project, AppError> {
+    use crate::server::{rpc, service::projects};
+    let (state, actor) = rpc::user().await?;
+    projects::get(&state.db, &actor, id).await
+}
+
+#[server(prefix = "/rpc", endpoint = "update_project")]
+pub async fn update_project(
+    id: Uuid,
+    name: String,
+    description: String,
+) -> Result<Project, AppError> {
+    use crate::server::{rpc, service::projects};
+    let (state, actor) = rpc::user().await?;
+    projects::update(&state.db, &actor, id, Some(&name), Some(&description)).await
+}
+
+#[server(prefix = "/rpc", endpoint = "delete_project")]
+pub async fn delete_project(id: Uuid, confirm: String) -> Result<(), AppError> {
+    use crate::server::{rpc, service::projects};
+    let (state, actor) = rpc::user().await?;
+    let slug = projects::get(&state.db, &actor, id).await?.org_slug;
+    projects::delete(&state.db, &actor, id, Some(&confirm)).await?;
+    leptos_axum::redirect(&format!("/o/{slug}/projects"));
+    Ok(())
+}
+
+/// Saves a new version. `production` is a checkbox: present means yes.
+#[server(prefix = "/rpc", endpoint = "save_instructions")]
+pub async fn save_instructions(
+    id: Uuid,
+    instructions: String,
+    note: String,
+    production: Option<String>,
+) -> Result<InstructionVersion, AppError> {
+    use crate::server::{rpc, service::projects};
+    let (state, actor) = rpc::user().await?;
+    projects::save_instructions(
+        &state.db,
+        &actor,
+        id,
+        &instructions,
+        &note,
+        production.is_some(),
+    )
+    .await
+}
+
+#[server(prefix = "/rpc", endpoint = "get_instructions")]
+pub async fn get_instructions(
+    id: Uuid,
+    version: Option<i32>,
+) -> Result<InstructionVersion, AppError> {
+    use crate::server::{rpc, service::projects};
+    let (state, actor) = rpc::user().await?;
+    projects::version(&state.db, &actor, id, version).await
+}
+
+#[server(prefix = "/rpc", endpoint = "list_versions")]
+pub async fn list_versions(
+    id: Uuid,
+    cursor: Option<String>,
+) -> Result<Page<VersionSummary>, AppError> {
+    use crate::server::{rpc, service::projects};
+    let (state, actor) = rpc::user().await?;
+    projects::versions(
+        &state.db,
+        &actor,
+        id,
+        cursor.as_deref().filter(|c| !c.is_empty()),
+        100,
+    )
+    .await
+}
+
+#[server(prefix = "/rpc", endpoint = "set_production_version")]
+pub async fn set_production_version(
+    id: Uuid,
+    version: i32,
+) -> Result<InstructionVersion, AppError> {
+    use crate::server::{rpc, service::projects};
+    let (state, actor) = rpc::user().await?;
+    projects::set_production(&state.db, &actor, id, version).await
+}
+
+#[server(prefix = "/rpc", endpoint = "diff_instructions")]
+pub async fn diff_instructions(id: Uuid, a: i32, b: i32) -> Result<InstructionDiff, AppError> {
+    use crate::server::{rpc, service::projects};
+    let (state, actor) = rpc::user().await?;
+    projects::diff(&state.db, &actor, id, a, b).await
+}
+
+/// Agent settings from the settings form (numbers arrive as text).
+#[server(prefix = "/rpc", endpoint = "update_agent")]
+pub async fn update_agent(
+    id: Uuid,
+    kind: String,
+    remote_url: String,
+    timeout_secs: String,
+    max_retries: String,
+    price_per_job: String,
+) -> Result<Project, AppError> {
+    use crate::model::{AgentKind, AgentSettings};
+    use crate::server::{rpc, service::collect_fields, service::projects};
+    let (state, actor) = rpc::user().await?;
+    let kind = AgentKind::parse(&kind).ok_or_else(|| AppError::field("kind", "Choose an agent."));
+    let number = |raw: &str, field: &str, what: &str| {
+        raw.trim()
+            .parse::<i32>()
+            .map_err(|_| AppError::field(field, format!("Enter {what} as a whole number.")))
+    };
+    let timeout = number(&timeout_secs, "timeout_secs", "the timeout");
+    let retries = number(&max_retries, "max_retries", "the retry limit");
+    let price = projects::parse_price(&price_per_job);
+    collect_fields([
+        kind.as_ref().map(|_| ()).map_err(Clone::clone),
+        timeout.as_ref().map(|_| ()).map_err(Clone::clone),
+        retries.as_ref().map(|_| ()).map_err(Clone::clone),
+        price.as_ref().map(|_| ()).map_err(Clone::clone),
+    ])?;
+    let remote_url = Some(remote_url.trim().to_string()).filter(|u| !u.is_empty());
+    let settings = AgentSettings {
+        kind: kind?,
+        remote_url,
+        timeout_secs: timeout?,
+        max_retries: retries?,
+        price_per_job_micros: price?,
+    };
+    projects::update_agent(&state.db, &actor, id, settings).await
+}
+
+/// Adds a field (`existing` empty) or changes one, from the field form.
+#[server(prefix = "/rpc", endpoint = "save_field")]
+#[allow(clippy::too_many_arguments)]
+pub async fn save_field(
+    id: Uuid,
+    existing: String,
+    name: String,
+    field_type: String,
+    comparator: String,
+    tolerance: String,
+    threshold: String,
+    rule_kind: String,
+    selector: String,
+    attribute: String,
+    path: String,
+    meta_name: String,
+    pattern: String,
+) -> Result<Project, AppError> {
+    use crate::model::{Comparator, ComparatorOptions, ExtractionRule, OutputField, ValueType};
+    use crate::server::{rpc, service::projects};
+    let (state, actor) = rpc::user().await?;
+    let field_type = ValueType::parse(&field_type)
+        .ok_or_else(|| AppError::field("field_type", "Choose a type."))?;
+    let comparator = Comparator::parse(&comparator).unwrap_or(field_type.default_comparator());
+    let decimal = |raw: &str, field: &str| -> Result<Option<f64>, AppError> {
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return Ok(None);
+        }
+        raw.parse::<f64>()
+            .map(Some)
+            .map_err(|_| AppError::field(field, "Enter a number such as 0.01."))
+    };
+    let options = ComparatorOptions {
+        tolerance: decimal(&tolerance, "tolerance")?,
+        relative_tolerance: None,
+        threshold: decimal(&threshold, "threshold")?,
+    };
+    let rule = match rule_kind.as_str() {
+        "css" => ExtractionRule::Css {
+            selector: selector.trim().to_string(),
+            attribute: Some(attribute.trim().to_string()).filter(|a| !a.is_empty()),
+        },
+        "json_ld" => ExtractionRule::JsonLd {
+            path: path.trim().to_string(),
+        },
+        "meta" => ExtractionRule::Meta {
+            name: meta_name.trim().to_string(),
+        },
+        "regex" => ExtractionRule::Regex { pattern },
+        _ => ExtractionRule::Auto,
+    };
+    let adding = existing.is_empty();
+    let field = OutputField {
+        name: if adding { name } else { existing },
+        field_type,
+        comparator,
+        comparator_options: options,
+        rule,
+        source: String::new(),
+    };
+    if adding {
+        projects::add_field(&state.db, &actor, id, field).await
+    } else {
+        projects::update_field(&state.db, &actor, id, field).await
+    }
+}
+
+#[server(prefix = "/rpc", endpoint = "delete_field")]
+pub async fn delete_field(id: Uuid, name: String) -> Result<Project, AppError> {
+    use crate::server::{rpc, service::projects};
+    let (state, actor) = rpc::user().await?;
+    projects::delete_field(&state.db, &actor, id, &name).await
+}
+
+#[server(prefix = "/rpc", endpoint = "list_batches")]
+pub async fn list_batches(
+    project: Uuid,
+    cursor: Option<String>,
+) -> Result<Page<BatchSummary>, AppError> {
+    use crate::server::{rpc, service::batches};
+    let (state, actor) = rpc::user().await?;
+    batches::list(
+        &state.db,
+        &actor,
+        project,
+        cursor.as_deref().filter(|c| !c.is_empty()),
+        50,
+    )
+    .await
+}
+
+#[server(prefix = "/rpc", endpoint = "get_batch")]
+pub async fn get_batch(id: Uuid) -> Result<Batch, AppError> {
+    use crate::server::{rpc, service::batches};
+    let (state, actor) = rpc::user().await?;
+    batches::get(&state.db, &actor, id).await
+}
+
+#[server(prefix = "/rpc", endpoint = "list_rows")]
+pub async fn list_rows(
+    id: Uuid,
+    q: String,
+    cursor: Option<String>,
+) -> Result<Page<BatchRow>, AppError> {
+    use crate::server::{rpc, service::batches};
+    let (state, actor) = rpc::user().await?;
+    let cursor = cursor.filter(|c| !c.is_empty());
+    batches::rows(&state.db, &actor, id, Some(&q), cursor.as_deref(), 50).await
+}
+
+#[server(prefix = "/rpc", endpoint = "rename_batch")]
+pub async fn rename_batch(id: Uuid, name: String) -> Result<Batch, AppError> {
+    use crate::server::{rpc, service::batches};
+    let (state, actor) = rpc::user().await?;
+    batches::rename(&state.db, &actor, id, &name).await
+}
+
+#[server(prefix = "/rpc", endpoint = "delete_batch")]
+pub async fn delete_batch(id: Uuid, confirm: String) -> Result<(), AppError> {
+    use crate::server::{rpc, service::batches};
+    let (state, actor) = rpc::user().await?;
+    let batch = batches::get(&state.db, &actor, id).await?;
+    batches::delete(&state.db, &actor, id, Some(&confirm)).await?;
+    leptos_axum::redirect(&format!(
+        "/o/{}/projects/{}",
+        batch.org_slug, batch.project_id
+    ));
+    Ok(())
+}

@@ -1,0 +1,320 @@
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::parse_id;
+use crate::error::AppError;
+use crate::model::{
+    AgentKind, Comparator, ComparatorOptions, ExtractionRule, InstructionDiff, InstructionVersion,
+    Page, Project, ProjectSummary, ValueType, VersionSummary,
+};
+use crate::server::http::{Caller, Json, Query};
+use crate::server::service::{orgs, projects};
+use crate::server::state::AppState;
+
+#[derive(Deserialize)]
+pub struct PageQuery {
+    pub cursor: Option<String>,
+    pub limit: Option<u32>,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(org): Path<String>,
+    Query(q): Query<PageQuery>,
+) -> Result<Json<Page<ProjectSummary>>, AppError> {
+    let ctx = orgs::org_ctx(&state.db, &actor, &org).await?;
+    let limit = projects::parse_limit(q.limit, 50, 200)?;
+    Ok(Json(
+        projects::list(&state.db, &ctx, q.cursor.as_deref(), limit).await?,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBody {
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    instructions: String,
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(org): Path<String>,
+    Json(body): Json<CreateBody>,
+) -> Result<(StatusCode, Json<Project>), AppError> {
+    let ctx = orgs::org_ctx(&state.db, &actor, &org).await?;
+    let project = projects::create(
+        &state.db,
+        &ctx,
+        &body.name,
+        &body.description,
+        &body.instructions,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(project)))
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Project>, AppError> {
+    let id = parse_id(&id, "Project")?;
+    Ok(Json(projects::get(&state.db, &actor, id).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateBody {
+    name: Option<String>,
+    description: Option<String>,
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    Json(body): Json<UpdateBody>,
+) -> Result<Json<Project>, AppError> {
+    let id = parse_id(&id, "Project")?;
+    Ok(Json(
+        projects::update(
+            &state.db,
+            &actor,
+            id,
+            body.name.as_deref(),
+            body.description.as_deref(),
+        )
+        .await?,
+    ))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, AppError> {
+    let id = parse_id(&id, "Project")?;
+    projects::delete(&state.db, &actor, id, None).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn versions(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    Query(q): Query<PageQuery>,
+) -> Result<Json<Page<VersionSummary>>, AppError> {
+    let id = parse_id(&id, "Project")?;
+    let limit = projects::parse_limit(q.limit, 50, 200)?;
+    Ok(Json(
+        projects::versions(&state.db, &actor, id, q.cursor.as_deref(), limit).await?,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SaveBody {
+    instructions: String,
+    #[serde(default)]
+    note: String,
+    #[serde(default)]
+    production: bool,
+}
+
+pub async fn save_instructions(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    Json(body): Json<SaveBody>,
+) -> Result<(StatusCode, Json<InstructionVersion>), AppError> {
+    let id = parse_id(&id, "Project")?;
+    let v = projects::save_instructions(
+        &state.db,
+        &actor,
+        id,
+        &body.instructions,
+        &body.note,
+        body.production,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(v)))
+}
+
+fn parse_version(raw: &str) -> Result<i32, AppError> {
+    raw.parse::<i32>()
+        .ok()
+        .filter(|v| *v >= 1)
+        .ok_or_else(|| AppError::NotFound("Instruction version".into()))
+}
+
+pub async fn version(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path((id, version)): Path<(String, String)>,
+) -> Result<Json<InstructionVersion>, AppError> {
+    let id = parse_id(&id, "Project")?;
+    let version = parse_version(&version)?;
+    Ok(Json(
+        projects::version(&state.db, &actor, id, Some(version)).await?,
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct DiffQuery {
+    a: i32,
+    b: i32,
+}
+
+pub async fn diff(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    Query(q): Query<DiffQuery>,
+) -> Result<Json<InstructionDiff>, AppError> {
+    let id = parse_id(&id, "Project")?;
+    Ok(Json(projects::diff(&state.db, &actor, id, q.a, q.b).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProductionBody {
+    version: i32,
+}
+
+pub async fn set_production(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    Json(body): Json<ProductionBody>,
+) -> Result<Json<InstructionVersion>, AppError> {
+    let id = parse_id(&id, "Project")?;
+    Ok(Json(
+        projects::set_production(&state.db, &actor, id, body.version).await?,
+    ))
+}
+
+/// Agent settings; fields left out keep their value. `price_per_job` is a
+/// decimal (number or string), e.g. 0.0025.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentBody {
+    kind: Option<AgentKind>,
+    remote_url: Option<String>,
+    timeout_secs: Option<i32>,
+    max_retries: Option<i32>,
+    price_per_job: Option<serde_json::Value>,
+}
+
+pub async fn update_agent(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    Json(body): Json<AgentBody>,
+) -> Result<Json<Project>, AppError> {
+    let id = parse_id(&id, "Project")?;
+    let current = projects::get(&state.db, &actor, id).await?.agent;
+    let price = match body.price_per_job {
+        None => current.price_per_job_micros,
+        Some(serde_json::Value::String(s)) => projects::parse_price(&s)?,
+        Some(serde_json::Value::Number(n)) => projects::parse_price(&n.to_string())?,
+        Some(_) => {
+            return Err(AppError::field(
+                "price_per_job",
+                "Give the price as a number, e.g. 0.0025.",
+            ))
+        }
+    };
+    let settings = crate::model::AgentSettings {
+        kind: body.kind.unwrap_or(current.kind),
+        remote_url: body.remote_url.or(current.remote_url),
+        timeout_secs: body.timeout_secs.unwrap_or(current.timeout_secs),
+        max_retries: body.max_retries.unwrap_or(current.max_retries),
+        price_per_job_micros: price,
+    };
+    Ok(Json(
+        projects::update_agent(&state.db, &actor, id, settings).await?,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldBody {
+    name: Option<String>,
+    #[serde(rename = "type")]
+    field_type: Option<ValueType>,
+    comparator: Option<Comparator>,
+    comparator_options: Option<ComparatorOptions>,
+    rule: Option<ExtractionRule>,
+}
+
+pub async fn add_field(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    Json(body): Json<FieldBody>,
+) -> Result<(StatusCode, Json<Project>), AppError> {
+    let id = parse_id(&id, "Project")?;
+    let name = body
+        .name
+        .ok_or_else(|| AppError::field("name", "name is required."))?;
+    let field_type = body.field_type.unwrap_or(ValueType::Text);
+    let field = crate::model::OutputField {
+        name,
+        field_type,
+        comparator: body.comparator.unwrap_or(field_type.default_comparator()),
+        comparator_options: body.comparator_options.unwrap_or_default(),
+        rule: body.rule.unwrap_or(ExtractionRule::Auto),
+        source: String::new(),
+    };
+    let project = projects::add_field(&state.db, &actor, id, field).await?;
+    Ok((StatusCode::CREATED, Json(project)))
+}
+
+/// Changes a field; parts left out keep their value.
+pub async fn update_field(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path((id, name)): Path<(String, String)>,
+    Json(body): Json<FieldBody>,
+) -> Result<Json<Project>, AppError> {
+    let id = parse_id(&id, "Project")?;
+    let project = projects::get(&state.db, &actor, id).await?;
+    let mut field = project
+        .fields
+        .into_iter()
+        .find(|f| f.name == name)
+        .ok_or_else(|| AppError::NotFound("Field".into()))?;
+    if let Some(t) = body.field_type {
+        field.field_type = t;
+    }
+    if let Some(c) = body.comparator {
+        field.comparator = c;
+    }
+    if let Some(o) = body.comparator_options {
+        field.comparator_options = o;
+    }
+    if let Some(r) = body.rule {
+        field.rule = r;
+    }
+    Ok(Json(
+        projects::update_field(&state.db, &actor, id, field).await?,
+    ))
+}
+
+pub async fn delete_field(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path((id, name)): Path<(String, String)>,
+) -> Result<Json<Project>, AppError> {
+    let id: Uuid = parse_id(&id, "Project")?;
+    Ok(Json(
+        projects::delete_field(&state.db, &actor, id, &name).await?,
+    ))
+}

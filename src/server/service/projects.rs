@@ -1,0 +1,793 @@
+//! Projects: create/rename/describe/delete, versioned instructions and
+//! their diffs, output fields with comparators and extraction rules, and
+//! agent settings.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::{collect_fields, parse_name};
+use crate::error::AppError;
+use crate::model::{
+    AgentKind, AgentSettings, DiffKind, DiffLine, ExtractionRule, InstructionDiff,
+    InstructionVersion, OutputField, Page, Project, ProjectSummary, VersionSummary,
+};
+use crate::server::auth::rbac::{require, Actor, OrgCtx, Permission};
+use crate::server::db;
+use crate::server::db::projects::ProjectRow;
+
+pub const MAX_INSTRUCTIONS: usize = 50_000;
+const MAX_DESCRIPTION: usize = 2_000;
+const MAX_NOTE: usize = 500;
+const MAX_FIELDS: i64 = 100;
+
+fn not_found() -> AppError {
+    AppError::NotFound("Project".into())
+}
+
+/// The caller inside the project's organization, and the project. Anyone
+/// outside it gets 404, as for a project that does not exist.
+pub async fn project_ctx(
+    db: &PgPool,
+    actor: &Actor,
+    project_id: Uuid,
+) -> Result<(OrgCtx, ProjectRow), AppError> {
+    let org_id = db::projects::fetch_org_id(db, project_id)
+        .await?
+        .ok_or_else(not_found)?;
+    let ctx = super::orgs::org_ctx_by_id(db, actor, org_id)
+        .await
+        .map_err(|e| match e {
+            AppError::NotFound(_) => not_found(),
+            other => other,
+        })?;
+    require(&ctx, Permission::ViewProjects)?;
+    let row = db::projects::fetch_one(db, org_id, project_id)
+        .await?
+        .ok_or_else(not_found)?;
+    Ok((ctx, row))
+}
+
+/// Who did it, as shown in histories.
+pub async fn actor_name(db: &PgPool, ctx: &OrgCtx) -> Result<String, AppError> {
+    Ok(match &ctx.actor {
+        Actor::User { id } => db::users::fetch_by_id(db, *id)
+            .await?
+            .map(|u| u.name)
+            .unwrap_or_else(|| "A former user".into()),
+        Actor::ApiKey { id, .. } => db::api_keys::fetch_one(db, ctx.org_id, *id)
+            .await?
+            .map(|k| format!("API key “{}”", k.name))
+            .unwrap_or_else(|| "An API key".into()),
+    })
+}
+
+pub async fn get(db: &PgPool, actor: &Actor, project_id: Uuid) -> Result<Project, AppError> {
+    let (ctx, row) = project_ctx(db, actor, project_id).await?;
+    to_model(db, &ctx, row).await
+}
+
+async fn to_model(db: &PgPool, ctx: &OrgCtx, row: ProjectRow) -> Result<Project, AppError> {
+    let fields = db::projects::fetch_fields(db, ctx.org_id, row.id).await?;
+    Ok(Project {
+        id: row.id,
+        org_id: row.org_id,
+        agent: row.agent(),
+        org_slug: row.org_slug,
+        name: row.name,
+        description: row.description,
+        production_version: row.production_version,
+        latest_version: row.latest_version,
+        fields,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+        role: ctx.role,
+    })
+}
+
+/// Cursor of the project list: `updated_at` and id of the last item.
+fn encode_cursor(p: &ProjectSummary) -> String {
+    format!("{}_{}", p.updated_at.timestamp_micros(), p.id)
+}
+
+fn decode_cursor(raw: &str) -> Result<(DateTime<Utc>, Uuid), AppError> {
+    let bad = || AppError::field("cursor", "This cursor is not one the API gave out.");
+    let (micros, id) = raw.split_once('_').ok_or_else(bad)?;
+    let micros: i64 = micros.parse().map_err(|_| bad())?;
+    let at = DateTime::from_timestamp_micros(micros).ok_or_else(bad)?;
+    Ok((at, Uuid::parse_str(id).map_err(|_| bad())?))
+}
+
+/// A page size from a query string: 1–`max`, `default` when absent.
+pub fn parse_limit(raw: Option<u32>, default: u32, max: u32) -> Result<i64, AppError> {
+    match raw {
+        None => Ok(default as i64),
+        Some(n) if (1..=max).contains(&n) => Ok(n as i64),
+        Some(_) => Err(AppError::field(
+            "limit",
+            format!("Use a limit from 1 to {max}."),
+        )),
+    }
+}
+
+pub async fn list(
+    db: &PgPool,
+    ctx: &OrgCtx,
+    cursor: Option<&str>,
+    limit: i64,
+) -> Result<Page<ProjectSummary>, AppError> {
+    require(ctx, Permission::ViewProjects)?;
+    let after = cursor.map(decode_cursor).transpose()?;
+    let mut items = db::projects::fetch_page(db, ctx.org_id, after, limit + 1).await?;
+    let next_cursor = if items.len() as i64 > limit {
+        items.truncate(limit as usize);
+        items.last().map(encode_cursor)
+    } else {
+        None
+    };
+    Ok(Page { items, next_cursor })
+}
+
+fn parse_description(raw: &str) -> Result<String, AppError> {
+    let d = raw.trim();
+    let n = d.chars().count();
+    if n > MAX_DESCRIPTION {
+        return Err(AppError::field(
+            "description",
+            format!("Use at most {MAX_DESCRIPTION} characters (this has {n})."),
+        ));
+    }
+    Ok(d.to_string())
+}
+
+fn parse_instructions(raw: &str) -> Result<String, AppError> {
+    let n = raw.chars().count();
+    if n > MAX_INSTRUCTIONS {
+        return Err(AppError::field(
+            "instructions",
+            format!("Instructions hold at most 50,000 characters (these have {n})."),
+        ));
+    }
+    if raw.contains('\0') {
+        return Err(AppError::field("instructions", "Remove the NUL character."));
+    }
+    // Browsers send CRLF from text areas; store one kind of line break so
+    // diffs compare lines, not line endings.
+    Ok(raw.replace("\r\n", "\n"))
+}
+
+fn parse_note(raw: &str) -> Result<String, AppError> {
+    let note = raw.trim();
+    let n = note.chars().count();
+    if n > MAX_NOTE {
+        return Err(AppError::field(
+            "note",
+            format!("A change note holds at most {MAX_NOTE} characters (this has {n})."),
+        ));
+    }
+    if note.contains('\0') {
+        return Err(AppError::field("note", "Remove the NUL character."));
+    }
+    Ok(note.to_string())
+}
+
+fn name_taken() -> AppError {
+    AppError::AlreadyExists(crate::error::FieldError::new(
+        "name",
+        "A project with this name already exists in this organization.",
+    ))
+}
+
+pub async fn create(
+    db: &PgPool,
+    ctx: &OrgCtx,
+    name: &str,
+    description: &str,
+    instructions: &str,
+) -> Result<Project, AppError> {
+    require(ctx, Permission::CreateProject)?;
+    let name = parse_name(name, "name");
+    let description = parse_description(description);
+    let instructions = parse_instructions(instructions);
+    collect_fields([
+        name.as_ref().map(|_| ()).map_err(Clone::clone),
+        description.as_ref().map(|_| ()).map_err(Clone::clone),
+        instructions.as_ref().map(|_| ()).map_err(Clone::clone),
+    ])?;
+    let (name, description, instructions) = (name?, description?, instructions?);
+    let author = actor_name(db, ctx).await?;
+
+    let mut tx = db.begin().await?;
+    // Lock the organization row so two creations can't both slip under the
+    // project limit.
+    let limit: i32 =
+        sqlx::query_scalar("select max_projects from organizations where id = $1 for update")
+            .bind(ctx.org_id)
+            .fetch_one(&mut *tx)
+            .await?;
+    if db::projects::count_for_org(&mut *tx, ctx.org_id).await? >= limit as i64 {
+        return Err(AppError::QuotaExceeded(format!(
+            "This organization has reached its limit of {limit} projects. Delete one, or ask an owner to raise the limit."
+        )));
+    }
+    let id = match db::projects::insert(
+        &mut *tx,
+        ctx.org_id,
+        &name,
+        &description,
+        ctx.actor.user_id(),
+    )
+    .await
+    {
+        Ok(id) => id,
+        Err(e) if db::unique_violation(&e).as_deref() == Some("projects_org_name_key") => {
+            return Err(name_taken())
+        }
+        Err(e) => return Err(e.into()),
+    };
+    db::projects::insert_version(
+        &mut *tx,
+        ctx.org_id,
+        id,
+        &instructions,
+        "First version",
+        ctx.actor.user_id(),
+        &author,
+    )
+    .await?;
+    tx.commit().await?;
+    let row = db::projects::fetch_one(db, ctx.org_id, id)
+        .await?
+        .ok_or_else(not_found)?;
+    to_model(db, ctx, row).await
+}
+
+/// Renames and/or re-describes; `None` keeps the current value.
+pub async fn update(
+    db: &PgPool,
+    actor: &Actor,
+    project_id: Uuid,
+    name: Option<&str>,
+    description: Option<&str>,
+) -> Result<Project, AppError> {
+    let (ctx, row) = project_ctx(db, actor, project_id).await?;
+    require(&ctx, Permission::EditProject)?;
+    let name = name.map(|n| parse_name(n, "name")).transpose();
+    let description = description.map(parse_description).transpose();
+    collect_fields([
+        name.as_ref().map(|_| ()).map_err(Clone::clone),
+        description.as_ref().map(|_| ()).map_err(Clone::clone),
+    ])?;
+    let name = name?.unwrap_or(row.name.clone());
+    let description = description?.unwrap_or(row.description.clone());
+    match db::projects::update_details(db, ctx.org_id, project_id, &name, &description).await {
+        Ok(()) => {}
+        Err(e) if db::unique_violation(&e).as_deref() == Some("projects_org_name_key") => {
+            return Err(name_taken())
+        }
+        Err(e) => return Err(e.into()),
+    }
+    get(db, actor, project_id).await
+}
+
+/// Deletes the project with its batches and rows. When `confirm_name` is
+/// given (the UI always gives it) it must equal the project's name.
+pub async fn delete(
+    db: &PgPool,
+    actor: &Actor,
+    project_id: Uuid,
+    confirm_name: Option<&str>,
+) -> Result<(), AppError> {
+    let (ctx, row) = project_ctx(db, actor, project_id).await?;
+    require(&ctx, Permission::DeleteProject)?;
+    if let Some(confirm) = confirm_name {
+        if confirm.trim() != row.name {
+            return Err(AppError::field(
+                "confirm",
+                format!("Type the project's name, {:?}, to confirm.", row.name),
+            ));
+        }
+    }
+    db::projects::delete(db, ctx.org_id, project_id).await?;
+    Ok(())
+}
+
+// --- instructions -----------------------------------------------------------
+
+/// Saves the instructions as a new version (old versions never change).
+pub async fn save_instructions(
+    db: &PgPool,
+    actor: &Actor,
+    project_id: Uuid,
+    instructions: &str,
+    note: &str,
+    make_production: bool,
+) -> Result<InstructionVersion, AppError> {
+    let (ctx, _) = project_ctx(db, actor, project_id).await?;
+    require(&ctx, Permission::EditProject)?;
+    let text = parse_instructions(instructions);
+    let note = parse_note(note);
+    collect_fields([
+        text.as_ref().map(|_| ()).map_err(Clone::clone),
+        note.as_ref().map(|_| ()).map_err(Clone::clone),
+    ])?;
+    let (text, note) = (text?, note?);
+    let author = actor_name(db, &ctx).await?;
+
+    let mut tx = db.begin().await?;
+    if !db::projects::lock(&mut tx, ctx.org_id, project_id).await? {
+        return Err(not_found());
+    }
+    if let Some(latest) =
+        db::projects::fetch_version(&mut *tx, ctx.org_id, project_id, None).await?
+    {
+        if latest.instructions == text {
+            if make_production && !latest.is_production {
+                db::projects::set_production(&mut *tx, ctx.org_id, project_id, latest.version)
+                    .await?;
+                tx.commit().await?;
+                return version(db, actor, project_id, Some(latest.version)).await;
+            }
+            return Err(AppError::field(
+                "instructions",
+                format!(
+                    "Nothing changed since version {}; edit the instructions before saving.",
+                    latest.version
+                ),
+            ));
+        }
+    }
+    let v = db::projects::insert_version(
+        &mut *tx,
+        ctx.org_id,
+        project_id,
+        &text,
+        &note,
+        ctx.actor.user_id(),
+        &author,
+    )
+    .await?;
+    if make_production {
+        db::projects::set_production(&mut *tx, ctx.org_id, project_id, v).await?;
+    }
+    db::projects::touch(&mut *tx, ctx.org_id, project_id).await?;
+    tx.commit().await?;
+    version(db, actor, project_id, Some(v)).await
+}
+
+/// One version, or the latest when `number` is `None`.
+pub async fn version(
+    db: &PgPool,
+    actor: &Actor,
+    project_id: Uuid,
+    number: Option<i32>,
+) -> Result<InstructionVersion, AppError> {
+    let (ctx, _) = project_ctx(db, actor, project_id).await?;
+    db::projects::fetch_version(db, ctx.org_id, project_id, number)
+        .await?
+        .ok_or_else(|| AppError::NotFound("Instruction version".into()))
+}
+
+pub async fn versions(
+    db: &PgPool,
+    actor: &Actor,
+    project_id: Uuid,
+    cursor: Option<&str>,
+    limit: i64,
+) -> Result<Page<VersionSummary>, AppError> {
+    let (ctx, _) = project_ctx(db, actor, project_id).await?;
+    let before = cursor
+        .map(|c| {
+            c.parse::<i32>()
+                .map_err(|_| AppError::field("cursor", "This cursor is not one the API gave out."))
+        })
+        .transpose()?;
+    let mut items =
+        db::projects::fetch_versions(db, ctx.org_id, project_id, before, limit + 1).await?;
+    let next_cursor = if items.len() as i64 > limit {
+        items.truncate(limit as usize);
+        items.last().map(|v| v.version.to_string())
+    } else {
+        None
+    };
+    Ok(Page { items, next_cursor })
+}
+
+/// Makes an existing version the one executions use by default.
+pub async fn set_production(
+    db: &PgPool,
+    actor: &Actor,
+    project_id: Uuid,
+    number: i32,
+) -> Result<InstructionVersion, AppError> {
+    let (ctx, _) = project_ctx(db, actor, project_id).await?;
+    require(&ctx, Permission::EditProject)?;
+    if db::projects::fetch_version(db, ctx.org_id, project_id, Some(number))
+        .await?
+        .is_none()
+    {
+        return Err(AppError::field(
+            "version",
+            format!("This project has no version {number}."),
+        ));
+    }
+    db::projects::set_production(db, ctx.org_id, project_id, number).await?;
+    version(db, actor, project_id, Some(number)).await
+}
+
+pub async fn diff(
+    db: &PgPool,
+    actor: &Actor,
+    project_id: Uuid,
+    old: i32,
+    new: i32,
+) -> Result<InstructionDiff, AppError> {
+    let a = version(db, actor, project_id, Some(old)).await?;
+    let b = version(db, actor, project_id, Some(new)).await?;
+    Ok(diff_texts(old, &a.instructions, new, &b.instructions))
+}
+
+/// A side-by-side line diff: unchanged lines, removed and added ones, and
+/// replaced lines paired up as "changed".
+pub fn diff_texts(old_version: i32, old: &str, new_version: i32, new: &str) -> InstructionDiff {
+    use similar::{capture_diff_slices, Algorithm, DiffTag};
+    let old_lines: Vec<&str> = old.lines().collect();
+    let new_lines: Vec<&str> = new.lines().collect();
+    let mut lines = Vec::new();
+    let (mut added, mut removed) = (0, 0);
+    let line = |n: usize, text: &str| Some((n as u32 + 1, text.to_string()));
+    for op in capture_diff_slices(Algorithm::Myers, &old_lines, &new_lines) {
+        let (tag, o, n) = op.as_tag_tuple();
+        match tag {
+            DiffTag::Equal => {
+                for (i, j) in o.zip(n) {
+                    lines.push(DiffLine {
+                        kind: DiffKind::Same,
+                        old: line(i, old_lines[i]),
+                        new: line(j, new_lines[j]),
+                    });
+                }
+            }
+            DiffTag::Delete | DiffTag::Insert | DiffTag::Replace => {
+                removed += o.len() as u32;
+                added += n.len() as u32;
+                let (o, n): (Vec<usize>, Vec<usize>) = (o.collect(), n.collect());
+                for k in 0..o.len().max(n.len()) {
+                    let (left, right) = (o.get(k), n.get(k));
+                    lines.push(DiffLine {
+                        kind: match (left, right) {
+                            (Some(_), Some(_)) => DiffKind::Changed,
+                            (Some(_), None) => DiffKind::Removed,
+                            _ => DiffKind::Added,
+                        },
+                        old: left.and_then(|&i| line(i, old_lines[i])),
+                        new: right.and_then(|&j| line(j, new_lines[j])),
+                    });
+                }
+            }
+        }
+    }
+    InstructionDiff {
+        old_version,
+        new_version,
+        added,
+        removed,
+        lines,
+    }
+}
+
+// --- agent settings ---------------------------------------------------------
+
+/// A price typed as a decimal ("0.0025") in millionths.
+pub fn parse_price(raw: &str) -> Result<i64, AppError> {
+    let bad = || {
+        AppError::field(
+            "price_per_job",
+            "Enter a price like 0.002: at most 6 decimals, from 0 to 1000.",
+        )
+    };
+    let s = raw.trim().trim_start_matches('$');
+    let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
+    if whole.is_empty() && frac.is_empty()
+        || !whole.chars().all(|c| c.is_ascii_digit())
+        || !frac.chars().all(|c| c.is_ascii_digit())
+        || frac.len() > 6
+        || whole.len() > 4
+    {
+        return Err(bad());
+    }
+    let whole: i64 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().map_err(|_| bad())?
+    };
+    let frac: i64 = format!("{frac:0<6}").parse().map_err(|_| bad())?;
+    let micros = whole * 1_000_000 + frac;
+    if micros > 1_000_000_000 {
+        return Err(bad());
+    }
+    Ok(micros)
+}
+
+pub async fn update_agent(
+    db: &PgPool,
+    actor: &Actor,
+    project_id: Uuid,
+    settings: AgentSettings,
+) -> Result<Project, AppError> {
+    let (ctx, _) = project_ctx(db, actor, project_id).await?;
+    require(&ctx, Permission::EditProject)?;
+    let remote_url = match (settings.kind, settings.remote_url.as_deref().map(str::trim)) {
+        (AgentKind::Remote, None | Some("")) => Err(AppError::field(
+            "remote_url",
+            "The remote agent needs the address of its service.",
+        )),
+        (_, Some(u)) if !u.is_empty() => match url::Url::parse(u) {
+            Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => Ok(Some(u.to_string())),
+            _ => Err(AppError::field(
+                "remote_url",
+                "Enter an http:// or https:// address.",
+            )),
+        },
+        _ => Ok(None),
+    };
+    let timeout = if (1..=600).contains(&settings.timeout_secs) {
+        Ok(())
+    } else {
+        Err(AppError::field(
+            "timeout_secs",
+            "Use a timeout from 1 to 600 seconds.",
+        ))
+    };
+    let retries = if (0..=10).contains(&settings.max_retries) {
+        Ok(())
+    } else {
+        Err(AppError::field("max_retries", "Use 0 to 10 retries."))
+    };
+    let price = if (0..=1_000_000_000).contains(&settings.price_per_job_micros) {
+        Ok(())
+    } else {
+        Err(AppError::field(
+            "price_per_job",
+            "Use a price from 0 to 1000 per job.",
+        ))
+    };
+    collect_fields([
+        remote_url.as_ref().map(|_| ()).map_err(Clone::clone),
+        timeout,
+        retries,
+        price,
+    ])?;
+    let settings = AgentSettings {
+        remote_url: remote_url?,
+        ..settings
+    };
+    db::projects::update_agent(db, ctx.org_id, project_id, &settings).await?;
+    get(db, actor, project_id).await
+}
+
+// --- output fields ----------------------------------------------------------
+
+/// A field name: 1–64 characters of letters, digits, `_` and `-`, as it
+/// appears after `gt_` in a CSV header.
+pub fn parse_field_name(raw: &str) -> Result<String, AppError> {
+    let name = raw.trim();
+    if name.is_empty() || name.chars().count() > 64 {
+        return Err(AppError::field("name", "Use 1 to 64 characters."));
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_alphanumeric() || c == '_' || c == '-' || c == ' ')
+    {
+        return Err(AppError::field(
+            "name",
+            "Use letters, digits, spaces, _ and - only.",
+        ));
+    }
+    Ok(name.to_string())
+}
+
+/// Checks a rule and options a user wrote, with a field error naming the
+/// part that is wrong.
+pub fn check_field(field: &OutputField) -> Result<(), AppError> {
+    let rule = match &field.rule {
+        ExtractionRule::Auto => Ok(()),
+        ExtractionRule::Css {
+            selector,
+            attribute,
+        } => {
+            if selector.trim().is_empty() {
+                Err(AppError::field("selector", "Enter a CSS selector."))
+            } else if scraper::Selector::parse(selector).is_err() {
+                Err(AppError::field(
+                    "selector",
+                    format!("{selector:?} is not a valid CSS selector."),
+                ))
+            } else if attribute
+                .as_deref()
+                .is_some_and(|a| a.contains(char::is_whitespace))
+            {
+                Err(AppError::field(
+                    "attribute",
+                    "An attribute name has no spaces.",
+                ))
+            } else {
+                Ok(())
+            }
+        }
+        ExtractionRule::JsonLd { path } => {
+            if path.trim().is_empty() || path.split('.').any(|p| p.trim().is_empty()) {
+                Err(AppError::field(
+                    "path",
+                    "Enter a dotted path such as offers.price.",
+                ))
+            } else {
+                Ok(())
+            }
+        }
+        ExtractionRule::Meta { name } => {
+            if name.trim().is_empty() {
+                Err(AppError::field(
+                    "meta_name",
+                    "Enter the meta tag's name or property, e.g. og:title.",
+                ))
+            } else {
+                Ok(())
+            }
+        }
+        ExtractionRule::Regex { pattern } => match regex::Regex::new(pattern) {
+            _ if pattern.is_empty() => Err(AppError::field("pattern", "Enter a pattern.")),
+            Ok(_) => Ok(()),
+            Err(e) => Err(AppError::field(
+                "pattern",
+                format!("Not a valid regular expression: {e}"),
+            )),
+        },
+    };
+    let o = &field.comparator_options;
+    let non_negative = |v: Option<f64>, name: &str| match v {
+        Some(x) if !(x.is_finite() && x >= 0.0) => {
+            Err(AppError::field(name, "Use a number of 0 or more."))
+        }
+        _ => Ok(()),
+    };
+    let threshold = match o.threshold {
+        Some(t) if !(0.0..=1.0).contains(&t) => {
+            Err(AppError::field("threshold", "Use a threshold from 0 to 1."))
+        }
+        _ => Ok(()),
+    };
+    collect_fields([
+        rule,
+        non_negative(o.tolerance, "tolerance"),
+        non_negative(o.relative_tolerance, "relative_tolerance"),
+        threshold,
+    ])
+}
+
+/// Adds a field by hand; its name is checked here.
+pub async fn add_field(
+    db: &PgPool,
+    actor: &Actor,
+    project_id: Uuid,
+    field: OutputField,
+) -> Result<Project, AppError> {
+    let (ctx, _) = project_ctx(db, actor, project_id).await?;
+    require(&ctx, Permission::EditProject)?;
+    let field = OutputField {
+        name: parse_field_name(&field.name)?,
+        source: "manual".into(),
+        ..field
+    };
+    check_field(&field)?;
+    let count = db::projects::fetch_fields(db, ctx.org_id, project_id)
+        .await?
+        .len() as i64;
+    if count >= MAX_FIELDS {
+        return Err(AppError::field(
+            "name",
+            format!("A project has at most {MAX_FIELDS} output fields."),
+        ));
+    }
+    if !db::projects::insert_field(db, ctx.org_id, project_id, &field).await? {
+        return Err(AppError::AlreadyExists(crate::error::FieldError::new(
+            "name",
+            format!("This project already has a field named {:?}.", field.name),
+        )));
+    }
+    get(db, actor, project_id).await
+}
+
+pub async fn update_field(
+    db: &PgPool,
+    actor: &Actor,
+    project_id: Uuid,
+    field: OutputField,
+) -> Result<Project, AppError> {
+    let (ctx, _) = project_ctx(db, actor, project_id).await?;
+    require(&ctx, Permission::EditProject)?;
+    check_field(&field)?;
+    if !db::projects::update_field(db, ctx.org_id, project_id, &field).await? {
+        return Err(AppError::NotFound("Field".into()));
+    }
+    get(db, actor, project_id).await
+}
+
+pub async fn delete_field(
+    db: &PgPool,
+    actor: &Actor,
+    project_id: Uuid,
+    name: &str,
+) -> Result<Project, AppError> {
+    let (ctx, _) = project_ctx(db, actor, project_id).await?;
+    require(&ctx, Permission::EditProject)?;
+    if !db::projects::delete_field(db, ctx.org_id, project_id, name).await? {
+        return Err(AppError::NotFound("Field".into()));
+    }
+    get(db, actor, project_id).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Comparator, ComparatorOptions, ValueType};
+
+    #[test]
+    fn prices() {
+        assert_eq!(parse_price("0.0025").unwrap(), 2_500);
+        assert_eq!(parse_price("$1.5").unwrap(), 1_500_000);
+        assert_eq!(parse_price("0").unwrap(), 0);
+        assert_eq!(parse_price(".5").unwrap(), 500_000);
+        for bad in ["", ".", "-1", "1.1234567", "abc", "10000", "1,5"] {
+            assert!(parse_price(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn diffs_pair_replaced_lines() {
+        let d = diff_texts(1, "a\nb\nc\n", 2, "a\nB\nc\nd\n");
+        let kinds: Vec<DiffKind> = d.lines.iter().map(|l| l.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                DiffKind::Same,
+                DiffKind::Changed,
+                DiffKind::Same,
+                DiffKind::Added
+            ]
+        );
+        assert_eq!((d.added, d.removed), (2, 1));
+        assert_eq!(d.lines[3].new, Some((4, "d".into())));
+        assert_eq!(d.lines[3].old, None);
+    }
+
+    #[test]
+    fn rules_are_checked() {
+        let field = |rule| OutputField {
+            name: "price".into(),
+            field_type: ValueType::Number,
+            comparator: Comparator::Number,
+            comparator_options: ComparatorOptions::default(),
+            rule,
+            source: "manual".into(),
+        };
+        assert!(check_field(&field(ExtractionRule::Css {
+            selector: ".price".into(),
+            attribute: None
+        }))
+        .is_ok());
+        let bad = check_field(&field(ExtractionRule::Css {
+            selector: "..x[".into(),
+            attribute: None,
+        }));
+        assert_eq!(bad.unwrap_err().field_errors()[0].field, "selector");
+        let bad = check_field(&field(ExtractionRule::Regex {
+            pattern: "(".into(),
+        }));
+        assert_eq!(bad.unwrap_err().field_errors()[0].field, "pattern");
+        assert!(check_field(&field(ExtractionRule::JsonLd {
+            path: "offers..price".into()
+        }))
+        .is_err());
+    }
+}
