@@ -16,6 +16,9 @@ Commands:
   serve     Run the web app (the default)
   migrate   Apply database migrations and exit
   bench     Print the cost of password hashing on this machine (no database)
+  bench-ingest [ROWS]
+            Load a generated CSV of ROWS rows (default 1,000,000) through the
+            upload path and with raw COPY, in a scratch database; print both
   help      Show this help
 
 Environment:
@@ -32,6 +35,7 @@ Environment:
 enum Command {
     Serve,
     Migrate,
+    BenchIngest(u64),
 }
 
 /// `mino bench [rounds]`: needs no configuration or database.
@@ -51,6 +55,12 @@ async fn main() -> ExitCode {
     let command = match std::env::args().nth(1).as_deref() {
         None | Some("serve") => Command::Serve,
         Some("migrate") => Command::Migrate,
+        Some("bench-ingest") => Command::BenchIngest(
+            std::env::args()
+                .nth(2)
+                .and_then(|n| n.replace(['_', ','], "").parse().ok())
+                .unwrap_or(1_000_000),
+        ),
         Some("bench") => return bench(std::env::args().nth(2)).await,
         Some("help") | Some("--help") | Some("-h") => {
             print!("{HELP}");
@@ -102,6 +112,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
     };
     let result = async {
+        if let Command::BenchIngest(rows) = command {
+            return mino::server::bench::ingest(options, rows).await;
+        }
         let db = startup::connect(options).await?;
         startup::migrate(&db).await?;
         match command {
@@ -109,6 +122,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 tracing::info!("migrations applied");
                 Ok(())
             }
+            Command::BenchIngest(_) => Ok(()),
             Command::Serve => {
                 tokio::task::spawn_blocking(mino::server::auth::password::warm_up);
                 startup::spawn_session_cleanup(db.clone());

@@ -10,6 +10,19 @@ pub fn safe_next(next: Option<String>) -> String {
     }
 }
 
+/// Percent-encodes a query-string value (unreserved characters and `/`
+/// stay as they are).
+pub fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::safe_next;

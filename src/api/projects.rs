@@ -1,6 +1,10 @@
 //! Projects, instructions, fields, agent settings and batches for the
 //! browser. Uploads go to the REST endpoint directly (they stream a file).
 
+// A server function's arguments are its form's fields; the field editor's
+// form has many.
+#![allow(clippy::too_many_arguments)]
+
 use leptos::prelude::*;
 use uuid::Uuid;
 
@@ -175,7 +179,6 @@ pub async fn update_agent(
 
 /// Adds a field (`existing` empty) or changes one, from the field form.
 #[server(prefix = "/rpc", endpoint = "save_field")]
-#[allow(clippy::too_many_arguments)]
 pub async fn save_field(
     id: Uuid,
     existing: String,

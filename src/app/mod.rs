@@ -5,13 +5,14 @@
 
 pub mod components;
 pub mod pages;
+pub mod upload;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{ParentRoute, Route, Router, Routes};
 use leptos_router::{path, SsrMode};
 
-use pages::{account, auth, home, keys, orgs, team};
+use pages::{account, auth, batches, home, keys, orgs, projects, team};
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
@@ -54,6 +55,13 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/o/:slug/members") view=team::MembersPage />
                     <Route path=path!("/o/:slug/api-keys") view=keys::ApiKeysPage />
                     <Route path=path!("/o/:slug/settings") view=orgs::OrgSettingsPage />
+                    <Route path=path!("/o/:slug/projects") view=projects::ProjectsPage />
+                    <Route path=path!("/o/:slug/projects/:id") view=projects::ProjectPage />
+                    <Route path=path!("/o/:slug/projects/:id/instructions") view=projects::InstructionsPage />
+                    <Route path=path!("/o/:slug/projects/:id/history") view=projects::HistoryPage />
+                    <Route path=path!("/o/:slug/projects/:id/settings") view=projects::ProjectSettingsPage />
+                    <Route path=path!("/o/:slug/projects/:id/upload") view=batches::UploadPage />
+                    <Route path=path!("/o/:slug/batches/:id") view=batches::BatchPage />
                 </ParentRoute>
             </Routes>
         </Router>

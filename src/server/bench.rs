@@ -63,3 +63,164 @@ pub async fn run(rounds: usize) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// `mino bench-ingest [rows]`: generates a CSV (URL, 3 inputs, 3 `gt_`
+/// columns), loads it through the upload code path (parse, check, COPY into
+/// `batch_rows`, one transaction), then loads the same file with
+/// Postgres's own `COPY … (FORMAT csv)` into a plain table as the baseline,
+/// and prints both rates, their ratio and this process's peak memory. Runs
+/// in a scratch database that it drops afterwards.
+pub async fn ingest(server: sqlx::postgres::PgConnectOptions, rows: u64) -> anyhow::Result<()> {
+    use sqlx::{Connection, Executor};
+    use std::io::Write;
+
+    use crate::model::Role;
+    use crate::server::auth::rbac::{Actor, OrgCtx};
+    use crate::server::service::batches::{self, Chunk, UploadMeta};
+
+    let dir = std::env::temp_dir().join(format!("mino-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("sites.csv");
+    let t = Instant::now();
+    {
+        let mut w = std::io::BufWriter::new(std::fs::File::create(&path)?);
+        writeln!(w, "url,name,category,sku,gt_price,gt_title,gt_in_stock")?;
+        for i in 0..rows {
+            writeln!(
+                w,
+                "https://shop{}.example.com/products/{i},\"Product {i}, deluxe\",{},SKU-{i:08},{}.{:02},Product {i},{}",
+                i % 97,
+                ["lamps", "chairs", "desks", "rugs"][(i % 4) as usize],
+                (i * 7) % 1000,
+                i % 100,
+                if i % 3 == 0 { "yes" } else { "no" },
+            )?;
+        }
+    }
+    let size = std::fs::metadata(&path)?.len();
+    println!(
+        "generated {rows} rows, {:.1} MB in {:.1} s",
+        size as f64 / 1e6,
+        t.elapsed().as_secs_f64()
+    );
+
+    let scratch = format!("mino_bench_{}", std::process::id());
+    let mut admin = sqlx::PgConnection::connect_with(&server).await?;
+    admin
+        .execute(format!("create database {scratch}").as_str())
+        .await?;
+    let result = async {
+        let db = super::startup::connect(server.clone().database(&scratch)).await?;
+        super::startup::migrate(&db).await?;
+        let user: uuid::Uuid = sqlx::query_scalar(
+            "insert into users (email, name, password_hash) values ('bench@example.com', 'Bench', '-') returning id",
+        )
+        .fetch_one(&db)
+        .await?;
+        let org: uuid::Uuid = sqlx::query_scalar(
+            "insert into organizations (name, slug) values ('Bench', 'bench') returning id",
+        )
+        .fetch_one(&db)
+        .await?;
+        let project: uuid::Uuid = sqlx::query_scalar(
+            "insert into projects (org_id, name) values ($1, 'Bench') returning id",
+        )
+        .bind(org)
+        .fetch_one(&db)
+        .await?;
+        let rss_before = peak_rss_kib();
+
+        // Mino: the upload path, fed 64 KiB pieces as a request body is.
+        let ctx = OrgCtx {
+            org_id: org,
+            actor: Actor::User { id: user },
+            role: Some(Role::Owner),
+        };
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        let t = Instant::now();
+        let task = tokio::spawn(batches::ingest(
+            db.clone(),
+            ctx,
+            project,
+            UploadMeta {
+                name: Some("Bench".into()),
+                ..Default::default()
+            },
+            rx,
+        ));
+        let mut file = tokio::fs::File::open(&path).await?;
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            use tokio::io::AsyncReadExt;
+            let n = file.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            tx.send(Chunk::Data(axum::body::Bytes::copy_from_slice(&buf[..n])))
+                .await
+                .map_err(|_| anyhow::anyhow!("the ingest stopped early"))?;
+        }
+        tx.send(Chunk::End { name: None }).await.ok();
+        let batch = task.await?.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mino_secs = t.elapsed().as_secs_f64();
+        let rss_peak = peak_rss_kib();
+        anyhow::ensure!(batch.row_count as u64 == rows, "stored {} rows", batch.row_count);
+
+        // Baseline: Postgres parsing the same CSV itself.
+        db.execute(
+            "create table raw_copy (url text, name text, category text, sku text,
+                                   gt_price text, gt_title text, gt_in_stock text)",
+        )
+        .await?;
+        let t = Instant::now();
+        let mut conn = db.acquire().await?;
+        let mut copy = conn
+            .copy_in_raw("copy raw_copy from stdin with (format csv, header true)")
+            .await?;
+        let mut file = tokio::fs::File::open(&path).await?;
+        loop {
+            use tokio::io::AsyncReadExt;
+            let n = file.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            copy.send(&buf[..n]).await?;
+        }
+        let copied = copy.finish().await?;
+        let raw_secs = t.elapsed().as_secs_f64();
+        anyhow::ensure!(copied == rows, "raw COPY stored {copied} rows");
+        drop(conn);
+        db.close().await;
+
+        let mino_rate = rows as f64 / mino_secs;
+        let raw_rate = rows as f64 / raw_secs;
+        println!("mino upload path   {mino_secs:>7.2} s  {mino_rate:>10.0} rows/s  (parse, check, json rows, primary key, one transaction)");
+        println!("raw COPY (csv)     {raw_secs:>7.2} s  {raw_rate:>10.0} rows/s  (plain text table, no index)");
+        println!("ratio              {:>7.2}  (mino / raw COPY; target ≥ 0.50)", mino_rate / raw_rate);
+        println!(
+            "peak memory        {:>7.1} MB  (process peak RSS; {:.1} MB before the upload; target < 300 MB)",
+            rss_peak as f64 / 1024.0,
+            rss_before as f64 / 1024.0
+        );
+        anyhow::Ok(())
+    }
+    .await;
+    admin
+        .execute(format!("drop database if exists {scratch} with (force)").as_str())
+        .await?;
+    std::fs::remove_dir_all(&dir).ok();
+    result
+}
+
+/// This process's peak resident memory in KiB (Linux `VmHWM`).
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}

@@ -79,14 +79,7 @@ pub fn redirect_after_form(
 
 /// Percent-encodes a query-string value.
 pub fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    crate::nav::encode(s)
 }
 
 /// Middleware for server functions: they answer 500 for every error,

@@ -2,9 +2,11 @@
 
 pub mod account;
 pub mod auth;
+pub mod batches;
 pub mod home;
 pub mod keys;
 pub mod orgs;
+pub mod projects;
 pub mod team;
 
 use leptos::prelude::*;
@@ -117,13 +119,15 @@ fn TopBar(me: Me) -> impl IntoView {
                         .map(|o| {
                             let base = format!("/o/{}", o.slug);
                             let is_admin = o.role >= Role::Admin;
-                            let (members, keys, settings) = (
+                            let (projects, members, keys, settings) = (
+                                format!("{base}/projects"),
                                 format!("{base}/members"),
                                 format!("{base}/api-keys"),
                                 format!("{base}/settings"),
                             );
                             view! {
                                 <A href=base exact=true>"Overview"</A>
+                                <A href=projects>"Projects"</A>
                                 <A href=members>"Team"</A>
                                 <Show when=move || is_admin>
                                     <A href=keys.clone()>"API keys"</A>

@@ -13,6 +13,7 @@ use crate::model::{BatchRow, BatchSummary, ColumnSchema};
 #[derive(sqlx::FromRow)]
 pub struct BatchDbRow {
     pub id: Uuid,
+    pub seq: i64,
     pub org_id: Uuid,
     pub project_id: Uuid,
     pub project_name: String,
@@ -43,7 +44,7 @@ pub async fn fetch_one(
     id: Uuid,
 ) -> sqlx::Result<Option<BatchDbRow>> {
     sqlx::query_as(
-        "select b.id, b.org_id, b.project_id, p.name as project_name, o.slug as org_slug,
+        "select b.id, b.seq, b.org_id, b.project_id, p.name as project_name, o.slug as org_slug,
                 b.name, b.column_schema, b.url_column, b.delimiter, b.row_count,
                 b.skipped_rows, b.gt_coverage, b.file_name, b.file_bytes,
                 u.name as created_by_name, b.created_at
@@ -108,7 +109,8 @@ pub async fn fetch_for_project(
 }
 
 /// The batch row written before its rows are copied in, in the same
-/// transaction; `finish` fills in what reading the file found.
+/// transaction; `finish` fills in what reading the file found. Returns the
+/// batch's seq, which its rows carry.
 pub async fn insert(
     db: impl PgExecutor<'_>,
     id: Uuid,
@@ -117,11 +119,12 @@ pub async fn insert(
     name: &str,
     file_name: Option<&str>,
     created_by: Option<Uuid>,
-) -> sqlx::Result<()> {
-    sqlx::query(
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
         "insert into batches (id, org_id, project_id, name, column_schema, url_column,
                               delimiter, file_name, created_by)
-         values ($1, $2, $3, $4, '[]', '', ',', $5, $6)",
+         values ($1, $2, $3, $4, '[]', '', ',', $5, $6)
+         returning seq",
     )
     .bind(id)
     .bind(org_id)
@@ -129,9 +132,8 @@ pub async fn insert(
     .bind(name)
     .bind(file_name)
     .bind(created_by)
-    .execute(db)
-    .await?;
-    Ok(())
+    .fetch_one(db)
+    .await
 }
 
 pub struct Finished<'a> {
@@ -193,7 +195,6 @@ pub async fn delete(db: impl PgExecutor<'_>, org_id: Uuid, id: Uuid) -> sqlx::Re
 
 #[derive(sqlx::FromRow)]
 struct RowRow {
-    id: i64,
     row_index: i32,
     line: i32,
     site_url: String,
@@ -202,29 +203,28 @@ struct RowRow {
     gt_version: i32,
 }
 
-/// Rows in file order after `after` (a row index). `pattern`, a LIKE
-/// pattern, keeps rows whose URL or any value contains it.
+/// Rows of the batch `batch_seq` in file order after `after` (a row
+/// index). `pattern`, a LIKE pattern, keeps rows whose URL or any value
+/// contains it. The caller has checked the batch is in its organization.
 pub async fn fetch_rows(
     db: impl PgExecutor<'_>,
-    org_id: Uuid,
-    batch_id: Uuid,
+    batch_seq: i64,
     after: i32,
     pattern: Option<&str>,
     limit: i64,
 ) -> sqlx::Result<Vec<BatchRow>> {
     let rows: Vec<RowRow> = sqlx::query_as(
-        "select id, row_index, line, site_url, inputs, ground_truth, gt_version
+        "select row_index, line, site_url, inputs, ground_truth, gt_version
          from batch_rows
-         where org_id = $1 and batch_id = $2 and row_index > $3
-           and ($4::text is null
-                or site_url ilike $4
-                or exists (select 1 from jsonb_each_text(inputs) e where e.value ilike $4)
-                or exists (select 1 from jsonb_each_text(ground_truth) g where g.value ilike $4))
+         where batch_seq = $1 and row_index > $2
+           and ($3::text is null
+                or site_url ilike $3
+                or exists (select 1 from json_each_text(inputs) e where e.value ilike $3)
+                or exists (select 1 from json_each_text(ground_truth) g where g.value ilike $3))
          order by row_index
-         limit $5",
+         limit $4",
     )
-    .bind(org_id)
-    .bind(batch_id)
+    .bind(batch_seq)
     .bind(after)
     .bind(pattern)
     .bind(limit)
@@ -233,7 +233,7 @@ pub async fn fetch_rows(
     Ok(rows
         .into_iter()
         .map(|r| BatchRow {
-            id: r.id,
+            id: crate::model::row_id(batch_seq, r.row_index),
             row_index: r.row_index,
             line: r.line,
             site_url: r.site_url,

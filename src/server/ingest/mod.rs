@@ -9,8 +9,6 @@ pub mod parser;
 
 use std::collections::HashMap;
 
-use uuid::Uuid;
-
 use crate::error::AppError;
 use crate::model::{
     ColumnRole, ColumnSchema, CsvReport, FileProblem, FileProblemCode, InvalidUrls, PreviewRow,
@@ -86,7 +84,7 @@ struct Header {
 
 pub struct CsvReader {
     options: ReadOptions,
-    /// batch id and org id as COPY text, the first two columns of every row.
+    /// The batch's seq as COPY text, the first column of every row.
     row_prefix: Vec<u8>,
     has_bom: bool,
     head: Vec<u8>,
@@ -105,10 +103,10 @@ pub struct CsvReader {
 }
 
 impl CsvReader {
-    pub fn new(options: ReadOptions, batch_id: Uuid, org_id: Uuid) -> Self {
+    pub fn new(options: ReadOptions, batch_seq: i64) -> Self {
         CsvReader {
             options,
-            row_prefix: format!("{batch_id}\t{org_id}\t").into_bytes(),
+            row_prefix: format!("{batch_seq}\t").into_bytes(),
             has_bom: false,
             head: Vec::new(),
             parser: None,
@@ -600,8 +598,8 @@ impl CsvReader {
         )))
     }
 
-    /// One row as a line of COPY text: batch_id, org_id, row_index, line,
-    /// site_url, inputs (jsonb), ground_truth (jsonb).
+    /// One row as a line of COPY text: batch_seq, row_index, line,
+    /// site_url, inputs (json), ground_truth (json).
     fn write_row(&mut self, line: u64, fields: &[&str]) {
         let header = self.header.as_ref().expect("schema decided");
         let Some(url) = detect::normalize_site_url(fields[header.url_index]) else {
@@ -707,7 +705,7 @@ mod tests {
     use super::*;
 
     fn read(input: &[u8], options: ReadOptions) -> Result<CsvReader, AppError> {
-        let mut r = CsvReader::new(options, Uuid::nil(), Uuid::nil());
+        let mut r = CsvReader::new(options, 7);
         for chunk in input.chunks(5) {
             r.feed(chunk)?;
         }
@@ -731,13 +729,10 @@ mod tests {
         .unwrap();
         assert_eq!(r.delimiter(), ';');
         let out = String::from_utf8(r.take_output()).unwrap();
-        let nil = Uuid::nil();
         assert_eq!(
             out,
-            format!(
-                "{nil}\t{nil}\t1\t2\thttps://example.com/\t{{\"name\":\"A \\\\\"b\\\\\"\"}}\t{{\"Price\":\"19.99\"}}\n\
-                 {nil}\t{nil}\t2\t3\thttps://x.org/p\t{{\"name\":\"tab\\\\\\\\\"}}\t{{}}\n"
-            )
+            "7\t1\t2\thttps://example.com/\t{\"name\":\"A \\\\\"b\\\\\"\"}\t{\"Price\":\"19.99\"}\n\
+             7\t2\t3\thttps://x.org/p\t{\"name\":\"tab\\\\\\\\\"}\t{}\n"
         );
         assert_eq!(r.coverage(), vec![("Price".to_string(), 1)]);
         let cols = r.columns().unwrap();

@@ -133,7 +133,7 @@ pub async fn ingest(
     let placeholder = batch_name(given_name.as_deref(), meta.file_name.as_deref())?;
     let batch_id = Uuid::new_v4();
     let mut tx = db.begin().await?;
-    db::batches::insert(
+    let batch_seq = db::batches::insert(
         &mut *tx,
         batch_id,
         ctx.org_id,
@@ -143,12 +143,11 @@ pub async fn ingest(
         ctx.actor.user_id(),
     )
     .await?;
-    let mut reader = CsvReader::new(meta.options.clone(), batch_id, ctx.org_id);
+    let mut reader = CsvReader::new(meta.options.clone(), batch_seq);
     let mut bytes = 0u64;
     let mut copy = tx
         .copy_in_raw(
-            "copy batch_rows (batch_id, org_id, row_index, line, site_url, inputs, ground_truth) \
-             from stdin",
+            "copy batch_rows (batch_seq, row_index, line, site_url, inputs, ground_truth) from stdin",
         )
         .await?;
     let read: Result<Option<String>, AppError> = async {
@@ -243,7 +242,7 @@ pub async fn preview(
     mut chunks: mpsc::Receiver<Chunk>,
     options: ReadOptions,
 ) -> Result<CsvReport, AppError> {
-    let mut reader = CsvReader::new(options, Uuid::nil(), Uuid::nil());
+    let mut reader = CsvReader::new(options, 0);
     let outcome: Result<(), AppError> = async {
         loop {
             match chunks.recv().await {
@@ -322,7 +321,7 @@ pub async fn rows(
     cursor: Option<&str>,
     limit: i64,
 ) -> Result<Page<BatchRow>, AppError> {
-    let (ctx, _) = batch_ctx(db, actor, batch_id).await?;
+    let (_, batch) = batch_ctx(db, actor, batch_id).await?;
     let after =
         match cursor {
             None => 0,
@@ -338,15 +337,8 @@ pub async fn rows(
         ));
     }
     let pattern = q.map(contains_pattern);
-    let mut items = db::batches::fetch_rows(
-        db,
-        ctx.org_id,
-        batch_id,
-        after,
-        pattern.as_deref(),
-        limit + 1,
-    )
-    .await?;
+    let mut items =
+        db::batches::fetch_rows(db, batch.seq, after, pattern.as_deref(), limit + 1).await?;
     let next_cursor = if items.len() as i64 > limit {
         items.truncate(limit as usize);
         items.last().map(|r| r.row_index.to_string())
