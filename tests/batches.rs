@@ -29,10 +29,13 @@ async fn setup(app: &TestApp) -> (reqwest::Client, String, String) {
 async fn a_csv_body_becomes_a_batch_with_schema_rows_and_fields(db: PgPool) {
     let app = spawn_app(db).await;
     let (c, _, p) = setup(&app).await;
-    let r = app.upload(&c, &p, SITES, "name=Spring%20sites").await;
+    let r = app
+        .upload(&c, &p, SITES, "name=Spring%20sites&file_name=spring.csv")
+        .await;
     assert_eq!(r.status, 201, "{:?}", r.body);
     let b = &r.body;
     assert_eq!(b["name"], "Spring sites");
+    assert_eq!(b["file_name"], "spring.csv");
     assert_eq!(b["row_count"], 3);
     assert_eq!(b["url_column"], "url");
     assert_eq!(b["delimiter"], ",");

@@ -53,3 +53,34 @@ export async function apiCreateOrg(cookie, name) {
   if (res.status !== 201) throw new Error(`create org failed: ${res.status} ${await res.text()}`);
   return res.json();
 }
+
+/// A JSON request to the REST API as the holder of `cookie`.
+export async function api(cookie, method, path, body) {
+  const res = await fetch(`${BASE}${path}`, {
+    method,
+    headers: { 'content-type': 'application/json', cookie },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let json = null;
+  try { json = JSON.parse(text); } catch { /* not JSON */ }
+  if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${text}`);
+  return json;
+}
+
+/// Signs up `who` and makes them a member of `orgId` with `role`.
+export async function apiJoin(ownerCookie, orgId, who, role) {
+  const address = email(who);
+  const cookie = await apiSignUp(address, who);
+  const inv = await api(ownerCookie, 'POST', `/api/v1/orgs/${orgId}/invitations`, { email: address, role });
+  await api(cookie, 'POST', `/api/v1/invitations/${inv.token}/accept`, {});
+  return cookie;
+}
+
+/// A browser context signed in with `cookie` (from apiSignUp).
+export async function contextFor(browser, cookie) {
+  const ctx = await browser.newContext();
+  const [name, value] = cookie.split('=');
+  await ctx.addCookies([{ name, value, url: BASE }]);
+  return ctx;
+}

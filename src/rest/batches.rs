@@ -29,6 +29,9 @@ pub struct UploadQuery {
     name: Option<String>,
     url_column: Option<String>,
     types: Option<String>,
+    /// The uploaded file's name, shown on the batch page (a multipart
+    /// upload names it in its `file` part instead).
+    file_name: Option<String>,
     #[serde(default)]
     skip_invalid_urls: bool,
     /// Preview only: the body is the start of a larger file.
@@ -260,7 +263,11 @@ pub async fn upload(
     let ctx = batches::upload_ctx(&state.db, &actor, project_id).await?;
     let mut meta = UploadMeta {
         name: q.name.clone(),
-        file_name: None,
+        file_name: q
+            .file_name
+            .clone()
+            .map(|f| f.chars().take(255).collect())
+            .filter(|f: &String| !f.trim().is_empty() && !f.contains('\0')),
         options: q.read_options(false)?,
     };
     let source = source(&headers, req, &state).await?;

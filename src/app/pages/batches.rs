@@ -190,7 +190,7 @@ fn Uploader(project_id: String, org_slug: String) -> impl IntoView {
             .filter(|(col, t)| detected.get(col) != Some(t))
             .map(|(col, t)| (col, t.as_str().to_string()))
             .collect();
-        let mut query = vec![("name", name.get_untracked())];
+        let mut query = vec![("name", name.get_untracked()), ("file_name", f.name())];
         if let Some(u) = url_column.get_untracked() {
             query.push(("url_column", u));
         }

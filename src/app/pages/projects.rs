@@ -619,7 +619,7 @@ pub fn ProjectSettingsPage() -> impl IntoView {
                                 <FormError error=agent_error />
                                 <ActionForm action=agent>
                                     <input type="hidden" name="id" value=agent_id />
-                                    <fieldset disabled=!can_edit>
+                                    <fieldset class="plain" disabled=!can_edit>
                                         <label for="kind">"Agent"</label>
                                         <select id="kind" name="kind">
                                             {AgentKind::ALL.into_iter().map(|k| view! {
@@ -663,7 +663,7 @@ pub fn ProjectSettingsPage() -> impl IntoView {
                                 <FormError error=update_error />
                                 <ActionForm action=update>
                                     <input type="hidden" name="id" value=details_id />
-                                    <fieldset disabled=!can_edit>
+                                    <fieldset class="plain" disabled=!can_edit>
                                         <label for="project-name">"Name"</label>
                                         <input id="project-name" name="name" required maxlength="100" value=p.name.clone()
                                             aria-invalid=invalid(update_error, "name") aria-describedby="name-error" />
