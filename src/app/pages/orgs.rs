@@ -49,8 +49,9 @@ pub fn OrgOverviewPage() -> impl IntoView {
         move || slug.get(),
         |slug| async move {
             let org = get_org(slug.clone()).await?;
-            let members = list_members(slug).await?;
-            Ok::<_, crate::error::AppError>((org, members))
+            let members = list_members(slug.clone()).await?;
+            let projects = crate::api::projects::list_projects(slug, None).await?;
+            Ok::<_, crate::error::AppError>((org, members, projects))
         },
     );
     view! {
@@ -58,7 +59,7 @@ pub fn OrgOverviewPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match data.await {
                     Err(e) => view! { <ErrorBox error=e /> }.into_any(),
-                    Ok((org, members)) => {
+                    Ok((org, members, projects)) => {
                         let base = format!("/o/{}", org.slug);
                         let is_admin = org.role >= Role::Admin;
                         let alone = members.len() == 1;
@@ -69,6 +70,16 @@ pub fn OrgOverviewPage() -> impl IntoView {
                                 <span class="badge">{org.role.label()}</span>
                             </div>
                             <div class="grid">
+                                <section class="card">
+                                    <h2>"Projects"</h2>
+                                    <p class="stat">{projects.items.len()}{projects.next_cursor.is_some().then_some("+")}</p>
+                                    <p class="muted">{match projects.items.first() {
+                                        Some(p) => format!("latest: {}", p.name),
+                                        None if org.role >= Role::Member => "Create one to start: instructions, fields and batches of sites.".to_string(),
+                                        None => "None yet.".to_string(),
+                                    }}</p>
+                                    <a href=format!("{base}/projects")>"See the projects"</a>
+                                </section>
                                 <section class="card">
                                     <h2>"Team"</h2>
                                     <p class="stat">{members.len()}</p>
