@@ -16,6 +16,8 @@ Commands:
   serve     Run the web app (the default)
   migrate   Apply database migrations and exit
   bench     Print the cost of password hashing on this machine (no database)
+  demo-site [ADDR]
+            Serve only the demo shop (default 127.0.0.1:3200) under /demo
   bench-ingest [ROWS]
             Load a generated CSV of ROWS rows (default 1,000,000) through the
             upload path and with raw COPY, in a scratch database; print both
@@ -50,6 +52,26 @@ async fn bench(rounds: Option<String>) -> ExitCode {
     }
 }
 
+/// `mino demo-site [addr]`: the demo shop alone; no database.
+async fn demo_site(addr: Option<String>) -> ExitCode {
+    telemetry::init(false);
+    let addr = addr.unwrap_or_else(|| "127.0.0.1:3200".into());
+    let addr = match addr.parse() {
+        Ok(a) => a,
+        Err(_) => {
+            eprintln!("mino demo-site: {addr:?} is not an address like 127.0.0.1:3200");
+            return ExitCode::from(2);
+        }
+    };
+    match mino::server::demo::serve(addr).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mino demo-site: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let command = match std::env::args().nth(1).as_deref() {
@@ -62,6 +84,7 @@ async fn main() -> ExitCode {
                 .unwrap_or(1_000_000),
         ),
         Some("bench") => return bench(std::env::args().nth(2)).await,
+        Some("demo-site") => return demo_site(std::env::args().nth(2)).await,
         Some("help") | Some("--help") | Some("-h") => {
             print!("{HELP}");
             return ExitCode::SUCCESS;

@@ -83,6 +83,8 @@ pub fn router(db: PgPool, config: Arc<Config>, leptos_options: LeptosOptions) ->
     // registers each one's path (under /rpc/) with the same context.
     Router::new()
         .nest("/api/v1", crate::rest::router())
+        // The built-in demo shop, for trying agents with no internet.
+        .nest("/demo", super::demo::router())
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .leptos_routes_with_context(&state, routes, context.clone(), {
