@@ -1,11 +1,11 @@
 //! Everything that only runs on the server: configuration, the database,
 //! authentication, the business rules and the HTTP plumbing.
 
+pub mod agents;
 pub mod auth;
 pub mod bench;
 pub mod config;
 pub mod csrf;
-pub mod agents;
 pub mod db;
 pub mod demo;
 pub mod embedded_pg;

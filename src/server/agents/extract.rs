@@ -151,7 +151,9 @@ impl Page {
             .select(&s)
             .find(|m| {
                 let v = m.value();
-                v.attr("name").or(v.attr("property")).or(v.attr("itemprop"))
+                v.attr("name")
+                    .or(v.attr("property"))
+                    .or(v.attr("itemprop"))
                     .is_some_and(|n| n.eq_ignore_ascii_case(name))
             })
             .and_then(|m| m.value().attr("content"))
@@ -174,7 +176,12 @@ impl Page {
                 return Some(v);
             }
         }
-        if let Some(v) = self.json_ld.iter().find_map(|r| find_key(r, &k)).and_then(scalar) {
+        if let Some(v) = self
+            .json_ld
+            .iter()
+            .find_map(|r| find_key(r, &k))
+            .and_then(scalar)
+        {
             return Some(v);
         }
         // Microdata.
@@ -187,7 +194,12 @@ impl Page {
         // Open Graph and product meta tags.
         let og = format!("og:{field}");
         let product = format!("product:{field}");
-        for name in syn.meta.iter().copied().chain([og.as_str(), product.as_str()]) {
+        for name in syn
+            .meta
+            .iter()
+            .copied()
+            .chain([og.as_str(), product.as_str()])
+        {
             if let Some(v) = self.meta(name) {
                 return Some(v);
             }
@@ -200,7 +212,9 @@ impl Page {
         }
         // A title is the page's main heading when nothing names it.
         if matches!(k.as_str(), "title" | "name" | "productname" | "product") {
-            return sel("h1, h2").and_then(|s| self.doc.select(&s).next()).map(text_of);
+            return sel("h1, h2")
+                .and_then(|s| self.doc.select(&s).next())
+                .map(text_of);
         }
         None
     }
@@ -331,8 +345,21 @@ fn finish(field: &str, field_type: ValueType, raw: &str) -> Option<String> {
     let k = key(field);
     if matches!(k.as_str(), "instock" | "available" | "isavailable") {
         let lower = v.to_lowercase();
-        let no = ["outofstock", "out of stock", "sold out", "soldout", "unavailable", "discontinued"];
-        let yes = ["instock", "in stock", "available", "limitedavailability", "preorder"];
+        let no = [
+            "outofstock",
+            "out of stock",
+            "sold out",
+            "soldout",
+            "unavailable",
+            "discontinued",
+        ];
+        let yes = [
+            "instock",
+            "in stock",
+            "available",
+            "limitedavailability",
+            "preorder",
+        ];
         if no.iter().any(|n| lower.contains(n)) || lower == "no" || lower == "false" {
             return Some("no".into());
         }
@@ -342,7 +369,10 @@ fn finish(field: &str, field_type: ValueType, raw: &str) -> Option<String> {
     }
     if field_type == ValueType::Number {
         let re = regex::Regex::new(r"-?\d[\d,.\u{a0} ]*\d|-?\d").ok()?;
-        return re.find(&v).map(|m| m.as_str().trim().to_string()).or(Some(v));
+        return re
+            .find(&v)
+            .map(|m| m.as_str().trim().to_string())
+            .or(Some(v));
     }
     Some(v)
 }
@@ -380,12 +410,32 @@ mod tests {
             styles.insert(p.markup as u8);
             let page = page_of(&p);
             let ctx = format!("product {n} ({:?})", p.markup);
-            assert_eq!(auto(&page, "title", ValueType::Text).as_deref(), Some(p.title.as_str()), "{ctx}");
-            assert_eq!(auto(&page, "price", ValueType::Number), Some(p.price()), "{ctx}");
-            assert_eq!(auto(&page, "currency", ValueType::Text).as_deref(), Some(p.currency), "{ctx}");
+            assert_eq!(
+                auto(&page, "title", ValueType::Text).as_deref(),
+                Some(p.title.as_str()),
+                "{ctx}"
+            );
+            assert_eq!(
+                auto(&page, "price", ValueType::Number),
+                Some(p.price()),
+                "{ctx}"
+            );
+            assert_eq!(
+                auto(&page, "currency", ValueType::Text).as_deref(),
+                Some(p.currency),
+                "{ctx}"
+            );
             let stock = if p.stock.in_stock() { "yes" } else { "no" };
-            assert_eq!(auto(&page, "in_stock", ValueType::Text).as_deref(), Some(stock), "{ctx}");
-            assert_eq!(auto(&page, "rating", ValueType::Number), Some(p.rating()), "{ctx}");
+            assert_eq!(
+                auto(&page, "in_stock", ValueType::Text).as_deref(),
+                Some(stock),
+                "{ctx}"
+            );
+            assert_eq!(
+                auto(&page, "rating", ValueType::Number),
+                Some(p.rating()),
+                "{ctx}"
+            );
             assert_eq!(auto(&page, "sku", ValueType::Text), Some(p.sku()), "{ctx}");
         }
         assert_eq!(styles.len(), 4);
@@ -393,34 +443,91 @@ mod tests {
 
     #[test]
     fn explicit_rules() {
-        let micro = (1..).map(product).find(|p| p.markup == Markup::Microdata).unwrap();
+        let micro = (1..)
+            .map(product)
+            .find(|p| p.markup == Markup::Microdata)
+            .unwrap();
         let page = page_of(&micro);
-        let css = field("price", ValueType::Number, ExtractionRule::Css { selector: ".price".into(), attribute: Some("content".into()) });
+        let css = field(
+            "price",
+            ValueType::Number,
+            ExtractionRule::Css {
+                selector: ".price".into(),
+                attribute: Some("content".into()),
+            },
+        );
         assert_eq!(page.extract(&css), Some(micro.price()));
-        let text = field("price", ValueType::Text, ExtractionRule::Css { selector: "span.price".into(), attribute: None });
+        let text = field(
+            "price",
+            ValueType::Text,
+            ExtractionRule::Css {
+                selector: "span.price".into(),
+                attribute: None,
+            },
+        );
         assert!(page.extract(&text).unwrap().ends_with(&micro.price()));
 
-        let ld = (1..).map(product).find(|p| p.markup == Markup::JsonLd).unwrap();
+        let ld = (1..)
+            .map(product)
+            .find(|p| p.markup == Markup::JsonLd)
+            .unwrap();
         let page = page_of(&ld);
-        let path = field("rating", ValueType::Number, ExtractionRule::JsonLd { path: "aggregateRating.ratingValue".into() });
+        let path = field(
+            "rating",
+            ValueType::Number,
+            ExtractionRule::JsonLd {
+                path: "aggregateRating.ratingValue".into(),
+            },
+        );
         assert_eq!(page.extract(&path), Some(ld.rating()));
-        let missing = field("x", ValueType::Text, ExtractionRule::JsonLd { path: "offers.nothing".into() });
+        let missing = field(
+            "x",
+            ValueType::Text,
+            ExtractionRule::JsonLd {
+                path: "offers.nothing".into(),
+            },
+        );
         assert_eq!(page.extract(&missing), None);
 
-        let labelled = (1..).map(product).find(|p| p.markup == Markup::LabelledText).unwrap();
+        let labelled = (1..)
+            .map(product)
+            .find(|p| p.markup == Markup::LabelledText)
+            .unwrap();
         let page = page_of(&labelled);
-        let meta = field("title", ValueType::Text, ExtractionRule::Meta { name: "og:title".into() });
+        let meta = field(
+            "title",
+            ValueType::Text,
+            ExtractionRule::Meta {
+                name: "og:title".into(),
+            },
+        );
         assert_eq!(page.extract(&meta), Some(labelled.title.clone()));
-        let re = field("price", ValueType::Number, ExtractionRule::Regex { pattern: r"Price: \D*([0-9.]+)".into() });
+        let re = field(
+            "price",
+            ValueType::Number,
+            ExtractionRule::Regex {
+                pattern: r"Price: \D*([0-9.]+)".into(),
+            },
+        );
         assert_eq!(page.extract(&re), Some(labelled.price()));
     }
 
     #[test]
     fn values_are_normalized() {
         let page = Page::parse("<html><body><p class=t>  Oak &amp;\n  Shade </p><dl><dt>Weight</dt><dd> 2 kg </dd></dl></body></html>");
-        let t = field("t", ValueType::Text, ExtractionRule::Css { selector: ".t".into(), attribute: None });
+        let t = field(
+            "t",
+            ValueType::Text,
+            ExtractionRule::Css {
+                selector: ".t".into(),
+                attribute: None,
+            },
+        );
         assert_eq!(page.extract(&t).as_deref(), Some("Oak & Shade"));
-        assert_eq!(auto(&page, "weight", ValueType::Text).as_deref(), Some("2 kg"));
+        assert_eq!(
+            auto(&page, "weight", ValueType::Text).as_deref(),
+            Some("2 kg")
+        );
         assert_eq!(auto(&page, "colour", ValueType::Text), None);
     }
 }

@@ -3,3 +3,4 @@
 //! can be tested on the demo shop's markup without a network.
 
 pub mod extract;
+pub mod fetch;

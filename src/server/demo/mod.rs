@@ -63,6 +63,7 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route("/", get(index))
         .route("/products/{n}", get(product_page))
+        .route("/go/{n}", get(go))
         .route("/sites.csv", get(sites_csv))
         .with_state(DemoState::default())
 }
@@ -99,6 +100,15 @@ async fn product_page(State(state): State<DemoState>, Path(n): Path<String>) -> 
     Html(pages::product_page(&product(n))).into_response()
 }
 
+/// A short link that redirects (302) to product `n`, for redirect handling.
+async fn go(Path(n): Path<u32>) -> Response {
+    (
+        StatusCode::FOUND,
+        [(header::LOCATION, format!("/demo/products/{n}"))],
+    )
+        .into_response()
+}
+
 #[derive(Deserialize)]
 struct CsvQuery {
     rows: Option<u32>,
@@ -118,11 +128,7 @@ async fn sites_csv(headers: HeaderMap, Query(q): Query<CsvQuery>) -> Response {
         format!("http://{host}/demo")
     });
     let body = sites_csv_text(&base, rows);
-    (
-        [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
-        body,
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response()
 }
 
 /// The demo batch as CSV text; `base` is where the shop is served.
@@ -131,7 +137,7 @@ pub fn sites_csv_text(base: &str, rows: u32) -> String {
     for n in 1..=rows {
         let p = product(n);
         let mut price = p.price_cents;
-        if n % 17 == 0 {
+        if n.is_multiple_of(17) {
             price += 100;
         }
         out.push_str(&format!(

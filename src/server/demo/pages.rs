@@ -11,8 +11,8 @@ fn mix(mut x: u64) -> u64 {
 }
 
 const ADJECTIVES: [&str; 12] = [
-    "Oak", "Walnut", "Brass", "Linen", "Velvet", "Marble", "Copper", "Ceramic", "Rattan",
-    "Steel", "Wool", "Glass",
+    "Oak", "Walnut", "Brass", "Linen", "Velvet", "Marble", "Copper", "Ceramic", "Rattan", "Steel",
+    "Wool", "Glass",
 ];
 const NOUNS: [&str; 10] = [
     "Lamp", "Chair", "Desk", "Rug", "Shelf", "Stool", "Mirror", "Vase", "Clock", "Bench",
@@ -80,7 +80,7 @@ pub fn product(n: u32) -> Product {
     );
     let price_cents = 499 + (h >> 24) % 50_000;
     let currency = ["USD", "USD", "EUR", "GBP"][((h >> 40) % 4) as usize];
-    let stock = if (h >> 44) % 5 == 0 {
+    let stock = if (h >> 44).is_multiple_of(5) {
         Stock::OutOfStock
     } else {
         Stock::InStock(1 + ((h >> 48) % 200) as u32)
@@ -243,11 +243,7 @@ pub fn index_page() -> String {
 }
 
 pub fn not_found_page() -> String {
-    frame(
-        "Not found",
-        "",
-        "<h1>Not found</h1><p>No such product.</p>",
-    )
+    frame("Not found", "", "<h1>Not found</h1><p>No such product.</p>")
 }
 
 #[cfg(test)]
@@ -257,9 +253,11 @@ mod tests {
     #[test]
     fn products_are_deterministic_and_varied() {
         assert_eq!(product(42), product(42));
-        let styles: std::collections::HashSet<_> = (1..=8).map(|n| product(n).markup as u8).collect();
+        let styles: std::collections::HashSet<_> =
+            (1..=8).map(|n| product(n).markup as u8).collect();
         assert_eq!(styles.len(), 4);
-        let currencies: std::collections::HashSet<_> = (1..=200).map(|n| product(n).currency).collect();
+        let currencies: std::collections::HashSet<_> =
+            (1..=200).map(|n| product(n).currency).collect();
         assert!(currencies.len() >= 3);
         assert!((1..=200).any(|n| !product(n).stock.in_stock()));
         assert!((1..=200).all(|n| (10..=50).contains(&product(n).rating_tenths)));
@@ -267,7 +265,9 @@ mod tests {
 
     #[test]
     fn titles_with_ampersands_are_escaped() {
-        let n = (1..500).find(|n| product(*n).title.contains('&')).expect("some title has &");
+        let n = (1..500)
+            .find(|n| product(*n).title.contains('&'))
+            .expect("some title has &");
         let html = product_page(&product(n));
         assert!(html.contains("&amp; Shade"));
         assert!(!html.contains("& Shade<"));

@@ -1,0 +1,165 @@
+//! The demo shop served by the real router, fetched by the agent's fetcher
+//! and read by its extractor; its CSV uploaded as a batch.
+
+#![cfg(feature = "ssr")]
+
+mod common;
+
+use std::time::Duration;
+
+use common::spawn_app;
+use mino::model::{Comparator, ComparatorOptions, ExtractionRule, OutputField, ValueType};
+use mino::server::agents::extract::Page;
+use mino::server::agents::fetch::{client, fetch, ErrorClass, FetchPolicy};
+use mino::server::demo::{behaviour, product, Behaviour};
+use sqlx::PgPool;
+
+fn local() -> FetchPolicy {
+    FetchPolicy {
+        allow_private: true,
+        timeout: Duration::from_secs(10),
+        ..Default::default()
+    }
+}
+
+fn first(b: Behaviour) -> u32 {
+    (1..).find(|n| behaviour(*n) == b).unwrap()
+}
+
+#[sqlx::test]
+async fn pages_fetch_and_extract_with_the_expected_values(db: PgPool) {
+    let app = spawn_app(db).await;
+    let policy = local();
+    let c = client(&policy);
+    for n in [1, 2, 3, 4, 5, 10, 20] {
+        let p = product(n);
+        let got = fetch(&c, &app.url(&format!("/demo/products/{n}")), &policy)
+            .await
+            .unwrap();
+        assert_eq!(got.status, 200);
+        let page = Page::parse(&got.body);
+        let field = |name: &str, t| OutputField {
+            name: name.into(),
+            field_type: t,
+            comparator: Comparator::Exact,
+            comparator_options: ComparatorOptions::default(),
+            rule: ExtractionRule::Auto,
+            source: "csv".into(),
+        };
+        assert_eq!(
+            page.extract(&field("title", ValueType::Text)),
+            Some(p.title.clone()),
+            "{n}"
+        );
+        assert_eq!(
+            page.extract(&field("price", ValueType::Number)),
+            Some(p.price()),
+            "{n}"
+        );
+        assert_eq!(
+            page.extract(&field("currency", ValueType::Text)).as_deref(),
+            Some(p.currency),
+            "{n}"
+        );
+    }
+}
+
+#[sqlx::test]
+async fn failures_are_classified(db: PgPool) {
+    let app = spawn_app(db).await;
+    let policy = local();
+    let c = client(&policy);
+    let url = |n: u32| app.url(&format!("/demo/products/{n}"));
+
+    let e = fetch(&c, &url(first(Behaviour::NotFound)), &policy)
+        .await
+        .unwrap_err();
+    assert_eq!((e.kind, e.class), ("http_4xx", ErrorClass::Permanent));
+    let e = fetch(&c, &url(first(Behaviour::ServerError)), &policy)
+        .await
+        .unwrap_err();
+    assert_eq!((e.kind, e.class), ("http_5xx", ErrorClass::Transient));
+    let e = fetch(&c, &url(first(Behaviour::RateLimited)), &policy)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.kind, e.class, e.retry_after),
+        (
+            "http_429",
+            ErrorClass::Transient,
+            Some(Duration::from_secs(5))
+        )
+    );
+    // Flaky: fails once, then answers.
+    let flaky = url(first(Behaviour::Flaky));
+    let e = fetch(&c, &flaky, &policy).await.unwrap_err();
+    assert_eq!(e.kind, "http_5xx");
+    assert_eq!(fetch(&c, &flaky, &policy).await.unwrap().status, 200);
+    // Slow pages hit a short timeout as a transient error.
+    let short = FetchPolicy {
+        timeout: Duration::from_millis(300),
+        ..local()
+    };
+    let e = fetch(&c, &url(first(Behaviour::Slow)), &short)
+        .await
+        .unwrap_err();
+    assert_eq!((e.kind, e.class), ("timeout", ErrorClass::Transient));
+    // Nothing listening: a transient connection error.
+    let e = fetch(&c, "http://127.0.0.1:9/", &policy).await.unwrap_err();
+    assert_eq!((e.kind, e.class), ("connection", ErrorClass::Transient));
+}
+
+#[sqlx::test]
+async fn redirects_are_followed_within_the_limit(db: PgPool) {
+    let app = spawn_app(db).await;
+    let policy = local();
+    let c = client(&policy);
+    let got = fetch(&c, &app.url("/demo/go/8"), &policy).await.unwrap();
+    assert!(got.url.ends_with("/demo/products/8"));
+    assert_eq!(got.hops.len(), 1);
+    let none = FetchPolicy {
+        max_redirects: 0,
+        ..local()
+    };
+    let e = fetch(&c, &app.url("/demo/go/8"), &none).await.unwrap_err();
+    assert_eq!(
+        (e.kind, e.class),
+        ("too_many_redirects", ErrorClass::Permanent)
+    );
+    // Without permission, the local shop is a private target, and so is a
+    // redirect into it.
+    let strict = FetchPolicy::default();
+    let sc = client(&strict);
+    let e = fetch(&sc, &app.url("/demo/products/8"), &strict)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, "private_target");
+}
+
+#[sqlx::test]
+async fn the_demo_csv_uploads_as_a_batch_with_ground_truth(db: PgPool) {
+    let app = spawn_app(db).await;
+    let (c, _) = app.user("own@example.com", "Owen").await;
+    let org = app.org(&c, "Acme").await;
+    let p = app.project(&c, &org, "Demo").await;
+    let csv = c
+        .get(app.url("/demo/sites.csv?rows=200"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(csv.starts_with("url,sku,gt_title,gt_price,gt_currency,gt_in_stock\n"));
+    let r = app.upload(&c, &p, &csv, "name=Demo").await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    assert_eq!(r.body["row_count"], 200);
+    assert_eq!(r.body["gt_coverage"]["price"], 200);
+    let price = r.body["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "gt_price")
+        .unwrap();
+    assert_eq!(price["type"], "number");
+}
