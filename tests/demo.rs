@@ -163,3 +163,44 @@ async fn the_demo_csv_uploads_as_a_batch_with_ground_truth(db: PgPool) {
         .unwrap();
     assert_eq!(price["type"], "number");
 }
+
+#[sqlx::test]
+async fn loading_the_demo_project_makes_a_project_and_its_batch(db: PgPool) {
+    let app = spawn_app(db).await;
+    let (c, _) = app.user("own@example.com", "Owen").await;
+    let org = app.org(&c, "Acme").await;
+    let r = app
+        .post(
+            &c,
+            &format!("/api/v1/orgs/{org}/demo-project"),
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    assert_eq!(r.body["project"]["name"], "Demo shop");
+    assert_eq!(r.body["batch"]["row_count"], 200);
+    let fields: Vec<&str> = r.body["project"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["title", "price", "currency", "in_stock"]);
+    let batch = r.body["batch"]["id"].as_str().unwrap();
+    let rows = app
+        .get(&c, &format!("/api/v1/batches/{batch}/rows?limit=1"))
+        .await;
+    assert_eq!(
+        rows.body["items"][0]["site_url"],
+        format!("{}/demo/products/1", app.base)
+    );
+    // Loading again makes a second one rather than failing on the name.
+    let again = app
+        .post(
+            &c,
+            &format!("/api/v1/orgs/{org}/demo-project"),
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(again.body["project"]["name"], "Demo shop 2");
+}

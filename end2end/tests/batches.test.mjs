@@ -139,3 +139,20 @@ test('saving instructions makes a version and the history diffs two', async () =
   await shot(page, '17-projects');
   await ctx.close();
 });
+
+test('loading the demo project opens it with its 200-product batch', async () => {
+  const fresh = await apiSignUp(email('dana'), 'Dana Demo');
+  const demoOrg = await apiCreateOrg(fresh, `Demo ${Date.now()}`);
+  const ctx = await contextFor(browser, fresh);
+  const page = await ctx.newPage();
+  await page.goto(`${BASE}/o/${demoOrg.slug}/projects`);
+  await hydrated(page);
+  await page.waitForSelector('text=No projects yet');
+  await shot(page, '18-projects-empty');
+  await page.click('button:has-text("Load the demo project")');
+  await page.waitForURL(/\/projects\/[0-9a-f-]+$/);
+  await page.waitForSelector('h1:has-text("Demo shop")');
+  await page.waitForSelector('a:has-text("200 demo products")');
+  await shot(page, '19-demo-project');
+  await ctx.close();
+});

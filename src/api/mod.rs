@@ -34,6 +34,7 @@ pub const ENDPOINTS: &[&str] = &[
     "revoke_api_key",
     "list_projects",
     "create_project",
+    "load_demo_project",
     "get_project",
     "update_project",
     "delete_project",

@@ -45,6 +45,20 @@ pub async fn create_project(
     Ok(p)
 }
 
+/// Creates the demo project and opens it.
+#[server(prefix = "/rpc", endpoint = "load_demo_project")]
+pub async fn load_demo_project(org: String) -> Result<Project, AppError> {
+    use crate::server::{rpc, service::demo, service::orgs};
+    let (state, actor) = rpc::user().await?;
+    let ctx = orgs::org_ctx(&state.db, &actor, &org).await?;
+    let loaded = demo::load(&state.db, &ctx, &state.config.public_url).await?;
+    leptos_axum::redirect(&format!(
+        "/o/{}/projects/{}",
+        loaded.project.org_slug, loaded.project.id
+    ));
+    Ok(loaded.project)
+}
+
 #[server(prefix = "/rpc", endpoint = "get_project")]
 pub async fn get_project(id: Uuid) -> Result<Project, AppError> {
     use crate::server::{rpc, service::projects};

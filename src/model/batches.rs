@@ -172,6 +172,13 @@ impl Batch {
     }
 }
 
+/// What "Load the demo project" made.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoadedDemo {
+    pub project: super::Project,
+    pub batch: Batch,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BatchSummary {
     pub id: Uuid,

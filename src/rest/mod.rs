@@ -42,6 +42,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/api/v1/api-keys/{id}"),
     ("GET", "/api/v1/orgs/{org}/projects"),
     ("POST", "/api/v1/orgs/{org}/projects"),
+    ("POST", "/api/v1/orgs/{org}/demo-project"),
     ("GET", "/api/v1/projects/{id}"),
     ("PATCH", "/api/v1/projects/{id}"),
     ("DELETE", "/api/v1/projects/{id}"),
@@ -97,6 +98,7 @@ pub fn router() -> Router<AppState> {
             "/orgs/{org}/projects",
             get(projects::list).post(projects::create),
         )
+        .route("/orgs/{org}/demo-project", post(projects::load_demo))
         .route(
             "/projects/{id}",
             get(projects::get)

@@ -60,6 +60,18 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(project)))
 }
 
+/// Creates the demo project and its batch of demo-shop products.
+pub async fn load_demo(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(org): Path<String>,
+) -> Result<(StatusCode, Json<crate::model::LoadedDemo>), AppError> {
+    let ctx = orgs::org_ctx(&state.db, &actor, &org).await?;
+    let loaded =
+        crate::server::service::demo::load(&state.db, &ctx, &state.config.public_url).await?;
+    Ok((StatusCode::CREATED, Json(loaded)))
+}
+
 pub async fn get(
     State(state): State<AppState>,
     Caller(actor): Caller,

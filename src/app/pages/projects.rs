@@ -11,8 +11,8 @@ use super::orgs::use_slug;
 use crate::api::orgs::get_org;
 use crate::api::projects::{
     diff_instructions, get_instructions, get_project, list_batches, list_projects, list_versions,
-    CreateProject, DeleteField, DeleteProject, SaveField, SaveInstructions, SetProductionVersion,
-    UpdateAgent, UpdateProject,
+    CreateProject, DeleteField, DeleteProject, LoadDemoProject, SaveField, SaveInstructions,
+    SetProductionVersion, UpdateAgent, UpdateProject,
 };
 use crate::app::components::{
     action_error, invalid, when, ErrorBox, FieldError, FormError, Loading,
@@ -51,6 +51,8 @@ pub fn ProjectsPage() -> impl IntoView {
     let after = use_query("after");
     let create = ServerAction::<CreateProject>::new();
     let error = action_error(create);
+    let demo = ServerAction::<LoadDemoProject>::new();
+    let demo_error = action_error(demo);
     let data = Resource::new(
         move || (slug.get(), after.get()),
         |(slug, after)| async move {
@@ -86,7 +88,18 @@ pub fn ProjectsPage() -> impl IntoView {
                             }
                         }).collect_view();
                         let next = page.next_cursor.map(|c| format!("{base}/projects?after={c}"));
+                        let org_id = org.id.to_string();
                         view! {
+                            {can_create.then(|| view! {
+                                <FormError error=demo_error />
+                                <ActionForm action=demo attr:class="demo-form">
+                                    <input type="hidden" name="org" value=org_id.clone() />
+                                    <button type="submit" class="button" disabled=move || demo.pending().get()>
+                                        {move || if demo.pending().get() { "Loading the demo…" } else { "Load the demo project" }}
+                                    </button>
+                                    <span class="hint">" 200 products of the built-in demo shop, with expected values — a few deliberately wrong."</span>
+                                </ActionForm>
+                            })}
                             {can_create.then(|| view! {
                                 <details class="card create" open=empty>
                                     <summary class="button primary">"New project"</summary>

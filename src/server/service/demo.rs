@@ -1,0 +1,72 @@
+//! "Load the demo project": a project whose batch of 200 products points at
+//! the built-in demo shop, with expected values (a few deliberately wrong),
+//! so a new team can try everything without preparing data.
+
+use axum::body::Bytes;
+use sqlx::PgPool;
+use tokio::sync::mpsc;
+
+use super::batches::{self, Chunk, UploadMeta};
+use super::projects;
+use crate::error::AppError;
+use crate::model::LoadedDemo;
+use crate::server::auth::rbac::{require, OrgCtx, Permission};
+use crate::server::demo::sites_csv_text;
+
+pub const DEMO_ROWS: u32 = 200;
+
+const DESCRIPTION: &str =
+    "Products of Mino's built-in demo shop: titles, prices, currencies and stock, in four markup styles.";
+const INSTRUCTIONS: &str = "Open the product page and extract:\n\
+- title: the product's name as shown\n\
+- price: the price as a number, without currency symbol\n\
+- currency: the ISO code (USD, EUR, GBP)\n\
+- in_stock: yes or no\n";
+
+/// Creates the demo project (named "Demo shop", or "Demo shop 2"… when
+/// taken) and its batch. `public_url` is where this Mino serves `/demo`.
+pub async fn load(db: &PgPool, ctx: &OrgCtx, public_url: &str) -> Result<LoadedDemo, AppError> {
+    require(ctx, Permission::CreateProject)?;
+    let mut name = "Demo shop".to_string();
+    let mut n = 1;
+    let project = loop {
+        match projects::create(db, ctx, &name, DESCRIPTION, INSTRUCTIONS).await {
+            Ok(p) => break p,
+            Err(AppError::AlreadyExists(_)) if n < 100 => {
+                n += 1;
+                name = format!("Demo shop {n}");
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    let base = format!("{}/demo", public_url.trim_end_matches('/'));
+    let csv = sites_csv_text(&base, DEMO_ROWS);
+    let (tx, rx) = mpsc::channel(2);
+    let task = tokio::spawn(batches::ingest(
+        db.clone(),
+        ctx.clone(),
+        project.id,
+        UploadMeta {
+            name: Some(format!("{DEMO_ROWS} demo products")),
+            file_name: Some("demo-sites.csv".into()),
+            options: Default::default(),
+        },
+        rx,
+    ));
+    let _ = tx.send(Chunk::Data(Bytes::from(csv))).await;
+    let _ = tx.send(Chunk::End { name: None }).await;
+    drop(tx);
+    let batch = match task.await {
+        Ok(Ok(b)) => b,
+        Ok(Err(e)) => {
+            crate::server::db::projects::delete(db, ctx.org_id, project.id).await?;
+            return Err(e);
+        }
+        Err(e) => {
+            crate::server::db::projects::delete(db, ctx.org_id, project.id).await?;
+            return Err(AppError::Internal(format!("demo batch: {e}")));
+        }
+    };
+    let project = projects::get(db, &ctx.actor, project.id).await?;
+    Ok(LoadedDemo { project, batch })
+}
