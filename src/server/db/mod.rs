@@ -5,6 +5,7 @@ pub mod api_keys;
 pub mod auth_failures;
 pub mod batches;
 pub mod invitations;
+pub mod jobs;
 pub mod memberships;
 pub mod orgs;
 pub mod projects;
