@@ -13,6 +13,9 @@ create table executions (
     agent text not null check (agent in ('http', 'remote')),
     concurrency integer not null check (concurrency >= 1),
     max_retries integer not null check (max_retries between 0 and 10),
+    -- Copied from the project at start, so later edits don't change a run.
+    timeout_secs integer not null default 30,
+    price_per_job_micros bigint not null default 0,
     state text not null check (state in ('queued', 'running', 'paused', 'stopping', 'completed', 'failed', 'cancelled')),
     -- Round robin between executions: the one served longest ago goes next.
     last_claimed_at timestamptz,

@@ -15,6 +15,8 @@ Usage: mino [COMMAND]
 Commands:
   serve     Run the web app (the default)
   migrate   Apply database migrations and exit
+  worker    Run only workers (no web server): any number of processes on any
+            number of machines can share one Postgres
   bench     Print the cost of password hashing on this machine (no database)
   demo-site [ADDR]
             Serve only the demo shop (default 127.0.0.1:3200) under /demo
@@ -31,11 +33,16 @@ Environment:
                      (https:// makes session cookies Secure and __Host-)
   MINO_LOG_FORMAT    text (default) or json
   MINO_TRUST_PROXY   1 to take client addresses from X-Forwarded-For
+  MINO_WORKER_SLOTS  jobs this process runs at once (default 50; 0: no workers)
+  MINO_ALLOW_PRIVATE_TARGETS
+                     1 lets agents fetch loopback/private addresses (default:
+                     1 with the embedded Postgres, 0 with DATABASE_URL)
   RUST_LOG           log filter, e.g. info or mino=debug
 ";
 
 enum Command {
     Serve,
+    Worker,
     Migrate,
     BenchIngest(u64),
 }
@@ -77,6 +84,7 @@ async fn main() -> ExitCode {
     let command = match std::env::args().nth(1).as_deref() {
         None | Some("serve") => Command::Serve,
         Some("migrate") => Command::Migrate,
+        Some("worker") => Command::Worker,
         Some("bench-ingest") => Command::BenchIngest(
             std::env::args()
                 .nth(2)
@@ -146,12 +154,24 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 Ok(())
             }
             Command::BenchIngest(_) => Ok(()),
+            Command::Worker => {
+                let (stop, workers) = start_workers(&db, &config);
+                startup::shutdown_signal().await;
+                let _ = stop.send(true);
+                let _ = workers.await;
+                db.close().await;
+                Ok(())
+            }
             Command::Serve => {
+                let (stop, workers) = start_workers(&db, &config);
                 tokio::task::spawn_blocking(mino::server::auth::password::warm_up);
                 startup::spawn_session_cleanup(db.clone());
                 let addr = leptos_options.site_addr;
                 let app = startup::router(db.clone(), Arc::new(config.clone()), leptos_options);
                 let served = startup::serve(app, addr).await;
+                // Running jobs are handed back to the queue before exit.
+                let _ = stop.send(true);
+                let _ = workers.await;
                 db.close().await;
                 served
             }
@@ -162,4 +182,32 @@ async fn run(command: Command) -> anyhow::Result<()> {
         pg.stop();
     }
     result
+}
+
+/// Starts this process's workers; send `true` to stop them.
+fn start_workers(
+    db: &sqlx::PgPool,
+    config: &Config,
+) -> (
+    tokio::sync::watch::Sender<bool>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "host".into());
+    let settings = mino::server::executor::Settings {
+        slots: config.worker_slots,
+        allow_private_targets: config.allow_private_targets,
+        worker_id: format!(
+            "{host}-{}-{}",
+            std::process::id(),
+            &uuid::Uuid::new_v4().simple().to_string()[..6]
+        ),
+    };
+    tracing::info!(slots = settings.slots, worker = %settings.worker_id, "workers started");
+    (
+        stop,
+        mino::server::executor::spawn(db.clone(), settings, stopped),
+    )
 }

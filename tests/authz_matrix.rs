@@ -78,6 +78,7 @@ struct Fixture {
     own_token: String,
     project: String,
     batch: String,
+    execution: String,
 }
 
 const CSV: &str = "url,name,gt_price\nhttps://a.example.com,A,1\nhttps://b.example.com,B,2\n";
@@ -156,7 +157,17 @@ async fn fixture(app: &TestApp, n: usize, who: Who) -> Fixture {
     let b = app.upload(owner, &project, CSV, "name=Batch").await;
     assert_eq!(b.status, 201, "{:?}", b.body);
     let batch = b.body["id"].as_str().unwrap().to_string();
+    let e = app
+        .post(
+            owner,
+            &format!("/api/v1/batches/{batch}/executions"),
+            json!({"mode": "test", "sample_size": 2}),
+        )
+        .await;
+    assert_eq!(e.status, 201, "{:?}", e.body);
+    let execution = e.body["id"].as_str().unwrap().to_string();
     Fixture {
+        execution,
         project,
         batch,
         org,
@@ -194,6 +205,7 @@ const PEOPLE_ONLY: fn(u16) -> Expect = |ok| [401, ok, ok, ok, ok, ok, 403, 403, 
 const ORG_READ: fn(u16) -> Expect = |ok| [401, ok, ok, ok, ok, 404, ok, ok, ok, ok];
 const ORG_ADMIN: fn(u16) -> Expect = |ok| [401, 403, 403, ok, ok, 404, 403, 403, 403, ok];
 const ORG_WRITE: fn(u16) -> Expect = |ok| [401, 403, ok, ok, ok, 404, 403, ok, 403, 403];
+const ORG_EXECUTE: fn(u16) -> Expect = |ok| [401, 403, ok, ok, ok, 404, 403, 403, ok, 403];
 const ORG_OWNER: fn(u16) -> Expect = |ok| [401, 403, 403, 403, ok, 404, 403, 403, 403, 403];
 
 fn rest_rows() -> Vec<(&'static str, &'static str, Expect)> {
@@ -278,6 +290,19 @@ fn rest_rows() -> Vec<(&'static str, &'static str, Expect)> {
         ("PATCH", "/api/v1/batches/{id}", ORG_WRITE(200)),
         ("DELETE", "/api/v1/batches/{id}", ORG_ADMIN(204)),
         ("GET", "/api/v1/batches/{id}/rows", ORG_READ(200)),
+        ("GET", "/api/v1/batches/{id}/executions", ORG_READ(200)),
+        ("POST", "/api/v1/batches/{id}/executions", ORG_EXECUTE(201)),
+        ("GET", "/api/v1/executions/{id}", ORG_READ(200)),
+        ("POST", "/api/v1/executions/{id}/pause", ORG_EXECUTE(200)),
+        // The fixture's execution is running, so resuming it is a conflict:
+        // the row still shows who gets past the permission check.
+        ("POST", "/api/v1/executions/{id}/resume", ORG_EXECUTE(409)),
+        ("POST", "/api/v1/executions/{id}/stop", ORG_EXECUTE(200)),
+        (
+            "PUT",
+            "/api/v1/executions/{id}/concurrency",
+            ORG_EXECUTE(200),
+        ),
     ]
 }
 
@@ -286,6 +311,7 @@ fn rest_request(route: &str, f: &Fixture, who: Who, n: usize) -> (String, Option
     let mut path = route
         .replace("projects/{id}", &format!("projects/{}", f.project))
         .replace("batches/{id}", &format!("batches/{}", f.batch))
+        .replace("executions/{id}", &format!("executions/{}", f.execution))
         .replace("{version}", "1")
         .replace("fields/{name}", "fields/price")
         .replace("{org}", &f.org)
@@ -330,6 +356,8 @@ fn rest_request(route: &str, f: &Fixture, who: Who, n: usize) -> (String, Option
         "/api/v1/projects/{id}/fields" => Some(json!({"name": "title"})),
         "/api/v1/projects/{id}/fields/{name}" => Some(json!({"comparator": "exact"})),
         "/api/v1/batches/{id}" => Some(json!({"name": "Renamed"})),
+        "/api/v1/batches/{id}/executions" => Some(json!({"mode": "test", "sample_size": 1})),
+        "/api/v1/executions/{id}/concurrency" => Some(json!({"concurrency": 5})),
         _ => None,
     };
     (path, body)
@@ -384,6 +412,11 @@ fn rpc_rows() -> Vec<(&'static str, Expect)> {
         ("list_rows", org_read(200)),
         ("rename_batch", org_write(200)),
         ("delete_batch", org_admin(200)),
+        ("start_execution", org_write(200)),
+        ("list_executions", org_read(200)),
+        ("get_execution", org_read(200)),
+        ("control_execution", org_write(200)),
+        ("set_execution_concurrency", org_write(200)),
     ]
 }
 
@@ -483,6 +516,19 @@ fn rpc_args(endpoint: &str, f: &Fixture, who: Who, n: usize) -> Vec<(&'static st
         "list_rows" => vec![("id", f.batch.clone()), ("q", String::new())],
         "rename_batch" => vec![("id", f.batch.clone()), ("name", "Renamed".into())],
         "delete_batch" => vec![("id", f.batch.clone()), ("confirm", "Batch".into())],
+        "start_execution" => vec![
+            ("batch", f.batch.clone()),
+            ("mode", "test".into()),
+            ("sample_size", "1".into()),
+            ("sample", "first".into()),
+            ("concurrency", "2".into()),
+        ],
+        "list_executions" => vec![("batch", f.batch.clone())],
+        "get_execution" => vec![("id", f.execution.clone())],
+        "control_execution" => vec![("id", f.execution.clone()), ("action", "pause".into())],
+        "set_execution_concurrency" => {
+            vec![("id", f.execution.clone()), ("concurrency", "3".into())]
+        }
         _ => vec![],
     }
 }

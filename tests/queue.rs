@@ -50,6 +50,8 @@ async fn execution(app: &TestApp, rows: usize, concurrency: i32, max_retries: i3
             agent: "http",
             concurrency,
             max_retries,
+            timeout_secs: 30,
+            price_per_job_micros: 0,
             state: "running",
             created_by: None,
         },

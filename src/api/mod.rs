@@ -51,4 +51,9 @@ pub const ENDPOINTS: &[&str] = &[
     "list_rows",
     "rename_batch",
     "delete_batch",
+    "start_execution",
+    "list_executions",
+    "get_execution",
+    "control_execution",
+    "set_execution_concurrency",
 ];

@@ -320,3 +320,78 @@ pub async fn delete_batch(id: Uuid, confirm: String) -> Result<(), AppError> {
     ));
     Ok(())
 }
+
+/// Starts a test or production run from the batch page's form.
+#[server(prefix = "/rpc", endpoint = "start_execution")]
+pub async fn start_execution(
+    batch: Uuid,
+    mode: String,
+    sample_size: String,
+    sample: String,
+    concurrency: String,
+) -> Result<crate::model::Execution, AppError> {
+    use crate::server::{rpc, service::executions};
+    let (state, actor) = rpc::user().await?;
+    let number = |raw: &str, field: &str| -> Result<Option<i32>, AppError> {
+        let raw = raw.trim().replace(',', "");
+        if raw.is_empty() {
+            return Ok(None);
+        }
+        raw.parse::<i32>()
+            .map(Some)
+            .map_err(|_| AppError::field(field, "Enter a whole number."))
+    };
+    let req = executions::StartRequest {
+        sample_size: if mode == "test" {
+            number(&sample_size, "sample_size")?
+        } else {
+            None
+        },
+        sample: Some(sample).filter(|s| !s.is_empty()),
+        concurrency: number(&concurrency, "concurrency")?,
+        mode,
+        ..Default::default()
+    };
+    let e = executions::start(&state.db, &actor, batch, req).await?;
+    leptos_axum::redirect(&format!("/o/{}/executions/{}", e.org_slug, e.id));
+    Ok(e)
+}
+
+#[server(prefix = "/rpc", endpoint = "list_executions")]
+pub async fn list_executions(batch: Uuid) -> Result<Page<crate::model::Execution>, AppError> {
+    use crate::server::{rpc, service::executions};
+    let (state, actor) = rpc::user().await?;
+    executions::list_for_batch(&state.db, &actor, batch).await
+}
+
+#[server(prefix = "/rpc", endpoint = "get_execution")]
+pub async fn get_execution(id: Uuid) -> Result<crate::model::Execution, AppError> {
+    use crate::server::{rpc, service::executions};
+    let (state, actor) = rpc::user().await?;
+    executions::get(&state.db, &actor, id).await
+}
+
+/// pause, resume or stop.
+#[server(prefix = "/rpc", endpoint = "control_execution")]
+pub async fn control_execution(
+    id: Uuid,
+    action: String,
+) -> Result<crate::model::Execution, AppError> {
+    use crate::server::{rpc, service::executions};
+    let (state, actor) = rpc::user().await?;
+    executions::control(&state.db, &actor, id, &action).await
+}
+
+#[server(prefix = "/rpc", endpoint = "set_execution_concurrency")]
+pub async fn set_execution_concurrency(
+    id: Uuid,
+    concurrency: String,
+) -> Result<crate::model::Execution, AppError> {
+    use crate::server::{rpc, service::executions};
+    let (state, actor) = rpc::user().await?;
+    let n = concurrency
+        .trim()
+        .parse::<i32>()
+        .map_err(|_| AppError::field("concurrency", "Enter a whole number from 1 to 50."))?;
+    executions::set_concurrency(&state.db, &actor, id, n).await
+}

@@ -212,3 +212,52 @@ pub struct BatchRow {
     pub ground_truth: BTreeMap<String, String>,
     pub gt_version: i32,
 }
+
+/// An execution: an agent run over a batch (all rows, or a test sample),
+/// with its job counts read from the jobs table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Execution {
+    pub id: Uuid,
+    pub batch_id: Uuid,
+    pub batch_name: String,
+    pub project_id: Uuid,
+    pub project_name: String,
+    pub org_slug: String,
+    pub mode: String,
+    pub sample_size: Option<i32>,
+    pub instruction_version: i32,
+    pub agent: String,
+    pub concurrency: i32,
+    pub max_retries: i32,
+    pub state: String,
+    pub total: i64,
+    pub queued: i64,
+    pub running: i64,
+    /// Jobs that finished with a result.
+    pub completed: i64,
+    /// Jobs that failed after their retries.
+    pub errors: i64,
+    pub cancelled: i64,
+    /// Evaluation against ground truth comes with the results issue; until
+    /// then these stay 0.
+    pub passed: i64,
+    pub failed: i64,
+    pub estimated_cost_micros: i64,
+    pub cost_micros: i64,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub role: Option<Role>,
+}
+
+impl Execution {
+    pub fn is_active(&self) -> bool {
+        matches!(
+            self.state.as_str(),
+            "queued" | "running" | "paused" | "stopping"
+        )
+    }
+    pub fn can_control(&self) -> bool {
+        self.role.is_none_or(|r| r >= Role::Member)
+    }
+}

@@ -3,6 +3,7 @@
 
 mod auth;
 mod batches;
+mod executions;
 mod keys;
 mod orgs;
 mod projects;
@@ -62,6 +63,13 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("PATCH", "/api/v1/batches/{id}"),
     ("DELETE", "/api/v1/batches/{id}"),
     ("GET", "/api/v1/batches/{id}/rows"),
+    ("GET", "/api/v1/batches/{id}/executions"),
+    ("POST", "/api/v1/batches/{id}/executions"),
+    ("GET", "/api/v1/executions/{id}"),
+    ("POST", "/api/v1/executions/{id}/pause"),
+    ("POST", "/api/v1/executions/{id}/resume"),
+    ("POST", "/api/v1/executions/{id}/stop"),
+    ("PUT", "/api/v1/executions/{id}/concurrency"),
 ];
 
 pub fn router() -> Router<AppState> {
@@ -140,6 +148,18 @@ pub fn router() -> Router<AppState> {
                 .delete(batches::delete),
         )
         .route("/batches/{id}/rows", get(batches::rows))
+        .route(
+            "/batches/{id}/executions",
+            get(executions::list).post(executions::start),
+        )
+        .route("/executions/{id}", get(executions::get))
+        .route("/executions/{id}/pause", post(executions::pause))
+        .route("/executions/{id}/resume", post(executions::resume))
+        .route("/executions/{id}/stop", post(executions::stop))
+        .route(
+            "/executions/{id}/concurrency",
+            put(executions::set_concurrency),
+        )
         .fallback(not_found)
 }
 

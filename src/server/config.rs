@@ -20,6 +20,13 @@ pub struct Config {
     /// Take the client address from `X-Forwarded-For` (only behind a proxy
     /// you trust, or clients could dodge the sign-in throttle).
     pub trust_proxy: bool,
+    /// Let agents fetch loopback and private addresses. On by default only
+    /// with the embedded Postgres (a local install, where the demo shop is
+    /// on 127.0.0.1); a shared server must not fetch internal addresses for
+    /// its users.
+    pub allow_private_targets: bool,
+    /// Jobs this process runs at once (across all executions).
+    pub worker_slots: usize,
 }
 
 impl Config {
@@ -70,6 +77,22 @@ impl Config {
             }
         };
         let trust_proxy = parse_bool(&get, "MINO_TRUST_PROXY", &mut problems);
+        let allow_private_targets = match get("MINO_ALLOW_PRIVATE_TARGETS") {
+            None => database_url.is_none(),
+            Some(_) => parse_bool(&get, "MINO_ALLOW_PRIVATE_TARGETS", &mut problems),
+        };
+        let worker_slots = match get("MINO_WORKER_SLOTS") {
+            None => 50,
+            Some(v) => match v.trim().parse::<usize>() {
+                Ok(n) if n <= 1000 => n,
+                _ => {
+                    problems.push(format!(
+                        "MINO_WORKER_SLOTS must be a number from 0 to 1000 (got {v:?})"
+                    ));
+                    0
+                }
+            },
+        };
 
         if problems.is_empty() {
             Ok(Config {
@@ -78,6 +101,8 @@ impl Config {
                 public_url,
                 log_json,
                 trust_proxy,
+                allow_private_targets,
+                worker_slots,
             })
         } else {
             Err(problems.join("\n"))

@@ -9,6 +9,7 @@ pub mod csrf;
 pub mod db;
 pub mod demo;
 pub mod embedded_pg;
+pub mod executor;
 pub mod http;
 pub mod ingest;
 pub mod rpc;

@@ -39,6 +39,9 @@ pub async fn spawn_app_at(db: PgPool, public_url: Option<&str>) -> TestApp {
             .unwrap_or_else(|| format!("http://{addr}")),
         log_json: false,
         trust_proxy: false,
+        // The demo shop the tests fetch is on 127.0.0.1.
+        allow_private_targets: true,
+        worker_slots: 0,
     };
     // The app gets its own pool to the test database, like production (an
     // acquire timeout, no shared parent). `#[sqlx::test]` pools draw on one

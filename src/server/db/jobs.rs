@@ -23,6 +23,8 @@ pub struct NewExecution<'a> {
     pub agent: &'a str,
     pub concurrency: i32,
     pub max_retries: i32,
+    pub timeout_secs: i32,
+    pub price_per_job_micros: i64,
     pub state: &'a str,
     pub created_by: Option<Uuid>,
 }
@@ -31,9 +33,9 @@ pub async fn insert_execution(conn: &mut PgConnection, e: &NewExecution<'_>) -> 
     sqlx::query_scalar(
         "insert into executions (org_id, project_id, batch_id, instruction_version, mode,
                                  sample_size, agent, concurrency, max_retries, state, created_by,
-                                 started_at)
+                                 started_at, timeout_secs, price_per_job_micros)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,
-                 case when $10 = 'running' then now() end)
+                 case when $10 = 'running' then now() end, $12, $13)
          returning id",
     )
     .bind(e.org_id)
@@ -47,6 +49,8 @@ pub async fn insert_execution(conn: &mut PgConnection, e: &NewExecution<'_>) -> 
     .bind(e.max_retries)
     .bind(e.state)
     .bind(e.created_by)
+    .bind(e.timeout_secs)
+    .bind(e.price_per_job_micros)
     .fetch_one(conn)
     .await
 }
@@ -285,9 +289,11 @@ async fn finish_attempt(
     error: Option<&str>,
 ) -> sqlx::Result<()> {
     sqlx::query(
-        "update attempts set finished_at = now(), outcome = $3, error_class = $4, error = $5,
-                duration_ms = (extract(epoch from now() - started_at) * 1000)::int
-         where job_id = $1 and n = $2",
+        "update attempts a set finished_at = now(), outcome = $3, error_class = $4, error = $5,
+                duration_ms = (extract(epoch from now() - a.started_at) * 1000)::int,
+                cost_micros = e.price_per_job_micros
+         from jobs j join executions e on e.id = j.execution_id
+         where j.id = a.job_id and a.job_id = $1 and a.n = $2",
     )
     .bind(job.id)
     .bind(job.attempt)
@@ -340,4 +346,74 @@ pub async fn counts(db: &PgPool, execution_id: Uuid) -> sqlx::Result<BTreeMap<St
             .fetch_all(db)
             .await?;
     Ok(rows.into_iter().collect())
+}
+
+/// Marks a running job cancelled (the execution was stopped); fenced like
+/// every other write.
+pub async fn cancel_running(db: &PgPool, job: &Claimed, worker: &str) -> sqlx::Result<bool> {
+    let mut tx = db.begin().await?;
+    let done = sqlx::query(
+        "update jobs set state = 'cancelled', lease_owner = null, lease_expires_at = null,
+                finished_at = now()
+         where id = $1 and attempt = $2 and lease_owner = $3 and state = 'running'",
+    )
+    .bind(job.id)
+    .bind(job.attempt)
+    .bind(worker)
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() != 1 {
+        return Ok(false);
+    }
+    finish_attempt(&mut tx, job, "cancelled", None, None).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Ends an execution whose jobs are all finished: `completed`, or
+/// `cancelled` when it was being stopped.
+pub async fn settle(db: &PgPool, execution_id: Uuid) -> sqlx::Result<()> {
+    sqlx::query(
+        "update executions set
+            state = case when state = 'stopping' then 'cancelled' else 'completed' end,
+            finished_at = now()
+         where id = $1 and state in ('running', 'stopping', 'paused')
+           and not exists (select 1 from jobs where execution_id = $1
+                           and state in ('queued', 'running'))",
+    )
+    .bind(execution_id)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// What a worker needs to run a job.
+#[derive(sqlx::FromRow)]
+pub struct JobContext {
+    pub org_id: Uuid,
+    pub project_id: Uuid,
+    pub agent: String,
+    pub timeout_secs: i32,
+    pub site_url: String,
+}
+
+pub async fn context(db: &PgPool, job: &Claimed) -> sqlx::Result<Option<JobContext>> {
+    sqlx::query_as(
+        "select e.org_id, e.project_id, e.agent, e.timeout_secs, r.site_url
+         from jobs j
+         join executions e on e.id = j.execution_id
+         join batches b on b.id = e.batch_id
+         join batch_rows r on r.batch_seq = b.seq and r.row_index = j.row_index
+         where j.id = $1",
+    )
+    .bind(job.id)
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn execution_state(db: &PgPool, execution_id: Uuid) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar("select state from executions where id = $1")
+        .bind(execution_id)
+        .fetch_optional(db)
+        .await
 }

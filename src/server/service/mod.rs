@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod api_keys;
 pub mod batches;
 pub mod demo;
+pub mod executions;
 pub mod orgs;
 pub mod projects;
 pub mod team;

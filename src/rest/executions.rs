@@ -1,0 +1,95 @@
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+
+use super::parse_id;
+use crate::error::AppError;
+use crate::model::{Execution, Page};
+use crate::server::http::{Caller, Json};
+use crate::server::service::executions::{self, StartRequest};
+use crate::server::state::AppState;
+
+pub async fn start(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    Json(body): Json<StartRequest>,
+) -> Result<(StatusCode, Json<Execution>), AppError> {
+    let batch = parse_id(&id, "Batch")?;
+    let e = executions::start(&state.db, &actor, batch, body).await?;
+    Ok((StatusCode::CREATED, Json(e)))
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Page<Execution>>, AppError> {
+    let batch = parse_id(&id, "Batch")?;
+    Ok(Json(
+        executions::list_for_batch(&state.db, &actor, batch).await?,
+    ))
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Execution>, AppError> {
+    let id = parse_id(&id, "Execution")?;
+    Ok(Json(executions::get(&state.db, &actor, id).await?))
+}
+
+async fn control(
+    state: AppState,
+    actor: crate::server::auth::rbac::Actor,
+    id: String,
+    action: &str,
+) -> Result<Json<Execution>, AppError> {
+    let id = parse_id(&id, "Execution")?;
+    Ok(Json(
+        executions::control(&state.db, &actor, id, action).await?,
+    ))
+}
+
+pub async fn pause(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Execution>, AppError> {
+    control(state, actor, id, "pause").await
+}
+
+pub async fn resume(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Execution>, AppError> {
+    control(state, actor, id, "resume").await
+}
+
+pub async fn stop(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Execution>, AppError> {
+    control(state, actor, id, "stop").await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConcurrencyBody {
+    concurrency: i32,
+}
+
+pub async fn set_concurrency(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    Json(body): Json<ConcurrencyBody>,
+) -> Result<Json<Execution>, AppError> {
+    let id = parse_id(&id, "Execution")?;
+    Ok(Json(
+        executions::set_concurrency(&state.db, &actor, id, body.concurrency).await?,
+    ))
+}
