@@ -12,7 +12,7 @@ use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{ParentRoute, Route, Router, Routes};
 use leptos_router::{path, SsrMode};
 
-use pages::{account, auth, batches, home, keys, orgs, projects, team};
+use pages::{account, auth, batches, executions, home, keys, orgs, projects, team};
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
@@ -62,6 +62,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/o/:slug/projects/:id/settings") view=projects::ProjectSettingsPage />
                     <Route path=path!("/o/:slug/projects/:id/upload") view=batches::UploadPage />
                     <Route path=path!("/o/:slug/batches/:id") view=batches::BatchPage />
+                    <Route path=path!("/o/:slug/executions/:id") view=executions::ExecutionPage />
                 </ParentRoute>
             </Routes>
         </Router>

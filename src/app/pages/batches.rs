@@ -9,7 +9,9 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_navigate;
 
 use super::projects::{use_id, use_query};
-use crate::api::projects::{get_batch, get_project, list_rows, DeleteBatch, RenameBatch};
+use crate::api::projects::{
+    get_batch, get_project, list_executions, list_rows, DeleteBatch, RenameBatch, StartExecution,
+};
 use crate::app::components::{
     action_error, invalid, when, ErrorBox, FieldError, FormError, Loading, NeedsJavascript,
 };
@@ -470,6 +472,8 @@ pub fn BatchPage() -> impl IntoView {
     let after = use_query("after");
     let rename = ServerAction::<RenameBatch>::new();
     let delete = ServerAction::<DeleteBatch>::new();
+    let start = ServerAction::<StartExecution>::new();
+    let start_error = action_error(start);
     let rename_error = action_error(rename);
     let delete_error = action_error(delete);
     let data = Resource::new(
@@ -478,7 +482,12 @@ pub fn BatchPage() -> impl IntoView {
             let id = id.ok_or_else(|| AppError::NotFound("Batch".into()))?;
             let batch = get_batch(id).await?;
             let rows = list_rows(id, q.unwrap_or_default(), after).await?;
-            Ok::<_, AppError>((batch, rows))
+            let runs = list_executions(id).await?;
+            let price = get_project(batch.project_id)
+                .await?
+                .agent
+                .price_per_job_micros;
+            Ok::<_, AppError>((batch, rows, runs, price))
         },
     );
     view! {
@@ -486,7 +495,7 @@ pub fn BatchPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match data.await {
                     Err(e) => view! { <ErrorBox error=e /> }.into_any(),
-                    Ok((b, rows)) => {
+                    Ok((b, rows, runs, price)) => {
                         let here = format!("/o/{}/batches/{}", b.org_slug, b.id);
                         let project_href = format!("/o/{}/projects/{}", b.org_slug, b.project_id);
                         let inputs: Vec<String> = b.columns.iter().filter(|c| c.role == ColumnRole::Input).map(|c| c.name.clone()).collect();
@@ -566,6 +575,7 @@ pub fn BatchPage() -> impl IntoView {
                                     <p class="muted small">"Uploaded " {when(b.created_at)} {b.created_by_name.clone().map(|n| format!(" by {n}"))}</p>
                                 </section>
                             </div>
+                            <RunCard batch=b.clone() runs=runs.items price start start_error />
                             <section class="card">
                                 <h2>"Ground-truth coverage"</h2>
                                 {if fields.is_empty() {
@@ -647,5 +657,103 @@ pub fn BatchPage() -> impl IntoView {
                 }
             })}
         </Suspense>
+    }
+}
+
+/// Starting a run, with its estimated cost, and the batch's runs so far.
+#[component]
+fn RunCard(
+    batch: Batch,
+    runs: Vec<crate::model::Execution>,
+    price: i64,
+    start: ServerAction<StartExecution>,
+    start_error: Signal<Option<AppError>>,
+) -> impl IntoView {
+    let rows = batch.row_count as i64;
+    let mode = RwSignal::new("test".to_string());
+    let sample = RwSignal::new(20i64.min(rows.max(1)));
+    let estimate = move || {
+        let n = if mode.get() == "test" {
+            sample.get().clamp(0, rows)
+        } else {
+            rows
+        };
+        format!(
+            "{n} jobs × {} = {}",
+            crate::model::format_price(price),
+            crate::model::format_price(n * price)
+        )
+    };
+    let list = runs
+        .iter()
+        .map(|e| {
+            let (badge, label) = super::executions::state_badge(&e.state);
+            let done = e.completed + e.errors + e.cancelled;
+            view! {
+                <tr>
+                    <td><a href=format!("/o/{}/executions/{}", e.org_slug, e.id)>{if e.mode == "test" { "Test" } else { "Production" }}</a></td>
+                    <td><span class=badge>{label}</span></td>
+                    <td class="num">{done} " / " {e.total}</td>
+                    <td class="num hide-narrow">{e.errors}</td>
+                    <td class="small hide-narrow">{when(e.created_at)}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    let has_runs = !runs.is_empty();
+    view! {
+        <section class="card">
+            <h2>"Runs"</h2>
+            {batch.can_edit().then(|| view! {
+                <FormError error=start_error />
+                <ActionForm action=start attr:class="run-form">
+                    <input type="hidden" name="batch" value=batch.id.to_string() />
+                    <fieldset class="plain">
+                        <legend class="sr-only">"Kind of run"</legend>
+                        <label class="check"><input type="radio" name="mode" value="test" checked
+                            on:change=move |_| mode.set("test".into()) />"Test on a sample"</label>
+                        <label class="check"><input type="radio" name="mode" value="production"
+                            on:change=move |_| mode.set("production".into()) />{format!("Production: all {rows} rows")}</label>
+                    </fieldset>
+                    <div class="inline-form">
+                        <div class="field">
+                            <label for="sample_size">"Sample size"</label>
+                            <input id="sample_size" name="sample_size" type="number" min="1" max="1000" value=sample.get_untracked().to_string()
+                                on:input=move |ev| sample.set(event_target_value(&ev).parse().unwrap_or(0))
+                                aria-invalid=invalid(start_error, "sample_size") aria-describedby="sample_size-error" />
+                        </div>
+                        <div class="field">
+                            <label for="sample">"Sample"</label>
+                            <select id="sample" name="sample">
+                                <option value="first">"First rows"</option>
+                                <option value="random">"Random rows"</option>
+                            </select>
+                        </div>
+                        <div class="field">
+                            <label for="run-concurrency">"Concurrency"</label>
+                            <input id="run-concurrency" name="concurrency" type="number" min="1" max="50" value="10"
+                                aria-invalid=invalid(start_error, "concurrency") aria-describedby="concurrency-error" />
+                        </div>
+                        <button type="submit" class="button primary" disabled=move || start.pending().get()>"Start run"</button>
+                    </div>
+                    <FieldError error=start_error field="sample_size" />
+                    <FieldError error=start_error field="concurrency" />
+                    <p class="hint" data-testid="estimate">"Estimated cost: " {estimate}</p>
+                </ActionForm>
+            })}
+            {if has_runs {
+                view! {
+                    <div class="table-wrap">
+                        <table>
+                            <thead><tr><th scope="col">"Run"</th><th scope="col">"State"</th><th scope="col" class="num">"Done"</th>
+                                <th scope="col" class="num hide-narrow">"Errors"</th><th scope="col" class="hide-narrow">"Started"</th></tr></thead>
+                            <tbody>{list}</tbody>
+                        </table>
+                    </div>
+                }.into_any()
+            } else {
+                view! { <p class="empty">"No runs yet. Start with a test on a sample, check the results, then run production."</p> }.into_any()
+            }}
+        </section>
     }
 }

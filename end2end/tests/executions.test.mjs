@@ -1,0 +1,37 @@
+// A run through the real UI: load the demo project, start a test run of
+// eight rows from the batch page (with its cost estimate), and watch the
+// execution page reach "completed" without reloading.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { BASE, launch, hydrated, shot, email, apiSignUp, apiCreateOrg, api, contextFor } from './helpers.mjs';
+
+let browser;
+before(async () => { browser = await launch(); });
+after(async () => { await browser?.close(); });
+
+test('a member starts a test run and watches it complete', async () => {
+  const owner = await apiSignUp(email('rita'), 'Rita Runner');
+  const org = await apiCreateOrg(owner, `Runs ${Date.now()}`);
+  const demo = await api(owner, 'POST', `/api/v1/orgs/${org.id}/demo-project`, {});
+  await api(owner, 'PATCH', `/api/v1/projects/${demo.project.id}/agent`, { price_per_job: 0.01 });
+  const ctx = await contextFor(browser, owner);
+  const page = await ctx.newPage();
+  await page.goto(`${BASE}/o/${org.slug}/batches/${demo.batch.id}`);
+  await hydrated(page);
+  await page.waitForSelector('text=No runs yet');
+  await page.fill('#sample_size', '8');
+  await page.waitForSelector('[data-testid=estimate]:has-text("8 jobs × 0.01 = 0.08")');
+  await shot(page, '20-batch-run-form');
+  await page.click('button:has-text("Start run")');
+  await page.waitForURL(/\/executions\/[0-9a-f-]+$/);
+  await hydrated(page);
+  // The page polls while the run is active: no reload needed.
+  await page.waitForSelector('[data-testid=execution-state]:has-text("completed")', { timeout: 30000 });
+  assert.equal((await page.textContent('[data-testid=count-completed]')).trim(), '8');
+  assert.equal((await page.textContent('[data-testid=count-errors]')).trim(), '0');
+  await shot(page, '21-execution-completed');
+  await page.goto(`${BASE}/o/${org.slug}/batches/${demo.batch.id}`);
+  await hydrated(page);
+  await page.waitForSelector('td:has-text("8 / 8")');
+  await ctx.close();
+});
