@@ -20,6 +20,9 @@ Commands:
   bench     Print the cost of password hashing on this machine (no database)
   demo-site [ADDR]
             Serve only the demo shop (default 127.0.0.1:3200) under /demo
+  bench-run [JOBS]
+            Run JOBS rows (default 10,000) of the demo shop at concurrency 50,
+            in this process and in 3 worker processes, against a plain fetch loop
   bench-ingest [ROWS]
             Load a generated CSV of ROWS rows (default 1,000,000) through the
             upload path and with raw COPY, in a scratch database; print both
@@ -45,6 +48,7 @@ enum Command {
     Worker,
     Migrate,
     BenchIngest(u64),
+    BenchRun(u32),
 }
 
 /// `mino bench [rounds]`: needs no configuration or database.
@@ -85,6 +89,12 @@ async fn main() -> ExitCode {
         None | Some("serve") => Command::Serve,
         Some("migrate") => Command::Migrate,
         Some("worker") => Command::Worker,
+        Some("bench-run") => Command::BenchRun(
+            std::env::args()
+                .nth(2)
+                .and_then(|n| n.replace(['_', ','], "").parse().ok())
+                .unwrap_or(10_000),
+        ),
         Some("bench-ingest") => Command::BenchIngest(
             std::env::args()
                 .nth(2)
@@ -146,6 +156,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
         if let Command::BenchIngest(rows) = command {
             return mino::server::bench::ingest(options, rows).await;
         }
+        if let Command::BenchRun(jobs) = command {
+            return mino::server::bench::run_jobs(options, jobs).await;
+        }
         let db = startup::connect(options).await?;
         startup::migrate(&db).await?;
         match command {
@@ -153,7 +166,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 tracing::info!("migrations applied");
                 Ok(())
             }
-            Command::BenchIngest(_) => Ok(()),
+            Command::BenchIngest(_) | Command::BenchRun(_) => Ok(()),
             Command::Worker => {
                 let (stop, workers) = start_workers(&db, &config);
                 startup::shutdown_signal().await;

@@ -224,3 +224,169 @@ fn peak_rss_kib() -> u64 {
         })
         .unwrap_or(0)
 }
+
+/// `mino bench-run [jobs]`: a production execution of `jobs` rows against
+/// the demo shop (served by this process on a free port) at concurrency
+/// 50 — first with this process's workers, then with 3 `mino worker`
+/// processes — and, as the baseline in the same run, a plain reqwest loop
+/// fetching the same URLs at the same concurrency. Retries are off so both
+/// do one request per row. Prints jobs/s, the ratio, the most database
+/// connections seen, and peak memory.
+pub async fn run_jobs(server: sqlx::postgres::PgConnectOptions, jobs: u32) -> anyhow::Result<()> {
+    use futures_util::StreamExt;
+    use sqlx::{Connection, Executor};
+
+    use crate::model::Role;
+    use crate::server::auth::rbac::{Actor, OrgCtx};
+    use crate::server::service::{batches, executions};
+
+    const CONCURRENCY: usize = 50;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let shop: axum::Router = axum::Router::new().nest("/demo", super::demo::router());
+    tokio::spawn(async move { axum::serve(listener, shop).await });
+    let base = format!("http://{addr}/demo");
+    let urls: Vec<String> = (1..=jobs).map(|n| format!("{base}/products/{n}")).collect();
+
+    // Baseline: plain fetches, CONCURRENCY at a time.
+    let client = reqwest::Client::new();
+    let t = Instant::now();
+    let fetched = futures_util::stream::iter(urls.iter().cloned())
+        .map(|u| {
+            let c = client.clone();
+            async move {
+                match c.get(&u).send().await {
+                    Ok(r) => r.bytes().await.is_ok(),
+                    Err(_) => false,
+                }
+            }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .filter(|ok| std::future::ready(*ok))
+        .count()
+        .await;
+    let plain_secs = t.elapsed().as_secs_f64();
+    let plain_rate = jobs as f64 / plain_secs;
+    println!("plain reqwest loop     {plain_secs:>7.2} s  {plain_rate:>8.1} jobs/s  ({fetched} answered 2xx; concurrency {CONCURRENCY})");
+
+    let scratch = format!("mino_bench_run_{}", std::process::id());
+    let mut admin = sqlx::PgConnection::connect_with(&server).await?;
+    admin
+        .execute(format!("create database {scratch}").as_str())
+        .await?;
+    let scratch_options = server.clone().database(&scratch);
+    let result = async {
+        let db = super::startup::connect(scratch_options.clone()).await?;
+        super::startup::migrate(&db).await?;
+        let user: uuid::Uuid = sqlx::query_scalar("insert into users (email, name, password_hash) values ('bench@example.com', 'Bench', '-') returning id").fetch_one(&db).await?;
+        let org: uuid::Uuid = sqlx::query_scalar("insert into organizations (name, slug, max_executions_per_month) values ('Bench', 'bench', 1000) returning id").fetch_one(&db).await?;
+        sqlx::query("insert into memberships (org_id, user_id, role) values ($1, $2, 'owner')").bind(org).bind(user).execute(&db).await?;
+        let ctx = OrgCtx { org_id: org, actor: Actor::User { id: user }, role: Some(Role::Owner) };
+        let project = super::service::projects::create(&db, &ctx, "Bench", "", "").await?;
+        let (tx, rx) = tokio::sync::mpsc::channel(2);
+        let ingest = tokio::spawn(batches::ingest(db.clone(), ctx.clone(), project.id, Default::default(), rx));
+        tx.send(batches::Chunk::Data(axum::body::Bytes::from(super::demo::sites_csv_text(&base, jobs)))).await.ok();
+        tx.send(batches::Chunk::End { name: None }).await.ok();
+        drop(tx);
+        let batch = ingest.await?.map_err(|e| anyhow::anyhow!("{e}"))?;
+
+        let run = |label: &'static str| {
+            let (db, ctx) = (db.clone(), ctx.clone());
+            async move {
+                let req = executions::StartRequest {
+                    mode: "production".into(),
+                    concurrency: Some(CONCURRENCY as i32),
+                    max_retries: Some(0),
+                    ..Default::default()
+                };
+                let t = Instant::now();
+                let e = executions::start(&db, &ctx.actor, batch.id, req).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                let mut peak_conns = 0i64;
+                loop {
+                    let conns: i64 = sqlx::query_scalar("select count(*) from pg_stat_activity where datname = current_database()").fetch_one(&db).await?;
+                    peak_conns = peak_conns.max(conns);
+                    let state: String = sqlx::query_scalar("select state from executions where id = $1").bind(e.id).fetch_one(&db).await?;
+                    if state == "completed" {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                let secs = t.elapsed().as_secs_f64();
+                let counts = super::db::jobs::counts(&db, e.id).await?;
+                let rate = jobs as f64 / secs;
+                println!(
+                    "{label:<22} {secs:>7.2} s  {rate:>8.1} jobs/s  (ratio {:.2}; succeeded {}, failed {}; up to {peak_conns} database connections)",
+                    rate / plain_rate,
+                    counts.get("succeeded").copied().unwrap_or(0),
+                    counts.get("failed").copied().unwrap_or(0),
+                );
+                anyhow::Ok(())
+            }
+        };
+
+        // One process: this one's workers.
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let workers = super::executor::spawn(
+            db.clone(),
+            super::executor::Settings { slots: CONCURRENCY, allow_private_targets: true, worker_id: "bench".into() },
+            stopped,
+        );
+        run("mino, 1 process").await?;
+        let _ = stop.send(true);
+        let _ = workers.await;
+        println!("peak memory (this process, shop and baseline included): {:.1} MB", peak_rss_kib() as f64 / 1024.0);
+
+        // Three `mino worker` processes sharing the database.
+        let exe = std::env::current_exe()?;
+        let url = database_url(&scratch_options);
+        let mut children = vec![];
+        for _ in 0..3 {
+            children.push(
+                tokio::process::Command::new(&exe)
+                    .arg("worker")
+                    .env("DATABASE_URL", &url)
+                    .env("MINO_WORKER_SLOTS", CONCURRENCY.to_string())
+                    .env("MINO_ALLOW_PRIVATE_TARGETS", "1")
+                    .env("RUST_LOG", "warn")
+                    .kill_on_drop(true)
+                    .spawn()?,
+            );
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let outcome = run("mino, 3 worker procs").await;
+        for c in &children {
+            if let Some(pid) = c.id() {
+                let rss = std::fs::read_to_string(format!("/proc/{pid}/status")).ok().and_then(|s| {
+                    s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<u64>().ok())
+                });
+                if let Some(kib) = rss {
+                    println!("  worker process {pid}: peak memory {:.1} MB", kib as f64 / 1024.0);
+                }
+            }
+        }
+        for mut c in children {
+            let _ = c.kill().await;
+        }
+        db.close().await;
+        outcome
+    }
+    .await;
+    admin
+        .execute(format!("drop database if exists {scratch} with (force)").as_str())
+        .await?;
+    result
+}
+
+/// A postgres:// URL for `options` (host or socket directory, port, user,
+/// database), for child processes.
+fn database_url(options: &sqlx::postgres::PgConnectOptions) -> String {
+    let host = options.get_host();
+    let user = options.get_username();
+    let db = options.get_database().unwrap_or("postgres");
+    let port = options.get_port();
+    if host.starts_with('/') {
+        format!("postgres://{user}@/{db}?host={host}&port={port}")
+    } else {
+        format!("postgres://{user}@{host}:{port}/{db}")
+    }
+}

@@ -103,6 +103,28 @@ pub struct Claimed {
 /// Claims one job for `worker`, fairly across running executions, or
 /// `None` when no execution has both a ready job and a free slot.
 pub async fn claim(db: &PgPool, worker: &str, lease: Duration) -> sqlx::Result<Option<Claimed>> {
+    Ok(claim_many(db, worker, lease, 1).await?.into_iter().next())
+}
+
+/// What a claim found when it got nothing.
+pub async fn work_waiting(db: &PgPool) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "select exists (select 1 from executions e where e.state = 'running'
+                        and exists (select 1 from jobs q where q.execution_id = e.id
+                                    and q.state = 'queued' and q.available_at <= now()))",
+    )
+    .fetch_one(db)
+    .await
+}
+
+/// Claims up to `max` jobs of one execution (the one served longest ago
+/// that has ready jobs and free slots), in one transaction.
+pub async fn claim_many(
+    db: &PgPool,
+    worker: &str,
+    lease: Duration,
+    max: i64,
+) -> sqlx::Result<Vec<Claimed>> {
     // A few tries: a chosen execution may turn out full or drained by the
     // time its lock is held; then the next one is tried.
     for _ in 0..4 {
@@ -119,7 +141,7 @@ pub async fn claim(db: &PgPool, worker: &str, lease: Duration) -> sqlx::Result<O
         .fetch_optional(&mut *tx)
         .await?;
         let Some((execution_id, concurrency)) = execution else {
-            return Ok(None);
+            return Ok(vec![]);
         };
         // A new statement, so a new snapshot: every claim committed before
         // we got the lock is counted.
@@ -139,38 +161,36 @@ pub async fn claim(db: &PgPool, worker: &str, lease: Duration) -> sqlx::Result<O
             tx.commit().await?;
             continue;
         }
-        let claimed: Option<Claimed> = sqlx::query_as(
-            "update jobs set state = 'running', attempt = attempt + 1, lease_owner = $2,
-                    lease_expires_at = now() + make_interval(secs => $3),
-                    started_at = coalesce(started_at, now())
-             where id = (select id from jobs
-                         where execution_id = $1 and state = 'queued' and available_at <= now()
-                         order by available_at, id
-                         limit 1
-                         for update skip locked)
-             returning id, execution_id, row_index, attempt",
+        let take = max.min(concurrency as i64 - running);
+        let claimed: Vec<Claimed> = sqlx::query_as(
+            "with taken as (
+                 update jobs set state = 'running', attempt = attempt + 1, lease_owner = $2,
+                        lease_expires_at = now() + make_interval(secs => $3),
+                        started_at = coalesce(started_at, now())
+                 where id in (select id from jobs
+                              where execution_id = $1 and state = 'queued'
+                                and available_at <= now()
+                              order by available_at, id
+                              limit $4
+                              for update skip locked)
+                 returning id, execution_id, row_index, attempt),
+             logged as (
+                 insert into attempts (job_id, n, worker, started_at)
+                 select id, attempt, $2, now() from taken)
+             select id, execution_id, row_index, attempt from taken order by id",
         )
         .bind(execution_id)
         .bind(worker)
         .bind(lease.as_secs_f64())
-        .fetch_optional(&mut *tx)
+        .bind(take)
+        .fetch_all(&mut *tx)
         .await?;
-        if let Some(c) = &claimed {
-            sqlx::query(
-                "insert into attempts (job_id, n, worker, started_at) values ($1, $2, $3, now())",
-            )
-            .bind(c.id)
-            .bind(c.attempt)
-            .bind(worker)
-            .execute(&mut *tx)
-            .await?;
-        }
         tx.commit().await?;
-        if claimed.is_some() {
+        if !claimed.is_empty() {
             return Ok(claimed);
         }
     }
-    Ok(None)
+    Ok(vec![])
 }
 
 /// Extends the lease; false when the job is no longer this worker's

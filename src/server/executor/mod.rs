@@ -19,6 +19,9 @@ use super::db::jobs::{Claimed, Failed};
 
 pub const LEASE: Duration = Duration::from_secs(30);
 const IDLE_POLL: Duration = Duration::from_millis(250);
+/// After losing a claim race while work is waiting.
+const BUSY_RETRY: Duration = Duration::from_millis(5);
+const CLAIM_BATCH: usize = 25;
 const STATE_CHECK: Duration = Duration::from_millis(500);
 const REAP_EVERY: Duration = Duration::from_secs(5);
 const BACKOFF_BASE: Duration = Duration::from_secs(1);
@@ -75,33 +78,52 @@ async fn dispatch(db: PgPool, settings: Settings, mut shutdown: watch::Receiver<
         if *shutdown.borrow() {
             break;
         }
-        let permit = tokio::select! {
+        let first = tokio::select! {
             p = slots.clone().acquire_owned() => p.expect("never closed"),
             _ = shutdown.changed() => break,
         };
-        match db::jobs::claim(&db, &settings.worker_id, LEASE).await {
-            Ok(Some(job)) => {
-                let (db, worker, client, policy, stop) = (
-                    db.clone(),
-                    settings.worker_id.clone(),
-                    client.clone(),
-                    policy.clone(),
-                    shutdown.clone(),
-                );
-                running.spawn(async move {
-                    run(&db, &worker, &client, &policy, job, stop).await;
-                    drop(permit);
-                });
+        // Claim for every free slot at once (up to a batch): one claim
+        // transaction per job would cap a process at a few hundred jobs/s.
+        let mut permits = vec![first];
+        while permits.len() < CLAIM_BATCH {
+            match slots.clone().try_acquire_owned() {
+                Ok(p) => permits.push(p),
+                Err(_) => break,
             }
-            Ok(None) => {
-                drop(permit);
+        }
+        match db::jobs::claim_many(&db, &settings.worker_id, LEASE, permits.len() as i64).await {
+            Ok(jobs) if !jobs.is_empty() => {
+                for job in jobs {
+                    let permit = permits.pop().expect("no more jobs than permits");
+                    let (db, worker, client, policy, stop) = (
+                        db.clone(),
+                        settings.worker_id.clone(),
+                        client.clone(),
+                        policy.clone(),
+                        shutdown.clone(),
+                    );
+                    running.spawn(async move {
+                        run(&db, &worker, &client, &policy, job, stop).await;
+                        drop(permit);
+                    });
+                }
+                drop(permits);
+            }
+            Ok(_) => {
+                drop(permits);
+                // Nothing claimed. If work is waiting, another process holds
+                // the execution's lock for a moment: try again soon.
+                let pause = match db::jobs::work_waiting(&db).await {
+                    Ok(true) => BUSY_RETRY,
+                    _ => IDLE_POLL,
+                };
                 tokio::select! {
-                    _ = tokio::time::sleep(IDLE_POLL) => {}
+                    _ = tokio::time::sleep(pause) => {}
                     _ = shutdown.changed() => break,
                 }
             }
             Err(e) => {
-                drop(permit);
+                drop(permits);
                 tracing::error!(error = %e, "claiming a job failed");
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
