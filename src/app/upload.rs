@@ -52,6 +52,23 @@ pub async fn post_blob(
     Ok((status, text))
 }
 
+thread_local! {
+    /// The file chosen on the upload page. Kept outside the reactive
+    /// system: a browser `File` can't live in a thread-safe signal, and a
+    /// thread-local signal created during server rendering (which may move
+    /// between threads) panics when dropped elsewhere. Only the browser
+    /// ever touches this.
+    static CHOSEN: std::cell::RefCell<Option<web_sys::File>> = const { std::cell::RefCell::new(None) };
+}
+
+pub fn remember(file: web_sys::File) {
+    CHOSEN.with(|c| *c.borrow_mut() = Some(file));
+}
+
+pub fn chosen() -> Option<web_sys::File> {
+    CHOSEN.with(|c| c.borrow().clone())
+}
+
 /// The first `bytes` of a file, for the preview.
 pub fn head(file: &web_sys::File, bytes: f64) -> Result<Blob, String> {
     file.slice_with_f64_and_f64(0.0, bytes)

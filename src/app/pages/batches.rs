@@ -93,7 +93,6 @@ fn Uploader(project_id: String, org_slug: String) -> impl IntoView {
     let url_column = RwSignal::new(None::<String>);
     let types = RwSignal::new(BTreeMap::<String, ValueType>::new());
     let dragging = RwSignal::new(false);
-    let file = StoredValue::new_local(None::<leptos::web_sys::File>);
     let navigate = use_navigate();
     let base = format!("/api/v1/projects/{project_id}/batches");
 
@@ -107,7 +106,7 @@ fn Uploader(project_id: String, org_slug: String) -> impl IntoView {
         url_column.set(None);
         types.set(BTreeMap::new());
         stage.set(Stage::Reading);
-        file.set_value(Some(f.clone()));
+        crate::app::upload::remember(f.clone());
         let url = format!("{preview_url}/preview?partial={}", size > PREVIEW_BYTES);
         leptos::task::spawn_local(async move {
             let answer = match crate::app::upload::head(&f, PREVIEW_BYTES) {
@@ -175,7 +174,9 @@ fn Uploader(project_id: String, org_slug: String) -> impl IntoView {
 
     let slug = org_slug.clone();
     let upload = move |skip_invalid: bool| {
-        let Some(f) = file.get_value() else { return };
+        let Some(f) = crate::app::upload::chosen() else {
+            return;
+        };
         let r = report.get_untracked();
         let detected: BTreeMap<String, ValueType> = r
             .as_ref()
