@@ -52,12 +52,7 @@ pub async fn batch_ctx(
     let org_id = db::batches::fetch_org_id(db, batch_id)
         .await?
         .ok_or_else(not_found)?;
-    let ctx = super::orgs::org_ctx_by_id(db, actor, org_id)
-        .await
-        .map_err(|e| match e {
-            AppError::NotFound(_) => not_found(),
-            other => other,
-        })?;
+    let ctx = super::orgs::resource_ctx(db, actor, org_id, not_found).await?;
     require(&ctx, Permission::ViewProjects)?;
     let row = db::batches::fetch_one(db, org_id, batch_id)
         .await?

@@ -125,12 +125,7 @@ async fn execution_ctx(
         .fetch_optional(db)
         .await?
         .ok_or_else(not_found)?;
-    let ctx = super::orgs::org_ctx_by_id(db, actor, org_id)
-        .await
-        .map_err(|e| match e {
-            AppError::NotFound(_) => not_found(),
-            other => other,
-        })?;
+    let ctx = super::orgs::resource_ctx(db, actor, org_id, not_found).await?;
     require(&ctx, Permission::ViewResults)?;
     let row: Row = sqlx::query_as(&format!("{SELECT} where e.org_id = $1 and e.id = $2"))
         .bind(org_id)

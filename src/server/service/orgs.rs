@@ -47,6 +47,20 @@ pub async fn org_ctx_by_id(db: &PgPool, actor: &Actor, org_id: Uuid) -> Result<O
     }
 }
 
+/// The caller inside the organization that owns a resource. Anyone outside
+/// it gets `missing` — the resource's own 404, as if it did not exist.
+pub async fn resource_ctx(
+    db: &PgPool,
+    actor: &Actor,
+    org_id: Uuid,
+    missing: fn() -> AppError,
+) -> Result<OrgCtx, AppError> {
+    org_ctx_by_id(db, actor, org_id).await.map_err(|e| match e {
+        AppError::NotFound(_) => missing(),
+        other => other,
+    })
+}
+
 pub async fn list(db: &PgPool, actor: &Actor) -> Result<Vec<Organization>, AppError> {
     let rows = match actor {
         Actor::User { id } => db::orgs::fetch_for_user(db, *id).await?,

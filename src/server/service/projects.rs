@@ -35,12 +35,7 @@ pub async fn project_ctx(
     let org_id = db::projects::fetch_org_id(db, project_id)
         .await?
         .ok_or_else(not_found)?;
-    let ctx = super::orgs::org_ctx_by_id(db, actor, org_id)
-        .await
-        .map_err(|e| match e {
-            AppError::NotFound(_) => not_found(),
-            other => other,
-        })?;
+    let ctx = super::orgs::resource_ctx(db, actor, org_id, not_found).await?;
     require(&ctx, Permission::ViewProjects)?;
     let row = db::projects::fetch_one(db, org_id, project_id)
         .await?
