@@ -429,3 +429,44 @@ async fn another_organizations_project_is_not_found(db: PgPool) {
         200
     );
 }
+
+#[sqlx::test]
+async fn nul_characters_are_field_errors_not_500s(db: PgPool) {
+    let app = spawn_app(db).await;
+    let (c, _) = app.user("own@example.com", "Owen").await;
+    let org = app.org(&c, "Acme").await;
+    let r = app
+        .post(
+            &c,
+            &format!("/api/v1/orgs/{org}/projects"),
+            json!({"name": "P", "description": "a\u{0}b"}),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.field("description").is_some(), "{:?}", r.body);
+    let p = app.project(&c, &org, "Prices").await;
+    let r = app
+        .post(
+            &c,
+            &format!("/api/v1/projects/{p}/fields"),
+            json!({"name": "t", "rule": {"kind": "regex", "pattern": "a\u{0}"}}),
+        )
+        .await;
+    assert!(r.field("pattern").is_some(), "{:?}", r.body);
+    assert_eq!(
+        app.delete(&c, &format!("/api/v1/projects/{p}/fields/a%00b"))
+            .await
+            .status,
+        404
+    );
+    let r = app
+        .upload(
+            &c,
+            &p,
+            "url\nhttps://a.example.com\n",
+            "file_name=a%00b.csv",
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    assert_eq!(r.body["file_name"], "ab.csv");
+}

@@ -263,11 +263,7 @@ pub async fn upload(
     let ctx = batches::upload_ctx(&state.db, &actor, project_id).await?;
     let mut meta = UploadMeta {
         name: q.name.clone(),
-        file_name: q
-            .file_name
-            .clone()
-            .map(|f| f.chars().take(255).collect())
-            .filter(|f: &String| !f.trim().is_empty() && !f.contains('\0')),
+        file_name: q.file_name.clone(),
         options: q.read_options(false)?,
     };
     let source = source(&headers, req, &state).await?;

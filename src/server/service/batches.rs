@@ -125,7 +125,13 @@ pub async fn ingest(
         .as_deref()
         .map(|n| parse_name(n, "name"))
         .transpose()?;
-    let placeholder = batch_name(given_name.as_deref(), meta.file_name.as_deref())?;
+    // From the query string or a multipart part: anything the client sent.
+    let file_name: Option<String> = meta
+        .file_name
+        .as_deref()
+        .map(|f| f.chars().filter(|c| !c.is_control()).take(255).collect())
+        .filter(|f: &String| !f.trim().is_empty());
+    let placeholder = batch_name(given_name.as_deref(), file_name.as_deref())?;
     let batch_id = Uuid::new_v4();
     let mut tx = db.begin().await?;
     let batch_seq = db::batches::insert(
@@ -134,7 +140,7 @@ pub async fn ingest(
         ctx.org_id,
         project_id,
         &placeholder,
-        meta.file_name.as_deref(),
+        file_name.as_deref(),
         ctx.actor.user_id(),
     )
     .await?;

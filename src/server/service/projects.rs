@@ -123,47 +123,35 @@ pub async fn list(
     Ok(Page { items, next_cursor })
 }
 
-fn parse_description(raw: &str) -> Result<String, AppError> {
-    let d = raw.trim();
-    let n = d.chars().count();
-    if n > MAX_DESCRIPTION {
+/// Free text for `field`: at most `max` characters and no NUL (Postgres
+/// text can't hold one). `trim` for one-line values.
+fn parse_text(raw: &str, field: &str, max: usize, trim: bool) -> Result<String, AppError> {
+    let text = if trim { raw.trim() } else { raw };
+    let n = text.chars().count();
+    if n > max {
         return Err(AppError::field(
-            "description",
-            format!("Use at most {MAX_DESCRIPTION} characters (this has {n})."),
+            field,
+            format!("Use at most {max} characters (this has {n})."),
         ));
     }
-    Ok(d.to_string())
+    if text.contains('\0') {
+        return Err(AppError::field(field, "Remove the NUL character."));
+    }
+    Ok(text.to_string())
+}
+
+fn parse_description(raw: &str) -> Result<String, AppError> {
+    parse_text(raw, "description", MAX_DESCRIPTION, true)
 }
 
 fn parse_instructions(raw: &str) -> Result<String, AppError> {
-    let n = raw.chars().count();
-    if n > MAX_INSTRUCTIONS {
-        return Err(AppError::field(
-            "instructions",
-            format!("Instructions hold at most 50,000 characters (these have {n})."),
-        ));
-    }
-    if raw.contains('\0') {
-        return Err(AppError::field("instructions", "Remove the NUL character."));
-    }
     // Browsers send CRLF from text areas; store one kind of line break so
     // diffs compare lines, not line endings.
-    Ok(raw.replace("\r\n", "\n"))
+    Ok(parse_text(raw, "instructions", MAX_INSTRUCTIONS, false)?.replace("\r\n", "\n"))
 }
 
 fn parse_note(raw: &str) -> Result<String, AppError> {
-    let note = raw.trim();
-    let n = note.chars().count();
-    if n > MAX_NOTE {
-        return Err(AppError::field(
-            "note",
-            format!("A change note holds at most {MAX_NOTE} characters (this has {n})."),
-        ));
-    }
-    if note.contains('\0') {
-        return Err(AppError::field("note", "Remove the NUL character."));
-    }
-    Ok(note.to_string())
+    parse_text(raw, "note", MAX_NOTE, true)
 }
 
 fn name_taken() -> AppError {
@@ -585,6 +573,28 @@ pub fn parse_field_name(raw: &str) -> Result<String, AppError> {
 /// Checks a rule and options a user wrote, with a field error naming the
 /// part that is wrong.
 pub fn check_field(field: &OutputField) -> Result<(), AppError> {
+    let parts: Vec<(&str, &str)> = match &field.rule {
+        ExtractionRule::Auto => vec![],
+        ExtractionRule::Css {
+            selector,
+            attribute,
+        } => vec![
+            ("selector", selector.as_str()),
+            ("attribute", attribute.as_deref().unwrap_or("")),
+        ],
+        ExtractionRule::JsonLd { path } => vec![("path", path.as_str())],
+        ExtractionRule::Meta { name } => vec![("meta_name", name.as_str())],
+        ExtractionRule::Regex { pattern } => vec![("pattern", pattern.as_str())],
+    };
+    if let Some((part, _)) = parts
+        .iter()
+        .find(|(_, v)| v.contains('\0') || v.len() > 1000)
+    {
+        return Err(AppError::field(
+            part,
+            "Use at most 1,000 characters and no NUL character.",
+        ));
+    }
     let rule = match &field.rule {
         ExtractionRule::Auto => Ok(()),
         ExtractionRule::Css {
@@ -701,6 +711,9 @@ pub async fn update_field(
 ) -> Result<Project, AppError> {
     let (ctx, _) = project_ctx(db, actor, project_id).await?;
     require(&ctx, Permission::EditProject)?;
+    if field.name.contains('\0') {
+        return Err(AppError::NotFound("Field".into()));
+    }
     check_field(&field)?;
     if !db::projects::update_field(db, ctx.org_id, project_id, &field).await? {
         return Err(AppError::NotFound("Field".into()));
@@ -716,7 +729,8 @@ pub async fn delete_field(
 ) -> Result<Project, AppError> {
     let (ctx, _) = project_ctx(db, actor, project_id).await?;
     require(&ctx, Permission::EditProject)?;
-    if !db::projects::delete_field(db, ctx.org_id, project_id, name).await? {
+    // No field can have a NUL in its name (and Postgres text can't hold one).
+    if name.contains('\0') || !db::projects::delete_field(db, ctx.org_id, project_id, name).await? {
         return Err(AppError::NotFound("Field".into()));
     }
     get(db, actor, project_id).await
