@@ -197,11 +197,6 @@ pub fn row_id(batch_seq: i64, row_index: i32) -> i64 {
     batch_seq * ROW_ID_BASE + row_index as i64
 }
 
-/// The (batch seq, row index) of a row id.
-pub fn split_row_id(id: i64) -> Option<(i64, i32)> {
-    (id > 0).then_some((id / ROW_ID_BASE, (id % ROW_ID_BASE) as i32))
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BatchRow {
     pub id: i64,

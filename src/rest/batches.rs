@@ -19,7 +19,7 @@ use crate::model::{Batch, BatchRow, BatchSummary, CsvReport, Page, ValueType};
 use crate::server::http::{Caller, Json, Query};
 use crate::server::ingest::{too_large, ReadOptions, MAX_FILE_BYTES};
 use crate::server::service::batches::{self, Chunk, UploadMeta};
-use crate::server::service::projects::parse_limit;
+use crate::server::service::paging::parse_limit;
 use crate::server::state::AppState;
 
 /// Upload options in the query string. `types` is a JSON object of column

@@ -10,7 +10,7 @@ use crate::model::{
     Page, Project, ProjectSummary, ValueType, VersionSummary,
 };
 use crate::server::http::{Caller, Json, Query};
-use crate::server::service::{orgs, projects};
+use crate::server::service::{orgs, paging, projects};
 use crate::server::state::AppState;
 
 #[derive(Deserialize)]
@@ -26,7 +26,7 @@ pub async fn list(
     Query(q): Query<PageQuery>,
 ) -> Result<Json<Page<ProjectSummary>>, AppError> {
     let ctx = orgs::org_ctx(&state.db, &actor, &org).await?;
-    let limit = projects::parse_limit(q.limit, 50, 200)?;
+    let limit = paging::parse_limit(q.limit, 50, 200)?;
     Ok(Json(
         projects::list(&state.db, &ctx, q.cursor.as_deref(), limit).await?,
     ))
@@ -124,7 +124,7 @@ pub async fn versions(
     Query(q): Query<PageQuery>,
 ) -> Result<Json<Page<VersionSummary>>, AppError> {
     let id = parse_id(&id, "Project")?;
-    let limit = projects::parse_limit(q.limit, 50, 200)?;
+    let limit = paging::parse_limit(q.limit, 50, 200)?;
     Ok(Json(
         projects::versions(&state.db, &actor, id, q.cursor.as_deref(), limit).await?,
     ))

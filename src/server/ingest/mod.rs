@@ -614,9 +614,9 @@ impl CsvReader {
         self.stored += 1;
         let out = &mut self.out;
         out.extend_from_slice(&self.row_prefix);
-        out.extend_from_slice(itoa(self.stored).as_bytes());
+        out.extend_from_slice(self.stored.to_string().as_bytes());
         out.push(b'\t');
-        out.extend_from_slice(itoa(line).as_bytes());
+        out.extend_from_slice(line.to_string().as_bytes());
         out.push(b'\t');
         push_copy_text(out, &url);
         for role in [ColumnRole::Input, ColumnRole::GroundTruth] {
@@ -652,10 +652,6 @@ pub fn ground_truth_field(header: &str) -> Option<&str> {
     prefix
         .eq_ignore_ascii_case("gt_")
         .then(|| header[3..].trim())
-}
-
-fn itoa(n: u64) -> String {
-    n.to_string()
 }
 
 /// Text escaped for COPY's text format (backslash, tab, newline, CR).

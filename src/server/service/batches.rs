@@ -6,13 +6,13 @@
 use std::collections::BTreeMap;
 
 use axum::body::Bytes;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use sqlx::PgPool;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use super::parse_name;
 use super::projects::project_ctx;
+use super::{paging, parse_name};
 use crate::error::AppError;
 use crate::model::{Batch, BatchRow, BatchSummary, ColumnRole, CsvReport, OutputField, Page};
 use crate::server::auth::rbac::{require, Actor, OrgCtx, Permission};
@@ -270,17 +270,6 @@ pub async fn preview(
     }
 }
 
-fn encode_cursor(b: &BatchSummary) -> String {
-    format!("{}_{}", b.created_at.timestamp_micros(), b.id)
-}
-
-fn decode_cursor(raw: &str) -> Result<(DateTime<Utc>, Uuid), AppError> {
-    let bad = || AppError::field("cursor", "This cursor is not one the API gave out.");
-    let (micros, id) = raw.split_once('_').ok_or_else(bad)?;
-    let at = DateTime::from_timestamp_micros(micros.parse().map_err(|_| bad())?).ok_or_else(bad)?;
-    Ok((at, Uuid::parse_str(id).map_err(|_| bad())?))
-}
-
 pub async fn list(
     db: &PgPool,
     actor: &Actor,
@@ -289,16 +278,12 @@ pub async fn list(
     limit: i64,
 ) -> Result<Page<BatchSummary>, AppError> {
     let (ctx, _) = project_ctx(db, actor, project_id).await?;
-    let after = cursor.map(decode_cursor).transpose()?;
-    let mut items =
+    let after = cursor.map(paging::parse_time_cursor).transpose()?;
+    let items =
         db::batches::fetch_for_project(db, ctx.org_id, project_id, after, limit + 1).await?;
-    let next_cursor = if items.len() as i64 > limit {
-        items.truncate(limit as usize);
-        items.last().map(encode_cursor)
-    } else {
-        None
-    };
-    Ok(Page { items, next_cursor })
+    Ok(paging::page(items, limit, |b| {
+        paging::time_cursor(b.created_at, b.id)
+    }))
 }
 
 /// A LIKE pattern matching `q` anywhere, with its wildcards taken literally.
@@ -323,13 +308,10 @@ pub async fn rows(
     limit: i64,
 ) -> Result<Page<BatchRow>, AppError> {
     let (_, batch) = batch_ctx(db, actor, batch_id).await?;
-    let after =
-        match cursor {
-            None => 0,
-            Some(c) => c.parse::<i32>().ok().filter(|n| *n >= 0).ok_or_else(|| {
-                AppError::field("cursor", "This cursor is not one the API gave out.")
-            })?,
-        };
+    let after = cursor
+        .map(paging::parse_number_cursor)
+        .transpose()?
+        .unwrap_or(0);
     let q = q.map(str::trim).filter(|q| !q.is_empty());
     if q.is_some_and(|q| q.chars().count() > 200 || q.contains('\0')) {
         return Err(AppError::field(
@@ -338,15 +320,9 @@ pub async fn rows(
         ));
     }
     let pattern = q.map(contains_pattern);
-    let mut items =
+    let items =
         db::batches::fetch_rows(db, batch.seq, after, pattern.as_deref(), limit + 1).await?;
-    let next_cursor = if items.len() as i64 > limit {
-        items.truncate(limit as usize);
-        items.last().map(|r| r.row_index.to_string())
-    } else {
-        None
-    };
-    Ok(Page { items, next_cursor })
+    Ok(paging::page(items, limit, |r| r.row_index.to_string()))
 }
 
 pub async fn rename(

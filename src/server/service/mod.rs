@@ -11,6 +11,7 @@ pub mod batches;
 pub mod demo;
 pub mod executions;
 pub mod orgs;
+pub mod paging;
 pub mod projects;
 pub mod team;
 

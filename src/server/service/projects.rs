@@ -2,11 +2,10 @@
 //! their diffs, output fields with comparators and extraction rules, and
 //! agent settings.
 
-use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::{collect_fields, parse_name};
+use super::{collect_fields, paging, parse_name};
 use crate::error::AppError;
 use crate::model::{
     AgentKind, AgentSettings, DiffKind, DiffLine, ExtractionRule, InstructionDiff,
@@ -80,31 +79,6 @@ async fn to_model(db: &PgPool, ctx: &OrgCtx, row: ProjectRow) -> Result<Project,
     })
 }
 
-/// Cursor of the project list: `updated_at` and id of the last item.
-fn encode_cursor(p: &ProjectSummary) -> String {
-    format!("{}_{}", p.updated_at.timestamp_micros(), p.id)
-}
-
-fn decode_cursor(raw: &str) -> Result<(DateTime<Utc>, Uuid), AppError> {
-    let bad = || AppError::field("cursor", "This cursor is not one the API gave out.");
-    let (micros, id) = raw.split_once('_').ok_or_else(bad)?;
-    let micros: i64 = micros.parse().map_err(|_| bad())?;
-    let at = DateTime::from_timestamp_micros(micros).ok_or_else(bad)?;
-    Ok((at, Uuid::parse_str(id).map_err(|_| bad())?))
-}
-
-/// A page size from a query string: 1–`max`, `default` when absent.
-pub fn parse_limit(raw: Option<u32>, default: u32, max: u32) -> Result<i64, AppError> {
-    match raw {
-        None => Ok(default as i64),
-        Some(n) if (1..=max).contains(&n) => Ok(n as i64),
-        Some(_) => Err(AppError::field(
-            "limit",
-            format!("Use a limit from 1 to {max}."),
-        )),
-    }
-}
-
 pub async fn list(
     db: &PgPool,
     ctx: &OrgCtx,
@@ -112,15 +86,11 @@ pub async fn list(
     limit: i64,
 ) -> Result<Page<ProjectSummary>, AppError> {
     require(ctx, Permission::ViewProjects)?;
-    let after = cursor.map(decode_cursor).transpose()?;
-    let mut items = db::projects::fetch_page(db, ctx.org_id, after, limit + 1).await?;
-    let next_cursor = if items.len() as i64 > limit {
-        items.truncate(limit as usize);
-        items.last().map(encode_cursor)
-    } else {
-        None
-    };
-    Ok(Page { items, next_cursor })
+    let after = cursor.map(paging::parse_time_cursor).transpose()?;
+    let items = db::projects::fetch_page(db, ctx.org_id, after, limit + 1).await?;
+    Ok(paging::page(items, limit, |p| {
+        paging::time_cursor(p.updated_at, p.id)
+    }))
 }
 
 /// Free text for `field`: at most `max` characters and no NUL (Postgres
@@ -359,21 +329,9 @@ pub async fn versions(
     limit: i64,
 ) -> Result<Page<VersionSummary>, AppError> {
     let (ctx, _) = project_ctx(db, actor, project_id).await?;
-    let before = cursor
-        .map(|c| {
-            c.parse::<i32>()
-                .map_err(|_| AppError::field("cursor", "This cursor is not one the API gave out."))
-        })
-        .transpose()?;
-    let mut items =
-        db::projects::fetch_versions(db, ctx.org_id, project_id, before, limit + 1).await?;
-    let next_cursor = if items.len() as i64 > limit {
-        items.truncate(limit as usize);
-        items.last().map(|v| v.version.to_string())
-    } else {
-        None
-    };
-    Ok(Page { items, next_cursor })
+    let before = cursor.map(paging::parse_number_cursor).transpose()?;
+    let items = db::projects::fetch_versions(db, ctx.org_id, project_id, before, limit + 1).await?;
+    Ok(paging::page(items, limit, |v| v.version.to_string()))
 }
 
 /// Makes an existing version the one executions use by default.
