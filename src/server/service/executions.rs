@@ -300,7 +300,7 @@ pub async fn control(
         "pause" => (&["running", "queued"], "paused"),
         "resume" => (&["paused"], "running"),
         "stop" => (&["running", "queued", "paused"], "stopping"),
-        _ => return Err(not_found()),
+        _ => return Err(AppError::field("action", "Use pause, resume or stop.")),
     };
     if !from.contains(&e.state.as_str()) {
         return Err(AppError::Conflict(format!(
