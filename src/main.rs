@@ -37,6 +37,8 @@ Environment:
   MINO_LOG_FORMAT    text (default) or json
   MINO_TRUST_PROXY   1 to take client addresses from X-Forwarded-For
   MINO_WORKER_SLOTS  jobs this process runs at once (default 50; 0: no workers)
+  MINO_LEASE_SECS    how long a claim on a job lasts unrenewed (default 30):
+                     how soon a crashed worker's jobs run again
   MINO_ALLOW_PRIVATE_TARGETS
                      1 lets agents fetch loopback/private addresses (default:
                      1 with the embedded Postgres, 0 with DATABASE_URL)
@@ -206,6 +208,7 @@ fn start_workers(
     tokio::task::JoinHandle<()>,
 ) {
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    let hub = mino::server::live::Hub::start(db.clone(), stopped.clone());
     let host = std::fs::read_to_string("/etc/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "host".into());
@@ -217,10 +220,11 @@ fn start_workers(
             std::process::id(),
             &uuid::Uuid::new_v4().simple().to_string()[..6]
         ),
+        lease: std::time::Duration::from_secs(config.lease_secs),
     };
     tracing::info!(slots = settings.slots, worker = %settings.worker_id, "workers started");
     (
         stop,
-        mino::server::executor::spawn(db.clone(), settings, stopped),
+        mino::server::executor::spawn(db.clone(), settings, hub, stopped),
     )
 }

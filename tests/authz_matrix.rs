@@ -303,6 +303,7 @@ fn rest_rows() -> Vec<(&'static str, &'static str, Expect)> {
             "/api/v1/executions/{id}/concurrency",
             ORG_EXECUTE(200),
         ),
+        ("POST", "/api/v1/executions/{id}/rerun", ORG_EXECUTE(201)),
     ]
 }
 
@@ -358,6 +359,7 @@ fn rest_request(route: &str, f: &Fixture, who: Who, n: usize) -> (String, Option
         "/api/v1/batches/{id}" => Some(json!({"name": "Renamed"})),
         "/api/v1/batches/{id}/executions" => Some(json!({"mode": "test", "sample_size": 1})),
         "/api/v1/executions/{id}/concurrency" => Some(json!({"concurrency": 5})),
+        "/api/v1/executions/{id}/rerun" => Some(json!({"jobs": "all"})),
         _ => None,
     };
     (path, body)
@@ -417,6 +419,7 @@ fn rpc_rows() -> Vec<(&'static str, Expect)> {
         ("get_execution", org_read(200)),
         ("control_execution", org_write(200)),
         ("set_execution_concurrency", org_write(200)),
+        ("rerun_execution", org_write(200)),
     ]
 }
 
@@ -529,6 +532,7 @@ fn rpc_args(endpoint: &str, f: &Fixture, who: Who, n: usize) -> Vec<(&'static st
         "set_execution_concurrency" => {
             vec![("id", f.execution.clone()), ("concurrency", "3".into())]
         }
+        "rerun_execution" => vec![("id", f.execution.clone()), ("jobs", "all".into())],
         _ => vec![],
     }
 }

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use common::{spawn_app, TestApp};
 use mino::server::demo::product;
 use mino::server::executor::{self, Settings};
+use mino::server::live::Hub;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 
@@ -35,13 +36,16 @@ async fn demo(app: &TestApp) -> (reqwest::Client, String) {
 
 fn workers(app: &TestApp, slots: usize) -> tokio::sync::watch::Sender<bool> {
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    let hub = Hub::start(app.db.clone(), stopped.clone());
     executor::spawn(
         app.db.clone(),
         Settings {
             slots,
             allow_private_targets: true,
             worker_id: "test-worker".into(),
+            lease: executor::LEASE,
         },
+        hub,
         stopped,
     );
     stop
@@ -286,4 +290,88 @@ async fn starting_checks_its_inputs_and_the_monthly_quota(db: PgPool) {
     let list = app.get(&c, &path).await;
     assert_eq!(list.body["items"].as_array().unwrap().len(), 1);
     assert_eq!(list.body["items"][0]["total"], 5);
+}
+
+#[sqlx::test]
+async fn failed_or_chosen_jobs_rerun_as_a_new_execution(db: PgPool) {
+    let app = spawn_app(db).await;
+    let (c, batch) = demo(&app).await;
+    let r = app
+        .post(
+            &c,
+            &format!("/api/v1/batches/{batch}/executions"),
+            json!({"mode": "test", "sample_size": 15, "max_retries": 0}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_string();
+    let rerun = |body: Value| {
+        let (app, c, id) = (&app, &c, id.clone());
+        async move {
+            app.post(c, &format!("/api/v1/executions/{id}/rerun"), body)
+                .await
+        }
+    };
+    // Nothing has failed yet (no workers run).
+    let r = rerun(json!({})).await;
+    assert_eq!(
+        (r.status.as_u16(), r.code()),
+        (409, "CONFLICT"),
+        "{:?}",
+        r.body
+    );
+    let _workers = workers(&app, 10);
+    wait_for(&app, &c, &id, Duration::from_secs(30), |e| {
+        e["state"] == "completed"
+    })
+    .await;
+
+    // Product 13 is missing: the one failed job runs again.
+    let r = rerun(json!({})).await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    assert_eq!(
+        (r.body["total"].as_i64(), r.body["rerun_of"].as_str()),
+        (Some(1), Some(id.as_str()))
+    );
+    let again = r.body["id"].as_str().unwrap().to_string();
+    let e = wait_for(&app, &c, &again, Duration::from_secs(30), |e| {
+        e["state"] == "completed"
+    })
+    .await;
+    assert_eq!(e["errors"], 1);
+    let row: i32 = sqlx::query_scalar("select row_index from jobs where execution_id = $1::uuid")
+        .bind(&again)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(row, 13);
+
+    // Chosen jobs, by id; ids of other executions are refused by name.
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "select id from jobs where execution_id = $1::uuid and row_index in (1, 2) order by id",
+    )
+    .bind(&id)
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    let r = rerun(json!({"job_ids": ids, "concurrency": 2})).await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    assert_eq!(
+        (r.body["total"].as_i64(), r.body["concurrency"].as_i64()),
+        (Some(2), Some(2))
+    );
+    let r = rerun(json!({"job_ids": [ids[0], 999_999_999]})).await;
+    assert_eq!(r.status, 400);
+    assert!(
+        r.field("job_ids").unwrap().contains("999999999"),
+        "{:?}",
+        r.body
+    );
+    let r = rerun(json!({"job_ids": (1..=1001).collect::<Vec<i64>>()})).await;
+    assert!(r.field("job_ids").unwrap().contains("1000"), "{:?}", r.body);
+    let r = rerun(json!({"jobs": "some"})).await;
+    assert_eq!(
+        r.field("jobs").as_deref(),
+        Some("Use failed, unfinished or all.")
+    );
 }

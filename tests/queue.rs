@@ -54,6 +54,9 @@ async fn execution(app: &TestApp, rows: usize, concurrency: i32, max_retries: i3
             price_per_job_micros: 0,
             state: "running",
             created_by: None,
+            fields: &[],
+            remote_url: None,
+            rerun_of: None,
         },
     )
     .await

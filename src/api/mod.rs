@@ -56,4 +56,5 @@ pub const ENDPOINTS: &[&str] = &[
     "get_execution",
     "control_execution",
     "set_execution_concurrency",
+    "rerun_execution",
 ];

@@ -200,6 +200,7 @@ pub async fn save_field(
     field_type: String,
     comparator: String,
     tolerance: String,
+    relative_tolerance: Option<String>,
     threshold: String,
     rule_kind: String,
     selector: String,
@@ -225,7 +226,10 @@ pub async fn save_field(
     };
     let options = ComparatorOptions {
         tolerance: decimal(&tolerance, "tolerance")?,
-        relative_tolerance: None,
+        relative_tolerance: decimal(
+            relative_tolerance.as_deref().unwrap_or(""),
+            "relative_tolerance",
+        )?,
         threshold: decimal(&threshold, "threshold")?,
     };
     let rule = match rule_kind.as_str() {
@@ -329,6 +333,9 @@ pub async fn start_execution(
     sample_size: String,
     sample: String,
     concurrency: String,
+    instruction_version: Option<String>,
+    agent: Option<String>,
+    max_retries: Option<String>,
 ) -> Result<crate::model::Execution, AppError> {
     use crate::server::{rpc, service::executions};
     let (state, actor) = rpc::user().await?;
@@ -349,8 +356,13 @@ pub async fn start_execution(
         },
         sample: Some(sample).filter(|s| !s.is_empty()),
         concurrency: number(&concurrency, "concurrency")?,
+        instruction_version: number(
+            instruction_version.as_deref().unwrap_or(""),
+            "instruction_version",
+        )?,
+        agent: agent.filter(|a| !a.is_empty()),
+        max_retries: number(max_retries.as_deref().unwrap_or(""), "max_retries")?,
         mode,
-        ..Default::default()
     };
     let e = executions::start(&state.db, &actor, batch, req).await?;
     leptos_axum::redirect(&format!("/o/{}/executions/{}", e.org_slug, e.id));
@@ -394,4 +406,19 @@ pub async fn set_execution_concurrency(
         .parse::<i32>()
         .map_err(|_| AppError::field("concurrency", "Enter a whole number from 1 to 50."))?;
     executions::set_concurrency(&state.db, &actor, id, n).await
+}
+
+/// Reruns the execution's failed jobs (`failed`) or its failed and
+/// cancelled ones (`unfinished`) as a new execution, and opens it.
+#[server(prefix = "/rpc", endpoint = "rerun_execution")]
+pub async fn rerun_execution(id: Uuid, jobs: String) -> Result<crate::model::Execution, AppError> {
+    use crate::server::{rpc, service::executions};
+    let (state, actor) = rpc::user().await?;
+    let req = executions::RerunRequest {
+        jobs: Some(jobs),
+        ..Default::default()
+    };
+    let e = executions::rerun(&state.db, &actor, id, req).await?;
+    leptos_axum::redirect(&format!("/o/{}/executions/{}", e.org_slug, e.id));
+    Ok(e)
 }

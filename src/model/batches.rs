@@ -239,6 +239,8 @@ pub struct Execution {
     pub failed: i64,
     pub estimated_cost_micros: i64,
     pub cost_micros: i64,
+    /// The execution whose jobs this one runs again.
+    pub rerun_of: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,

@@ -6,7 +6,7 @@ use super::parse_id;
 use crate::error::AppError;
 use crate::model::{Execution, Page};
 use crate::server::http::{Caller, Json};
-use crate::server::service::executions::{self, StartRequest};
+use crate::server::service::executions::{self, RerunRequest, StartRequest};
 use crate::server::state::AppState;
 
 pub async fn start(
@@ -92,4 +92,16 @@ pub async fn set_concurrency(
     Ok(Json(
         executions::set_concurrency(&state.db, &actor, id, body.concurrency).await?,
     ))
+}
+
+/// Runs failed (or chosen) jobs again as a new execution.
+pub async fn rerun(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    Json(body): Json<RerunRequest>,
+) -> Result<(StatusCode, Json<Execution>), AppError> {
+    let id = parse_id(&id, "Execution")?;
+    let e = executions::rerun(&state.db, &actor, id, body).await?;
+    Ok((StatusCode::CREATED, Json(e)))
 }

@@ -70,6 +70,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/executions/{id}/resume"),
     ("POST", "/api/v1/executions/{id}/stop"),
     ("PUT", "/api/v1/executions/{id}/concurrency"),
+    ("POST", "/api/v1/executions/{id}/rerun"),
 ];
 
 pub fn router() -> Router<AppState> {
@@ -156,6 +157,7 @@ pub fn router() -> Router<AppState> {
         .route("/executions/{id}/pause", post(executions::pause))
         .route("/executions/{id}/resume", post(executions::resume))
         .route("/executions/{id}/stop", post(executions::stop))
+        .route("/executions/{id}/rerun", post(executions::rerun))
         .route(
             "/executions/{id}/concurrency",
             put(executions::set_concurrency),

@@ -290,6 +290,26 @@ pub async fn run_jobs(server: sqlx::postgres::PgConnectOptions, jobs: u32) -> an
         drop(tx);
         let batch = ingest.await?.map_err(|e| anyhow::anyhow!("{e}"))?;
 
+        // The CPU work Mino does per page and the plain loop doesn't:
+        // parsing the page and finding each field (one core).
+        let fields = super::db::projects::fetch_fields(&db, org, project.id).await?;
+        let pages: Vec<String> = (1..=1000u32)
+            .map(|n| super::demo::pages_html(&super::demo::product(n)))
+            .collect();
+        let t = Instant::now();
+        for html in &pages {
+            let page = super::agents::extract::Page::parse(html);
+            for f in &fields {
+                std::hint::black_box(page.extract(f));
+            }
+        }
+        let per_page = t.elapsed().as_secs_f64() * 1e6 / pages.len() as f64;
+        println!(
+            "extraction alone       {per_page:>7.0} µs per page ({} fields; {:.0} pages/s on one core)",
+            fields.len(),
+            1e6 / per_page
+        );
+
         let run = |label: &'static str| {
             let (db, ctx) = (db.clone(), ctx.clone());
             async move {
@@ -326,19 +346,35 @@ pub async fn run_jobs(server: sqlx::postgres::PgConnectOptions, jobs: u32) -> an
 
         // One process: this one's workers.
         let (stop, stopped) = tokio::sync::watch::channel(false);
+        let hub = super::live::Hub::start(db.clone(), stopped.clone());
         let workers = super::executor::spawn(
             db.clone(),
-            super::executor::Settings { slots: CONCURRENCY, allow_private_targets: true, worker_id: "bench".into() },
+            super::executor::Settings {
+                slots: CONCURRENCY,
+                allow_private_targets: true,
+                worker_id: "bench".into(),
+                lease: super::executor::LEASE,
+            },
+            hub,
             stopped,
         );
         run("mino, 1 process").await?;
+        let [claims, claimed, empty, writes, written, claim_us, write_us] =
+            super::executor::stats::snapshot();
+        println!(
+            "  {claims} claims took {claimed} jobs ({:.1} per claim, {:.2} ms per claim), {empty} claims found nothing; {writes} writes stored {written} results ({:.1} per write, {:.2} ms per write)",
+            claimed as f64 / claims.max(1) as f64,
+            claim_us as f64 / 1000.0 / (claims + empty).max(1) as f64,
+            written as f64 / writes.max(1) as f64,
+            write_us as f64 / 1000.0 / writes.max(1) as f64,
+        );
         let _ = stop.send(true);
         let _ = workers.await;
         println!("peak memory (this process, shop and baseline included): {:.1} MB", peak_rss_kib() as f64 / 1024.0);
 
         // Three `mino worker` processes sharing the database.
         let exe = std::env::current_exe()?;
-        let url = database_url(&scratch_options);
+        let url = super::db::url_for(&scratch_options);
         let mut children = vec![];
         for _ in 0..3 {
             children.push(
@@ -375,18 +411,4 @@ pub async fn run_jobs(server: sqlx::postgres::PgConnectOptions, jobs: u32) -> an
         .execute(format!("drop database if exists {scratch} with (force)").as_str())
         .await?;
     result
-}
-
-/// A postgres:// URL for `options` (host or socket directory, port, user,
-/// database), for child processes.
-fn database_url(options: &sqlx::postgres::PgConnectOptions) -> String {
-    let host = options.get_host();
-    let user = options.get_username();
-    let db = options.get_database().unwrap_or("postgres");
-    let port = options.get_port();
-    if host.starts_with('/') {
-        format!("postgres://{user}@/{db}?host={host}&port={port}")
-    } else {
-        format!("postgres://{user}@{host}:{port}/{db}")
-    }
 }

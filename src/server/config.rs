@@ -27,6 +27,9 @@ pub struct Config {
     pub allow_private_targets: bool,
     /// Jobs this process runs at once (across all executions).
     pub worker_slots: usize,
+    /// How long a worker's claim on a job lasts without renewal: how soon
+    /// the jobs of a crashed worker run again.
+    pub lease_secs: u64,
 }
 
 impl Config {
@@ -94,6 +97,18 @@ impl Config {
             },
         };
 
+        let lease_secs = match get("MINO_LEASE_SECS") {
+            None => 30,
+            Some(v) => match v.trim().parse::<u64>() {
+                Ok(n) if (3..=600).contains(&n) => n,
+                _ => {
+                    problems.push(format!(
+                        "MINO_LEASE_SECS must be a number of seconds from 3 to 600 (got {v:?})"
+                    ));
+                    30
+                }
+            },
+        };
         if problems.is_empty() {
             Ok(Config {
                 data_dir,
@@ -103,6 +118,7 @@ impl Config {
                 trust_proxy,
                 allow_private_targets,
                 worker_slots,
+                lease_secs,
             })
         } else {
             Err(problems.join("\n"))

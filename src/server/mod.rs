@@ -12,6 +12,7 @@ pub mod embedded_pg;
 pub mod executor;
 pub mod http;
 pub mod ingest;
+pub mod live;
 pub mod rpc;
 pub mod service;
 pub mod startup;

@@ -42,6 +42,7 @@ pub async fn spawn_app_at(db: PgPool, public_url: Option<&str>) -> TestApp {
         // The demo shop the tests fetch is on 127.0.0.1.
         allow_private_targets: true,
         worker_slots: 0,
+        lease_secs: 30,
     };
     // The app gets its own pool to the test database, like production (an
     // acquire timeout, no shared parent). `#[sqlx::test]` pools draw on one

@@ -484,11 +484,8 @@ pub fn BatchPage() -> impl IntoView {
             let batch = get_batch(id).await?;
             let rows = list_rows(id, q.unwrap_or_default(), after).await?;
             let runs = list_executions(id).await?;
-            let price = get_project(batch.project_id)
-                .await?
-                .agent
-                .price_per_job_micros;
-            Ok::<_, AppError>((batch, rows, runs, price))
+            let project = get_project(batch.project_id).await?;
+            Ok::<_, AppError>((batch, rows, runs, project))
         },
     );
     view! {
@@ -496,7 +493,7 @@ pub fn BatchPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match data.await {
                     Err(e) => view! { <ErrorBox error=e /> }.into_any(),
-                    Ok((b, rows, runs, price)) => {
+                    Ok((b, rows, runs, project)) => {
                         let here = format!("/o/{}/batches/{}", b.org_slug, b.id);
                         let project_href = format!("/o/{}/projects/{}", b.org_slug, b.project_id);
                         let inputs: Vec<String> = b.columns.iter().filter(|c| c.role == ColumnRole::Input).map(|c| c.name.clone()).collect();
@@ -576,7 +573,7 @@ pub fn BatchPage() -> impl IntoView {
                                     <p class="muted small">"Uploaded " {when(b.created_at)} {b.created_by_name.clone().map(|n| format!(" by {n}"))}</p>
                                 </section>
                             </div>
-                            <RunCard batch=b.clone() runs=runs.items price start start_error />
+                            <RunCard batch=b.clone() runs=runs.items project start start_error />
                             <section class="card">
                                 <h2>"Ground-truth coverage"</h2>
                                 {if fields.is_empty() {
@@ -666,10 +663,25 @@ pub fn BatchPage() -> impl IntoView {
 fn RunCard(
     batch: Batch,
     runs: Vec<crate::model::Execution>,
-    price: i64,
+    project: crate::model::Project,
     start: ServerAction<StartExecution>,
     start_error: Signal<Option<AppError>>,
 ) -> impl IntoView {
+    let price = project.agent.price_per_job_micros;
+    let production = project.production_version;
+    let versions = (1..=project.latest_version)
+        .rev()
+        .map(|v| {
+            view! {
+                <option value=v.to_string() selected=v == production>
+                    {format!("v{v}")} {(v == production).then_some(" (production)")}
+                </option>
+            }
+        })
+        .collect_view();
+    let has_remote = project.agent.remote_url.is_some();
+    let default_agent = project.agent.kind;
+    let retries = project.agent.max_retries.to_string();
     let rows = batch.row_count as i64;
     let mode = RwSignal::new("test".to_string());
     let sample = RwSignal::new(20i64.min(rows.max(1)));
@@ -735,10 +747,34 @@ fn RunCard(
                             <input id="run-concurrency" name="concurrency" type="number" min="1" max="50" value="10"
                                 aria-invalid=invalid(start_error, "concurrency") aria-describedby="concurrency-error" />
                         </div>
+                    </div>
+                    <div class="inline-form">
+                        <div class="field">
+                            <label for="run-version">"Instructions"</label>
+                            <select id="run-version" name="instruction_version"
+                                aria-invalid=invalid(start_error, "instruction_version") aria-describedby="instruction_version-error">{versions}</select>
+                        </div>
+                        <div class="field">
+                            <label for="run-agent">"Agent"</label>
+                            <select id="run-agent" name="agent" aria-invalid=invalid(start_error, "agent") aria-describedby="agent-error">
+                                <option value="http" selected=default_agent == crate::model::AgentKind::Http>"http (built in)"</option>
+                                <option value="remote" selected=default_agent == crate::model::AgentKind::Remote disabled=!has_remote>
+                                    {if has_remote { "remote" } else { "remote (set its URL in the project first)" }}
+                                </option>
+                            </select>
+                        </div>
+                        <div class="field">
+                            <label for="run-retries">"Retries"</label>
+                            <input id="run-retries" name="max_retries" type="number" min="0" max="10" value=retries
+                                aria-invalid=invalid(start_error, "max_retries") aria-describedby="max_retries-error" />
+                        </div>
                         <button type="submit" class="button primary" disabled=move || start.pending().get()>"Start run"</button>
                     </div>
                     <FieldError error=start_error field="sample_size" />
                     <FieldError error=start_error field="concurrency" />
+                    <FieldError error=start_error field="instruction_version" />
+                    <FieldError error=start_error field="agent" />
+                    <FieldError error=start_error field="max_retries" />
                     <p class="hint" data-testid="estimate">"Estimated cost: " {estimate}</p>
                 </ActionForm>
             })}

@@ -7,7 +7,9 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use super::projects::use_id;
-use crate::api::projects::{get_execution, ControlExecution, SetExecutionConcurrency};
+use crate::api::projects::{
+    get_execution, ControlExecution, RerunExecution, SetExecutionConcurrency,
+};
 use crate::app::components::{action_error, when, ErrorBox, FieldError, FormError, Loading};
 use crate::error::AppError;
 use crate::model::{format_price, Execution};
@@ -29,6 +31,8 @@ pub fn ExecutionPage() -> impl IntoView {
     let id = use_id();
     let control = ServerAction::<ControlExecution>::new();
     let concurrency = ServerAction::<SetExecutionConcurrency>::new();
+    let rerun = ServerAction::<RerunExecution>::new();
+    let rerun_error = action_error(rerun);
     let control_error = action_error(control);
     let concurrency_error = action_error(concurrency);
     let tick = RwSignal::new(0u32);
@@ -73,7 +77,7 @@ pub fn ExecutionPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match data.await {
                     Err(e) => view! { <ErrorBox error=e /> }.into_any(),
-                    Ok(e) => view! { <ExecutionView e control concurrency control_error concurrency_error /> }.into_any(),
+                    Ok(e) => view! { <ExecutionView e control concurrency rerun control_error concurrency_error rerun_error /> }.into_any(),
                 }
             })}
         </Transition>
@@ -85,8 +89,10 @@ fn ExecutionView(
     e: Execution,
     control: ServerAction<ControlExecution>,
     concurrency: ServerAction<SetExecutionConcurrency>,
+    rerun: ServerAction<RerunExecution>,
     control_error: Signal<Option<AppError>>,
     concurrency_error: Signal<Option<AppError>>,
+    rerun_error: Signal<Option<AppError>>,
 ) -> impl IntoView {
     let done = e.completed + e.errors + e.cancelled;
     let pct = if e.total > 0 {
@@ -101,6 +107,15 @@ fn ExecutionView(
     let can = e.can_control() && e.is_active();
     let (pause_id, resume_id, stop_id, conc_id) = (id.clone(), id.clone(), id.clone(), id.clone());
     let running = e.state == "running";
+    let can_rerun = e.can_control() && !e.is_active() && (e.errors > 0 || e.cancelled > 0);
+    let (errors, unfinished) = (e.errors, e.errors + e.cancelled);
+    let (rerun_failed_id, rerun_unfinished_id) = (id.clone(), id.clone());
+    let rerun_of = e.rerun_of.map(|r| {
+        (
+            format!("/o/{}/executions/{r}", e.org_slug),
+            r.to_string()[..8].to_string(),
+        )
+    });
     let paused = e.state == "paused";
     let title = format!("{:.0}% · {}", pct, e.batch_name);
     let elapsed = e.started_at.map(|s| {
@@ -116,6 +131,9 @@ fn ExecutionView(
             <h1>{if e.mode == "test" { "Test run" } else { "Production run" }}</h1>
             <span class=badge data-testid="execution-state">{label}</span>
         </div>
+        {rerun_of.map(|(href, short)| view! {
+            <p class="muted small">"Reruns jobs of execution " <a href=href>{short}</a></p>
+        })}
         <section class="card">
             <div class="progress" role="progressbar" aria-label="Progress" aria-valuemin="0" aria-valuemax="100"
                 aria-valuenow=format!("{pct:.0}")>
@@ -176,6 +194,33 @@ fn ExecutionView(
                 </ActionForm>
                 <FieldError error=concurrency_error field="concurrency" />
                 <p class="hint">"Pausing lets running jobs finish and starts no new ones. Lowering concurrency doesn't interrupt running jobs."</p>
+            </section>
+        })}
+        {can_rerun.then(|| view! {
+            <section class="card">
+                <h2>"Run again"</h2>
+                <FormError error=rerun_error />
+                <p class="hint">"A rerun is a new execution over the same rows, with this run's instruction version and the project's current fields and agent settings."</p>
+                <div class="controls">
+                    {(errors > 0).then(|| view! {
+                        <ActionForm action=rerun attr:class="inline">
+                            <input type="hidden" name="id" value=rerun_failed_id />
+                            <input type="hidden" name="jobs" value="failed" />
+                            <button type="submit" class="button primary" data-testid="rerun-failed">
+                                {format!("Rerun {errors} failed job{}", if errors == 1 { "" } else { "s" })}
+                            </button>
+                        </ActionForm>
+                    })}
+                    {(unfinished > errors).then(|| view! {
+                        <ActionForm action=rerun attr:class="inline">
+                            <input type="hidden" name="id" value=rerun_unfinished_id />
+                            <input type="hidden" name="jobs" value="unfinished" />
+                            <button type="submit" class="button">
+                                {format!("Rerun {unfinished} failed or cancelled job{}", if unfinished == 1 { "" } else { "s" })}
+                            </button>
+                        </ActionForm>
+                    })}
+                </div>
             </section>
         })}
     }

@@ -725,11 +725,17 @@ fn FieldRow(
     let name = field.name.clone();
     let rule = field.rule.describe();
     let comparator = field.comparator.label();
-    let tolerance = field
-        .comparator_options
-        .tolerance
-        .map(|t| format!(" ±{t}"))
-        .unwrap_or_default();
+    let options = &field.comparator_options;
+    let tolerance = [
+        options.tolerance.map(|t| format!(" ±{t}")),
+        options
+            .relative_tolerance
+            .map(|t| format!(" ±{}%", (t * 10_000.0).round() / 100.0)),
+        options.threshold.map(|t| format!(" ≥{t}")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<String>();
     view! {
         <tr>
             <td><strong>{field.name.clone()}</strong>
@@ -866,6 +872,12 @@ fn FieldForm(
                         aria-invalid=invalid(error, "tolerance") aria-describedby="tolerance-error" />
                 </div>
                 <div class="field">
+                    <label for=fid("relative_tolerance")>"Relative tolerance (0.01 = 1 %)"</label>
+                    <input id=fid("relative_tolerance") name="relative_tolerance" inputmode="decimal" placeholder="0.01"
+                        value=f.comparator_options.relative_tolerance.map(|t| t.to_string()).unwrap_or_default()
+                        aria-invalid=invalid(error, "relative_tolerance") aria-describedby="relative_tolerance-error" />
+                </div>
+                <div class="field">
                     <label for=fid("threshold")>"F1 threshold"</label>
                     <input id=fid("threshold") name="threshold" inputmode="decimal" placeholder="0.8"
                         value=f.comparator_options.threshold.map(|t| t.to_string()).unwrap_or_default()
@@ -873,6 +885,7 @@ fn FieldForm(
                 </div>
             </div>
             <FieldError error field="tolerance" />
+            <FieldError error field="relative_tolerance" />
             <FieldError error field="threshold" />
             <fieldset>
                 <legend>"Extraction rule (http agent)"</legend>

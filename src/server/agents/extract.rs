@@ -210,11 +210,15 @@ impl Page {
         if let Some(v) = self.labelled(&labels) {
             return Some(v);
         }
-        // A title is the page's main heading when nothing names it.
+        // A title is the page's main heading when nothing names it, or
+        // else the document's title.
         if matches!(k.as_str(), "title" | "name" | "productname" | "product") {
-            return sel("h1, h2")
-                .and_then(|s| self.doc.select(&s).next())
-                .map(text_of);
+            return ["h1", "h2", "title"].iter().find_map(|tag| {
+                sel(tag)
+                    .and_then(|s| self.doc.select(&s).next())
+                    .map(text_of)
+                    .filter(|t| !t.is_empty())
+            });
         }
         None
     }

@@ -45,7 +45,8 @@ pub enum ErrorClass {
 pub struct FetchError {
     pub class: ErrorClass,
     /// timeout, connection, dns, http_429, http_5xx, http_4xx, too_large,
-    /// private_target, bad_url, too_many_redirects, unreadable
+    /// private_target, bad_url, too_many_redirects, unreadable; agents add
+    /// their own (see `agents::remote`).
     pub kind: &'static str,
     pub message: String,
     /// For 429: how long the site asked us to wait (at least 5 s).
@@ -53,7 +54,7 @@ pub struct FetchError {
 }
 
 impl FetchError {
-    fn permanent(kind: &'static str, message: impl Into<String>) -> Self {
+    pub fn permanent(kind: &'static str, message: impl Into<String>) -> Self {
         FetchError {
             class: ErrorClass::Permanent,
             kind,
@@ -61,7 +62,7 @@ impl FetchError {
             retry_after: None,
         }
     }
-    fn transient(kind: &'static str, message: impl Into<String>) -> Self {
+    pub fn transient(kind: &'static str, message: impl Into<String>) -> Self {
         FetchError {
             class: ErrorClass::Transient,
             kind,
@@ -186,7 +187,7 @@ pub fn backoff(n: u32, base: Duration, cap: Duration) -> Duration {
     })
 }
 
-fn classify(e: &reqwest::Error) -> FetchError {
+pub(super) fn classify(e: &reqwest::Error) -> FetchError {
     let text = format!("{e:#}");
     let mut source: Option<&dyn std::error::Error> = Some(e);
     let mut chain = String::new();
@@ -210,7 +211,7 @@ fn classify(e: &reqwest::Error) -> FetchError {
     FetchError::transient("connection", text)
 }
 
-fn check_target(url: &reqwest::Url, policy: &FetchPolicy) -> Result<(), FetchError> {
+pub(super) fn check_target(url: &reqwest::Url, policy: &FetchPolicy) -> Result<(), FetchError> {
     if !matches!(url.scheme(), "http" | "https") {
         return Err(FetchError::permanent(
             "bad_url",

@@ -1,7 +1,7 @@
-//! executions, jobs and attempts: the queue's SQL. A claim happens inside a
-//! short transaction that locks the chosen execution's row (other workers
-//! skip it and serve another execution), counts its running jobs with a
-//! fresh snapshot, and takes one queued job only if that count is below the
+//! executions, jobs and attempts: the queue's SQL. A claim is one statement
+//! that locks the chosen execution's row (other workers skip it and serve
+//! another execution), reads its running count (claimed − finished, see the
+//! migration for why two counters) and takes queued jobs only up to the
 //! execution's concurrency — so the limit holds however many workers run.
 //! Every later write names the job, the attempt and the lease owner: a
 //! worker that lost its lease can't overwrite a newer attempt.
@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -27,16 +29,23 @@ pub struct NewExecution<'a> {
     pub price_per_job_micros: i64,
     pub state: &'a str,
     pub created_by: Option<Uuid>,
+    pub fields: &'a [crate::model::OutputField],
+    pub remote_url: Option<&'a str>,
+    pub rerun_of: Option<Uuid>,
 }
 
 pub async fn insert_execution(conn: &mut PgConnection, e: &NewExecution<'_>) -> sqlx::Result<Uuid> {
     sqlx::query_scalar(
-        "insert into executions (org_id, project_id, batch_id, instruction_version, mode,
+        "with created as (
+         insert into executions (org_id, project_id, batch_id, instruction_version, mode,
                                  sample_size, agent, concurrency, max_retries, state, created_by,
-                                 started_at, timeout_secs, price_per_job_micros)
+                                 started_at, timeout_secs, price_per_job_micros, fields,
+                                 remote_url, rerun_of)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,
-                 case when $10 = 'running' then now() end, $12, $13)
-         returning id",
+                 case when $10 = 'running' then now() end, $12, $13, $14, $15, $16)
+         returning id),
+         counters as (insert into execution_counters (execution_id) select id from created)
+         select id from created",
     )
     .bind(e.org_id)
     .bind(e.project_id)
@@ -51,6 +60,9 @@ pub async fn insert_execution(conn: &mut PgConnection, e: &NewExecution<'_>) -> 
     .bind(e.created_by)
     .bind(e.timeout_secs)
     .bind(e.price_per_job_micros)
+    .bind(Json(e.fields))
+    .bind(e.remote_url)
+    .bind(e.rerun_of)
     .fetch_one(conn)
     .await
 }
@@ -98,6 +110,10 @@ pub struct Claimed {
     pub execution_id: Uuid,
     pub row_index: i32,
     pub attempt: i32,
+    /// The row's site and other columns, read with the claim so a worker
+    /// needs no further query before it starts.
+    pub site_url: String,
+    pub inputs: Json<Map<String, Value>>,
 }
 
 /// Claims one job for `worker`, fairly across running executions, or
@@ -106,91 +122,98 @@ pub async fn claim(db: &PgPool, worker: &str, lease: Duration) -> sqlx::Result<O
     Ok(claim_many(db, worker, lease, 1).await?.into_iter().next())
 }
 
-/// What a claim found when it got nothing.
+/// Whether some running execution has a ready job and a free slot (after
+/// a claim got nothing: if so, it lost a race and should try again soon).
 pub async fn work_waiting(db: &PgPool) -> sqlx::Result<bool> {
     sqlx::query_scalar(
-        "select exists (select 1 from executions e where e.state = 'running'
-                        and exists (select 1 from jobs q where q.execution_id = e.id
-                                    and q.state = 'queued' and q.available_at <= now()))",
+        "select exists (select 1 from executions e
+                        join execution_counters c on c.execution_id = e.id
+                        where e.state = 'running' and e.claimed - c.finished < e.concurrency
+                          and exists (select 1 from jobs q where q.execution_id = e.id
+                                      and q.state = 'queued' and q.available_at <= now()))",
     )
     .fetch_one(db)
     .await
 }
 
-/// Claims up to `max` jobs of one execution (the one served longest ago
-/// that has ready jobs and free slots), in one transaction.
+/// Most jobs one claim takes.
+pub const CLAIM_LIMIT: i64 = 50;
+
+/// Claims up to `max` jobs of one execution — the organization served
+/// longest ago, then its execution served longest ago, among those with
+/// ready jobs and free slots — in one statement. The execution's row is
+/// locked (others skip it and serve another execution) and its `running`
+/// count read from the row's newest version, so the claim never takes
+/// more than `concurrency - running` jobs however many workers claim.
 pub async fn claim_many(
     db: &PgPool,
     worker: &str,
     lease: Duration,
     max: i64,
 ) -> sqlx::Result<Vec<Claimed>> {
-    // A few tries: a chosen execution may turn out full or drained by the
-    // time its lock is held; then the next one is tried.
-    for _ in 0..4 {
-        let mut tx = db.begin().await?;
-        let execution: Option<(Uuid, i32)> = sqlx::query_as(
-            "select e.id, e.concurrency from executions e
-             where e.state = 'running'
+    // The candidate count is written into the statement (one cached plan
+    // per value, at most CLAIM_LIMIT): with a bound parameter the planner
+    // guesses a large limit and scans and sorts the execution's jobs
+    // instead of reading the first few from the claim index.
+    let max = max.clamp(1, CLAIM_LIMIT);
+    let sql = format!(
+        "with chosen as (
+             select e.id, e.concurrency - (e.claimed - c.finished) as free,
+                    (select b.seq from batches b where b.id = e.batch_id) as batch_seq
+             from executions e join execution_counters c on c.execution_id = e.id
+             where e.state = 'running' and e.claimed - c.finished < e.concurrency
                and exists (select 1 from jobs q where q.execution_id = e.id
                            and q.state = 'queued' and q.available_at <= now())
-             order by e.last_claimed_at nulls first, e.created_at
+             -- An organization with many executions gets no more than one
+             -- with a single execution.
+             order by (select max(o.last_claimed_at) from executions o
+                       where o.org_id = e.org_id and o.state = 'running') nulls first,
+                      e.last_claimed_at nulls first, e.created_at
              limit 1
-             for update skip locked",
-        )
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some((execution_id, concurrency)) = execution else {
-            return Ok(vec![]);
-        };
-        // A new statement, so a new snapshot: every claim committed before
-        // we got the lock is counted.
-        let running: i64 = sqlx::query_scalar(
-            "select count(*) from jobs where execution_id = $1 and state = 'running'",
-        )
-        .bind(execution_id)
-        .fetch_one(&mut *tx)
-        .await?;
-        // Served now either way, so a full execution doesn't stay first in
-        // line and block the others.
-        sqlx::query("update executions set last_claimed_at = clock_timestamp() where id = $1")
-            .bind(execution_id)
-            .execute(&mut *tx)
-            .await?;
-        if running >= concurrency as i64 {
-            tx.commit().await?;
-            continue;
-        }
-        let take = max.min(concurrency as i64 - running);
-        let claimed: Vec<Claimed> = sqlx::query_as(
-            "with taken as (
-                 update jobs set state = 'running', attempt = attempt + 1, lease_owner = $2,
-                        lease_expires_at = now() + make_interval(secs => $3),
-                        started_at = coalesce(started_at, now())
-                 where id in (select id from jobs
-                              where execution_id = $1 and state = 'queued'
-                                and available_at <= now()
-                              order by available_at, id
-                              limit $4
-                              for update skip locked)
-                 returning id, execution_id, row_index, attempt),
-             logged as (
-                 insert into attempts (job_id, n, worker, started_at)
-                 select id, attempt, $2, now() from taken)
-             select id, execution_id, row_index, attempt from taken order by id",
-        )
-        .bind(execution_id)
+             -- Not FOR UPDATE: that would also block the foreign-key checks
+             -- (FOR KEY SHARE) of every write to this execution's jobs.
+             for no key update of e skip locked),
+         -- Up to {max} of the oldest ready jobs; only the first `free` are
+         -- taken. Locking a few more costs nothing: no one else claims from
+         -- this execution while its row is locked.
+         candidates as (
+             select q.id, q.available_at from jobs q
+             where q.execution_id = (select id from chosen) and q.state = 'queued'
+               and q.available_at <= now()
+             order by q.available_at, q.id
+             limit {max}
+             for update of q skip locked),
+         picked as (
+             select id from candidates order by available_at, id
+             limit (select free from chosen)),
+         taken as (
+             update jobs j set state = 'running', attempt = j.attempt + 1, lease_owner = $1,
+                    lease_expires_at = now() + make_interval(secs => $2),
+                    started_at = coalesce(j.started_at, now())
+             from picked where j.id = picked.id
+             returning j.id, j.execution_id, j.row_index, j.attempt),
+         logged as (
+             insert into attempts (job_id, n, worker, started_at)
+             select id, attempt, $1, now() from taken),
+         -- The only statement that moves jobs into 'running' counts them.
+         served as (
+             update executions x set last_claimed_at = clock_timestamp(),
+                    claimed = x.claimed + (select count(*) from taken)
+             from chosen where x.id = chosen.id)
+         -- The batch as a single value, so both columns of the rows' key
+         -- are index conditions (joined through batches, the planner once
+         -- scanned the whole batch for every job).
+         select t.id, t.execution_id, t.row_index, t.attempt, r.site_url, r.inputs
+         from taken t
+         join batch_rows r on r.batch_seq = (select batch_seq from chosen)
+                          and r.row_index = t.row_index
+         order by t.id"
+    );
+    sqlx::query_as(&sql)
         .bind(worker)
         .bind(lease.as_secs_f64())
-        .bind(take)
-        .fetch_all(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        if !claimed.is_empty() {
-            return Ok(claimed);
-        }
-    }
-    Ok(vec![])
+        .fetch_all(db)
+        .await
 }
 
 /// Extends the lease; false when the job is no longer this worker's
@@ -214,34 +237,84 @@ pub async fn renew(
     Ok(done.rows_affected() == 1)
 }
 
-/// Records the result; false (and nothing written) for a stale attempt.
+/// A successful attempt to record.
+pub struct Completion {
+    pub id: i64,
+    pub attempt: i32,
+    pub extracted: Value,
+    pub raw_output: String,
+    /// The attempt's log lines (a JSON array).
+    pub log: Value,
+}
+
+/// Records many successful attempts in one statement (the executor
+/// batches them: one round trip per job would cap throughput). Only
+/// attempts `worker` still holds are written; returns their job ids.
+pub async fn complete_many(
+    db: &PgPool,
+    worker: &str,
+    done: &[Completion],
+) -> sqlx::Result<Vec<(i64, Uuid)>> {
+    if done.is_empty() {
+        return Ok(vec![]);
+    }
+    let ids: Vec<i64> = done.iter().map(|c| c.id).collect();
+    let attempts: Vec<i32> = done.iter().map(|c| c.attempt).collect();
+    let extracted: Vec<String> = done.iter().map(|c| c.extracted.to_string()).collect();
+    let raw: Vec<&str> = done.iter().map(|c| c.raw_output.as_str()).collect();
+    let logs: Vec<String> = done.iter().map(|c| c.log.to_string()).collect();
+    sqlx::query_as(
+        "with input as (
+             select * from unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::text[])
+                 as d(id, attempt, extracted, raw, log)),
+         done as (
+             update jobs j set state = 'succeeded', extracted = d.extracted::json,
+                    raw_output = d.raw, error_class = null, error = null, progress = null,
+                    lease_owner = null, lease_expires_at = null, finished_at = now()
+             from input d
+             where j.id = d.id and j.attempt = d.attempt and j.lease_owner = $6
+               and j.state = 'running'
+             returning j.id, j.attempt, j.execution_id),
+         finished as (
+             update attempts a set finished_at = now(), outcome = 'succeeded',
+                    duration_ms = (extract(epoch from now() - a.started_at) * 1000)::int,
+                    cost_micros = e.price_per_job_micros, log = d.log::json
+             from done join executions e on e.id = done.execution_id
+                  join input d on d.id = done.id
+             where a.job_id = done.id and a.n = done.attempt)
+         select id, execution_id from done",
+    )
+    .bind(&ids)
+    .bind(&attempts)
+    .bind(&extracted)
+    .bind(&raw)
+    .bind(&logs)
+    .bind(worker)
+    .fetch_all(db)
+    .await
+}
+
+/// Records one result; false (and nothing written) for a stale attempt.
 pub async fn complete(
     db: &PgPool,
     job: &Claimed,
     worker: &str,
-    extracted: &serde_json::Value,
+    extracted: &Value,
     raw_output: &str,
 ) -> sqlx::Result<bool> {
-    let mut tx = db.begin().await?;
-    let done = sqlx::query(
-        "update jobs set state = 'succeeded', extracted = $4, raw_output = $5,
-                error_class = null, error = null, lease_owner = null, lease_expires_at = null,
-                finished_at = now()
-         where id = $1 and attempt = $2 and lease_owner = $3 and state = 'running'",
+    let done = complete_many(
+        db,
+        worker,
+        &[Completion {
+            id: job.id,
+            attempt: job.attempt,
+            extracted: extracted.clone(),
+            raw_output: raw_output.to_string(),
+            log: Value::Array(vec![]),
+        }],
     )
-    .bind(job.id)
-    .bind(job.attempt)
-    .bind(worker)
-    .bind(sqlx::types::Json(extracted))
-    .bind(raw_output)
-    .execute(&mut *tx)
     .await?;
-    if done.rows_affected() != 1 {
-        return Ok(false);
-    }
-    finish_attempt(&mut tx, job, "succeeded", None, None).await?;
-    tx.commit().await?;
-    Ok(true)
+    Ok(!done.is_empty())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -264,19 +337,50 @@ pub async fn fail(
     message: &str,
     retry_at: Option<DateTime<Utc>>,
 ) -> sqlx::Result<Failed> {
-    let mut tx = db.begin().await?;
+    fail_logged(
+        db,
+        job,
+        worker,
+        error_class,
+        message,
+        retry_at,
+        &Value::Array(vec![]),
+    )
+    .await
+}
+
+/// [`fail`] with the attempt's log lines.
+pub async fn fail_logged(
+    db: &PgPool,
+    job: &Claimed,
+    worker: &str,
+    error_class: &str,
+    message: &str,
+    retry_at: Option<DateTime<Utc>>,
+    log: &Value,
+) -> sqlx::Result<Failed> {
     let state: Option<String> = sqlx::query_scalar(
-        "update jobs j set
-            state = case when $6::timestamptz is not null and j.attempt <= e.max_retries
-                         then 'queued' else 'failed' end,
-            available_at = coalesce($6, j.available_at),
-            error_class = $4, error = $5, lease_owner = null, lease_expires_at = null,
-            finished_at = case when $6::timestamptz is not null and j.attempt <= e.max_retries
-                               then null else now() end
-         from executions e
-         where e.id = j.execution_id and j.id = $1 and j.attempt = $2 and j.lease_owner = $3
-           and j.state = 'running'
-         returning j.state",
+        "with failed as (
+             update jobs j set
+                state = case when $6::timestamptz is not null and j.attempt <= e.max_retries
+                             then 'queued' else 'failed' end,
+                available_at = coalesce($6, j.available_at),
+                error_class = $4, error = $5, lease_owner = null, lease_expires_at = null,
+                progress = null,
+                finished_at = case when $6::timestamptz is not null and j.attempt <= e.max_retries
+                                   then null else now() end
+             from executions e
+             where e.id = j.execution_id and j.id = $1 and j.attempt = $2
+               and j.lease_owner = $3 and j.state = 'running'
+             returning j.id, j.attempt, j.state, e.price_per_job_micros),
+         finished as (
+             update attempts a set finished_at = now(),
+                    outcome = case when f.state = 'queued' then 'retrying' else 'failed' end,
+                    error_class = $4, error = $5, log = $7,
+                    duration_ms = (extract(epoch from now() - a.started_at) * 1000)::int,
+                    cost_micros = f.price_per_job_micros
+             from failed f where a.job_id = f.id and a.n = f.attempt)
+         select state from failed",
     )
     .bind(job.id)
     .bind(job.attempt)
@@ -284,45 +388,14 @@ pub async fn fail(
     .bind(error_class)
     .bind(message)
     .bind(retry_at)
-    .fetch_optional(&mut *tx)
+    .bind(Json(log))
+    .fetch_optional(db)
     .await?;
-    let outcome = match state.as_deref() {
-        None => return Ok(Failed::Stale),
+    Ok(match state.as_deref() {
+        None => Failed::Stale,
         Some("queued") => Failed::Retrying,
         _ => Failed::Final,
-    };
-    let label = if outcome == Failed::Retrying {
-        "retrying"
-    } else {
-        "failed"
-    };
-    finish_attempt(&mut tx, job, label, Some(error_class), Some(message)).await?;
-    tx.commit().await?;
-    Ok(outcome)
-}
-
-async fn finish_attempt(
-    conn: &mut PgConnection,
-    job: &Claimed,
-    outcome: &str,
-    error_class: Option<&str>,
-    error: Option<&str>,
-) -> sqlx::Result<()> {
-    sqlx::query(
-        "update attempts a set finished_at = now(), outcome = $3, error_class = $4, error = $5,
-                duration_ms = (extract(epoch from now() - a.started_at) * 1000)::int,
-                cost_micros = e.price_per_job_micros
-         from jobs j join executions e on e.id = j.execution_id
-         where j.id = a.job_id and a.job_id = $1 and a.n = $2",
-    )
-    .bind(job.id)
-    .bind(job.attempt)
-    .bind(outcome)
-    .bind(error_class)
-    .bind(error)
-    .execute(conn)
-    .await?;
-    Ok(())
+    })
 }
 
 /// Returns jobs whose lease ran out (their worker died or hung) to the
@@ -369,64 +442,165 @@ pub async fn counts(db: &PgPool, execution_id: Uuid) -> sqlx::Result<BTreeMap<St
 }
 
 /// Marks a running job cancelled (the execution was stopped); fenced like
-/// every other write.
-pub async fn cancel_running(db: &PgPool, job: &Claimed, worker: &str) -> sqlx::Result<bool> {
-    let mut tx = db.begin().await?;
-    let done = sqlx::query(
-        "update jobs set state = 'cancelled', lease_owner = null, lease_expires_at = null,
-                finished_at = now()
+/// every other write. A cancelled attempt costs nothing.
+pub async fn cancel_running(
+    db: &PgPool,
+    job: &Claimed,
+    worker: &str,
+    log: &Value,
+) -> sqlx::Result<bool> {
+    let done: Option<i64> = sqlx::query_scalar(
+        "with cancelled as (
+             update jobs set state = 'cancelled', lease_owner = null, lease_expires_at = null,
+                    progress = null, finished_at = now()
+             where id = $1 and attempt = $2 and lease_owner = $3 and state = 'running'
+             returning id, attempt),
+         finished as (
+             update attempts a set finished_at = now(), outcome = 'cancelled', log = $4,
+                    duration_ms = (extract(epoch from now() - a.started_at) * 1000)::int
+             from cancelled c where a.job_id = c.id and a.n = c.attempt)
+         select id from cancelled",
+    )
+    .bind(job.id)
+    .bind(job.attempt)
+    .bind(worker)
+    .bind(Json(log))
+    .fetch_optional(db)
+    .await?;
+    Ok(done.is_some())
+}
+
+/// Saves what a running job's agent last reported (fenced).
+pub async fn set_progress(
+    db: &PgPool,
+    job: &Claimed,
+    worker: &str,
+    progress: &Value,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "update jobs set progress = $4
          where id = $1 and attempt = $2 and lease_owner = $3 and state = 'running'",
     )
     .bind(job.id)
     .bind(job.attempt)
     .bind(worker)
-    .execute(&mut *tx)
-    .await?;
-    if done.rows_affected() != 1 {
-        return Ok(false);
-    }
-    finish_attempt(&mut tx, job, "cancelled", None, None).await?;
-    tx.commit().await?;
-    Ok(true)
-}
-
-/// Ends an execution whose jobs are all finished: `completed`, or
-/// `cancelled` when it was being stopped.
-pub async fn settle(db: &PgPool, execution_id: Uuid) -> sqlx::Result<()> {
-    sqlx::query(
-        "update executions set
-            state = case when state = 'stopping' then 'cancelled' else 'completed' end,
-            finished_at = now()
-         where id = $1 and state in ('running', 'stopping', 'paused')
-           and not exists (select 1 from jobs where execution_id = $1
-                           and state in ('queued', 'running'))",
-    )
-    .bind(execution_id)
+    .bind(Json(progress))
     .execute(db)
     .await?;
     Ok(())
 }
 
-/// What a worker needs to run a job.
-#[derive(sqlx::FromRow)]
-pub struct JobContext {
-    pub org_id: Uuid,
-    pub project_id: Uuid,
-    pub agent: String,
-    pub timeout_secs: i32,
-    pub site_url: String,
-}
-
-pub async fn context(db: &PgPool, job: &Claimed) -> sqlx::Result<Option<JobContext>> {
-    sqlx::query_as(
-        "select e.org_id, e.project_id, e.agent, e.timeout_secs, r.site_url
-         from jobs j
-         join executions e on e.id = j.execution_id
-         join batches b on b.id = e.batch_id
-         join batch_rows r on r.batch_seq = b.seq and r.row_index = j.row_index
-         where j.id = $1",
+/// Hands a job back to the queue at once (the worker is shutting down).
+/// The attempt is kept, marked `handed_back`; the job is claimable now.
+pub async fn hand_back(
+    db: &PgPool,
+    job: &Claimed,
+    worker: &str,
+    log: &Value,
+) -> sqlx::Result<bool> {
+    let done: Option<i64> = sqlx::query_scalar(
+        "with back as (
+             update jobs set state = 'queued', lease_owner = null, lease_expires_at = null,
+                    progress = null, available_at = now()
+             where id = $1 and attempt = $2 and lease_owner = $3 and state = 'running'
+             returning id, attempt),
+         finished as (
+             update attempts a set finished_at = now(), outcome = 'handed_back', log = $4,
+                    duration_ms = (extract(epoch from now() - a.started_at) * 1000)::int
+             from back b where a.job_id = b.id and a.n = b.attempt)
+         select id from back",
     )
     .bind(job.id)
+    .bind(job.attempt)
+    .bind(worker)
+    .bind(Json(log))
+    .fetch_optional(db)
+    .await?;
+    Ok(done.is_some())
+}
+
+/// Ends an execution whose jobs are all finished: `completed`, or
+/// `cancelled` when it was being stopped.
+pub async fn settle(db: &PgPool, execution_id: Uuid) -> sqlx::Result<Option<String>> {
+    Ok(settle_many(db, &[execution_id])
+        .await?
+        .pop()
+        .map(|(_, s)| s))
+}
+
+/// [`settle`] for several executions; returns the ones that ended, with
+/// their final state. The running count (kept by triggers) spares the
+/// scan of jobs for executions that still run something.
+pub async fn settle_many(db: &PgPool, execution_ids: &[Uuid]) -> sqlx::Result<Vec<(Uuid, String)>> {
+    sqlx::query_as(
+        "update executions e set
+            state = case when state = 'stopping' then 'cancelled' else 'completed' end,
+            finished_at = now()
+         where e.id = any($1) and e.state in ('running', 'stopping', 'paused')
+           and e.claimed = (select c.finished from execution_counters c where c.execution_id = e.id)
+           and not exists (select 1 from jobs j where j.execution_id = e.id
+                           and j.state in ('queued', 'running'))
+         returning e.id, e.state",
+    )
+    .bind(execution_ids)
+    .fetch_all(db)
+    .await
+}
+
+/// Settles `execution_ids` and tells every process (NOTIFY) that they
+/// moved, and which ended, in one round trip; returns the ended ones.
+pub async fn settle_and_notify(
+    db: &PgPool,
+    execution_ids: &[Uuid],
+) -> sqlx::Result<Vec<(Uuid, String)>> {
+    let rows: Vec<(Option<Uuid>, Option<String>)> = sqlx::query_as(
+        "with ended as (
+             update executions e set
+                state = case when state = 'stopping' then 'cancelled' else 'completed' end,
+                finished_at = now()
+             where e.id = any($1) and e.state in ('running', 'stopping', 'paused')
+               and e.claimed = (select c.finished from execution_counters c
+                                where c.execution_id = e.id)
+               and not exists (select 1 from jobs j where j.execution_id = e.id
+                               and j.state in ('queued', 'running'))
+             returning e.id, e.state),
+         moved as (
+             select count(pg_notify('mino_execution', m::text)) as n from unnest($1::uuid[]) m)
+         select ended.id, ended.state from moved
+         left join ended on pg_notify('mino_control', ended.id::text || ' ' || ended.state) is not null",
+    )
+    .bind(execution_ids)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, state)| Some((id?, state?)))
+        .collect())
+}
+
+/// What every job of an execution runs with; fixed when it started, so a
+/// worker reads it once per execution.
+#[derive(Debug, sqlx::FromRow)]
+pub struct Plan {
+    pub org_id: Uuid,
+    pub agent: String,
+    pub remote_url: Option<String>,
+    pub timeout_secs: i32,
+    pub instruction_version: i32,
+    pub instructions: String,
+    pub fields: Json<Vec<crate::model::OutputField>>,
+}
+
+pub async fn plan(db: &PgPool, execution_id: Uuid) -> sqlx::Result<Option<Plan>> {
+    sqlx::query_as(
+        "select e.org_id, e.agent, e.remote_url, e.timeout_secs, e.instruction_version,
+                coalesce(v.body, '') as instructions, e.fields
+         from executions e
+         left join instruction_versions v
+                on v.project_id = e.project_id and v.version = e.instruction_version
+         where e.id = $1",
+    )
+    .bind(execution_id)
     .fetch_optional(db)
     .await
 }

@@ -21,3 +21,17 @@ pub fn unique_violation(err: &sqlx::Error) -> Option<String> {
         _ => None,
     }
 }
+
+/// A postgres:// URL for `options` (host or socket directory, port, user,
+/// database), for child processes.
+pub fn url_for(options: &sqlx::postgres::PgConnectOptions) -> String {
+    let host = options.get_host();
+    let user = options.get_username();
+    let db = options.get_database().unwrap_or("postgres");
+    let port = options.get_port();
+    if host.starts_with('/') {
+        format!("postgres://{user}@/{db}?host={host}&port={port}")
+    } else {
+        format!("postgres://{user}@{host}:{port}/{db}")
+    }
+}

@@ -5,8 +5,10 @@
 //! on purpose: slow, missing (404), broken (500), rate-limited (429 with
 //! Retry-After) or flaky (503 on the first request, fine afterwards).
 //!
-//! Served under `/demo` by `mino serve` and alone by `mino demo-site`.
+//! Served under `/demo` by `mino serve` and alone by `mino demo-site`, with
+//! a demo agent service for the remote agent at `POST /demo/agent`.
 
+mod agent;
 mod pages;
 
 use std::collections::HashSet;
@@ -65,6 +67,7 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/products/{n}", get(product_page))
         .route("/go/{n}", get(go))
         .route("/sites.csv", get(sites_csv))
+        .route("/agent", axum::routing::post(agent::run))
         .with_state(DemoState::default())
 }
 

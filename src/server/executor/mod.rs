@@ -1,31 +1,46 @@
 //! Workers: claim jobs from the queue (`db::jobs`), run the agent, write the
 //! result under the attempt's lease. One dispatcher per process claims
-//! while it has free slots; each running job renews its lease and watches
-//! its execution's state (a stop cancels it within a second). A reaper
-//! returns the jobs of dead workers to the queue. No transaction is open
-//! while an agent works.
+//! while it has free slots; each running job renews its lease, reports its
+//! agent's progress and listens for its execution being stopped (LISTEN/
+//! NOTIFY through `live::Hub`, with a slow poll as a safety net). Results
+//! are written in batches by one writer task. A reaper returns the jobs of
+//! dead workers to the queue. No transaction is open while an agent works.
 
-use std::sync::Arc;
+mod writer;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use sqlx::PgPool;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{broadcast, watch, Semaphore};
+use uuid::Uuid;
 
-use super::agents::extract::Page;
-use super::agents::fetch::{self, ErrorClass, FetchError, FetchPolicy};
+use super::agents::fetch::{self, FetchPolicy};
+use super::agents::http::HttpAgent;
+use super::agents::remote::RemoteAgent;
+use super::agents::{Agent, AgentError, AgentOutput, ErrorClass, JobInput, Progress};
 use super::db;
-use super::db::jobs::{Claimed, Failed};
+use super::db::jobs::{Claimed, Failed, Plan};
+use super::live::{self, Control, Hub};
 
+/// How long a claim holds a job without renewal.
 pub const LEASE: Duration = Duration::from_secs(30);
-const IDLE_POLL: Duration = Duration::from_millis(250);
+/// When there is nothing to claim; a NOTIFY wakes the dispatcher sooner.
+const IDLE_POLL: Duration = Duration::from_millis(500);
 /// After losing a claim race while work is waiting.
 const BUSY_RETRY: Duration = Duration::from_millis(5);
 const CLAIM_BATCH: usize = 25;
-const STATE_CHECK: Duration = Duration::from_millis(500);
+/// How often a running job looks at its progress and lease.
+const TICK: Duration = Duration::from_millis(500);
+/// Safety net under LISTEN/NOTIFY: re-read the execution's state this often.
+const STATE_POLL: Duration = Duration::from_secs(5);
 const REAP_EVERY: Duration = Duration::from_secs(5);
 const BACKOFF_BASE: Duration = Duration::from_secs(1);
 const BACKOFF_CAP: Duration = Duration::from_secs(60);
+/// Plans of this many executions are cached per process.
+const PLAN_CACHE: usize = 1_000;
 
 #[derive(Clone)]
 pub struct Settings {
@@ -33,22 +48,93 @@ pub struct Settings {
     pub allow_private_targets: bool,
     /// Names this process in leases and attempts.
     pub worker_id: String,
+    /// Tests shorten it to see a dead worker's jobs come back quickly.
+    pub lease: Duration,
 }
 
-/// Starts the dispatcher and the reaper; they stop when `shutdown` turns
-/// true, handing running jobs back to the queue.
+/// Counters of this process's executor, for benchmarks and metrics.
+pub mod stats {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    pub static CLAIMS: AtomicU64 = AtomicU64::new(0);
+    pub static CLAIMED: AtomicU64 = AtomicU64::new(0);
+    pub static EMPTY_CLAIMS: AtomicU64 = AtomicU64::new(0);
+    pub static WRITES: AtomicU64 = AtomicU64::new(0);
+    pub static WRITTEN: AtomicU64 = AtomicU64::new(0);
+    /// Time spent in claim and write statements, in microseconds.
+    pub static CLAIM_MICROS: AtomicU64 = AtomicU64::new(0);
+    pub static WRITE_MICROS: AtomicU64 = AtomicU64::new(0);
+
+    /// (claims, jobs claimed, claims that got nothing, result writes,
+    /// results written) so far.
+    pub fn snapshot() -> [u64; 7] {
+        [
+            &CLAIMS,
+            &CLAIMED,
+            &EMPTY_CLAIMS,
+            &WRITES,
+            &WRITTEN,
+            &CLAIM_MICROS,
+            &WRITE_MICROS,
+        ]
+        .map(|c| c.load(Ordering::Relaxed))
+    }
+
+    pub(super) fn add(c: &AtomicU64, n: u64) {
+        c.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// What every job task of this process shares.
+struct Shared {
+    db: PgPool,
+    worker: String,
+    lease: Duration,
+    hub: Hub,
+    http: HttpAgent,
+    client: reqwest::Client,
+    policy: FetchPolicy,
+    plans: Mutex<HashMap<Uuid, Arc<Plan>>>,
+    writer: writer::Writer,
+}
+
+/// Starts the dispatcher, the result writer and the reaper; they stop
+/// when `shutdown` turns true, handing running jobs back to the queue.
 pub fn spawn(
     db: PgPool,
     settings: Settings,
+    hub: Hub,
     shutdown: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         if settings.slots == 0 {
             return;
         }
+        let policy = FetchPolicy {
+            allow_private: settings.allow_private_targets,
+            ..Default::default()
+        };
+        let client = fetch::client(&policy);
+        let (writer, writing) = writer::start(db.clone(), settings.worker_id.clone());
+        let shared = Arc::new(Shared {
+            db: db.clone(),
+            worker: settings.worker_id.clone(),
+            lease: settings.lease,
+            hub,
+            http: HttpAgent {
+                client: client.clone(),
+                policy: policy.clone(),
+            },
+            client,
+            policy,
+            plans: Mutex::new(HashMap::new()),
+            writer,
+        });
         let reaper = tokio::spawn(reap_loop(db.clone(), shutdown.clone()));
-        dispatch(db, settings, shutdown).await;
+        dispatch(shared, settings.slots, shutdown).await;
         reaper.abort();
+        // The writer ends when the last job task drops its handle.
+        let _ = writing.await;
     })
 }
 
@@ -66,13 +152,10 @@ async fn reap_loop(db: PgPool, mut shutdown: watch::Receiver<bool>) {
     }
 }
 
-async fn dispatch(db: PgPool, settings: Settings, mut shutdown: watch::Receiver<bool>) {
-    let slots = Arc::new(Semaphore::new(settings.slots));
-    let policy = FetchPolicy {
-        allow_private: settings.allow_private_targets,
-        ..Default::default()
-    };
-    let client = fetch::client(&policy);
+async fn dispatch(shared: Arc<Shared>, slots: usize, mut shutdown: watch::Receiver<bool>) {
+    let slots = Arc::new(Semaphore::new(slots));
+    let work = shared.hub.work();
+    let moved = shared.hub.moved();
     let mut running = tokio::task::JoinSet::new();
     loop {
         if *shutdown.borrow() {
@@ -91,34 +174,55 @@ async fn dispatch(db: PgPool, settings: Settings, mut shutdown: watch::Receiver<
                 Err(_) => break,
             }
         }
-        match db::jobs::claim_many(&db, &settings.worker_id, LEASE, permits.len() as i64).await {
+        // Registered before claiming, so a NOTIFY that arrives while the
+        // claim runs is not missed.
+        let woken = work.notified();
+        let freed = moved.notified();
+        tokio::pin!(woken, freed);
+        woken.as_mut().enable();
+        freed.as_mut().enable();
+        let claim_started = std::time::Instant::now();
+        let claimed = db::jobs::claim_many(
+            &shared.db,
+            &shared.worker,
+            shared.lease,
+            permits.len() as i64,
+        )
+        .await;
+        stats::add(
+            &stats::CLAIM_MICROS,
+            claim_started.elapsed().as_micros() as u64,
+        );
+        match claimed {
             Ok(jobs) if !jobs.is_empty() => {
+                stats::add(&stats::CLAIMS, 1);
+                stats::add(&stats::CLAIMED, jobs.len() as u64);
                 for job in jobs {
                     let permit = permits.pop().expect("no more jobs than permits");
-                    let (db, worker, client, policy, stop) = (
-                        db.clone(),
-                        settings.worker_id.clone(),
-                        client.clone(),
-                        policy.clone(),
-                        shutdown.clone(),
-                    );
+                    let (shared, stop) = (shared.clone(), shutdown.clone());
                     running.spawn(async move {
-                        run(&db, &worker, &client, &policy, job, stop).await;
+                        run(&shared, job, stop).await;
                         drop(permit);
                     });
                 }
                 drop(permits);
             }
             Ok(_) => {
+                stats::add(&stats::EMPTY_CLAIMS, 1);
                 drop(permits);
-                // Nothing claimed. If work is waiting, another process holds
-                // the execution's lock for a moment: try again soon.
-                let pause = match db::jobs::work_waiting(&db).await {
+                // Nothing claimed. If an execution has ready jobs and free
+                // slots, another process holds its lock for a moment: try
+                // again soon. Otherwise wait for a NOTIFY (new work, or
+                // jobs finished somewhere so a full execution has room)
+                // or the poll.
+                let pause = match db::jobs::work_waiting(&shared.db).await {
                     Ok(true) => BUSY_RETRY,
                     _ => IDLE_POLL,
                 };
                 tokio::select! {
                     _ = tokio::time::sleep(pause) => {}
+                    _ = &mut woken => {}
+                    _ = &mut freed => {}
                     _ = shutdown.changed() => break,
                 }
             }
@@ -134,6 +238,77 @@ async fn dispatch(db: PgPool, settings: Settings, mut shutdown: watch::Receiver<
     while running.join_next().await.is_some() {}
 }
 
+impl Shared {
+    /// The execution's plan, from the cache or the database.
+    async fn plan(&self, execution_id: Uuid) -> Result<Arc<Plan>, AgentError> {
+        if let Some(p) = self.plans.lock().expect("plans").get(&execution_id) {
+            return Ok(p.clone());
+        }
+        let plan = db::jobs::plan(&self.db, execution_id)
+            .await
+            .map_err(|e| {
+                AgentError::transient("internal", format!("Mino could not read the job: {e}"))
+            })?
+            .ok_or_else(|| AgentError::permanent("internal", "The execution no longer exists."))?;
+        let plan = Arc::new(plan);
+        let mut plans = self.plans.lock().expect("plans");
+        if plans.len() >= PLAN_CACHE {
+            plans.clear();
+        }
+        plans.insert(execution_id, plan.clone());
+        Ok(plan)
+    }
+
+    async fn run_agent(
+        &self,
+        job: &Claimed,
+        progress: &Progress,
+    ) -> Result<AgentOutput, AgentError> {
+        let plan = self.plan(job.execution_id).await?;
+        let input = JobInput {
+            job_id: job.id,
+            attempt: job.attempt,
+            url: job.site_url.clone(),
+            inputs: job.inputs.0.clone(),
+            instructions: plan.instructions.clone(),
+            instruction_version: plan.instruction_version,
+            fields: plan.fields.0.clone(),
+            timeout_secs: plan.timeout_secs,
+        };
+        match plan.agent.as_str() {
+            "http" => self.http.run(&input, progress).await,
+            "remote" => {
+                let Some(endpoint) = plan.remote_url.clone() else {
+                    return Err(AgentError::permanent(
+                        "agent_rejected",
+                        "The project's remote agent has no URL; set one in the project's agent settings.",
+                    ));
+                };
+                let agent = RemoteAgent {
+                    client: self.client.clone(),
+                    policy: self.policy.clone(),
+                    endpoint,
+                };
+                let mut out = agent.run(&input, progress).await?;
+                // Keep exactly the execution's fields, in order.
+                let mut values = serde_json::Map::new();
+                for f in &input.fields {
+                    values.insert(
+                        f.name.clone(),
+                        out.values.remove(&f.name).unwrap_or(Value::Null),
+                    );
+                }
+                out.values = values;
+                Ok(out)
+            }
+            other => Err(AgentError::permanent(
+                "agent_rejected",
+                format!("Mino has no {other} agent."),
+            )),
+        }
+    }
+}
+
 /// Why a job stopped before its agent finished.
 enum Interrupted {
     LeaseLost,
@@ -141,24 +316,24 @@ enum Interrupted {
     Shutdown,
 }
 
-async fn run(
-    db: &PgPool,
-    worker: &str,
-    client: &reqwest::Client,
-    policy: &FetchPolicy,
-    job: Claimed,
-    mut shutdown: watch::Receiver<bool>,
-) {
+async fn run(shared: &Shared, job: Claimed, mut shutdown: watch::Receiver<bool>) {
+    let progress = Progress::default();
+    let control = shared.hub.control();
     let outcome = tokio::select! {
-        r = work(db, client, policy, &job) => Ok(r),
-        i = watch_job(db, worker, &job) => Err(i),
+        r = shared.run_agent(&job, &progress) => Ok(r),
+        i = watch_job(shared, &job, &progress, control) => Err(i),
         _ = shutdown.changed() => Err(Interrupted::Shutdown),
     };
+    let db = &shared.db;
+    let worker = shared.worker.as_str();
     let written = match outcome {
-        Ok(Ok((extracted, raw))) => db::jobs::complete(db, &job, worker, &extracted, &raw)
+        Ok(Ok(out)) => shared
+            .writer
+            .complete(&job, out, json!(progress.log_lines()))
             .await
             .map(|ok| if ok { "succeeded" } else { "stale" }),
         Ok(Err(e)) => {
+            progress.log("error", &format!("{}: {}", e.kind, e.message));
             let retry_at = match e.class {
                 ErrorClass::Permanent => None,
                 ErrorClass::Transient => {
@@ -168,121 +343,105 @@ async fn run(
                     Some(chrono::Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default())
                 }
             };
-            db::jobs::fail(db, &job, worker, e.kind, &e.message, retry_at)
-                .await
-                .map(|f| match f {
-                    Failed::Retrying => "retrying",
-                    Failed::Final => "failed",
-                    Failed::Stale => "stale",
-                })
+            let log = json!(progress.log_lines());
+            let result =
+                db::jobs::fail_logged(db, &job, worker, e.kind, &e.message, retry_at, &log)
+                    .await
+                    .map(|f| match f {
+                        Failed::Retrying => "retrying",
+                        Failed::Final => "failed",
+                        Failed::Stale => "stale",
+                    });
+            shared.writer.moved(job.execution_id).await;
+            result
         }
-        Err(Interrupted::Stopped) => db::jobs::cancel_running(db, &job, worker)
-            .await
-            .map(|_| "cancelled"),
+        Err(Interrupted::Stopped) => {
+            progress.log("warn", "The execution was stopped.");
+            let result = db::jobs::cancel_running(db, &job, worker, &json!(progress.log_lines()))
+                .await
+                .map(|_| "cancelled");
+            shared.writer.moved(job.execution_id).await;
+            result
+        }
         Err(Interrupted::LeaseLost) => Ok("stale"),
         Err(Interrupted::Shutdown) => {
-            // Handing back: expire the lease now so another worker (or this
-            // one after a restart) takes it at once.
-            sqlx::query(
-                "update jobs set lease_expires_at = now() - interval '1 second'
-                 where id = $1 and attempt = $2 and lease_owner = $3 and state = 'running'",
-            )
-            .bind(job.id)
-            .bind(job.attempt)
-            .bind(worker)
-            .execute(db)
-            .await
-            .map(|_| "handed back")
+            progress.log(
+                "warn",
+                "The worker shut down; the job went back to the queue.",
+            );
+            let result = db::jobs::hand_back(db, &job, worker, &json!(progress.log_lines()))
+                .await
+                .map(|_| "handed back");
+            // Other processes may pick it up at once.
+            let _ = live::notify(db, live::WORK, "").await;
+            result
         }
     };
     match written {
         Ok(result) => tracing::debug!(job = job.id, attempt = job.attempt, result, "job ended"),
         Err(e) => tracing::error!(job = job.id, error = %e, "recording a job's result failed"),
     }
-    if let Err(e) = db::jobs::settle(db, job.execution_id).await {
-        tracing::error!(execution = %job.execution_id, error = %e, "settling an execution failed");
-    }
 }
 
-/// Renews the lease every LEASE/3 and watches the execution's state;
-/// returns when the job must stop.
-async fn watch_job(db: &PgPool, worker: &str, job: &Claimed) -> Interrupted {
-    let mut since_renewal = Duration::ZERO;
-    loop {
-        tokio::time::sleep(STATE_CHECK).await;
-        since_renewal += STATE_CHECK;
-        if since_renewal >= LEASE / 3 {
-            since_renewal = Duration::ZERO;
-            if let Ok(false) = db::jobs::renew(db, job, worker, LEASE).await {
-                return Interrupted::LeaseLost;
-            }
-        }
-        if let Ok(Some(state)) = db::jobs::execution_state(db, job.execution_id).await {
-            if matches!(state.as_str(), "stopping" | "cancelled") {
-                return Interrupted::Stopped;
-            }
-        }
-    }
-}
-
-/// Runs the http agent: fetch the page, extract every output field.
-/// Returns the extracted values and the raw output to keep.
-async fn work(
-    db: &PgPool,
-    client: &reqwest::Client,
-    policy: &FetchPolicy,
+/// Renews the lease every lease/3, saves the agent's latest progress, and
+/// returns when the job must stop: its execution was stopped (heard
+/// through NOTIFY, or seen by the slow poll) or its lease was lost.
+async fn watch_job(
+    shared: &Shared,
     job: &Claimed,
-) -> Result<(Value, String), FetchError> {
-    let internal = |e: sqlx::Error| FetchError {
-        class: ErrorClass::Transient,
-        kind: "internal",
-        message: format!("Mino could not read the job: {e}"),
-        retry_after: None,
-    };
-    let ctx = db::jobs::context(db, job)
-        .await
-        .map_err(internal)?
-        .ok_or_else(|| FetchError {
-            class: ErrorClass::Permanent,
-            kind: "internal",
-            message: "The job's row no longer exists.".into(),
-            retry_after: None,
-        })?;
-    let fields = db::projects::fetch_fields(db, ctx.org_id, ctx.project_id)
-        .await
-        .map_err(internal)?;
-    if ctx.agent != "http" {
-        return Err(FetchError {
-            class: ErrorClass::Permanent,
-            kind: "unsupported_agent",
-            message: format!(
-                "The {} agent is not available yet; use the http agent.",
-                ctx.agent
-            ),
-            retry_after: None,
-        });
+    progress: &Progress,
+    mut control: broadcast::Receiver<Control>,
+) -> Interrupted {
+    let stopped = |state: &str| matches!(state, "stopping" | "cancelled");
+    let mut since_renewal = Duration::ZERO;
+    let mut since_poll = Duration::ZERO;
+    let mut saved_version = 0;
+    let mut tick = tokio::time::interval(TICK);
+    tick.tick().await;
+    loop {
+        let mut recheck = false;
+        tokio::select! {
+            _ = tick.tick() => {
+                since_renewal += TICK;
+                since_poll += TICK;
+                if since_renewal >= shared.lease / 3 {
+                    since_renewal = Duration::ZERO;
+                    if let Ok(false) = db::jobs::renew(&shared.db, job, &shared.worker, shared.lease).await {
+                        return Interrupted::LeaseLost;
+                    }
+                }
+                // Fast jobs never get here, so they write no progress.
+                let (version, step) = progress.current();
+                if version != saved_version {
+                    saved_version = version;
+                    if let Some(step) = step {
+                        let value = serde_json::to_value(&step).unwrap_or(Value::Null);
+                        let _ = db::jobs::set_progress(&shared.db, job, &shared.worker, &value).await;
+                        shared.writer.moved(job.execution_id).await;
+                    }
+                }
+                if since_poll >= STATE_POLL {
+                    since_poll = Duration::ZERO;
+                    recheck = true;
+                }
+            }
+            signal = control.recv() => match signal {
+                Ok(Control::State(id, state)) if id == job.execution_id => {
+                    if stopped(&state) {
+                        return Interrupted::Stopped;
+                    }
+                }
+                Ok(Control::State(..)) => {}
+                Ok(Control::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => recheck = true,
+                Err(broadcast::error::RecvError::Closed) => {}
+            },
+        }
+        if recheck {
+            if let Ok(Some(state)) = db::jobs::execution_state(&shared.db, job.execution_id).await {
+                if stopped(&state) {
+                    return Interrupted::Stopped;
+                }
+            }
+        }
     }
-    let policy = FetchPolicy {
-        timeout: Duration::from_secs(ctx.timeout_secs.max(1) as u64),
-        ..policy.clone()
-    };
-    let page = fetch::fetch(client, &ctx.site_url, &policy).await?;
-    let parsed = Page::parse(&page.body);
-    let mut values = Map::new();
-    for f in &fields {
-        values.insert(
-            f.name.clone(),
-            parsed.extract(f).map(Value::String).unwrap_or(Value::Null),
-        );
-    }
-    let raw = json!({
-        "agent": "http",
-        "url": page.url,
-        "status": page.status,
-        "redirects": page.hops,
-        "bytes": page.body.len(),
-        "elapsed_ms": page.elapsed.as_millis() as u64,
-        "values": values,
-    });
-    Ok((Value::Object(values), raw.to_string()))
 }

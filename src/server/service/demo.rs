@@ -67,6 +67,14 @@ pub async fn load(db: &PgPool, ctx: &OrgCtx, public_url: &str) -> Result<LoadedD
             return Err(AppError::Internal(format!("demo batch: {e}")));
         }
     };
+    // The demo agent service is ready for trying the remote agent: choose
+    // "remote" when starting a run.
+    sqlx::query("update projects set remote_url = $3 where org_id = $1 and id = $2")
+        .bind(ctx.org_id)
+        .bind(project.id)
+        .bind(format!("{base}/agent"))
+        .execute(db)
+        .await?;
     let project = projects::get(db, &ctx.actor, project.id).await?;
     Ok(LoadedDemo { project, batch })
 }

@@ -15,6 +15,7 @@ use crate::model::{AgentKind, Execution, Page};
 use crate::server::auth::rbac::{require, Actor, OrgCtx, Permission};
 use crate::server::db;
 use crate::server::db::jobs::{NewExecution, Sample};
+use crate::server::live;
 
 pub const MAX_CONCURRENCY: i32 = 50;
 
@@ -51,6 +52,7 @@ struct Row {
     max_retries: i32,
     state: String,
     price_per_job_micros: i64,
+    rerun_of: Option<Uuid>,
     created_at: chrono::DateTime<chrono::Utc>,
     started_at: Option<chrono::DateTime<chrono::Utc>>,
     finished_at: Option<chrono::DateTime<chrono::Utc>>,
@@ -66,7 +68,7 @@ struct Row {
 const SELECT: &str = "select e.id, e.batch_id, b.name as batch_name, e.project_id,
         p.name as project_name, o.slug as org_slug, e.mode, e.sample_size,
         e.instruction_version, e.agent, e.concurrency, e.max_retries, e.state,
-        e.price_per_job_micros, e.created_at, e.started_at, e.finished_at,
+        e.price_per_job_micros, e.rerun_of, e.created_at, e.started_at, e.finished_at,
         c.total, c.queued, c.running, c.succeeded, c.failed, c.cancelled,
         coalesce((select sum(a.cost_micros) from attempts a join jobs j on j.id = a.job_id
                   where j.execution_id = e.id), 0)::bigint as cost_micros
@@ -108,6 +110,7 @@ fn to_model(r: Row, ctx: &OrgCtx) -> Execution {
         passed: 0,
         failed: 0,
         cost_micros: r.cost_micros,
+        rerun_of: r.rerun_of,
         created_at: r.created_at,
         started_at: r.started_at,
         finished_at: r.finished_at,
@@ -197,7 +200,14 @@ pub async fn start(
         Some(a) => {
             AgentKind::parse(a).ok_or_else(|| AppError::field("agent", "Use http or remote."))
         }
-    };
+    }
+    .and_then(|kind| match (kind, &project.remote_url) {
+        (AgentKind::Remote, None) => Err(AppError::field(
+            "agent",
+            "The remote agent needs its URL: set it in the project's agent settings.",
+        )),
+        _ => Ok(kind),
+    });
     let concurrency = match req.concurrency {
         None => Ok(10),
         Some(c) if (1..=MAX_CONCURRENCY).contains(&c) => Ok(c),
@@ -239,25 +249,11 @@ pub async fn start(
     }
 
     let mut tx = db.begin().await?;
-    let limit: i32 = sqlx::query_scalar(
-        "select max_executions_per_month from organizations where id = $1 for update",
-    )
-    .bind(ctx.org_id)
-    .fetch_one(&mut *tx)
-    .await?;
-    let this_month: i64 = sqlx::query_scalar(
-        "select count(*) from executions where org_id = $1 and created_at >= date_trunc('month', now())",
-    )
-    .bind(ctx.org_id)
-    .fetch_one(&mut *tx)
-    .await?;
-    if this_month >= limit as i64 {
-        return Err(AppError::QuotaExceeded(format!(
-            "This organization has used its {limit} executions for this month. An owner can raise the limit."
-        )));
-    }
+    check_monthly_quota(&mut tx, ctx.org_id).await?;
     let mode = mode?;
     let sample_size = sample_size?;
+    let fields = db::projects::fetch_fields(&mut *tx, ctx.org_id, project.id).await?;
+    let agent = agent?;
     let id = db::jobs::insert_execution(
         &mut tx,
         &NewExecution {
@@ -267,13 +263,19 @@ pub async fn start(
             instruction_version: version,
             mode: &mode,
             sample_size,
-            agent: agent?.as_str(),
+            agent: agent.as_str(),
             concurrency: concurrency?,
             max_retries: max_retries?,
             timeout_secs: project.timeout_secs,
             price_per_job_micros: project.price_per_job_micros,
             state: "running",
             created_by: ctx.actor.user_id(),
+            fields: &fields,
+            remote_url: match agent {
+                AgentKind::Remote => project.remote_url.as_deref(),
+                AgentKind::Http => None,
+            },
+            rerun_of: None,
         },
     )
     .await?;
@@ -283,8 +285,179 @@ pub async fn start(
         (Some(n), true) => Sample::Random(n as i64),
     };
     db::jobs::enqueue_rows(&mut tx, id, ctx.org_id, batch.seq, sample).await?;
+    live::notify(&mut *tx, live::WORK, "").await?;
     tx.commit().await?;
     get(db, actor, id).await
+}
+
+/// Refuses a new execution past the organization's monthly quota. Locks
+/// the organization's row so two starts can't both take the last one.
+async fn check_monthly_quota(tx: &mut sqlx::PgConnection, org_id: Uuid) -> Result<(), AppError> {
+    let limit: i32 = sqlx::query_scalar(
+        "select max_executions_per_month from organizations where id = $1 for update",
+    )
+    .bind(org_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    let this_month: i64 = sqlx::query_scalar(
+        "select count(*) from executions where org_id = $1 and created_at >= date_trunc('month', now())",
+    )
+    .bind(org_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    if this_month >= limit as i64 {
+        return Err(AppError::QuotaExceeded(format!(
+            "This organization has used its {limit} executions for this month. An owner can raise the limit."
+        )));
+    }
+    Ok(())
+}
+
+/// Most job ids one rerun request may name.
+pub const MAX_RERUN_IDS: usize = 1_000;
+
+/// Which jobs of an execution to run again.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RerunRequest {
+    /// failed (default), unfinished (failed or cancelled) or all.
+    pub jobs: Option<String>,
+    /// Instead of `jobs`: these jobs (at most 1,000).
+    pub job_ids: Option<Vec<i64>>,
+    pub concurrency: Option<i32>,
+}
+
+/// Runs chosen jobs of an execution again as a new execution over the same
+/// rows, with the same instruction version, agent, concurrency and retry
+/// limit, and the project's current fields and agent settings (a rerun
+/// usually follows a fix: a longer timeout, a better field rule).
+pub async fn rerun(
+    db: &PgPool,
+    actor: &Actor,
+    id: Uuid,
+    req: RerunRequest,
+) -> Result<Execution, AppError> {
+    let (ctx, e) = execution_ctx(db, actor, id).await?;
+    require(&ctx, Permission::RunExecution)?;
+    let states: &[&str] = match (req.jobs.as_deref(), &req.job_ids) {
+        (Some(_), Some(_)) => {
+            return Err(AppError::field(
+                "jobs",
+                "Give either jobs (failed, unfinished, all) or job_ids, not both.",
+            ))
+        }
+        (None, None) | (Some("failed"), None) => &["failed"],
+        (Some("unfinished"), None) => &["failed", "cancelled"],
+        (Some("all"), None) => &["queued", "running", "succeeded", "failed", "cancelled"],
+        (Some(_), None) => return Err(AppError::field("jobs", "Use failed, unfinished or all.")),
+        (None, Some(ids)) if ids.is_empty() => {
+            return Err(AppError::field("job_ids", "Choose at least one job."))
+        }
+        (None, Some(ids)) if ids.len() > MAX_RERUN_IDS => {
+            return Err(AppError::field(
+                "job_ids",
+                format!("At most {MAX_RERUN_IDS} job ids per request; rerun by state for more."),
+            ))
+        }
+        (None, Some(_)) => &[],
+    };
+    let concurrency = match req.concurrency {
+        None => e.concurrency,
+        Some(c) if (1..=MAX_CONCURRENCY).contains(&c) => c,
+        Some(_) => {
+            return Err(AppError::field(
+                "concurrency",
+                format!("Use a concurrency from 1 to {MAX_CONCURRENCY}."),
+            ))
+        }
+    };
+    let rows: Vec<i32> = match &req.job_ids {
+        Some(ids) => {
+            let found: Vec<(i64, i32)> = sqlx::query_as(
+                "select id, row_index from jobs where execution_id = $1 and id = any($2)",
+            )
+            .bind(id)
+            .bind(ids)
+            .fetch_all(db)
+            .await?;
+            let known: std::collections::HashSet<i64> = found.iter().map(|(i, _)| *i).collect();
+            let unknown: Vec<String> = ids
+                .iter()
+                .filter(|i| !known.contains(i))
+                .take(5)
+                .map(|i| i.to_string())
+                .collect();
+            if !unknown.is_empty() {
+                return Err(AppError::field(
+                    "job_ids",
+                    format!("Not jobs of this execution: {}.", unknown.join(", ")),
+                ));
+            }
+            found.into_iter().map(|(_, r)| r).collect()
+        }
+        None => sqlx::query_scalar(
+            "select row_index from jobs where execution_id = $1 and state = any($2) order by row_index",
+        )
+        .bind(id)
+        .bind(states)
+        .fetch_all(db)
+        .await?,
+    };
+    if rows.is_empty() {
+        return Err(AppError::Conflict(format!(
+            "This execution has no {} jobs to rerun.",
+            req.jobs.as_deref().unwrap_or("failed")
+        )));
+    }
+    let project = db::projects::fetch_one(db, ctx.org_id, e.project_id)
+        .await?
+        .ok_or_else(not_found)?;
+    let agent = AgentKind::parse(&e.agent).unwrap_or(AgentKind::Http);
+    if agent == AgentKind::Remote && project.remote_url.is_none() {
+        return Err(AppError::Conflict(
+            "The project's remote agent has no URL any more; set one in its agent settings.".into(),
+        ));
+    }
+    let mut tx = db.begin().await?;
+    check_monthly_quota(&mut tx, ctx.org_id).await?;
+    let fields = db::projects::fetch_fields(&mut *tx, ctx.org_id, project.id).await?;
+    let new_id = db::jobs::insert_execution(
+        &mut tx,
+        &NewExecution {
+            org_id: ctx.org_id,
+            project_id: project.id,
+            batch_id: e.batch_id,
+            instruction_version: e.instruction_version,
+            mode: &e.mode,
+            sample_size: Some(rows.len() as i32),
+            agent: agent.as_str(),
+            concurrency,
+            max_retries: e.max_retries,
+            timeout_secs: project.timeout_secs,
+            price_per_job_micros: project.price_per_job_micros,
+            state: "running",
+            created_by: ctx.actor.user_id(),
+            fields: &fields,
+            remote_url: match agent {
+                AgentKind::Remote => project.remote_url.as_deref(),
+                AgentKind::Http => None,
+            },
+            rerun_of: Some(id),
+        },
+    )
+    .await?;
+    sqlx::query(
+        "insert into jobs (execution_id, org_id, row_index)
+         select $1, $2, r from unnest($3::int[]) r order by r",
+    )
+    .bind(new_id)
+    .bind(ctx.org_id)
+    .bind(&rows)
+    .execute(&mut *tx)
+    .await?;
+    live::notify(&mut *tx, live::WORK, "").await?;
+    tx.commit().await?;
+    get(db, actor, new_id).await
 }
 
 /// pause | resume | stop.
@@ -320,8 +493,17 @@ pub async fn control(
             .execute(&mut *tx)
             .await?;
     }
+    // Delivered at commit: running jobs of a stopped execution end, idle
+    // workers wake for a resumed one, viewers refresh.
+    live::notify_state(&mut *tx, id, to).await?;
+    live::notify(&mut *tx, live::EXECUTION, &id.to_string()).await?;
+    if action == "resume" {
+        live::notify(&mut *tx, live::WORK, "").await?;
+    }
     tx.commit().await?;
-    db::jobs::settle(db, id).await?;
+    if let Some(state) = db::jobs::settle(db, id).await? {
+        live::notify_state(db, id, &state).await?;
+    }
     get(db, actor, id).await
 }
 
@@ -342,11 +524,16 @@ pub async fn set_concurrency(
     if !e.is_active() {
         return Err(AppError::Conflict(format!("The execution is {}.", e.state)));
     }
+    let mut tx = db.begin().await?;
     sqlx::query("update executions set concurrency = $2 where id = $1")
         .bind(id)
         .bind(concurrency)
-        .execute(db)
+        .execute(&mut *tx)
         .await?;
+    // More slots may mean claimable work for idle workers.
+    live::notify(&mut *tx, live::WORK, "").await?;
+    live::notify(&mut *tx, live::EXECUTION, &id.to_string()).await?;
+    tx.commit().await?;
     get(db, actor, id).await
 }
 
