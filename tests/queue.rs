@@ -270,3 +270,59 @@ async fn a_small_execution_is_not_starved_by_a_big_one(db: PgPool) {
     );
     assert!(jobs::counts(&app.db, big).await.unwrap()["queued"] > 1000);
 }
+
+#[sqlx::test]
+async fn organizations_take_turns_however_many_executions_they_run(db: PgPool) {
+    let app = spawn_app(db).await;
+    // Organization A runs three executions, organization B one.
+    let a1 = execution(&app, 30, 50, 0).await;
+    let (org_a, project, batch, seq): (Uuid, Uuid, Uuid, i64) = sqlx::query_as(
+        "select e.org_id, e.project_id, e.batch_id, b.seq from executions e
+         join batches b on b.id = e.batch_id where e.id = $1",
+    )
+    .bind(a1)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    let mut conn = app.db.acquire().await.unwrap();
+    for _ in 0..2 {
+        let id = jobs::insert_execution(
+            &mut conn,
+            &NewExecution {
+                org_id: org_a,
+                project_id: project,
+                batch_id: batch,
+                instruction_version: 1,
+                mode: "production",
+                sample_size: None,
+                agent: "http",
+                concurrency: 50,
+                max_retries: 0,
+                timeout_secs: 30,
+                price_per_job_micros: 0,
+                state: "running",
+                created_by: None,
+                fields: &[],
+                remote_url: None,
+                rerun_of: None,
+            },
+        )
+        .await
+        .unwrap();
+        jobs::enqueue_rows(&mut conn, id, org_a, seq, Sample::All)
+            .await
+            .unwrap();
+    }
+    drop(conn);
+    let b = execution(&app, 30, 50, 0).await;
+    // One claim of one job at a time: B gets every other turn, not one in
+    // four.
+    let mut for_b = 0;
+    for _ in 0..20 {
+        let c = jobs::claim(&app.db, "w", LEASE).await.unwrap().unwrap();
+        if c.execution_id == b {
+            for_b += 1;
+        }
+    }
+    assert_eq!(for_b, 10, "organization B got {for_b} of 20 claims");
+}

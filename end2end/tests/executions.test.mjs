@@ -35,3 +35,34 @@ test('a member starts a test run and watches it complete', async () => {
   await page.waitForSelector('td:has-text("8 / 8")');
   await ctx.close();
 });
+
+test('a run with the remote agent, then its failed job rerun from the page', async () => {
+  const owner = await apiSignUp(email('remo'), 'Remo Rerun');
+  const org = await apiCreateOrg(owner, `Reruns ${Date.now()}`);
+  const demo = await api(owner, 'POST', `/api/v1/orgs/${org.id}/demo-project`, {});
+  const ctx = await contextFor(browser, owner);
+  const page = await ctx.newPage();
+  await page.goto(`${BASE}/o/${org.slug}/batches/${demo.batch.id}`);
+  await hydrated(page);
+  await page.fill('#sample_size', '15');
+  // The demo project comes with the demo agent service as its remote agent.
+  await page.selectOption('#run-agent', 'remote');
+  await page.fill('#run-retries', '0');
+  await page.click('button:has-text("Start run")');
+  await page.waitForURL(/\/executions\/[0-9a-f-]+$/);
+  const first = page.url();
+  await hydrated(page);
+  await page.waitForSelector('[data-testid=execution-state]:has-text("completed")', { timeout: 30000 });
+  assert.match(await page.textContent('main'), /remote agent/);
+  // Product 13 does not exist: one job failed, and can run again.
+  assert.equal((await page.textContent('[data-testid=count-errors]')).trim(), '1');
+  await shot(page, '22-execution-rerun-offer');
+  await page.click('[data-testid=rerun-failed]');
+  await page.waitForURL((u) => u.toString() !== first && /\/executions\/[0-9a-f-]+$/.test(u.toString()));
+  await hydrated(page);
+  await page.waitForSelector('text=Reruns jobs of execution');
+  await page.waitForSelector('[data-testid=execution-state]:has-text("completed")', { timeout: 30000 });
+  assert.match(await page.textContent('main'), /0 of 1 jobs|1 of 1 jobs/);
+  await shot(page, '23-execution-rerun');
+  await ctx.close();
+});
