@@ -375,3 +375,92 @@ async fn failed_or_chosen_jobs_rerun_as_a_new_execution(db: PgPool) {
         Some("Use failed, unfinished or all.")
     );
 }
+
+/// Pages that take `delay` to answer.
+async fn slow_pages(delay: Duration) -> String {
+    let app = axum::Router::new().route(
+        "/p/{n}",
+        axum::routing::get(
+            move |axum::extract::Path(n): axum::extract::Path<u32>| async move {
+                tokio::time::sleep(delay).await;
+                axum::response::Html(format!("<h1>Item {n}</h1>"))
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+#[sqlx::test]
+async fn concurrency_changes_and_stops_reach_running_workers_at_once(db: PgPool) {
+    let app = spawn_app(db).await;
+    let pages = slow_pages(Duration::from_secs(3)).await;
+    let (c, _) = app.user("own@example.com", "Owen").await;
+    let org = app.org(&c, "Acme").await;
+    let project = app.project(&c, &org, "Slow").await;
+    let mut csv = String::from("url\n");
+    for n in 1..=200 {
+        csv.push_str(&format!("{pages}/p/{n}\n"));
+    }
+    let r = app.upload(&c, &project, &csv, "name=slow").await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let batch = r.body["id"].as_str().unwrap().to_string();
+    let _workers = workers(&app, 10);
+    let r = app
+        .post(
+            &c,
+            &format!("/api/v1/batches/{batch}/executions"),
+            json!({"mode": "production", "concurrency": 1}),
+        )
+        .await;
+    let id = r.body["id"].as_str().unwrap().to_string();
+    wait_for(&app, &c, &id, Duration::from_secs(10), |e| {
+        e["running"] == 1
+    })
+    .await;
+
+    // More concurrency: idle workers hear it and fill the new slots.
+    let asked = Instant::now();
+    let r = app
+        .call(
+            &c,
+            reqwest::Method::PUT,
+            &format!("/api/v1/executions/{id}/concurrency"),
+            Some(json!({"concurrency": 4})),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    wait_for(&app, &c, &id, Duration::from_secs(5), |e| e["running"] == 4).await;
+    assert!(
+        asked.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        asked.elapsed()
+    );
+
+    // Stop: the four running fetches are interrupted, not waited for.
+    let asked = Instant::now();
+    app.post(&c, &format!("/api/v1/executions/{id}/stop"), json!({}))
+        .await;
+    let e = wait_for(&app, &c, &id, Duration::from_secs(5), |e| {
+        e["state"] == "cancelled"
+    })
+    .await;
+    assert!(
+        asked.elapsed() < Duration::from_secs(1),
+        "stopping took {:?}",
+        asked.elapsed()
+    );
+    assert_eq!(e["running"], 0);
+    let interrupted: i64 = sqlx::query_scalar(
+        "select count(*) from attempts a join jobs j on j.id = a.job_id
+         where j.execution_id = $1::uuid and a.outcome = 'cancelled'",
+    )
+    .bind(&id)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert!(interrupted >= 1, "no running attempt was cancelled");
+}
