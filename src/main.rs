@@ -170,7 +170,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
             }
             Command::BenchIngest(_) | Command::BenchRun(_) => Ok(()),
             Command::Worker => {
-                let (stop, workers) = start_workers(&db, &config);
+                let (stop, stopped) = tokio::sync::watch::channel(false);
+                let hub = mino::server::live::Hub::start(db.clone(), stopped.clone());
+                let workers = start_workers(&db, &config, hub, stopped);
                 startup::shutdown_signal().await;
                 let _ = stop.send(true);
                 let _ = workers.await;
@@ -178,11 +180,15 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 Ok(())
             }
             Command::Serve => {
-                let (stop, workers) = start_workers(&db, &config);
+                // One LISTEN connection per process, for workers and live views.
+                let (stop, stopped) = tokio::sync::watch::channel(false);
+                let hub = mino::server::live::Hub::start(db.clone(), stopped.clone());
+                let workers = start_workers(&db, &config, hub.clone(), stopped);
                 tokio::task::spawn_blocking(mino::server::auth::password::warm_up);
                 startup::spawn_session_cleanup(db.clone());
                 let addr = leptos_options.site_addr;
-                let app = startup::router(db.clone(), Arc::new(config.clone()), leptos_options);
+                let app =
+                    startup::router(db.clone(), Arc::new(config.clone()), leptos_options, hub);
                 let served = startup::serve(app, addr).await;
                 // Running jobs are handed back to the queue before exit.
                 let _ = stop.send(true);
@@ -199,16 +205,13 @@ async fn run(command: Command) -> anyhow::Result<()> {
     result
 }
 
-/// Starts this process's workers; send `true` to stop them.
+/// Starts this process's workers; they stop when `stopped` turns true.
 fn start_workers(
     db: &sqlx::PgPool,
     config: &Config,
-) -> (
-    tokio::sync::watch::Sender<bool>,
-    tokio::task::JoinHandle<()>,
-) {
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let hub = mino::server::live::Hub::start(db.clone(), stopped.clone());
+    hub: mino::server::live::Hub,
+    stopped: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
     let host = std::fs::read_to_string("/etc/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "host".into());
@@ -223,8 +226,5 @@ fn start_workers(
         lease: std::time::Duration::from_secs(config.lease_secs),
     };
     tracing::info!(slots = settings.slots, worker = %settings.worker_id, "workers started");
-    (
-        stop,
-        mino::server::executor::spawn(db.clone(), settings, hub, stopped),
-    )
+    mino::server::executor::spawn(db.clone(), settings, hub, stopped)
 }

@@ -258,3 +258,47 @@ impl Execution {
         self.role.is_none_or(|r| r >= Role::Member)
     }
 }
+
+/// What a live view of an execution shows, sent as one server-sent event:
+/// always the whole picture (counts read from the database), so a missed
+/// event is never a wrong count.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LiveSnapshot {
+    /// Increases with every snapshot of this execution; the SSE event id.
+    pub seq: u64,
+    /// Counts and state. `role` is not set: one snapshot goes to every
+    /// viewer.
+    pub execution: Execution,
+    /// Jobs finished per minute, over the last minute this server watched.
+    pub per_minute: f64,
+    /// Seconds until every job is done at that rate (None: unknown).
+    pub eta_secs: Option<i64>,
+    /// Up to 50 running jobs, oldest first.
+    pub running_jobs: Vec<RunningJob>,
+    /// The latest events, newest first.
+    pub events: Vec<ExecutionEvent>,
+    /// The execution ended: this is the last snapshot.
+    pub last: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunningJob {
+    pub id: i64,
+    pub row_index: i32,
+    pub url: String,
+    pub attempt: i32,
+    pub started_at: DateTime<Utc>,
+    /// What the agent last said it was doing.
+    pub step: Option<String>,
+    pub percent: Option<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecutionEvent {
+    pub at: DateTime<Utc>,
+    /// paused, resumed, stopped, concurrency, job_failed, job_retrying
+    pub kind: String,
+    pub message: String,
+    pub job_id: Option<i64>,
+    pub actor_name: Option<String>,
+}

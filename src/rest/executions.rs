@@ -105,3 +105,52 @@ pub async fn rerun(
     let e = executions::rerun(&state.db, &actor, id, body).await?;
     Ok((StatusCode::CREATED, Json(e)))
 }
+
+/// `GET /executions/{id}/events`: server-sent events, one complete snapshot
+/// per event (`id` = its sequence number), the current one at once — so a
+/// client reconnecting with `Last-Event-ID` is up to date immediately —
+/// then one whenever the execution moves (coalesced to at most 10 a
+/// second), heartbeat comments every 15 s, and a last snapshot with
+/// `"last": true` (event `end`) when the execution ends.
+pub async fn events(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> Result<
+    axum::response::sse::Sse<
+        impl futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
+    >,
+    AppError,
+> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+
+    let id = parse_id(&id, "Execution")?;
+    // The same checks as reading the execution: 401, or 404 across tenants.
+    executions::get(&state.db, &actor, id).await?;
+    let latest = state.watchers.subscribe(id);
+    let stream = futures_util::stream::unfold(
+        (latest, 0u64, false),
+        |(mut latest, sent, ended)| async move {
+            if ended {
+                return None;
+            }
+            loop {
+                let current = latest.borrow_and_update().clone();
+                if let Some(snap) = current.filter(|s| s.seq > sent) {
+                    let event = Event::default()
+                        .id(snap.seq.to_string())
+                        .event(if snap.last { "end" } else { "snapshot" })
+                        .json_data(&*snap)
+                        .unwrap_or_else(|_| Event::default().comment("unserializable"));
+                    return Some((Ok(event), (latest, snap.seq, snap.last)));
+                }
+                // The watcher ended without a final snapshot (the execution
+                // was deleted): close.
+                if latest.changed().await.is_err() {
+                    return None;
+                }
+            }
+        },
+    );
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(15))))
+}

@@ -71,6 +71,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/executions/{id}/stop"),
     ("PUT", "/api/v1/executions/{id}/concurrency"),
     ("POST", "/api/v1/executions/{id}/rerun"),
+    ("GET", "/api/v1/executions/{id}/events"),
 ];
 
 pub fn router() -> Router<AppState> {
@@ -158,6 +159,7 @@ pub fn router() -> Router<AppState> {
         .route("/executions/{id}/resume", post(executions::resume))
         .route("/executions/{id}/stop", post(executions::stop))
         .route("/executions/{id}/rerun", post(executions::rerun))
+        .route("/executions/{id}/events", get(executions::events))
         .route(
             "/executions/{id}/concurrency",
             put(executions::set_concurrency),

@@ -51,11 +51,18 @@ pub async fn migrate(db: &PgPool) -> anyhow::Result<()> {
 
 /// The whole HTTP application over an already-migrated database. Tests
 /// serve exactly this.
-pub fn router(db: PgPool, config: Arc<Config>, leptos_options: LeptosOptions) -> Router {
+pub fn router(
+    db: PgPool,
+    config: Arc<Config>,
+    leptos_options: LeptosOptions,
+    hub: super::live::Hub,
+) -> Router {
     let state = AppState {
         db: db.clone(),
         config: config.clone(),
         leptos_options: leptos_options.clone(),
+        watchers: super::live::views::Watchers::new(db.clone(), hub.clone()),
+        hub,
     };
 
     let store = PostgresStore::new(db);

@@ -12,6 +12,10 @@ pub struct AppState {
     pub db: PgPool,
     pub config: Arc<Config>,
     pub leptos_options: LeptosOptions,
+    /// Signals from other processes (LISTEN/NOTIFY).
+    pub hub: super::live::Hub,
+    /// Live views of executions (SSE), one watcher per watched execution.
+    pub watchers: Arc<super::live::views::Watchers>,
 }
 
 impl FromRef<AppState> for LeptosOptions {

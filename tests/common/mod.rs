@@ -52,15 +52,19 @@ pub async fn spawn_app_at(db: PgPool, public_url: Option<&str>) -> TestApp {
     let app_pool = startup::connect((*db.connect_options()).clone())
         .await
         .expect("app pool");
+    // Hears NOTIFYs for live views until the test's database closes.
+    let (stop_hub, hub_stopped) = tokio::sync::watch::channel(false);
+    let hub = mino::server::live::Hub::start(app_pool.clone(), hub_stopped);
     // Close it when the harness closes the test pool, before it drops the
     // database (which would otherwise wait for these connections).
     let closing = db.close_event();
     let to_close = app_pool.clone();
     tokio::spawn(async move {
         closing.await;
+        let _ = stop_hub.send(true);
         to_close.close().await;
     });
-    let app = startup::router(app_pool, Arc::new(config), leptos_options);
+    let app = startup::router(app_pool.clone(), Arc::new(config), leptos_options, hub);
     tokio::spawn(async move {
         axum::serve(
             listener,

@@ -372,7 +372,16 @@ pub async fn fail_logged(
              from executions e
              where e.id = j.execution_id and j.id = $1 and j.attempt = $2
                and j.lease_owner = $3 and j.state = 'running'
-             returning j.id, j.attempt, j.state, e.price_per_job_micros),
+             returning j.id, j.attempt, j.state, j.execution_id, j.row_index,
+                       e.price_per_job_micros),
+         told as (
+             insert into execution_events (execution_id, kind, message, job_id)
+             select f.execution_id,
+                    case when f.state = 'queued' then 'job_retrying' else 'job_failed' end,
+                    'Row ' || f.row_index || ', attempt ' || f.attempt || ': ' || $4 || ' — ' || $5
+                        || case when f.state = 'queued' then ' (will retry)' else '' end,
+                    f.id
+             from failed f),
          finished as (
              update attempts a set finished_at = now(),
                     outcome = case when f.state = 'queued' then 'retrying' else 'failed' end,

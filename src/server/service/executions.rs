@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::batches::batch_ctx;
 use super::collect_fields;
 use crate::error::AppError;
-use crate::model::{AgentKind, Execution, Page};
+use crate::model::{AgentKind, Execution, ExecutionEvent, Page, RunningJob};
 use crate::server::auth::rbac::{require, Actor, OrgCtx, Permission};
 use crate::server::db;
 use crate::server::db::jobs::{NewExecution, Sample};
@@ -493,6 +493,19 @@ pub async fn control(
             .execute(&mut *tx)
             .await?;
     }
+    let who = super::projects::actor_name(db, &ctx).await?;
+    let (kind, message) = match action {
+        "pause" => (
+            "paused",
+            format!("{who} paused the run; running jobs finish, no new ones start."),
+        ),
+        "resume" => ("resumed", format!("{who} resumed the run.")),
+        _ => (
+            "stopped",
+            format!("{who} stopped the run; queued jobs were cancelled."),
+        ),
+    };
+    record_event(&mut tx, id, kind, &message, &who).await?;
     // Delivered at commit: running jobs of a stopped execution end, idle
     // workers wake for a resumed one, viewers refresh.
     live::notify_state(&mut *tx, id, to).await?;
@@ -524,17 +537,136 @@ pub async fn set_concurrency(
     if !e.is_active() {
         return Err(AppError::Conflict(format!("The execution is {}.", e.state)));
     }
+    let who = super::projects::actor_name(db, &ctx).await?;
     let mut tx = db.begin().await?;
     sqlx::query("update executions set concurrency = $2 where id = $1")
         .bind(id)
         .bind(concurrency)
         .execute(&mut *tx)
         .await?;
+    if concurrency != e.concurrency {
+        let message = format!(
+            "{who} changed concurrency from {} to {concurrency}.",
+            e.concurrency
+        );
+        record_event(&mut tx, id, "concurrency", &message, &who).await?;
+    }
     // More slots may mean claimable work for idle workers.
     live::notify(&mut *tx, live::WORK, "").await?;
     live::notify(&mut *tx, live::EXECUTION, &id.to_string()).await?;
     tx.commit().await?;
     get(db, actor, id).await
+}
+
+async fn record_event(
+    tx: &mut sqlx::PgConnection,
+    execution_id: Uuid,
+    kind: &str,
+    message: &str,
+    actor_name: &str,
+) -> Result<(), AppError> {
+    sqlx::query(
+        "insert into execution_events (execution_id, kind, message, actor_name)
+         values ($1, $2, $3, $4)",
+    )
+    .bind(execution_id)
+    .bind(kind)
+    .bind(message)
+    .bind(actor_name)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// What a live view shows, without the caller's checks (the stream checked
+/// them when it opened) or the rate (the watcher computes it): the
+/// execution with its counts, its running jobs and its latest events.
+pub async fn live_parts(
+    db: &PgPool,
+    id: Uuid,
+) -> Result<Option<(Execution, Vec<RunningJob>, Vec<ExecutionEvent>)>, AppError> {
+    let Some(row) = sqlx::query_as::<_, Row>(&format!("{SELECT} where e.id = $1"))
+        .bind(id)
+        .fetch_optional(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let mut e = to_model(
+        row,
+        &OrgCtx {
+            org_id: Uuid::nil(),
+            actor: Actor::User { id: Uuid::nil() },
+            role: None,
+        },
+    );
+    e.role = None;
+    #[derive(sqlx::FromRow)]
+    struct JobRow {
+        id: i64,
+        row_index: i32,
+        site_url: String,
+        attempt: i32,
+        started_at: Option<chrono::DateTime<chrono::Utc>>,
+        progress: Option<sqlx::types::Json<serde_json::Value>>,
+    }
+    let jobs: Vec<JobRow> = sqlx::query_as(
+        "select j.id, j.row_index, r.site_url, j.attempt,
+                (select a.started_at from attempts a where a.job_id = j.id and a.n = j.attempt)
+                    as started_at,
+                j.progress
+         from jobs j
+         join batch_rows r on r.batch_seq = (select b.seq from batches b where b.id = $2)
+                          and r.row_index = j.row_index
+         where j.execution_id = $1 and j.state = 'running'
+         order by j.id limit 50",
+    )
+    .bind(id)
+    .bind(e.batch_id)
+    .fetch_all(db)
+    .await?;
+    let running = jobs
+        .into_iter()
+        .map(|j| {
+            let p = j.progress.map(|p| p.0).unwrap_or_default();
+            RunningJob {
+                id: j.id,
+                row_index: j.row_index,
+                url: j.site_url,
+                attempt: j.attempt,
+                started_at: j.started_at.unwrap_or_else(chrono::Utc::now),
+                step: p.get("step").and_then(|s| s.as_str()).map(str::to_string),
+                percent: p
+                    .get("percent")
+                    .and_then(|s| s.as_u64())
+                    .map(|n| n.min(100) as u8),
+            }
+        })
+        .collect();
+    let events: Vec<(
+        chrono::DateTime<chrono::Utc>,
+        String,
+        String,
+        Option<i64>,
+        Option<String>,
+    )> = sqlx::query_as(
+        "select at, kind, message, job_id, actor_name from execution_events
+             where execution_id = $1 order by id desc limit 12",
+    )
+    .bind(id)
+    .fetch_all(db)
+    .await?;
+    let events = events
+        .into_iter()
+        .map(|(at, kind, message, job_id, actor_name)| ExecutionEvent {
+            at,
+            kind,
+            message,
+            job_id,
+            actor_name,
+        })
+        .collect();
+    Ok(Some((e, running, events)))
 }
 
 fn unit<T>(r: &Result<T, AppError>) -> Result<(), AppError> {

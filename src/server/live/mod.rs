@@ -6,6 +6,8 @@
 //! database. A lost connection can lose notifications, so after a
 //! reconnect the hub sends [`Control::Resync`] and everyone re-reads.
 
+pub mod views;
+
 use std::sync::Arc;
 use std::time::Duration;
 
