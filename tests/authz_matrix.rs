@@ -417,7 +417,9 @@ fn rpc_rows() -> Vec<(&'static str, Expect)> {
         ("delete_batch", org_admin(200)),
         ("start_execution", org_write(200)),
         ("list_executions", org_read(200)),
+        ("list_project_executions", org_read(200)),
         ("get_execution", org_read(200)),
+        ("get_execution_live", org_read(200)),
         ("control_execution", org_write(200)),
         ("set_execution_concurrency", org_write(200)),
         ("rerun_execution", org_write(200)),
@@ -528,7 +530,9 @@ fn rpc_args(endpoint: &str, f: &Fixture, who: Who, n: usize) -> Vec<(&'static st
             ("concurrency", "2".into()),
         ],
         "list_executions" => vec![("batch", f.batch.clone())],
+        "list_project_executions" => vec![("project", f.project.clone())],
         "get_execution" => vec![("id", f.execution.clone())],
+        "get_execution_live" => vec![("id", f.execution.clone())],
         "control_execution" => vec![("id", f.execution.clone()), ("action", "pause".into())],
         "set_execution_concurrency" => {
             vec![("id", f.execution.clone()), ("concurrency", "3".into())]

@@ -376,11 +376,30 @@ pub async fn list_executions(batch: Uuid) -> Result<Page<crate::model::Execution
     executions::list_for_batch(&state.db, &actor, batch).await
 }
 
+/// A project's latest runs, active ones first.
+#[server(prefix = "/rpc", endpoint = "list_project_executions")]
+pub async fn list_project_executions(
+    project: Uuid,
+) -> Result<Page<crate::model::Execution>, AppError> {
+    use crate::server::{rpc, service::executions};
+    let (state, actor) = rpc::user().await?;
+    executions::list_for_project(&state.db, &actor, project).await
+}
+
 #[server(prefix = "/rpc", endpoint = "get_execution")]
 pub async fn get_execution(id: Uuid) -> Result<crate::model::Execution, AppError> {
     use crate::server::{rpc, service::executions};
     let (state, actor) = rpc::user().await?;
     executions::get(&state.db, &actor, id).await
+}
+
+/// The execution page's first paint: the same snapshot the live stream
+/// sends (the caller's role set), read now.
+#[server(prefix = "/rpc", endpoint = "get_execution_live")]
+pub async fn get_execution_live(id: Uuid) -> Result<crate::model::LiveSnapshot, AppError> {
+    use crate::server::{rpc, service::executions};
+    let (state, actor) = rpc::user().await?;
+    executions::live_snapshot(&state.db, &actor, id).await
 }
 
 /// pause, resume or stop.

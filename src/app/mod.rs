@@ -4,6 +4,7 @@
 //! functions, which redirect back when JavaScript is off.
 
 pub mod components;
+pub mod live;
 pub mod pages;
 pub mod upload;
 

@@ -699,19 +699,7 @@ fn RunCard(
     };
     let list = runs
         .iter()
-        .map(|e| {
-            let (badge, label) = super::executions::state_badge(&e.state);
-            let done = e.completed + e.errors + e.cancelled;
-            view! {
-                <tr>
-                    <td><a href=format!("/o/{}/executions/{}", e.org_slug, e.id)>{if e.mode == "test" { "Test" } else { "Production" }}</a></td>
-                    <td><span class=badge>{label}</span></td>
-                    <td class="num">{done} " / " {e.total}</td>
-                    <td class="num hide-narrow">{e.errors}</td>
-                    <td class="small hide-narrow">{when(e.created_at)}</td>
-                </tr>
-            }
-        })
+        .map(|e| view! { <super::executions::RunRow execution=e.clone() /> })
         .collect_view();
     let has_runs = !runs.is_empty();
     view! {
@@ -782,7 +770,7 @@ fn RunCard(
                 view! {
                     <div class="table-wrap">
                         <table>
-                            <thead><tr><th scope="col">"Run"</th><th scope="col">"State"</th><th scope="col" class="num">"Done"</th>
+                            <thead><tr><th scope="col">"Run"</th><th scope="col">"State"</th><th scope="col" class="num">"Progress"</th>
                                 <th scope="col" class="num hide-narrow">"Errors"</th><th scope="col" class="hide-narrow">"Started"</th></tr></thead>
                             <tbody>{list}</tbody>
                         </table>

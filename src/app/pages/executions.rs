@@ -1,18 +1,22 @@
-//! An execution's page: state, progress, counts, cost, and the controls
-//! (pause, resume, stop, concurrency). It re-reads the execution every
-//! second while it is active; server-sent live updates replace the polling
-//! in the monitoring issue.
+//! An execution's page, live: the first paint is server-rendered from a
+//! snapshot; then an EventSource (`app::live`) feeds every new snapshot
+//! into a signal the page renders from — progress, counts, rate, ETA,
+//! elapsed time, the running jobs with their agent's current step, and the
+//! event feed. The controls (pause, resume, stop, concurrency, reruns) act
+//! for everyone watching: their effect reaches every viewer through the
+//! stream. A banner says when the connection drops and the browser is
+//! reconnecting.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
 
 use super::projects::use_id;
 use crate::api::projects::{
-    get_execution, ControlExecution, RerunExecution, SetExecutionConcurrency,
+    get_execution_live, ControlExecution, RerunExecution, SetExecutionConcurrency,
 };
 use crate::app::components::{action_error, when, ErrorBox, FieldError, FormError, Loading};
 use crate::error::AppError;
-use crate::model::{format_price, Execution};
+use crate::model::{format_price, Execution, LiveSnapshot};
 
 /// "running" → a badge class and a label.
 pub fn state_badge(state: &str) -> (&'static str, String) {
@@ -26,44 +30,113 @@ pub fn state_badge(state: &str) -> (&'static str, String) {
     (class, state.to_string())
 }
 
+/// Share of the jobs that are done, 0–100.
+pub fn percent_done(e: &Execution) -> f64 {
+    if e.total > 0 {
+        (e.completed + e.errors + e.cancelled) as f64 * 100.0 / e.total as f64
+    } else {
+        0.0
+    }
+}
+
+fn duration(secs: i64) -> String {
+    let secs = secs.max(0);
+    if secs >= 3600 {
+        format!("{}h {:02}m", secs / 3600, secs % 3600 / 60)
+    } else {
+        format!("{}m {:02}s", secs / 60, secs % 60)
+    }
+}
+
 #[component]
 pub fn ExecutionPage() -> impl IntoView {
     let id = use_id();
-    let control = ServerAction::<ControlExecution>::new();
-    let concurrency = ServerAction::<SetExecutionConcurrency>::new();
-    let rerun = ServerAction::<RerunExecution>::new();
-    let rerun_error = action_error(rerun);
-    let control_error = action_error(control);
-    let concurrency_error = action_error(concurrency);
-    let tick = RwSignal::new(0u32);
-    let data = Resource::new(
-        move || {
-            (
-                id.get(),
-                tick.get(),
-                control.version().get(),
-                concurrency.version().get(),
-            )
-        },
-        |(id, ..)| async move {
+    let initial = Resource::new(
+        move || id.get(),
+        |id| async move {
             match id {
-                Some(id) => get_execution(id).await,
+                Some(id) => get_execution_live(id).await,
                 None => Err(AppError::NotFound("Execution".into())),
             }
         },
     );
-    // Poll while the execution is active (and the page is live).
+    view! {
+        <Suspense fallback=|| view! { <Loading /> }>
+            {move || Suspend::new(async move {
+                match initial.await {
+                    Err(e) => view! { <ErrorBox error=e /> }.into_any(),
+                    Ok(snapshot) => view! { <LiveExecution snapshot /> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn LiveExecution(snapshot: LiveSnapshot) -> impl IntoView {
+    let role = snapshot.execution.role;
+    let id = snapshot.execution.id;
+    let first = snapshot.execution.clone();
+    let live = RwSignal::new(snapshot);
+    let connected = RwSignal::new(true);
+    // Set when the connection came back after a drop; cleared after a while.
+    let back = RwSignal::new(false);
+    let now = RwSignal::new(chrono::Utc::now());
+
+    let control = ServerAction::<ControlExecution>::new();
+    let concurrency = ServerAction::<SetExecutionConcurrency>::new();
+    let rerun = ServerAction::<RerunExecution>::new();
+    let (control_error, concurrency_error, rerun_error) = (
+        action_error(control),
+        action_error(concurrency),
+        action_error(rerun),
+    );
+    // An action answers with the execution: show it at once; the stream
+    // brings the rest (and tells the other viewers).
+    let apply = move |e: Execution| {
+        live.update(|s| {
+            if s.execution.id == e.id {
+                s.execution = Execution { role, ..e };
+            }
+        })
+    };
     Effect::new(move |_| {
-        let handle = set_interval_with_handle(
-            move || {
-                let active = data
-                    .get_untracked()
-                    .and_then(|r| r.ok())
-                    .is_some_and(|e| e.is_active());
-                if active {
-                    tick.update(|t| *t += 1);
+        if let Some(Ok(e)) = control.value().get() {
+            apply(e);
+        }
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(e)) = concurrency.value().get() {
+            apply(e);
+        }
+    });
+    // Browser only: follow the stream while the run is active, and tick a
+    // clock for the elapsed time.
+    Effect::new(move |_| {
+        if live.with_untracked(|s| s.last) {
+            return;
+        }
+        let stream = crate::app::live::follow(
+            &format!("/api/v1/executions/{id}/events"),
+            move |mut s: LiveSnapshot| {
+                s.execution.role = role;
+                live.set(s);
+            },
+            move |up| {
+                let was = connected.get_untracked();
+                connected.set(up);
+                if up && !was {
+                    back.set(true);
+                    set_timeout(move || back.set(false), std::time::Duration::from_secs(5));
                 }
             },
+        );
+        let stream = send_wrapper::SendWrapper::new(stream);
+        on_cleanup(move || drop(stream));
+    });
+    Effect::new(move |_| {
+        let handle = set_interval_with_handle(
+            move || now.set(chrono::Utc::now()),
             std::time::Duration::from_secs(1),
         );
         on_cleanup(move || {
@@ -72,111 +145,164 @@ pub fn ExecutionPage() -> impl IntoView {
             }
         });
     });
-    view! {
-        <Transition fallback=|| view! { <Loading /> }>
-            {move || Suspend::new(async move {
-                match data.await {
-                    Err(e) => view! { <ErrorBox error=e /> }.into_any(),
-                    Ok(e) => view! { <ExecutionView e control concurrency rerun control_error concurrency_error rerun_error /> }.into_any(),
-                }
-            })}
-        </Transition>
-    }
-}
 
-#[component]
-fn ExecutionView(
-    e: Execution,
-    control: ServerAction<ControlExecution>,
-    concurrency: ServerAction<SetExecutionConcurrency>,
-    rerun: ServerAction<RerunExecution>,
-    control_error: Signal<Option<AppError>>,
-    concurrency_error: Signal<Option<AppError>>,
-    rerun_error: Signal<Option<AppError>>,
-) -> impl IntoView {
-    let done = e.completed + e.errors + e.cancelled;
-    let pct = if e.total > 0 {
-        done as f64 * 100.0 / e.total as f64
-    } else {
-        0.0
+    let state = Memo::new(move |_| live.with(|s| s.execution.state.clone()));
+    let active = Memo::new(move |_| live.with(|s| s.execution.is_active()));
+    let can = first.can_control();
+    let pct = move || live.with(|s| percent_done(&s.execution));
+    // The document title outlives this view during a navigation (leptos_meta
+    // keeps it until the next page sets one): read without panicking.
+    let title = move || {
+        live.try_with(|s| {
+            format!(
+                "{:.0}% · {}",
+                percent_done(&s.execution),
+                s.execution.batch_name
+            )
+        })
+        .unwrap_or_default()
     };
-    let (badge, label) = state_badge(&e.state);
-    let batch_href = format!("/o/{}/batches/{}", e.org_slug, e.batch_id);
-    let project_href = format!("/o/{}/projects/{}", e.org_slug, e.project_id);
-    let id = e.id.to_string();
-    let can = e.can_control() && e.is_active();
-    let (pause_id, resume_id, stop_id, conc_id) = (id.clone(), id.clone(), id.clone(), id.clone());
-    let running = e.state == "running";
-    let can_rerun = e.can_control() && !e.is_active() && (e.errors > 0 || e.cancelled > 0);
-    let (errors, unfinished) = (e.errors, e.errors + e.cancelled);
-    let (rerun_failed_id, rerun_unfinished_id) = (id.clone(), id.clone());
-    let rerun_of = e.rerun_of.map(|r| {
+    let count = move |f: fn(&Execution) -> i64| move || live.with(|s| f(&s.execution));
+    let elapsed = move || {
+        live.with(|s| {
+            s.execution.started_at.map(|start| {
+                let end = s.execution.finished_at.unwrap_or_else(|| now.get());
+                duration((end - start).num_seconds())
+            })
+        })
+    };
+    let rate = move || {
+        live.with(|s| {
+            if s.per_minute > 0.0 {
+                format!("{:.0} jobs/min", s.per_minute)
+            } else {
+                "—".to_string()
+            }
+        })
+    };
+    let eta = move || {
+        live.with(|s| match (s.execution.is_active(), s.eta_secs) {
+            (true, Some(secs)) => duration(secs),
+            (true, None) => "—".into(),
+            (false, _) => "done".into(),
+        })
+    };
+    let badge = move || state_badge(&state.get());
+    let (org_slug, batch_id, project_id) =
+        (first.org_slug.clone(), first.batch_id, first.project_id);
+    let batch_href = format!("/o/{org_slug}/batches/{batch_id}");
+    let project_href = format!("/o/{org_slug}/projects/{project_id}");
+    let rerun_of = first.rerun_of.map(|r| {
         (
-            format!("/o/{}/executions/{r}", e.org_slug),
+            format!("/o/{org_slug}/executions/{r}"),
             r.to_string()[..8].to_string(),
         )
     });
-    let paused = e.state == "paused";
-    let title = format!("{:.0}% · {}", pct, e.batch_name);
-    let elapsed = e.started_at.map(|s| {
-        let end = e.finished_at.unwrap_or_else(chrono::Utc::now);
-        let secs = (end - s).num_seconds().max(0);
-        format!("{}m {:02}s", secs / 60, secs % 60)
+    let heading = if first.mode == "test" {
+        "Test run"
+    } else {
+        "Production run"
+    };
+    let settings = move || {
+        live.with(|s| {
+            let e = &s.execution;
+            format!(
+                "Instructions v{} · {} agent · concurrency {} · up to {} retries · estimated cost {} · cost so far {} · started {}",
+                e.instruction_version,
+                e.agent,
+                e.concurrency,
+                e.max_retries,
+                format_price(e.estimated_cost_micros),
+                format_price(e.cost_micros),
+                when(e.created_at)
+            )
+        })
+    };
+    let first_concurrency = first.concurrency;
+    let leftovers = Memo::new(move |_| {
+        live.with(|s| {
+            (
+                s.execution.errors,
+                s.execution.errors + s.execution.cancelled,
+            )
+        })
     });
+
     view! {
         <Title text=title />
-        <p class="crumbs"><a href=format!("/o/{}/projects", e.org_slug)>"Projects"</a> " / "
-            <a href=project_href>{e.project_name.clone()}</a> " / " <a href=batch_href>{e.batch_name.clone()}</a> " /"</p>
+        <p class="crumbs"><a href=format!("/o/{org_slug}/projects")>"Projects"</a> " / "
+            <a href=project_href>{first.project_name.clone()}</a> " / " <a href=batch_href>{first.batch_name.clone()}</a> " /"</p>
         <div class="page-head">
-            <h1>{if e.mode == "test" { "Test run" } else { "Production run" }}</h1>
-            <span class=badge data-testid="execution-state">{label}</span>
+            <h1>{heading}</h1>
+            <span class=move || badge().0 data-testid="execution-state">{move || badge().1}</span>
+            <Show when=move || active.get()>
+                <span class="live-dot" class:off=move || !connected.get() data-testid="live-status">
+                    {move || if connected.get() { "Live" } else { "Reconnecting…" }}
+                </span>
+            </Show>
         </div>
         {rerun_of.map(|(href, short)| view! {
             <p class="muted small">"Reruns jobs of execution " <a href=href>{short}</a></p>
         })}
+        <Show when=move || !connected.get() && active.get()>
+            <p class="banner warn" role="status" data-testid="connection-lost">
+                "The live connection dropped. Reconnecting… the numbers below may be behind."
+            </p>
+        </Show>
+        <Show when=move || back.get() && connected.get()>
+            <p class="banner ok" role="status" data-testid="connection-back">
+                "Connected again: the numbers are current."
+            </p>
+        </Show>
         <section class="card">
             <div class="progress" role="progressbar" aria-label="Progress" aria-valuemin="0" aria-valuemax="100"
-                aria-valuenow=format!("{pct:.0}")>
-                <div class="progress-bar" style=format!("width: {pct:.1}%")></div>
+                aria-valuenow=move || format!("{:.0}", pct())>
+                <div class="progress-bar" style=move || format!("width: {:.1}%", pct())></div>
             </div>
-            <p class="small">{done} " of " {e.total} " jobs done (" {format!("{pct:.0}%")} ")"
-                {elapsed.map(|t| format!(" · {t}"))}</p>
-            <div class="counts">
-                <div><span class="stat" data-testid="count-queued">{e.queued}</span><span class="muted">"queued"</span></div>
-                <div><span class="stat" data-testid="count-running">{e.running}</span><span class="muted">"running"</span></div>
-                <div><span class="stat" data-testid="count-completed">{e.completed}</span><span class="muted">"completed"</span></div>
-                <div><span class="stat" data-testid="count-errors">{e.errors}</span><span class="muted">"errors"</span></div>
-                <div><span class="stat">{e.cancelled}</span><span class="muted">"cancelled"</span></div>
-            </div>
-            <p class="muted small">
-                "Instructions v" {e.instruction_version} " · " {e.agent.clone()} " agent · concurrency " {e.concurrency}
-                " · up to " {e.max_retries} " retries · estimated cost " {format_price(e.estimated_cost_micros)}
-                " · cost so far " {format_price(e.cost_micros)} " · started " {when(e.created_at)}
+            <p class="small" data-testid="progress-text">
+                {move || live.with(|s| {
+                    let e = &s.execution;
+                    format!("{} of {} jobs done ({:.0}%)", e.completed + e.errors + e.cancelled, e.total, percent_done(e))
+                })}
             </p>
+            <div class="counts">
+                <div><span class="stat" data-testid="count-queued">{count(|e| e.queued)}</span><span class="muted">"queued"</span></div>
+                <div><span class="stat" data-testid="count-running">{count(|e| e.running)}</span><span class="muted">"running"</span></div>
+                <div><span class="stat" data-testid="count-completed">{count(|e| e.completed)}</span><span class="muted">"completed"</span></div>
+                <div><span class="stat" data-testid="count-errors">{count(|e| e.errors)}</span><span class="muted">"errors"</span></div>
+                <div><span class="stat">{count(|e| e.cancelled)}</span><span class="muted">"cancelled"</span></div>
+            </div>
+            <dl class="facts">
+                <div><dt>"Elapsed"</dt><dd data-testid="elapsed">{elapsed}</dd></div>
+                <div><dt>"Throughput"</dt><dd data-testid="rate">{rate}</dd></div>
+                <div><dt>"Time left"</dt><dd data-testid="eta">{eta}</dd></div>
+            </dl>
+            <p class="muted small">{settings}</p>
         </section>
-        {can.then(|| view! {
+
+        <Show when=move || can && active.get()>
             <section class="card">
                 <h2>"Controls"</h2>
                 <FormError error=control_error />
                 <div class="controls">
-                    {running.then(|| view! {
+                    <Show when=move || state.get() == "running">
                         <ActionForm action=control attr:class="inline">
-                            <input type="hidden" name="id" value=pause_id />
+                            <input type="hidden" name="id" value=id.to_string() />
                             <input type="hidden" name="action" value="pause" />
                             <button type="submit" class="button">"Pause"</button>
                         </ActionForm>
-                    })}
-                    {paused.then(|| view! {
+                    </Show>
+                    <Show when=move || state.get() == "paused">
                         <ActionForm action=control attr:class="inline">
-                            <input type="hidden" name="id" value=resume_id />
+                            <input type="hidden" name="id" value=id.to_string() />
                             <input type="hidden" name="action" value="resume" />
                             <button type="submit" class="button primary">"Resume"</button>
                         </ActionForm>
-                    })}
+                    </Show>
                     <details class="confirm">
                         <summary class="button danger">"Stop…"</summary>
                         <ActionForm action=control>
-                            <input type="hidden" name="id" value=stop_id />
+                            <input type="hidden" name="id" value=id.to_string() />
                             <input type="hidden" name="action" value="stop" />
                             <p>"Stop this run? Queued jobs are cancelled and running ones stop; results so far are kept."</p>
                             <button type="submit" class="button danger">"Stop the run"</button>
@@ -184,44 +310,157 @@ fn ExecutionView(
                     </details>
                 </div>
                 <ActionForm action=concurrency attr:class="inline-form">
-                    <input type="hidden" name="id" value=conc_id />
+                    <input type="hidden" name="id" value=id.to_string() />
                     <div class="field">
                         <label for="concurrency">"Concurrency"</label>
-                        <input id="concurrency" name="concurrency" type="number" min="1" max="50" value=e.concurrency.to_string()
-                            aria-describedby="concurrency-error" />
+                        <input id="concurrency" name="concurrency" type="number" min="1" max="50"
+                            value=first_concurrency.to_string() aria-describedby="concurrency-error" />
                     </div>
                     <button type="submit" class="button">"Apply"</button>
                 </ActionForm>
                 <FieldError error=concurrency_error field="concurrency" />
-                <p class="hint">"Pausing lets running jobs finish and starts no new ones. Lowering concurrency doesn't interrupt running jobs."</p>
+                <p class="hint">"Everyone watching sees these changes within a second. Pausing lets running jobs finish and starts no new ones; lowering concurrency doesn't interrupt running jobs."</p>
             </section>
-        })}
-        {can_rerun.then(|| view! {
+        </Show>
+
+        <Show when=move || { can && !active.get() && leftovers.get().1 > 0 }>
             <section class="card">
                 <h2>"Run again"</h2>
                 <FormError error=rerun_error />
                 <p class="hint">"A rerun is a new execution over the same rows, with this run's instruction version and the project's current fields and agent settings."</p>
                 <div class="controls">
-                    {(errors > 0).then(|| view! {
+                    <Show when=move || { leftovers.get().0 > 0 }>
                         <ActionForm action=rerun attr:class="inline">
-                            <input type="hidden" name="id" value=rerun_failed_id />
+                            <input type="hidden" name="id" value=id.to_string() />
                             <input type="hidden" name="jobs" value="failed" />
                             <button type="submit" class="button primary" data-testid="rerun-failed">
-                                {format!("Rerun {errors} failed job{}", if errors == 1 { "" } else { "s" })}
+                                {move || { let n = leftovers.get().0; format!("Rerun {n} failed job{}", if n == 1 { "" } else { "s" }) }}
                             </button>
                         </ActionForm>
-                    })}
-                    {(unfinished > errors).then(|| view! {
+                    </Show>
+                    <Show when=move || { let (f, u) = leftovers.get(); u > f }>
                         <ActionForm action=rerun attr:class="inline">
-                            <input type="hidden" name="id" value=rerun_unfinished_id />
+                            <input type="hidden" name="id" value=id.to_string() />
                             <input type="hidden" name="jobs" value="unfinished" />
                             <button type="submit" class="button">
-                                {format!("Rerun {unfinished} failed or cancelled job{}", if unfinished == 1 { "" } else { "s" })}
+                                {move || { let n = leftovers.get().1; format!("Rerun {n} failed or cancelled job{}", if n == 1 { "" } else { "s" }) }}
                             </button>
                         </ActionForm>
-                    })}
+                    </Show>
                 </div>
             </section>
-        })}
+        </Show>
+
+        <Show when=move || active.get() || live.with(|s| !s.running_jobs.is_empty())>
+            <section class="card">
+                <h2>"Running now"</h2>
+                {move || {
+                    let jobs = live.with(|s| s.running_jobs.clone());
+                    if jobs.is_empty() {
+                        return view! { <p class="empty">{move || if state.get() == "paused" { "Paused: no job is running." } else { "No job is running at this moment." }}</p> }.into_any();
+                    }
+                    let at = now.get();
+                    view! {
+                        <div class="table-wrap">
+                            <table data-testid="running-jobs">
+                                <thead><tr><th scope="col" class="num">"Row"</th><th scope="col">"Site"</th><th scope="col">"Step"</th>
+                                    <th scope="col" class="num">"Elapsed"</th><th scope="col" class="num">"Attempt"</th></tr></thead>
+                                <tbody>
+                                    {jobs.into_iter().map(|j| view! {
+                                        <tr>
+                                            <td class="num">{j.row_index}</td>
+                                            <td class="clip"><span title=j.url.clone()>{j.url.clone()}</span></td>
+                                            <td>{j.step.clone().unwrap_or_else(|| "starting".into())}
+                                                {j.percent.map(|p| format!(" ({p}%)"))}</td>
+                                            <td class="num">{format!("{:.1} s", (at - j.started_at).num_milliseconds().max(0) as f64 / 1000.0)}</td>
+                                            <td class="num">{j.attempt}</td>
+                                        </tr>
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        </div>
+                    }.into_any()
+                }}
+            </section>
+        </Show>
+
+        <section class="card">
+            <h2>"Events"</h2>
+            {move || {
+                let events = live.with(|s| s.events.clone());
+                if events.is_empty() {
+                    return view! { <p class="empty">"Nothing to report yet: failures, retries and changes by people show up here."</p> }.into_any();
+                }
+                view! {
+                    <ul class="feed" data-testid="event-feed" aria-live="polite">
+                        {events.into_iter().map(|ev| {
+                            let class = match ev.kind.as_str() {
+                                "job_failed" => "bad",
+                                "job_retrying" | "paused" | "stopped" => "warn",
+                                _ => "",
+                            };
+                            view! {
+                                <li class=class>
+                                    <time class="muted small">{ev.at.format("%H:%M:%S").to_string()}</time>
+                                    " " {ev.message}
+                                </li>
+                            }
+                        }).collect_view()}
+                    </ul>
+                }.into_any()
+            }}
+        </section>
+    }
+}
+
+/// A row of a runs table; an active run's progress bar and counts follow
+/// the live stream, so lists stay current without reloading.
+#[component]
+pub fn RunRow(execution: Execution, #[prop(optional)] show_batch: bool) -> impl IntoView {
+    let id = execution.id;
+    let href = format!("/o/{}/executions/{}", execution.org_slug, id);
+    let batch_href = format!("/o/{}/batches/{}", execution.org_slug, execution.batch_id);
+    let batch_name = execution.batch_name.clone();
+    let label = if execution.mode == "test" {
+        "Test"
+    } else {
+        "Production"
+    };
+    let created = when(execution.created_at);
+    let active = execution.is_active();
+    let live = RwSignal::new(execution);
+    Effect::new(move |_| {
+        if !active {
+            return;
+        }
+        let stream = crate::app::live::follow(
+            &format!("/api/v1/executions/{id}/events"),
+            move |s: LiveSnapshot| {
+                live.set(Execution {
+                    role: None,
+                    ..s.execution
+                })
+            },
+            |_| {},
+        );
+        let stream = send_wrapper::SendWrapper::new(stream);
+        on_cleanup(move || drop(stream));
+    });
+    let pct = move || live.with(percent_done);
+    view! {
+        <tr>
+            <td><a href=href>{label}</a></td>
+            {show_batch.then(|| view! { <td class="clip"><a href=batch_href>{batch_name}</a></td> })}
+            <td><span class=move || live.with(|e| state_badge(&e.state).0)>{move || live.with(|e| e.state.clone())}</span></td>
+            <td class="num">
+                <div class="mini-progress" role="progressbar" aria-label="Progress" aria-valuemin="0" aria-valuemax="100"
+                    aria-valuenow=move || format!("{:.0}", pct())>
+                    <div style=move || format!("width: {:.1}%", pct())></div>
+                </div>
+                <span class="small" data-testid="run-done">{move || live.with(|e| format!("{} / {}", e.completed + e.errors + e.cancelled, e.total))}</span>
+            </td>
+            <td class="num hide-narrow">{move || live.with(|e| e.errors)}</td>
+            <td class="small hide-narrow">{created}</td>
+        </tr>
     }
 }

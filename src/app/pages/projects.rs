@@ -213,7 +213,8 @@ pub fn ProjectPage() -> impl IntoView {
             let project = get_project(id).await?;
             let batches = list_batches(id, after).await?;
             let production = get_instructions(id, Some(project.production_version)).await?;
-            Ok::<_, AppError>((project, batches, production))
+            let runs = crate::api::projects::list_project_executions(id).await?;
+            Ok::<_, AppError>((project, batches, production, runs))
         },
     );
     view! {
@@ -221,7 +222,7 @@ pub fn ProjectPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match data.await {
                     Err(e) => view! { <ErrorBox error=e /> }.into_any(),
-                    Ok((project, batches, production)) => {
+                    Ok((project, batches, production, runs)) => {
                         let base = format!("/o/{}", project.org_slug);
                         let upload = format!("{base}/projects/{}/upload", project.id);
                         let can_edit = project.can_edit();
@@ -260,6 +261,21 @@ pub fn ProjectPage() -> impl IntoView {
                                     <a href=format!("{base}/projects/{}/settings", project.id)>"Fields & settings"</a>
                                 </section>
                             </div>
+                            {(!runs.items.is_empty()).then(|| view! {
+                                <section class="card">
+                                    <h2>"Recent runs"</h2>
+                                    <div class="table-wrap">
+                                        <table data-testid="project-runs">
+                                            <thead><tr><th scope="col">"Run"</th><th scope="col">"Batch"</th><th scope="col">"State"</th>
+                                                <th scope="col" class="num">"Progress"</th><th scope="col" class="num hide-narrow">"Errors"</th>
+                                                <th scope="col" class="hide-narrow">"Started"</th></tr></thead>
+                                            <tbody>
+                                                {runs.items.iter().map(|e| view! { <super::executions::RunRow execution=e.clone() show_batch=true /> }).collect_view()}
+                                            </tbody>
+                                        </table>
+                                    </div>
+                                </section>
+                            })}
                             <section class="card">
                                 <div class="section-head">
                                     <h2>"Batches"</h2>

@@ -33,7 +33,7 @@ const IDLE_POLL: Duration = Duration::from_millis(500);
 const BUSY_RETRY: Duration = Duration::from_millis(5);
 const CLAIM_BATCH: usize = 25;
 /// How often a running job looks at its progress and lease.
-const TICK: Duration = Duration::from_millis(500);
+const TICK: Duration = Duration::from_millis(250);
 /// Safety net under LISTEN/NOTIFY: re-read the execution's state this often.
 const STATE_POLL: Duration = Duration::from_secs(5);
 const REAP_EVERY: Duration = Duration::from_secs(5);

@@ -144,6 +144,29 @@ pub async fn get(db: &PgPool, actor: &Actor, id: Uuid) -> Result<Execution, AppE
     Ok(execution_ctx(db, actor, id).await?.1)
 }
 
+/// A project's latest executions (active ones first), for its overview.
+pub async fn list_for_project(
+    db: &PgPool,
+    actor: &Actor,
+    project_id: Uuid,
+) -> Result<Page<Execution>, AppError> {
+    let (ctx, _) = super::projects::project_ctx(db, actor, project_id).await?;
+    require(&ctx, Permission::ViewResults)?;
+    let rows: Vec<Row> = sqlx::query_as(&format!(
+        "{SELECT} where e.org_id = $1 and e.project_id = $2
+         order by e.state in ('queued', 'running', 'paused', 'stopping') desc, e.created_at desc
+         limit 10"
+    ))
+    .bind(ctx.org_id)
+    .bind(project_id)
+    .fetch_all(db)
+    .await?;
+    Ok(Page {
+        items: rows.into_iter().map(|r| to_model(r, &ctx)).collect(),
+        next_cursor: None,
+    })
+}
+
 pub async fn list_for_batch(
     db: &PgPool,
     actor: &Actor,
@@ -576,6 +599,26 @@ async fn record_event(
     .execute(&mut *tx)
     .await?;
     Ok(())
+}
+
+/// A live view's first snapshot for `actor` (their role set, no rate yet).
+pub async fn live_snapshot(
+    db: &PgPool,
+    actor: &Actor,
+    id: Uuid,
+) -> Result<crate::model::LiveSnapshot, AppError> {
+    let e = get(db, actor, id).await?;
+    let (mut execution, running_jobs, events) = live_parts(db, id).await?.ok_or_else(not_found)?;
+    execution.role = e.role;
+    Ok(crate::model::LiveSnapshot {
+        seq: 0,
+        last: !execution.is_active(),
+        execution,
+        per_minute: 0.0,
+        eta_secs: None,
+        running_jobs,
+        events,
+    })
 }
 
 /// What a live view shows, without the caller's checks (the stream checked
