@@ -29,11 +29,12 @@ const REFRESH: Duration = Duration::from_secs(5);
 const RATE_WINDOW: Duration = Duration::from_secs(60);
 
 pub type Latest = watch::Receiver<Option<Arc<LiveSnapshot>>>;
+type Publisher = Arc<watch::Sender<Option<Arc<LiveSnapshot>>>>;
 
 pub struct Watchers {
     db: PgPool,
     hub: Hub,
-    running: Mutex<HashMap<Uuid, Arc<watch::Sender<Option<Arc<LiveSnapshot>>>>>>,
+    running: Mutex<HashMap<Uuid, Publisher>>,
 }
 
 impl Watchers {
@@ -70,7 +71,7 @@ impl Watchers {
     async fn watch(
         self: Arc<Self>,
         id: Uuid,
-        tx: Arc<watch::Sender<Option<Arc<LiveSnapshot>>>>,
+        tx: Publisher,
         mut signals: broadcast::Receiver<Option<Uuid>>,
     ) {
         let mut seq = 0u64;
@@ -138,11 +139,7 @@ impl Watchers {
     }
 
     /// Removes the watcher if no one subscribed meanwhile.
-    fn leave_if_unwatched(
-        &self,
-        id: Uuid,
-        tx: &Arc<watch::Sender<Option<Arc<LiveSnapshot>>>>,
-    ) -> bool {
+    fn leave_if_unwatched(&self, id: Uuid, tx: &Publisher) -> bool {
         let mut running = self.running.lock().expect("watchers");
         if tx.receiver_count() > 0 {
             return false;
@@ -155,7 +152,7 @@ impl Watchers {
 
     /// The execution ended: later subscribers get a new watcher, which
     /// reads the final state once and ends.
-    fn leave(&self, id: Uuid, tx: &Arc<watch::Sender<Option<Arc<LiveSnapshot>>>>) {
+    fn leave(&self, id: Uuid, tx: &Publisher) {
         let mut running = self.running.lock().expect("watchers");
         if running.get(&id).is_some_and(|t| Arc::ptr_eq(t, tx)) {
             running.remove(&id);

@@ -601,6 +601,15 @@ async fn record_event(
     Ok(())
 }
 
+/// at, kind, message, job, actor
+type EventRow = (
+    chrono::DateTime<chrono::Utc>,
+    String,
+    String,
+    Option<i64>,
+    Option<String>,
+);
+
 /// A live view's first snapshot for `actor` (their role set, no rate yet).
 pub async fn live_snapshot(
     db: &PgPool,
@@ -686,13 +695,7 @@ pub async fn live_parts(
             }
         })
         .collect();
-    let events: Vec<(
-        chrono::DateTime<chrono::Utc>,
-        String,
-        String,
-        Option<i64>,
-        Option<String>,
-    )> = sqlx::query_as(
+    let events: Vec<EventRow> = sqlx::query_as(
         "select at, kind, message, job_id, actor_name from execution_events
              where execution_id = $1 order by id desc limit 12",
     )
