@@ -23,6 +23,9 @@ Commands:
   bench-run [JOBS]
             Run JOBS rows (default 10,000) of the demo shop at concurrency 50,
             in this process and in 3 worker processes, against a plain fetch loop
+  bench-live [SUBSCRIBERS]
+            Open SUBSCRIBERS (default 1,000) live streams on a running 5,000-job
+            execution of a `mino serve` child; print delivery latency and memory
   bench-ingest [ROWS]
             Load a generated CSV of ROWS rows (default 1,000,000) through the
             upload path and with raw COPY, in a scratch database; print both
@@ -51,6 +54,7 @@ enum Command {
     Migrate,
     BenchIngest(u64),
     BenchRun(u32),
+    BenchLive(usize),
 }
 
 /// `mino bench [rounds]`: needs no configuration or database.
@@ -96,6 +100,12 @@ async fn main() -> ExitCode {
                 .nth(2)
                 .and_then(|n| n.replace(['_', ','], "").parse().ok())
                 .unwrap_or(10_000),
+        ),
+        Some("bench-live") => Command::BenchLive(
+            std::env::args()
+                .nth(2)
+                .and_then(|n| n.replace(['_', ','], "").parse().ok())
+                .unwrap_or(1_000),
         ),
         Some("bench-ingest") => Command::BenchIngest(
             std::env::args()
@@ -161,6 +171,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
         if let Command::BenchRun(jobs) = command {
             return mino::server::bench::run_jobs(options, jobs).await;
         }
+        if let Command::BenchLive(subscribers) = command {
+            return mino::server::bench_live::run(options, subscribers).await;
+        }
         let db = startup::connect(options).await?;
         startup::migrate(&db).await?;
         match command {
@@ -168,7 +181,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 tracing::info!("migrations applied");
                 Ok(())
             }
-            Command::BenchIngest(_) | Command::BenchRun(_) => Ok(()),
+            Command::BenchIngest(_) | Command::BenchRun(_) | Command::BenchLive(_) => Ok(()),
             Command::Worker => {
                 let (stop, stopped) = tokio::sync::watch::channel(false);
                 let hub = mino::server::live::Hub::start(db.clone(), stopped.clone());
