@@ -10,6 +10,7 @@ pub mod csrf;
 pub mod db;
 pub mod demo;
 pub mod embedded_pg;
+pub mod evaluate;
 pub mod executor;
 pub mod http;
 pub mod ingest;
