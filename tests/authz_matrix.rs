@@ -305,6 +305,7 @@ fn rest_rows() -> Vec<(&'static str, &'static str, Expect)> {
         ),
         ("POST", "/api/v1/executions/{id}/rerun", ORG_EXECUTE(201)),
         ("GET", "/api/v1/executions/{id}/events", ORG_READ(200)),
+        ("GET", "/api/v1/executions/{id}/metrics", ORG_READ(200)),
     ]
 }
 
@@ -420,6 +421,7 @@ fn rpc_rows() -> Vec<(&'static str, Expect)> {
         ("list_project_executions", org_read(200)),
         ("get_execution", org_read(200)),
         ("get_execution_live", org_read(200)),
+        ("get_execution_metrics", org_read(200)),
         ("control_execution", org_write(200)),
         ("set_execution_concurrency", org_write(200)),
         ("rerun_execution", org_write(200)),
@@ -533,6 +535,7 @@ fn rpc_args(endpoint: &str, f: &Fixture, who: Who, n: usize) -> Vec<(&'static st
         "list_project_executions" => vec![("project", f.project.clone())],
         "get_execution" => vec![("id", f.execution.clone())],
         "get_execution_live" => vec![("id", f.execution.clone())],
+        "get_execution_metrics" => vec![("id", f.execution.clone())],
         "control_execution" => vec![("id", f.execution.clone()), ("action", "pause".into())],
         "set_execution_concurrency" => {
             vec![("id", f.execution.clone()), ("concurrency", "3".into())]

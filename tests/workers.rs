@@ -241,6 +241,7 @@ async fn a_killed_worker_loses_nothing(db: PgPool) {
         attempt: 1,
         site_url: String::new(),
         inputs: Default::default(),
+        ground_truth: Default::default(),
     };
     assert!(
         !jobs::complete(&app.db, &late, &dead_owner, &json!({"title": "stale"}), "")

@@ -56,6 +56,7 @@ pub const ENDPOINTS: &[&str] = &[
     "list_project_executions",
     "get_execution",
     "get_execution_live",
+    "get_execution_metrics",
     "control_execution",
     "set_execution_concurrency",
     "rerun_execution",

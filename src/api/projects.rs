@@ -402,6 +402,13 @@ pub async fn get_execution_live(id: Uuid) -> Result<crate::model::LiveSnapshot, 
     executions::live_snapshot(&state.db, &actor, id).await
 }
 
+#[server(prefix = "/rpc", endpoint = "get_execution_metrics")]
+pub async fn get_execution_metrics(id: Uuid) -> Result<crate::model::ExecutionMetrics, AppError> {
+    use crate::server::{rpc, service::executions};
+    let (state, actor) = rpc::user().await?;
+    executions::metrics(&state.db, &actor, id).await
+}
+
 /// pause, resume or stop.
 #[server(prefix = "/rpc", endpoint = "control_execution")]
 pub async fn control_execution(

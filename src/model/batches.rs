@@ -233,10 +233,13 @@ pub struct Execution {
     /// Jobs that failed after their retries.
     pub errors: i64,
     pub cancelled: i64,
-    /// Evaluation against ground truth comes with the results issue; until
-    /// then these stay 0.
+    /// Jobs whose every judged field passed, and jobs with a failing field
+    /// (partial or fail verdicts).
     pub passed: i64,
     pub failed: i64,
+    /// Mean share of judged fields that passed, over the jobs with
+    /// expected values (None until one is judged).
+    pub accuracy: Option<f64>,
     pub estimated_cost_micros: i64,
     pub cost_micros: i64,
     /// The execution whose jobs this one runs again.
@@ -301,4 +304,29 @@ pub struct ExecutionEvent {
     pub message: String,
     pub job_id: Option<i64>,
     pub actor_name: Option<String>,
+}
+
+/// An execution's evaluation summary (`GET /executions/{id}/metrics`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecutionMetrics {
+    pub execution_id: Uuid,
+    /// Mean share of judged fields that passed, over jobs with expected
+    /// values.
+    pub accuracy: Option<f64>,
+    /// Jobs per verdict: pass, partial, fail, no_ground_truth, error.
+    pub verdicts: BTreeMap<String, i64>,
+    /// Per output field, over the jobs where it had an expected value.
+    pub fields: Vec<FieldAccuracy>,
+    /// Failed jobs per error class (timeout, http_4xx, …).
+    pub errors_by_class: BTreeMap<String, i64>,
+    pub cost_micros: i64,
+    pub duration_secs: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldAccuracy {
+    pub field: String,
+    pub compared: i64,
+    pub passed: i64,
+    pub accuracy: f64,
 }

@@ -154,3 +154,13 @@ pub async fn events(
     );
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(15))))
 }
+
+/// Accuracy overall and per field, verdict counts, errors by class.
+pub async fn metrics(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<crate::model::ExecutionMetrics>, AppError> {
+    let id = parse_id(&id, "Execution")?;
+    Ok(Json(executions::metrics(&state.db, &actor, id).await?))
+}

@@ -72,6 +72,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("PUT", "/api/v1/executions/{id}/concurrency"),
     ("POST", "/api/v1/executions/{id}/rerun"),
     ("GET", "/api/v1/executions/{id}/events"),
+    ("GET", "/api/v1/executions/{id}/metrics"),
 ];
 
 pub fn router() -> Router<AppState> {
@@ -160,6 +161,7 @@ pub fn router() -> Router<AppState> {
         .route("/executions/{id}/stop", post(executions::stop))
         .route("/executions/{id}/rerun", post(executions::rerun))
         .route("/executions/{id}/events", get(executions::events))
+        .route("/executions/{id}/metrics", get(executions::metrics))
         .route(
             "/executions/{id}/concurrency",
             put(executions::set_concurrency),

@@ -12,11 +12,12 @@ use leptos_meta::Title;
 
 use super::projects::use_id;
 use crate::api::projects::{
-    get_execution_live, ControlExecution, RerunExecution, SetExecutionConcurrency,
+    get_execution_live, get_execution_metrics, ControlExecution, RerunExecution,
+    SetExecutionConcurrency,
 };
 use crate::app::components::{action_error, when, ErrorBox, FieldError, FormError, Loading};
 use crate::error::AppError;
-use crate::model::{format_price, Execution, LiveSnapshot};
+use crate::model::{format_price, Execution, ExecutionMetrics, LiveSnapshot};
 
 /// "running" → a badge class and a label.
 pub fn state_badge(state: &str) -> (&'static str, String) {
@@ -271,11 +272,14 @@ fn LiveExecution(snapshot: LiveSnapshot) -> impl IntoView {
                 <div><span class="stat" data-testid="count-completed">{count(|e| e.completed)}</span><span class="muted">"completed"</span></div>
                 <div><span class="stat" data-testid="count-errors">{count(|e| e.errors)}</span><span class="muted">"errors"</span></div>
                 <div><span class="stat">{count(|e| e.cancelled)}</span><span class="muted">"cancelled"</span></div>
+                <div><span class="stat ok-text" data-testid="count-passed">{count(|e| e.passed)}</span><span class="muted">"passed"</span></div>
+                <div><span class="stat bad-text" data-testid="count-failing">{count(|e| e.failed)}</span><span class="muted">"with wrong fields"</span></div>
             </div>
             <dl class="facts">
                 <div><dt>"Elapsed"</dt><dd data-testid="elapsed">{elapsed}</dd></div>
                 <div><dt>"Throughput"</dt><dd data-testid="rate">{rate}</dd></div>
                 <div><dt>"Time left"</dt><dd data-testid="eta">{eta}</dd></div>
+                <div><dt>"Accuracy"</dt><dd data-testid="accuracy">{move || live.with(|s| s.execution.accuracy.map(|a| format!("{:.1}%", a * 100.0)).unwrap_or_else(|| "—".into()))}</dd></div>
             </dl>
             <p class="muted small">{settings}</p>
         </section>
@@ -384,6 +388,7 @@ fn LiveExecution(snapshot: LiveSnapshot) -> impl IntoView {
             </section>
         </Show>
 
+        <FieldAccuracyCard id live />
         <section class="card">
             <h2>"Events"</h2>
             {move || {
@@ -462,5 +467,66 @@ pub fn RunRow(execution: Execution, #[prop(optional)] show_batch: bool) -> impl 
             <td class="num hide-narrow">{move || live.with(|e| e.errors)}</td>
             <td class="small hide-narrow">{created}</td>
         </tr>
+    }
+}
+
+/// Accuracy per output field, re-read as the run progresses (about twenty
+/// times over a run, and once more when it ends) rather than on every
+/// snapshot.
+#[component]
+fn FieldAccuracyCard(id: uuid::Uuid, live: RwSignal<LiveSnapshot>) -> impl IntoView {
+    let step = Memo::new(move |_| {
+        live.with(|s| {
+            let e = &s.execution;
+            let done = e.completed + e.errors + e.cancelled;
+            (e.is_active(), done * 20 / e.total.max(1))
+        })
+    });
+    let metrics = Resource::new(move || step.get(), move |_| get_execution_metrics(id));
+    let table = move |m: ExecutionMetrics| {
+        if m.fields.is_empty() {
+            return view! { <p class="empty">"No field has been judged yet: jobs are judged against the batch's expected values as they finish."</p> }.into_any();
+        }
+        view! {
+            <div class="table-wrap">
+                <table data-testid="field-accuracy">
+                    <thead><tr><th scope="col">"Field"</th><th scope="col" class="num">"Accuracy"</th>
+                        <th scope="col" class="num">"Passed"</th><th scope="col" class="num">"Judged"</th></tr></thead>
+                    <tbody>
+                        {m.fields.into_iter().map(|f| {
+                            let pct = f.accuracy * 100.0;
+                            view! {
+                                <tr>
+                                    <th scope="row">{f.field}</th>
+                                    <td class="num">
+                                        <div class="mini-progress" aria-hidden="true"><div style=format!("width: {pct:.1}%")></div></div>
+                                        {format!("{pct:.1}%")}
+                                    </td>
+                                    <td class="num">{f.passed}</td>
+                                    <td class="num">{f.compared}</td>
+                                </tr>
+                            }
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            </div>
+            {(!m.errors_by_class.is_empty()).then(|| view! {
+                <p class="small muted">"Failed jobs by cause: "
+                    {m.errors_by_class.iter().map(|(k, n)| format!("{k} {n}")).collect::<Vec<_>>().join(" · ")}</p>
+            })}
+        }.into_any()
+    };
+    view! {
+        <section class="card">
+            <h2>"Accuracy by field"</h2>
+            <Transition fallback=|| view! { <Loading /> }>
+                {move || Suspend::new(async move {
+                    match metrics.await {
+                        Ok(m) => table(m),
+                        Err(e) => view! { <ErrorBox error=e /> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
     }
 }

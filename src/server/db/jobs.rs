@@ -114,6 +114,8 @@ pub struct Claimed {
     /// needs no further query before it starts.
     pub site_url: String,
     pub inputs: Json<Map<String, Value>>,
+    /// The row's expected values, to judge the result when it comes.
+    pub ground_truth: Json<Map<String, Value>>,
 }
 
 /// Claims one job for `worker`, fairly across running executions, or
@@ -203,7 +205,8 @@ pub async fn claim_many(
          -- The batch as a single value, so both columns of the rows' key
          -- are index conditions (joined through batches, the planner once
          -- scanned the whole batch for every job).
-         select t.id, t.execution_id, t.row_index, t.attempt, r.site_url, r.inputs
+         select t.id, t.execution_id, t.row_index, t.attempt, r.site_url, r.inputs,
+                r.ground_truth
          from taken t
          join batch_rows r on r.batch_seq = (select batch_seq from chosen)
                           and r.row_index = t.row_index
@@ -245,6 +248,10 @@ pub struct Completion {
     pub raw_output: String,
     /// The attempt's log lines (a JSON array).
     pub log: Value,
+    /// The evaluation against the row's expected values.
+    pub verdict: &'static str,
+    pub field_results: Value,
+    pub accuracy: Option<f64>,
 }
 
 /// Records many successful attempts in one statement (the executor
@@ -263,13 +270,19 @@ pub async fn complete_many(
     let extracted: Vec<String> = done.iter().map(|c| c.extracted.to_string()).collect();
     let raw: Vec<&str> = done.iter().map(|c| c.raw_output.as_str()).collect();
     let logs: Vec<String> = done.iter().map(|c| c.log.to_string()).collect();
+    let verdicts: Vec<&str> = done.iter().map(|c| c.verdict).collect();
+    let results: Vec<String> = done.iter().map(|c| c.field_results.to_string()).collect();
+    let accuracies: Vec<Option<f64>> = done.iter().map(|c| c.accuracy).collect();
     sqlx::query_as(
         "with input as (
-             select * from unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::text[])
-                 as d(id, attempt, extracted, raw, log)),
+             select * from unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::text[],
+                                  $7::text[], $8::text[], $9::float8[])
+                 as d(id, attempt, extracted, raw, log, verdict, field_results, accuracy)),
          done as (
              update jobs j set state = 'succeeded', extracted = d.extracted::json,
                     raw_output = d.raw, error_class = null, error = null, progress = null,
+                    verdict = d.verdict, field_results = d.field_results::json,
+                    accuracy = d.accuracy,
                     lease_owner = null, lease_expires_at = null, finished_at = now()
              from input d
              where j.id = d.id and j.attempt = d.attempt and j.lease_owner = $6
@@ -290,6 +303,9 @@ pub async fn complete_many(
     .bind(&raw)
     .bind(&logs)
     .bind(worker)
+    .bind(&verdicts)
+    .bind(&results)
+    .bind(&accuracies)
     .fetch_all(db)
     .await
 }
@@ -311,6 +327,9 @@ pub async fn complete(
             extracted: extracted.clone(),
             raw_output: raw_output.to_string(),
             log: Value::Array(vec![]),
+            verdict: "no_ground_truth",
+            field_results: Value::Object(Map::new()),
+            accuracy: None,
         }],
     )
     .await?;
@@ -367,6 +386,8 @@ pub async fn fail_logged(
                 available_at = coalesce($6, j.available_at),
                 error_class = $4, error = $5, lease_owner = null, lease_expires_at = null,
                 progress = null,
+                verdict = case when $6::timestamptz is not null and j.attempt <= e.max_retries
+                               then null else 'error' end,
                 finished_at = case when $6::timestamptz is not null and j.attempt <= e.max_retries
                                    then null else now() end
              from executions e
@@ -418,6 +439,7 @@ pub async fn reap_expired(db: &PgPool) -> sqlx::Result<u64> {
             error_class = 'lease_expired',
             error = 'The worker running this job stopped answering.',
             lease_owner = null, lease_expires_at = null, available_at = now(),
+            verdict = case when j.attempt <= e.max_retries then null else 'error' end,
             finished_at = case when j.attempt <= e.max_retries then null else now() end
          from executions e
          where e.id = j.execution_id and j.state = 'running' and j.lease_expires_at < now()

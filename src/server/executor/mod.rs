@@ -23,6 +23,7 @@ use super::agents::remote::RemoteAgent;
 use super::agents::{Agent, AgentError, AgentOutput, ErrorClass, JobInput, Progress};
 use super::db;
 use super::db::jobs::{Claimed, Failed, Plan};
+use super::evaluate;
 use super::live::{self, Control, Hub};
 
 /// How long a claim holds a job without renewal.
@@ -327,11 +328,23 @@ async fn run(shared: &Shared, job: Claimed, mut shutdown: watch::Receiver<bool>)
     let db = &shared.db;
     let worker = shared.worker.as_str();
     let written = match outcome {
-        Ok(Ok(out)) => shared
-            .writer
-            .complete(&job, out, json!(progress.log_lines()))
-            .await
-            .map(|ok| if ok { "succeeded" } else { "stale" }),
+        Ok(Ok(out)) => {
+            // Judge the result against the row's expected values now, so
+            // the job is written once, with its verdict.
+            let fields = shared
+                .plans
+                .lock()
+                .expect("plans")
+                .get(&job.execution_id)
+                .map(|p| p.fields.0.clone())
+                .unwrap_or_default();
+            let verdict = evaluate::evaluate_job(&fields, &out.values, &job.ground_truth.0);
+            shared
+                .writer
+                .complete(&job, out, json!(progress.log_lines()), verdict)
+                .await
+                .map(|ok| if ok { "succeeded" } else { "stale" })
+        }
         Ok(Err(e)) => {
             progress.log("error", &format!("{}: {}", e.kind, e.message));
             let retry_at = match e.class {

@@ -44,6 +44,7 @@ impl Writer {
         job: &Claimed,
         out: AgentOutput,
         log: Value,
+        verdict: crate::server::evaluate::JobVerdict,
     ) -> sqlx::Result<bool> {
         let (reply, answer) = oneshot::channel();
         let done = Completion {
@@ -52,6 +53,9 @@ impl Writer {
             extracted: Value::Object(out.values),
             raw_output: out.raw.to_string(),
             log,
+            verdict: verdict.verdict,
+            field_results: Value::Object(verdict.fields),
+            accuracy: verdict.accuracy,
         };
         let gone = || sqlx::Error::Protocol("the result writer has stopped".into());
         self.tx

@@ -62,6 +62,9 @@ struct Row {
     succeeded: i64,
     failed: i64,
     cancelled: i64,
+    passed_jobs: i64,
+    failing_jobs: i64,
+    accuracy: Option<f64>,
     cost_micros: i64,
 }
 
@@ -70,6 +73,7 @@ const SELECT: &str = "select e.id, e.batch_id, b.name as batch_name, e.project_i
         e.instruction_version, e.agent, e.concurrency, e.max_retries, e.state,
         e.price_per_job_micros, e.rerun_of, e.created_at, e.started_at, e.finished_at,
         c.total, c.queued, c.running, c.succeeded, c.failed, c.cancelled,
+        c.passed_jobs, c.failing_jobs, c.accuracy,
         coalesce((select sum(a.cost_micros) from attempts a join jobs j on j.id = a.job_id
                   where j.execution_id = e.id), 0)::bigint as cost_micros
     from executions e
@@ -82,7 +86,10 @@ const SELECT: &str = "select e.id, e.batch_id, b.name as batch_name, e.project_i
                count(*) filter (where state = 'running') as running,
                count(*) filter (where state = 'succeeded') as succeeded,
                count(*) filter (where state = 'failed') as failed,
-               count(*) filter (where state = 'cancelled') as cancelled
+               count(*) filter (where state = 'cancelled') as cancelled,
+               count(*) filter (where verdict = 'pass') as passed_jobs,
+               count(*) filter (where verdict in ('partial', 'fail')) as failing_jobs,
+               avg(accuracy)::float8 as accuracy
         from jobs where execution_id = e.id) c";
 
 fn to_model(r: Row, ctx: &OrgCtx) -> Execution {
@@ -107,8 +114,9 @@ fn to_model(r: Row, ctx: &OrgCtx) -> Execution {
         completed: r.succeeded,
         errors: r.failed,
         cancelled: r.cancelled,
-        passed: 0,
-        failed: 0,
+        passed: r.passed_jobs,
+        failed: r.failing_jobs,
+        accuracy: r.accuracy,
         cost_micros: r.cost_micros,
         rerun_of: r.rerun_of,
         created_at: r.created_at,
@@ -599,6 +607,61 @@ async fn record_event(
     .execute(&mut *tx)
     .await?;
     Ok(())
+}
+
+/// Accuracy overall and per field, verdict counts, errors by class.
+pub async fn metrics(
+    db: &PgPool,
+    actor: &Actor,
+    id: Uuid,
+) -> Result<crate::model::ExecutionMetrics, AppError> {
+    let (_, e) = execution_ctx(db, actor, id).await?;
+    let verdicts: Vec<(String, i64)> = sqlx::query_as(
+        "select verdict, count(*) from jobs
+         where execution_id = $1 and verdict is not null group by verdict",
+    )
+    .bind(id)
+    .fetch_all(db)
+    .await?;
+    let fields: Vec<(String, i64, i64)> = sqlx::query_as(
+        "select f.key, count(*), count(*) filter (where (f.value->>'pass')::boolean)
+         from jobs j cross join lateral json_each(j.field_results) f
+         where j.execution_id = $1 and j.field_results is not null
+         group by f.key order by f.key",
+    )
+    .bind(id)
+    .fetch_all(db)
+    .await?;
+    let errors: Vec<(String, i64)> = sqlx::query_as(
+        "select coalesce(error_class, 'unknown'), count(*) from jobs
+         where execution_id = $1 and state = 'failed' group by 1",
+    )
+    .bind(id)
+    .fetch_all(db)
+    .await?;
+    Ok(crate::model::ExecutionMetrics {
+        execution_id: id,
+        accuracy: e.accuracy,
+        verdicts: verdicts.into_iter().collect(),
+        fields: fields
+            .into_iter()
+            .map(|(field, compared, passed)| crate::model::FieldAccuracy {
+                accuracy: if compared > 0 {
+                    passed as f64 / compared as f64
+                } else {
+                    0.0
+                },
+                field,
+                compared,
+                passed,
+            })
+            .collect(),
+        errors_by_class: errors.into_iter().collect(),
+        cost_micros: e.cost_micros,
+        duration_secs: e
+            .started_at
+            .map(|s| (e.finished_at.unwrap_or_else(chrono::Utc::now) - s).num_seconds()),
+    })
 }
 
 /// at, kind, message, job, actor

@@ -1,0 +1,117 @@
+//! Evaluation against ground truth on a real run of the demo shop: every
+//! finished job gets a verdict and per-field results, failed jobs count as
+//! errors, and the metrics endpoint adds them up per field.
+
+#![cfg(feature = "ssr")]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::spawn_app;
+use mino::server::executor::{self, Settings};
+use mino::server::live::Hub;
+use serde_json::{json, Value};
+use sqlx::PgPool;
+
+#[sqlx::test]
+async fn a_run_is_judged_job_by_job_and_field_by_field(db: PgPool) {
+    let app = spawn_app(db).await;
+    let (c, _) = app.user("own@example.com", "Owen").await;
+    let org = app.org(&c, "Acme").await;
+    let r = app
+        .post(&c, &format!("/api/v1/orgs/{org}/demo-project"), json!({}))
+        .await;
+    let batch = r.body["batch"]["id"].as_str().unwrap().to_string();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    executor::spawn(
+        app.db.clone(),
+        Settings {
+            slots: 8,
+            allow_private_targets: true,
+            worker_id: "w".into(),
+            lease: executor::LEASE,
+        },
+        Hub::start(app.db.clone(), stopped.clone()),
+        stopped,
+    );
+    let r = app
+        .post(
+            &c,
+            &format!("/api/v1/batches/{batch}/executions"),
+            json!({"mode": "test", "sample_size": 34, "max_retries": 0}),
+        )
+        .await;
+    let id = r.body["id"].as_str().unwrap().to_string();
+    let start = Instant::now();
+    let e = loop {
+        let e = app.get(&c, &format!("/api/v1/executions/{id}")).await.body;
+        if e["state"] == "completed" {
+            break e;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "{e}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let _ = stop.send(true);
+
+    // Every 17th expected price is deliberately wrong (rows 17 and 34);
+    // products 13 (404) and 29 (500) fail.
+    let verdict = |row: i32| {
+        let (db, id) = (app.db.clone(), id.clone());
+        async move {
+            sqlx::query_as::<_, (Option<String>, Option<sqlx::types::Json<Value>>, Option<f32>)>(
+                "select verdict, field_results, accuracy from jobs where execution_id = $1::uuid and row_index = $2",
+            )
+            .bind(&id)
+            .bind(row)
+            .fetch_one(&db)
+            .await
+            .unwrap()
+        }
+    };
+    let (v, fields, accuracy) = verdict(1).await;
+    assert_eq!(v.as_deref(), Some("pass"));
+    assert_eq!(accuracy, Some(1.0));
+    assert_eq!(fields.unwrap().0.as_object().unwrap().len(), 4);
+    let (v, fields, accuracy) = verdict(17).await;
+    assert_eq!(v.as_deref(), Some("partial"));
+    assert_eq!(accuracy, Some(0.75));
+    let price = &fields.unwrap().0["price"];
+    assert_eq!(price["pass"], false, "{price}");
+    assert!(
+        price["explanation"].as_str().unwrap().contains("off by 1"),
+        "{price}"
+    );
+    assert_eq!(verdict(13).await.0.as_deref(), Some("error"));
+
+    assert_eq!(
+        (e["passed"].as_i64(), e["failed"].as_i64()),
+        (Some(30), Some(2)),
+        "{e}"
+    );
+    let m = app
+        .get(&c, &format!("/api/v1/executions/{id}/metrics"))
+        .await;
+    assert_eq!(m.status, 200, "{:?}", m.body);
+    assert_eq!(
+        m.body["verdicts"],
+        json!({"pass": 30, "partial": 2, "error": 2})
+    );
+    assert_eq!(
+        m.body["errors_by_class"],
+        json!({"http_4xx": 1, "http_5xx": 1})
+    );
+    let fields = m.body["fields"].as_array().unwrap();
+    let price = fields.iter().find(|f| f["field"] == "price").unwrap();
+    assert_eq!(
+        (price["compared"].as_i64(), price["passed"].as_i64()),
+        (Some(32), Some(30))
+    );
+    let title = fields.iter().find(|f| f["field"] == "title").unwrap();
+    assert_eq!(title["accuracy"], 1.0);
+    let accuracy = m.body["accuracy"].as_f64().unwrap();
+    assert!(
+        (accuracy - (30.0 + 2.0 * 0.75) / 32.0).abs() < 1e-6,
+        "{accuracy}"
+    );
+}
