@@ -394,7 +394,12 @@ fn LiveExecution(snapshot: LiveSnapshot) -> impl IntoView {
             {move || {
                 let events = live.with(|s| s.events.clone());
                 if events.is_empty() {
-                    return view! { <p class="empty">"Nothing to report yet: failures, retries and changes by people show up here."</p> }.into_any();
+                    let text = if active.get() {
+                        "Nothing to report yet: failures, retries and changes by people show up here."
+                    } else {
+                        "No failures, retries or changes by people during this run."
+                    };
+                    return view! { <p class="empty">{text}</p> }.into_any();
                 }
                 view! {
                     <ul class="feed" data-testid="event-feed" aria-live="polite">
@@ -497,7 +502,7 @@ fn FieldAccuracyCard(id: uuid::Uuid, live: RwSignal<LiveSnapshot>) -> impl IntoV
                             let pct = f.accuracy * 100.0;
                             view! {
                                 <tr>
-                                    <th scope="row">{f.field}</th>
+                                    <td><strong>{f.field}</strong></td>
                                     <td class="num">
                                         <div class="mini-progress" aria-hidden="true"><div style=format!("width: {pct:.1}%")></div></div>
                                         {format!("{pct:.1}%")}
