@@ -79,6 +79,7 @@ struct Fixture {
     project: String,
     batch: String,
     execution: String,
+    job: String,
 }
 
 const CSV: &str = "url,name,gt_price\nhttps://a.example.com,A,1\nhttps://b.example.com,B,2\n";
@@ -166,7 +167,13 @@ async fn fixture(app: &TestApp, n: usize, who: Who) -> Fixture {
         .await;
     assert_eq!(e.status, 201, "{:?}", e.body);
     let execution = e.body["id"].as_str().unwrap().to_string();
+    let job: i64 = sqlx::query_scalar("select min(id) from jobs where execution_id = $1::uuid")
+        .bind(&execution)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
     Fixture {
+        job: job.to_string(),
         execution,
         project,
         batch,
@@ -306,6 +313,8 @@ fn rest_rows() -> Vec<(&'static str, &'static str, Expect)> {
         ("POST", "/api/v1/executions/{id}/rerun", ORG_EXECUTE(201)),
         ("GET", "/api/v1/executions/{id}/events", ORG_READ(200)),
         ("GET", "/api/v1/executions/{id}/metrics", ORG_READ(200)),
+        ("GET", "/api/v1/executions/{id}/jobs", ORG_READ(200)),
+        ("GET", "/api/v1/jobs/{id}", ORG_READ(200)),
     ]
 }
 
@@ -315,6 +324,7 @@ fn rest_request(route: &str, f: &Fixture, who: Who, n: usize) -> (String, Option
         .replace("projects/{id}", &format!("projects/{}", f.project))
         .replace("batches/{id}", &format!("batches/{}", f.batch))
         .replace("executions/{id}", &format!("executions/{}", f.execution))
+        .replace("jobs/{id}", &format!("jobs/{}", f.job))
         .replace("{version}", "1")
         .replace("fields/{name}", "fields/price")
         .replace("{org}", &f.org)

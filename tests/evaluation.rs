@@ -115,3 +115,131 @@ async fn a_run_is_judged_job_by_job_and_field_by_field(db: PgPool) {
         "{accuracy}"
     );
 }
+
+#[sqlx::test]
+async fn jobs_are_listed_filtered_and_explained(db: PgPool) {
+    let app = spawn_app(db).await;
+    let (c, _) = app.user("own@example.com", "Owen").await;
+    let org = app.org(&c, "Acme").await;
+    let r = app
+        .post(&c, &format!("/api/v1/orgs/{org}/demo-project"), json!({}))
+        .await;
+    let batch = r.body["batch"]["id"].as_str().unwrap().to_string();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    executor::spawn(
+        app.db.clone(),
+        Settings {
+            slots: 8,
+            allow_private_targets: true,
+            worker_id: "w".into(),
+            lease: executor::LEASE,
+        },
+        Hub::start(app.db.clone(), stopped.clone()),
+        stopped,
+    );
+    let r = app
+        .post(
+            &c,
+            &format!("/api/v1/batches/{batch}/executions"),
+            json!({"mode": "test", "sample_size": 34, "max_retries": 0}),
+        )
+        .await;
+    let id = r.body["id"].as_str().unwrap().to_string();
+    let start = Instant::now();
+    while app.get(&c, &format!("/api/v1/executions/{id}")).await.body["state"] != "completed" {
+        assert!(start.elapsed() < Duration::from_secs(30));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = stop.send(true);
+    let list = |q: &str| {
+        let (app, c, id) = (&app, &c, id.clone());
+        let q = q.to_string();
+        async move {
+            app.get(c, &format!("/api/v1/executions/{id}/jobs?{q}"))
+                .await
+        }
+    };
+    // Keyset pages of 10 cover all 34 jobs once.
+    let mut seen = vec![];
+    let mut cursor = String::new();
+    loop {
+        let r = list(&format!("limit=10&cursor={cursor}")).await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        seen.extend(
+            r.body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|j| j["row_index"].as_i64().unwrap()),
+        );
+        match r.body["next_cursor"].as_str() {
+            Some(c) => cursor = c.to_string(),
+            None => break,
+        }
+    }
+    assert_eq!(seen, (1..=34).collect::<Vec<i64>>());
+    let rows = |r: &common::Res| {
+        r.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|j| j["row_index"].as_i64().unwrap())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(rows(&list("evaluation=partial").await), vec![17, 34]);
+    assert_eq!(rows(&list("status=failed").await), vec![13, 29]);
+    assert_eq!(rows(&list("accuracy_max=0.8").await), vec![17, 34]);
+    assert_eq!(rows(&list("q=products/21").await), vec![21]);
+    let r = list("evaluation=great").await;
+    assert_eq!(
+        (r.status.as_u16(), r.field("evaluation").is_some()),
+        (400, true)
+    );
+    let r = list("accuracy_min=2").await;
+    assert!(r.field("accuracy_min").is_some());
+
+    // One job, with its attempts, results and a suggestion.
+    let items = list("evaluation=partial").await.body["items"].clone();
+    let job = items[0]["id"].as_i64().unwrap();
+    let d = app.get(&c, &format!("/api/v1/jobs/{job}")).await;
+    assert_eq!(d.status, 200, "{:?}", d.body);
+    assert_eq!(d.body["job"]["field_results"]["price"]["pass"], false);
+    assert_eq!(d.body["attempts"].as_array().unwrap().len(), 1);
+    assert!(d.body["attempts"][0]["log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|l| l["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Fetching the page")));
+    assert!(d.body["suggestion"]
+        .as_str()
+        .unwrap()
+        .contains("expected value"));
+    let failed = list("status=failed").await.body["items"][0]["id"]
+        .as_i64()
+        .unwrap();
+    let d = app.get(&c, &format!("/api/v1/jobs/{failed}")).await;
+    assert!(
+        d.body["suggestion"]
+            .as_str()
+            .unwrap()
+            .contains("check the URL"),
+        "{:?}",
+        d.body["suggestion"]
+    );
+    // Another organization can't see it.
+    let (other, _) = app.user("eve@example.com", "Eve").await;
+    app.org(&other, "Elsewhere").await;
+    assert_eq!(
+        app.get(&other, &format!("/api/v1/jobs/{job}")).await.status,
+        404
+    );
+    assert_eq!(
+        app.get(&other, &format!("/api/v1/executions/{id}/jobs"))
+            .await
+            .status,
+        404
+    );
+}

@@ -330,3 +330,54 @@ pub struct FieldAccuracy {
     pub passed: i64,
     pub accuracy: f64,
 }
+
+/// A job in an execution's job list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobSummary {
+    pub id: i64,
+    pub execution_id: Uuid,
+    pub row_index: i32,
+    pub url: String,
+    /// queued, running, succeeded, failed, cancelled
+    pub state: String,
+    /// pass, partial, fail, no_ground_truth, error (None until finished)
+    pub verdict: Option<String>,
+    pub accuracy: Option<f64>,
+    pub attempt: i32,
+    pub error_class: Option<String>,
+    pub error: Option<String>,
+    /// Extracted values by field.
+    pub extracted: serde_json::Map<String, serde_json::Value>,
+    /// Per judged field: {pass, score, expected, extracted, explanation}.
+    pub field_results: serde_json::Map<String, serde_json::Value>,
+}
+
+/// One attempt of a job, with its log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttemptView {
+    pub n: i32,
+    pub worker: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub outcome: Option<String>,
+    pub error_class: Option<String>,
+    pub error: Option<String>,
+    pub duration_ms: Option<i32>,
+    pub cost_micros: i64,
+    pub log: serde_json::Value,
+}
+
+/// A job with everything about it (`GET /jobs/{id}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobDetail {
+    pub job: JobSummary,
+    pub org_slug: String,
+    pub batch_id: Uuid,
+    pub batch_name: String,
+    pub inputs: serde_json::Map<String, serde_json::Value>,
+    pub expected: serde_json::Map<String, serde_json::Value>,
+    pub attempts: Vec<AttemptView>,
+    pub raw_output: Option<String>,
+    /// What to try next, from the error class or the failing fields.
+    pub suggestion: Option<String>,
+}

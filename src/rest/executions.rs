@@ -164,3 +164,34 @@ pub async fn metrics(
     let id = parse_id(&id, "Execution")?;
     Ok(Json(executions::metrics(&state.db, &actor, id).await?))
 }
+
+/// An execution's jobs, filtered (`status`, `evaluation`,
+/// `has_ground_truth`, `accuracy_min`, `accuracy_max`, `q`) and paged
+/// (`cursor`, `limit` up to 200).
+pub async fn jobs(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    axum::extract::Query(filter): axum::extract::Query<crate::server::service::jobs::JobFilter>,
+) -> Result<Json<Page<crate::model::JobSummary>>, AppError> {
+    let id = parse_id(&id, "Execution")?;
+    Ok(Json(
+        crate::server::service::jobs::list(&state.db, &actor, id, filter).await?,
+    ))
+}
+
+/// One job: values, per-field results, attempts with logs, a suggestion.
+pub async fn job(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<crate::model::JobDetail>, AppError> {
+    let id: i64 = id
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| AppError::NotFound("Job".into()))?;
+    Ok(Json(
+        crate::server::service::jobs::get(&state.db, &actor, id).await?,
+    ))
+}

@@ -73,6 +73,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/executions/{id}/rerun"),
     ("GET", "/api/v1/executions/{id}/events"),
     ("GET", "/api/v1/executions/{id}/metrics"),
+    ("GET", "/api/v1/executions/{id}/jobs"),
+    ("GET", "/api/v1/jobs/{id}"),
 ];
 
 pub fn router() -> Router<AppState> {
@@ -162,6 +164,8 @@ pub fn router() -> Router<AppState> {
         .route("/executions/{id}/rerun", post(executions::rerun))
         .route("/executions/{id}/events", get(executions::events))
         .route("/executions/{id}/metrics", get(executions::metrics))
+        .route("/executions/{id}/jobs", get(executions::jobs))
+        .route("/jobs/{id}", get(executions::job))
         .route(
             "/executions/{id}/concurrency",
             put(executions::set_concurrency),

@@ -1,0 +1,268 @@
+//! An execution's jobs: the filtered, keyset-paged list and one job with
+//! its attempts, logs, per-field results and a suggested next step.
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use sqlx::types::Json;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::error::AppError;
+use crate::model::{AttemptView, JobDetail, JobSummary, Page};
+use crate::server::auth::rbac::{require, Actor, Permission};
+use crate::server::service::paging;
+
+/// The list's filters (SPEC's query parameters).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct JobFilter {
+    pub status: Option<String>,
+    pub evaluation: Option<String>,
+    pub has_ground_truth: Option<bool>,
+    pub accuracy_min: Option<f64>,
+    pub accuracy_max: Option<f64>,
+    pub q: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: Option<u32>,
+}
+
+const STATES: &[&str] = &["queued", "running", "succeeded", "failed", "cancelled"];
+const VERDICTS: &[&str] = &["pass", "partial", "fail", "no_ground_truth", "error"];
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: i64,
+    execution_id: Uuid,
+    row_index: i32,
+    site_url: String,
+    state: String,
+    verdict: Option<String>,
+    accuracy: Option<f32>,
+    attempt: i32,
+    error_class: Option<String>,
+    error: Option<String>,
+    extracted: Option<Json<Map<String, Value>>>,
+    field_results: Option<Json<Map<String, Value>>>,
+}
+
+fn summary(r: Row) -> JobSummary {
+    JobSummary {
+        id: r.id,
+        execution_id: r.execution_id,
+        row_index: r.row_index,
+        url: r.site_url,
+        state: r.state,
+        verdict: r.verdict,
+        accuracy: r.accuracy.map(f64::from),
+        attempt: r.attempt,
+        error_class: r.error_class,
+        error: r.error,
+        extracted: r.extracted.map(|j| j.0).unwrap_or_default(),
+        field_results: r.field_results.map(|j| j.0).unwrap_or_default(),
+    }
+}
+
+const SELECT: &str = "select j.id, j.execution_id, j.row_index, r.site_url, j.state, j.verdict,
+        j.accuracy, j.attempt, j.error_class, j.error, j.extracted, j.field_results
+    from jobs j
+    join executions e on e.id = j.execution_id
+    join batches b on b.id = e.batch_id
+    join batch_rows r on r.batch_seq = b.seq and r.row_index = j.row_index";
+
+pub async fn list(
+    db: &PgPool,
+    actor: &Actor,
+    execution_id: Uuid,
+    filter: JobFilter,
+) -> Result<Page<JobSummary>, AppError> {
+    // The execution's checks: 401, or 404 across tenants.
+    let execution = super::executions::get(db, actor, execution_id).await?;
+    let limit = paging::parse_limit(filter.limit, 50, 200)?;
+    let after: Option<i64> = match filter.cursor.as_deref() {
+        None | Some("") => None,
+        Some(c) => Some(c.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+            AppError::field("cursor", "This cursor is not one the API gave out.")
+        })?),
+    };
+    if let Some(s) = filter.status.as_deref().filter(|s| !STATES.contains(s)) {
+        return Err(AppError::field(
+            "status",
+            format!("{s:?} is not a state; use {}.", STATES.join(", ")),
+        ));
+    }
+    if let Some(v) = filter
+        .evaluation
+        .as_deref()
+        .filter(|v| !VERDICTS.contains(v))
+    {
+        return Err(AppError::field(
+            "evaluation",
+            format!("{v:?} is not a verdict; use {}.", VERDICTS.join(", ")),
+        ));
+    }
+    for (name, value) in [
+        ("accuracy_min", filter.accuracy_min),
+        ("accuracy_max", filter.accuracy_max),
+    ] {
+        if value.is_some_and(|a| !(0.0..=1.0).contains(&a)) {
+            return Err(AppError::field(name, "Use a share from 0 to 1, e.g. 0.75."));
+        }
+    }
+    let q = filter
+        .q
+        .as_deref()
+        .map(str::trim)
+        .filter(|q| !q.is_empty())
+        .map(|q| {
+            format!(
+                "%{}%",
+                q.replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_")
+            )
+        });
+    let rows: Vec<Row> = sqlx::query_as(&format!(
+        "{SELECT}
+         where j.execution_id = $1 and r.batch_seq = (select seq from batches where id = $2)
+           and ($3::bigint is null or j.id > $3)
+           and ($4::text is null or j.state = $4)
+           and ($5::text is null or j.verdict = $5)
+           and ($6::boolean is null or (j.field_results is not null and j.verdict <> 'no_ground_truth') = $6)
+           and ($7::float8 is null or j.accuracy >= $7)
+           and ($8::float8 is null or j.accuracy <= $8)
+           and ($9::text is null or r.site_url ilike $9 or j.extracted::text ilike $9)
+         order by j.id limit $10"
+    ))
+    .bind(execution_id)
+    .bind(execution.batch_id)
+    .bind(after)
+    .bind(filter.status.as_deref())
+    .bind(filter.evaluation.as_deref())
+    .bind(filter.has_ground_truth)
+    .bind(filter.accuracy_min)
+    .bind(filter.accuracy_max)
+    .bind(q)
+    .bind(limit + 1)
+    .fetch_all(db)
+    .await?;
+    let items: Vec<JobSummary> = rows.into_iter().map(summary).collect();
+    Ok(paging::page(items, limit, |j| j.id.to_string()))
+}
+
+pub async fn get(db: &PgPool, actor: &Actor, id: i64) -> Result<JobDetail, AppError> {
+    let not_found = || AppError::NotFound("Job".into());
+    let org_id: Uuid = sqlx::query_scalar("select org_id from jobs where id = $1")
+        .bind(id)
+        .fetch_optional(db)
+        .await?
+        .ok_or_else(not_found)?;
+    let ctx = super::orgs::resource_ctx(db, actor, org_id, not_found).await?;
+    require(&ctx, Permission::ViewResults)?;
+    let row: Row = sqlx::query_as(&format!("{SELECT} where j.id = $1 and j.org_id = $2"))
+        .bind(id)
+        .bind(org_id)
+        .fetch_optional(db)
+        .await?
+        .ok_or_else(not_found)?;
+    #[allow(clippy::type_complexity)]
+    let (org_slug, batch_id, batch_name, inputs, expected, raw_output): (
+        String,
+        Uuid,
+        String,
+        Json<Map<String, Value>>,
+        Json<Map<String, Value>>,
+        Option<String>,
+    ) = sqlx::query_as(
+        "select o.slug, b.id, b.name, r.inputs, r.ground_truth, j.raw_output
+         from jobs j join executions e on e.id = j.execution_id
+         join organizations o on o.id = e.org_id
+         join batches b on b.id = e.batch_id
+         join batch_rows r on r.batch_seq = b.seq and r.row_index = j.row_index
+         where j.id = $1",
+    )
+    .bind(id)
+    .fetch_one(db)
+    .await?;
+    let attempts: Vec<(
+        i32,
+        String,
+        chrono::DateTime<chrono::Utc>,
+        Option<chrono::DateTime<chrono::Utc>>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<i32>,
+        i64,
+        Json<Value>,
+    )> = sqlx::query_as(
+        "select n, worker, started_at, finished_at, outcome, error_class, error, duration_ms,
+                    cost_micros, log
+             from attempts where job_id = $1 order by n",
+    )
+    .bind(id)
+    .fetch_all(db)
+    .await?;
+    let job = summary(row);
+    let suggestion = suggest(&job);
+    Ok(JobDetail {
+        org_slug,
+        batch_id,
+        batch_name,
+        inputs: inputs.0,
+        expected: expected.0,
+        attempts: attempts
+            .into_iter()
+            .map(|a| AttemptView {
+                n: a.0,
+                worker: a.1,
+                started_at: a.2,
+                finished_at: a.3,
+                outcome: a.4,
+                error_class: a.5,
+                error: a.6,
+                duration_ms: a.7,
+                cost_micros: a.8,
+                log: a.9 .0,
+            })
+            .collect(),
+        raw_output,
+        suggestion,
+        job,
+    })
+}
+
+/// What to try next for a job that went wrong.
+fn suggest(job: &JobSummary) -> Option<String> {
+    if job.state == "failed" {
+        let hint = match job.error_class.as_deref().unwrap_or("") {
+            "timeout" => "The site was too slow: raise the project's timeout, or lower concurrency if the site slows down under load.",
+            "http_4xx" | "not_found" => "The site refused or doesn't have the page: check the URL in the batch.",
+            "http_429" => "The site is rate-limiting: lower the concurrency and rerun the failed jobs.",
+            "http_5xx" | "connection" | "dns" | "lease_expired" => "The site or the network failed: rerun the failed jobs later.",
+            "too_large" => "The page is larger than 5 MB: the http agent can't read it; try a remote agent.",
+            "private_target" => "The address is on a private network: only allowed when MINO_ALLOW_PRIVATE_TARGETS=1.",
+            "agent_rejected" | "agent_protocol" | "agent_error" => "The remote agent service failed: check its logs and the protocol in the README.",
+            _ => "Rerun the failed jobs; if it fails again, open the attempt log below.",
+        };
+        return Some(hint.to_string());
+    }
+    let missing: Vec<&str> = job
+        .field_results
+        .iter()
+        .filter(|(_, r)| r["pass"] == false && r["extracted"].is_null())
+        .map(|(k, _)| k.as_str())
+        .collect();
+    if !missing.is_empty() {
+        return Some(format!(
+            "Nothing was found for {}: edit the field's extraction rule in the project's settings.",
+            missing.join(", ")
+        ));
+    }
+    if job
+        .verdict
+        .as_deref()
+        .is_some_and(|v| v == "partial" || v == "fail")
+    {
+        return Some("A value differs from the expected one: if the page is right, fix the expected value; otherwise refine the field's rule or the instructions.".into());
+    }
+    None
+}
