@@ -182,21 +182,23 @@ pub async fn get(db: &PgPool, actor: &Actor, id: i64) -> Result<JobDetail, AppEr
     .bind(id)
     .fetch_one(db)
     .await?;
-    let attempts: Vec<(
-        i32,
-        String,
-        chrono::DateTime<chrono::Utc>,
-        Option<chrono::DateTime<chrono::Utc>>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<i32>,
-        i64,
-        Json<Value>,
-    )> = sqlx::query_as(
+    #[derive(sqlx::FromRow)]
+    struct AttemptRow {
+        n: i32,
+        worker: String,
+        started_at: chrono::DateTime<chrono::Utc>,
+        finished_at: Option<chrono::DateTime<chrono::Utc>>,
+        outcome: Option<String>,
+        error_class: Option<String>,
+        error: Option<String>,
+        duration_ms: Option<i32>,
+        cost_micros: i64,
+        log: Json<Value>,
+    }
+    let attempts: Vec<AttemptRow> = sqlx::query_as(
         "select n, worker, started_at, finished_at, outcome, error_class, error, duration_ms,
-                    cost_micros, log
-             from attempts where job_id = $1 order by n",
+                cost_micros, log
+         from attempts where job_id = $1 order by n",
     )
     .bind(id)
     .fetch_all(db)
@@ -212,16 +214,16 @@ pub async fn get(db: &PgPool, actor: &Actor, id: i64) -> Result<JobDetail, AppEr
         attempts: attempts
             .into_iter()
             .map(|a| AttemptView {
-                n: a.0,
-                worker: a.1,
-                started_at: a.2,
-                finished_at: a.3,
-                outcome: a.4,
-                error_class: a.5,
-                error: a.6,
-                duration_ms: a.7,
-                cost_micros: a.8,
-                log: a.9 .0,
+                n: a.n,
+                worker: a.worker,
+                started_at: a.started_at,
+                finished_at: a.finished_at,
+                outcome: a.outcome,
+                error_class: a.error_class,
+                error: a.error,
+                duration_ms: a.duration_ms,
+                cost_micros: a.cost_micros,
+                log: a.log.0,
             })
             .collect(),
         raw_output,
