@@ -432,6 +432,8 @@ fn rpc_rows() -> Vec<(&'static str, Expect)> {
         ("get_execution", org_read(200)),
         ("get_execution_live", org_read(200)),
         ("get_execution_metrics", org_read(200)),
+        ("list_execution_jobs", org_read(200)),
+        ("get_job", org_read(200)),
         ("control_execution", org_write(200)),
         ("set_execution_concurrency", org_write(200)),
         ("rerun_execution", org_write(200)),
@@ -546,6 +548,8 @@ fn rpc_args(endpoint: &str, f: &Fixture, who: Who, n: usize) -> Vec<(&'static st
         "get_execution" => vec![("id", f.execution.clone())],
         "get_execution_live" => vec![("id", f.execution.clone())],
         "get_execution_metrics" => vec![("id", f.execution.clone())],
+        "list_execution_jobs" => vec![("id", f.execution.clone())],
+        "get_job" => vec![("id", f.job.clone())],
         "control_execution" => vec![("id", f.execution.clone()), ("action", "pause".into())],
         "set_execution_concurrency" => {
             vec![("id", f.execution.clone()), ("concurrency", "3".into())]

@@ -30,6 +30,16 @@ test('a member starts a test run and watches it complete', async () => {
   assert.equal((await page.textContent('[data-testid=count-completed]')).trim(), '8');
   assert.equal((await page.textContent('[data-testid=count-errors]')).trim(), '0');
   await shot(page, '21-execution-completed');
+  // Every job was judged against the batch's expected values.
+  assert.equal((await page.textContent('[data-testid=count-passed]')).trim(), '8');
+  await page.waitForSelector('[data-testid=field-accuracy] td:has-text("price")');
+  await page.click('[data-testid=jobs] a:text-is("3")');
+  await page.waitForURL(/\/jobs\/\d+$/);
+  await hydrated(page);
+  await page.waitForSelector('[data-testid=job-verdict]:has-text("pass")');
+  assert.equal(await page.locator('[data-testid=job-fields] tbody tr').count(), 4);
+  assert.match(await page.textContent('.attempt'), /Fetching the page/);
+  await shot(page, '21b-job');
   await page.goto(`${BASE}/o/${org.slug}/batches/${demo.batch.id}`);
   await hydrated(page);
   await page.waitForSelector('td:has-text("8 / 8")');
@@ -57,6 +67,13 @@ test('a run with the remote agent, then its failed job rerun from the page', asy
   // Product 13 does not exist: one job failed, and can run again.
   assert.equal((await page.textContent('[data-testid=count-errors]')).trim(), '1');
   await shot(page, '22-execution-rerun-offer');
+  // The failed job, from the Errors filter, says what to do.
+  await page.click('nav[aria-label="Filter jobs"] a:has-text("Errors")');
+  await page.waitForSelector('[data-testid=jobs] a:text-is("13")');
+  await page.click('[data-testid=jobs] a:text-is("13")');
+  await page.waitForSelector('[data-testid=suggestion]:has-text("check the URL")');
+  await page.goBack();
+  await hydrated(page);
   await page.click('[data-testid=rerun-failed]');
   await page.waitForURL((u) => u.toString() !== first && /\/executions\/[0-9a-f-]+$/.test(u.toString()));
   await hydrated(page);

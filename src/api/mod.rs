@@ -57,6 +57,8 @@ pub const ENDPOINTS: &[&str] = &[
     "get_execution",
     "get_execution_live",
     "get_execution_metrics",
+    "list_execution_jobs",
+    "get_job",
     "control_execution",
     "set_execution_concurrency",
     "rerun_execution",

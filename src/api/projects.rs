@@ -448,3 +448,29 @@ pub async fn rerun_execution(id: Uuid, jobs: String) -> Result<crate::model::Exe
     leptos_axum::redirect(&format!("/o/{}/executions/{}", e.org_slug, e.id));
     Ok(e)
 }
+
+/// An execution's jobs for its page: by state or verdict, 50 at a time.
+#[server(prefix = "/rpc", endpoint = "list_execution_jobs")]
+pub async fn list_execution_jobs(
+    id: Uuid,
+    status: Option<String>,
+    evaluation: Option<String>,
+    cursor: Option<String>,
+) -> Result<Page<crate::model::JobSummary>, AppError> {
+    use crate::server::{rpc, service::jobs};
+    let (state, actor) = rpc::user().await?;
+    let filter = jobs::JobFilter {
+        status: status.filter(|s| !s.is_empty()),
+        evaluation: evaluation.filter(|s| !s.is_empty()),
+        cursor,
+        ..Default::default()
+    };
+    jobs::list(&state.db, &actor, id, filter).await
+}
+
+#[server(prefix = "/rpc", endpoint = "get_job")]
+pub async fn get_job(id: i64) -> Result<crate::model::JobDetail, AppError> {
+    use crate::server::{rpc, service::jobs};
+    let (state, actor) = rpc::user().await?;
+    jobs::get(&state.db, &actor, id).await
+}

@@ -64,6 +64,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/o/:slug/projects/:id/upload") view=batches::UploadPage />
                     <Route path=path!("/o/:slug/batches/:id") view=batches::BatchPage />
                     <Route path=path!("/o/:slug/executions/:id") view=executions::ExecutionPage />
+                    <Route path=path!("/o/:slug/jobs/:job") view=executions::JobPage />
                 </ParentRoute>
             </Routes>
         </Router>

@@ -389,6 +389,7 @@ fn LiveExecution(snapshot: LiveSnapshot) -> impl IntoView {
         </Show>
 
         <FieldAccuracyCard id live />
+        <JobsCard id org_slug=first.org_slug.clone() live />
         <section class="card">
             <h2>"Events"</h2>
             {move || {
@@ -533,5 +534,209 @@ fn FieldAccuracyCard(id: uuid::Uuid, live: RwSignal<LiveSnapshot>) -> impl IntoV
                 })}
             </Transition>
         </section>
+    }
+}
+
+/// "pass" → a badge class and a label.
+pub fn verdict_badge(verdict: Option<&str>, state: &str) -> (&'static str, String) {
+    match verdict {
+        Some("pass") => ("badge ok", "pass".into()),
+        Some("partial") => ("badge warn", "partial".into()),
+        Some("fail") => ("badge bad", "fail".into()),
+        Some("error") => ("badge bad", "error".into()),
+        Some("no_ground_truth") => ("badge", "no expected values".into()),
+        _ => ("badge", state.to_string()),
+    }
+}
+
+/// The execution's jobs, filtered by verdict or state (in the URL, so a
+/// filtered list can be shared), 50 at a time.
+#[component]
+fn JobsCard(id: uuid::Uuid, org_slug: String, live: RwSignal<LiveSnapshot>) -> impl IntoView {
+    let filter = super::projects::use_query("jobs");
+    let after = super::projects::use_query("after");
+    // Refresh when the run ends, and as it progresses (about twenty times).
+    let step = Memo::new(move |_| {
+        live.with(|s| {
+            let e = &s.execution;
+            (
+                e.is_active(),
+                (e.completed + e.errors + e.cancelled) * 20 / e.total.max(1),
+            )
+        })
+    });
+    let jobs = Resource::new(
+        move || (filter.get(), after.get(), step.get()),
+        move |(filter, after, _)| async move {
+            let (status, evaluation) = match filter.as_deref() {
+                Some("failed") => (Some("failed".to_string()), None),
+                Some(v @ ("pass" | "partial" | "fail")) => (None, Some(v.to_string())),
+                _ => (None, None),
+            };
+            crate::api::projects::list_execution_jobs(id, status, evaluation, after).await
+        },
+    );
+    let here = format!("/o/{org_slug}/executions/{id}");
+    let tabs = [("", "All"), ("pass", "Passed"), ("partial", "Partial"), ("fail", "Failed fields"), ("failed", "Errors")]
+        .into_iter()
+        .map(|(key, label)| {
+            let href = if key.is_empty() { here.clone() } else { format!("{here}?jobs={key}") };
+            let current = move || filter.get().unwrap_or_default() == key;
+            view! { <a href=href class="tab" class:current=current aria-current=move || current().then_some("page")>{label}</a> }
+        })
+        .collect_view();
+    let slug = org_slug.clone();
+    view! {
+        <section class="card">
+            <h2>"Jobs"</h2>
+            <nav class="tabs" aria-label="Filter jobs">{tabs}</nav>
+            <Transition fallback=|| view! { <Loading /> }>
+                {move || {
+                    let slug = slug.clone();
+                    let here = here.clone();
+                    Suspend::new(async move {
+                        match jobs.await {
+                            Err(e) => view! { <ErrorBox error=e /> }.into_any(),
+                            Ok(page) if page.items.is_empty() => view! { <p class="empty">"No jobs match."</p> }.into_any(),
+                            Ok(page) => {
+                                let next = page.next_cursor.clone().map(|c| {
+                                    let f = filter.get_untracked().map(|f| format!("jobs={f}&")).unwrap_or_default();
+                                    format!("{here}?{f}after={c}")
+                                });
+                                view! {
+                                    <div class="table-wrap">
+                                        <table data-testid="jobs">
+                                            <thead><tr><th scope="col" class="num">"Row"</th><th scope="col">"Site"</th><th scope="col">"Result"</th>
+                                                <th scope="col" class="num">"Accuracy"</th><th scope="col" class="hide-narrow">"Fields"</th></tr></thead>
+                                            <tbody>
+                                                {page.items.into_iter().map(|j| {
+                                                    let (class, label) = verdict_badge(j.verdict.as_deref(), &j.state);
+                                                    let marks = j.field_results.iter().map(|(k, r)| {
+                                                        let ok = r["pass"] == true;
+                                                        format!("{}{k}", if ok { "✓ " } else { "✗ " })
+                                                    }).collect::<Vec<_>>().join("  ");
+                                                    view! {
+                                                        <tr>
+                                                            <td class="num"><a href=format!("/o/{slug}/jobs/{}", j.id)>{j.row_index}</a></td>
+                                                            <td class="clip"><span title=j.url.clone()>{j.url.clone()}</span></td>
+                                                            <td><span class=class>{label}</span></td>
+                                                            <td class="num">{j.accuracy.map(|a| format!("{:.0}%", a * 100.0))}</td>
+                                                            <td class="small hide-narrow">{marks}</td>
+                                                        </tr>
+                                                    }
+                                                }).collect_view()}
+                                            </tbody>
+                                        </table>
+                                    </div>
+                                    {next.map(|n| view! { <nav class="pager" aria-label="Pages"><a href=n>"Next jobs →"</a></nav> })}
+                                }.into_any()
+                            }
+                        }
+                    })
+                }}
+            </Transition>
+        </section>
+    }
+}
+
+/// One job: extracted against expected per field with the comparator's
+/// explanation, what to try next, every attempt with its log, the raw
+/// output.
+#[component]
+pub fn JobPage() -> impl IntoView {
+    let params = leptos_router::hooks::use_params_map();
+    let id = Signal::derive(move || params.read().get("job").and_then(|s| s.parse::<i64>().ok()));
+    let data = Resource::new(
+        move || id.get(),
+        |id| async move {
+            match id {
+                Some(id) => crate::api::projects::get_job(id).await,
+                None => Err(AppError::NotFound("Job".into())),
+            }
+        },
+    );
+    view! {
+        <Suspense fallback=|| view! { <Loading /> }>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Err(e) => view! { <ErrorBox error=e /> }.into_any(),
+                    Ok(d) => {
+                        let (class, label) = verdict_badge(d.job.verdict.as_deref(), &d.job.state);
+                        let run = format!("/o/{}/executions/{}", d.org_slug, d.job.execution_id);
+                        let batch = format!("/o/{}/batches/{}", d.org_slug, d.batch_id);
+                        let mut names: Vec<String> = d.job.extracted.keys().cloned().collect();
+                        for k in d.expected.keys() {
+                            if !names.contains(k) {
+                                names.push(k.clone());
+                            }
+                        }
+                        let rows = names.into_iter().map(|name| {
+                            let got = d.job.extracted.get(&name).and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+                            let want = d.expected.get(&name).and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+                            let result = d.job.field_results.get(&name).cloned();
+                            let (mark, row_class) = match result.as_ref().map(|r| r["pass"] == true) {
+                                Some(true) => ("✓ pass", "ok"),
+                                Some(false) => ("✗ fail", "bad"),
+                                None => ("not judged", ""),
+                            };
+                            let why = result.and_then(|r| r["explanation"].as_str().map(str::to_string)).unwrap_or_default();
+                            view! {
+                                <tr class=row_class>
+                                    <td><strong>{name}</strong></td>
+                                    <td class="value">{if got.is_empty() { "—".to_string() } else { got }}</td>
+                                    <td class="value">{if want.is_empty() { "—".to_string() } else { want }}</td>
+                                    <td>{mark}</td>
+                                    <td class="small">{why}</td>
+                                </tr>
+                            }
+                        }).collect_view();
+                        let attempts = d.attempts.iter().map(|a| {
+                            let lines = a.log.as_array().cloned().unwrap_or_default().into_iter().map(|l| {
+                                format!("{:>6} ms  {:<5} {}", l["ms"], l["level"].as_str().unwrap_or(""), l["message"].as_str().unwrap_or(""))
+                            }).collect::<Vec<_>>().join("\n");
+                            view! {
+                                <details class="attempt" open=a.n == d.attempts.len() as i32>
+                                    <summary>{format!("Attempt {} · {} · {}{}", a.n, a.outcome.clone().unwrap_or_else(|| "running".into()),
+                                        a.duration_ms.map(|ms| format!("{ms} ms")).unwrap_or_default(),
+                                        a.error_class.as_ref().map(|c| format!(" · {c}")).unwrap_or_default())}</summary>
+                                    {a.error.clone().map(|e| view! { <p class="small bad-text">{e}</p> })}
+                                    <p class="small muted">{format!("worker {} · started {}", a.worker, a.started_at.format("%H:%M:%S%.3f"))}</p>
+                                    <pre class="log">{if lines.is_empty() { "(no log lines)".to_string() } else { lines }}</pre>
+                                </details>
+                            }
+                        }).collect_view();
+                        view! {
+                            <Title text=format!("Row {} · {}", d.job.row_index, d.batch_name) />
+                            <p class="crumbs"><a href=batch>{d.batch_name.clone()}</a> " / " <a href=run>"Run"</a> " /"</p>
+                            <div class="page-head">
+                                <h1>{format!("Row {}", d.job.row_index)}</h1>
+                                <span class=class data-testid="job-verdict">{label}</span>
+                            </div>
+                            <p class="url-line"><a href=d.job.url.clone() rel="noopener noreferrer" target="_blank">{d.job.url.clone()}</a></p>
+                            {d.suggestion.clone().map(|s| view! { <p class="banner warn" data-testid="suggestion">{s}</p> })}
+                            <section class="card">
+                                <h2>"Fields"</h2>
+                                <div class="table-wrap">
+                                    <table data-testid="job-fields">
+                                        <thead><tr><th scope="col">"Field"</th><th scope="col">"Extracted"</th><th scope="col">"Expected"</th>
+                                            <th scope="col">"Result"</th><th scope="col">"Why"</th></tr></thead>
+                                        <tbody>{rows}</tbody>
+                                    </table>
+                                </div>
+                            </section>
+                            <section class="card">
+                                <h2>"Attempts"</h2>
+                                {attempts}
+                            </section>
+                            {d.raw_output.clone().map(|raw| view! {
+                                <section class="card">
+                                    <details><summary>"Raw agent output"</summary><pre class="log">{raw}</pre></details>
+                                </section>
+                            })}
+                        }.into_any()
+                    }
+                }
+            })}
+        </Suspense>
     }
 }
