@@ -23,9 +23,11 @@ use sqlx::PgPool;
 use tokio::process::{Child, Command};
 
 /// Pages that answer after `delay`; `/hang/{n}` hangs on its first request
-/// only (the worker running it will be killed).
-async fn page_server(delay: Duration) -> String {
+/// only (the worker running it will be killed). Also returns how many
+/// `/hang` requests arrived.
+async fn page_server(delay: Duration) -> (String, Arc<AtomicUsize>) {
     let hits = Arc::new(AtomicUsize::new(0));
+    let counted = hits.clone();
     let app = Router::new()
         .route(
             "/p/{n}",
@@ -47,7 +49,7 @@ async fn page_server(delay: Duration) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}")
+    (format!("http://{addr}"), counted)
 }
 
 fn worker_process(db: &PgPool, slots: usize) -> Child {
@@ -100,7 +102,7 @@ async fn wait_state(db: &PgPool, id: &str, state: &str, limit: Duration) {
 #[sqlx::test]
 async fn three_worker_processes_never_exceed_the_concurrency_cap(db: PgPool) {
     let app = spawn_app(db).await;
-    let pages = page_server(Duration::from_millis(60)).await;
+    let (pages, _) = page_server(Duration::from_millis(60)).await;
     let urls: Vec<String> = (1..=240).map(|n| format!("{pages}/p/{n}")).collect();
     let (c, batch) = batch(&app, &urls).await;
     // Every change to jobs records how many are running at that moment,
@@ -170,7 +172,7 @@ async fn three_worker_processes_never_exceed_the_concurrency_cap(db: PgPool) {
 #[sqlx::test]
 async fn a_killed_worker_loses_nothing(db: PgPool) {
     let app = spawn_app(db).await;
-    let pages = page_server(Duration::ZERO).await;
+    let (pages, hang_hits) = page_server(Duration::ZERO).await;
     let (c, batch) = batch(&app, &[format!("{pages}/hang/1")]).await;
     let r = app
         .post(
@@ -203,6 +205,16 @@ async fn a_killed_worker_loses_nothing(db: PgPool) {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
+    // Killed only once its request is in flight (a claim comes before the
+    // fetch; killing in between would leave the hanging first request to
+    // the second worker).
+    while hang_hits.load(Ordering::SeqCst) == 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the page was never requested"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     first.start_kill().unwrap();
     first.wait().await.unwrap();
 
