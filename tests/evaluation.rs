@@ -8,15 +8,15 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::spawn_app;
+use common::{spawn_app, TestApp};
 use mino::server::executor::{self, Settings};
 use mino::server::live::Hub;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 
-#[sqlx::test]
-async fn a_run_is_judged_job_by_job_and_field_by_field(db: PgPool) {
-    let app = spawn_app(db).await;
+/// A test run of the first `rows` demo rows, retries off, run to its end
+/// by in-process workers: (owner's client, execution id).
+async fn finished_demo_run(app: &TestApp, rows: i32) -> (reqwest::Client, String) {
     let (c, _) = app.user("own@example.com", "Owen").await;
     let org = app.org(&c, "Acme").await;
     let r = app
@@ -39,20 +39,27 @@ async fn a_run_is_judged_job_by_job_and_field_by_field(db: PgPool) {
         .post(
             &c,
             &format!("/api/v1/batches/{batch}/executions"),
-            json!({"mode": "test", "sample_size": 34, "max_retries": 0}),
+            json!({"mode": "test", "sample_size": rows, "max_retries": 0}),
         )
         .await;
     let id = r.body["id"].as_str().unwrap().to_string();
     let start = Instant::now();
-    let e = loop {
-        let e = app.get(&c, &format!("/api/v1/executions/{id}")).await.body;
-        if e["state"] == "completed" {
-            break e;
-        }
-        assert!(start.elapsed() < Duration::from_secs(30), "{e}");
+    while app.get(&c, &format!("/api/v1/executions/{id}")).await.body["state"] != "completed" {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the run did not finish"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    }
     let _ = stop.send(true);
+    (c, id)
+}
+
+#[sqlx::test]
+async fn a_run_is_judged_job_by_job_and_field_by_field(db: PgPool) {
+    let app = spawn_app(db).await;
+    let (c, id) = finished_demo_run(&app, 34).await;
+    let e = app.get(&c, &format!("/api/v1/executions/{id}")).await.body;
 
     // Every 17th expected price is deliberately wrong (rows 17 and 34);
     // products 13 (404) and 29 (500) fail.
@@ -119,38 +126,7 @@ async fn a_run_is_judged_job_by_job_and_field_by_field(db: PgPool) {
 #[sqlx::test]
 async fn jobs_are_listed_filtered_and_explained(db: PgPool) {
     let app = spawn_app(db).await;
-    let (c, _) = app.user("own@example.com", "Owen").await;
-    let org = app.org(&c, "Acme").await;
-    let r = app
-        .post(&c, &format!("/api/v1/orgs/{org}/demo-project"), json!({}))
-        .await;
-    let batch = r.body["batch"]["id"].as_str().unwrap().to_string();
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    executor::spawn(
-        app.db.clone(),
-        Settings {
-            slots: 8,
-            allow_private_targets: true,
-            worker_id: "w".into(),
-            lease: executor::LEASE,
-        },
-        Hub::start(app.db.clone(), stopped.clone()),
-        stopped,
-    );
-    let r = app
-        .post(
-            &c,
-            &format!("/api/v1/batches/{batch}/executions"),
-            json!({"mode": "test", "sample_size": 34, "max_retries": 0}),
-        )
-        .await;
-    let id = r.body["id"].as_str().unwrap().to_string();
-    let start = Instant::now();
-    while app.get(&c, &format!("/api/v1/executions/{id}")).await.body["state"] != "completed" {
-        assert!(start.elapsed() < Duration::from_secs(30));
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let _ = stop.send(true);
+    let (c, id) = finished_demo_run(&app, 34).await;
     let list = |q: &str| {
         let (app, c, id) = (&app, &c, id.clone());
         let q = q.to_string();

@@ -553,29 +553,10 @@ pub async fn hand_back(
 /// Ends an execution whose jobs are all finished: `completed`, or
 /// `cancelled` when it was being stopped.
 pub async fn settle(db: &PgPool, execution_id: Uuid) -> sqlx::Result<Option<String>> {
-    Ok(settle_many(db, &[execution_id])
+    Ok(settle_and_notify(db, &[execution_id])
         .await?
         .pop()
         .map(|(_, s)| s))
-}
-
-/// [`settle`] for several executions; returns the ones that ended, with
-/// their final state. The running count (kept by triggers) spares the
-/// scan of jobs for executions that still run something.
-pub async fn settle_many(db: &PgPool, execution_ids: &[Uuid]) -> sqlx::Result<Vec<(Uuid, String)>> {
-    sqlx::query_as(
-        "update executions e set
-            state = case when state = 'stopping' then 'cancelled' else 'completed' end,
-            finished_at = now()
-         where e.id = any($1) and e.state in ('running', 'stopping', 'paused')
-           and e.claimed = (select c.finished from execution_counters c where c.execution_id = e.id)
-           and not exists (select 1 from jobs j where j.execution_id = e.id
-                           and j.state in ('queued', 'running'))
-         returning e.id, e.state",
-    )
-    .bind(execution_ids)
-    .fetch_all(db)
-    .await
 }
 
 /// Settles `execution_ids` and tells every process (NOTIFY) that they

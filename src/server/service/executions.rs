@@ -545,9 +545,9 @@ pub async fn control(
         live::notify(&mut *tx, live::WORK, "").await?;
     }
     tx.commit().await?;
-    if let Some(state) = db::jobs::settle(db, id).await? {
-        live::notify_state(db, id, &state).await?;
-    }
+    // Ends it at once when nothing runs (a stop with no running job);
+    // settling tells every process.
+    db::jobs::settle(db, id).await?;
     get(db, actor, id).await
 }
 
