@@ -80,6 +80,8 @@ struct Fixture {
     batch: String,
     execution: String,
     job: String,
+    /// Row 1 of the batch.
+    row: String,
 }
 
 const CSV: &str = "url,name,gt_price\nhttps://a.example.com,A,1\nhttps://b.example.com,B,2\n";
@@ -172,7 +174,13 @@ async fn fixture(app: &TestApp, n: usize, who: Who) -> Fixture {
         .fetch_one(&app.db)
         .await
         .unwrap();
+    let seq: i64 = sqlx::query_scalar("select seq from batches where id = $1::uuid")
+        .bind(&batch)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
     Fixture {
+        row: mino::model::row_id(seq, 1).to_string(),
         job: job.to_string(),
         execution,
         project,
@@ -315,6 +323,8 @@ fn rest_rows() -> Vec<(&'static str, &'static str, Expect)> {
         ("GET", "/api/v1/executions/{id}/metrics", ORG_READ(200)),
         ("GET", "/api/v1/executions/{id}/jobs", ORG_READ(200)),
         ("GET", "/api/v1/jobs/{id}", ORG_READ(200)),
+        ("PATCH", "/api/v1/rows/{id}/ground-truth", ORG_WRITE(200)),
+        ("GET", "/api/v1/rows/{id}/history", ORG_READ(200)),
     ]
 }
 
@@ -325,6 +335,7 @@ fn rest_request(route: &str, f: &Fixture, who: Who, n: usize) -> (String, Option
         .replace("batches/{id}", &format!("batches/{}", f.batch))
         .replace("executions/{id}", &format!("executions/{}", f.execution))
         .replace("jobs/{id}", &format!("jobs/{}", f.job))
+        .replace("rows/{id}", &format!("rows/{}", f.row))
         .replace("{version}", "1")
         .replace("fields/{name}", "fields/price")
         .replace("{org}", &f.org)
@@ -372,6 +383,7 @@ fn rest_request(route: &str, f: &Fixture, who: Who, n: usize) -> (String, Option
         "/api/v1/batches/{id}/executions" => Some(json!({"mode": "test", "sample_size": 1})),
         "/api/v1/executions/{id}/concurrency" => Some(json!({"concurrency": 5})),
         "/api/v1/executions/{id}/rerun" => Some(json!({"jobs": "all"})),
+        "/api/v1/rows/{id}/ground-truth" => Some(json!({"version": 1, "values": {"price": "3"}})),
         _ => None,
     };
     (path, body)
@@ -434,6 +446,7 @@ fn rpc_rows() -> Vec<(&'static str, Expect)> {
         ("get_execution_metrics", org_read(200)),
         ("list_execution_jobs", org_read(200)),
         ("get_job", org_read(200)),
+        ("edit_ground_truth", org_write(200)),
         ("control_execution", org_write(200)),
         ("set_execution_concurrency", org_write(200)),
         ("rerun_execution", org_write(200)),
@@ -550,6 +563,12 @@ fn rpc_args(endpoint: &str, f: &Fixture, who: Who, n: usize) -> Vec<(&'static st
         "get_execution_metrics" => vec![("id", f.execution.clone())],
         "list_execution_jobs" => vec![("id", f.execution.clone())],
         "get_job" => vec![("id", f.job.clone())],
+        "edit_ground_truth" => vec![
+            ("row", f.row.clone()),
+            ("version", "1".into()),
+            ("field", "price".into()),
+            ("value", "5".into()),
+        ],
         "control_execution" => vec![("id", f.execution.clone()), ("action", "pause".into())],
         "set_execution_concurrency" => {
             vec![("id", f.execution.clone()), ("concurrency", "3".into())]

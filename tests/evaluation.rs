@@ -219,3 +219,102 @@ async fn jobs_are_listed_filtered_and_explained(db: PgPool) {
         404
     );
 }
+
+#[sqlx::test]
+async fn editing_an_expected_value_judges_the_row_again(db: PgPool) {
+    let app = spawn_app(db).await;
+    let (c, id) = finished_demo_run(&app, 34).await;
+    let (batch, seq): (String, i64) = sqlx::query_as(
+        "select b.id::text, b.seq from executions e join batches b on b.id = e.batch_id where e.id = $1::uuid",
+    )
+    .bind(&id)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    // Row 17's expected price is deliberately wrong: fix it to the page's.
+    let row = mino::model::row_id(seq, 17);
+    let right = mino::server::demo::product(17).price();
+    let coverage =
+        app.get(&c, &format!("/api/v1/batches/{batch}")).await.body["gt_coverage"].clone();
+    let r = app
+        .patch(
+            &c,
+            &format!("/api/v1/rows/{row}/ground-truth"),
+            json!({"version": 1, "values": {"price": right}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["row"]["gt_version"], 2);
+    assert_eq!(r.body["reevaluated_jobs"], 1);
+    assert_eq!(r.body["history"][0]["field"], "price");
+    assert_eq!(r.body["history"][0]["changed_by"], "Owen");
+    assert_eq!(r.body["history"][0]["after"], right);
+    let e = app.get(&c, &format!("/api/v1/executions/{id}")).await.body;
+    assert_eq!(
+        (e["passed"].as_i64(), e["failed"].as_i64()),
+        (Some(31), Some(1)),
+        "{e}"
+    );
+    let v: String = sqlx::query_scalar(
+        "select verdict from jobs where execution_id = $1::uuid and row_index = 17",
+    )
+    .bind(&id)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(v, "pass");
+
+    // The same edit on the version the editor loaded first: a conflict.
+    let r = app
+        .patch(
+            &c,
+            &format!("/api/v1/rows/{row}/ground-truth"),
+            json!({"version": 1, "values": {"price": "1"}}),
+        )
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.code()),
+        (409, "CONFLICT"),
+        "{:?}",
+        r.body
+    );
+    // Clearing a value lowers the coverage; an unknown field is named.
+    let r = app
+        .patch(
+            &c,
+            &format!("/api/v1/rows/{row}/ground-truth"),
+            json!({"version": 2, "values": {"currency": null}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let after = app.get(&c, &format!("/api/v1/batches/{batch}")).await.body["gt_coverage"].clone();
+    assert_eq!(
+        after["currency"].as_i64().unwrap(),
+        coverage["currency"].as_i64().unwrap() - 1
+    );
+    let r = app
+        .patch(
+            &c,
+            &format!("/api/v1/rows/{row}/ground-truth"),
+            json!({"version": 3, "values": {"colour": "red"}}),
+        )
+        .await;
+    assert!(
+        r.field("values").unwrap().contains("colour"),
+        "{:?}",
+        r.body
+    );
+    let h = app.get(&c, &format!("/api/v1/rows/{row}/history")).await;
+    assert_eq!(h.body.as_array().unwrap().len(), 2);
+    // Another organization sees nothing.
+    let (other, _) = app.user("eve@example.com", "Eve").await;
+    app.org(&other, "Elsewhere").await;
+    let r = app
+        .patch(
+            &other,
+            &format!("/api/v1/rows/{row}/ground-truth"),
+            json!({"version": 3, "values": {"price": "1"}}),
+        )
+        .await;
+    assert_eq!(r.status, 404);
+}

@@ -84,3 +84,30 @@ test('a run with the remote agent, then its failed job rerun from the page', asy
   await shot(page, '23-execution-rerun');
   await ctx.close();
 });
+
+test('a wrong expected value is fixed from the job page and the row is judged again', async () => {
+  const owner = await apiSignUp(email('gina'), 'Gina Truth');
+  const org = await apiCreateOrg(owner, `Truth ${Date.now()}`);
+  const demo = await api(owner, 'POST', `/api/v1/orgs/${org.id}/demo-project`, {});
+  const run = await api(owner, 'POST', `/api/v1/batches/${demo.batch.id}/executions`, { mode: 'test', sample_size: 17, max_retries: 0 });
+  for (let i = 0; i < 150; i++) {
+    const e = await api(owner, 'GET', `/api/v1/executions/${run.id}`);
+    if (e.state === 'completed') break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const ctx = await contextFor(browser, owner);
+  const page = await ctx.newPage();
+  await page.goto(`${BASE}/o/${org.slug}/executions/${run.id}?jobs=partial`);
+  await hydrated(page);
+  // Row 17's expected price is deliberately wrong.
+  await page.click('[data-testid=jobs] a:text-is("17")');
+  await page.waitForURL(/\/jobs\/\d+$/);
+  await hydrated(page);
+  await page.waitForSelector('[data-testid=job-verdict]:has-text("partial")');
+  await page.click('[data-testid=accept-price]');
+  await page.waitForSelector('[data-testid=job-verdict]:has-text("pass")');
+  await shot(page, '27-job-accepted');
+  const e = await api(owner, 'GET', `/api/v1/executions/${run.id}`);
+  assert.equal(e.failed, 0);
+  await ctx.close();
+});

@@ -59,6 +59,7 @@ pub const ENDPOINTS: &[&str] = &[
     "get_execution_metrics",
     "list_execution_jobs",
     "get_job",
+    "edit_ground_truth",
     "control_execution",
     "set_execution_concurrency",
     "rerun_execution",

@@ -474,3 +474,21 @@ pub async fn get_job(id: i64) -> Result<crate::model::JobDetail, AppError> {
     let (state, actor) = rpc::user().await?;
     jobs::get(&state.db, &actor, id).await
 }
+
+/// Sets (or clears, when empty) one expected value of a row from the job
+/// page; `version` is the one the page showed.
+#[server(prefix = "/rpc", endpoint = "edit_ground_truth")]
+pub async fn edit_ground_truth(
+    row: i64,
+    version: i32,
+    field: String,
+    value: String,
+) -> Result<crate::model::RowGroundTruth, AppError> {
+    use crate::server::{rpc, service::ground_truth};
+    let (state, actor) = rpc::user().await?;
+    let edit = ground_truth::GroundTruthEdit {
+        version,
+        values: [(field, Some(value))].into_iter().collect(),
+    };
+    ground_truth::edit(&state.db, &actor, row, edit).await
+}

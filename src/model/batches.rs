@@ -380,4 +380,28 @@ pub struct JobDetail {
     pub raw_output: Option<String>,
     /// What to try next, from the error class or the failing fields.
     pub suggestion: Option<String>,
+    /// The row, its expected values' version (for editing), and whether
+    /// the caller may edit them.
+    pub row_id: i64,
+    pub gt_version: i32,
+    pub can_edit_ground_truth: bool,
+}
+
+/// One change to an expected value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroundTruthChange {
+    pub field: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+    pub changed_by: String,
+    pub changed_at: DateTime<Utc>,
+}
+
+/// A row after an edit of its expected values, with its history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RowGroundTruth {
+    pub row: BatchRow,
+    pub history: Vec<GroundTruthChange>,
+    /// Jobs of this row whose verdict was recomputed.
+    pub reevaluated_jobs: i64,
 }

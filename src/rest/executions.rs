@@ -195,3 +195,28 @@ pub async fn job(
         crate::server::service::jobs::get(&state.db, &actor, id).await?,
     ))
 }
+
+/// `PATCH /rows/{id}/ground-truth {version, values}`.
+pub async fn edit_ground_truth(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    Json(body): Json<crate::server::service::ground_truth::GroundTruthEdit>,
+) -> Result<Json<crate::model::RowGroundTruth>, AppError> {
+    let id: i64 = id.parse().map_err(|_| AppError::NotFound("Row".into()))?;
+    Ok(Json(
+        crate::server::service::ground_truth::edit(&state.db, &actor, id, body).await?,
+    ))
+}
+
+/// `GET /rows/{id}/history`: the row's expected-value changes, newest first.
+pub async fn ground_truth_history(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<crate::model::GroundTruthChange>>, AppError> {
+    let id: i64 = id.parse().map_err(|_| AppError::NotFound("Row".into()))?;
+    Ok(Json(
+        crate::server::service::ground_truth::history(&state.db, &actor, id).await?,
+    ))
+}

@@ -75,6 +75,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/executions/{id}/metrics"),
     ("GET", "/api/v1/executions/{id}/jobs"),
     ("GET", "/api/v1/jobs/{id}"),
+    ("PATCH", "/api/v1/rows/{id}/ground-truth"),
+    ("GET", "/api/v1/rows/{id}/history"),
 ];
 
 pub fn router() -> Router<AppState> {
@@ -166,6 +168,11 @@ pub fn router() -> Router<AppState> {
         .route("/executions/{id}/metrics", get(executions::metrics))
         .route("/executions/{id}/jobs", get(executions::jobs))
         .route("/jobs/{id}", get(executions::job))
+        .route(
+            "/rows/{id}/ground-truth",
+            patch(executions::edit_ground_truth),
+        )
+        .route("/rows/{id}/history", get(executions::ground_truth_history))
         .route(
             "/executions/{id}/concurrency",
             put(executions::set_concurrency),

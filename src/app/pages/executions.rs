@@ -646,9 +646,11 @@ fn JobsCard(id: uuid::Uuid, org_slug: String, live: RwSignal<LiveSnapshot>) -> i
 pub fn JobPage() -> impl IntoView {
     let params = leptos_router::hooks::use_params_map();
     let id = Signal::derive(move || params.read().get("job").and_then(|s| s.parse::<i64>().ok()));
+    let edit = ServerAction::<crate::api::projects::EditGroundTruth>::new();
+    let edit_error = action_error(edit);
     let data = Resource::new(
-        move || id.get(),
-        |id| async move {
+        move || (id.get(), edit.version().get()),
+        |(id, _)| async move {
             match id {
                 Some(id) => crate::api::projects::get_job(id).await,
                 None => Err(AppError::NotFound("Job".into())),
@@ -680,11 +682,40 @@ pub fn JobPage() -> impl IntoView {
                                 None => ("not judged", ""),
                             };
                             let why = result.and_then(|r| r["explanation"].as_str().map(str::to_string)).unwrap_or_default();
+                            let (row, version) = (d.row_id.to_string(), d.gt_version.to_string());
+                            let expected_cell = if d.can_edit_ground_truth {
+                                let input_id = format!("gt-{name}");
+                                let accept = !got.is_empty() && got != want;
+                                let (row_a, version_a, name_a, got_a) = (row.clone(), version.clone(), name.clone(), got.clone());
+                                let (label, input_test, accept_test) = (format!("Expected {name}"), format!("gt-input-{name}"), format!("accept-{name}"));
+                                let (name_f, want_f) = (name.clone(), want.clone());
+                                view! {
+                                    <ActionForm action=edit attr:class="gt-edit">
+                                        <input type="hidden" name="row" value=row />
+                                        <input type="hidden" name="version" value=version />
+                                        <input type="hidden" name="field" value=name_f />
+                                        <label class="sr-only" for=input_id.clone()>{label}</label>
+                                        <input id=input_id name="value" value=want_f data-testid=input_test />
+                                        <button type="submit" class="button small">"Save"</button>
+                                    </ActionForm>
+                                    {accept.then(|| view! {
+                                        <ActionForm action=edit attr:class="inline">
+                                            <input type="hidden" name="row" value=row_a />
+                                            <input type="hidden" name="version" value=version_a />
+                                            <input type="hidden" name="field" value=name_a />
+                                            <input type="hidden" name="value" value=got_a />
+                                            <button type="submit" class="button small" data-testid=accept_test>"Accept extracted"</button>
+                                        </ActionForm>
+                                    })}
+                                }.into_any()
+                            } else {
+                                view! { {if want.is_empty() { "—".to_string() } else { want.clone() }} }.into_any()
+                            };
                             view! {
                                 <tr class=row_class>
-                                    <td><strong>{name}</strong></td>
-                                    <td class="value">{if got.is_empty() { "—".to_string() } else { got }}</td>
-                                    <td class="value">{if want.is_empty() { "—".to_string() } else { want }}</td>
+                                    <td><strong>{name.clone()}</strong></td>
+                                    <td class="value">{if got.is_empty() { "—".to_string() } else { got.clone() }}</td>
+                                    <td class="value">{expected_cell}</td>
                                     <td>{mark}</td>
                                     <td class="small">{why}</td>
                                 </tr>
@@ -716,6 +747,8 @@ pub fn JobPage() -> impl IntoView {
                             {d.suggestion.clone().map(|s| view! { <p class="banner warn" data-testid="suggestion">{s}</p> })}
                             <section class="card">
                                 <h2>"Fields"</h2>
+                                <FormError error=edit_error />
+                                {d.can_edit_ground_truth.then(|| view! { <p class="hint">"Fix an expected value here (empty clears it): every run of this batch is judged again at once, and the change is kept in the row's history."</p> })}
                                 <div class="table-wrap">
                                     <table data-testid="job-fields">
                                         <thead><tr><th scope="col">"Field"</th><th scope="col">"Extracted"</th><th scope="col">"Expected"</th>

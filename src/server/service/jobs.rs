@@ -164,15 +164,17 @@ pub async fn get(db: &PgPool, actor: &Actor, id: i64) -> Result<JobDetail, AppEr
         .await?
         .ok_or_else(not_found)?;
     #[allow(clippy::type_complexity)]
-    let (org_slug, batch_id, batch_name, inputs, expected, raw_output): (
+    let (org_slug, batch_id, batch_name, inputs, expected, raw_output, seq, gt_version): (
         String,
         Uuid,
         String,
         Json<Map<String, Value>>,
         Json<Map<String, Value>>,
         Option<String>,
+        i64,
+        i32,
     ) = sqlx::query_as(
-        "select o.slug, b.id, b.name, r.inputs, r.ground_truth, j.raw_output
+        "select o.slug, b.id, b.name, r.inputs, r.ground_truth, j.raw_output, b.seq, r.gt_version
          from jobs j join executions e on e.id = j.execution_id
          join organizations o on o.id = e.org_id
          join batches b on b.id = e.batch_id
@@ -206,6 +208,9 @@ pub async fn get(db: &PgPool, actor: &Actor, id: i64) -> Result<JobDetail, AppEr
     let job = summary(row);
     let suggestion = suggest(&job);
     Ok(JobDetail {
+        row_id: crate::model::row_id(seq, job.row_index),
+        gt_version,
+        can_edit_ground_truth: require(&ctx, Permission::EditGroundTruth).is_ok(),
         org_slug,
         batch_id,
         batch_name,

@@ -10,6 +10,7 @@ pub mod api_keys;
 pub mod batches;
 pub mod demo;
 pub mod executions;
+pub mod ground_truth;
 pub mod jobs;
 pub mod orgs;
 pub mod paging;
