@@ -79,6 +79,8 @@ struct Fixture {
     project: String,
     batch: String,
     execution: String,
+    /// A second execution of the batch (a rerun), to compare with.
+    other_execution: String,
     job: String,
     /// Row 1 of the batch.
     row: String,
@@ -169,6 +171,15 @@ async fn fixture(app: &TestApp, n: usize, who: Who) -> Fixture {
         .await;
     assert_eq!(e.status, 201, "{:?}", e.body);
     let execution = e.body["id"].as_str().unwrap().to_string();
+    let r = app
+        .post(
+            owner,
+            &format!("/api/v1/executions/{execution}/rerun"),
+            json!({"jobs": "all"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let other_execution = r.body["id"].as_str().unwrap().to_string();
     let job: i64 = sqlx::query_scalar("select min(id) from jobs where execution_id = $1::uuid")
         .bind(&execution)
         .fetch_one(&app.db)
@@ -183,6 +194,7 @@ async fn fixture(app: &TestApp, n: usize, who: Who) -> Fixture {
         row: mino::model::row_id(seq, 1).to_string(),
         job: job.to_string(),
         execution,
+        other_execution,
         project,
         batch,
         org,
@@ -325,6 +337,26 @@ fn rest_rows() -> Vec<(&'static str, &'static str, Expect)> {
         ("GET", "/api/v1/jobs/{id}", ORG_READ(200)),
         ("PATCH", "/api/v1/rows/{id}/ground-truth", ORG_WRITE(200)),
         ("GET", "/api/v1/rows/{id}/history", ORG_READ(200)),
+        (
+            "POST",
+            "/api/v1/batches/{id}/ground-truth/bulk-set",
+            ORG_WRITE(200),
+        ),
+        (
+            "POST",
+            "/api/v1/batches/{id}/ground-truth/bulk-edit",
+            ORG_WRITE(200),
+        ),
+        ("GET", "/api/v1/batches/{id}/trends", ORG_READ(200)),
+        (
+            "GET",
+            "/api/v1/executions/{id}/failure-patterns",
+            ORG_READ(200),
+        ),
+        ("GET", "/api/v1/executions/compare", ORG_READ(200)),
+        ("POST", "/api/v1/jobs/bulk/delete", ORG_ADMIN(200)),
+        ("POST", "/api/v1/jobs/bulk/rerun", ORG_EXECUTE(200)),
+        ("POST", "/api/v1/jobs/bulk/update", ORG_EXECUTE(200)),
     ]
 }
 
@@ -352,6 +384,9 @@ fn rest_request(route: &str, f: &Fixture, who: Who, n: usize) -> (String, Option
         .replace("{token}", &f.invitation_token);
     if route.ends_with("/diff") {
         path.push_str("?a=1&b=1");
+    }
+    if route.ends_with("/compare") {
+        path.push_str(&format!("?a={}&b={}", f.execution, f.other_execution));
     }
     let body = match route {
         "/api/v1/auth/signup" => Some(
@@ -384,6 +419,18 @@ fn rest_request(route: &str, f: &Fixture, who: Who, n: usize) -> (String, Option
         "/api/v1/executions/{id}/concurrency" => Some(json!({"concurrency": 5})),
         "/api/v1/executions/{id}/rerun" => Some(json!({"jobs": "all"})),
         "/api/v1/rows/{id}/ground-truth" => Some(json!({"version": 1, "values": {"price": "3"}})),
+        "/api/v1/batches/{id}/ground-truth/bulk-set" => {
+            Some(json!({"rows": [{"row": 1, "values": {"price": "9"}}]}))
+        }
+        "/api/v1/batches/{id}/ground-truth/bulk-edit" => {
+            Some(json!({"operation": "set", "field": "price", "value": "7"}))
+        }
+        "/api/v1/jobs/bulk/delete" | "/api/v1/jobs/bulk/rerun" => {
+            Some(json!({"job_ids": [f.job.parse::<i64>().unwrap()]}))
+        }
+        "/api/v1/jobs/bulk/update" => {
+            Some(json!({"job_ids": [f.job.parse::<i64>().unwrap()], "state": "cancelled"}))
+        }
         _ => None,
     };
     (path, body)
@@ -450,6 +497,13 @@ fn rpc_rows() -> Vec<(&'static str, Expect)> {
         ("control_execution", org_write(200)),
         ("set_execution_concurrency", org_write(200)),
         ("rerun_execution", org_write(200)),
+        ("bulk_ground_truth", org_write(200)),
+        ("paste_ground_truth", org_write(200)),
+        ("get_failure_patterns", org_read(200)),
+        ("get_trends", org_read(200)),
+        ("compare_executions", org_read(200)),
+        // Cancelling queued jobs: members and up.
+        ("bulk_jobs", org_write(200)),
     ]
 }
 
@@ -574,6 +628,31 @@ fn rpc_args(endpoint: &str, f: &Fixture, who: Who, n: usize) -> Vec<(&'static st
             vec![("id", f.execution.clone()), ("concurrency", "3".into())]
         }
         "rerun_execution" => vec![("id", f.execution.clone()), ("jobs", "all".into())],
+        "bulk_ground_truth" => vec![
+            ("batch", f.batch.clone()),
+            ("execution", f.execution.clone()),
+            ("operation", "set".into()),
+            ("field", "price".into()),
+            ("value", "8".into()),
+            ("job_ids", f.job.clone()),
+            ("all_matching", "false".into()),
+            ("preview", "false".into()),
+        ],
+        "paste_ground_truth" => vec![
+            ("batch", f.batch.clone()),
+            ("field", "price".into()),
+            ("text", "1\t4".into()),
+            ("preview", "false".into()),
+        ],
+        "get_failure_patterns" => vec![("id", f.execution.clone())],
+        "get_trends" => vec![("batch", f.batch.clone())],
+        "compare_executions" => vec![("a", f.execution.clone()), ("b", f.other_execution.clone())],
+        "bulk_jobs" => vec![
+            ("execution", f.execution.clone()),
+            ("action", "update".into()),
+            ("job_ids", f.job.clone()),
+            ("all_matching", "false".into()),
+        ],
         _ => vec![],
     }
 }

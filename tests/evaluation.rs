@@ -318,3 +318,404 @@ async fn editing_an_expected_value_judges_the_row_again(db: PgPool) {
         .await;
     assert_eq!(r.status, 404);
 }
+
+/// The batch id and seq of an execution.
+async fn batch_of(app: &TestApp, execution: &str) -> (String, i64, String) {
+    sqlx::query_as(
+        "select b.id::text, b.seq, b.project_id::text from executions e
+         join batches b on b.id = e.batch_id where e.id = $1::uuid",
+    )
+    .bind(execution)
+    .fetch_one(&app.db)
+    .await
+    .unwrap()
+}
+
+async fn verdict_of(app: &TestApp, execution: &str, row: i32) -> String {
+    sqlx::query_scalar("select verdict from jobs where execution_id = $1::uuid and row_index = $2")
+        .bind(execution)
+        .bind(row)
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
+}
+
+async fn job_of(app: &TestApp, execution: &str, row: i32) -> i64 {
+    sqlx::query_scalar("select id from jobs where execution_id = $1::uuid and row_index = $2")
+        .bind(execution)
+        .bind(row)
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
+}
+
+#[sqlx::test]
+async fn bulk_edits_preview_then_judge_every_changed_row_again(db: PgPool) {
+    let app = spawn_app(db).await;
+    let (c, id) = finished_demo_run(&app, 34).await;
+    let (batch, seq, _) = batch_of(&app, &id).await;
+    let edit = format!("/api/v1/batches/{batch}/ground-truth/bulk-edit");
+    let (j17, j34) = (job_of(&app, &id, 17).await, job_of(&app, &id, 34).await);
+
+    // Accepting the extracted values of rows 17 and 34 (their expected
+    // prices are the deliberately wrong ones): a preview stores nothing.
+    let body = json!({"operation": "accept_extracted", "job_ids": [j17, j34], "preview": true});
+    let r = app.post(&c, &edit, body).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["preview"], true);
+    assert_eq!(
+        (
+            r.body["rows_matched"].as_i64(),
+            r.body["values_changed"].as_i64()
+        ),
+        (Some(2), Some(2)),
+        "{:?}",
+        r.body
+    );
+    assert_eq!(r.body["samples"][0]["field"], "price");
+    assert_eq!(verdict_of(&app, &id, 17).await, "partial");
+    let r = app
+        .post(
+            &c,
+            &edit,
+            json!({"operation": "accept_extracted", "job_ids": [j17, j34]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["reevaluated_jobs"], 2);
+    assert_eq!(verdict_of(&app, &id, 17).await, "pass");
+    assert_eq!(verdict_of(&app, &id, 34).await, "pass");
+    let e = app.get(&c, &format!("/api/v1/executions/{id}")).await.body;
+    assert_eq!(
+        (e["passed"].as_i64(), e["failed"].as_i64()),
+        (Some(32), Some(0))
+    );
+    let h = app
+        .get(
+            &c,
+            &format!("/api/v1/rows/{}/history", mino::model::row_id(seq, 17)),
+        )
+        .await;
+    assert_eq!(h.body[0]["changed_by"], "Owen", "{:?}", h.body);
+
+    // Set a field for chosen rows, then find and replace over the whole
+    // batch: the rows whose expected currency is the one found.
+    let rows = [mino::model::row_id(seq, 1), mino::model::row_id(seq, 2)];
+    let r = app
+        .post(
+            &c,
+            &edit,
+            json!({"operation": "set", "field": "title", "value": "Wrong", "row_ids": rows}),
+        )
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.body["rows_changed"].as_i64()),
+        (200, Some(2)),
+        "{:?}",
+        r.body
+    );
+    assert_eq!(verdict_of(&app, &id, 1).await, "partial");
+    let currency = mino::server::demo::product(1).currency.to_string();
+    let r = app
+        .post(
+            &c,
+            &edit,
+            json!({"operation": "replace", "field": "currency", "find": currency, "replace": "XXX", "preview": true}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let matched = r.body["rows_changed"].as_i64().unwrap();
+    let expected: i64 = sqlx::query_scalar(
+        "select count(*) from batch_rows where batch_seq = $1 and ground_truth->>'currency' like '%' || $2 || '%'",
+    )
+    .bind(seq)
+    .bind(&currency)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(matched, expected);
+    assert!(matched > 0);
+
+    // Bulk set from a CSV keyed by row: restores row 1's title; an empty
+    // cell leaves a value alone.
+    let title = mino::server::demo::product(1).title;
+    let set = format!("/api/v1/batches/{batch}/ground-truth/bulk-set");
+    let csv = format!("row,gt_title,price\n1,\"{title}\",\n");
+    let r = app
+        .send_bytes(&c, &set, csv.into_bytes(), "text/csv", None)
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["values_changed"], 1);
+    assert_eq!(verdict_of(&app, &id, 1).await, "pass");
+    // By URL, as JSON.
+    let url: String = sqlx::query_scalar(
+        "select site_url from batch_rows where batch_seq = $1 and row_index = 2",
+    )
+    .bind(seq)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    let title2 = mino::server::demo::product(2).title;
+    let r = app
+        .post(
+            &c,
+            &set,
+            json!({"rows": [{"url": url, "values": {"title": title2}}]}),
+        )
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.body["rows_changed"].as_i64()),
+        (200, Some(1)),
+        "{:?}",
+        r.body
+    );
+    assert_eq!(verdict_of(&app, &id, 2).await, "pass");
+
+    // Refusals name where: a file's line and column, a body's field.
+    let r = app
+        .send_bytes(&c, &set, b"row,colour\n1,red\n".to_vec(), "text/csv", None)
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(
+        r.field("file").unwrap().contains("Line 1, column 2"),
+        "{:?}",
+        r.body
+    );
+    let r = app
+        .post(
+            &c,
+            &set,
+            json!({"rows": [{"row": 9999, "values": {"title": "x"}}]}),
+        )
+        .await;
+    assert!(
+        r.field("rows[0]").unwrap().contains("no row 9999"),
+        "{:?}",
+        r.body
+    );
+    let many: Vec<i64> = (1..=1001).map(|i| mino::model::row_id(seq, i)).collect();
+    let r = app
+        .post(
+            &c,
+            &edit,
+            json!({"operation": "clear", "field": "title", "row_ids": many}),
+        )
+        .await;
+    assert!(r.field("row_ids").unwrap().contains("1000"), "{:?}", r.body);
+    let r = app
+        .post(&c, &edit, json!({"operation": "paint", "field": "title"}))
+        .await;
+    assert!(r.field("operation").is_some(), "{:?}", r.body);
+    // Nothing half-written: a refused bulk set left row 1 alone.
+    assert_eq!(verdict_of(&app, &id, 1).await, "pass");
+}
+
+#[sqlx::test]
+async fn a_new_comparator_judges_every_run_again(db: PgPool) {
+    let app = spawn_app(db).await;
+    let (c, id) = finished_demo_run(&app, 34).await;
+    let (_, _, project) = batch_of(&app, &id).await;
+    assert_eq!(verdict_of(&app, &id, 17).await, "partial");
+    // The wrong expected prices are off by 1: a tolerance of 1.5 passes them.
+    let r = app
+        .patch(
+            &c,
+            &format!("/api/v1/projects/{project}/fields/price"),
+            json!({"comparator": "number", "comparator_options": {"tolerance": 1.5}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(verdict_of(&app, &id, 17).await, "pass");
+    let e = app.get(&c, &format!("/api/v1/executions/{id}")).await.body;
+    assert_eq!(e["failed"], 0, "{e}");
+}
+
+#[sqlx::test]
+async fn failure_patterns_trends_and_comparing_two_runs(db: PgPool) {
+    let app = spawn_app(db).await;
+    let (c, a) = finished_demo_run(&app, 34).await;
+    let (batch, _, _) = batch_of(&app, &a).await;
+
+    let p = app
+        .get(&c, &format!("/api/v1/executions/{a}/failure-patterns"))
+        .await;
+    assert_eq!(p.status, 200, "{:?}", p.body);
+    let price = p.body["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["field"] == "price")
+        .unwrap()
+        .clone();
+    let count = |name: &str| {
+        price["patterns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["pattern"] == name)
+            .map(|p| p["count"].as_i64().unwrap())
+            .unwrap_or(0)
+    };
+    // Rows 13 (404) and 29 (500) failed; rows 17 and 34 are off by 1.
+    assert_eq!(count("agent_error"), 2, "{price}");
+    assert_eq!(count("partial") + count("wrong_value"), 2, "{price}");
+    assert_eq!(count("missing"), 0, "{price}");
+
+    // A second run of the same rows, then hand-made differences: row 1
+    // regresses (a wrong price) and row 17 gets fixed.
+    let r = app
+        .post(
+            &c,
+            &format!("/api/v1/executions/{a}/rerun"),
+            json!({"jobs": "all"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let b = r.body["id"].as_str().unwrap().to_string();
+    sqlx::query(
+        "update jobs set state = 'succeeded', verdict = case row_index when 1 then 'partial' else 'pass' end,
+                extracted = case row_index when 1 then '{\"price\": \"0.01\"}'::json else '{}'::json end,
+                accuracy = case row_index when 1 then 0.75 else 1 end, finished_at = now()
+         where execution_id = $1::uuid",
+    )
+    .bind(&b)
+    .execute(&app.db)
+    .await
+    .unwrap();
+    sqlx::query(
+        "update executions set state = 'completed', finished_at = now() where id = $1::uuid",
+    )
+    .bind(&b)
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let r = app
+        .get(&c, &format!("/api/v1/executions/compare?a={a}&b={b}"))
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let rows = |k: &str| -> Vec<i64> {
+        r.body[k]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["row_index"].as_i64().unwrap())
+            .collect()
+    };
+    // Fixed: the two partial rows and the two errors now pass.
+    assert_eq!(rows("fixed"), vec![13, 17, 29, 34], "{:?}", r.body["fixed"]);
+    assert_eq!(r.body["fixed_count"], 4);
+    assert_eq!(rows("regressed"), vec![1]);
+    assert_eq!(r.body["regressed"][0]["differences"]["price"][1], "0.01");
+    assert!(r.body["instructions_diff"].is_null());
+    // Runs of different batches, or one run with itself, are refused.
+    let same = app
+        .get(&c, &format!("/api/v1/executions/compare?a={a}&b={a}"))
+        .await;
+    assert!(same.field("b").is_some(), "{:?}", same.body);
+    let missing = app
+        .get(&c, &format!("/api/v1/executions/compare?a={a}"))
+        .await;
+    assert!(missing.field("b").is_some(), "{:?}", missing.body);
+    let (other, _) = app.user("eve@example.com", "Eve").await;
+    app.org(&other, "Elsewhere").await;
+    let r = app
+        .get(&other, &format!("/api/v1/executions/compare?a={a}&b={b}"))
+        .await;
+    assert_eq!(r.status, 404);
+
+    let t = app
+        .get(&c, &format!("/api/v1/batches/{batch}/trends"))
+        .await;
+    assert_eq!(t.status, 200, "{:?}", t.body);
+    let points = t.body["points"].as_array().unwrap();
+    assert_eq!(points.len(), 2);
+    assert_eq!(points[0]["execution_id"], a.as_str());
+    assert!(points[0]["fields"]["price"].as_f64().unwrap() < 1.0);
+    assert_eq!(t.body["fields"].as_array().unwrap().len(), 4);
+}
+
+#[sqlx::test]
+async fn bulk_job_operations_by_hand_and_by_filter(db: PgPool) {
+    let app = spawn_app(db).await;
+    let (c, id) = finished_demo_run(&app, 34).await;
+    let (j1, j2) = (job_of(&app, &id, 1).await, job_of(&app, &id, 2).await);
+
+    // Rerun two chosen jobs: a new execution over their rows.
+    let r = app
+        .post(&c, "/api/v1/jobs/bulk/rerun", json!({"job_ids": [j1, j2]}))
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["affected"], 2);
+    let new = r.body["execution_id"].as_str().unwrap().to_string();
+    let e = app.get(&c, &format!("/api/v1/executions/{new}")).await.body;
+    assert_eq!(
+        (e["total"].as_i64(), e["rerun_of"].as_str()),
+        (Some(2), Some(id.as_str())),
+        "{e}"
+    );
+    // Cancel the new run's queued jobs (nothing runs them here).
+    let r = app
+        .post(
+            &c,
+            "/api/v1/jobs/bulk/update",
+            json!({"execution_id": new, "state": "cancelled"}),
+        )
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.body["affected"].as_i64()),
+        (200, Some(2)),
+        "{:?}",
+        r.body
+    );
+    let e = app.get(&c, &format!("/api/v1/executions/{new}")).await.body;
+    assert_eq!(e["state"], "completed", "{e}");
+    let r = app
+        .post(
+            &c,
+            "/api/v1/jobs/bulk/update",
+            json!({"job_ids": [j1], "state": "running"}),
+        )
+        .await;
+    assert!(r.field("state").is_some(), "{:?}", r.body);
+
+    // Delete every job matching a filter: the two partial ones.
+    let r = app
+        .post(
+            &c,
+            "/api/v1/jobs/bulk/delete",
+            json!({"execution_id": id, "filter": {"evaluation": "partial"}}),
+        )
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.body["affected"].as_i64()),
+        (200, Some(2)),
+        "{:?}",
+        r.body
+    );
+    let e = app.get(&c, &format!("/api/v1/executions/{id}")).await.body;
+    assert_eq!(
+        (e["total"].as_i64(), e["failed"].as_i64()),
+        (Some(32), Some(0)),
+        "{e}"
+    );
+
+    // Limits and mistakes are field errors.
+    let many: Vec<i64> = (0..1001).map(|i| j1 + i).collect();
+    let r = app
+        .post(&c, "/api/v1/jobs/bulk/delete", json!({"job_ids": many}))
+        .await;
+    assert!(r.field("job_ids").unwrap().contains("1000"), "{:?}", r.body);
+    let r = app.post(&c, "/api/v1/jobs/bulk/delete", json!({})).await;
+    assert!(r.field("job_ids").is_some(), "{:?}", r.body);
+    let r = app
+        .post(&c, "/api/v1/jobs/bulk/explode", json!({"job_ids": [j1]}))
+        .await;
+    assert_eq!(r.status, 404);
+    // Another organization's jobs are not found.
+    let (other, _) = app.user("eve@example.com", "Eve").await;
+    app.org(&other, "Elsewhere").await;
+    let r = app
+        .post(&other, "/api/v1/jobs/bulk/rerun", json!({"job_ids": [j1]}))
+        .await;
+    assert_eq!(r.status, 404);
+}

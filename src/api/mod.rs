@@ -5,6 +5,7 @@
 pub mod account;
 pub mod orgs;
 pub mod projects;
+pub mod results;
 
 /// Where server functions are served (kept apart from the REST `/api/v1`).
 pub const RPC_PREFIX: &str = "/rpc/";
@@ -63,4 +64,10 @@ pub const ENDPOINTS: &[&str] = &[
     "control_execution",
     "set_execution_concurrency",
     "rerun_execution",
+    "bulk_ground_truth",
+    "paste_ground_truth",
+    "get_failure_patterns",
+    "get_trends",
+    "compare_executions",
+    "bulk_jobs",
 ];

@@ -13,7 +13,7 @@ use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{ParentRoute, Route, Router, Routes};
 use leptos_router::{path, SsrMode};
 
-use pages::{account, auth, batches, executions, home, keys, orgs, projects, team};
+use pages::{account, auth, batches, executions, home, keys, orgs, projects, results, team};
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
@@ -65,6 +65,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/o/:slug/batches/:id") view=batches::BatchPage />
                     <Route path=path!("/o/:slug/executions/:id") view=executions::ExecutionPage />
                     <Route path=path!("/o/:slug/jobs/:job") view=executions::JobPage />
+                    <Route path=path!("/o/:slug/compare") view=results::ComparePage />
                 </ParentRoute>
             </Routes>
         </Router>

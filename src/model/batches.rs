@@ -350,6 +350,11 @@ pub struct JobSummary {
     pub extracted: serde_json::Map<String, serde_json::Value>,
     /// Per judged field: {pass, score, expected, extracted, explanation}.
     pub field_results: serde_json::Map<String, serde_json::Value>,
+    /// The row's id, current expected values and their version (to edit
+    /// them in place).
+    pub row_id: i64,
+    pub expected: serde_json::Map<String, serde_json::Value>,
+    pub gt_version: i32,
 }
 
 /// One attempt of a job, with its log.
@@ -404,4 +409,148 @@ pub struct RowGroundTruth {
     pub history: Vec<GroundTruthChange>,
     /// Jobs of this row whose verdict was recomputed.
     pub reevaluated_jobs: i64,
+}
+
+/// What a bulk change of expected values did — or, previewed, would do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BulkGroundTruthResult {
+    /// True when nothing was stored (a preview).
+    pub preview: bool,
+    /// Rows the selection reached.
+    pub rows_matched: i64,
+    /// Rows whose expected values change.
+    pub rows_changed: i64,
+    /// Values that change (a row may change several fields).
+    pub values_changed: i64,
+    /// Finished jobs judged again (0 for a preview).
+    pub reevaluated_jobs: i64,
+    /// The first changes, for a preview or a confirmation.
+    pub samples: Vec<GroundTruthSample>,
+}
+
+/// One value a bulk change sets, replaces or clears.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroundTruthSample {
+    pub row_id: i64,
+    pub row_index: i32,
+    pub url: String,
+    pub field: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+/// Why an execution's fields failed (`GET /executions/{id}/failure-patterns`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailurePatterns {
+    pub execution_id: Uuid,
+    pub fields: Vec<FieldFailures>,
+}
+
+/// One field's failures by pattern.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldFailures {
+    pub field: String,
+    /// Jobs where the field had an expected value (judged or errored).
+    pub judged: i64,
+    pub patterns: Vec<FailurePattern>,
+}
+
+/// `missing` (nothing extracted), `wrong_type` (not a value of the
+/// field's type), `partial` (close: overlapping or within reach),
+/// `wrong_value`, `agent_error` (the job failed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailurePattern {
+    pub pattern: String,
+    pub count: i64,
+    /// Up to five jobs showing it.
+    pub examples: Vec<FailureExample>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailureExample {
+    pub job_id: i64,
+    pub row_index: i32,
+    pub url: String,
+    pub extracted: Option<String>,
+    pub expected: Option<String>,
+    /// The comparator's explanation, or the job's error.
+    pub detail: String,
+}
+
+/// Accuracy across a batch's executions, oldest first (`GET /batches/{id}/trends`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Trends {
+    pub batch_id: Uuid,
+    /// Every field that any run judged.
+    pub fields: Vec<String>,
+    pub points: Vec<TrendPoint>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrendPoint {
+    pub execution_id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub mode: String,
+    pub state: String,
+    pub instruction_version: i32,
+    /// Jobs judged against expected values.
+    pub judged: i64,
+    pub accuracy: Option<f64>,
+    /// Field → accuracy (absent: not judged in this run).
+    pub fields: BTreeMap<String, f64>,
+}
+
+/// Two executions of one batch side by side (`GET /executions/compare`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Comparison {
+    pub a: Execution,
+    pub b: Execution,
+    pub fields: Vec<FieldDelta>,
+    /// Rows failing (or errored) in A and passing in B.
+    pub fixed: Vec<JobPair>,
+    pub fixed_count: i64,
+    /// Rows passing in A and not in B.
+    pub regressed: Vec<JobPair>,
+    pub regressed_count: i64,
+    /// Rows whose verdict stayed but whose extracted values changed.
+    pub changed: Vec<JobPair>,
+    pub changed_count: i64,
+    /// Rows in only one of the two runs.
+    pub only_a: i64,
+    pub only_b: i64,
+    /// The instructions' diff, when the versions differ.
+    pub instructions_diff: Option<crate::model::InstructionDiff>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldDelta {
+    pub field: String,
+    pub accuracy_a: Option<f64>,
+    pub accuracy_b: Option<f64>,
+}
+
+/// One row's job in each run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobPair {
+    pub row_index: i32,
+    pub url: String,
+    pub job_a: i64,
+    pub job_b: i64,
+    pub verdict_a: Option<String>,
+    pub verdict_b: Option<String>,
+    /// Fields whose extracted value differs: field → (A, B).
+    pub differences: BTreeMap<String, (Option<String>, Option<String>)>,
+}
+
+/// What a bulk job operation did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BulkJobsResult {
+    /// delete, rerun or update.
+    pub action: String,
+    /// Jobs the selection reached.
+    pub matched: i64,
+    /// Jobs deleted or updated (for a rerun: jobs in the new execution).
+    pub affected: i64,
+    /// A rerun's new execution.
+    pub execution_id: Option<Uuid>,
 }

@@ -7,6 +7,7 @@ mod executions;
 mod keys;
 mod orgs;
 mod projects;
+mod results;
 mod team;
 
 use axum::extract::DefaultBodyLimit;
@@ -77,6 +78,14 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/jobs/{id}"),
     ("PATCH", "/api/v1/rows/{id}/ground-truth"),
     ("GET", "/api/v1/rows/{id}/history"),
+    ("POST", "/api/v1/batches/{id}/ground-truth/bulk-set"),
+    ("POST", "/api/v1/batches/{id}/ground-truth/bulk-edit"),
+    ("GET", "/api/v1/batches/{id}/trends"),
+    ("GET", "/api/v1/executions/{id}/failure-patterns"),
+    ("GET", "/api/v1/executions/compare"),
+    ("POST", "/api/v1/jobs/bulk/delete"),
+    ("POST", "/api/v1/jobs/bulk/rerun"),
+    ("POST", "/api/v1/jobs/bulk/update"),
 ];
 
 pub fn router() -> Router<AppState> {
@@ -173,6 +182,22 @@ pub fn router() -> Router<AppState> {
             patch(executions::edit_ground_truth),
         )
         .route("/rows/{id}/history", get(executions::ground_truth_history))
+        // A bulk set may be a CSV of up to 100,000 rows.
+        .route(
+            "/batches/{id}/ground-truth/bulk-set",
+            post(results::bulk_set.layer(DefaultBodyLimit::max(64 * 1024 * 1024))),
+        )
+        .route(
+            "/batches/{id}/ground-truth/bulk-edit",
+            post(results::bulk_edit),
+        )
+        .route("/batches/{id}/trends", get(results::trends))
+        .route(
+            "/executions/{id}/failure-patterns",
+            get(results::failure_patterns),
+        )
+        .route("/executions/compare", get(results::compare))
+        .route("/jobs/bulk/{action}", post(results::bulk_jobs))
         .route(
             "/executions/{id}/concurrency",
             put(executions::set_concurrency),

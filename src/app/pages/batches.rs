@@ -573,7 +573,17 @@ pub fn BatchPage() -> impl IntoView {
                                     <p class="muted small">"Uploaded " {when(b.created_at)} {b.created_by_name.clone().map(|n| format!(" by {n}"))}</p>
                                 </section>
                             </div>
-                            <RunCard batch=b.clone() runs=runs.items project start start_error />
+                            {
+                                let field_names: Vec<String> = project.fields.iter().map(|f| f.name.clone()).collect();
+                                let paste = (can_edit && !field_names.is_empty()).then(|| view! {
+                                    <super::results::PasteGroundTruth batch_id=b.id fields=field_names />
+                                });
+                                view! {
+                                    <RunCard batch=b.clone() runs=runs.items project start start_error />
+                                    <super::results::TrendsCard batch_id=b.id org_slug=b.org_slug.clone() />
+                                    {paste}
+                                }
+                            }
                             <section class="card">
                                 <h2>"Ground-truth coverage"</h2>
                                 {if fields.is_empty() {

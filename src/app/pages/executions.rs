@@ -83,6 +83,9 @@ fn LiveExecution(snapshot: LiveSnapshot) -> impl IntoView {
     // Set when the connection came back after a drop; cleared after a while.
     let back = RwSignal::new(false);
     let now = RwSignal::new(chrono::Utc::now());
+    // Bumped when expected values change, so the cards judged from them
+    // read again.
+    let changed = RwSignal::new(0u32);
 
     let control = ServerAction::<ControlExecution>::new();
     let concurrency = ServerAction::<SetExecutionConcurrency>::new();
@@ -388,8 +391,13 @@ fn LiveExecution(snapshot: LiveSnapshot) -> impl IntoView {
             </section>
         </Show>
 
-        <FieldAccuracyCard id live />
-        <JobsCard id org_slug=first.org_slug.clone() live />
+        <FieldAccuracyCard id live changed />
+        <super::results::ResultsGrid id batch_id=first.batch_id org_slug=first.org_slug.clone() role live changed />
+        <super::results::FailurePatternsCard id org_slug=first.org_slug.clone() changed live />
+        <section class="card">
+            <h2>"Compare"</h2>
+            <super::results::CompareWith id batch_id=first.batch_id org_slug=first.org_slug.clone() />
+        </section>
         <section class="card">
             <h2>"Events"</h2>
             {move || {
@@ -480,7 +488,11 @@ pub fn RunRow(execution: Execution, #[prop(optional)] show_batch: bool) -> impl 
 /// times over a run, and once more when it ends) rather than on every
 /// snapshot.
 #[component]
-fn FieldAccuracyCard(id: uuid::Uuid, live: RwSignal<LiveSnapshot>) -> impl IntoView {
+fn FieldAccuracyCard(
+    id: uuid::Uuid,
+    live: RwSignal<LiveSnapshot>,
+    changed: RwSignal<u32>,
+) -> impl IntoView {
     let step = Memo::new(move |_| {
         live.with(|s| {
             let e = &s.execution;
@@ -488,7 +500,10 @@ fn FieldAccuracyCard(id: uuid::Uuid, live: RwSignal<LiveSnapshot>) -> impl IntoV
             (e.is_active(), done * 20 / e.total.max(1))
         })
     });
-    let metrics = Resource::new(move || step.get(), move |_| get_execution_metrics(id));
+    let metrics = Resource::new(
+        move || (step.get(), changed.get()),
+        move |_| get_execution_metrics(id),
+    );
     let table = move |m: ExecutionMetrics| {
         if m.fields.is_empty() {
             return view! { <p class="empty">"No field has been judged yet: jobs are judged against the batch's expected values as they finish."</p> }.into_any();
@@ -546,96 +561,6 @@ pub fn verdict_badge(verdict: Option<&str>, state: &str) -> (&'static str, Strin
         Some("error") => ("badge bad", "error".into()),
         Some("no_ground_truth") => ("badge", "no expected values".into()),
         _ => ("badge", state.to_string()),
-    }
-}
-
-/// The execution's jobs, filtered by verdict or state (in the URL, so a
-/// filtered list can be shared), 50 at a time.
-#[component]
-fn JobsCard(id: uuid::Uuid, org_slug: String, live: RwSignal<LiveSnapshot>) -> impl IntoView {
-    let filter = super::projects::use_query("jobs");
-    let after = super::projects::use_query("after");
-    // Refresh when the run ends, and as it progresses (about twenty times).
-    let step = Memo::new(move |_| {
-        live.with(|s| {
-            let e = &s.execution;
-            (
-                e.is_active(),
-                (e.completed + e.errors + e.cancelled) * 20 / e.total.max(1),
-            )
-        })
-    });
-    let jobs = Resource::new(
-        move || (filter.get(), after.get(), step.get()),
-        move |(filter, after, _)| async move {
-            let (status, evaluation) = match filter.as_deref() {
-                Some("failed") => (Some("failed".to_string()), None),
-                Some(v @ ("pass" | "partial" | "fail")) => (None, Some(v.to_string())),
-                _ => (None, None),
-            };
-            crate::api::projects::list_execution_jobs(id, status, evaluation, after).await
-        },
-    );
-    let here = format!("/o/{org_slug}/executions/{id}");
-    let tabs = [("", "All"), ("pass", "Passed"), ("partial", "Partial"), ("fail", "Failed fields"), ("failed", "Errors")]
-        .into_iter()
-        .map(|(key, label)| {
-            let href = if key.is_empty() { here.clone() } else { format!("{here}?jobs={key}") };
-            let current = move || filter.get().unwrap_or_default() == key;
-            view! { <a href=href class="tab" class:current=current aria-current=move || current().then_some("page")>{label}</a> }
-        })
-        .collect_view();
-    let slug = org_slug.clone();
-    view! {
-        <section class="card">
-            <h2>"Jobs"</h2>
-            <nav class="tabs" aria-label="Filter jobs">{tabs}</nav>
-            <Transition fallback=|| view! { <Loading /> }>
-                {move || {
-                    let slug = slug.clone();
-                    let here = here.clone();
-                    Suspend::new(async move {
-                        match jobs.await {
-                            Err(e) => view! { <ErrorBox error=e /> }.into_any(),
-                            Ok(page) if page.items.is_empty() => view! { <p class="empty">"No jobs match."</p> }.into_any(),
-                            Ok(page) => {
-                                let next = page.next_cursor.clone().map(|c| {
-                                    let f = filter.get_untracked().map(|f| format!("jobs={f}&")).unwrap_or_default();
-                                    format!("{here}?{f}after={c}")
-                                });
-                                view! {
-                                    <div class="table-wrap">
-                                        <table data-testid="jobs">
-                                            <thead><tr><th scope="col" class="num">"Row"</th><th scope="col">"Site"</th><th scope="col">"Result"</th>
-                                                <th scope="col" class="num">"Accuracy"</th><th scope="col" class="hide-narrow">"Fields"</th></tr></thead>
-                                            <tbody>
-                                                {page.items.into_iter().map(|j| {
-                                                    let (class, label) = verdict_badge(j.verdict.as_deref(), &j.state);
-                                                    let marks = j.field_results.iter().map(|(k, r)| {
-                                                        let ok = r["pass"] == true;
-                                                        format!("{}{k}", if ok { "✓ " } else { "✗ " })
-                                                    }).collect::<Vec<_>>().join("  ");
-                                                    view! {
-                                                        <tr>
-                                                            <td class="num"><a href=format!("/o/{slug}/jobs/{}", j.id)>{j.row_index}</a></td>
-                                                            <td class="clip"><span title=j.url.clone()>{j.url.clone()}</span></td>
-                                                            <td><span class=class>{label}</span></td>
-                                                            <td class="num">{j.accuracy.map(|a| format!("{:.0}%", a * 100.0))}</td>
-                                                            <td class="small hide-narrow">{marks}</td>
-                                                        </tr>
-                                                    }
-                                                }).collect_view()}
-                                            </tbody>
-                                        </table>
-                                    </div>
-                                    {next.map(|n| view! { <nav class="pager" aria-label="Pages"><a href=n>"Next jobs →"</a></nav> })}
-                                }.into_any()
-                            }
-                        }
-                    })
-                }}
-            </Transition>
-        </section>
     }
 }
 

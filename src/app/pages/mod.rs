@@ -8,6 +8,7 @@ pub mod home;
 pub mod keys;
 pub mod orgs;
 pub mod projects;
+pub mod results;
 pub mod team;
 
 use leptos::prelude::*;

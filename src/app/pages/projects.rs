@@ -525,7 +525,7 @@ pub fn HistoryPage() -> impl IntoView {
 /// A side-by-side line diff: removed lines red on the left, added green on
 /// the right, changed lines paired.
 #[component]
-fn DiffView(diff: crate::model::InstructionDiff) -> impl IntoView {
+pub fn DiffView(diff: crate::model::InstructionDiff) -> impl IntoView {
     let summary = format!(
         "v{} → v{}: {} added, {} removed",
         diff.old_version, diff.new_version, diff.added, diff.removed

@@ -480,22 +480,51 @@ pub async fn cancel_running(
     worker: &str,
     log: &Value,
 ) -> sqlx::Result<bool> {
+    release(db, job, worker, log, "cancelled", "cancelled").await
+}
+
+/// Hands a job back to the queue at once (the worker is shutting down).
+/// The attempt is kept, marked `handed_back`; the job is claimable now.
+pub async fn hand_back(
+    db: &PgPool,
+    job: &Claimed,
+    worker: &str,
+    log: &Value,
+) -> sqlx::Result<bool> {
+    release(db, job, worker, log, "queued", "handed_back").await
+}
+
+/// Ends `worker`'s attempt without a result: the job moves to `state`
+/// (`cancelled`: finished; `queued`: claimable now) and the attempt is
+/// closed with `outcome` and its log. False for a stale attempt.
+async fn release(
+    db: &PgPool,
+    job: &Claimed,
+    worker: &str,
+    log: &Value,
+    state: &str,
+    outcome: &str,
+) -> sqlx::Result<bool> {
     let done: Option<i64> = sqlx::query_scalar(
-        "with cancelled as (
-             update jobs set state = 'cancelled', lease_owner = null, lease_expires_at = null,
-                    progress = null, finished_at = now()
+        "with released as (
+             update jobs set state = $5, lease_owner = null, lease_expires_at = null,
+                    progress = null,
+                    finished_at = case when $5 = 'queued' then null else now() end,
+                    available_at = case when $5 = 'queued' then now() else available_at end
              where id = $1 and attempt = $2 and lease_owner = $3 and state = 'running'
              returning id, attempt),
          finished as (
-             update attempts a set finished_at = now(), outcome = 'cancelled', log = $4,
+             update attempts a set finished_at = now(), outcome = $6, log = $4,
                     duration_ms = (extract(epoch from now() - a.started_at) * 1000)::int
-             from cancelled c where a.job_id = c.id and a.n = c.attempt)
-         select id from cancelled",
+             from released r where a.job_id = r.id and a.n = r.attempt)
+         select id from released",
     )
     .bind(job.id)
     .bind(job.attempt)
     .bind(worker)
     .bind(Json(log))
+    .bind(state)
+    .bind(outcome)
     .fetch_optional(db)
     .await?;
     Ok(done.is_some())
@@ -519,35 +548,6 @@ pub async fn set_progress(
     .execute(db)
     .await?;
     Ok(())
-}
-
-/// Hands a job back to the queue at once (the worker is shutting down).
-/// The attempt is kept, marked `handed_back`; the job is claimable now.
-pub async fn hand_back(
-    db: &PgPool,
-    job: &Claimed,
-    worker: &str,
-    log: &Value,
-) -> sqlx::Result<bool> {
-    let done: Option<i64> = sqlx::query_scalar(
-        "with back as (
-             update jobs set state = 'queued', lease_owner = null, lease_expires_at = null,
-                    progress = null, available_at = now()
-             where id = $1 and attempt = $2 and lease_owner = $3 and state = 'running'
-             returning id, attempt),
-         finished as (
-             update attempts a set finished_at = now(), outcome = 'handed_back', log = $4,
-                    duration_ms = (extract(epoch from now() - a.started_at) * 1000)::int
-             from back b where a.job_id = b.id and a.n = b.attempt)
-         select id from back",
-    )
-    .bind(job.id)
-    .bind(job.attempt)
-    .bind(worker)
-    .bind(Json(log))
-    .fetch_optional(db)
-    .await?;
-    Ok(done.is_some())
 }
 
 /// Ends an execution whose jobs are all finished: `completed`, or

@@ -126,7 +126,7 @@ fn to_model(r: Row, ctx: &OrgCtx) -> Execution {
     }
 }
 
-async fn execution_ctx(
+pub(crate) async fn execution_ctx(
     db: &PgPool,
     actor: &Actor,
     id: Uuid,
@@ -440,6 +440,20 @@ pub async fn rerun(
             req.jobs.as_deref().unwrap_or("failed")
         )));
     }
+    rerun_rows(db, actor, &ctx, &e, rows, concurrency).await
+}
+
+/// Starts a new execution over `rows` of execution `e`'s batch, as a rerun
+/// of it (the caller checked the permission and the rows).
+pub(crate) async fn rerun_rows(
+    db: &PgPool,
+    actor: &Actor,
+    ctx: &OrgCtx,
+    e: &Execution,
+    rows: Vec<i32>,
+    concurrency: i32,
+) -> Result<Execution, AppError> {
+    let id = e.id;
     let project = db::projects::fetch_one(db, ctx.org_id, e.project_id)
         .await?
         .ok_or_else(not_found)?;

@@ -21,6 +21,8 @@ pub struct JobFilter {
     pub accuracy_min: Option<f64>,
     pub accuracy_max: Option<f64>,
     pub q: Option<String>,
+    /// Jobs where this output field was judged and failed.
+    pub field: Option<String>,
     pub cursor: Option<String>,
     pub limit: Option<u32>,
 }
@@ -42,6 +44,9 @@ struct Row {
     error: Option<String>,
     extracted: Option<Json<Map<String, Value>>>,
     field_results: Option<Json<Map<String, Value>>>,
+    batch_seq: i64,
+    ground_truth: Json<Map<String, Value>>,
+    gt_version: i32,
 }
 
 fn summary(r: Row) -> JobSummary {
@@ -58,31 +63,35 @@ fn summary(r: Row) -> JobSummary {
         error: r.error,
         extracted: r.extracted.map(|j| j.0).unwrap_or_default(),
         field_results: r.field_results.map(|j| j.0).unwrap_or_default(),
+        row_id: crate::model::row_id(r.batch_seq, r.row_index),
+        expected: r.ground_truth.0,
+        gt_version: r.gt_version,
     }
 }
 
 const SELECT: &str = "select j.id, j.execution_id, j.row_index, r.site_url, j.state, j.verdict,
-        j.accuracy, j.attempt, j.error_class, j.error, j.extracted, j.field_results
+        j.accuracy, j.attempt, j.error_class, j.error, j.extracted, j.field_results,
+        b.seq as batch_seq, r.ground_truth, r.gt_version
     from jobs j
     join executions e on e.id = j.execution_id
     join batches b on b.id = e.batch_id
     join batch_rows r on r.batch_seq = b.seq and r.row_index = j.row_index";
 
-pub async fn list(
-    db: &PgPool,
-    actor: &Actor,
-    execution_id: Uuid,
-    filter: JobFilter,
-) -> Result<Page<JobSummary>, AppError> {
-    // The execution's checks: 401, or 404 across tenants.
-    let execution = super::executions::get(db, actor, execution_id).await?;
-    let limit = paging::parse_limit(filter.limit, 50, 200)?;
-    let after: Option<i64> = match filter.cursor.as_deref() {
-        None | Some("") => None,
-        Some(c) => Some(c.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
-            AppError::field("cursor", "This cursor is not one the API gave out.")
-        })?),
-    };
+/// A filter whose values were checked, ready to bind.
+pub(crate) struct CheckedFilter {
+    status: Option<String>,
+    evaluation: Option<String>,
+    has_ground_truth: Option<bool>,
+    accuracy_min: Option<f64>,
+    accuracy_max: Option<f64>,
+    /// An ILIKE pattern for `q`.
+    pattern: Option<String>,
+    /// Jobs where this field was judged and failed.
+    failed_field: Option<String>,
+}
+
+/// Checks a filter's values, naming the parameter that is wrong.
+pub(crate) fn check_filter(filter: &JobFilter) -> Result<CheckedFilter, AppError> {
     if let Some(s) = filter.status.as_deref().filter(|s| !STATES.contains(s)) {
         return Err(AppError::field(
             "status",
@@ -107,19 +116,43 @@ pub async fn list(
             return Err(AppError::field(name, "Use a share from 0 to 1, e.g. 0.75."));
         }
     }
-    let q = filter
-        .q
-        .as_deref()
-        .map(str::trim)
-        .filter(|q| !q.is_empty())
-        .map(|q| {
-            format!(
-                "%{}%",
-                q.replace('\\', "\\\\")
-                    .replace('%', "\\%")
-                    .replace('_', "\\_")
-            )
-        });
+    let text = |v: &Option<String>, name: &str| -> Result<Option<String>, AppError> {
+        match v.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+            Some(v) if v.contains('\0') || v.chars().count() > 500 => {
+                Err(AppError::field(name, "Use at most 500 characters of text."))
+            }
+            other => Ok(other.map(str::to_string)),
+        }
+    };
+    let pattern = text(&filter.q, "q")?.map(|q| {
+        format!(
+            "%{}%",
+            q.replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        )
+    });
+    Ok(CheckedFilter {
+        status: filter.status.clone(),
+        evaluation: filter.evaluation.clone(),
+        has_ground_truth: filter.has_ground_truth,
+        accuracy_min: filter.accuracy_min,
+        accuracy_max: filter.accuracy_max,
+        pattern,
+        failed_field: text(&filter.field, "field")?,
+    })
+}
+
+/// The jobs of an execution (of `batch_id`) that match, in id order after
+/// `after`, at most `limit`.
+pub(crate) async fn query(
+    db: impl sqlx::PgExecutor<'_>,
+    execution_id: Uuid,
+    batch_id: Uuid,
+    f: &CheckedFilter,
+    after: Option<i64>,
+    limit: i64,
+) -> sqlx::Result<Vec<JobSummary>> {
     let rows: Vec<Row> = sqlx::query_as(&format!(
         "{SELECT}
          where j.execution_id = $1 and r.batch_seq = (select seq from batches where id = $2)
@@ -130,21 +163,50 @@ pub async fn list(
            and ($7::float8 is null or j.accuracy >= $7)
            and ($8::float8 is null or j.accuracy <= $8)
            and ($9::text is null or r.site_url ilike $9 or j.extracted::text ilike $9)
+           and ($11::text is null or (j.field_results -> $11 ->> 'pass') = 'false')
          order by j.id limit $10"
     ))
     .bind(execution_id)
-    .bind(execution.batch_id)
+    .bind(batch_id)
     .bind(after)
-    .bind(filter.status.as_deref())
-    .bind(filter.evaluation.as_deref())
-    .bind(filter.has_ground_truth)
-    .bind(filter.accuracy_min)
-    .bind(filter.accuracy_max)
-    .bind(q)
-    .bind(limit + 1)
+    .bind(f.status.as_deref())
+    .bind(f.evaluation.as_deref())
+    .bind(f.has_ground_truth)
+    .bind(f.accuracy_min)
+    .bind(f.accuracy_max)
+    .bind(f.pattern.as_deref())
+    .bind(limit)
+    .bind(f.failed_field.as_deref())
     .fetch_all(db)
     .await?;
-    let items: Vec<JobSummary> = rows.into_iter().map(summary).collect();
+    Ok(rows.into_iter().map(summary).collect())
+}
+
+pub async fn list(
+    db: &PgPool,
+    actor: &Actor,
+    execution_id: Uuid,
+    filter: JobFilter,
+) -> Result<Page<JobSummary>, AppError> {
+    // The execution's checks: 401, or 404 across tenants.
+    let execution = super::executions::get(db, actor, execution_id).await?;
+    let limit = paging::parse_limit(filter.limit, 50, 200)?;
+    let after: Option<i64> = match filter.cursor.as_deref() {
+        None | Some("") => None,
+        Some(c) => Some(c.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+            AppError::field("cursor", "This cursor is not one the API gave out.")
+        })?),
+    };
+    let checked = check_filter(&filter)?;
+    let items = query(
+        db,
+        execution_id,
+        execution.batch_id,
+        &checked,
+        after,
+        limit + 1,
+    )
+    .await?;
     Ok(paging::page(items, limit, |j| j.id.to_string()))
 }
 

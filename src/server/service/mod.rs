@@ -6,8 +6,10 @@
 //! [`OrgCtx`]: crate::server::auth::rbac::OrgCtx
 
 pub mod accounts;
+pub mod analysis;
 pub mod api_keys;
 pub mod batches;
+pub mod bulk_jobs;
 pub mod demo;
 pub mod executions;
 pub mod ground_truth;

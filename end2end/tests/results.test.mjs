@@ -1,0 +1,139 @@
+// The results grid: expected values fixed in place with the keyboard, the
+// extracted values of three selected jobs accepted in bulk, and two runs
+// compared — each seen to change the verdicts and the counts.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { BASE, launch, hydrated, shot, email, apiSignUp, apiCreateOrg, api, contextFor } from './helpers.mjs';
+
+let browser;
+before(async () => { browser = await launch(); });
+after(async () => { await browser?.close(); });
+
+async function finished(cookie, id) {
+  for (let i = 0; i < 200; i++) {
+    const e = await api(cookie, 'GET', `/api/v1/executions/${id}`);
+    if (e.state === 'completed') return e;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`execution ${id} did not complete`);
+}
+
+async function demoRun(who) {
+  const owner = await apiSignUp(email(who), `${who} Grid`);
+  const org = await apiCreateOrg(owner, `Grid ${who} ${Date.now()}`);
+  const demo = await api(owner, 'POST', `/api/v1/orgs/${org.id}/demo-project`, {});
+  const run = await api(owner, 'POST', `/api/v1/batches/${demo.batch.id}/executions`, { mode: 'test', sample_size: 17, max_retries: 0 });
+  await finished(owner, run.id);
+  return { owner, org, demo, run };
+}
+
+const cell = (row, field) => `[data-testid=jobs] tr:has(td a:text-is("${row}")) [data-testid=gt-${field}]`;
+
+test('an expected value is edited in place with the keyboard and the verdict follows', async () => {
+  const { owner, org, run } = await demoRun('kim');
+  // Row 17's expected price is deliberately wrong; the page has the right one.
+  const jobs = await api(owner, 'GET', `/api/v1/executions/${run.id}/jobs?evaluation=partial`);
+  const job17 = jobs.items.find((j) => j.row_index === 17);
+  const right = job17.extracted.price;
+  const ctx = await contextFor(browser, owner);
+  const page = await ctx.newPage();
+  await page.goto(`${BASE}/o/${org.slug}/executions/${run.id}`);
+  await hydrated(page);
+  await page.waitForSelector('[data-testid=execution-state]:has-text("completed")');
+  assert.equal((await page.textContent('[data-testid=count-passed]')).trim(), '15');
+  const before = (await page.textContent(cell(17, 'price'))).trim();
+
+  // Esc cancels: nothing changes.
+  await page.focus(cell(17, 'price'));
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('[data-testid=gt-editor]');
+  await page.keyboard.type('999');
+  await page.keyboard.press('Escape');
+  await page.waitForSelector('[data-testid=gt-editor]', { state: 'detached' });
+  assert.equal((await page.textContent(cell(17, 'price'))).trim(), before);
+  assert.equal(await page.evaluate(() => document.activeElement?.dataset.testid), 'gt-price');
+
+  // Enter edits, Enter saves: the row passes and the counts move.
+  await page.keyboard.press('Enter');
+  await page.fill('[data-testid=gt-editor]', right);
+  await shot(page, '30-grid-editing');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector(`[data-testid=jobs] tr:has(td a:text-is("17")) .badge:has-text("pass")`);
+  await page.waitForFunction(() => document.querySelector('[data-testid=count-passed]')?.textContent.trim() === '16');
+  assert.equal((await page.textContent(cell(17, 'price'))).trim(), right);
+
+  // Tab saves and moves to the next editable cell.
+  await page.focus(cell(16, 'currency'));
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('[data-testid=gt-editor]');
+  await page.keyboard.press('Tab');
+  await page.waitForSelector('[data-testid=gt-editor]', { state: 'detached' });
+  const next = await page.evaluate(() => document.activeElement?.dataset.testid);
+  assert.equal(next, 'gt-price');
+  await shot(page, '31-grid-after-edit');
+  await ctx.close();
+});
+
+test('the extracted values of three selected jobs are accepted at once', async () => {
+  const { owner, org, demo, run } = await demoRun('lee');
+  // Make rows 1, 2 and 3 wrong, as if the spreadsheet had a typo.
+  const seqRows = await api(owner, 'GET', `/api/v1/batches/${demo.batch.id}/rows?limit=3`);
+  await api(owner, 'POST', `/api/v1/batches/${demo.batch.id}/ground-truth/bulk-edit`, {
+    operation: 'set', field: 'price', value: '0.01', row_ids: seqRows.items.map((r) => r.id),
+  });
+  const ctx = await contextFor(browser, owner);
+  const page = await ctx.newPage();
+  await page.goto(`${BASE}/o/${org.slug}/executions/${run.id}`);
+  await hydrated(page);
+  await page.waitForFunction(() => document.querySelector('[data-testid=count-passed]')?.textContent.trim() === '12');
+  for (const row of [1, 2, 3]) {
+    await page.check(`[data-testid=jobs] tr:has(td a:text-is("${row}")) input[type=checkbox]`);
+  }
+  assert.equal((await page.textContent('[data-testid=selection-count]')).trim(), '3 selected');
+  await page.click('[data-testid=accept-selected]');
+  await page.waitForSelector('[data-testid=bulk-confirm]:has-text("Change 3 expected values in 3 rows")');
+  assert.equal(await page.locator('[data-testid=bulk-samples] tbody tr').count(), 3);
+  await shot(page, '32-accept-preview');
+  await page.click('[data-testid=bulk-apply]');
+  await page.waitForSelector('[data-testid=bulk-notice]:has-text("3 jobs judged again")');
+  await page.waitForFunction(() => document.querySelector('[data-testid=count-passed]')?.textContent.trim() === '15');
+  await page.waitForSelector(`[data-testid=jobs] tr:has(td a:text-is("2")) .badge:has-text("pass")`);
+  await shot(page, '33-accepted');
+  // The row's history names who changed it.
+  const history = await api(owner, 'GET', `/api/v1/rows/${seqRows.items[1].id}/history`);
+  assert.equal(history[0].changed_by, 'lee Grid');
+  assert.equal(history[0].before, '0.01');
+  await ctx.close();
+});
+
+test('two runs of a batch are compared: fixed rows, per-field deltas, the trend', async () => {
+  const { owner, org, demo, run } = await demoRun('max');
+  // A broken price rule for the second run: every price it finds is
+  // missing, so the rows that passed regress.
+  await api(owner, 'PATCH', `/api/v1/projects/${demo.project.id}/fields/price`, { rule: { kind: 'css', selector: '#no-such-element' } });
+  const second = await api(owner, 'POST', `/api/v1/batches/${demo.batch.id}/executions`, { mode: 'test', sample_size: 17, max_retries: 0 });
+  await finished(owner, second.id);
+  const ctx = await contextFor(browser, owner);
+  const page = await ctx.newPage();
+  await page.goto(`${BASE}/o/${org.slug}/executions/${second.id}`);
+  await hydrated(page);
+  await page.waitForSelector('[data-testid=compare-form]');
+  await page.click('[data-testid=compare-form] button:has-text("Compare")');
+  await page.waitForURL(/\/compare\?/);
+  await hydrated(page);
+  await page.waitForSelector('[data-testid=compare-summary]');
+  assert.equal((await page.textContent('[data-testid=fixed-count]')).trim(), '0');
+  // 17 rows: 15 passed in the first run; row 13 failed in both; row 17
+  // (a wrong expected price) was partial in both, with another value.
+  assert.equal((await page.textContent('[data-testid=regressed-count]')).trim(), '15');
+  assert.match(await page.textContent('[data-testid=regressed-jobs]'), /price: [0-9.]+ → —/);
+  assert.equal(await page.locator('[data-testid=compare-fields] tbody tr').count(), 4);
+  assert.match(await page.textContent('main'), /Both runs used instructions version 1/);
+  await shot(page, '34-compare');
+  await page.goto(`${BASE}/o/${org.slug}/batches/${demo.batch.id}`);
+  await hydrated(page);
+  await page.waitForSelector('[data-testid=trend-chart] polyline');
+  assert.equal(await page.locator('[data-testid=trend-table] tbody tr').count(), 2);
+  await shot(page, '35-trend');
+  await ctx.close();
+});

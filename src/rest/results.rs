@@ -1,0 +1,136 @@
+//! Ground truth in bulk, analysis (failure patterns, trends, comparing
+//! runs) and bulk operations on jobs: thin handlers over
+//! `service::ground_truth`, `service::analysis` and `service::bulk_jobs`.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap};
+use serde::Deserialize;
+
+use super::parse_id;
+use crate::error::AppError;
+use crate::model::{BulkGroundTruthResult, BulkJobsResult, Comparison, FailurePatterns, Trends};
+use crate::server::http::{Caller, Json, Query};
+use crate::server::service::{analysis, bulk_jobs, ground_truth};
+use crate::server::state::AppState;
+
+#[derive(Deserialize, Default)]
+pub struct PreviewQuery {
+    #[serde(default)]
+    preview: bool,
+}
+
+/// `POST /batches/{id}/ground-truth/bulk-set`: JSON `{rows: [{row_id | row
+/// | url, values}], preview?}`, or a CSV body (`text/csv`) with a `row_id`,
+/// `row` or `url` column and one column per field (`?preview=true` to only
+/// see what would change).
+pub async fn bulk_set(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    Query(q): Query<PreviewQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<BulkGroundTruthResult>, AppError> {
+    let batch = parse_id(&id, "Batch")?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let req = if content_type.starts_with("text/csv")
+        || content_type.starts_with("text/plain")
+        || content_type.starts_with("text/tab-separated-values")
+    {
+        let (fields, seq) = ground_truth::fields_for_batch(&state.db, &actor, batch).await?;
+        ground_truth::BulkSet {
+            rows: ground_truth::parse_set_file(&body, &fields, seq)?,
+            preview: q.preview,
+        }
+    } else if content_type.starts_with("application/json") {
+        let mut req: ground_truth::BulkSet = serde_json::from_slice(&body).map_err(|e| {
+            AppError::InvalidJson(format!("The body is not the JSON this endpoint takes: {e}"))
+        })?;
+        req.preview |= q.preview;
+        req
+    } else {
+        return Err(AppError::InvalidJson(
+            "Send JSON (`Content-Type: application/json`) or a CSV file (`Content-Type: text/csv`).".into(),
+        ));
+    };
+    Ok(Json(
+        ground_truth::bulk_set(&state.db, &actor, batch, req).await?,
+    ))
+}
+
+/// `POST /batches/{id}/ground-truth/bulk-edit`: set, clear, find and
+/// replace, or accept extracted values over chosen rows or jobs, the jobs
+/// matching a filter, or the whole batch.
+pub async fn bulk_edit(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    Json(body): Json<ground_truth::BulkEdit>,
+) -> Result<Json<BulkGroundTruthResult>, AppError> {
+    let batch = parse_id(&id, "Batch")?;
+    Ok(Json(
+        ground_truth::bulk_edit(&state.db, &actor, batch, body).await?,
+    ))
+}
+
+/// `GET /executions/{id}/failure-patterns`.
+pub async fn failure_patterns(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<FailurePatterns>, AppError> {
+    let id = parse_id(&id, "Execution")?;
+    Ok(Json(
+        analysis::failure_patterns(&state.db, &actor, id).await?,
+    ))
+}
+
+/// `GET /batches/{id}/trends`: accuracy per field across the batch's runs.
+pub async fn trends(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Trends>, AppError> {
+    let id = parse_id(&id, "Batch")?;
+    Ok(Json(analysis::trends(&state.db, &actor, id).await?))
+}
+
+#[derive(Deserialize)]
+pub struct CompareQuery {
+    a: Option<String>,
+    b: Option<String>,
+}
+
+/// `GET /executions/compare?a=&b=`.
+pub async fn compare(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Query(q): Query<CompareQuery>,
+) -> Result<Json<Comparison>, AppError> {
+    let id = |raw: Option<String>, name: &str| -> Result<uuid::Uuid, AppError> {
+        let raw = raw.ok_or_else(|| {
+            AppError::field(name, format!("Give the execution to compare as `{name}`."))
+        })?;
+        uuid::Uuid::parse_str(raw.trim())
+            .map_err(|_| AppError::field(name, "This is not an execution id."))
+    };
+    let (a, b) = (id(q.a, "a")?, id(q.b, "b")?);
+    Ok(Json(analysis::compare(&state.db, &actor, a, b).await?))
+}
+
+/// `POST /jobs/bulk/{delete|rerun|update}`.
+pub async fn bulk_jobs(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(action): Path<String>,
+    Json(body): Json<bulk_jobs::BulkJobs>,
+) -> Result<Json<BulkJobsResult>, AppError> {
+    Ok(Json(
+        bulk_jobs::run(&state.db, &actor, &action, body).await?,
+    ))
+}

@@ -1,0 +1,479 @@
+//! What the results say (F10): failure patterns per field, accuracy trends
+//! across a batch's runs, and two runs compared row by row. Everything is
+//! read from the jobs' current verdicts, so a fixed expected value or a new
+//! comparator shows in every view at once.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde_json::{Map, Value};
+use sqlx::types::Json;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::error::AppError;
+use crate::model::{
+    Comparison, FailureExample, FailurePattern, FailurePatterns, FieldDelta, FieldFailures,
+    JobPair, OutputField, TrendPoint, Trends, ValueType,
+};
+use crate::server::auth::rbac::Actor;
+use crate::server::evaluate::comparators;
+
+type JsonMap = Json<Map<String, Value>>;
+/// job, row index, URL, expected values, error class, error
+type ErroredJob = (i64, i32, String, JsonMap, Option<String>, Option<String>);
+
+/// The patterns, in the order they are shown.
+pub const PATTERNS: &[&str] = &[
+    "missing",
+    "wrong_type",
+    "partial",
+    "wrong_value",
+    "agent_error",
+];
+const EXAMPLES: usize = 5;
+/// Pairs listed per kind in a comparison (the counts cover all).
+const PAIRS: usize = 200;
+
+fn text(v: &Value) -> Option<String> {
+    match v {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+/// Which pattern a failed field shows: nothing extracted, not a value of
+/// the field's type, close to the expected value, or simply different.
+pub fn classify(
+    field_type: ValueType,
+    extracted: Option<&str>,
+    expected: &str,
+    score: f64,
+) -> &'static str {
+    let Some(got) = extracted.map(str::trim).filter(|g| !g.is_empty()) else {
+        return "missing";
+    };
+    let typed = match field_type {
+        ValueType::Number => comparators::parse_number(got).is_some(),
+        ValueType::Date => !comparators::parse_dates(got).is_empty(),
+        ValueType::Url => comparators::normalize_url(got).is_some(),
+        _ => true,
+    };
+    if !typed {
+        return "wrong_type";
+    }
+    let (g, w) = (
+        comparators::normalize_text(got),
+        comparators::normalize_text(expected),
+    );
+    let close = score >= 0.5
+        || (!g.is_empty() && !w.is_empty() && (g.contains(&w) || w.contains(&g)))
+        || comparators::token_f1(got, expected) >= 0.5
+        || match (
+            comparators::parse_number(got),
+            comparators::parse_number(expected),
+        ) {
+            (Some(a), Some(b)) if field_type == ValueType::Number => (a - b).abs() <= b.abs() * 0.1,
+            _ => false,
+        };
+    if close {
+        "partial"
+    } else {
+        "wrong_value"
+    }
+}
+
+pub async fn failure_patterns(
+    db: &PgPool,
+    actor: &Actor,
+    id: Uuid,
+) -> Result<FailurePatterns, AppError> {
+    let (_, e) = super::executions::execution_ctx(db, actor, id).await?;
+    let fields: Json<Vec<OutputField>> =
+        sqlx::query_scalar("select fields from executions where id = $1")
+            .bind(id)
+            .fetch_one(db)
+            .await?;
+    let types: HashMap<String, ValueType> = fields
+        .0
+        .iter()
+        .map(|f| (f.name.clone(), f.field_type))
+        .collect();
+    let judged: Vec<(String, i64)> = sqlx::query_as(
+        "select f.key, count(*) from jobs j cross join lateral json_each(j.field_results) f
+         where j.execution_id = $1 and j.field_results is not null group by 1",
+    )
+    .bind(id)
+    .fetch_all(db)
+    .await?;
+    let mut out: BTreeMap<String, (i64, BTreeMap<&'static str, FailurePattern>)> = judged
+        .into_iter()
+        .map(|(k, n)| (k, (n, BTreeMap::new())))
+        .collect();
+    let mut add = |field: &str, pattern: &'static str, example: FailureExample| {
+        let entry = out.entry(field.to_string()).or_insert((0, BTreeMap::new()));
+        let p = entry.1.entry(pattern).or_insert_with(|| FailurePattern {
+            pattern: pattern.to_string(),
+            count: 0,
+            examples: vec![],
+        });
+        p.count += 1;
+        if p.examples.len() < EXAMPLES {
+            p.examples.push(example);
+        }
+    };
+    // Jobs that ran and got a field wrong.
+    let failing: Vec<(i64, i32, String, JsonMap)> = sqlx::query_as(
+        "select j.id, j.row_index, r.site_url, j.field_results
+         from jobs j join batch_rows r on r.batch_seq = (select seq from batches where id = $2)
+                                       and r.row_index = j.row_index
+         where j.execution_id = $1 and j.verdict in ('partial', 'fail')
+         order by j.id",
+    )
+    .bind(id)
+    .bind(e.batch_id)
+    .fetch_all(db)
+    .await?;
+    for (job, row_index, url, Json(results)) in failing {
+        for (field, r) in results.iter().filter(|(_, r)| r["pass"] == false) {
+            let expected = r.get("expected").and_then(text).unwrap_or_default();
+            let extracted = r.get("extracted").and_then(text);
+            let score = r["score"].as_f64().unwrap_or(0.0);
+            let pattern = classify(
+                types.get(field).copied().unwrap_or(ValueType::Text),
+                extracted.as_deref(),
+                &expected,
+                score,
+            );
+            add(
+                field,
+                pattern,
+                FailureExample {
+                    job_id: job,
+                    row_index,
+                    url: url.clone(),
+                    extracted,
+                    expected: Some(expected),
+                    detail: r["explanation"].as_str().unwrap_or_default().to_string(),
+                },
+            );
+        }
+    }
+    // Jobs that failed: an agent error for every field the row expected.
+    let errored: Vec<ErroredJob> = sqlx::query_as(
+        "select j.id, j.row_index, r.site_url, r.ground_truth, j.error_class, j.error
+             from jobs j join batch_rows r on r.batch_seq = (select seq from batches where id = $2)
+                                           and r.row_index = j.row_index
+             where j.execution_id = $1 and j.state = 'failed'
+             order by j.id",
+    )
+    .bind(id)
+    .bind(e.batch_id)
+    .fetch_all(db)
+    .await?;
+    for (job, row_index, url, Json(truth), class, error) in errored {
+        for f in &fields.0 {
+            let Some(expected) = truth
+                .get(&f.name)
+                .and_then(text)
+                .filter(|t| !t.trim().is_empty())
+            else {
+                continue;
+            };
+            add(
+                &f.name,
+                "agent_error",
+                FailureExample {
+                    job_id: job,
+                    row_index,
+                    url: url.clone(),
+                    extracted: None,
+                    expected: Some(expected),
+                    detail: format!(
+                        "{}: {}",
+                        class.clone().unwrap_or_else(|| "error".into()),
+                        error.clone().unwrap_or_default()
+                    ),
+                },
+            );
+        }
+    }
+    Ok(FailurePatterns {
+        execution_id: id,
+        fields: out
+            .into_iter()
+            .map(|(field, (judged, patterns))| {
+                let agent = patterns.get("agent_error").map_or(0, |p| p.count);
+                FieldFailures {
+                    field,
+                    judged: judged + agent,
+                    patterns: PATTERNS
+                        .iter()
+                        .filter_map(|p| patterns.get(p).cloned())
+                        .collect(),
+                }
+            })
+            .collect(),
+    })
+}
+
+/// execution, created, mode, state, version, judged jobs, accuracy
+type RunRow = (
+    Uuid,
+    chrono::DateTime<chrono::Utc>,
+    String,
+    String,
+    i32,
+    i64,
+    Option<f64>,
+);
+
+pub async fn trends(db: &PgPool, actor: &Actor, batch_id: Uuid) -> Result<Trends, AppError> {
+    let (ctx, _) = super::batches::batch_ctx(db, actor, batch_id).await?;
+    crate::server::auth::rbac::require(&ctx, crate::server::auth::rbac::Permission::ViewResults)?;
+    // The latest 100 runs, shown oldest first.
+    let runs: Vec<RunRow> = sqlx::query_as(
+        "select * from (
+             select e.id, e.created_at, e.mode, e.state, e.instruction_version,
+                    (select count(*) from jobs j where j.execution_id = e.id and j.accuracy is not null),
+                    (select avg(j.accuracy)::float8 from jobs j where j.execution_id = e.id)
+             from executions e where e.org_id = $1 and e.batch_id = $2
+             order by e.created_at desc limit 100) t
+         order by created_at",
+    )
+    .bind(ctx.org_id)
+    .bind(batch_id)
+    .fetch_all(db)
+    .await?;
+    let ids: Vec<Uuid> = runs.iter().map(|r| r.0).collect();
+    let per_field: Vec<(Uuid, String, i64, i64)> = sqlx::query_as(
+        "select j.execution_id, f.key, count(*),
+                count(*) filter (where (f.value->>'pass')::boolean)
+         from jobs j cross join lateral json_each(j.field_results) f
+         where j.execution_id = any($1) and j.field_results is not null
+         group by 1, 2",
+    )
+    .bind(&ids)
+    .fetch_all(db)
+    .await?;
+    let mut names: Vec<String> = per_field.iter().map(|r| r.1.clone()).collect();
+    names.sort();
+    names.dedup();
+    let mut by_run: HashMap<Uuid, BTreeMap<String, f64>> = HashMap::new();
+    for (run, field, compared, passed) in per_field {
+        if compared > 0 {
+            by_run
+                .entry(run)
+                .or_default()
+                .insert(field, passed as f64 / compared as f64);
+        }
+    }
+    Ok(Trends {
+        batch_id,
+        fields: names,
+        points: runs
+            .into_iter()
+            .map(
+                |(id, created_at, mode, state, version, judged, accuracy)| TrendPoint {
+                    execution_id: id,
+                    created_at,
+                    mode,
+                    state,
+                    instruction_version: version,
+                    judged,
+                    accuracy,
+                    fields: by_run.remove(&id).unwrap_or_default(),
+                },
+            )
+            .collect(),
+    })
+}
+
+/// A verdict's rank for fixed/regressed: higher is better; None for jobs
+/// with nothing to judge (not finished, or no expected values).
+fn rank(verdict: Option<&str>) -> Option<u8> {
+    match verdict? {
+        "pass" => Some(3),
+        "partial" => Some(2),
+        "fail" => Some(1),
+        "error" => Some(0),
+        _ => None,
+    }
+}
+
+/// row, url, job a, job b, verdict a, verdict b, extracted a, extracted b
+type PairRow = (
+    i32,
+    String,
+    i64,
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<Json<Map<String, Value>>>,
+    Option<Json<Map<String, Value>>>,
+);
+
+pub async fn compare(db: &PgPool, actor: &Actor, a: Uuid, b: Uuid) -> Result<Comparison, AppError> {
+    if a == b {
+        return Err(AppError::field(
+            "b",
+            "Choose two different runs to compare.",
+        ));
+    }
+    let ea = super::executions::get(db, actor, a).await?;
+    let eb = super::executions::get(db, actor, b).await?;
+    if ea.batch_id != eb.batch_id {
+        return Err(AppError::field(
+            "b",
+            "Compare two runs of the same batch: these ran over different batches.",
+        ));
+    }
+    let ma = super::executions::metrics(db, actor, a).await?;
+    let mb = super::executions::metrics(db, actor, b).await?;
+    let mut fields: BTreeMap<String, FieldDelta> = BTreeMap::new();
+    for (m, is_a) in [(&ma, true), (&mb, false)] {
+        for f in &m.fields {
+            let d = fields.entry(f.field.clone()).or_insert_with(|| FieldDelta {
+                field: f.field.clone(),
+                accuracy_a: None,
+                accuracy_b: None,
+            });
+            if is_a {
+                d.accuracy_a = Some(f.accuracy);
+            } else {
+                d.accuracy_b = Some(f.accuracy);
+            }
+        }
+    }
+    let seq: i64 = sqlx::query_scalar("select seq from batches where id = $1")
+        .bind(ea.batch_id)
+        .fetch_one(db)
+        .await?;
+    let pairs: Vec<PairRow> = sqlx::query_as(
+        "select ja.row_index, r.site_url, ja.id, jb.id, ja.verdict, jb.verdict, ja.extracted, jb.extracted
+         from jobs ja
+         join jobs jb on jb.execution_id = $2 and jb.row_index = ja.row_index
+         join batch_rows r on r.batch_seq = $3 and r.row_index = ja.row_index
+         where ja.execution_id = $1
+           and (ja.verdict is distinct from jb.verdict
+                or ja.extracted::text is distinct from jb.extracted::text)
+         order by ja.row_index",
+    )
+    .bind(a)
+    .bind(b)
+    .bind(seq)
+    .fetch_all(db)
+    .await?;
+    let (mut fixed, mut regressed, mut changed) = (vec![], vec![], vec![]);
+    let (mut fixed_count, mut regressed_count, mut changed_count) = (0, 0, 0);
+    for (row_index, url, job_a, job_b, va, vb, xa, xb) in pairs {
+        let (xa, xb) = (
+            xa.map(|j| j.0).unwrap_or_default(),
+            xb.map(|j| j.0).unwrap_or_default(),
+        );
+        let mut differences = BTreeMap::new();
+        for k in xa.keys().chain(xb.keys()) {
+            let (va, vb) = (xa.get(k).and_then(text), xb.get(k).and_then(text));
+            if va != vb {
+                differences.insert(k.clone(), (va, vb));
+            }
+        }
+        let (ra, rb) = (rank(va.as_deref()), rank(vb.as_deref()));
+        let pair = JobPair {
+            row_index,
+            url,
+            job_a,
+            job_b,
+            verdict_a: va,
+            verdict_b: vb,
+            differences,
+        };
+        let (list, count) = match (ra, rb) {
+            (Some(x), Some(y)) if y > x => (&mut fixed, &mut fixed_count),
+            (Some(x), Some(y)) if y < x => (&mut regressed, &mut regressed_count),
+            _ if !pair.differences.is_empty() => (&mut changed, &mut changed_count),
+            _ => continue,
+        };
+        *count += 1;
+        if list.len() < PAIRS {
+            list.push(pair);
+        }
+    }
+    let only: (i64, i64) = sqlx::query_as(
+        "select
+            (select count(*) from jobs ja where ja.execution_id = $1 and not exists
+                (select 1 from jobs jb where jb.execution_id = $2 and jb.row_index = ja.row_index)),
+            (select count(*) from jobs jb where jb.execution_id = $2 and not exists
+                (select 1 from jobs ja where ja.execution_id = $1 and ja.row_index = jb.row_index))",
+    )
+    .bind(a)
+    .bind(b)
+    .fetch_one(db)
+    .await?;
+    let instructions_diff = if ea.instruction_version != eb.instruction_version {
+        Some(
+            super::projects::diff(
+                db,
+                actor,
+                ea.project_id,
+                ea.instruction_version,
+                eb.instruction_version,
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
+    Ok(Comparison {
+        a: ea,
+        b: eb,
+        fields: fields.into_values().collect(),
+        fixed,
+        fixed_count,
+        regressed,
+        regressed_count,
+        changed,
+        changed_count,
+        only_a: only.0,
+        only_b: only.1,
+        instructions_diff,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_fall_into_patterns() {
+        assert_eq!(classify(ValueType::Number, None, "10", 0.0), "missing");
+        assert_eq!(
+            classify(ValueType::Number, Some("  "), "10", 0.0),
+            "missing"
+        );
+        assert_eq!(
+            classify(ValueType::Number, Some("call us"), "10", 0.0),
+            "wrong_type"
+        );
+        assert_eq!(
+            classify(ValueType::Number, Some("10.50"), "10", 0.0),
+            "partial"
+        );
+        assert_eq!(
+            classify(ValueType::Number, Some("99"), "10", 0.0),
+            "wrong_value"
+        );
+        assert_eq!(
+            classify(ValueType::Text, Some("Blue Shoe"), "Blue Shoe XL", 0.0),
+            "partial"
+        );
+        assert_eq!(
+            classify(ValueType::Text, Some("Lamp"), "Blue Shoe", 0.0),
+            "wrong_value"
+        );
+        assert_eq!(
+            classify(ValueType::Date, Some("soon"), "2026-01-02", 0.0),
+            "wrong_type"
+        );
+    }
+}

@@ -1,0 +1,239 @@
+//! Bulk operations on an execution's jobs (F12): chosen by id (at most
+//! 1,000) or every job matching a job-list filter (any number), then
+//! deleted (finished jobs only; admins), rerun as a new execution, or
+//! updated (queued jobs cancelled).
+
+use serde::Deserialize;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::error::AppError;
+use crate::model::BulkJobsResult;
+use crate::server::auth::rbac::{require, Actor, Permission};
+use crate::server::service::jobs::{self, JobFilter};
+use crate::server::{db, live};
+
+pub const MAX_IDS: usize = 1_000;
+
+/// `POST /jobs/bulk/{delete|rerun|update}`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BulkJobs {
+    /// These jobs (one execution's, at most 1,000)…
+    pub job_ids: Option<Vec<i64>>,
+    /// …or every job of this execution matching `filter` (no filter: all).
+    pub execution_id: Option<Uuid>,
+    pub filter: Option<JobFilter>,
+    /// `update`: the new state (`cancelled`, for queued jobs).
+    pub state: Option<String>,
+    /// `rerun`: the new execution's concurrency (default: the same).
+    pub concurrency: Option<i32>,
+}
+
+fn not_found() -> AppError {
+    AppError::NotFound("Execution".into())
+}
+
+pub async fn run(
+    db: &PgPool,
+    actor: &Actor,
+    action: &str,
+    req: BulkJobs,
+) -> Result<BulkJobsResult, AppError> {
+    if !["delete", "rerun", "update"].contains(&action) {
+        return Err(AppError::NotFound("API route".into()));
+    }
+    let execution_id = match (&req.job_ids, req.execution_id) {
+        (Some(_), Some(_)) => {
+            return Err(AppError::field(
+                "job_ids",
+                "Choose jobs one way: job_ids, or execution_id with a filter.",
+            ))
+        }
+        (None, None) => {
+            return Err(AppError::field(
+                "job_ids",
+                "Choose the jobs: job_ids, or execution_id with an optional filter.",
+            ))
+        }
+        (Some(ids), None) => {
+            if ids.is_empty() || ids.len() > MAX_IDS {
+                return Err(AppError::field(
+                    "job_ids",
+                    format!(
+                        "Give from 1 to {MAX_IDS} job ids ({} given); for more, use execution_id and a filter.",
+                        ids.len()
+                    ),
+                ));
+            }
+            // The execution of the first job; a job of another
+            // organization is simply not found.
+            let first: Option<Uuid> =
+                sqlx::query_scalar("select execution_id from jobs where id = $1")
+                    .bind(ids[0])
+                    .fetch_optional(db)
+                    .await?;
+            first.ok_or_else(|| AppError::NotFound("Job".into()))?
+        }
+        (None, Some(e)) => e,
+    };
+    if req.filter.is_some() && req.job_ids.is_some() {
+        return Err(AppError::field(
+            "filter",
+            "A filter applies to execution_id, not to job_ids.",
+        ));
+    }
+    let (ctx, e) = match super::executions::execution_ctx(db, actor, execution_id).await {
+        Err(AppError::NotFound(_)) if req.job_ids.is_some() => {
+            return Err(AppError::NotFound("Job".into()))
+        }
+        other => other?,
+    };
+    require(
+        &ctx,
+        match action {
+            "delete" => Permission::DeleteProject,
+            _ => Permission::RunExecution,
+        },
+    )?;
+    let state = match action {
+        "update" => match req.state.as_deref() {
+            Some("cancelled") => Some("cancelled"),
+            Some(other) => {
+                return Err(AppError::field(
+                    "state",
+                    format!("{other:?} can't be set; use cancelled (it cancels queued jobs)."),
+                ))
+            }
+            None => return Err(AppError::field("state", "Give the new state: cancelled.")),
+        },
+        _ if req.state.is_some() => {
+            return Err(AppError::field("state", "Only update takes a state."))
+        }
+        _ => None,
+    };
+    // The chosen jobs: (id, row, state).
+    let chosen: Vec<(i64, i32, String)> = match &req.job_ids {
+        Some(ids) => {
+            let found: Vec<(i64, i32, String)> = sqlx::query_as(
+                "select id, row_index, state from jobs where execution_id = $1 and id = any($2) order by id",
+            )
+            .bind(execution_id)
+            .bind(ids)
+            .fetch_all(db)
+            .await?;
+            let unknown: Vec<String> = ids
+                .iter()
+                .filter(|i| !found.iter().any(|(f, _, _)| f == *i))
+                .take(5)
+                .map(|i| i.to_string())
+                .collect();
+            if !unknown.is_empty() {
+                return Err(AppError::field(
+                    "job_ids",
+                    format!(
+                        "All jobs must be of one execution; not of {}: {}.",
+                        e.id,
+                        unknown.join(", ")
+                    ),
+                ));
+            }
+            found
+        }
+        None => {
+            let filter = jobs::check_filter(&req.filter.clone().unwrap_or_default())?;
+            jobs::query(db, execution_id, e.batch_id, &filter, None, i64::MAX)
+                .await?
+                .into_iter()
+                .map(|j| (j.id, j.row_index, j.state))
+                .collect()
+        }
+    };
+    let matched = chosen.len() as i64;
+    if chosen.is_empty() {
+        return Ok(BulkJobsResult {
+            action: action.into(),
+            matched,
+            affected: 0,
+            execution_id: None,
+        });
+    }
+    match action {
+        "rerun" => {
+            let concurrency = req.concurrency.unwrap_or(e.concurrency);
+            if !(1..=super::executions::MAX_CONCURRENCY).contains(&concurrency) {
+                return Err(AppError::field(
+                    "concurrency",
+                    format!(
+                        "Use a concurrency from 1 to {}.",
+                        super::executions::MAX_CONCURRENCY
+                    ),
+                ));
+            }
+            let mut rows: Vec<i32> = chosen.iter().map(|(_, r, _)| *r).collect();
+            rows.sort_unstable();
+            rows.dedup();
+            let n = rows.len() as i64;
+            let new = super::executions::rerun_rows(db, actor, &ctx, &e, rows, concurrency).await?;
+            Ok(BulkJobsResult {
+                action: action.into(),
+                matched,
+                affected: n,
+                execution_id: Some(new.id),
+            })
+        }
+        "delete" => {
+            let ids: Vec<i64> = chosen.iter().map(|(i, _, _)| *i).collect();
+            let mut tx = db.begin().await?;
+            let mut affected = 0;
+            for chunk in ids.chunks(10_000) {
+                // Queued and running jobs belong to the queue; only
+                // finished ones can go.
+                affected += sqlx::query(
+                    "delete from jobs where execution_id = $1 and id = any($2)
+                       and state in ('succeeded', 'failed', 'cancelled')",
+                )
+                .bind(execution_id)
+                .bind(chunk)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected() as i64;
+            }
+            live::notify(&mut *tx, live::EXECUTION, &execution_id.to_string()).await?;
+            tx.commit().await?;
+            Ok(BulkJobsResult {
+                action: action.into(),
+                matched,
+                affected,
+                execution_id: None,
+            })
+        }
+        _ => {
+            let ids: Vec<i64> = chosen.iter().map(|(i, _, _)| *i).collect();
+            let state = state.ok_or_else(not_found)?;
+            let mut tx = db.begin().await?;
+            let mut affected = 0;
+            for chunk in ids.chunks(10_000) {
+                affected += sqlx::query(
+                    "update jobs set state = $3, finished_at = now()
+                     where execution_id = $1 and id = any($2) and state = 'queued'",
+                )
+                .bind(execution_id)
+                .bind(chunk)
+                .bind(state)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected() as i64;
+            }
+            tx.commit().await?;
+            // The execution may have nothing left to run.
+            db::jobs::settle_and_notify(db, &[execution_id]).await?;
+            Ok(BulkJobsResult {
+                action: action.into(),
+                matched,
+                affected,
+                execution_id: None,
+            })
+        }
+    }
+}
