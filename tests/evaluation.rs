@@ -678,6 +678,20 @@ async fn bulk_job_operations_by_hand_and_by_filter(db: PgPool) {
         .await;
     assert!(r.field("state").is_some(), "{:?}", r.body);
 
+    // A preview counts without acting.
+    let r = app
+        .post(
+            &c,
+            "/api/v1/jobs/bulk/delete",
+            json!({"execution_id": id, "filter": {"evaluation": "partial"}, "preview": true}),
+        )
+        .await;
+    assert_eq!(
+        (r.body["matched"].as_i64(), r.body["affected"].as_i64()),
+        (Some(2), Some(0)),
+        "{:?}",
+        r.body
+    );
     // Delete every job matching a filter: the two partial ones.
     let r = app
         .post(

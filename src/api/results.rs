@@ -131,6 +131,7 @@ pub async fn bulk_jobs(
     all_matching: bool,
     status: Option<String>,
     evaluation: Option<String>,
+    preview: Option<bool>,
 ) -> Result<BulkJobsResult, AppError> {
     use crate::server::rpc;
     use crate::server::service::{bulk_jobs, jobs::JobFilter};
@@ -156,6 +157,7 @@ pub async fn bulk_jobs(
     };
     let req = bulk_jobs::BulkJobs {
         state: (action == "update").then(|| "cancelled".to_string()),
+        preview: preview.unwrap_or(false),
         ..req
     };
     bulk_jobs::run(&state.db, &actor, &action, req).await

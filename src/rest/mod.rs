@@ -197,7 +197,9 @@ pub fn router() -> Router<AppState> {
             get(results::failure_patterns),
         )
         .route("/executions/compare", get(results::compare))
-        .route("/jobs/bulk/{action}", post(results::bulk_jobs))
+        .route("/jobs/bulk/delete", post(results::bulk_delete))
+        .route("/jobs/bulk/rerun", post(results::bulk_rerun))
+        .route("/jobs/bulk/update", post(results::bulk_update))
         .route(
             "/executions/{id}/concurrency",
             put(executions::set_concurrency),

@@ -123,14 +123,35 @@ pub async fn compare(
     Ok(Json(analysis::compare(&state.db, &actor, a, b).await?))
 }
 
-/// `POST /jobs/bulk/{delete|rerun|update}`.
-pub async fn bulk_jobs(
+/// `POST /jobs/bulk/delete`: finished jobs only (admins).
+pub async fn bulk_delete(
     State(state): State<AppState>,
     Caller(actor): Caller,
-    Path(action): Path<String>,
     Json(body): Json<bulk_jobs::BulkJobs>,
 ) -> Result<Json<BulkJobsResult>, AppError> {
     Ok(Json(
-        bulk_jobs::run(&state.db, &actor, &action, body).await?,
+        bulk_jobs::run(&state.db, &actor, "delete", body).await?,
+    ))
+}
+
+/// `POST /jobs/bulk/rerun`: a new execution over the jobs' rows.
+pub async fn bulk_rerun(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Json(body): Json<bulk_jobs::BulkJobs>,
+) -> Result<Json<BulkJobsResult>, AppError> {
+    Ok(Json(
+        bulk_jobs::run(&state.db, &actor, "rerun", body).await?,
+    ))
+}
+
+/// `POST /jobs/bulk/update {state: "cancelled"}`: cancels queued jobs.
+pub async fn bulk_update(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Json(body): Json<bulk_jobs::BulkJobs>,
+) -> Result<Json<BulkJobsResult>, AppError> {
+    Ok(Json(
+        bulk_jobs::run(&state.db, &actor, "update", body).await?,
     ))
 }

@@ -404,62 +404,100 @@ pub fn ResultsGrid(
     let job_action = move |action: &'static str| {
         let (status, evaluation) = filter_of(tab.get_untracked().as_deref());
         let (job_ids, all) = (ids(), all_matching.get_untracked());
-        let scope = scope();
         let slug = slug_for_rows.get_value();
         error.set(None);
         notice.set(None);
-        let question = match action {
-            "delete" => format!("Delete the finished jobs among {scope}? Their results and attempts are removed for good; queued and running jobs are kept."),
-            "rerun" => format!("Rerun {scope} as a new execution?"),
-            _ => format!("Cancel the queued jobs among {scope}?"),
-        };
-        let apply = Callback::new(move |_| {
+        let apply = Callback::new({
             let (job_ids, status, evaluation, slug) = (
                 job_ids.clone(),
                 status.clone(),
                 evaluation.clone(),
                 slug.clone(),
             );
-            busy.set(true);
-            spawn_local(async move {
-                match bulk_jobs(id, action.to_string(), job_ids, all, status, evaluation).await {
-                    Ok(r) => {
-                        pending.set(None);
-                        if let Some(new) = r.execution_id {
-                            if let Some(w) = web_sys::window() {
-                                let _ = w
-                                    .location()
-                                    .set_href(&format!("/o/{slug}/executions/{new}"));
+            move |_| {
+                let (job_ids, status, evaluation, slug) = (
+                    job_ids.clone(),
+                    status.clone(),
+                    evaluation.clone(),
+                    slug.clone(),
+                );
+                busy.set(true);
+                spawn_local(async move {
+                    match bulk_jobs(
+                        id,
+                        action.to_string(),
+                        job_ids,
+                        all,
+                        status,
+                        evaluation,
+                        Some(false),
+                    )
+                    .await
+                    {
+                        Ok(r) => {
+                            pending.set(None);
+                            if let Some(new) = r.execution_id {
+                                if let Some(w) = web_sys::window() {
+                                    let _ = w
+                                        .location()
+                                        .set_href(&format!("/o/{slug}/executions/{new}"));
+                                }
+                            } else {
+                                notice.set(Some(match action {
+                                    "delete" => format!(
+                                        "Deleted {} (of {} chosen).",
+                                        plural(r.affected, "job"),
+                                        r.matched
+                                    ),
+                                    _ => format!(
+                                        "Cancelled {} (of {} chosen).",
+                                        plural(r.affected, "queued job"),
+                                        r.matched
+                                    ),
+                                }));
+                                selected.set(BTreeSet::new());
+                                reload.update(|n| *n += 1);
+                                changed.update(|n| *n += 1);
                             }
-                        } else {
-                            notice.set(Some(match action {
-                                "delete" => format!(
-                                    "Deleted {} (of {} chosen).",
-                                    plural(r.affected, "job"),
-                                    r.matched
-                                ),
-                                _ => format!(
-                                    "Cancelled {} (of {} chosen).",
-                                    plural(r.affected, "queued job"),
-                                    r.matched
-                                ),
-                            }));
-                            selected.set(BTreeSet::new());
-                            reload.update(|n| *n += 1);
-                            changed.update(|n| *n += 1);
                         }
+                        Err(e) => error.set(Some(e)),
                     }
-                    Err(e) => error.set(Some(e)),
-                }
-                busy.set(false);
-            });
+                    busy.set(false);
+                });
+            }
         });
-        pending.set(Some(Pending {
-            question,
-            samples: vec![],
-            apply,
-            danger: action == "delete",
-        }));
+        // Count first, so the confirmation names how many jobs it reaches.
+        busy.set(true);
+        spawn_local(async move {
+            match bulk_jobs(
+                id,
+                action.to_string(),
+                job_ids,
+                all,
+                status,
+                evaluation,
+                Some(true),
+            )
+            .await
+            {
+                Ok(r) => {
+                    let n = plural(r.matched, "job");
+                    let question = match action {
+                        "delete" => format!("Delete the finished jobs among these {n}? Their results and attempts are removed for good; queued and running jobs are kept."),
+                        "rerun" => format!("Rerun these {n} as a new execution?"),
+                        _ => format!("Cancel the queued jobs among these {n}?"),
+                    };
+                    pending.set(Some(Pending {
+                        question,
+                        samples: vec![],
+                        apply,
+                        danger: action == "delete",
+                    }));
+                }
+                Err(e) => error.set(Some(e)),
+            }
+            busy.set(false);
+        });
     };
 
     // The toolbar's "set a field" form.

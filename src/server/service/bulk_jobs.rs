@@ -28,6 +28,10 @@ pub struct BulkJobs {
     pub state: Option<String>,
     /// `rerun`: the new execution's concurrency (default: the same).
     pub concurrency: Option<i32>,
+    /// Count the jobs the selection reaches without acting (for a
+    /// confirmation).
+    #[serde(default)]
+    pub preview: bool,
 }
 
 fn not_found() -> AppError {
@@ -150,7 +154,7 @@ pub async fn run(
         }
     };
     let matched = chosen.len() as i64;
-    if chosen.is_empty() {
+    if chosen.is_empty() || req.preview {
         return Ok(BulkJobsResult {
             action: action.into(),
             matched,
