@@ -114,6 +114,19 @@ fn LiveExecution(snapshot: LiveSnapshot) -> impl IntoView {
             apply(e);
         }
     });
+    // Changed expected values change the counts; a finished run has no
+    // stream to bring them, so read the execution again.
+    Effect::new(move |prev: Option<u32>| {
+        let now = changed.get();
+        if prev.is_some_and(|p| p != now) {
+            leptos::task::spawn_local(async move {
+                if let Ok(e) = crate::api::projects::get_execution(id).await {
+                    apply(e);
+                }
+            });
+        }
+        now
+    });
     // Browser only: follow the stream while the run is active, and tick a
     // clock for the elapsed time.
     Effect::new(move |_| {
