@@ -431,6 +431,35 @@ fn samples(batch: BatchRef, planned: &[Planned]) -> Vec<GroundTruthSample> {
         .collect()
 }
 
+/// Ends a bulk change: a preview (or nothing to change) rolls back and
+/// reports; otherwise the changes are stored, the rows' jobs judged again,
+/// and the transaction committed.
+async fn finish(
+    mut tx: Transaction<'_, Postgres>,
+    batch: BatchRef,
+    ctx: &OrgCtx,
+    who: &str,
+    planned: Vec<Planned>,
+    matched: i64,
+    preview: bool,
+) -> Result<BulkGroundTruthResult, AppError> {
+    let mut result = BulkGroundTruthResult {
+        preview,
+        rows_matched: matched,
+        rows_changed: planned.len() as i64,
+        values_changed: planned.iter().map(|p| p.changes.len() as i64).sum(),
+        reevaluated_jobs: 0,
+        samples: samples(batch, &planned),
+    };
+    if preview || planned.is_empty() {
+        tx.rollback().await?;
+        return Ok(result);
+    }
+    result.reevaluated_jobs = store(&mut tx, batch, ctx, who, &planned).await?;
+    tx.commit().await?;
+    Ok(result)
+}
+
 pub async fn edit(
     db: &PgPool,
     actor: &Actor,
@@ -783,24 +812,7 @@ pub async fn bulk_edit(
             plan(index, url, truth, wanted)
         })
         .collect();
-    let result = BulkGroundTruthResult {
-        preview: req.preview,
-        rows_matched: matched,
-        rows_changed: planned.len() as i64,
-        values_changed: planned.iter().map(|p| p.changes.len() as i64).sum(),
-        reevaluated_jobs: 0,
-        samples: samples(batch, &planned),
-    };
-    if req.preview || planned.is_empty() {
-        tx.rollback().await?;
-        return Ok(result);
-    }
-    let judged = store(&mut tx, batch, &ctx, &who, &planned).await?;
-    tx.commit().await?;
-    Ok(BulkGroundTruthResult {
-        reevaluated_jobs: judged,
-        ..result
-    })
+    finish(tx, batch, &ctx, &who, planned, matched, req.preview).await
 }
 
 // ---------------------------------------------------------------------------
@@ -1177,24 +1189,7 @@ pub async fn bulk_set(
             plan(index, url, truth, values)
         })
         .collect();
-    let result = BulkGroundTruthResult {
-        preview: req.preview,
-        rows_matched: matched,
-        rows_changed: planned.len() as i64,
-        values_changed: planned.iter().map(|p| p.changes.len() as i64).sum(),
-        reevaluated_jobs: 0,
-        samples: samples(batch, &planned),
-    };
-    if req.preview || planned.is_empty() {
-        tx.rollback().await?;
-        return Ok(result);
-    }
-    let judged = store(&mut tx, batch, &ctx, &who, &planned).await?;
-    tx.commit().await?;
-    Ok(BulkGroundTruthResult {
-        reevaluated_jobs: judged,
-        ..result
-    })
+    finish(tx, batch, &ctx, &who, planned, matched, req.preview).await
 }
 
 /// The project's fields, for reading a bulk-set file.
