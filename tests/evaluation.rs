@@ -493,6 +493,23 @@ async fn bulk_edits_preview_then_judge_every_changed_row_again(db: PgPool) {
         "{:?}",
         r.body
     );
+    // A file's row that isn't in the batch is named by its line.
+    let r = app
+        .send_bytes(
+            &c,
+            &set,
+            b"row,title\n1,A\n9999,B\n".to_vec(),
+            "text/csv",
+            None,
+        )
+        .await;
+    assert!(
+        r.field("file")
+            .unwrap()
+            .contains("Line 3: This batch has no row 9999"),
+        "{:?}",
+        r.body
+    );
     let many: Vec<i64> = (1..=1001).map(|i| mino::model::row_id(seq, i)).collect();
     let r = app
         .post(

@@ -38,26 +38,23 @@ pub async fn bulk_set(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_ascii_lowercase();
-    let req = if content_type.starts_with("text/csv")
+    if content_type.starts_with("text/csv")
         || content_type.starts_with("text/plain")
         || content_type.starts_with("text/tab-separated-values")
     {
-        let (fields, seq) = ground_truth::fields_for_batch(&state.db, &actor, batch).await?;
-        ground_truth::BulkSet {
-            rows: ground_truth::parse_set_file(&body, &fields, seq)?,
-            preview: q.preview,
-        }
-    } else if content_type.starts_with("application/json") {
-        let mut req: ground_truth::BulkSet = serde_json::from_slice(&body).map_err(|e| {
-            AppError::InvalidJson(format!("The body is not the JSON this endpoint takes: {e}"))
-        })?;
-        req.preview |= q.preview;
-        req
-    } else {
+        return Ok(Json(
+            ground_truth::bulk_set_file(&state.db, &actor, batch, &body, q.preview).await?,
+        ));
+    }
+    if !content_type.starts_with("application/json") {
         return Err(AppError::InvalidJson(
             "Send JSON (`Content-Type: application/json`) or a CSV file (`Content-Type: text/csv`).".into(),
         ));
-    };
+    }
+    let mut req: ground_truth::BulkSet = serde_json::from_slice(&body).map_err(|e| {
+        AppError::InvalidJson(format!("The body is not the JSON this endpoint takes: {e}"))
+    })?;
+    req.preview |= q.preview;
     Ok(Json(
         ground_truth::bulk_set(&state.db, &actor, batch, req).await?,
     ))

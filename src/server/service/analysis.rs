@@ -328,8 +328,8 @@ pub async fn compare(db: &PgPool, actor: &Actor, a: Uuid, b: Uuid) -> Result<Com
             "Compare two runs of the same batch: these ran over different batches.",
         ));
     }
-    let ma = super::executions::metrics(db, actor, a).await?;
-    let mb = super::executions::metrics(db, actor, b).await?;
+    let ma = super::executions::metrics_of(db, &ea).await?;
+    let mb = super::executions::metrics_of(db, &eb).await?;
     let mut fields: BTreeMap<String, FieldDelta> = BTreeMap::new();
     for (m, is_a) in [(&ma, true), (&mb, false)] {
         for f in &m.fields {

@@ -630,6 +630,15 @@ pub async fn metrics(
     id: Uuid,
 ) -> Result<crate::model::ExecutionMetrics, AppError> {
     let (_, e) = execution_ctx(db, actor, id).await?;
+    metrics_of(db, &e).await
+}
+
+/// The metrics of an execution the caller was already allowed to read.
+pub(crate) async fn metrics_of(
+    db: &PgPool,
+    e: &Execution,
+) -> Result<crate::model::ExecutionMetrics, AppError> {
+    let id = e.id;
     let verdicts: Vec<(String, i64)> = sqlx::query_as(
         "select verdict, count(*) from jobs
          where execution_id = $1 and verdict is not null group by verdict",

@@ -94,7 +94,7 @@ pub async fn history(
     read_history(db, org, seq, index).await
 }
 
-async fn read_history(
+pub(crate) async fn read_history(
     db: &PgPool,
     org: Uuid,
     seq: i64,
@@ -322,24 +322,34 @@ pub(crate) async fn judge_again(
         Option<Json<Map<String, Value>>>,
         Json<Map<String, Value>>,
     );
-    let jobs: Vec<ToJudge> = sqlx::query_as(
-        "select j.id, j.execution_id, j.extracted, r.ground_truth
-         from jobs j
-         join executions e on e.id = j.execution_id
-         join batches b on b.id = e.batch_id
-         join batch_rows r on r.batch_seq = b.seq and r.row_index = j.row_index
-         where j.execution_id = any($1) and j.state = 'succeeded'
-           and ($2::int[] is null or j.row_index = any($2))",
-    )
-    .bind(executions)
-    .bind(rows)
-    .fetch_all(&mut **tx)
-    .await?;
+    // A page at a time (by job id), so re-judging a million-job run holds
+    // only one page in memory.
+    const PAGE: i64 = 10_000;
     let empty = Vec::new();
-    for chunk in jobs.chunks(10_000) {
+    let (mut after, mut judged) = (0i64, 0i64);
+    loop {
+        let jobs: Vec<ToJudge> = sqlx::query_as(
+            "select j.id, j.execution_id, j.extracted, r.ground_truth
+             from jobs j
+             join executions e on e.id = j.execution_id
+             join batches b on b.id = e.batch_id
+             join batch_rows r on r.batch_seq = b.seq and r.row_index = j.row_index
+             where j.execution_id = any($1) and j.state = 'succeeded'
+               and ($2::int[] is null or j.row_index = any($2)) and j.id > $3
+             order by j.id limit $4",
+        )
+        .bind(executions)
+        .bind(rows)
+        .bind(after)
+        .bind(PAGE)
+        .fetch_all(&mut **tx)
+        .await?;
+        let Some(last) = jobs.last().map(|j| j.0) else {
+            break;
+        };
         let (mut ids, mut verdicts, mut results, mut accuracies) =
-            (Vec::with_capacity(chunk.len()), vec![], vec![], vec![]);
-        for (id, execution, extracted, Json(truth)) in chunk {
+            (Vec::with_capacity(jobs.len()), vec![], vec![], vec![]);
+        for (id, execution, extracted, Json(truth)) in &jobs {
             let extracted = extracted.as_ref().map(|j| &j.0);
             let v = evaluate::evaluate_job(
                 fields.get(execution).unwrap_or(&empty),
@@ -362,11 +372,13 @@ pub(crate) async fn judge_again(
         .bind(&accuracies)
         .execute(&mut **tx)
         .await?;
+        judged += jobs.len() as i64;
+        after = last;
     }
     for execution in executions {
         live::notify(&mut **tx, live::EXECUTION, &execution.to_string()).await?;
     }
-    Ok(jobs.len() as i64)
+    Ok(judged)
 }
 
 /// After a field's comparator (or its options) changed: every execution of
@@ -374,18 +386,17 @@ pub(crate) async fn judge_again(
 /// extraction it ran with stays as it was), and its finished jobs are
 /// judged again, so runs stay comparable. Returns how many jobs.
 pub(crate) async fn rejudge_comparator(
-    db: &PgPool,
+    tx: &mut Transaction<'_, Postgres>,
     org: Uuid,
     project: Uuid,
     field: &OutputField,
 ) -> Result<i64, AppError> {
-    let mut tx = db.begin().await?;
     let runs: Vec<(Uuid, Json<Vec<OutputField>>)> = sqlx::query_as(
         "select id, fields from executions where org_id = $1 and project_id = $2 for update",
     )
     .bind(org)
     .bind(project)
-    .fetch_all(&mut *tx)
+    .fetch_all(&mut **tx)
     .await?;
     let mut changed = Vec::new();
     for (id, Json(mut fields)) in runs {
@@ -402,14 +413,12 @@ pub(crate) async fn rejudge_comparator(
             sqlx::query("update executions set fields = $2 where id = $1")
                 .bind(id)
                 .bind(Json(&fields))
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
             changed.push(id);
         }
     }
-    let judged = judge_again(&mut tx, &changed, None).await?;
-    tx.commit().await?;
-    Ok(judged)
+    judge_again(tx, &changed, None).await
 }
 
 fn samples(batch: BatchRef, planned: &[Planned]) -> Vec<GroundTruthSample> {
@@ -752,13 +761,31 @@ pub async fn bulk_edit(
         (None, Some(jobs)) => Some(jobs.iter().map(|(i, _)| *i).collect()),
         (None, None) => None,
     };
+    // Over the whole batch, only the rows the operation may change are read
+    // and locked (`plan` below decides exactly); chosen rows are all read,
+    // so a missing one can be named.
+    let (narrow_field, narrow_kind, narrow_value) = match (&indexes, &op) {
+        (None, Operation::Set(f, Some(v))) => (Some(f.as_str()), "differs", Some(v.as_str())),
+        (None, Operation::Set(f, None)) => (Some(f.as_str()), "present", None),
+        (None, Operation::Replace(f, find, _)) => {
+            (Some(f.as_str()), "contains", Some(find.as_str()))
+        }
+        _ => (None, "", None),
+    };
     let rows: Vec<RowValues> = sqlx::query_as(
         "select row_index, site_url, ground_truth from batch_rows
          where batch_seq = $1 and ($2::int[] is null or row_index = any($2))
+           and ($3::text is null or case $4
+                 when 'differs' then (ground_truth->>$3) is distinct from $5
+                 when 'present' then (ground_truth->>$3) is not null
+                 else strpos(ground_truth->>$3, $5) > 0 end)
          order by row_index for update",
     )
     .bind(b.seq)
     .bind(indexes.as_deref())
+    .bind(narrow_field)
+    .bind(narrow_kind)
+    .bind(narrow_value)
     .fetch_all(&mut *tx)
     .await?;
     if let (Some(ids), Some(idx)) = (&req.row_ids, &indexes) {
@@ -780,7 +807,11 @@ pub async fn bulk_edit(
             (i, url, gt, ex)
         })
         .collect();
-    let matched = candidates.len() as i64;
+    let matched = if indexes.is_none() {
+        b.row_count as i64
+    } else {
+        candidates.len() as i64
+    };
     let field_names: Vec<String> = fields.iter().map(|f| f.name.clone()).collect();
     let planned: Vec<Planned> = candidates
         .into_iter()
@@ -832,11 +863,17 @@ pub struct BulkSet {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BulkSetRow {
+    /// The file line this row came from (a CSV upload), for errors.
+    #[serde(skip)]
+    pub line: Option<u64>,
     pub row_id: Option<i64>,
     pub row: Option<i32>,
     pub url: Option<String>,
     pub values: BTreeMap<String, Option<String>>,
 }
+
+/// Field → new value (None clears).
+type Values = BTreeMap<String, Option<String>>;
 
 /// How an entry names its row(s).
 #[derive(Debug, Clone, PartialEq)]
@@ -976,7 +1013,10 @@ pub fn parse_set_file(
             ));
         }
         let key = cells[key_col.1].trim();
-        let mut row = BulkSetRow::default();
+        let mut row = BulkSetRow {
+            line: Some(line),
+            ..Default::default()
+        };
         let bad_key = || {
             located(
                 line,
@@ -987,6 +1027,9 @@ pub fn parse_set_file(
                 ),
             )
         };
+        if key.is_empty() {
+            return Err(bad_key());
+        }
         match key_col.0 {
             "row_id" => {
                 let id: i64 = key.parse().map_err(|_| bad_key())?;
@@ -1075,6 +1118,39 @@ pub async fn bulk_set(
     if req.rows.is_empty() {
         return Err(AppError::field("rows", "Give at least one row to set."));
     }
+    apply_set(db, &ctx, &b, &fields, req).await
+}
+
+/// A bulk set from a CSV file (see [`parse_set_file`]); errors name the
+/// file's line.
+pub async fn bulk_set_file(
+    db: &PgPool,
+    actor: &Actor,
+    batch_id: Uuid,
+    file: &[u8],
+    preview: bool,
+) -> Result<BulkGroundTruthResult, AppError> {
+    let (ctx, b) = super::batches::batch_ctx(db, actor, batch_id).await?;
+    require(&ctx, Permission::EditGroundTruth)?;
+    let fields = db::projects::fetch_fields(db, ctx.org_id, b.project_id).await?;
+    let rows = parse_set_file(file, &fields, b.seq)?;
+    if rows.is_empty() {
+        return Err(AppError::field(
+            "file",
+            "The file sets no value: every cell below the header is empty.",
+        ));
+    }
+    apply_set(db, &ctx, &b, &fields, BulkSet { rows, preview }).await
+}
+
+async fn apply_set(
+    db: &PgPool,
+    ctx: &OrgCtx,
+    b: &db::batches::BatchDbRow,
+    fields: &[OutputField],
+    req: BulkSet,
+) -> Result<BulkGroundTruthResult, AppError> {
+    let batch_id = b.id;
     if req.rows.len() > MAX_SET_ROWS {
         return Err(AppError::field(
             "rows",
@@ -1084,10 +1160,17 @@ pub async fn bulk_set(
             ),
         ));
     }
-    let mut keyed: Vec<(RowKey, BTreeMap<String, Option<String>>)> =
-        Vec::with_capacity(req.rows.len());
+    // Where an entry's problem is reported: its file line, or its place in
+    // the body.
+    let place = |n: usize, line: Option<u64>| -> (String, String) {
+        match line {
+            Some(l) => ("file".into(), format!("Line {l}: ")),
+            None => (format!("rows[{n}]"), String::new()),
+        }
+    };
+    let mut keyed: Vec<(RowKey, Option<u64>, Values)> = Vec::with_capacity(req.rows.len());
     for (n, r) in req.rows.into_iter().enumerate() {
-        let at = format!("rows[{n}]");
+        let (at, line) = place(n, r.line);
         let key = match (r.row_id, r.row, r.url.as_deref().map(str::trim)) {
             (Some(id), None, None) if id > 0 && id / ROW_ID_BASE == b.seq => {
                 RowKey::Index((id % ROW_ID_BASE) as i32)
@@ -1095,7 +1178,7 @@ pub async fn bulk_set(
             (Some(id), None, None) => {
                 return Err(AppError::field(
                     &at,
-                    format!("Row {id} is not a row of this batch."),
+                    format!("{line}Row {id} is not a row of this batch."),
                 ))
             }
             (None, Some(i), None) => RowKey::Index(i),
@@ -1106,22 +1189,25 @@ pub async fn bulk_set(
             _ => {
                 return Err(AppError::field(
                     &at,
-                    "Name the row with exactly one of row_id, row or url.",
+                    format!("{line}Name the row with exactly one of row_id, row or url."),
                 ))
             }
         };
         if r.values.is_empty() {
-            return Err(AppError::field(&at, "Give at least one value to set."));
+            return Err(AppError::field(
+                &at,
+                format!("{line}Give at least one value to set."),
+            ));
         }
         for (name, v) in &r.values {
-            check_field_name(&fields, &at, name)?;
+            check_field_name(fields, &at, name)?;
             if let Some(v) = v {
                 check_value(&at, name, v)?;
             }
         }
-        keyed.push((key, r.values));
+        keyed.push((key, r.line, r.values));
     }
-    let who = super::projects::actor_name(db, &ctx).await?;
+    let who = super::projects::actor_name(db, ctx).await?;
     let batch = BatchRef {
         org: ctx.org_id,
         id: batch_id,
@@ -1131,14 +1217,14 @@ pub async fn bulk_set(
     let mut tx = db.begin().await?;
     let indexes: Vec<i32> = keyed
         .iter()
-        .filter_map(|(k, _)| match k {
+        .filter_map(|(k, _, _)| match k {
             RowKey::Index(i) => Some(*i),
             RowKey::Url(_) => None,
         })
         .collect();
     let urls: Vec<String> = keyed
         .iter()
-        .filter_map(|(k, _)| match k {
+        .filter_map(|(k, _, _)| match k {
             RowKey::Url(u) => Some(u.clone()),
             RowKey::Index(_) => None,
         })
@@ -1161,7 +1247,7 @@ pub async fn bulk_set(
     }
     // Every entry must reach a row; later entries for one row win.
     let mut wanted: BTreeMap<usize, BTreeMap<String, Option<String>>> = BTreeMap::new();
-    for (n, (key, values)) in keyed.iter().enumerate() {
+    for (n, (key, line, values)) in keyed.iter().enumerate() {
         let reached: Vec<usize> = match key {
             RowKey::Index(i) => by_index.get(i).copied().into_iter().collect(),
             RowKey::Url(u) => by_url.get(u.as_str()).cloned().unwrap_or_default(),
@@ -1171,9 +1257,10 @@ pub async fn bulk_set(
                 RowKey::Index(i) => format!("row {i}"),
                 RowKey::Url(u) => format!("URL {u}"),
             };
+            let (at, line) = place(n, *line);
             return Err(AppError::field(
-                &format!("rows[{n}]"),
-                format!("This batch has no {what}."),
+                &at,
+                format!("{line}This batch has no {what}."),
             ));
         }
         for r in reached {
@@ -1189,21 +1276,7 @@ pub async fn bulk_set(
             plan(index, url, truth, values)
         })
         .collect();
-    finish(tx, batch, &ctx, &who, planned, matched, req.preview).await
-}
-
-/// The project's fields, for reading a bulk-set file.
-pub async fn fields_for_batch(
-    db: &PgPool,
-    actor: &Actor,
-    batch_id: Uuid,
-) -> Result<(Vec<OutputField>, i64), AppError> {
-    let (ctx, b) = super::batches::batch_ctx(db, actor, batch_id).await?;
-    require(&ctx, Permission::EditGroundTruth)?;
-    Ok((
-        db::projects::fetch_fields(db, ctx.org_id, b.project_id).await?,
-        b.seq,
-    ))
+    finish(tx, batch, ctx, &who, planned, matched, req.preview).await
 }
 
 #[cfg(test)]

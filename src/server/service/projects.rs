@@ -673,19 +673,22 @@ pub async fn update_field(
         return Err(AppError::NotFound("Field".into()));
     }
     check_field(&field)?;
-    let before = db::projects::fetch_fields(db, ctx.org_id, project_id)
+    // The field and, when its comparator changed, every run's verdicts
+    // change together (F10).
+    let mut tx = db.begin().await?;
+    let before = db::projects::fetch_fields(&mut *tx, ctx.org_id, project_id)
         .await?
         .into_iter()
         .find(|f| f.name == field.name);
-    if !db::projects::update_field(db, ctx.org_id, project_id, &field).await? {
+    if !db::projects::update_field(&mut *tx, ctx.org_id, project_id, &field).await? {
         return Err(AppError::NotFound("Field".into()));
     }
-    // A new comparator judges the runs' results again (F10).
     if before.is_some_and(|b| {
         b.comparator != field.comparator || b.comparator_options != field.comparator_options
     }) {
-        super::ground_truth::rejudge_comparator(db, ctx.org_id, project_id, &field).await?;
+        super::ground_truth::rejudge_comparator(&mut tx, ctx.org_id, project_id, &field).await?;
     }
+    tx.commit().await?;
     get(db, actor, project_id).await
 }
 
