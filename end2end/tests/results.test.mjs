@@ -99,10 +99,27 @@ test('the extracted values of three selected jobs are accepted at once', async (
   await page.waitForFunction(() => document.querySelector('[data-testid=count-passed]')?.textContent.trim() === '15');
   await page.waitForSelector(`[data-testid=jobs] tr:has(td a:text-is("2")) .badge:has-text("pass")`);
   await shot(page, '33-accepted');
-  // The row's history names who changed it.
+  // The row's history names who changed it, in the API and on the job page.
   const history = await api(owner, 'GET', `/api/v1/rows/${seqRows.items[1].id}/history`);
   assert.equal(history[0].changed_by, 'lee Grid');
   assert.equal(history[0].before, '0.01');
+  await page.click('[data-testid=jobs] a:text-is("2")');
+  await page.waitForSelector('[data-testid=row-history] td:has-text("0.01")');
+  assert.match(await page.textContent('[data-testid=row-history]'), /lee Grid/);
+
+  // A CSV file of expected values from the batch page: preview, then save.
+  await page.goto(`${BASE}/o/${org.slug}/batches/${demo.batch.id}`);
+  await hydrated(page);
+  await page.setInputFiles('[data-testid=gt-file]', {
+    name: 'fixes.csv', mimeType: 'text/csv', buffer: Buffer.from('row,price\n1,0.02\n2,0.03\n'),
+  });
+  await page.click('button:has-text("Preview file")');
+  await page.waitForSelector('[data-testid=paste-confirm]:has-text("Change 2 expected values in 2 rows")');
+  await page.click('[data-testid=paste-apply]');
+  await page.waitForSelector('[data-testid=paste-notice]:has-text("2 jobs judged again")');
+  // The batch's rows show the new values without a reload.
+  await page.waitForSelector('table.rows td.gt:text-is("0.02")');
+  await shot(page, '36-csv-set');
   await ctx.close();
 });
 

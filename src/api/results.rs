@@ -1,5 +1,8 @@
 //! Server functions for the results views: bulk ground truth, failure
 //! patterns, trends, comparing runs and bulk job operations.
+// A server function's arguments are its form's fields; the client side the
+// macro generates can't carry a per-function allow.
+#![allow(clippy::too_many_arguments)]
 
 use leptos::prelude::*;
 use uuid::Uuid;
@@ -25,7 +28,6 @@ fn parse_ids(raw: &str) -> Result<Option<Vec<i64>>, AppError> {
 /// (`job_ids`) or, with `all_matching`, every job of `execution` that
 /// matches the list's filter (`status`, `evaluation`).
 #[server(prefix = "/rpc", endpoint = "bulk_ground_truth")]
-#[allow(clippy::too_many_arguments)]
 pub async fn bulk_ground_truth(
     batch: Uuid,
     execution: Uuid,

@@ -390,6 +390,8 @@ pub struct JobDetail {
     pub row_id: i64,
     pub gt_version: i32,
     pub can_edit_ground_truth: bool,
+    /// The row's expected-value changes, newest first.
+    pub history: Vec<GroundTruthChange>,
 }
 
 /// One change to an expected value.

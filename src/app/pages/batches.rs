@@ -477,9 +477,20 @@ pub fn BatchPage() -> impl IntoView {
     let start_error = action_error(start);
     let rename_error = action_error(rename);
     let delete_error = action_error(delete);
+    // Bulk-set expected values change the rows, coverage and trends shown.
+    let gt_saved = RwSignal::new(0u32);
+    let gt_notice = RwSignal::new(None::<String>);
     let data = Resource::new(
-        move || (id.get(), q.get(), after.get(), rename.version().get()),
-        |(id, q, after, _)| async move {
+        move || {
+            (
+                id.get(),
+                q.get(),
+                after.get(),
+                rename.version().get(),
+                gt_saved.get(),
+            )
+        },
+        |(id, q, after, _, _)| async move {
             let id = id.ok_or_else(|| AppError::NotFound("Batch".into()))?;
             let batch = get_batch(id).await?;
             let rows = list_rows(id, q.unwrap_or_default(), after).await?;
@@ -576,7 +587,7 @@ pub fn BatchPage() -> impl IntoView {
                             {
                                 let field_names: Vec<String> = project.fields.iter().map(|f| f.name.clone()).collect();
                                 let paste = (can_edit && !field_names.is_empty()).then(|| view! {
-                                    <super::results::PasteGroundTruth batch_id=b.id fields=field_names />
+                                    <super::results::PasteGroundTruth batch_id=b.id fields=field_names notice=gt_notice saved=gt_saved />
                                 });
                                 view! {
                                     <RunCard batch=b.clone() runs=runs.items project start start_error />

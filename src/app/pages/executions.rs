@@ -86,6 +86,15 @@ fn LiveExecution(snapshot: LiveSnapshot) -> impl IntoView {
     // Bumped when expected values change, so the cards judged from them
     // read again.
     let changed = RwSignal::new(0u32);
+    // Whether the run is active, and its progress in twentieths: the cards
+    // read from the database read again when it moves on.
+    let progress = Memo::new(move |_| {
+        live.with(|s| {
+            let e = &s.execution;
+            let done = e.completed + e.errors + e.cancelled;
+            (e.is_active(), done * 20 / e.total.max(1))
+        })
+    });
 
     let control = ServerAction::<ControlExecution>::new();
     let concurrency = ServerAction::<SetExecutionConcurrency>::new();
@@ -404,9 +413,9 @@ fn LiveExecution(snapshot: LiveSnapshot) -> impl IntoView {
             </section>
         </Show>
 
-        <FieldAccuracyCard id live changed />
-        <super::results::ResultsGrid id batch_id=first.batch_id org_slug=first.org_slug.clone() role live changed />
-        <super::results::FailurePatternsCard id org_slug=first.org_slug.clone() changed live />
+        <FieldAccuracyCard id progress changed />
+        <super::results::ResultsGrid id batch_id=first.batch_id org_slug=first.org_slug.clone() role progress changed />
+        <super::results::FailurePatternsCard id org_slug=first.org_slug.clone() changed progress />
         <section class="card">
             <h2>"Compare"</h2>
             <super::results::CompareWith id batch_id=first.batch_id org_slug=first.org_slug.clone() />
@@ -503,18 +512,11 @@ pub fn RunRow(execution: Execution, #[prop(optional)] show_batch: bool) -> impl 
 #[component]
 fn FieldAccuracyCard(
     id: uuid::Uuid,
-    live: RwSignal<LiveSnapshot>,
+    progress: Memo<(bool, i64)>,
     changed: RwSignal<u32>,
 ) -> impl IntoView {
-    let step = Memo::new(move |_| {
-        live.with(|s| {
-            let e = &s.execution;
-            let done = e.completed + e.errors + e.cancelled;
-            (e.is_active(), done * 20 / e.total.max(1))
-        })
-    });
     let metrics = Resource::new(
-        move || (step.get(), changed.get()),
+        move || (progress.get(), changed.get()),
         move |_| get_execution_metrics(id),
     );
     let table = move |m: ExecutionMetrics| {
@@ -694,6 +696,32 @@ pub fn JobPage() -> impl IntoView {
                                         <tbody>{rows}</tbody>
                                     </table>
                                 </div>
+                            </section>
+                            <section class="card">
+                                <h2>"Changes to expected values"</h2>
+                                {if d.history.is_empty() {
+                                    view! { <p class="empty">"No expected value of this row has been changed since the batch was uploaded."</p> }.into_any()
+                                } else {
+                                    view! {
+                                        <div class="table-wrap">
+                                            <table data-testid="row-history">
+                                                <thead><tr><th scope="col">"When"</th><th scope="col">"Who"</th><th scope="col">"Field"</th>
+                                                    <th scope="col">"Before"</th><th scope="col">"After"</th></tr></thead>
+                                                <tbody>
+                                                    {d.history.iter().map(|h| view! {
+                                                        <tr>
+                                                            <td class="small">{when(h.changed_at)}</td>
+                                                            <td>{h.changed_by.clone()}</td>
+                                                            <td>{h.field.clone()}</td>
+                                                            <td class="value">{h.before.clone().unwrap_or_else(|| "—".into())}</td>
+                                                            <td class="value">{h.after.clone().unwrap_or_else(|| "—".into())}</td>
+                                                        </tr>
+                                                    }).collect_view()}
+                                                </tbody>
+                                            </table>
+                                        </div>
+                                    }.into_any()
+                                }}
                             </section>
                             <section class="card">
                                 <h2>"Attempts"</h2>

@@ -16,11 +16,11 @@ use super::projects::use_query;
 use crate::api::projects::{edit_ground_truth, get_job, list_execution_jobs};
 use crate::api::results::{
     bulk_ground_truth, bulk_jobs, compare_executions, get_failure_patterns, get_trends,
-    paste_ground_truth,
+    paste_ground_truth, BulkGroundTruth, BulkJobs,
 };
 use crate::app::components::{ErrorBox, FormError, Loading};
 use crate::error::AppError;
-use crate::model::{BulkGroundTruthResult, JobSummary, LiveSnapshot, Role, Trends};
+use crate::model::{BulkGroundTruthResult, JobSummary, Role, Trends};
 
 fn text(v: Option<&Value>) -> Option<String> {
     match v? {
@@ -259,7 +259,8 @@ pub fn ResultsGrid(
     batch_id: Uuid,
     org_slug: String,
     role: Option<Role>,
-    live: RwSignal<LiveSnapshot>,
+    /// The run's progress: the list reads again as it moves on.
+    progress: Memo<(bool, i64)>,
     /// Bumped whenever expected values change (other cards refresh).
     changed: RwSignal<u32>,
 ) -> impl IntoView {
@@ -267,19 +268,9 @@ pub fn ResultsGrid(
     let after = use_query("after");
     let can_edit = role.is_none_or(|r| r >= Role::Member);
     let can_delete = role.is_none_or(|r| r >= Role::Admin);
-    // Refresh when the run ends, and as it progresses (about twenty times).
-    let step = Memo::new(move |_| {
-        live.with(|s| {
-            let e = &s.execution;
-            (
-                e.is_active(),
-                (e.completed + e.errors + e.cancelled) * 20 / e.total.max(1),
-            )
-        })
-    });
     let reload = RwSignal::new(0u32);
     let jobs = Resource::new(
-        move || (tab.get(), after.get(), step.get(), reload.get()),
+        move || (tab.get(), after.get(), progress.get(), reload.get()),
         move |(tab, after, _, _)| async move {
             let (status, evaluation) = filter_of(tab.as_deref());
             list_execution_jobs(id, status, evaluation, after).await
@@ -324,39 +315,30 @@ pub fn ResultsGrid(
                           find: Option<String>,
                           replace: Option<String>| {
         let (status, evaluation) = filter_of(tab.get_untracked().as_deref());
-        let (job_ids, all) = (ids(), all_matching.get_untracked());
         let scope = scope();
+        let args = BulkGroundTruth {
+            batch: batch_id,
+            execution: id,
+            operation: operation.to_string(),
+            field,
+            value,
+            find,
+            replace,
+            job_ids: ids(),
+            all_matching: all_matching.get_untracked(),
+            status,
+            evaluation,
+            preview: true,
+        };
         busy.set(true);
         error.set(None);
         notice.set(None);
         spawn_local(async move {
-            let call = {
-                let (operation, field, value, find, replace, job_ids, status, evaluation) = (
-                    operation.to_string(),
-                    field.clone(),
-                    value.clone(),
-                    find.clone(),
-                    replace.clone(),
-                    job_ids.clone(),
-                    status.clone(),
-                    evaluation.clone(),
-                );
-                move |preview: bool| {
-                    bulk_ground_truth(
-                        batch_id,
-                        id,
-                        operation.clone(),
-                        field.clone(),
-                        value.clone(),
-                        find.clone(),
-                        replace.clone(),
-                        job_ids.clone(),
-                        all,
-                        status.clone(),
-                        evaluation.clone(),
-                        preview,
-                    )
-                }
+            let call = move |preview: bool| {
+                send_bulk_ground_truth(BulkGroundTruth {
+                    preview,
+                    ..args.clone()
+                })
             };
             match call(true).await {
                 Err(e) => error.set(Some(e)),
@@ -403,35 +385,28 @@ pub fn ResultsGrid(
     };
     let job_action = move |action: &'static str| {
         let (status, evaluation) = filter_of(tab.get_untracked().as_deref());
-        let (job_ids, all) = (ids(), all_matching.get_untracked());
         let slug = slug_for_rows.get_value();
+        let args = BulkJobs {
+            execution: id,
+            action: action.to_string(),
+            job_ids: ids(),
+            all_matching: all_matching.get_untracked(),
+            status,
+            evaluation,
+            preview: Some(true),
+        };
         error.set(None);
         notice.set(None);
         let apply = Callback::new({
-            let (job_ids, status, evaluation, slug) = (
-                job_ids.clone(),
-                status.clone(),
-                evaluation.clone(),
-                slug.clone(),
-            );
+            let args = args.clone();
             move |_| {
-                let (job_ids, status, evaluation, slug) = (
-                    job_ids.clone(),
-                    status.clone(),
-                    evaluation.clone(),
-                    slug.clone(),
-                );
+                let (args, slug) = (args.clone(), slug.clone());
                 busy.set(true);
                 spawn_local(async move {
-                    match bulk_jobs(
-                        id,
-                        action.to_string(),
-                        job_ids,
-                        all,
-                        status,
-                        evaluation,
-                        Some(false),
-                    )
+                    match send_bulk_jobs(BulkJobs {
+                        preview: Some(false),
+                        ..args
+                    })
                     .await
                     {
                         Ok(r) => {
@@ -469,17 +444,7 @@ pub fn ResultsGrid(
         // Count first, so the confirmation names how many jobs it reaches.
         busy.set(true);
         spawn_local(async move {
-            match bulk_jobs(
-                id,
-                action.to_string(),
-                job_ids,
-                all,
-                status,
-                evaluation,
-                Some(true),
-            )
-            .await
-            {
+            match send_bulk_jobs(args).await {
                 Ok(r) => {
                     let n = plural(r.matched, "job");
                     let question = match action {
@@ -725,6 +690,39 @@ pub fn ResultsGrid(
     }
 }
 
+/// Calls the server function with its arguments gathered in one value (so
+/// a preview and its confirmation send the same ones).
+async fn send_bulk_ground_truth(a: BulkGroundTruth) -> Result<BulkGroundTruthResult, AppError> {
+    bulk_ground_truth(
+        a.batch,
+        a.execution,
+        a.operation,
+        a.field,
+        a.value,
+        a.find,
+        a.replace,
+        a.job_ids,
+        a.all_matching,
+        a.status,
+        a.evaluation,
+        a.preview,
+    )
+    .await
+}
+
+async fn send_bulk_jobs(a: BulkJobs) -> Result<crate::model::BulkJobsResult, AppError> {
+    bulk_jobs(
+        a.execution,
+        a.action,
+        a.job_ids,
+        a.all_matching,
+        a.status,
+        a.evaluation,
+        a.preview,
+    )
+    .await
+}
+
 fn use_slug_for_links() -> String {
     let params = leptos_router::hooks::use_params_map();
     params.read_untracked().get("slug").unwrap_or_default()
@@ -745,11 +743,11 @@ pub fn FailurePatternsCard(
     id: Uuid,
     org_slug: String,
     changed: RwSignal<u32>,
-    live: RwSignal<LiveSnapshot>,
+    progress: Memo<(bool, i64)>,
 ) -> impl IntoView {
-    let ended = Memo::new(move |_| live.with(|s| s.execution.is_active()));
+    let active = Memo::new(move |_| progress.get().0);
     let data = Resource::new(
-        move || (changed.get(), ended.get()),
+        move || (changed.get(), active.get()),
         move |_| get_failure_patterns(id),
     );
     let label = |p: &str| match p {
@@ -960,25 +958,71 @@ fn TrendChart(trends: Trends, org_slug: String) -> impl IntoView {
 /// Pasting expected values for one field: two columns (row number or URL,
 /// value) as copied from a spreadsheet; a preview first.
 #[component]
-pub fn PasteGroundTruth(batch_id: Uuid, fields: Vec<String>) -> impl IntoView {
+pub fn PasteGroundTruth(
+    batch_id: Uuid,
+    fields: Vec<String>,
+    /// Set to what a save did; owned by the page, which reads the batch
+    /// again when `saved` moves (this card is rebuilt with it).
+    notice: RwSignal<Option<String>>,
+    saved: RwSignal<u32>,
+) -> impl IntoView {
     let field = RwSignal::new(fields.first().cloned().unwrap_or_default());
     let pasted = RwSignal::new(String::new());
     let preview = RwSignal::new(None::<BulkGroundTruthResult>);
     let error = RwSignal::new(None::<AppError>);
-    let notice = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
+    // Which input the preview came from, so "save" sends the same one.
+    let from_file = RwSignal::new(false);
+    let file_input: NodeRef<leptos::html::Input> = NodeRef::new();
+    let chosen_file = move || {
+        file_input
+            .get_untracked()
+            .and_then(|i| i.files())
+            .and_then(|l| l.get(0))
+    };
     let run = move |dry: bool| {
         busy.set(true);
         error.set(None);
         notice.set(None);
-        let (f, t) = (field.get_untracked(), pasted.get_untracked());
+        let (f, t, file) = (
+            field.get_untracked(),
+            pasted.get_untracked(),
+            from_file.get_untracked(),
+        );
+        let chosen = if file { chosen_file() } else { None };
         spawn_local(async move {
-            match paste_ground_truth(batch_id, f, t, dry).await {
+            let answer = match chosen {
+                // A file goes to the REST endpoint as it is (the session
+                // cookie authenticates it), like a batch upload.
+                Some(file) => {
+                    let url =
+                        format!("/api/v1/batches/{batch_id}/ground-truth/bulk-set?preview={dry}");
+                    match crate::app::upload::post_blob(&url, &file, |_| {}).await {
+                        Ok((200, body)) => serde_json::from_str::<BulkGroundTruthResult>(&body)
+                            .map_err(|_| AppError::Internal("unreadable answer".into())),
+                        Ok((_, body)) => Err(AppError::Validation {
+                            message: serde_json::from_str::<Value>(&body)
+                                .ok()
+                                .and_then(|v| v["error"].as_str().map(str::to_string))
+                                .unwrap_or_else(|| "The file was refused.".into()),
+                            fields: vec![],
+                        }),
+                        Err(e) => Err(AppError::Validation {
+                            message: e,
+                            fields: vec![],
+                        }),
+                    }
+                }
+                None if file => Err(AppError::field("file", "Choose a CSV file first.")),
+                None => paste_ground_truth(batch_id, f, t, dry).await,
+            };
+            match answer {
                 Ok(r) if dry => preview.set(Some(r)),
                 Ok(r) => {
                     preview.set(None);
                     pasted.set(String::new());
                     notice.set(Some(done_message(&r)));
+                    saved.update(|n| *n += 1);
                 }
                 Err(e) => error.set(Some(e)),
             }
@@ -992,11 +1036,11 @@ pub fn PasteGroundTruth(batch_id: Uuid, fields: Vec<String>) -> impl IntoView {
         .collect_view();
     view! {
         <section class="card">
-            <h2>"Paste expected values"</h2>
-            <p class="hint">"Copy two columns from a spreadsheet — the row number (or the URL) and the value — and paste them here. Empty values are skipped. You'll see the changes before they are saved."</p>
+            <h2>"Set expected values in bulk"</h2>
+            <p class="hint">"Copy two columns from a spreadsheet — the row number (or the URL) and the value — and paste them here, or choose a CSV file with a row, row_id or url column and one column per field. Empty values are skipped. You'll see the changes before they are saved."</p>
             <FormError error=error_signal />
             {move || notice.get().map(|n| view! { <p class="banner ok" role="status" data-testid="paste-notice">{n}</p> })}
-            <form on:submit=move |ev| { ev.prevent_default(); run(true); }>
+            <form on:submit=move |ev| { ev.prevent_default(); from_file.set(false); run(true); }>
                 <div class="field">
                     <label for="paste-field">"Field"</label>
                     <select id="paste-field" prop:value=move || field.get() on:change=move |ev| field.set(event_target_value(&ev))>{options}</select>
@@ -1007,6 +1051,14 @@ pub fn PasteGroundTruth(batch_id: Uuid, fields: Vec<String>) -> impl IntoView {
                         on:input=move |ev| { pasted.set(event_target_value(&ev)); preview.set(None); } data-testid="paste-text"></textarea>
                 </div>
                 <button type="submit" class="button" disabled=move || busy.get() || pasted.get().trim().is_empty()>"Preview"</button>
+            </form>
+            <form class="inline-form" on:submit=move |ev| { ev.prevent_default(); from_file.set(true); run(true); }>
+                <div class="field">
+                    <label for="gt-file">"Or a CSV file"</label>
+                    <input id="gt-file" type="file" accept=".csv,.tsv,.txt,text/csv" node_ref=file_input
+                        on:change=move |_| preview.set(None) data-testid="gt-file" />
+                </div>
+                <button type="submit" class="button" disabled=move || busy.get()>"Preview file"</button>
             </form>
             {move || preview.get().map(|p| {
                 if p.values_changed == 0 {

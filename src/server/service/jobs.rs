@@ -225,18 +225,18 @@ pub async fn get(db: &PgPool, actor: &Actor, id: i64) -> Result<JobDetail, AppEr
         .fetch_optional(db)
         .await?
         .ok_or_else(not_found)?;
-    #[allow(clippy::type_complexity)]
-    let (org_slug, batch_id, batch_name, inputs, expected, raw_output, seq, gt_version): (
-        String,
-        Uuid,
-        String,
-        Json<Map<String, Value>>,
-        Json<Map<String, Value>>,
-        Option<String>,
-        i64,
-        i32,
-    ) = sqlx::query_as(
-        "select o.slug, b.id, b.name, r.inputs, r.ground_truth, j.raw_output, b.seq, r.gt_version
+    // The row's values and version came with the job (`SELECT`).
+    #[derive(sqlx::FromRow)]
+    struct Place {
+        slug: String,
+        batch_id: Uuid,
+        batch_name: String,
+        inputs: Json<Map<String, Value>>,
+        raw_output: Option<String>,
+        seq: i64,
+    }
+    let place: Place = sqlx::query_as(
+        "select o.slug, b.id as batch_id, b.name as batch_name, r.inputs, j.raw_output, b.seq
          from jobs j join executions e on e.id = j.execution_id
          join organizations o on o.id = e.org_id
          join batches b on b.id = e.batch_id
@@ -269,15 +269,17 @@ pub async fn get(db: &PgPool, actor: &Actor, id: i64) -> Result<JobDetail, AppEr
     .await?;
     let job = summary(row);
     let suggestion = suggest(&job);
+    let history = super::ground_truth::read_history(db, org_id, place.seq, job.row_index).await?;
     Ok(JobDetail {
-        row_id: crate::model::row_id(seq, job.row_index),
-        gt_version,
+        row_id: job.row_id,
+        gt_version: job.gt_version,
         can_edit_ground_truth: require(&ctx, Permission::EditGroundTruth).is_ok(),
-        org_slug,
-        batch_id,
-        batch_name,
-        inputs: inputs.0,
-        expected: expected.0,
+        org_slug: place.slug,
+        batch_id: place.batch_id,
+        batch_name: place.batch_name,
+        inputs: place.inputs.0,
+        expected: job.expected.clone(),
+        history,
         attempts: attempts
             .into_iter()
             .map(|a| AttemptView {
@@ -293,7 +295,7 @@ pub async fn get(db: &PgPool, actor: &Actor, id: i64) -> Result<JobDetail, AppEr
                 log: a.log.0,
             })
             .collect(),
-        raw_output,
+        raw_output: place.raw_output,
         suggestion,
         job,
     })
