@@ -26,6 +26,10 @@ Commands:
   bench-live [SUBSCRIBERS]
             Open SUBSCRIBERS (default 1,000) live streams on a running 5,000-job
             execution of a `mino serve` child; print delivery latency and memory
+  bench-results [JOBS]
+            Build a finished JOBS-job execution (default 1,000,000); measure the
+            filtered job list (REST and page) under 20 clients and a bulk set
+            of 100,000 expected values
   bench-ingest [ROWS]
             Load a generated CSV of ROWS rows (default 1,000,000) through the
             upload path and with raw COPY, in a scratch database; print both
@@ -55,6 +59,7 @@ enum Command {
     BenchIngest(u64),
     BenchRun(u32),
     BenchLive(usize),
+    BenchResults(u32),
 }
 
 /// `mino bench [rounds]`: needs no configuration or database.
@@ -106,6 +111,12 @@ async fn main() -> ExitCode {
                 .nth(2)
                 .and_then(|n| n.replace(['_', ','], "").parse().ok())
                 .unwrap_or(1_000),
+        ),
+        Some("bench-results") => Command::BenchResults(
+            std::env::args()
+                .nth(2)
+                .and_then(|n| n.replace(['_', ','], "").parse().ok())
+                .unwrap_or(1_000_000),
         ),
         Some("bench-ingest") => Command::BenchIngest(
             std::env::args()
@@ -174,6 +185,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
         if let Command::BenchLive(subscribers) = command {
             return mino::server::bench_live::run(options, subscribers).await;
         }
+        if let Command::BenchResults(jobs) = command {
+            return mino::server::bench_results::run(options, jobs).await;
+        }
         let db = startup::connect(options).await?;
         startup::migrate(&db).await?;
         match command {
@@ -181,7 +195,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 tracing::info!("migrations applied");
                 Ok(())
             }
-            Command::BenchIngest(_) | Command::BenchRun(_) | Command::BenchLive(_) => Ok(()),
+            Command::BenchIngest(_)
+            | Command::BenchRun(_)
+            | Command::BenchLive(_)
+            | Command::BenchResults(_) => Ok(()),
             Command::Worker => {
                 let (stop, stopped) = tokio::sync::watch::channel(false);
                 let hub = mino::server::live::Hub::start(db.clone(), stopped.clone());

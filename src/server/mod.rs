@@ -5,6 +5,7 @@ pub mod agents;
 pub mod auth;
 pub mod bench;
 pub mod bench_live;
+pub mod bench_results;
 pub mod config;
 pub mod csrf;
 pub mod db;

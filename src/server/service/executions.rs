@@ -148,6 +148,21 @@ pub(crate) async fn execution_ctx(
     Ok((ctx, e))
 }
 
+/// The checks of reading an execution (401, or 404 across tenants) and
+/// its batch, without counting its jobs: for callers on a hot path (the
+/// job list) that need only where it is.
+pub(crate) async fn batch_of(db: &PgPool, actor: &Actor, id: Uuid) -> Result<Uuid, AppError> {
+    let found: Option<(Uuid, Uuid)> =
+        sqlx::query_as("select org_id, batch_id from executions where id = $1")
+            .bind(id)
+            .fetch_optional(db)
+            .await?;
+    let (org_id, batch_id) = found.ok_or_else(not_found)?;
+    let ctx = super::orgs::resource_ctx(db, actor, org_id, not_found).await?;
+    require(&ctx, Permission::ViewResults)?;
+    Ok(batch_id)
+}
+
 pub async fn get(db: &PgPool, actor: &Actor, id: Uuid) -> Result<Execution, AppError> {
     Ok(execution_ctx(db, actor, id).await?.1)
 }

@@ -156,7 +156,7 @@ pub(crate) async fn query(
     let rows: Vec<Row> = sqlx::query_as(&format!(
         "{SELECT}
          where j.execution_id = $1 and r.batch_seq = (select seq from batches where id = $2)
-           and ($3::bigint is null or j.id > $3)
+           and j.id > $3
            and ($4::text is null or j.state = $4)
            and ($5::text is null or j.verdict = $5)
            and ($6::boolean is null or (j.field_results is not null and j.verdict <> 'no_ground_truth') = $6)
@@ -168,7 +168,9 @@ pub(crate) async fn query(
     ))
     .bind(execution_id)
     .bind(batch_id)
-    .bind(after)
+    // Ids start at 1: the first page is the one after 0, so the condition
+    // stays a range the planner can use on every page.
+    .bind(after.unwrap_or(0))
     .bind(f.status.as_deref())
     .bind(f.evaluation.as_deref())
     .bind(f.has_ground_truth)
@@ -188,8 +190,9 @@ pub async fn list(
     execution_id: Uuid,
     filter: JobFilter,
 ) -> Result<Page<JobSummary>, AppError> {
-    // The execution's checks: 401, or 404 across tenants.
-    let execution = super::executions::get(db, actor, execution_id).await?;
+    // The execution's checks: 401, or 404 across tenants (without
+    // counting its jobs: this is every page of the list).
+    let batch_id = super::executions::batch_of(db, actor, execution_id).await?;
     let limit = paging::parse_limit(filter.limit, 50, 200)?;
     let after: Option<i64> = match filter.cursor.as_deref() {
         None | Some("") => None,
@@ -198,15 +201,7 @@ pub async fn list(
         })?),
     };
     let checked = check_filter(&filter)?;
-    let items = query(
-        db,
-        execution_id,
-        execution.batch_id,
-        &checked,
-        after,
-        limit + 1,
-    )
-    .await?;
+    let items = query(db, execution_id, batch_id, &checked, after, limit + 1).await?;
     Ok(paging::page(items, limit, |j| j.id.to_string()))
 }
 
