@@ -43,29 +43,36 @@ where
     for _ in 0..CLIENTS {
         let call = call.clone();
         tasks.push(tokio::spawn(async move {
-            let mut took = Vec::new();
+            let (mut took, mut failed) = (Vec::new(), 0usize);
             while Instant::now() < end {
                 let t = Instant::now();
-                call().await?;
-                took.push(t.elapsed());
+                match call().await {
+                    Ok(()) => took.push(t.elapsed()),
+                    // Counted and shown: a page that times out is a figure too.
+                    Err(_) => failed += 1,
+                }
             }
-            anyhow::Ok(took)
+            anyhow::Ok((took, failed))
         }));
     }
-    let mut all = Vec::new();
+    let (mut all, mut failed) = (Vec::new(), 0);
     for t in tasks {
-        all.extend(t.await??);
+        let (took, f) = t.await??;
+        all.extend(took);
+        failed += f;
     }
     all.sort();
     Ok(Stats {
         secs: secs as f64,
         took: all,
+        failed,
     })
 }
 
 struct Stats {
     secs: f64,
     took: Vec<Duration>,
+    failed: usize,
 }
 
 impl Stats {
@@ -77,11 +84,12 @@ impl Stats {
                 .unwrap_or(0.0)
         };
         format!(
-            "{what:<34} p50 {:>7.1} ms  p95 {:>7.1} ms  max {:>7.1} ms  {:>6.0} req/s",
+            "{what:<34} p50 {:>7.1} ms  p95 {:>7.1} ms  max {:>7.1} ms  {:>6.0} req/s  {} failed",
             ms(0.5),
             ms(0.95),
             ms(1.0),
-            self.took.len() as f64 / self.secs
+            self.took.len() as f64 / self.secs,
+            self.failed
         )
     }
 }
