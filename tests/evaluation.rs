@@ -6,54 +6,9 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
-use common::{spawn_app, TestApp};
-use mino::server::executor::{self, Settings};
-use mino::server::live::Hub;
+use common::{finished_demo_run, spawn_app, TestApp};
 use serde_json::{json, Value};
 use sqlx::PgPool;
-
-/// A test run of the first `rows` demo rows, retries off, run to its end
-/// by in-process workers: (owner's client, execution id).
-async fn finished_demo_run(app: &TestApp, rows: i32) -> (reqwest::Client, String) {
-    let (c, _) = app.user("own@example.com", "Owen").await;
-    let org = app.org(&c, "Acme").await;
-    let r = app
-        .post(&c, &format!("/api/v1/orgs/{org}/demo-project"), json!({}))
-        .await;
-    let batch = r.body["batch"]["id"].as_str().unwrap().to_string();
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    executor::spawn(
-        app.db.clone(),
-        Settings {
-            slots: 8,
-            allow_private_targets: true,
-            worker_id: "w".into(),
-            lease: executor::LEASE,
-        },
-        Hub::start(app.db.clone(), stopped.clone()),
-        stopped,
-    );
-    let r = app
-        .post(
-            &c,
-            &format!("/api/v1/batches/{batch}/executions"),
-            json!({"mode": "test", "sample_size": rows, "max_retries": 0}),
-        )
-        .await;
-    let id = r.body["id"].as_str().unwrap().to_string();
-    let start = Instant::now();
-    while app.get(&c, &format!("/api/v1/executions/{id}")).await.body["state"] != "completed" {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "the run did not finish"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let _ = stop.send(true);
-    (c, id)
-}
 
 #[sqlx::test]
 async fn a_run_is_judged_job_by_job_and_field_by_field(db: PgPool) {
@@ -173,6 +128,27 @@ async fn jobs_are_listed_filtered_and_explained(db: PgPool) {
     );
     let r = list("accuracy_min=2").await;
     assert!(r.field("accuracy_min").is_some());
+    // Lowest accuracy first, in keyset pages of 3: the partial rows lead,
+    // then the passing ones in row order, the failed jobs (no accuracy)
+    // last; every job once.
+    let (mut sorted, mut cursor) = (vec![], String::new());
+    loop {
+        let r = list(&format!("sort=accuracy&limit=3&cursor={cursor}")).await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        sorted.extend(rows(&r));
+        match r.body["next_cursor"].as_str() {
+            Some(c) => cursor = c.to_string(),
+            None => break,
+        }
+    }
+    let passing: Vec<i64> = (1..=34).filter(|n| ![13, 17, 29, 34].contains(n)).collect();
+    assert_eq!(sorted[..2], [17, 34]);
+    assert_eq!(sorted[2..32], passing[..]);
+    assert_eq!(sorted[32..], [13, 29]);
+    let r = list("sort=worst").await;
+    assert!(r.field("sort").is_some(), "{:?}", r.body);
+    let r = list("sort=accuracy&cursor=17").await;
+    assert!(r.field("cursor").is_some(), "{:?}", r.body);
 
     // One job, with its attempts, results and a suggestion.
     let items = list("evaluation=partial").await.body["items"].clone();
@@ -236,6 +212,49 @@ async fn editing_an_expected_value_judges_the_row_again(db: PgPool) {
     let right = mino::server::demo::product(17).price();
     let coverage =
         app.get(&c, &format!("/api/v1/batches/{batch}")).await.body["gt_coverage"].clone();
+    // A finished run's aggregates are kept after the first read …
+    let price_passed = |m: &Value| {
+        m["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["field"] == "price")
+            .map(|f| f["passed"].as_i64().unwrap())
+            .unwrap()
+    };
+    let price_wrong = |p: &Value| {
+        p["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["field"] == "price")
+            .map(|f| {
+                f["patterns"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|p| p["pattern"] != "agent_error")
+                    .map(|p| p["count"].as_i64().unwrap())
+                    .sum::<i64>()
+            })
+            .unwrap()
+    };
+    let metrics = app
+        .get(&c, &format!("/api/v1/executions/{id}/metrics"))
+        .await
+        .body;
+    let patterns = app
+        .get(&c, &format!("/api/v1/executions/{id}/failure-patterns"))
+        .await
+        .body;
+    let kept: Vec<String> = sqlx::query_scalar(
+        "select kind from execution_summaries where execution_id = $1::uuid order by kind",
+    )
+    .bind(&id)
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(kept, ["counts", "metrics", "patterns"]);
     let r = app
         .patch(
             &c,
@@ -263,6 +282,22 @@ async fn editing_an_expected_value_judges_the_row_again(db: PgPool) {
     .await
     .unwrap();
     assert_eq!(v, "pass");
+    // … and the edit outdates them: every view shows the row passing.
+    let now = app
+        .get(&c, &format!("/api/v1/executions/{id}/metrics"))
+        .await
+        .body;
+    assert_eq!(price_passed(&now), price_passed(&metrics) + 1, "{now}");
+    let now = app
+        .get(&c, &format!("/api/v1/executions/{id}/failure-patterns"))
+        .await
+        .body;
+    assert_eq!(price_wrong(&now), price_wrong(&patterns) - 1, "{now}");
+    let trends = app
+        .get(&c, &format!("/api/v1/batches/{batch}/trends"))
+        .await
+        .body;
+    assert_eq!(trends["points"][0]["accuracy"], e["accuracy"], "{trends}");
 
     // The same edit on the version the editor loaded first: a conflict.
     let r = app
@@ -283,7 +318,8 @@ async fn editing_an_expected_value_judges_the_row_again(db: PgPool) {
         .patch(
             &c,
             &format!("/api/v1/rows/{row}/ground-truth"),
-            json!({"version": 2, "values": {"currency": null}}),
+            // SPEC's name for the values.
+            json!({"version": 2, "ground_truth": {"currency": null}}),
         )
         .await;
     assert_eq!(r.status, 200, "{:?}", r.body);

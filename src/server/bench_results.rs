@@ -19,13 +19,26 @@ const CLIENTS: usize = 20;
 const BULK_ROWS: usize = 100_000;
 
 pub async fn run(server: sqlx::postgres::PgConnectOptions, jobs: u32) -> anyhow::Result<()> {
-    let scratch = format!("mino_bench_results_{}", std::process::id());
+    in_scratch_database(server, "results", |options| measure(options, jobs)).await
+}
+
+/// Runs `bench` against a database made for it, dropped afterwards.
+pub(crate) async fn in_scratch_database<F, Fut>(
+    server: sqlx::postgres::PgConnectOptions,
+    name: &str,
+    bench: F,
+) -> anyhow::Result<()>
+where
+    F: FnOnce(sqlx::postgres::PgConnectOptions) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let scratch = format!("mino_bench_{name}_{}", std::process::id());
     let mut admin = sqlx::PgConnection::connect_with(&server).await?;
     admin
         .execute(format!("create database {scratch}").as_str())
         .await?;
     let options = server.clone().database(&scratch);
-    let result = measure(options, jobs).await;
+    let result = bench(options).await;
     admin
         .execute(format!("drop database if exists {scratch} with (force)").as_str())
         .await?;
@@ -94,22 +107,36 @@ impl Stats {
     }
 }
 
-async fn measure(options: sqlx::postgres::PgConnectOptions, jobs: u32) -> anyhow::Result<()> {
-    let secs: u64 = std::env::var("MINO_BENCH_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(30);
-    let db = super::startup::connect(options.clone()).await?;
-    super::startup::migrate(&db).await?;
+/// A scratch database with a person (a session cookie and a read key),
+/// their organization, a batch of `jobs` rows and a finished execution
+/// over it (every 7th price wrong, so `partial`), not judged yet; and a
+/// `mino serve` child (no workers) over it.
+pub(crate) struct Fixture {
+    pub db: sqlx::PgPool,
+    pub base: String,
+    pub child: tokio::process::Child,
+    pub http: reqwest::Client,
+    pub cookie: String,
+    pub key: String,
+    pub ctx: OrgCtx,
+    pub batch: crate::model::Batch,
+    pub execution: crate::model::Execution,
+}
+
+/// A `mino serve` child (no workers) over `options`, once it answers
+/// `/readyz`: (child, base URL).
+pub(crate) async fn serve(
+    options: &sqlx::postgres::PgConnectOptions,
+) -> anyhow::Result<(tokio::process::Child, String)> {
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0")?;
         l.local_addr()?.port()
     };
     let base = format!("http://127.0.0.1:{port}");
     // No workers: the execution's results are written by this process.
-    let mut child = tokio::process::Command::new(std::env::current_exe()?)
+    let child = tokio::process::Command::new(std::env::current_exe()?)
         .arg("serve")
-        .env("DATABASE_URL", super::db::url_for(&options))
+        .env("DATABASE_URL", super::db::url_for(options))
         .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
         .env("MINO_WORKER_SLOTS", "0")
         .env("RUST_LOG", "warn")
@@ -130,104 +157,162 @@ async fn measure(options: sqlx::postgres::PgConnectOptions, jobs: u32) -> anyhow
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
-    // A person (signed up over HTTP, for a session cookie), their
-    // organization, a read key.
-    let signup = http
-        .post(format!("{base}/api/v1/auth/signup"))
-        .header("content-type", "application/json")
-        .body(
-            serde_json::json!({"email": "bench@example.com", "password": "correct horse battery", "name": "Bench"})
-                .to_string(),
-        )
-        .send()
-        .await?;
-    anyhow::ensure!(signup.status().is_success(), "sign-up failed");
-    let cookie = signup
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(str::to_string)
-        .ok_or_else(|| anyhow::anyhow!("no session cookie"))?;
-    let user: uuid::Uuid =
-        sqlx::query_scalar("select id from users where email = 'bench@example.com'")
-            .fetch_one(&db)
-            .await?;
-    let org: uuid::Uuid = sqlx::query_scalar(
-        "insert into organizations (name, slug, max_executions_per_month) values ('Bench', 'bench', 1000) returning id",
-    )
-    .fetch_one(&db)
-    .await?;
-    sqlx::query("insert into memberships (org_id, user_id, role) values ($1, $2, 'owner')")
-        .bind(org)
-        .bind(user)
-        .execute(&db)
-        .await?;
-    let (key, prefix, hash) = super::auth::secret::new_api_key();
-    sqlx::query("insert into api_keys (org_id, name, prefix, key_hash, scopes) values ($1, 'bench', $2, $3, '{read}')")
-        .bind(org).bind(&prefix).bind(&hash).execute(&db).await?;
-    let ctx = OrgCtx {
-        org_id: org,
-        actor: Actor::User { id: user },
-        role: Some(Role::Owner),
-    };
+    Ok((child, base))
+}
 
-    // The batch: a URL, an expected title and price per row.
-    let t = Instant::now();
-    let project = super::service::projects::create(&db, &ctx, "Bench", "", "").await?;
-    let mut csv = String::with_capacity(jobs as usize * 60);
-    csv.push_str("url,gt_title,gt_price\n");
-    for n in 1..=jobs {
-        csv.push_str(&format!(
-            "https://shop{}.example.com/p/{n},Product {n},{}.{:02}\n",
-            n % 97,
-            n % 500,
-            n % 100
+/// The peak memory (VmHWM) of a child process, in MB.
+pub(crate) fn peak_mb(child: &tokio::process::Child) -> f64 {
+    child
+        .id()
+        .and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")).ok())
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u64>().ok())
+        })
+        .unwrap_or(0) as f64
+        / 1024.0
+}
+
+impl Fixture {
+    pub(crate) async fn build(
+        options: sqlx::postgres::PgConnectOptions,
+        jobs: u32,
+    ) -> anyhow::Result<Fixture> {
+        let db = super::startup::connect(options.clone()).await?;
+        super::startup::migrate(&db).await?;
+        let (child, base) = serve(&options).await?;
+        let http = reqwest::Client::builder().build()?;
+
+        // A person (signed up over HTTP, for a session cookie), their
+        // organization, a read key.
+        let signup = http
+            .post(format!("{base}/api/v1/auth/signup"))
+            .header("content-type", "application/json")
+            .body(
+                serde_json::json!({"email": "bench@example.com", "password": "correct horse battery", "name": "Bench"})
+                    .to_string(),
+            )
+            .send()
+            .await?;
+        anyhow::ensure!(signup.status().is_success(), "sign-up failed");
+        let cookie = signup
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(str::to_string)
+            .ok_or_else(|| anyhow::anyhow!("no session cookie"))?;
+        let user: uuid::Uuid =
+            sqlx::query_scalar("select id from users where email = 'bench@example.com'")
+                .fetch_one(&db)
+                .await?;
+        let org: uuid::Uuid = sqlx::query_scalar(
+            "insert into organizations (name, slug, max_executions_per_month) values ('Bench', 'bench', 1000) returning id",
+        )
+        .fetch_one(&db)
+        .await?;
+        sqlx::query("insert into memberships (org_id, user_id, role) values ($1, $2, 'owner')")
+            .bind(org)
+            .bind(user)
+            .execute(&db)
+            .await?;
+        let (key, prefix, hash) = super::auth::secret::new_api_key();
+        sqlx::query("insert into api_keys (org_id, name, prefix, key_hash, scopes) values ($1, 'bench', $2, $3, '{read}')")
+            .bind(org).bind(&prefix).bind(&hash).execute(&db).await?;
+        let ctx = OrgCtx {
+            org_id: org,
+            actor: Actor::User { id: user },
+            role: Some(Role::Owner),
+        };
+
+        // The batch: a URL, an expected title and price per row.
+        let project = super::service::projects::create(&db, &ctx, "Bench", "", "").await?;
+        let mut csv = String::with_capacity(jobs as usize * 60);
+        csv.push_str("url,gt_title,gt_price\n");
+        for n in 1..=jobs {
+            csv.push_str(&format!(
+                "https://shop{}.example.com/p/{n},Product {n},{}.{:02}\n",
+                n % 97,
+                n % 500,
+                n % 100
+            ));
+        }
+        let (tx, rx) = tokio::sync::mpsc::channel(2);
+        let ingest = tokio::spawn(batches::ingest(
+            db.clone(),
+            ctx.clone(),
+            project.id,
+            Default::default(),
+            rx,
         ));
-    }
-    let (tx, rx) = tokio::sync::mpsc::channel(2);
-    let ingest = tokio::spawn(batches::ingest(
-        db.clone(),
-        ctx.clone(),
-        project.id,
-        Default::default(),
-        rx,
-    ));
-    tx.send(batches::Chunk::Data(axum::body::Bytes::from(csv)))
+        tx.send(batches::Chunk::Data(axum::body::Bytes::from(csv)))
+            .await
+            .ok();
+        tx.send(batches::Chunk::End { name: None }).await.ok();
+        drop(tx);
+        let batch = ingest.await?.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let execution = executions::start(
+            &db,
+            &ctx.actor,
+            batch.id,
+            executions::StartRequest {
+                mode: "production".into(),
+                max_retries: Some(0),
+                ..Default::default()
+            },
+        )
         .await
-        .ok();
-    tx.send(batches::Chunk::End { name: None }).await.ok();
-    drop(tx);
-    let batch = ingest.await?.map_err(|e| anyhow::anyhow!("{e}"))?;
-    let execution = executions::start(
-        &db,
-        &ctx.actor,
-        batch.id,
-        executions::StartRequest {
-            mode: "production".into(),
-            max_retries: Some(0),
-            ..Default::default()
-        },
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
-    // Finished as if an agent had run: every 7th price is wrong.
-    sqlx::query(
-        "update jobs j set state = 'succeeded', finished_at = now(),
-                extracted = case when j.row_index % 7 = 0
-                    then json_build_object('title', r.ground_truth->>'title', 'price', '0.01')
-                    else r.ground_truth end
-         from batch_rows r
-         where j.execution_id = $1 and r.batch_seq = $2 and r.row_index = j.row_index",
-    )
-    .bind(execution.id)
-    .bind(batch_seq(&db, batch.id).await?)
-    .execute(&db)
-    .await?;
-    sqlx::query("update executions set state = 'completed', finished_at = now() where id = $1")
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        // Finished as if an agent had run: every 7th price is wrong.
+        sqlx::query(
+            "update jobs j set state = 'succeeded', finished_at = now(),
+                    extracted = case when j.row_index % 7 = 0
+                        then json_build_object('title', r.ground_truth->>'title', 'price', '0.01')
+                        else r.ground_truth end
+             from batch_rows r
+             where j.execution_id = $1 and r.batch_seq = $2 and r.row_index = j.row_index",
+        )
         .bind(execution.id)
+        .bind(batch_seq(&db, batch.id).await?)
         .execute(&db)
         .await?;
+        sqlx::query("update executions set state = 'completed', finished_at = now() where id = $1")
+            .bind(execution.id)
+            .execute(&db)
+            .await?;
+        Ok(Fixture {
+            db,
+            base,
+            child,
+            http,
+            cookie,
+            key,
+            ctx,
+            batch,
+            execution,
+        })
+    }
+}
+
+async fn measure(options: sqlx::postgres::PgConnectOptions, jobs: u32) -> anyhow::Result<()> {
+    let secs: u64 = std::env::var("MINO_BENCH_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(30);
+    let t = Instant::now();
+    let Fixture {
+        db,
+        base,
+        mut child,
+        http,
+        cookie,
+        key,
+        ctx,
+        batch,
+        execution,
+    } = Fixture::build(options, jobs).await?;
     let built = t.elapsed();
     let t = Instant::now();
     let mut tx = db.begin().await?;
@@ -371,20 +456,7 @@ async fn measure(options: sqlx::postgres::PgConnectOptions, jobs: u32) -> anyhow
         r.reevaluated_jobs,
         t.elapsed().as_secs_f64()
     );
-    let server_peak_kib = child
-        .id()
-        .and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")).ok())
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse::<u64>().ok())
-        })
-        .unwrap_or(0);
-    println!(
-        "server peak memory {:.1} MB",
-        server_peak_kib as f64 / 1024.0
-    );
+    println!("server peak memory {:.1} MB", peak_mb(&child));
     let _ = child.kill().await;
     db.close().await;
     Ok(())

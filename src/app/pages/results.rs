@@ -36,7 +36,7 @@ fn plural(n: i64, one: &str) -> String {
 }
 
 /// The tabs of the grid: (query value, label, list filter (status, verdict)).
-const TABS: &[(&str, &str)] = &[
+pub(super) const TABS: &[(&str, &str)] = &[
     ("", "All"),
     ("pass", "Passed"),
     ("partial", "Partial"),
@@ -44,7 +44,10 @@ const TABS: &[(&str, &str)] = &[
     ("failed", "Errors"),
 ];
 
-fn filter_of(tab: Option<&str>) -> (Option<String>, Option<String>) {
+/// The grid's orders: run order, or the jobs most worth a look first.
+const SORTS: &[(&str, &str)] = &[("", "Run order"), ("accuracy", "Lowest accuracy first")];
+
+pub(super) fn filter_of(tab: Option<&str>) -> (Option<String>, Option<String>) {
     match tab {
         Some("failed") => (Some("failed".to_string()), None),
         Some(v @ ("pass" | "partial" | "fail")) => (None, Some(v.to_string())),
@@ -266,14 +269,23 @@ pub fn ResultsGrid(
 ) -> impl IntoView {
     let tab = use_query("jobs");
     let after = use_query("after");
+    let sort = use_query("sort");
     let can_edit = role.is_none_or(|r| r >= Role::Member);
     let can_delete = role.is_none_or(|r| r >= Role::Admin);
     let reload = RwSignal::new(0u32);
     let jobs = Resource::new(
-        move || (tab.get(), after.get(), progress.get(), reload.get()),
-        move |(tab, after, _, _)| async move {
+        move || {
+            (
+                tab.get(),
+                sort.get(),
+                after.get(),
+                progress.get(),
+                reload.get(),
+            )
+        },
+        move |(tab, sort, after, _, _)| async move {
             let (status, evaluation) = filter_of(tab.as_deref());
-            list_execution_jobs(id, status, evaluation, after).await
+            list_execution_jobs(id, status, evaluation, sort, after).await
         },
     );
     let selected = RwSignal::new(BTreeSet::<i64>::new());
@@ -285,6 +297,7 @@ pub fn ResultsGrid(
     // A new page or tab starts with nothing selected.
     Effect::new(move |_| {
         tab.track();
+        sort.track();
         after.track();
         selected.set(BTreeSet::new());
         all_matching.set(false);
@@ -471,22 +484,37 @@ pub fn ResultsGrid(
     let op_value = RwSignal::new(String::new());
     let op_find = RwSignal::new(String::new());
 
+    // Links keep the other choice: a tab keeps the sort, a sort the tab.
+    let query_of = move |tab: Option<String>, sort: Option<String>| {
+        let parts: Vec<String> = [("jobs", tab), ("sort", sort)]
+            .into_iter()
+            .filter_map(|(k, v)| v.filter(|v| !v.is_empty()).map(|v| format!("{k}={v}")))
+            .collect();
+        format!("?{}", parts.join("&"))
+    };
     let tabs = TABS
         .iter()
         .map(|(key, label)| {
-            let href = if key.is_empty() {
-                "?".to_string()
-            } else {
-                format!("?jobs={key}")
-            };
+            let href = move || query_of(Some(key.to_string()), sort.get());
             let current = move || tab.get().unwrap_or_default() == *key;
+            view! { <a href=href class="tab" class:current=current aria-current=move || current().then_some("page")>{*label}</a> }
+        })
+        .collect_view();
+    let sorts = SORTS
+        .iter()
+        .map(|(key, label)| {
+            let href = move || query_of(tab.get(), Some(key.to_string()));
+            let current = move || sort.get().unwrap_or_default() == *key;
             view! { <a href=href class="tab" class:current=current aria-current=move || current().then_some("page")>{*label}</a> }
         })
         .collect_view();
     view! {
         <section class="card">
             <h2>"Results"</h2>
-            <nav class="tabs" aria-label="Filter jobs">{tabs}</nav>
+            <div class="grid-controls">
+                <nav class="tabs" aria-label="Filter jobs">{tabs}</nav>
+                <nav class="tabs sorts" aria-label="Sort jobs"><span class="muted small">"Sort: "</span>{sorts}</nav>
+            </div>
             {move || error.get().map(|e| {
                 let conflict = matches!(e, AppError::Conflict(_));
                 view! {
@@ -524,8 +552,9 @@ pub fn ResultsGrid(
                                 !page_ids_all.is_empty() && page_ids_all.iter().all(|i| s.contains(i))
                             };
                             let next = page.next_cursor.clone().map(|c| {
-                                let f = tab.get_untracked().map(|f| format!("jobs={f}&")).unwrap_or_default();
-                                format!("?{f}after={c}")
+                                let q = query_of(tab.get_untracked(), sort.get_untracked());
+                                let sep = if q.len() > 1 { "&" } else { "" };
+                                format!("{q}{sep}after={c}")
                             });
                             let more = next.is_some();
                             let field_heads = fields.iter().map(|f| view! {

@@ -89,6 +89,11 @@ pub async fn failure_patterns(
     id: Uuid,
 ) -> Result<FailurePatterns, AppError> {
     let (_, e) = super::executions::execution_ctx(db, actor, id).await?;
+    super::summaries::memo(db, id, "patterns", || patterns_of(db, id, e.batch_id)).await
+}
+
+/// Failure patterns scanned from the jobs (`failure_patterns` keeps them).
+async fn patterns_of(db: &PgPool, id: Uuid, batch_id: Uuid) -> Result<FailurePatterns, AppError> {
     let fields: Json<Vec<OutputField>> =
         sqlx::query_scalar("select fields from executions where id = $1")
             .bind(id)
@@ -131,7 +136,7 @@ pub async fn failure_patterns(
          order by j.id",
     )
     .bind(id)
-    .bind(e.batch_id)
+    .bind(batch_id)
     .fetch_all(db)
     .await?;
     for (job, row_index, url, Json(results)) in failing {
@@ -168,7 +173,7 @@ pub async fn failure_patterns(
              order by j.id",
     )
     .bind(id)
-    .bind(e.batch_id)
+    .bind(batch_id)
     .fetch_all(db)
     .await?;
     for (job, row_index, url, Json(truth), class, error) in errored {
@@ -217,16 +222,8 @@ pub async fn failure_patterns(
     })
 }
 
-/// execution, created, mode, state, version, judged jobs, accuracy
-type RunRow = (
-    Uuid,
-    chrono::DateTime<chrono::Utc>,
-    String,
-    String,
-    i32,
-    i64,
-    Option<f64>,
-);
+/// execution, created, mode, state, version
+type RunRow = (Uuid, chrono::DateTime<chrono::Utc>, String, String, i32);
 
 pub async fn trends(db: &PgPool, actor: &Actor, batch_id: Uuid) -> Result<Trends, AppError> {
     let (ctx, _) = super::batches::batch_ctx(db, actor, batch_id).await?;
@@ -234,9 +231,7 @@ pub async fn trends(db: &PgPool, actor: &Actor, batch_id: Uuid) -> Result<Trends
     // The latest 100 runs, shown oldest first.
     let runs: Vec<RunRow> = sqlx::query_as(
         "select * from (
-             select e.id, e.created_at, e.mode, e.state, e.instruction_version,
-                    (select count(*) from jobs j where j.execution_id = e.id and j.accuracy is not null),
-                    (select avg(j.accuracy)::float8 from jobs j where j.execution_id = e.id)
+             select e.id, e.created_at, e.mode, e.state, e.instruction_version
              from executions e where e.org_id = $1 and e.batch_id = $2
              order by e.created_at desc limit 100) t
          order by created_at",
@@ -245,46 +240,57 @@ pub async fn trends(db: &PgPool, actor: &Actor, batch_id: Uuid) -> Result<Trends
     .bind(batch_id)
     .fetch_all(db)
     .await?;
+    // Each run's counts and per-field accuracy, kept per finished run: a
+    // batch page with a hundred million-job runs doesn't scan them all.
     let ids: Vec<Uuid> = runs.iter().map(|r| r.0).collect();
-    let per_field: Vec<(Uuid, String, i64, i64)> = sqlx::query_as(
-        "select j.execution_id, f.key, count(*),
-                count(*) filter (where (f.value->>'pass')::boolean)
-         from jobs j cross join lateral json_each(j.field_results) f
-         where j.execution_id = any($1) and j.field_results is not null
-         group by 1, 2",
-    )
-    .bind(&ids)
-    .fetch_all(db)
-    .await?;
-    let mut names: Vec<String> = per_field.iter().map(|r| r.1.clone()).collect();
-    names.sort();
-    names.dedup();
-    let mut by_run: HashMap<Uuid, BTreeMap<String, f64>> = HashMap::new();
-    for (run, field, compared, passed) in per_field {
-        if compared > 0 {
-            by_run
-                .entry(run)
-                .or_default()
-                .insert(field, passed as f64 / compared as f64);
+    let mut counts: HashMap<Uuid, super::executions::Counts> =
+        super::summaries::kept(db, &ids, "counts").await?;
+    let mut metrics: HashMap<Uuid, super::executions::MetricParts> =
+        super::summaries::kept(db, &ids, "metrics").await?;
+    for id in &ids {
+        if !counts.contains_key(id) {
+            counts.insert(*id, super::executions::counts(db, *id).await?);
+        }
+        if !metrics.contains_key(id) {
+            metrics.insert(*id, super::executions::metric_parts(db, *id).await?);
         }
     }
+    let mut names: Vec<String> = metrics
+        .values()
+        .flat_map(|m| m.fields.iter().map(|f| f.field.clone()))
+        .collect();
+    names.sort();
+    names.dedup();
+    let mut by_run: HashMap<Uuid, BTreeMap<String, f64>> = metrics
+        .into_iter()
+        .map(|(run, m)| {
+            let fields = m
+                .fields
+                .into_iter()
+                .filter(|f| f.compared > 0)
+                .map(|f| (f.field, f.passed as f64 / f.compared as f64))
+                .collect();
+            (run, fields)
+        })
+        .collect();
     Ok(Trends {
         batch_id,
         fields: names,
         points: runs
             .into_iter()
-            .map(
-                |(id, created_at, mode, state, version, judged, accuracy)| TrendPoint {
+            .map(|(id, created_at, mode, state, version)| {
+                let c = counts.remove(&id).unwrap_or_default();
+                TrendPoint {
                     execution_id: id,
                     created_at,
                     mode,
                     state,
                     instruction_version: version,
-                    judged,
-                    accuracy,
+                    judged: c.judged,
+                    accuracy: c.accuracy,
                     fields: by_run.remove(&id).unwrap_or_default(),
-                },
-            )
+                }
+            })
             .collect(),
     })
 }

@@ -203,6 +203,7 @@ pub async fn run(
                 .await?
                 .rows_affected() as i64;
             }
+            super::summaries::invalidate(&mut *tx, &[execution_id]).await?;
             live::notify(&mut *tx, live::EXECUTION, &execution_id.to_string()).await?;
             tx.commit().await?;
             Ok(BulkJobsResult {

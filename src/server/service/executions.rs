@@ -4,7 +4,8 @@
 //! running ones stop within a second), change concurrency (new claims obey
 //! it at once; running jobs are not preempted).
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use sqlx::types::Json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -56,43 +57,83 @@ struct Row {
     created_at: chrono::DateTime<chrono::Utc>,
     started_at: Option<chrono::DateTime<chrono::Utc>>,
     finished_at: Option<chrono::DateTime<chrono::Utc>>,
-    total: i64,
-    queued: i64,
-    running: i64,
-    succeeded: i64,
-    failed: i64,
-    cancelled: i64,
-    passed_jobs: i64,
-    failing_jobs: i64,
-    accuracy: Option<f64>,
-    cost_micros: i64,
+    /// The kept counts, when current (see `summaries`).
+    counts: Option<Json<serde_json::Value>>,
+}
+
+/// An execution's jobs counted: by state, by verdict, accuracy and cost.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, sqlx::FromRow)]
+#[serde(default)]
+pub(crate) struct Counts {
+    pub total: i64,
+    pub queued: i64,
+    pub running: i64,
+    pub succeeded: i64,
+    pub failed: i64,
+    pub cancelled: i64,
+    pub passed_jobs: i64,
+    pub failing_jobs: i64,
+    /// Jobs with an accuracy (finished, with expected values).
+    pub judged: i64,
+    pub accuracy: Option<f64>,
+    pub cost_micros: i64,
+}
+
+const COUNTS: &str = "select count(*) as total,
+           count(*) filter (where state = 'queued') as queued,
+           count(*) filter (where state = 'running') as running,
+           count(*) filter (where state = 'succeeded') as succeeded,
+           count(*) filter (where state = 'failed') as failed,
+           count(*) filter (where state = 'cancelled') as cancelled,
+           count(*) filter (where verdict = 'pass') as passed_jobs,
+           count(*) filter (where verdict in ('partial', 'fail')) as failing_jobs,
+           count(accuracy) as judged,
+           avg(accuracy)::float8 as accuracy,
+           coalesce((select sum(a.cost_micros) from attempts a join jobs j on j.id = a.job_id
+                     where j.execution_id = $1), 0)::bigint as cost_micros
+    from jobs where execution_id = $1";
+
+/// The counts of one execution: kept while it is finished and unchanged.
+pub(crate) async fn counts(db: &PgPool, id: Uuid) -> Result<Counts, AppError> {
+    super::summaries::memo(db, id, "counts", || async move {
+        Ok(sqlx::query_as::<_, Counts>(COUNTS)
+            .bind(id)
+            .fetch_one(db)
+            .await?)
+    })
+    .await
 }
 
 const SELECT: &str = "select e.id, e.batch_id, b.name as batch_name, e.project_id,
         p.name as project_name, o.slug as org_slug, e.mode, e.sample_size,
         e.instruction_version, e.agent, e.concurrency, e.max_retries, e.state,
         e.price_per_job_micros, e.rerun_of, e.created_at, e.started_at, e.finished_at,
-        c.total, c.queued, c.running, c.succeeded, c.failed, c.cancelled,
-        c.passed_jobs, c.failing_jobs, c.accuracy,
-        coalesce((select sum(a.cost_micros) from attempts a join jobs j on j.id = a.job_id
-                  where j.execution_id = e.id), 0)::bigint as cost_micros
+        s.value as counts
     from executions e
     join batches b on b.id = e.batch_id
     join projects p on p.id = e.project_id
     join organizations o on o.id = e.org_id
-    cross join lateral (
-        select count(*) as total,
-               count(*) filter (where state = 'queued') as queued,
-               count(*) filter (where state = 'running') as running,
-               count(*) filter (where state = 'succeeded') as succeeded,
-               count(*) filter (where state = 'failed') as failed,
-               count(*) filter (where state = 'cancelled') as cancelled,
-               count(*) filter (where verdict = 'pass') as passed_jobs,
-               count(*) filter (where verdict in ('partial', 'fail')) as failing_jobs,
-               avg(accuracy)::float8 as accuracy
-        from jobs where execution_id = e.id) c";
+    left join execution_summaries s on s.execution_id = e.id and s.kind = 'counts'
+                                   and s.results_version = e.results_version";
 
-fn to_model(r: Row, ctx: &OrgCtx) -> Execution {
+/// Rows to executions, counting the jobs of those without kept counts.
+async fn to_models(db: &PgPool, rows: Vec<Row>, ctx: &OrgCtx) -> Result<Vec<Execution>, AppError> {
+    let mut out = Vec::with_capacity(rows.len());
+    for mut r in rows {
+        let kept = r
+            .counts
+            .take()
+            .and_then(|v| serde_json::from_value(v.0).ok());
+        let c = match kept {
+            Some(c) => c,
+            None => counts(db, r.id).await?,
+        };
+        out.push(to_model(r, c, ctx));
+    }
+    Ok(out)
+}
+
+fn to_model(r: Row, c: Counts, ctx: &OrgCtx) -> Execution {
     Execution {
         id: r.id,
         batch_id: r.batch_id,
@@ -107,17 +148,17 @@ fn to_model(r: Row, ctx: &OrgCtx) -> Execution {
         concurrency: r.concurrency,
         max_retries: r.max_retries,
         state: r.state,
-        estimated_cost_micros: r.total * r.price_per_job_micros,
-        total: r.total,
-        queued: r.queued,
-        running: r.running,
-        completed: r.succeeded,
-        errors: r.failed,
-        cancelled: r.cancelled,
-        passed: r.passed_jobs,
-        failed: r.failing_jobs,
-        accuracy: r.accuracy,
-        cost_micros: r.cost_micros,
+        estimated_cost_micros: c.total * r.price_per_job_micros,
+        total: c.total,
+        queued: c.queued,
+        running: c.running,
+        completed: c.succeeded,
+        errors: c.failed,
+        cancelled: c.cancelled,
+        passed: c.passed_jobs,
+        failed: c.failing_jobs,
+        accuracy: c.accuracy,
+        cost_micros: c.cost_micros,
         rerun_of: r.rerun_of,
         created_at: r.created_at,
         started_at: r.started_at,
@@ -144,7 +185,7 @@ pub(crate) async fn execution_ctx(
         .fetch_optional(db)
         .await?
         .ok_or_else(not_found)?;
-    let e = to_model(row, &ctx);
+    let e = to_models(db, vec![row], &ctx).await?.remove(0);
     Ok((ctx, e))
 }
 
@@ -185,7 +226,7 @@ pub async fn list_for_project(
     .fetch_all(db)
     .await?;
     Ok(Page {
-        items: rows.into_iter().map(|r| to_model(r, &ctx)).collect(),
+        items: to_models(db, rows, &ctx).await?,
         next_cursor: None,
     })
 }
@@ -204,7 +245,7 @@ pub async fn list_for_batch(
     .fetch_all(db)
     .await?;
     Ok(Page {
-        items: rows.into_iter().map(|r| to_model(r, &ctx)).collect(),
+        items: to_models(db, rows, &ctx).await?,
         next_cursor: None,
     })
 }
@@ -654,52 +695,74 @@ pub(crate) async fn metrics_of(
     e: &Execution,
 ) -> Result<crate::model::ExecutionMetrics, AppError> {
     let id = e.id;
-    let verdicts: Vec<(String, i64)> = sqlx::query_as(
-        "select verdict, count(*) from jobs
-         where execution_id = $1 and verdict is not null group by verdict",
-    )
-    .bind(id)
-    .fetch_all(db)
-    .await?;
-    let fields: Vec<(String, i64, i64)> = sqlx::query_as(
-        "select f.key, count(*), count(*) filter (where (f.value->>'pass')::boolean)
-         from jobs j cross join lateral json_each(j.field_results) f
-         where j.execution_id = $1 and j.field_results is not null
-         group by f.key order by f.key",
-    )
-    .bind(id)
-    .fetch_all(db)
-    .await?;
-    let errors: Vec<(String, i64)> = sqlx::query_as(
-        "select coalesce(error_class, 'unknown'), count(*) from jobs
-         where execution_id = $1 and state = 'failed' group by 1",
-    )
-    .bind(id)
-    .fetch_all(db)
-    .await?;
+    let parts = metric_parts(db, id).await?;
     Ok(crate::model::ExecutionMetrics {
         execution_id: id,
         accuracy: e.accuracy,
-        verdicts: verdicts.into_iter().collect(),
-        fields: fields
-            .into_iter()
-            .map(|(field, compared, passed)| crate::model::FieldAccuracy {
-                accuracy: if compared > 0 {
-                    passed as f64 / compared as f64
-                } else {
-                    0.0
-                },
-                field,
-                compared,
-                passed,
-            })
-            .collect(),
-        errors_by_class: errors.into_iter().collect(),
+        verdicts: parts.verdicts,
+        fields: parts.fields,
+        errors_by_class: parts.errors_by_class,
         cost_micros: e.cost_micros,
         duration_secs: e
             .started_at
             .map(|s| (e.finished_at.unwrap_or_else(chrono::Utc::now) - s).num_seconds()),
     })
+}
+
+/// The parts of an execution's metrics that scan its jobs.
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) struct MetricParts {
+    pub verdicts: std::collections::BTreeMap<String, i64>,
+    pub fields: Vec<crate::model::FieldAccuracy>,
+    pub errors_by_class: std::collections::BTreeMap<String, i64>,
+}
+
+/// Verdict counts, accuracy per field and errors by class: kept while the
+/// execution is finished and unchanged.
+pub(crate) async fn metric_parts(db: &PgPool, id: Uuid) -> Result<MetricParts, AppError> {
+    super::summaries::memo(db, id, "metrics", || async move {
+        let verdicts: Vec<(String, i64)> = sqlx::query_as(
+            "select verdict, count(*) from jobs
+             where execution_id = $1 and verdict is not null group by verdict",
+        )
+        .bind(id)
+        .fetch_all(db)
+        .await?;
+        let fields: Vec<(String, i64, i64)> = sqlx::query_as(
+            "select f.key, count(*), count(*) filter (where (f.value->>'pass')::boolean)
+             from jobs j cross join lateral json_each(j.field_results) f
+             where j.execution_id = $1 and j.field_results is not null
+             group by f.key order by f.key",
+        )
+        .bind(id)
+        .fetch_all(db)
+        .await?;
+        let errors: Vec<(String, i64)> = sqlx::query_as(
+            "select coalesce(error_class, 'unknown'), count(*) from jobs
+             where execution_id = $1 and state = 'failed' group by 1",
+        )
+        .bind(id)
+        .fetch_all(db)
+        .await?;
+        Ok(MetricParts {
+            verdicts: verdicts.into_iter().collect(),
+            fields: fields
+                .into_iter()
+                .map(|(field, compared, passed)| crate::model::FieldAccuracy {
+                    accuracy: if compared > 0 {
+                        passed as f64 / compared as f64
+                    } else {
+                        0.0
+                    },
+                    field,
+                    compared,
+                    passed,
+                })
+                .collect(),
+            errors_by_class: errors.into_iter().collect(),
+        })
+    })
+    .await
 }
 
 /// at, kind, message, job, actor
@@ -745,14 +808,17 @@ pub async fn live_parts(
     else {
         return Ok(None);
     };
-    let mut e = to_model(
-        row,
+    let mut e = to_models(
+        db,
+        vec![row],
         &OrgCtx {
             org_id: Uuid::nil(),
             actor: Actor::User { id: Uuid::nil() },
             role: None,
         },
-    );
+    )
+    .await?
+    .remove(0);
     e.role = None;
     #[derive(sqlx::FromRow)]
     struct JobRow {

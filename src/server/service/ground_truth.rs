@@ -24,11 +24,13 @@ use crate::server::auth::rbac::{require, Actor, OrgCtx, Permission};
 use crate::server::{db, evaluate, live};
 
 /// `PATCH /rows/{id}/ground-truth`: the version the editor saw, and the
-/// fields to set (a string) or clear (null or "").
+/// fields to set (a string) or clear (null or ""), as `values` or, in
+/// SPEC's words, `ground_truth`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GroundTruthEdit {
     pub version: i32,
+    #[serde(alias = "ground_truth")]
     pub values: BTreeMap<String, Option<String>>,
 }
 
@@ -375,6 +377,7 @@ pub(crate) async fn judge_again(
         judged += jobs.len() as i64;
         after = last;
     }
+    super::summaries::invalidate(&mut **tx, executions).await?;
     for execution in executions {
         live::notify(&mut **tx, live::EXECUTION, &execution.to_string()).await?;
     }
