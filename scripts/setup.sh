@@ -3,7 +3,8 @@
 # there: PostgreSQL (for the embedded database), the wasm32 target,
 # cargo-leptos, the wasm-bindgen CLI matching Cargo.lock, and binaryen's
 # wasm-opt (npm) for release builds. With --browser, also Chromium and the
-# end-to-end test packages.
+# end-to-end test packages (and openpyxl, which the export tests read XLSX
+# files back with).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +20,8 @@ command -v pkg-config >/dev/null || packages+=(pkg-config)
 command -v npm >/dev/null || packages+=(nodejs npm)
 if [ "$browser" = 1 ]; then
   command -v chromium >/dev/null || packages+=(chromium)
+  # The export tests read XLSX files back with a real reader.
+  python3 -c 'import openpyxl' 2>/dev/null || packages+=(python3-openpyxl)
 fi
 if [ ${#packages[@]} -gt 0 ]; then
   echo "==> installing ${packages[*]}"

@@ -76,6 +76,24 @@ impl AppError {
         }
     }
 
+    /// The same error with its fields named inside `parent` (`status` →
+    /// `filters.status`), for inputs nested in a body.
+    pub fn nested(self, parent: &str) -> Self {
+        match self {
+            AppError::Validation { message, fields } => AppError::Validation {
+                message,
+                fields: fields
+                    .into_iter()
+                    .map(|f| FieldError {
+                        field: format!("{parent}.{}", f.field),
+                        message: f.message,
+                    })
+                    .collect(),
+            },
+            other => other,
+        }
+    }
+
     pub fn forbidden(message: impl Into<String>) -> Self {
         AppError::Forbidden(message.into())
     }

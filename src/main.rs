@@ -30,6 +30,9 @@ Commands:
             Build a finished JOBS-job execution (default 1,000,000); measure the
             filtered job list (REST and page) under 20 clients and a bulk set
             of 100,000 expected values
+  bench-export [JOBS]
+            Export a finished JOBS-job execution (default 1,000,000) as CSV and
+            XLSX through the API and with Postgres COPY; print rows/s and memory
   bench-ingest [ROWS]
             Load a generated CSV of ROWS rows (default 1,000,000) through the
             upload path and with raw COPY, in a scratch database; print both
@@ -60,6 +63,7 @@ enum Command {
     BenchRun(u32),
     BenchLive(usize),
     BenchResults(u32),
+    BenchExport(u32),
 }
 
 /// `mino bench [rounds]`: needs no configuration or database.
@@ -113,6 +117,12 @@ async fn main() -> ExitCode {
                 .unwrap_or(1_000),
         ),
         Some("bench-results") => Command::BenchResults(
+            std::env::args()
+                .nth(2)
+                .and_then(|n| n.replace(['_', ','], "").parse().ok())
+                .unwrap_or(1_000_000),
+        ),
+        Some("bench-export") => Command::BenchExport(
             std::env::args()
                 .nth(2)
                 .and_then(|n| n.replace(['_', ','], "").parse().ok())
@@ -188,6 +198,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
         if let Command::BenchResults(jobs) = command {
             return mino::server::bench_results::run(options, jobs).await;
         }
+        if let Command::BenchExport(jobs) = command {
+            return mino::server::bench_export::run(options, jobs).await;
+        }
         let db = startup::connect(options).await?;
         startup::migrate(&db).await?;
         match command {
@@ -198,7 +211,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Command::BenchIngest(_)
             | Command::BenchRun(_)
             | Command::BenchLive(_)
-            | Command::BenchResults(_) => Ok(()),
+            | Command::BenchResults(_)
+            | Command::BenchExport(_) => Ok(()),
             Command::Worker => {
                 let (stop, stopped) = tokio::sync::watch::channel(false);
                 let hub = mino::server::live::Hub::start(db.clone(), stopped.clone());
@@ -216,6 +230,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 let workers = start_workers(&db, &config, hub.clone(), stopped);
                 tokio::task::spawn_blocking(mino::server::auth::password::warm_up);
                 startup::spawn_session_cleanup(db.clone());
+                mino::server::service::exports::spawn_cleanup(db.clone(), config.data_dir.clone());
                 let addr = leptos_options.site_addr;
                 let app =
                     startup::router(db.clone(), Arc::new(config.clone()), leptos_options, hub);

@@ -84,6 +84,8 @@ struct Fixture {
     job: String,
     /// Row 1 of the batch.
     row: String,
+    /// A finished export of the execution.
+    export: String,
 }
 
 const CSV: &str = "url,name,gt_price\nhttps://a.example.com,A,1\nhttps://b.example.com,B,2\n";
@@ -190,7 +192,17 @@ async fn fixture(app: &TestApp, n: usize, who: Who) -> Fixture {
         .fetch_one(&app.db)
         .await
         .unwrap();
+    let x = app
+        .post(
+            owner,
+            &format!("/api/v1/executions/{execution}/export"),
+            json!({"format": "csv"}),
+        )
+        .await;
+    assert_eq!(x.status, 200, "{:?}", x.body);
+    let export = x.headers["x-mino-export-id"].to_str().unwrap().to_string();
     Fixture {
+        export,
         row: mino::model::row_id(seq, 1).to_string(),
         job: job.to_string(),
         execution,
@@ -357,6 +369,11 @@ fn rest_rows() -> Vec<(&'static str, &'static str, Expect)> {
         ("POST", "/api/v1/jobs/bulk/delete", ORG_ADMIN(200)),
         ("POST", "/api/v1/jobs/bulk/rerun", ORG_EXECUTE(200)),
         ("POST", "/api/v1/jobs/bulk/update", ORG_EXECUTE(200)),
+        ("POST", "/api/v1/executions/{id}/export", ORG_READ(200)),
+        ("POST", "/api/v1/batches/{id}/export", ORG_READ(200)),
+        ("GET", "/api/v1/batches/{id}/exports", ORG_READ(200)),
+        ("GET", "/api/v1/exports/{id}", ORG_READ(200)),
+        ("GET", "/api/v1/exports/{id}/download", ORG_READ(200)),
     ]
 }
 
@@ -368,6 +385,7 @@ fn rest_request(route: &str, f: &Fixture, who: Who, n: usize) -> (String, Option
         .replace("executions/{id}", &format!("executions/{}", f.execution))
         .replace("jobs/{id}", &format!("jobs/{}", f.job))
         .replace("rows/{id}", &format!("rows/{}", f.row))
+        .replace("exports/{id}", &format!("exports/{}", f.export))
         .replace("{version}", "1")
         .replace("fields/{name}", "fields/price")
         .replace("{org}", &f.org)
@@ -430,6 +448,9 @@ fn rest_request(route: &str, f: &Fixture, who: Who, n: usize) -> (String, Option
         }
         "/api/v1/jobs/bulk/update" => {
             Some(json!({"job_ids": [f.job.parse::<i64>().unwrap()], "state": "cancelled"}))
+        }
+        "/api/v1/executions/{id}/export" | "/api/v1/batches/{id}/export" => {
+            Some(json!({"format": "csv"}))
         }
         _ => None,
     };
@@ -504,6 +525,10 @@ fn rpc_rows() -> Vec<(&'static str, Expect)> {
         ("compare_executions", org_read(200)),
         // Cancelling queued jobs: members and up.
         ("bulk_jobs", org_write(200)),
+        ("export_columns", org_read(200)),
+        ("start_export", org_read(200)),
+        ("get_export", org_read(200)),
+        ("list_exports", org_read(200)),
     ]
 }
 
@@ -653,6 +678,14 @@ fn rpc_args(endpoint: &str, f: &Fixture, who: Who, n: usize) -> Vec<(&'static st
             ("job_ids", f.job.clone()),
             ("all_matching", "false".into()),
         ],
+        "export_columns" => vec![("execution", f.execution.clone())],
+        "start_export" => vec![
+            ("execution", f.execution.clone()),
+            ("format", "json".into()),
+            ("columns", "row,url".into()),
+        ],
+        "get_export" => vec![("id", f.export.clone())],
+        "list_exports" => vec![("batch", f.batch.clone())],
         _ => vec![],
     }
 }

@@ -78,8 +78,8 @@ export async function apiJoin(ownerCookie, orgId, who, role) {
 }
 
 /// A browser context signed in with `cookie` (from apiSignUp).
-export async function contextFor(browser, cookie) {
-  const ctx = await browser.newContext();
+export async function contextFor(browser, cookie, options = {}) {
+  const ctx = await browser.newContext(options);
   const [name, value] = cookie.split('=');
   await ctx.addCookies([{ name, value, url: BASE }]);
   return ctx;

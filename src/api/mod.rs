@@ -70,4 +70,8 @@ pub const ENDPOINTS: &[&str] = &[
     "get_trends",
     "compare_executions",
     "bulk_jobs",
+    "export_columns",
+    "start_export",
+    "get_export",
+    "list_exports",
 ];

@@ -449,12 +449,14 @@ pub async fn rerun_execution(id: Uuid, jobs: String) -> Result<crate::model::Exe
     Ok(e)
 }
 
-/// An execution's jobs for its page: by state or verdict, 50 at a time.
+/// An execution's jobs for its page: by state or verdict, in run order or
+/// lowest accuracy first, 50 at a time.
 #[server(prefix = "/rpc", endpoint = "list_execution_jobs")]
 pub async fn list_execution_jobs(
     id: Uuid,
     status: Option<String>,
     evaluation: Option<String>,
+    sort: Option<String>,
     cursor: Option<String>,
 ) -> Result<Page<crate::model::JobSummary>, AppError> {
     use crate::server::{rpc, service::jobs};
@@ -462,6 +464,7 @@ pub async fn list_execution_jobs(
     let filter = jobs::JobFilter {
         status: status.filter(|s| !s.is_empty()),
         evaluation: evaluation.filter(|s| !s.is_empty()),
+        sort,
         cursor,
         ..Default::default()
     };

@@ -164,3 +164,69 @@ pub async fn bulk_jobs(
     };
     bulk_jobs::run(&state.db, &actor, &action, req).await
 }
+
+/// The columns a run's export offers: (name, in the default selection).
+#[server(prefix = "/rpc", endpoint = "export_columns")]
+pub async fn export_columns(execution: Uuid) -> Result<Vec<(String, bool)>, AppError> {
+    use crate::server::{rpc, service::exports};
+    let (state, actor) = rpc::user().await?;
+    exports::columns(&state.db, &actor, execution).await
+}
+
+/// Starts an export of a run from its page: `columns` comma-separated
+/// (empty: the default ones), filtered like the list's tab (`status`,
+/// `evaluation`). It runs on in the background; the page follows it with
+/// [`get_export`] and offers the download when it is ready.
+#[server(prefix = "/rpc", endpoint = "start_export")]
+pub async fn start_export(
+    execution: Uuid,
+    format: String,
+    columns: String,
+    status: Option<String>,
+    evaluation: Option<String>,
+) -> Result<crate::model::Export, AppError> {
+    use crate::server::rpc;
+    use crate::server::service::{exports, jobs::JobFilter};
+    let (state, actor) = rpc::user().await?;
+    let columns: Vec<String> = columns
+        .split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(String::from)
+        .collect();
+    let req = exports::ExportRequest {
+        format,
+        columns: (!columns.is_empty()).then_some(columns),
+        filters: Some(JobFilter {
+            status: status.filter(|s| !s.is_empty()),
+            evaluation: evaluation.filter(|s| !s.is_empty()),
+            ..Default::default()
+        }),
+    };
+    let plan = exports::plan(&state.db, &actor, execution, req, &state.config.data_dir).await?;
+    let export = plan.export.clone();
+    let db = state.db.clone();
+    tokio::spawn(async move {
+        // Failures are recorded on the export, where the page shows them.
+        let _ = exports::run(db, plan, None).await;
+    });
+    Ok(export)
+}
+
+/// One export, with its progress.
+#[server(prefix = "/rpc", endpoint = "get_export")]
+pub async fn get_export(id: Uuid) -> Result<crate::model::Export, AppError> {
+    use crate::server::{rpc, service::exports};
+    let (state, actor) = rpc::user().await?;
+    exports::get(&state.db, &actor, id).await
+}
+
+/// A batch's export history, newest first (the latest 20).
+#[server(prefix = "/rpc", endpoint = "list_exports")]
+pub async fn list_exports(
+    batch: Uuid,
+) -> Result<crate::model::Page<crate::model::Export>, AppError> {
+    use crate::server::{rpc, service::exports};
+    let (state, actor) = rpc::user().await?;
+    exports::list_for_batch(&state.db, &actor, batch, None, None).await
+}

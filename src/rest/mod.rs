@@ -4,6 +4,7 @@
 mod auth;
 mod batches;
 mod executions;
+mod exports;
 mod keys;
 mod orgs;
 mod projects;
@@ -86,6 +87,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/jobs/bulk/delete"),
     ("POST", "/api/v1/jobs/bulk/rerun"),
     ("POST", "/api/v1/jobs/bulk/update"),
+    ("POST", "/api/v1/executions/{id}/export"),
+    ("POST", "/api/v1/batches/{id}/export"),
+    ("GET", "/api/v1/batches/{id}/exports"),
+    ("GET", "/api/v1/exports/{id}"),
+    ("GET", "/api/v1/exports/{id}/download"),
 ];
 
 pub fn router() -> Router<AppState> {
@@ -200,6 +206,11 @@ pub fn router() -> Router<AppState> {
         .route("/jobs/bulk/delete", post(results::bulk_delete))
         .route("/jobs/bulk/rerun", post(results::bulk_rerun))
         .route("/jobs/bulk/update", post(results::bulk_update))
+        .route("/executions/{id}/export", post(exports::export_execution))
+        .route("/batches/{id}/export", post(exports::export_batch))
+        .route("/batches/{id}/exports", get(exports::list))
+        .route("/exports/{id}", get(exports::get))
+        .route("/exports/{id}/download", get(exports::download))
         .route(
             "/executions/{id}/concurrency",
             put(executions::set_concurrency),

@@ -4,6 +4,7 @@
 pub mod agents;
 pub mod auth;
 pub mod bench;
+pub mod bench_export;
 pub mod bench_live;
 pub mod bench_results;
 pub mod config;

@@ -308,3 +308,44 @@ impl TestApp {
         (batches, rows)
     }
 }
+
+/// A test run of the first `rows` demo rows, retries off, run to its end
+/// by in-process workers: (owner's client, execution id).
+pub async fn finished_demo_run(app: &TestApp, rows: i32) -> (reqwest::Client, String) {
+    let (c, _) = app.user("own@example.com", "Owen").await;
+    let org = app.org(&c, "Acme").await;
+    let r = app
+        .post(&c, &format!("/api/v1/orgs/{org}/demo-project"), json!({}))
+        .await;
+    let batch = r.body["batch"]["id"].as_str().unwrap().to_string();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    mino::server::executor::spawn(
+        app.db.clone(),
+        mino::server::executor::Settings {
+            slots: 8,
+            allow_private_targets: true,
+            worker_id: "w".into(),
+            lease: mino::server::executor::LEASE,
+        },
+        mino::server::live::Hub::start(app.db.clone(), stopped.clone()),
+        stopped,
+    );
+    let r = app
+        .post(
+            &c,
+            &format!("/api/v1/batches/{batch}/executions"),
+            json!({"mode": "test", "sample_size": rows, "max_retries": 0}),
+        )
+        .await;
+    let id = r.body["id"].as_str().unwrap().to_string();
+    let start = std::time::Instant::now();
+    while app.get(&c, &format!("/api/v1/executions/{id}")).await.body["state"] != "completed" {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "the run did not finish"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let _ = stop.send(true);
+    (c, id)
+}

@@ -592,6 +592,7 @@ pub fn BatchPage() -> impl IntoView {
                                 view! {
                                     <RunCard batch=b.clone() runs=runs.items project start start_error />
                                     <super::results::TrendsCard batch_id=b.id org_slug=b.org_slug.clone() />
+                                    <super::exports::ExportHistory batch_id=b.id />
                                     {paste}
                                 }
                             }

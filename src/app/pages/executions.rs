@@ -416,6 +416,7 @@ fn LiveExecution(snapshot: LiveSnapshot) -> impl IntoView {
         <FieldAccuracyCard id progress changed />
         <super::results::ResultsGrid id batch_id=first.batch_id org_slug=first.org_slug.clone() role progress changed />
         <super::results::FailurePatternsCard id org_slug=first.org_slug.clone() changed progress />
+        <super::exports::ExportCard id />
         <section class="card">
             <h2>"Compare"</h2>
             <super::results::CompareWith id batch_id=first.batch_id org_slug=first.org_slug.clone() />

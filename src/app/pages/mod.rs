@@ -4,6 +4,7 @@ pub mod account;
 pub mod auth;
 pub mod batches;
 pub mod executions;
+pub mod exports;
 pub mod home;
 pub mod keys;
 pub mod orgs;

@@ -23,9 +23,23 @@ pub struct JobFilter {
     pub q: Option<String>,
     /// Jobs where this output field was judged and failed.
     pub field: Option<String>,
+    /// `id` (run order, the default) or `accuracy` (lowest first, jobs
+    /// without an accuracy last).
+    pub sort: Option<String>,
     pub cursor: Option<String>,
     pub limit: Option<u32>,
 }
+
+/// Where a page starts: after a job in the list's order.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum After {
+    Id(i64),
+    /// The sort key (accuracy, 2 when none) and id of the last job.
+    Accuracy(f32, i64),
+}
+
+/// The accuracy sort's key for jobs without one: after every share.
+const NO_ACCURACY: f32 = 2.0;
 
 const STATES: &[&str] = &["queued", "running", "succeeded", "failed", "cancelled"];
 const VERDICTS: &[&str] = &["pass", "partial", "fail", "no_ground_truth", "error"];
@@ -88,6 +102,46 @@ pub(crate) struct CheckedFilter {
     pattern: Option<String>,
     /// Jobs where this field was judged and failed.
     failed_field: Option<String>,
+    by_accuracy: bool,
+}
+
+impl CheckedFilter {
+    /// The filter as SQL conditions (each starting with ` and `) with its
+    /// values as literals, for queries that can't take parameters (an
+    /// export is also run as `COPY (…)`). The same conditions as
+    /// [`query`]'s; a test checks a filtered export against the list.
+    pub(crate) fn sql_conditions(&self) -> String {
+        use super::exports::literal;
+        let mut sql = String::new();
+        if let Some(s) = &self.status {
+            sql += &format!(" and j.state = {}", literal(s));
+        }
+        if let Some(v) = &self.evaluation {
+            sql += &format!(" and j.verdict = {}", literal(v));
+        }
+        if let Some(b) = self.has_ground_truth {
+            sql += &format!(
+                " and (j.field_results is not null and j.verdict <> 'no_ground_truth') = {b}"
+            );
+        }
+        if let Some(a) = self.accuracy_min {
+            sql += &format!(" and j.accuracy >= {a}::float8");
+        }
+        if let Some(a) = self.accuracy_max {
+            sql += &format!(" and j.accuracy <= {a}::float8");
+        }
+        if let Some(p) = &self.pattern {
+            let p = literal(p);
+            sql += &format!(" and (r.site_url ilike {p} or j.extracted::text ilike {p})");
+        }
+        if let Some(f) = &self.failed_field {
+            sql += &format!(
+                " and (j.field_results -> {} ->> 'pass') = 'false'",
+                literal(f)
+            );
+        }
+        sql
+    }
 }
 
 /// Checks a filter's values, naming the parameter that is wrong.
@@ -132,7 +186,18 @@ pub(crate) fn check_filter(filter: &JobFilter) -> Result<CheckedFilter, AppError
                 .replace('_', "\\_")
         )
     });
+    let by_accuracy = match filter.sort.as_deref().map(str::trim) {
+        None | Some("" | "id") => false,
+        Some("accuracy") => true,
+        Some(other) => {
+            return Err(AppError::field(
+                "sort",
+                format!("{other:?} is not a sort; use id or accuracy."),
+            ))
+        }
+    };
     Ok(CheckedFilter {
+        by_accuracy,
         status: filter.status.clone(),
         evaluation: filter.evaluation.clone(),
         has_ground_truth: filter.has_ground_truth,
@@ -143,20 +208,31 @@ pub(crate) fn check_filter(filter: &JobFilter) -> Result<CheckedFilter, AppError
     })
 }
 
-/// The jobs of an execution (of `batch_id`) that match, in id order after
-/// `after`, at most `limit`.
+/// The jobs of an execution (of `batch_id`) that match, in the filter's
+/// order after `after`, at most `limit`.
 pub(crate) async fn query(
     db: impl sqlx::PgExecutor<'_>,
     execution_id: Uuid,
     batch_id: Uuid,
     f: &CheckedFilter,
-    after: Option<i64>,
+    after: Option<After>,
     limit: i64,
 ) -> sqlx::Result<Vec<JobSummary>> {
-    let rows: Vec<Row> = sqlx::query_as(&format!(
+    // Both orders are ranges over an index of the execution's jobs
+    // ((execution_id, id) or (execution_id, accuracy key, id)), so a deep
+    // page costs what the first does.
+    let (keyset, order) = if f.by_accuracy {
+        (
+            "(coalesce(j.accuracy, 2::real), j.id) > ($12::real, $3)",
+            "coalesce(j.accuracy, 2::real), j.id",
+        )
+    } else {
+        ("j.id > $3", "j.id")
+    };
+    let sql = format!(
         "{SELECT}
          where j.execution_id = $1 and r.batch_seq = (select seq from batches where id = $2)
-           and j.id > $3
+           and {keyset}
            and ($4::text is null or j.state = $4)
            and ($5::text is null or j.verdict = $5)
            and ($6::boolean is null or (j.field_results is not null and j.verdict <> 'no_ground_truth') = $6)
@@ -164,24 +240,62 @@ pub(crate) async fn query(
            and ($8::float8 is null or j.accuracy <= $8)
            and ($9::text is null or r.site_url ilike $9 or j.extracted::text ilike $9)
            and ($11::text is null or (j.field_results -> $11 ->> 'pass') = 'false')
-         order by j.id limit $10"
-    ))
-    .bind(execution_id)
-    .bind(batch_id)
-    // Ids start at 1: the first page is the one after 0, so the condition
-    // stays a range the planner can use on every page.
-    .bind(after.unwrap_or(0))
-    .bind(f.status.as_deref())
-    .bind(f.evaluation.as_deref())
-    .bind(f.has_ground_truth)
-    .bind(f.accuracy_min)
-    .bind(f.accuracy_max)
-    .bind(f.pattern.as_deref())
-    .bind(limit)
-    .bind(f.failed_field.as_deref())
-    .fetch_all(db)
-    .await?;
+         order by {order} limit $10"
+    );
+    // Ids start at 1 and accuracies at 0: the first page is the one after
+    // (−1, 0), so the condition stays a range the planner can use.
+    let (key, id) = match after {
+        None => (-1.0, 0),
+        Some(After::Id(id)) => (-1.0, id),
+        Some(After::Accuracy(key, id)) => (key, id),
+    };
+    let mut q = sqlx::query_as::<_, Row>(&sql)
+        .bind(execution_id)
+        .bind(batch_id)
+        .bind(id)
+        .bind(f.status.as_deref())
+        .bind(f.evaluation.as_deref())
+        .bind(f.has_ground_truth)
+        .bind(f.accuracy_min)
+        .bind(f.accuracy_max)
+        .bind(f.pattern.as_deref())
+        .bind(limit)
+        .bind(f.failed_field.as_deref());
+    if f.by_accuracy {
+        q = q.bind(key);
+    }
+    let rows = q.fetch_all(db).await?;
     Ok(rows.into_iter().map(summary).collect())
+}
+
+/// A page's cursor: the id, or for the accuracy order `a<key>_<id>` (the
+/// key's shortest exact form, so the next page starts exactly after).
+fn cursor_of(j: &JobSummary, by_accuracy: bool) -> String {
+    if by_accuracy {
+        let key = j.accuracy.map_or(NO_ACCURACY, |a| a as f32);
+        format!("a{key}_{}", j.id)
+    } else {
+        j.id.to_string()
+    }
+}
+
+fn parse_cursor(raw: &str, by_accuracy: bool) -> Result<After, AppError> {
+    let bad = || AppError::field("cursor", "This cursor is not one the API gave out.");
+    let id = |s: &str| s.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(bad);
+    if by_accuracy {
+        let (key, rest) = raw
+            .strip_prefix('a')
+            .and_then(|r| r.split_once('_'))
+            .ok_or_else(bad)?;
+        let key: f32 = key
+            .parse()
+            .ok()
+            .filter(|k: &f32| k.is_finite())
+            .ok_or_else(bad)?;
+        Ok(After::Accuracy(key, id(rest)?))
+    } else {
+        Ok(After::Id(id(raw)?))
+    }
 }
 
 pub async fn list(
@@ -194,15 +308,14 @@ pub async fn list(
     // counting its jobs: this is every page of the list).
     let batch_id = super::executions::batch_of(db, actor, execution_id).await?;
     let limit = paging::parse_limit(filter.limit, 50, 200)?;
-    let after: Option<i64> = match filter.cursor.as_deref() {
-        None | Some("") => None,
-        Some(c) => Some(c.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
-            AppError::field("cursor", "This cursor is not one the API gave out.")
-        })?),
-    };
     let checked = check_filter(&filter)?;
+    let after = match filter.cursor.as_deref() {
+        None | Some("") => None,
+        Some(c) => Some(parse_cursor(c, checked.by_accuracy)?),
+    };
     let items = query(db, execution_id, batch_id, &checked, after, limit + 1).await?;
-    Ok(paging::page(items, limit, |j| j.id.to_string()))
+    let by_accuracy = checked.by_accuracy;
+    Ok(paging::page(items, limit, |j| cursor_of(j, by_accuracy)))
 }
 
 pub async fn get(db: &PgPool, actor: &Actor, id: i64) -> Result<JobDetail, AppError> {

@@ -12,11 +12,13 @@ pub mod batches;
 pub mod bulk_jobs;
 pub mod demo;
 pub mod executions;
+pub mod exports;
 pub mod ground_truth;
 pub mod jobs;
 pub mod orgs;
 pub mod paging;
 pub mod projects;
+pub mod summaries;
 pub mod team;
 
 use crate::error::{AppError, FieldError};
