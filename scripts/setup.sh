@@ -28,6 +28,12 @@ if [ ${#packages[@]} -gt 0 ]; then
   sudo_if_needed apt-get update -qq
   sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}"
 fi
+# Debian's openpyxl serves Debian's python3; a python3 earlier on PATH (pyenv,
+# say) gets it from PyPI.
+if [ "$browser" = 1 ] && ! python3 -c 'import openpyxl' 2>/dev/null; then
+  echo "==> installing openpyxl for $(command -v python3)"
+  python3 -m pip install --quiet openpyxl
+fi
 # Debian's postgresql package starts a cluster of its own; Mino doesn't use it.
 
 rustup target list --installed | grep -q wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown

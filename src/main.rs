@@ -231,6 +231,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 tokio::task::spawn_blocking(mino::server::auth::password::warm_up);
                 startup::spawn_session_cleanup(db.clone());
                 mino::server::service::exports::spawn_cleanup(db.clone(), config.data_dir.clone());
+                mino::server::ratelimit::spawn_prune(db.clone());
                 let addr = leptos_options.site_addr;
                 let app =
                     startup::router(db.clone(), Arc::new(config.clone()), leptos_options, hub);

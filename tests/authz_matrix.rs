@@ -374,6 +374,8 @@ fn rest_rows() -> Vec<(&'static str, &'static str, Expect)> {
         ("GET", "/api/v1/batches/{id}/exports", ORG_READ(200)),
         ("GET", "/api/v1/exports/{id}", ORG_READ(200)),
         ("GET", "/api/v1/exports/{id}/download", ORG_READ(200)),
+        ("GET", "/api/v1/orgs/{org}/audit-log", ORG_ADMIN(200)),
+        ("GET", "/api/v1/orgs/{org}/audit-log/export", ORG_ADMIN(200)),
     ]
 }
 
@@ -529,6 +531,7 @@ fn rpc_rows() -> Vec<(&'static str, Expect)> {
         ("start_export", org_read(200)),
         ("get_export", org_read(200)),
         ("list_exports", org_read(200)),
+        ("list_audit_log", org_admin(200)),
     ]
 }
 
@@ -686,8 +689,113 @@ fn rpc_args(endpoint: &str, f: &Fixture, who: Who, n: usize) -> Vec<(&'static st
         ],
         "get_export" => vec![("id", f.export.clone())],
         "list_exports" => vec![("batch", f.batch.clone())],
+        "list_audit_log" => vec![org(), ("action", "project.".into())],
         _ => vec![],
     }
+}
+
+/// How many audit entries a successful call of a mutating route leaves:
+/// one per change, none for signing in and out or for a preview, two for
+/// the demo (a project and its batch).
+fn rest_audit_entries(route: &str) -> usize {
+    match route {
+        "/api/v1/auth/login" | "/api/v1/auth/logout" | "/api/v1/projects/{id}/batches/preview" => 0,
+        "/api/v1/orgs/{org}/demo-project" => 2,
+        _ => 1,
+    }
+}
+
+fn rpc_audit_entries(endpoint: &str) -> usize {
+    let reads = ["get_", "list_", "diff_", "compare_", "export_columns"];
+    match endpoint {
+        "sign_in" | "sign_out" => 0,
+        "load_demo_project" => 2,
+        e if reads.iter().any(|r| e.starts_with(r)) => 0,
+        _ => 1,
+    }
+}
+
+/// (user, key, action, address) of an audit entry.
+type AuditRow = (
+    Option<uuid::Uuid>,
+    Option<uuid::Uuid>,
+    String,
+    Option<String>,
+);
+
+/// The newest audit entry's id before a call.
+async fn audit_mark(db: &PgPool) -> i64 {
+    sqlx::query_scalar("select coalesce(max(id), 0) from audit_log")
+        .fetch_one(db)
+        .await
+        .unwrap()
+}
+
+/// The call left exactly `want` entries, each naming the caller (the new
+/// account, for a sign-up) and the client's address.
+async fn check_audit(
+    app: &TestApp,
+    f: &Fixture,
+    who: Who,
+    mark: i64,
+    want: usize,
+    is_signup: bool,
+) -> Result<(), String> {
+    let entries: Vec<AuditRow> = sqlx::query_as(
+        "select actor_user_id, actor_key_id, action, ip from audit_log where id > $1 order by id",
+    )
+    .bind(mark)
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    if entries.len() != want {
+        let actions: Vec<&str> = entries.iter().map(|e| e.2.as_str()).collect();
+        return Err(format!(
+            "{} audit entries {actions:?}, want {want}",
+            entries.len()
+        ));
+    }
+    let (user, key): (Option<uuid::Uuid>, Option<uuid::Uuid>) = match (who.email(), who.scope()) {
+        (Some(email), _) => (
+            sqlx::query_scalar("select id from users where email = $1")
+                .bind(email)
+                .fetch_optional(&app.db)
+                .await
+                .unwrap(),
+            None,
+        ),
+        (None, Some(_)) => {
+            let secret = f
+                .keys
+                .iter()
+                .find(|(w, _)| *w == who)
+                .map(|(_, k)| k.clone());
+            let id = sqlx::query_scalar(
+                "select id from api_keys where key_hash = encode(sha256(convert_to($1, 'utf8')), 'hex')",
+            )
+            .bind(secret)
+            .fetch_optional(&app.db)
+            .await
+            .unwrap();
+            (None, id)
+        }
+        _ => (None, None),
+    };
+    for (u, k, action, ip) in &entries {
+        if is_signup {
+            if action != "account.sign_up" || u.is_none() {
+                return Err(format!("sign-up left {action} by {u:?}"));
+            }
+        } else if (*u, *k) != (user, key) {
+            return Err(format!(
+                "{action} recorded actor {u:?}/{k:?}, want {user:?}/{key:?}"
+            ));
+        }
+        if ip.as_deref() != Some("127.0.0.1") {
+            return Err(format!("{action} recorded address {ip:?}"));
+        }
+    }
+    Ok(())
 }
 
 async fn setup(app: &TestApp) {
@@ -714,6 +822,7 @@ async fn every_rest_route_answers_each_caller_as_expected(db: PgPool) {
             let f = fixture(&app, n, who).await;
             let (c, key) = caller(&app, &f, who).await;
             let (path, body) = rest_request(route, &f, who, n);
+            let mark = audit_mark(&app.db).await;
             let is_upload =
                 method == "POST" && (route.ends_with("/batches") || route.ends_with("/preview"));
             let r = if route.ends_with("/events") {
@@ -762,6 +871,16 @@ async fn every_rest_route_answers_each_caller_as_expected(db: PgPool) {
                     r.status, expected[i], r.body
                 ));
             }
+            let want = if !r.status.is_success() || method == "GET" {
+                0
+            } else {
+                rest_audit_entries(route)
+            };
+            if let Err(e) =
+                check_audit(&app, &f, who, mark, want, route == "/api/v1/auth/signup").await
+            {
+                failures.push(format!("{method} {route} as {who:?}: {e}"));
+            }
         }
     }
     assert!(
@@ -789,6 +908,7 @@ async fn every_server_function_answers_each_caller_as_expected(db: PgPool) {
             if let Some(k) = key {
                 req = req.bearer_auth(k);
             }
+            let mark = audit_mark(&app.db).await;
             let r = req.send().await.unwrap();
             let status = r.status().as_u16();
             if status != expected[i] {
@@ -797,6 +917,14 @@ async fn every_server_function_answers_each_caller_as_expected(db: PgPool) {
                     "rpc {endpoint} as {who:?}: got {status} want {} ({body})",
                     expected[i]
                 ));
+            }
+            let want = if (200..300).contains(&status) {
+                rpc_audit_entries(endpoint)
+            } else {
+                0
+            };
+            if let Err(e) = check_audit(&app, &f, who, mark, want, endpoint == "sign_up").await {
+                failures.push(format!("rpc {endpoint} as {who:?}: {e}"));
             }
         }
     }

@@ -74,4 +74,5 @@ pub const ENDPOINTS: &[&str] = &[
     "start_export",
     "get_export",
     "list_exports",
+    "list_audit_log",
 ];

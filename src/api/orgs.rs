@@ -49,6 +49,8 @@ pub async fn update_limits(
     org: String,
     max_projects: String,
     max_executions_per_month: String,
+    api_requests_per_minute: Option<String>,
+    key_requests_per_minute: Option<String>,
 ) -> Result<Organization, AppError> {
     use crate::server::service::orgs;
     let (state, ctx) = org_ctx(&org).await?;
@@ -60,11 +62,27 @@ pub async fn update_limits(
     };
     let projects = number(&max_projects, "max_projects");
     let executions = number(&max_executions_per_month, "max_executions_per_month");
+    let optional = |raw: Option<String>, field: &str| {
+        raw.filter(|r| !r.trim().is_empty())
+            .map(|r| number(&r, field))
+            .transpose()
+    };
+    let per_org = optional(api_requests_per_minute, "api_requests_per_minute");
+    let per_key = optional(key_requests_per_minute, "key_requests_per_minute");
     crate::server::service::collect_fields([
         projects.as_ref().map(|_| ()).map_err(Clone::clone),
         executions.as_ref().map(|_| ()).map_err(Clone::clone),
+        per_org.as_ref().map(|_| ()).map_err(Clone::clone),
+        per_key.as_ref().map(|_| ()).map_err(Clone::clone),
     ])?;
-    orgs::update_limits(&state.db, &ctx, projects?, executions?).await
+    orgs::update_limits(
+        &state.db,
+        &ctx,
+        projects?,
+        executions?,
+        (per_org?, per_key?),
+    )
+    .await
 }
 
 #[server(prefix = "/rpc", endpoint = "delete_org")]
@@ -207,4 +225,32 @@ pub async fn revoke_api_key(id: Uuid) -> Result<(), AppError> {
     use crate::server::{rpc, service::api_keys};
     let (state, actor) = rpc::user().await?;
     api_keys::revoke(&state.db, &actor, id).await
+}
+
+/// The audit log, newest first, filtered as on the page: `actor` a user or
+/// key id, `action` exact or a prefix ending in `.`, `since`/`until` dates
+/// (YYYY-MM-DD, whole days in UTC).
+#[server(prefix = "/rpc", endpoint = "list_audit_log")]
+pub async fn list_audit_log(
+    org: String,
+    actor: Option<String>,
+    action: Option<String>,
+    resource_type: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    cursor: Option<String>,
+) -> Result<crate::model::Page<crate::model::AuditEntry>, AppError> {
+    use crate::server::service::audit;
+    let (state, ctx) = org_ctx(&org).await?;
+    let filter = audit::AuditFilter {
+        actor: actor.filter(|a| !a.is_empty()),
+        action,
+        resource_type,
+        resource_id: None,
+        since: audit::parse_day(since.as_deref(), "since", 0)?,
+        until: audit::parse_day(until.as_deref(), "until", 1)?,
+        cursor: cursor.filter(|c| !c.is_empty()),
+        limit: Some(50),
+    };
+    audit::list(&state.db, &ctx, &filter).await
 }

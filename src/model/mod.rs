@@ -94,6 +94,10 @@ pub struct Organization {
     pub role: Role,
     pub max_projects: i32,
     pub max_executions_per_month: i32,
+    /// REST requests per minute for all the organization's API keys together.
+    pub api_requests_per_minute: i32,
+    /// REST requests per minute for each API key.
+    pub key_requests_per_minute: i32,
     pub member_count: i64,
     pub created_at: DateTime<Utc>,
 }
@@ -168,6 +172,28 @@ pub struct Me {
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,
+}
+
+/// One entry of an organization's audit log (`GET /orgs/{org}/audit-log`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    /// The person who made the change, if a person did.
+    pub actor_user_id: Option<Uuid>,
+    /// The API key that made the change, if a key did.
+    pub actor_key_id: Option<Uuid>,
+    /// Who it was, as they were named then ("Ann <ann@example.com>", or
+    /// "API key “ci” (mino_pk_ab…)").
+    pub actor_name: String,
+    /// `resource.verb`, e.g. `project.create`.
+    pub action: String,
+    pub resource_type: String,
+    pub resource_id: Option<String>,
+    pub before: Option<serde_json::Value>,
+    pub after: Option<serde_json::Value>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
 }
 
 mod batches;

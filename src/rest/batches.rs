@@ -269,7 +269,9 @@ pub async fn upload(
     let source = source(&headers, req, &state).await?;
     let db = state.db.clone();
     let batch = run(source, &mut meta, move |meta, rx| {
-        tokio::spawn(batches::ingest(db, ctx, project_id, meta, rx))
+        tokio::spawn(crate::server::service::audit::carry_request(
+            batches::ingest(db, ctx, project_id, meta, rx),
+        ))
     })
     .await?;
     Ok((StatusCode::CREATED, Json(batch)))

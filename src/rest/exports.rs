@@ -1,7 +1,6 @@
 //! Exports: `POST /executions/{id}/export` and `POST /batches/{id}/export`
 //! answer with the file itself, streamed; the history and re-downloads.
 
-use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
@@ -19,10 +18,7 @@ fn file_response(
     e: &Export,
     rx: tokio::sync::mpsc::Receiver<Result<axum::body::Bytes, std::io::Error>>,
 ) -> Response {
-    let body = Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|chunk| (chunk, rx))
-    }));
-    let mut res = body.into_response();
+    let mut res = crate::server::http::channel_body(rx).into_response();
     let h = res.headers_mut();
     h.insert(
         header::CONTENT_TYPE,

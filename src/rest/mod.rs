@@ -1,6 +1,7 @@
 //! The REST API under `/api/v1`: thin handlers that authenticate the
 //! caller, parse the input and call the same services the UI uses.
 
+mod audit;
 mod auth;
 mod batches;
 mod executions;
@@ -92,6 +93,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/batches/{id}/exports"),
     ("GET", "/api/v1/exports/{id}"),
     ("GET", "/api/v1/exports/{id}/download"),
+    ("GET", "/api/v1/orgs/{org}/audit-log"),
+    ("GET", "/api/v1/orgs/{org}/audit-log/export"),
 ];
 
 pub fn router() -> Router<AppState> {
@@ -211,6 +214,8 @@ pub fn router() -> Router<AppState> {
         .route("/batches/{id}/exports", get(exports::list))
         .route("/exports/{id}", get(exports::get))
         .route("/exports/{id}/download", get(exports::download))
+        .route("/orgs/{org}/audit-log", get(audit::list))
+        .route("/orgs/{org}/audit-log/export", get(audit::export))
         .route(
             "/executions/{id}/concurrency",
             put(executions::set_concurrency),

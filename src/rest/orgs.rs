@@ -53,6 +53,8 @@ pub async fn update(
 pub struct LimitsBody {
     max_projects: i32,
     max_executions_per_month: i32,
+    api_requests_per_minute: Option<i32>,
+    key_requests_per_minute: Option<i32>,
 }
 
 pub async fn update_limits(
@@ -68,6 +70,7 @@ pub async fn update_limits(
             &ctx,
             body.max_projects,
             body.max_executions_per_month,
+            (body.api_requests_per_minute, body.key_requests_per_minute),
         )
         .await?,
     ))

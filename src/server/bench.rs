@@ -412,3 +412,41 @@ pub async fn run_jobs(server: sqlx::postgres::PgConnectOptions, jobs: u32) -> an
         .await?;
     result
 }
+
+/// The organization the benchmarks measure in: `user` as its owner, a read
+/// key (its secret is returned), and limits no benchmark reaches — a
+/// benchmark measures the work, not the plan's request rate.
+pub(crate) async fn bench_org(
+    db: &sqlx::PgPool,
+    user: uuid::Uuid,
+) -> anyhow::Result<(super::auth::rbac::OrgCtx, String)> {
+    use super::auth::rbac::{Actor, OrgCtx};
+    let org: uuid::Uuid = sqlx::query_scalar(
+        "insert into organizations (name, slug, max_executions_per_month,
+                                    api_requests_per_minute, key_requests_per_minute)
+         values ('Bench', 'bench', 1000, 1000000, 1000000) returning id",
+    )
+    .fetch_one(db)
+    .await?;
+    sqlx::query("insert into memberships (org_id, user_id, role) values ($1, $2, 'owner')")
+        .bind(org)
+        .bind(user)
+        .execute(db)
+        .await?;
+    let (key, prefix, hash) = secret::new_api_key();
+    sqlx::query(
+        "insert into api_keys (org_id, name, prefix, key_hash, scopes)
+         values ($1, 'bench', $2, $3, '{read}')",
+    )
+    .bind(org)
+    .bind(&prefix)
+    .bind(&hash)
+    .execute(db)
+    .await?;
+    let ctx = OrgCtx {
+        org_id: org,
+        actor: Actor::User { id: user },
+        role: Some(crate::model::Role::Owner),
+    };
+    Ok((ctx, key))
+}

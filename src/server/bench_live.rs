@@ -14,8 +14,6 @@ use std::time::{Duration, Instant};
 use sqlx::{Connection, Executor};
 use tokio::sync::watch;
 
-use crate::model::Role;
-use crate::server::auth::rbac::{Actor, OrgCtx};
 use crate::server::service::{batches, executions};
 
 const ROWS: u32 = 5_000;
@@ -77,20 +75,7 @@ async fn measure(
 
     // An organization, a key, the demo batch, and the execution.
     let user: uuid::Uuid = sqlx::query_scalar("insert into users (email, name, password_hash) values ('bench@example.com', 'Bench', '-') returning id").fetch_one(&db).await?;
-    let org: uuid::Uuid = sqlx::query_scalar("insert into organizations (name, slug, max_executions_per_month) values ('Bench', 'bench', 1000) returning id").fetch_one(&db).await?;
-    sqlx::query("insert into memberships (org_id, user_id, role) values ($1, $2, 'owner')")
-        .bind(org)
-        .bind(user)
-        .execute(&db)
-        .await?;
-    let (key, prefix, hash) = super::auth::secret::new_api_key();
-    sqlx::query("insert into api_keys (org_id, name, prefix, key_hash, scopes) values ($1, 'bench', $2, $3, '{read}')")
-        .bind(org).bind(&prefix).bind(&hash).execute(&db).await?;
-    let ctx = OrgCtx {
-        org_id: org,
-        actor: Actor::User { id: user },
-        role: Some(Role::Owner),
-    };
+    let (ctx, key) = super::bench::bench_org(&db, user).await?;
     let project = super::service::projects::create(&db, &ctx, "Bench", "", "").await?;
     sqlx::query("update projects set remote_url = $2 where id = $1")
         .bind(project.id)

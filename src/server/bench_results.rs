@@ -11,8 +11,7 @@ use std::time::{Duration, Instant};
 
 use sqlx::{Connection, Executor};
 
-use crate::model::Role;
-use crate::server::auth::rbac::{Actor, OrgCtx};
+use crate::server::auth::rbac::OrgCtx;
 use crate::server::service::{batches, executions, ground_truth};
 
 const CLIENTS: usize = 20;
@@ -208,24 +207,7 @@ impl Fixture {
             sqlx::query_scalar("select id from users where email = 'bench@example.com'")
                 .fetch_one(&db)
                 .await?;
-        let org: uuid::Uuid = sqlx::query_scalar(
-            "insert into organizations (name, slug, max_executions_per_month) values ('Bench', 'bench', 1000) returning id",
-        )
-        .fetch_one(&db)
-        .await?;
-        sqlx::query("insert into memberships (org_id, user_id, role) values ($1, $2, 'owner')")
-            .bind(org)
-            .bind(user)
-            .execute(&db)
-            .await?;
-        let (key, prefix, hash) = super::auth::secret::new_api_key();
-        sqlx::query("insert into api_keys (org_id, name, prefix, key_hash, scopes) values ($1, 'bench', $2, $3, '{read}')")
-            .bind(org).bind(&prefix).bind(&hash).execute(&db).await?;
-        let ctx = OrgCtx {
-            org_id: org,
-            actor: Actor::User { id: user },
-            role: Some(Role::Owner),
-        };
+        let (ctx, key) = super::bench::bench_org(&db, user).await?;
 
         // The batch: a URL, an expected title and price per row.
         let project = super::service::projects::create(&db, &ctx, "Bench", "", "").await?;

@@ -30,6 +30,9 @@ pub struct Config {
     /// How long a worker's claim on a job lasts without renewal: how soon
     /// the jobs of a crashed worker run again.
     pub lease_secs: u64,
+    /// REST requests a signed-in person may make per minute (API keys have
+    /// per-organization limits of their own).
+    pub user_requests_per_minute: u32,
 }
 
 impl Config {
@@ -109,6 +112,18 @@ impl Config {
                 }
             },
         };
+        let user_requests_per_minute = match get("MINO_USER_REQUESTS_PER_MINUTE") {
+            None => 1200,
+            Some(v) => match v.trim().parse::<u32>() {
+                Ok(n) if (1..=1_000_000).contains(&n) => n,
+                _ => {
+                    problems.push(format!(
+                        "MINO_USER_REQUESTS_PER_MINUTE must be a number from 1 to 1000000 (got {v:?})"
+                    ));
+                    1200
+                }
+            },
+        };
         if problems.is_empty() {
             Ok(Config {
                 data_dir,
@@ -119,6 +134,7 @@ impl Config {
                 allow_private_targets,
                 worker_slots,
                 lease_secs,
+                user_requests_per_minute,
             })
         } else {
             Err(problems.join("\n"))

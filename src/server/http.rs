@@ -121,6 +121,11 @@ pub fn client_ip(headers: &HeaderMap, peer: Option<SocketAddr>, trust_proxy: boo
 /// The authenticated caller of a REST request.
 pub struct Caller(pub Actor);
 
+/// The caller as the rate limiter already authenticated it, left in the
+/// request's extensions so handlers don't authenticate twice.
+#[derive(Clone)]
+pub struct Authenticated(pub Actor);
+
 /// The bearer token, if the request carries one.
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers
@@ -137,6 +142,9 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        if let Some(Authenticated(actor)) = parts.extensions.get::<Authenticated>() {
+            return Ok(Caller(actor.clone()));
+        }
         if let Some(token) = bearer(&parts.headers) {
             return Ok(Caller(
                 service::api_keys::authenticate(&state.db, token).await?,
@@ -196,4 +204,14 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
             }
         }
     }
+}
+
+/// A response body streamed from chunks a task sends as it produces them
+/// (exports, the audit log's CSV); an `Err` chunk ends the response early.
+pub fn channel_body(
+    rx: tokio::sync::mpsc::Receiver<Result<axum::body::Bytes, std::io::Error>>,
+) -> axum::body::Body {
+    axum::body::Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    }))
 }

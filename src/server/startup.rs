@@ -89,7 +89,13 @@ pub fn router(
     // Server functions are routed by leptos_routes_with_context, which
     // registers each one's path (under /rpc/) with the same context.
     Router::new()
-        .nest("/api/v1", crate::rest::router())
+        .nest(
+            "/api/v1",
+            crate::rest::router().layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                super::ratelimit::limit,
+            )),
+        )
         // The built-in demo shop, for trying agents with no internet.
         .nest("/demo", super::demo::router())
         .route("/healthz", get(healthz))
@@ -100,6 +106,11 @@ pub fn router(
         })
         .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, shell))
         .layer(axum::middleware::from_fn(super::rpc::error_status))
+        // The address and user agent that audit entries record.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            super::service::audit::capture_request,
+        ))
         .layer(axum::middleware::from_fn(deadline))
         .layer(axum::middleware::from_fn(super::csrf::guard))
         .layer(sessions)

@@ -25,13 +25,22 @@ pub async fn spawn_app(db: PgPool) -> TestApp {
 /// As [`spawn_app`], but telling the app it is reached at `public_url`
 /// (e.g. an https address behind a proxy).
 pub async fn spawn_app_at(db: PgPool, public_url: Option<&str>) -> TestApp {
+    spawn_app_with(db, public_url, |_| {}).await
+}
+
+/// As [`spawn_app_at`], with the configuration adjusted by `tweak`.
+pub async fn spawn_app_with(
+    db: PgPool,
+    public_url: Option<&str>,
+    tweak: impl FnOnce(&mut Config),
+) -> TestApp {
     startup::migrate(&db).await.expect("migrations");
     let leptos_options = leptos::config::get_configuration(Some("Cargo.toml"))
         .expect("leptos config")
         .leptos_options;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let config = Config {
+    let mut config = Config {
         data_dir: std::env::temp_dir().join("mino-test"),
         database_url: None,
         public_url: public_url
@@ -43,7 +52,11 @@ pub async fn spawn_app_at(db: PgPool, public_url: Option<&str>) -> TestApp {
         allow_private_targets: true,
         worker_slots: 0,
         lease_secs: 30,
+        // Tests sign in as a few people and call a lot; the limit itself
+        // is tested with a small one.
+        user_requests_per_minute: 1_000_000,
     };
+    tweak(&mut config);
     // The app gets its own pool to the test database, like production (an
     // acquire timeout, no shared parent). `#[sqlx::test]` pools draw on one
     // process-wide parent pool without a timeout; the served app's

@@ -1,6 +1,7 @@
 //! Pages, one module per area, plus the signed-in shell and the 404 page.
 
 pub mod account;
+pub mod audit;
 pub mod auth;
 pub mod batches;
 pub mod executions;
@@ -122,10 +123,11 @@ fn TopBar(me: Me) -> impl IntoView {
                         .map(|o| {
                             let base = format!("/o/{}", o.slug);
                             let is_admin = o.role >= Role::Admin;
-                            let (projects, members, keys, settings) = (
+                            let (projects, members, keys, audit, settings) = (
                                 format!("{base}/projects"),
                                 format!("{base}/members"),
                                 format!("{base}/api-keys"),
+                                format!("{base}/audit-log"),
                                 format!("{base}/settings"),
                             );
                             view! {
@@ -134,6 +136,7 @@ fn TopBar(me: Me) -> impl IntoView {
                                 <A href=members>"Team"</A>
                                 <Show when=move || is_admin>
                                     <A href=keys.clone()>"API keys"</A>
+                                    <A href=audit.clone()>"Audit log"</A>
                                 </Show>
                                 <A href=settings>"Settings"</A>
                             }

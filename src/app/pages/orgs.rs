@@ -184,10 +184,24 @@ pub fn OrgSettingsPage() -> impl IntoView {
                                                     value=org.max_executions_per_month.to_string()
                                                     aria-invalid=invalid(limits_error, "max_executions_per_month") aria-describedby="max_executions_per_month-error" />
                                             </div>
+                                            <div class="field">
+                                                <label for="api_requests_per_minute">"API requests a minute, all keys"</label>
+                                                <input id="api_requests_per_minute" name="api_requests_per_minute" inputmode="numeric" required
+                                                    value=org.api_requests_per_minute.to_string()
+                                                    aria-invalid=invalid(limits_error, "api_requests_per_minute") aria-describedby="api_requests_per_minute-error" />
+                                            </div>
+                                            <div class="field">
+                                                <label for="key_requests_per_minute">"API requests a minute, per key"</label>
+                                                <input id="key_requests_per_minute" name="key_requests_per_minute" inputmode="numeric" required
+                                                    value=org.key_requests_per_minute.to_string()
+                                                    aria-invalid=invalid(limits_error, "key_requests_per_minute") aria-describedby="key_requests_per_minute-error" />
+                                            </div>
                                             <button type="submit" class="button">"Save limits"</button>
                                         </ActionForm>
                                         <FieldError error=limits_error field="max_projects" />
                                         <FieldError error=limits_error field="max_executions_per_month" />
+                                        <FieldError error=limits_error field="api_requests_per_minute" />
+                                        <FieldError error=limits_error field="key_requests_per_minute" />
                                         <Show when=move || matches!(limits.value().get(), Some(Ok(_)))>
                                             <p class="alert alert-ok" role="status">"Limits saved."</p>
                                         </Show>
@@ -195,8 +209,9 @@ pub fn OrgSettingsPage() -> impl IntoView {
                                     .into_any()
                                 } else {
                                     view! {
-                                        <p>{org.max_projects} " projects · " {org.max_executions_per_month} " executions a month"</p>
-                                        <p class="muted">"Owners set the limits; reaching one answers QUOTA_EXCEEDED."</p>
+                                        <p>{org.max_projects} " projects · " {org.max_executions_per_month} " executions a month · "
+                                            {org.api_requests_per_minute} " API requests a minute (" {org.key_requests_per_minute} " per key)"</p>
+                                        <p class="muted">"Owners set the limits; reaching one answers QUOTA_EXCEEDED, or RATE_LIMIT_EXCEEDED for requests."</p>
                                     }
                                     .into_any()
                                 }}

@@ -24,13 +24,14 @@ pub enum Permission {
     ChangeRoles,
     RemoveMembers,
     ManageApiKeys,
+    ViewAuditLog,
     RenameOrganization,
     ManageBilling,
     DeleteOrganization,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 17] = [
+    pub const ALL: [Permission; 18] = [
         Permission::ViewOrganization,
         Permission::ViewMembers,
         Permission::ViewProjects,
@@ -45,6 +46,7 @@ impl Permission {
         Permission::ChangeRoles,
         Permission::RemoveMembers,
         Permission::ManageApiKeys,
+        Permission::ViewAuditLog,
         Permission::RenameOrganization,
         Permission::ManageBilling,
         Permission::DeleteOrganization,
@@ -71,6 +73,7 @@ const TABLE: &[(Permission, Role, Option<Scope>)] = {
         (ChangeRoles, Role::Admin, Some(Scope::Admin)),
         (RemoveMembers, Role::Admin, Some(Scope::Admin)),
         (ManageApiKeys, Role::Admin, Some(Scope::Admin)),
+        (ViewAuditLog, Role::Admin, Some(Scope::Admin)),
         (RenameOrganization, Role::Admin, Some(Scope::Admin)),
         (ManageBilling, Role::Owner, None),
         (DeleteOrganization, Role::Owner, None),

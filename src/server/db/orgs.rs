@@ -11,6 +11,8 @@ pub struct OrgRow {
     pub role: String,
     pub max_projects: i32,
     pub max_executions_per_month: i32,
+    pub api_requests_per_minute: i32,
+    pub key_requests_per_minute: i32,
     pub member_count: i64,
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
@@ -24,6 +26,8 @@ impl From<OrgRow> for Organization {
             role: Role::parse(&r.role).unwrap_or(Role::Viewer),
             max_projects: r.max_projects,
             max_executions_per_month: r.max_executions_per_month,
+            api_requests_per_minute: r.api_requests_per_minute,
+            key_requests_per_minute: r.key_requests_per_minute,
             member_count: r.member_count,
             created_at: r.created_at,
         }
@@ -32,7 +36,7 @@ impl From<OrgRow> for Organization {
 
 /// `$1` is the caller's user id; `role` is their membership's role.
 const SELECT_FOR_USER: &str = "select o.id, o.name, o.slug, m.role, o.max_projects,
-        o.max_executions_per_month,
+        o.max_executions_per_month, o.api_requests_per_minute, o.key_requests_per_minute,
         (select count(*) from memberships c where c.org_id = o.id) as member_count,
         o.created_at
     from organizations o join memberships m on m.org_id = o.id and m.user_id = $1";
@@ -61,7 +65,7 @@ pub async fn fetch_one_for_user(
 pub async fn fetch_one(db: impl PgExecutor<'_>, org_id: Uuid) -> sqlx::Result<Option<OrgRow>> {
     sqlx::query_as(
         "select o.id, o.name, o.slug, 'viewer' as role, o.max_projects,
-            o.max_executions_per_month,
+            o.max_executions_per_month, o.api_requests_per_minute, o.key_requests_per_minute,
             (select count(*) from memberships c where c.org_id = o.id) as member_count,
             o.created_at
          from organizations o where o.id = $1",
@@ -120,15 +124,18 @@ pub async fn update_name(db: impl PgExecutor<'_>, org_id: Uuid, name: &str) -> s
 pub async fn update_limits(
     db: impl PgExecutor<'_>,
     org_id: Uuid,
-    max_projects: i32,
-    max_executions_per_month: i32,
+    limits: &crate::server::service::orgs::PlanLimits,
 ) -> sqlx::Result<()> {
     sqlx::query(
-        "update organizations set max_projects = $2, max_executions_per_month = $3 where id = $1",
+        "update organizations set max_projects = $2, max_executions_per_month = $3,
+             api_requests_per_minute = $4, key_requests_per_minute = $5
+         where id = $1",
     )
     .bind(org_id)
-    .bind(max_projects)
-    .bind(max_executions_per_month)
+    .bind(limits.max_projects)
+    .bind(limits.max_executions_per_month)
+    .bind(limits.api_requests_per_minute)
+    .bind(limits.key_requests_per_minute)
     .execute(db)
     .await?;
     Ok(())

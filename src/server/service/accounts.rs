@@ -3,10 +3,12 @@
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use super::audit::{self, Change};
 use super::{collect_fields, parse_email, parse_name};
 use crate::error::AppError;
 use crate::model::User;
 use crate::server::auth::password::{self, Password};
+use crate::server::auth::rbac::Actor;
 use crate::server::db::{self, users::UserRow};
 
 /// Failed sign-ins counted over this window.
@@ -37,8 +39,19 @@ pub async fn sign_up(db: &PgPool, input: SignUp) -> Result<UserRow, AppError> {
     let (email, name, pw) = (email?, name?, pw?);
 
     let hash = password::hash(pw).await?;
-    match db::users::insert_user(db, &email, &name, &hash).await {
-        Ok(user) => Ok(user),
+    let mut tx = db.begin().await?;
+    match db::users::insert_user(&mut *tx, &email, &name, &hash).await {
+        Ok(user) => {
+            audit::record_for_account(
+                &mut *tx,
+                &Actor::User { id: user.id },
+                Change::new("account.sign_up", "user", user.id)
+                    .after(serde_json::json!({"email": email, "name": name})),
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(user)
+        }
         Err(e) if db::unique_violation(&e).as_deref() == Some("users_email_key") => {
             Err(AppError::AlreadyExists(crate::error::FieldError::new(
                 "email",
@@ -117,7 +130,16 @@ pub async fn change_password(
         ));
     }
     let hash = password::hash(new).await?;
-    Ok(db::users::update_password(db, user_id, &hash).await?)
+    let mut tx = db.begin().await?;
+    let epoch = db::users::update_password(&mut *tx, user_id, &hash).await?;
+    audit::record_for_account(
+        &mut *tx,
+        &Actor::User { id: user_id },
+        Change::new("account.change_password", "user", user_id),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(epoch)
 }
 
 pub async fn fetch_user(db: &PgPool, user_id: Uuid) -> Result<User, AppError> {

@@ -5,6 +5,9 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use serde_json::json;
+
+use super::audit::{self, Change};
 use super::{collect_fields, parse_name};
 use crate::error::AppError;
 use crate::model::{ApiKey, CreatedApiKey, Scope};
@@ -71,8 +74,9 @@ pub async fn create(
         }
     }
     let (secret_value, prefix, digest) = secret::new_api_key();
+    let mut tx = db.begin().await?;
     let id = db::api_keys::insert_key(
-        db,
+        &mut *tx,
         ctx.org_id,
         &name,
         &prefix,
@@ -82,6 +86,16 @@ pub async fn create(
         input.expires_at,
     )
     .await?;
+    let scope_names: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
+    audit::record(
+        &mut *tx,
+        ctx,
+        Change::new("api_key.create", "api_key", id).after(json!({
+            "name": name, "prefix": prefix, "scopes": scope_names, "expires_at": input.expires_at,
+        })),
+    )
+    .await?;
+    tx.commit().await?;
     let key = db::api_keys::fetch_one(db, ctx.org_id, id)
         .await?
         .ok_or_else(|| AppError::NotFound("API key".into()))?;
@@ -109,7 +123,15 @@ pub async fn revoke(db: &PgPool, actor: &Actor, key_id: Uuid) -> Result<(), AppE
         .await
         .map_err(|_| not_found())?;
     require(&ctx, Permission::ManageApiKeys)?;
-    db::api_keys::mark_revoked(db, org_id, key_id).await?;
+    let mut tx = db.begin().await?;
+    db::api_keys::mark_revoked(&mut *tx, org_id, key_id).await?;
+    audit::record(
+        &mut *tx,
+        &ctx,
+        Change::new("api_key.revoke", "api_key", key_id),
+    )
+    .await?;
+    tx.commit().await?;
     Ok(())
 }
 

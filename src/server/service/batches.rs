@@ -11,6 +11,9 @@ use sqlx::PgPool;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
+use serde_json::json;
+
+use super::audit::{self, Change};
 use super::projects::project_ctx;
 use super::{paging, parse_name};
 use crate::error::AppError;
@@ -229,6 +232,14 @@ pub async fn ingest(
         db::projects::insert_field(&mut *tx, ctx.org_id, project_id, &field).await?;
     }
     db::projects::touch(&mut *tx, ctx.org_id, project_id).await?;
+    audit::record(
+        &mut *tx,
+        &ctx,
+        Change::new("batch.create", "batch", batch_id).after(json!({
+            "name": name, "project_id": project_id, "rows": copied, "bytes": bytes,
+        })),
+    )
+    .await?;
     tx.commit().await?;
     tracing::info!(%batch_id, rows = copied, bytes, "batch uploaded");
     let row = db::batches::fetch_one(&db, ctx.org_id, batch_id)
@@ -331,10 +342,20 @@ pub async fn rename(
     batch_id: Uuid,
     name: &str,
 ) -> Result<Batch, AppError> {
-    let (ctx, _) = batch_ctx(db, actor, batch_id).await?;
+    let (ctx, row) = batch_ctx(db, actor, batch_id).await?;
     require(&ctx, Permission::EditProject)?;
     let name = parse_name(name, "name")?;
-    db::batches::rename(db, ctx.org_id, batch_id, &name).await?;
+    let mut tx = db.begin().await?;
+    db::batches::rename(&mut *tx, ctx.org_id, batch_id, &name).await?;
+    audit::record(
+        &mut *tx,
+        &ctx,
+        Change::new("batch.rename", "batch", batch_id)
+            .before(json!({"name": row.name}))
+            .after(json!({"name": name})),
+    )
+    .await?;
+    tx.commit().await?;
     get(db, actor, batch_id).await
 }
 
@@ -354,7 +375,17 @@ pub async fn delete(
             ));
         }
     }
-    db::batches::delete(db, ctx.org_id, batch_id).await?;
+    let mut tx = db.begin().await?;
+    db::batches::delete(&mut *tx, ctx.org_id, batch_id).await?;
+    audit::record(
+        &mut *tx,
+        &ctx,
+        Change::new("batch.delete", "batch", batch_id).before(json!({
+            "name": row.name, "project_id": row.project_id, "rows": row.row_count,
+        })),
+    )
+    .await?;
+    tx.commit().await?;
     Ok(row.project_id)
 }
 

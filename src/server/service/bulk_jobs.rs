@@ -7,6 +7,9 @@ use serde::Deserialize;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use serde_json::json;
+
+use super::audit::{self, Change};
 use crate::error::AppError;
 use crate::model::BulkJobsResult;
 use crate::server::auth::rbac::{require, Actor, Permission};
@@ -204,6 +207,14 @@ pub async fn run(
                 .rows_affected() as i64;
             }
             super::summaries::invalidate(&mut *tx, &[execution_id]).await?;
+            audit::record(
+                &mut *tx,
+                &ctx,
+                Change::new("jobs.delete", "execution", execution_id)
+                    .before(selection(&ids, &req.filter))
+                    .after(json!({"deleted": affected})),
+            )
+            .await?;
             live::notify(&mut *tx, live::EXECUTION, &execution_id.to_string()).await?;
             tx.commit().await?;
             Ok(BulkJobsResult {
@@ -230,6 +241,14 @@ pub async fn run(
                 .await?
                 .rows_affected() as i64;
             }
+            audit::record(
+                &mut *tx,
+                &ctx,
+                Change::new("jobs.update", "execution", execution_id)
+                    .before(selection(&ids, &req.filter))
+                    .after(json!({"state": state, "updated": affected})),
+            )
+            .await?;
             tx.commit().await?;
             // The execution may have nothing left to run.
             db::jobs::settle_and_notify(db, &[execution_id]).await?;
@@ -240,5 +259,15 @@ pub async fn run(
                 execution_id: None,
             })
         }
+    }
+}
+
+/// What a bulk action chose, for its audit entry: the job ids when they are
+/// few enough to read (an API call names at most 1,000), else the filter.
+fn selection(ids: &[i64], filter: &Option<JobFilter>) -> serde_json::Value {
+    if ids.len() <= MAX_IDS {
+        json!({"job_ids": ids})
+    } else {
+        json!({"jobs": ids.len(), "filter": filter})
     }
 }

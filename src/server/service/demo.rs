@@ -42,7 +42,7 @@ pub async fn load(db: &PgPool, ctx: &OrgCtx, public_url: &str) -> Result<LoadedD
     let base = format!("{}/demo", public_url.trim_end_matches('/'));
     let csv = sites_csv_text(&base, DEMO_ROWS);
     let (tx, rx) = mpsc::channel(2);
-    let task = tokio::spawn(batches::ingest(
+    let task = tokio::spawn(super::audit::carry_request(batches::ingest(
         db.clone(),
         ctx.clone(),
         project.id,
@@ -52,7 +52,7 @@ pub async fn load(db: &PgPool, ctx: &OrgCtx, public_url: &str) -> Result<LoadedD
             options: Default::default(),
         },
         rx,
-    ));
+    )));
     let _ = tx.send(Chunk::Data(Bytes::from(csv))).await;
     let _ = tx.send(Chunk::End { name: None }).await;
     drop(tx);

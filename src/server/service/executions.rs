@@ -9,6 +9,9 @@ use sqlx::types::Json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use serde_json::json;
+
+use super::audit::{self, Change};
 use super::batches::batch_ctx;
 use super::collect_fields;
 use crate::error::AppError;
@@ -372,6 +375,15 @@ pub async fn start(
         (Some(n), true) => Sample::Random(n as i64),
     };
     db::jobs::enqueue_rows(&mut tx, id, ctx.org_id, batch.seq, sample).await?;
+    audit::record(
+        &mut *tx,
+        &ctx,
+        Change::new("execution.start", "execution", id).after(json!({
+            "batch_id": batch_id, "mode": mode, "sample_size": sample_size,
+            "instruction_version": version, "agent": agent.as_str(),
+        })),
+    )
+    .await?;
     live::notify(&mut *tx, live::WORK, "").await?;
     tx.commit().await?;
     get(db, actor, id).await
@@ -556,6 +568,13 @@ pub(crate) async fn rerun_rows(
     .bind(&rows)
     .execute(&mut *tx)
     .await?;
+    audit::record(
+        &mut *tx,
+        ctx,
+        Change::new("execution.rerun", "execution", new_id)
+            .after(json!({"rerun_of": id, "rows": rows.len(), "concurrency": concurrency})),
+    )
+    .await?;
     live::notify(&mut *tx, live::WORK, "").await?;
     tx.commit().await?;
     get(db, actor, new_id).await
@@ -607,6 +626,14 @@ pub async fn control(
         ),
     };
     record_event(&mut tx, id, kind, &message, &who).await?;
+    audit::record(
+        &mut *tx,
+        &ctx,
+        Change::new(&format!("execution.{action}"), "execution", id)
+            .before(json!({"state": e.state}))
+            .after(json!({"state": to})),
+    )
+    .await?;
     // Delivered at commit: running jobs of a stopped execution end, idle
     // workers wake for a resumed one, viewers refresh.
     live::notify_state(&mut *tx, id, to).await?;
@@ -652,6 +679,14 @@ pub async fn set_concurrency(
         );
         record_event(&mut tx, id, "concurrency", &message, &who).await?;
     }
+    audit::record(
+        &mut *tx,
+        &ctx,
+        Change::new("execution.set_concurrency", "execution", id)
+            .before(json!({"concurrency": e.concurrency}))
+            .after(json!({"concurrency": concurrency})),
+    )
+    .await?;
     // More slots may mean claimable work for idle workers.
     live::notify(&mut *tx, live::WORK, "").await?;
     live::notify(&mut *tx, live::EXECUTION, &id.to_string()).await?;

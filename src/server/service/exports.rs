@@ -297,6 +297,7 @@ pub async fn plan(
     let metrics = super::executions::metric_parts(db, execution).await?;
     let actor_name = super::projects::actor_name(db, &ctx).await?;
     let filters = filter_map(&filter);
+    let mut tx = db.begin().await?;
     let id: Uuid = sqlx::query_scalar(
         "insert into exports (org_id, batch_id, execution_id, format, columns, filters,
                               total_rows, created_by, actor_name, expires_at)
@@ -313,8 +314,19 @@ pub async fn plan(
     .bind(ctx.actor.user_id())
     .bind(&actor_name)
     .bind(KEEP_DAYS as i32)
-    .fetch_one(db)
+    .fetch_one(&mut *tx)
     .await?;
+    // Data leaving Mino is what an admin most wants to see in the log.
+    super::audit::record(
+        &mut *tx,
+        &ctx,
+        super::audit::Change::new("export.create", "export", id).after(serde_json::json!({
+            "execution_id": execution, "format": format, "rows": total,
+            "columns": names, "filters": filters,
+        })),
+    )
+    .await?;
+    tx.commit().await?;
     let export = fetch(db, ctx.org_id, id).await?.ok_or_else(not_found)?;
     Ok(Plan {
         path: file_path(data_dir, id, &format),
@@ -531,7 +543,7 @@ struct Csv;
 
 /// A CSV field, quoted when it holds a separator, quote or line break, or
 /// starts with a character a spreadsheet would run as a formula.
-fn csv_field(buf: &mut Vec<u8>, s: &str) {
+pub(crate) fn csv_field(buf: &mut Vec<u8>, s: &str) {
     let formula = s.starts_with(['=', '+', '-', '@']) && s.parse::<f64>().is_err();
     if formula {
         // Kept as text in Excel and LibreOffice (CSV injection).

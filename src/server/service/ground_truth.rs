@@ -15,6 +15,7 @@ use sqlx::types::Json;
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
+use super::audit;
 use crate::error::AppError;
 use crate::model::{
     BatchRow, BulkGroundTruthResult, GroundTruthChange, GroundTruthSample, OutputField,
@@ -443,11 +444,19 @@ fn samples(batch: BatchRef, planned: &[Planned]) -> Vec<GroundTruthSample> {
         .collect()
 }
 
+fn json_text(v: &Option<String>) -> Value {
+    v.clone().map(Value::String).unwrap_or(Value::Null)
+}
+
 /// Ends a bulk change: a preview (or nothing to change) rolls back and
 /// reports; otherwise the changes are stored, the rows' jobs judged again,
 /// and the transaction committed.
+// Each argument is a distinct part of the outcome; a struct for one call
+// site pair would only rename them.
+#[allow(clippy::too_many_arguments)]
 async fn finish(
     mut tx: Transaction<'_, Postgres>,
+    action: &str,
     batch: BatchRef,
     ctx: &OrgCtx,
     who: &str,
@@ -468,6 +477,18 @@ async fn finish(
         return Ok(result);
     }
     result.reevaluated_jobs = store(&mut tx, batch, ctx, who, &planned).await?;
+    // Each row's own history has the values; the log says what was done.
+    audit::record(
+        &mut *tx,
+        ctx,
+        audit::Change::new(action, "batch", batch.id).after(serde_json::json!({
+            "rows_matched": result.rows_matched,
+            "rows_changed": result.rows_changed,
+            "values_changed": result.values_changed,
+            "reevaluated_jobs": result.reevaluated_jobs,
+        })),
+    )
+    .await?;
     tx.commit().await?;
     Ok(result)
 }
@@ -522,6 +543,24 @@ pub async fn edit(
         None => (truth, version, 0),
         Some(p) => {
             let judged = store(&mut tx, batch, &ctx, &who, std::slice::from_ref(&p)).await?;
+            let (before, after): (Map<String, Value>, Map<String, Value>) = (
+                p.changes
+                    .iter()
+                    .map(|(f, b, _)| (f.clone(), json_text(b)))
+                    .collect(),
+                p.changes
+                    .iter()
+                    .map(|(f, _, a)| (f.clone(), json_text(a)))
+                    .collect(),
+            );
+            audit::record(
+                &mut *tx,
+                &ctx,
+                audit::Change::new("ground_truth.edit", "row", row_id)
+                    .before(Value::Object(before))
+                    .after(Value::Object(after)),
+            )
+            .await?;
             (p.truth, version + 1, judged)
         }
     };
@@ -846,7 +885,17 @@ pub async fn bulk_edit(
             plan(index, url, truth, wanted)
         })
         .collect();
-    finish(tx, batch, &ctx, &who, planned, matched, req.preview).await
+    finish(
+        tx,
+        "ground_truth.bulk_edit",
+        batch,
+        &ctx,
+        &who,
+        planned,
+        matched,
+        req.preview,
+    )
+    .await
 }
 
 // ---------------------------------------------------------------------------
@@ -1279,7 +1328,17 @@ async fn apply_set(
             plan(index, url, truth, values)
         })
         .collect();
-    finish(tx, batch, ctx, &who, planned, matched, req.preview).await
+    finish(
+        tx,
+        "ground_truth.bulk_set",
+        batch,
+        ctx,
+        &who,
+        planned,
+        matched,
+        req.preview,
+    )
+    .await
 }
 
 #[cfg(test)]

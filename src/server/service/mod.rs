@@ -8,6 +8,7 @@
 pub mod accounts;
 pub mod analysis;
 pub mod api_keys;
+pub mod audit;
 pub mod batches;
 pub mod bulk_jobs;
 pub mod demo;

@@ -4,6 +4,9 @@
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use serde_json::json;
+
+use super::audit::{self, Change};
 use super::parse_name;
 use crate::error::AppError;
 use crate::model::Organization;
@@ -124,6 +127,14 @@ pub async fn create(db: &PgPool, actor: &Actor, name: &str) -> Result<Organizati
         };
         db::memberships::upsert_membership(&mut *tx, org_id, user_id, crate::model::Role::Owner)
             .await?;
+        audit::record_at(
+            &mut *tx,
+            Some(org_id),
+            actor,
+            Change::new("organization.create", "organization", org_id)
+                .after(json!({"name": name, "slug": slug})),
+        )
+        .await?;
         tx.commit().await?;
         let row = db::orgs::fetch_one_for_user(db, user_id, org_id).await?;
         return row.map(Organization::from).ok_or_else(not_found);
@@ -139,31 +150,89 @@ const MAX_SLUG_ATTEMPTS: usize = 20;
 pub async fn rename(db: &PgPool, ctx: &OrgCtx, name: &str) -> Result<Organization, AppError> {
     require(ctx, Permission::RenameOrganization)?;
     let name = parse_name(name, "name")?;
-    db::orgs::update_name(db, ctx.org_id, &name).await?;
+    let old = get(db, ctx).await?;
+    let mut tx = db.begin().await?;
+    db::orgs::update_name(&mut *tx, ctx.org_id, &name).await?;
+    audit::record(
+        &mut *tx,
+        ctx,
+        Change::new("organization.rename", "organization", ctx.org_id)
+            .before(json!({"name": old.name}))
+            .after(json!({"name": name})),
+    )
+    .await?;
+    tx.commit().await?;
     get(db, ctx).await
 }
 
+/// An organization's plan limits. Request rates left `None` stay as they
+/// are.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct PlanLimits {
+    pub max_projects: i32,
+    pub max_executions_per_month: i32,
+    pub api_requests_per_minute: i32,
+    pub key_requests_per_minute: i32,
+}
+
+impl From<&Organization> for PlanLimits {
+    fn from(o: &Organization) -> PlanLimits {
+        PlanLimits {
+            max_projects: o.max_projects,
+            max_executions_per_month: o.max_executions_per_month,
+            api_requests_per_minute: o.api_requests_per_minute,
+            key_requests_per_minute: o.key_requests_per_minute,
+        }
+    }
+}
+
 /// Plan limits; returning `QUOTA_EXCEEDED` when hit is up to the features
-/// that consume them (projects, executions).
+/// that consume them (projects, executions); the request rates are applied
+/// by [`crate::server::ratelimit`].
 pub async fn update_limits(
     db: &PgPool,
     ctx: &OrgCtx,
     max_projects: i32,
     max_executions_per_month: i32,
+    rates: (Option<i32>, Option<i32>),
 ) -> Result<Organization, AppError> {
     require(ctx, Permission::ManageBilling)?;
-    let check = |v: i32, field: &str| {
-        if (0..=1_000_000).contains(&v) {
+    let old = get(db, ctx).await?;
+    let new = PlanLimits {
+        max_projects,
+        max_executions_per_month,
+        api_requests_per_minute: rates.0.unwrap_or(old.api_requests_per_minute),
+        key_requests_per_minute: rates.1.unwrap_or(old.key_requests_per_minute),
+    };
+    let check = |v: i32, least: i32, field: &str| {
+        if (least..=1_000_000).contains(&v) {
             Ok(())
         } else {
-            Err(AppError::field(field, "Use a number from 0 to 1,000,000."))
+            Err(AppError::field(
+                field,
+                format!("Use a number from {least} to 1,000,000."),
+            ))
         }
     };
     super::collect_fields([
-        check(max_projects, "max_projects"),
-        check(max_executions_per_month, "max_executions_per_month"),
+        check(new.max_projects, 0, "max_projects"),
+        check(new.max_executions_per_month, 0, "max_executions_per_month"),
+        // A rate of zero would lock every program out, including the one
+        // meant to raise it.
+        check(new.api_requests_per_minute, 1, "api_requests_per_minute"),
+        check(new.key_requests_per_minute, 1, "key_requests_per_minute"),
     ])?;
-    db::orgs::update_limits(db, ctx.org_id, max_projects, max_executions_per_month).await?;
+    let mut tx = db.begin().await?;
+    db::orgs::update_limits(&mut *tx, ctx.org_id, &new).await?;
+    audit::record(
+        &mut *tx,
+        ctx,
+        Change::new("organization.update_limits", "organization", ctx.org_id)
+            .before(json!(PlanLimits::from(&old)))
+            .after(json!(new)),
+    )
+    .await?;
+    tx.commit().await?;
     get(db, ctx).await
 }
 
@@ -171,8 +240,8 @@ pub async fn update_limits(
 /// given (the UI always gives it) it must equal the current name.
 pub async fn delete(db: &PgPool, ctx: &OrgCtx, confirm_name: Option<&str>) -> Result<(), AppError> {
     require(ctx, Permission::DeleteOrganization)?;
+    let org = get(db, ctx).await?;
     if let Some(confirm) = confirm_name {
-        let org = get(db, ctx).await?;
         if confirm.trim() != org.name {
             return Err(AppError::field(
                 "confirm",
@@ -180,7 +249,18 @@ pub async fn delete(db: &PgPool, ctx: &OrgCtx, confirm_name: Option<&str>) -> Re
             ));
         }
     }
-    db::orgs::delete_org(db, ctx.org_id).await?;
+    let mut tx = db.begin().await?;
+    db::orgs::delete_org(&mut *tx, ctx.org_id).await?;
+    // The organization's own log goes with it; this entry, kept with the
+    // account changes, is the trace that it existed and who deleted it.
+    audit::record_for_account(
+        &mut *tx,
+        &ctx.actor,
+        Change::new("organization.delete", "organization", ctx.org_id)
+            .before(json!({"name": org.name, "slug": org.slug})),
+    )
+    .await?;
+    tx.commit().await?;
     Ok(())
 }
 

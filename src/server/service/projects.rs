@@ -5,6 +5,9 @@
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use serde_json::json;
+
+use super::audit::{self, Change};
 use super::{collect_fields, paging, parse_name};
 use crate::error::AppError;
 use crate::model::{
@@ -188,6 +191,13 @@ pub async fn create(
         &author,
     )
     .await?;
+    audit::record(
+        &mut *tx,
+        ctx,
+        Change::new("project.create", "project", id)
+            .after(json!({"name": name, "description": description})),
+    )
+    .await?;
     tx.commit().await?;
     let row = db::projects::fetch_one(db, ctx.org_id, id)
         .await?
@@ -213,13 +223,24 @@ pub async fn update(
     ])?;
     let name = name?.unwrap_or(row.name.clone());
     let description = description?.unwrap_or(row.description.clone());
-    match db::projects::update_details(db, ctx.org_id, project_id, &name, &description).await {
+    let mut tx = db.begin().await?;
+    match db::projects::update_details(&mut *tx, ctx.org_id, project_id, &name, &description).await
+    {
         Ok(()) => {}
         Err(e) if db::unique_violation(&e).as_deref() == Some("projects_org_name_key") => {
             return Err(name_taken())
         }
         Err(e) => return Err(e.into()),
     }
+    audit::record(
+        &mut *tx,
+        &ctx,
+        Change::new("project.update", "project", project_id)
+            .before(json!({"name": row.name, "description": row.description}))
+            .after(json!({"name": name, "description": description})),
+    )
+    .await?;
+    tx.commit().await?;
     get(db, actor, project_id).await
 }
 
@@ -241,7 +262,16 @@ pub async fn delete(
             ));
         }
     }
-    db::projects::delete(db, ctx.org_id, project_id).await?;
+    let mut tx = db.begin().await?;
+    db::projects::delete(&mut *tx, ctx.org_id, project_id).await?;
+    audit::record(
+        &mut *tx,
+        &ctx,
+        Change::new("project.delete", "project", project_id)
+            .before(json!({"name": row.name, "description": row.description})),
+    )
+    .await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -278,6 +308,13 @@ pub async fn save_instructions(
             if make_production && !latest.is_production {
                 db::projects::set_production(&mut *tx, ctx.org_id, project_id, latest.version)
                     .await?;
+                audit::record(
+                    &mut *tx,
+                    &ctx,
+                    Change::new("project.set_production", "project", project_id)
+                        .after(json!({"production_version": latest.version})),
+                )
+                .await?;
                 tx.commit().await?;
                 return version(db, actor, project_id, Some(latest.version)).await;
             }
@@ -304,6 +341,15 @@ pub async fn save_instructions(
         db::projects::set_production(&mut *tx, ctx.org_id, project_id, v).await?;
     }
     db::projects::touch(&mut *tx, ctx.org_id, project_id).await?;
+    audit::record(
+        &mut *tx,
+        &ctx,
+        Change::new("instructions.save", "project", project_id).after(json!({
+            "version": v, "note": note, "production": make_production,
+            "characters": text.chars().count(),
+        })),
+    )
+    .await?;
     tx.commit().await?;
     version(db, actor, project_id, Some(v)).await
 }
@@ -341,7 +387,7 @@ pub async fn set_production(
     project_id: Uuid,
     number: i32,
 ) -> Result<InstructionVersion, AppError> {
-    let (ctx, _) = project_ctx(db, actor, project_id).await?;
+    let (ctx, row) = project_ctx(db, actor, project_id).await?;
     require(&ctx, Permission::EditProject)?;
     if db::projects::fetch_version(db, ctx.org_id, project_id, Some(number))
         .await?
@@ -352,7 +398,17 @@ pub async fn set_production(
             format!("This project has no version {number}."),
         ));
     }
-    db::projects::set_production(db, ctx.org_id, project_id, number).await?;
+    let mut tx = db.begin().await?;
+    db::projects::set_production(&mut *tx, ctx.org_id, project_id, number).await?;
+    audit::record(
+        &mut *tx,
+        &ctx,
+        Change::new("project.set_production", "project", project_id)
+            .before(json!({"production_version": row.production_version}))
+            .after(json!({"production_version": number})),
+    )
+    .await?;
+    tx.commit().await?;
     version(db, actor, project_id, Some(number)).await
 }
 
@@ -456,7 +512,7 @@ pub async fn update_agent(
     project_id: Uuid,
     settings: AgentSettings,
 ) -> Result<Project, AppError> {
-    let (ctx, _) = project_ctx(db, actor, project_id).await?;
+    let (ctx, row) = project_ctx(db, actor, project_id).await?;
     require(&ctx, Permission::EditProject)?;
     let remote_url = match (settings.kind, settings.remote_url.as_deref().map(str::trim)) {
         (AgentKind::Remote, None | Some("")) => Err(AppError::field(
@@ -503,7 +559,17 @@ pub async fn update_agent(
         remote_url: remote_url?,
         ..settings
     };
-    db::projects::update_agent(db, ctx.org_id, project_id, &settings).await?;
+    let mut tx = db.begin().await?;
+    db::projects::update_agent(&mut *tx, ctx.org_id, project_id, &settings).await?;
+    audit::record(
+        &mut *tx,
+        &ctx,
+        Change::new("project.update_agent", "project", project_id)
+            .before(json!(row.agent()))
+            .after(json!(settings)),
+    )
+    .await?;
+    tx.commit().await?;
     get(db, actor, project_id).await
 }
 
@@ -652,12 +718,20 @@ pub async fn add_field(
             format!("A project has at most {MAX_FIELDS} output fields."),
         ));
     }
-    if !db::projects::insert_field(db, ctx.org_id, project_id, &field).await? {
+    let mut tx = db.begin().await?;
+    if !db::projects::insert_field(&mut *tx, ctx.org_id, project_id, &field).await? {
         return Err(AppError::AlreadyExists(crate::error::FieldError::new(
             "name",
             format!("This project already has a field named {:?}.", field.name),
         )));
     }
+    audit::record(
+        &mut *tx,
+        &ctx,
+        Change::new("field.create", "project", project_id).after(json!(field)),
+    )
+    .await?;
+    tx.commit().await?;
     get(db, actor, project_id).await
 }
 
@@ -683,11 +757,19 @@ pub async fn update_field(
     if !db::projects::update_field(&mut *tx, ctx.org_id, project_id, &field).await? {
         return Err(AppError::NotFound("Field".into()));
     }
-    if before.is_some_and(|b| {
+    if before.as_ref().is_some_and(|b| {
         b.comparator != field.comparator || b.comparator_options != field.comparator_options
     }) {
         super::ground_truth::rejudge_comparator(&mut tx, ctx.org_id, project_id, &field).await?;
     }
+    audit::record(
+        &mut *tx,
+        &ctx,
+        Change::new("field.update", "project", project_id)
+            .before(json!(before))
+            .after(json!(field)),
+    )
+    .await?;
     tx.commit().await?;
     get(db, actor, project_id).await
 }
@@ -701,9 +783,20 @@ pub async fn delete_field(
     let (ctx, _) = project_ctx(db, actor, project_id).await?;
     require(&ctx, Permission::EditProject)?;
     // No field can have a NUL in its name (and Postgres text can't hold one).
-    if name.contains('\0') || !db::projects::delete_field(db, ctx.org_id, project_id, name).await? {
+    if name.contains('\0') {
         return Err(AppError::NotFound("Field".into()));
     }
+    let mut tx = db.begin().await?;
+    if !db::projects::delete_field(&mut *tx, ctx.org_id, project_id, name).await? {
+        return Err(AppError::NotFound("Field".into()));
+    }
+    audit::record(
+        &mut *tx,
+        &ctx,
+        Change::new("field.delete", "project", project_id).before(json!({"name": name})),
+    )
+    .await?;
+    tx.commit().await?;
     get(db, actor, project_id).await
 }
 

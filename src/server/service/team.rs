@@ -5,6 +5,9 @@ use chrono::{Duration, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use serde_json::json;
+
+use super::audit::{self, Change};
 use super::parse_email;
 use crate::error::{AppError, FieldError};
 use crate::model::{Invitation, InvitationPreview, Member, Organization, Role};
@@ -70,6 +73,14 @@ pub async fn change_role(
         return Err(last_owner());
     }
     db::memberships::update_role(&mut *tx, ctx.org_id, user_id, role).await?;
+    audit::record(
+        &mut *tx,
+        ctx,
+        Change::new("member.change_role", "member", user_id)
+            .before(json!({"role": current.as_str()}))
+            .after(json!({"role": role.as_str()})),
+    )
+    .await?;
     tx.commit().await?;
     db::memberships::fetch_member(db, ctx.org_id, user_id)
         .await?
@@ -97,6 +108,21 @@ pub async fn remove_member(db: &PgPool, ctx: &OrgCtx, user_id: Uuid) -> Result<(
         return Err(last_owner());
     }
     db::memberships::delete_membership(&mut *tx, ctx.org_id, user_id).await?;
+    audit::record(
+        &mut *tx,
+        ctx,
+        Change::new(
+            if leaving {
+                "member.leave"
+            } else {
+                "member.remove"
+            },
+            "member",
+            user_id,
+        )
+        .before(json!({"role": current.as_str()})),
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -128,8 +154,9 @@ pub async fn invite(
     };
     let token = secret::random_token();
     let expires_at = Utc::now() + Duration::days(INVITATION_TTL_DAYS);
+    let mut tx = db.begin().await?;
     let id = db::invitations::insert_invitation(
-        db,
+        &mut *tx,
         ctx.org_id,
         &email,
         role,
@@ -138,6 +165,14 @@ pub async fn invite(
         expires_at,
     )
     .await?;
+    audit::record(
+        &mut *tx,
+        ctx,
+        Change::new("invitation.create", "invitation", id)
+            .after(json!({"email": email, "role": role.as_str(), "expires_at": expires_at})),
+    )
+    .await?;
+    tx.commit().await?;
     let row = db::invitations::fetch_by_id(db, ctx.org_id, id)
         .await?
         .ok_or_else(|| AppError::NotFound("Invitation".into()))?;
@@ -158,11 +193,18 @@ pub async fn list_invitations(db: &PgPool, ctx: &OrgCtx) -> Result<Vec<Invitatio
 
 pub async fn revoke_invitation(db: &PgPool, ctx: &OrgCtx, id: Uuid) -> Result<(), AppError> {
     require(ctx, Permission::InviteMembers)?;
-    if db::invitations::mark_revoked(db, ctx.org_id, id).await? {
-        Ok(())
-    } else {
-        Err(AppError::NotFound("Pending invitation".into()))
+    let mut tx = db.begin().await?;
+    if !db::invitations::mark_revoked(&mut *tx, ctx.org_id, id).await? {
+        return Err(AppError::NotFound("Pending invitation".into()));
     }
+    audit::record(
+        &mut *tx,
+        ctx,
+        Change::new("invitation.revoke", "invitation", id),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 fn check_usable(row: &db::invitations::InvitationRow) -> Result<(), AppError> {
@@ -225,6 +267,14 @@ pub async fn accept_invitation(
     }
     db::memberships::upsert_membership(&mut *tx, row.org_id, user_id, row.role()).await?;
     db::invitations::mark_accepted(&mut *tx, row.id, user_id).await?;
+    audit::record_at(
+        &mut *tx,
+        Some(row.org_id),
+        actor,
+        Change::new("invitation.accept", "invitation", row.id)
+            .after(json!({"email": row.email, "role": row.role().as_str()})),
+    )
+    .await?;
     tx.commit().await?;
     db::orgs::fetch_one_for_user(db, user_id, row.org_id)
         .await?
