@@ -220,6 +220,10 @@ pub fn router() -> Router<AppState> {
             "/executions/{id}/concurrency",
             put(executions::set_concurrency),
         )
+        // Labels each request's metrics with its route pattern.
+        .route_layer(axum::middleware::from_fn(
+            crate::server::metrics::label_route,
+        ))
         .fallback(not_found)
 }
 

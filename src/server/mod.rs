@@ -17,6 +17,7 @@ pub mod executor;
 pub mod http;
 pub mod ingest;
 pub mod live;
+pub mod metrics;
 pub mod ratelimit;
 pub mod rpc;
 pub mod service;

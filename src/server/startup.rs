@@ -100,6 +100,7 @@ pub fn router(
         .nest("/demo", super::demo::router())
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(super::metrics::scrape))
         .leptos_routes_with_context(&state, routes, context.clone(), {
             let options = leptos_options.clone();
             move || shell(options.clone())
@@ -135,6 +136,8 @@ pub fn router(
                 ),
         )
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        // Outermost, so every request is counted and timed, refusals too.
+        .layer(axum::middleware::from_fn(super::metrics::track))
         .with_state(state)
 }
 

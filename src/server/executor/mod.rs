@@ -391,7 +391,10 @@ async fn run(shared: &Shared, job: Claimed, mut shutdown: watch::Receiver<bool>)
         }
     };
     match written {
-        Ok(result) => tracing::debug!(job = job.id, attempt = job.attempt, result, "job ended"),
+        Ok(result) => {
+            crate::server::metrics::attempt_ended(result);
+            tracing::debug!(job = job.id, attempt = job.attempt, result, "job ended")
+        }
         Err(e) => tracing::error!(job = job.id, error = %e, "recording a job's result failed"),
     }
 }
