@@ -298,6 +298,61 @@ async fn store(
     judge_again(tx, &executions, Some(&rows)).await
 }
 
+/// A succeeded job to judge: (id, execution, extracted, expected).
+type ToJudge = (
+    i64,
+    Uuid,
+    Option<Json<Map<String, Value>>>,
+    Json<Map<String, Value>>,
+);
+
+/// The succeeded jobs of executions `$1`, with their rows' expected values;
+/// callers add the page's condition and order.
+const JUDGE_SELECT: &str = "select j.id, j.execution_id, j.extracted, r.ground_truth
+     from jobs j
+     join executions e on e.id = j.execution_id
+     join batches b on b.id = e.batch_id
+     join batch_rows r on r.batch_seq = b.seq and r.row_index = j.row_index
+     where j.execution_id = any($1) and j.state = 'succeeded'";
+
+/// Judges one page of jobs and stores the verdicts in one statement.
+async fn judge_page(
+    tx: &mut Transaction<'_, Postgres>,
+    fields: &HashMap<Uuid, Vec<OutputField>>,
+    jobs: &[ToJudge],
+) -> Result<i64, AppError> {
+    if jobs.is_empty() {
+        return Ok(0);
+    }
+    let empty = Vec::new();
+    let (mut ids, mut verdicts, mut results, mut accuracies) =
+        (Vec::with_capacity(jobs.len()), vec![], vec![], vec![]);
+    for (id, execution, extracted, Json(truth)) in jobs {
+        let extracted = extracted.as_ref().map(|j| &j.0);
+        let v = evaluate::evaluate_job(
+            fields.get(execution).unwrap_or(&empty),
+            extracted.unwrap_or(&Map::new()),
+            truth,
+        );
+        ids.push(*id);
+        verdicts.push(v.verdict);
+        results.push(Value::Object(v.fields).to_string());
+        accuracies.push(v.accuracy.map(|a| a as f32));
+    }
+    sqlx::query(
+        "update jobs j set verdict = u.verdict, field_results = u.fr::json, accuracy = u.acc
+         from unnest($1::bigint[], $2::text[], $3::text[], $4::float4[]) u(id, verdict, fr, acc)
+         where j.id = u.id",
+    )
+    .bind(&ids)
+    .bind(&verdicts)
+    .bind(&results)
+    .bind(&accuracies)
+    .execute(&mut **tx)
+    .await?;
+    Ok(jobs.len() as i64)
+}
+
 /// Judges the finished jobs of `executions` again (only those of `rows`,
 /// when given) against their rows' current expected values, each with its
 /// execution's fields, and tells the live views. Returns how many.
@@ -319,64 +374,45 @@ pub(crate) async fn judge_again(
         .into_iter()
         .map(|(id, Json(f))| (id, f))
         .collect();
-    type ToJudge = (
-        i64,
-        Uuid,
-        Option<Json<Map<String, Value>>>,
-        Json<Map<String, Value>>,
-    );
-    // A page at a time (by job id), so re-judging a million-job run holds
-    // only one page in memory.
-    const PAGE: i64 = 10_000;
-    let empty = Vec::new();
-    let (mut after, mut judged) = (0i64, 0i64);
-    loop {
-        let jobs: Vec<ToJudge> = sqlx::query_as(
-            "select j.id, j.execution_id, j.extracted, r.ground_truth
-             from jobs j
-             join executions e on e.id = j.execution_id
-             join batches b on b.id = e.batch_id
-             join batch_rows r on r.batch_seq = b.seq and r.row_index = j.row_index
-             where j.execution_id = any($1) and j.state = 'succeeded'
-               and ($2::int[] is null or j.row_index = any($2)) and j.id > $3
-             order by j.id limit $4",
-        )
-        .bind(executions)
-        .bind(rows)
-        .bind(after)
-        .bind(PAGE)
-        .fetch_all(&mut **tx)
-        .await?;
-        let Some(last) = jobs.last().map(|j| j.0) else {
-            break;
-        };
-        let (mut ids, mut verdicts, mut results, mut accuracies) =
-            (Vec::with_capacity(jobs.len()), vec![], vec![], vec![]);
-        for (id, execution, extracted, Json(truth)) in &jobs {
-            let extracted = extracted.as_ref().map(|j| &j.0);
-            let v = evaluate::evaluate_job(
-                fields.get(execution).unwrap_or(&empty),
-                extracted.unwrap_or(&Map::new()),
-                truth,
-            );
-            ids.push(*id);
-            verdicts.push(v.verdict);
-            results.push(Value::Object(v.fields).to_string());
-            accuracies.push(v.accuracy.map(|a| a as f32));
+    // A page at a time, so re-judging a million-job run holds only one
+    // page in memory: for chosen rows, 10,000 rows at a time through the
+    // (execution, row) index; for all jobs, 10,000 at a time by job id.
+    const PAGE: usize = 10_000;
+    let mut judged = 0i64;
+    match rows {
+        Some(rows) => {
+            let mut rows = rows.to_vec();
+            rows.sort_unstable();
+            rows.dedup();
+            for chunk in rows.chunks(PAGE) {
+                let jobs: Vec<ToJudge> = sqlx::query_as(&format!(
+                    "{JUDGE_SELECT} and j.row_index = any($2) order by j.id"
+                ))
+                .bind(executions)
+                .bind(chunk)
+                .fetch_all(&mut **tx)
+                .await?;
+                judged += judge_page(tx, &fields, &jobs).await?;
+            }
         }
-        sqlx::query(
-            "update jobs j set verdict = u.verdict, field_results = u.fr::json, accuracy = u.acc
-             from unnest($1::bigint[], $2::text[], $3::text[], $4::float4[]) u(id, verdict, fr, acc)
-             where j.id = u.id",
-        )
-        .bind(&ids)
-        .bind(&verdicts)
-        .bind(&results)
-        .bind(&accuracies)
-        .execute(&mut **tx)
-        .await?;
-        judged += jobs.len() as i64;
-        after = last;
+        None => {
+            let mut after = 0i64;
+            loop {
+                let jobs: Vec<ToJudge> = sqlx::query_as(&format!(
+                    "{JUDGE_SELECT} and j.id > $2 order by j.id limit $3"
+                ))
+                .bind(executions)
+                .bind(after)
+                .bind(PAGE as i64)
+                .fetch_all(&mut **tx)
+                .await?;
+                let Some(last) = jobs.last().map(|j| j.0) else {
+                    break;
+                };
+                judged += judge_page(tx, &fields, &jobs).await?;
+                after = last;
+            }
+        }
     }
     super::summaries::invalidate(&mut **tx, executions).await?;
     for execution in executions {
