@@ -283,12 +283,8 @@ pub async fn run_jobs(server: sqlx::postgres::PgConnectOptions, jobs: u32) -> an
         sqlx::query("insert into memberships (org_id, user_id, role) values ($1, $2, 'owner')").bind(org).bind(user).execute(&db).await?;
         let ctx = OrgCtx { org_id: org, actor: Actor::User { id: user }, role: Some(Role::Owner) };
         let project = super::service::projects::create(&db, &ctx, "Bench", "", "").await?;
-        let (tx, rx) = tokio::sync::mpsc::channel(2);
-        let ingest = tokio::spawn(batches::ingest(db.clone(), ctx.clone(), project.id, Default::default(), rx));
-        tx.send(batches::Chunk::Data(axum::body::Bytes::from(super::demo::sites_csv_text(&base, jobs)))).await.ok();
-        tx.send(batches::Chunk::End { name: None }).await.ok();
-        drop(tx);
-        let batch = ingest.await?.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let csv = super::demo::sites_csv_text(&base, jobs);
+        let batch = batches::ingest_text(&db, &ctx, project.id, Default::default(), csv).await.map_err(|e| anyhow::anyhow!("{e}"))?;
 
         // The CPU work Mino does per page and the plain loop doesn't:
         // parsing the page and finding each field (one core).

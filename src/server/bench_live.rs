@@ -82,22 +82,10 @@ async fn measure(
         .bind(format!("{base}/demo/agent"))
         .execute(&db)
         .await?;
-    let (tx, rx) = tokio::sync::mpsc::channel(2);
-    let ingest = tokio::spawn(batches::ingest(
-        db.clone(),
-        ctx.clone(),
-        project.id,
-        Default::default(),
-        rx,
-    ));
-    tx.send(batches::Chunk::Data(axum::body::Bytes::from(
-        super::demo::sites_csv_text(&format!("{base}/demo"), ROWS),
-    )))
-    .await
-    .ok();
-    tx.send(batches::Chunk::End { name: None }).await.ok();
-    drop(tx);
-    let batch = ingest.await?.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let csv = super::demo::sites_csv_text(&format!("{base}/demo"), ROWS);
+    let batch = batches::ingest_text(&db, &ctx, project.id, Default::default(), csv)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let execution = executions::start(
         &db,
         &ctx.actor,

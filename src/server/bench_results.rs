@@ -221,20 +221,9 @@ impl Fixture {
                 n % 100
             ));
         }
-        let (tx, rx) = tokio::sync::mpsc::channel(2);
-        let ingest = tokio::spawn(batches::ingest(
-            db.clone(),
-            ctx.clone(),
-            project.id,
-            Default::default(),
-            rx,
-        ));
-        tx.send(batches::Chunk::Data(axum::body::Bytes::from(csv)))
+        let batch = batches::ingest_text(&db, &ctx, project.id, Default::default(), csv)
             .await
-            .ok();
-        tx.send(batches::Chunk::End { name: None }).await.ok();
-        drop(tx);
-        let batch = ingest.await?.map_err(|e| anyhow::anyhow!("{e}"))?;
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         let execution = executions::start(
             &db,
             &ctx.actor,

@@ -113,6 +113,30 @@ fn batch_name(given: Option<&str>, file_name: Option<&str>) -> Result<String, Ap
     Ok(stem.unwrap_or_else(|| format!("Batch of {}", Utc::now().format("%Y-%m-%d %H:%M"))))
 }
 
+/// Ingests a CSV already in memory (the demo batch, benchmark fixtures) the
+/// way an upload is: through [`ingest`] on its own task, fed in one chunk.
+pub async fn ingest_text(
+    db: &PgPool,
+    ctx: &OrgCtx,
+    project_id: Uuid,
+    meta: UploadMeta,
+    csv: String,
+) -> Result<Batch, AppError> {
+    let (tx, rx) = mpsc::channel(2);
+    let task = tokio::spawn(super::audit::carry_request(ingest(
+        db.clone(),
+        ctx.clone(),
+        project_id,
+        meta,
+        rx,
+    )));
+    let _ = tx.send(Chunk::Data(Bytes::from(csv))).await;
+    let _ = tx.send(Chunk::End { name: None }).await;
+    drop(tx);
+    task.await
+        .map_err(|e| AppError::Internal(format!("ingest task: {e}")))?
+}
+
 /// Reads the upload from `chunks` into a new batch. Runs as its own task
 /// so that a client that goes away mid-upload (the channel closes without
 /// `End`) still ends the COPY properly and rolls everything back.

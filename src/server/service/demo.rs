@@ -2,11 +2,9 @@
 //! the built-in demo shop, with expected values (a few deliberately wrong),
 //! so a new team can try everything without preparing data.
 
-use axum::body::Bytes;
 use sqlx::PgPool;
-use tokio::sync::mpsc;
 
-use super::batches::{self, Chunk, UploadMeta};
+use super::batches::{self, UploadMeta};
 use super::projects;
 use crate::error::AppError;
 use crate::model::LoadedDemo;
@@ -40,31 +38,23 @@ pub async fn load(db: &PgPool, ctx: &OrgCtx, public_url: &str) -> Result<LoadedD
         }
     };
     let base = format!("{}/demo", public_url.trim_end_matches('/'));
-    let csv = sites_csv_text(&base, DEMO_ROWS);
-    let (tx, rx) = mpsc::channel(2);
-    let task = tokio::spawn(super::audit::carry_request(batches::ingest(
-        db.clone(),
-        ctx.clone(),
+    let loaded = batches::ingest_text(
+        db,
+        ctx,
         project.id,
         UploadMeta {
             name: Some(format!("{DEMO_ROWS} demo products")),
             file_name: Some("demo-sites.csv".into()),
             options: Default::default(),
         },
-        rx,
-    )));
-    let _ = tx.send(Chunk::Data(Bytes::from(csv))).await;
-    let _ = tx.send(Chunk::End { name: None }).await;
-    drop(tx);
-    let batch = match task.await {
-        Ok(Ok(b)) => b,
-        Ok(Err(e)) => {
-            crate::server::db::projects::delete(db, ctx.org_id, project.id).await?;
-            return Err(e);
-        }
+        sites_csv_text(&base, DEMO_ROWS),
+    )
+    .await;
+    let batch = match loaded {
+        Ok(b) => b,
         Err(e) => {
             crate::server::db::projects::delete(db, ctx.org_id, project.id).await?;
-            return Err(AppError::Internal(format!("demo batch: {e}")));
+            return Err(e);
         }
     };
     // The demo agent service is ready for trying the remote agent: choose
