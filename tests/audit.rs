@@ -106,6 +106,8 @@ async fn admins_filter_by_actor_action_resource_and_time_and_page_through(db: Pg
         actions(&r.body),
         ["project.create", "project.update", "project.create"]
     );
+    let r = list("action=api_key.".into()).await;
+    assert_eq!(actions(&r.body), ["api_key.create"]);
     let r = list("action=project.update".into()).await;
     assert_eq!(actions(&r.body), ["project.update"]);
     let r = list(format!("resource_type=project&resource_id={project}")).await;
@@ -141,6 +143,7 @@ async fn admins_filter_by_actor_action_resource_and_time_and_page_through(db: Pg
         ("actor=nobody", "actor"),
         ("cursor=x", "cursor"),
         ("limit=0", "limit"),
+        ("action=x%00y", "action"),
         (
             "since=2026-02-01T00:00:00Z&until=2026-01-01T00:00:00Z",
             "until",

@@ -204,6 +204,17 @@ pub async fn list(
             return Err(AppError::field("until", "Pick an end after the start."));
         }
     }
+    // Postgres text can't hold NUL: a filter with one would be a database
+    // error, not "no match".
+    for (field, v) in [
+        ("action", &filter.action),
+        ("resource_type", &filter.resource_type),
+        ("resource_id", &filter.resource_id),
+    ] {
+        if v.as_deref().is_some_and(|v| v.contains('\0')) {
+            return Err(AppError::field(field, "Remove the NUL character."));
+        }
+    }
     let mut q = QueryBuilder::new(
         "select id, at, actor_user_id, actor_key_id, actor_name, action, resource_type,
                 resource_id, before, after, ip, user_agent
@@ -221,8 +232,13 @@ pub async fn list(
         .filter(|a| !a.is_empty())
     {
         if let Some(prefix) = action.strip_suffix('.') {
+            // LIKE's wildcards match literally (`api_key.` has an `_`).
+            let literal = prefix
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
             q.push(" and action like ")
-                .push_bind(format!("{}.%", prefix.replace(['%', '_'], "")));
+                .push_bind(format!("{literal}.%"));
         } else {
             q.push(" and action = ").push_bind(action.to_string());
         }
