@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: unit and integration tests (server and browser builds)
 # against a real Postgres, then the end-to-end tests in Chromium against a
-# real `mino` with its embedded Postgres.
+# real `mino` with its embedded Postgres, and fuzzes the REST API from its
+# OpenAPI document (schemathesis).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --browser
@@ -33,6 +34,10 @@ curl -fs "http://127.0.0.1:$port/readyz" >/dev/null || { echo "mino did not beco
 shots="${MINO_E2E_SCREENSHOTS:-}"
 [ -n "$shots" ] && mkdir -p "$shots"
 (cd end2end && MINO_E2E_URL="http://127.0.0.1:$port" MINO_E2E_SCREENSHOTS="$shots" npm test) || {
+  echo "---- mino log ----"; tail -n 80 "$data/mino.log"; exit 1; }
+
+echo "==> fuzzing the REST API from its OpenAPI document"
+scripts/fuzz-api.sh "http://127.0.0.1:$port" || {
   echo "---- mino log ----"; tail -n 80 "$data/mino.log"; exit 1; }
 stop
 trap - EXIT

@@ -47,6 +47,9 @@ Environment:
   MINO_LOG_FORMAT    text (default) or json
   MINO_TRUST_PROXY   1 to take client addresses from X-Forwarded-For
   MINO_WORKER_SLOTS  jobs this process runs at once (default 50; 0: no workers)
+  MINO_WEBHOOK_RETRY_SECS
+                     a failed webhook delivery's first retry delay (default 30;
+                     each later retry waits twice as long, at most an hour)
   MINO_LEASE_SECS    how long a claim on a job lasts unrenewed (default 30):
                      how soon a crashed worker's jobs run again
   MINO_ALLOW_PRIVATE_TARGETS
@@ -216,10 +219,12 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Command::Worker => {
                 let (stop, stopped) = tokio::sync::watch::channel(false);
                 let hub = mino::server::live::Hub::start(db.clone(), stopped.clone());
+                let webhooks = start_webhooks(&db, &config, hub.clone(), stopped.clone());
                 let workers = start_workers(&db, &config, hub, stopped);
                 startup::shutdown_signal().await;
                 let _ = stop.send(true);
                 let _ = workers.await;
+                let _ = webhooks.await;
                 db.close().await;
                 Ok(())
             }
@@ -227,6 +232,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 // One LISTEN connection per process, for workers and live views.
                 let (stop, stopped) = tokio::sync::watch::channel(false);
                 let hub = mino::server::live::Hub::start(db.clone(), stopped.clone());
+                let webhooks = start_webhooks(&db, &config, hub.clone(), stopped.clone());
                 let workers = start_workers(&db, &config, hub.clone(), stopped);
                 tokio::task::spawn_blocking(mino::server::auth::password::warm_up);
                 startup::spawn_session_cleanup(db.clone());
@@ -239,6 +245,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 // Running jobs are handed back to the queue before exit.
                 let _ = stop.send(true);
                 let _ = workers.await;
+                let _ = webhooks.await;
                 db.close().await;
                 served
             }
@@ -249,6 +256,20 @@ async fn run(command: Command) -> anyhow::Result<()> {
         pg.stop();
     }
     result
+}
+
+/// Starts this process's webhook dispatcher; it stops with the workers.
+fn start_webhooks(
+    db: &sqlx::PgPool,
+    config: &Config,
+    hub: mino::server::live::Hub,
+    stopped: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    let settings = mino::server::webhooks::Settings::new(
+        config.allow_private_targets,
+        config.webhook_retry_base,
+    );
+    mino::server::webhooks::spawn(db.clone(), settings, hub, stopped)
 }
 
 /// Starts this process's workers; they stop when `stopped` turns true.

@@ -86,6 +86,9 @@ struct Fixture {
     row: String,
     /// A finished export of the execution.
     export: String,
+    webhook: String,
+    /// A failed delivery of the webhook (so it can be redelivered).
+    delivery: String,
 }
 
 const CSV: &str = "url,name,gt_price\nhttps://a.example.com,A,1\nhttps://b.example.com,B,2\n";
@@ -201,7 +204,28 @@ async fn fixture(app: &TestApp, n: usize, who: Who) -> Fixture {
         .await;
     assert_eq!(x.status, 200, "{:?}", x.body);
     let export = x.headers["x-mino-export-id"].to_str().unwrap().to_string();
+    let h = app
+        .post(
+            owner,
+            &format!("/api/v1/orgs/{org}/webhooks"),
+            json!({"url": "https://hooks.example.com/mino", "events": ["job.failed"]}),
+        )
+        .await;
+    assert_eq!(h.status, 201, "{:?}", h.body);
+    let webhook = h.body["webhook"]["id"].as_str().unwrap().to_string();
+    let delivery: String = sqlx::query_scalar(
+        "insert into webhook_deliveries (webhook_id, org_id, event, event_id, state, attempts, finished_at)
+         values ($1::uuid, $2::uuid, 'webhook.test', gen_random_uuid(), 'failed', 1, now())
+         returning id::text",
+    )
+    .bind(&webhook)
+    .bind(&org)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
     Fixture {
+        webhook,
+        delivery,
         export,
         row: mino::model::row_id(seq, 1).to_string(),
         job: job.to_string(),
@@ -376,6 +400,19 @@ fn rest_rows() -> Vec<(&'static str, &'static str, Expect)> {
         ("GET", "/api/v1/exports/{id}/download", ORG_READ(200)),
         ("GET", "/api/v1/orgs/{org}/audit-log", ORG_ADMIN(200)),
         ("GET", "/api/v1/orgs/{org}/audit-log/export", ORG_ADMIN(200)),
+        ("GET", "/api/v1/orgs/{org}/webhooks", ORG_ADMIN(200)),
+        ("POST", "/api/v1/orgs/{org}/webhooks", ORG_ADMIN(201)),
+        ("GET", "/api/v1/webhooks/{id}", ORG_ADMIN(200)),
+        ("PATCH", "/api/v1/webhooks/{id}", ORG_ADMIN(200)),
+        ("DELETE", "/api/v1/webhooks/{id}", ORG_ADMIN(204)),
+        ("GET", "/api/v1/webhooks/{id}/deliveries", ORG_ADMIN(200)),
+        ("POST", "/api/v1/webhooks/{id}/test", ORG_ADMIN(202)),
+        (
+            "POST",
+            "/api/v1/webhook-deliveries/{id}/redeliver",
+            ORG_ADMIN(202),
+        ),
+        ("GET", "/api/v1/openapi.json", PUBLIC_200),
     ]
 }
 
@@ -388,6 +425,11 @@ fn rest_request(route: &str, f: &Fixture, who: Who, n: usize) -> (String, Option
         .replace("jobs/{id}", &format!("jobs/{}", f.job))
         .replace("rows/{id}", &format!("rows/{}", f.row))
         .replace("exports/{id}", &format!("exports/{}", f.export))
+        .replace("webhooks/{id}", &format!("webhooks/{}", f.webhook))
+        .replace(
+            "webhook-deliveries/{id}",
+            &format!("webhook-deliveries/{}", f.delivery),
+        )
         .replace("{version}", "1")
         .replace("fields/{name}", "fields/price")
         .replace("{org}", &f.org)
@@ -454,6 +496,10 @@ fn rest_request(route: &str, f: &Fixture, who: Who, n: usize) -> (String, Option
         "/api/v1/executions/{id}/export" | "/api/v1/batches/{id}/export" => {
             Some(json!({"format": "csv"}))
         }
+        "/api/v1/orgs/{org}/webhooks" => {
+            Some(json!({"url": format!("https://hooks.example.com/{n}")}))
+        }
+        "/api/v1/webhooks/{id}" => Some(json!({"description": "Changed"})),
         _ => None,
     };
     (path, body)
@@ -532,6 +578,14 @@ fn rpc_rows() -> Vec<(&'static str, Expect)> {
         ("get_export", org_read(200)),
         ("list_exports", org_read(200)),
         ("list_audit_log", org_admin(200)),
+        ("list_webhooks", org_admin(200)),
+        ("create_webhook", org_admin(200)),
+        ("update_webhook", org_admin(200)),
+        ("set_webhook_enabled", org_admin(200)),
+        ("delete_webhook", org_admin(200)),
+        ("list_webhook_deliveries", org_admin(200)),
+        ("test_webhook", org_admin(200)),
+        ("redeliver_webhook", org_admin(200)),
     ]
 }
 
@@ -690,6 +744,22 @@ fn rpc_args(endpoint: &str, f: &Fixture, who: Who, n: usize) -> Vec<(&'static st
         "get_export" => vec![("id", f.export.clone())],
         "list_exports" => vec![("batch", f.batch.clone())],
         "list_audit_log" => vec![org(), ("action", "project.".into())],
+        "list_webhooks" => vec![org()],
+        "create_webhook" => vec![
+            org(),
+            ("url", format!("https://hooks.example.com/{n}")),
+            ("event_job_failed", "on".into()),
+        ],
+        "update_webhook" => vec![
+            ("id", f.webhook.clone()),
+            ("url", "https://hooks.example.com/changed".into()),
+            ("event_execution_completed", "on".into()),
+        ],
+        "set_webhook_enabled" => vec![("id", f.webhook.clone()), ("enabled", "false".into())],
+        "delete_webhook" | "list_webhook_deliveries" | "test_webhook" => {
+            vec![("id", f.webhook.clone())]
+        }
+        "redeliver_webhook" => vec![("delivery", f.delivery.clone())],
         _ => vec![],
     }
 }

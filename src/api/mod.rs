@@ -6,6 +6,7 @@ pub mod account;
 pub mod orgs;
 pub mod projects;
 pub mod results;
+pub mod webhooks;
 
 /// Where server functions are served (kept apart from the REST `/api/v1`).
 pub const RPC_PREFIX: &str = "/rpc/";
@@ -75,4 +76,12 @@ pub const ENDPOINTS: &[&str] = &[
     "get_export",
     "list_exports",
     "list_audit_log",
+    "list_webhooks",
+    "create_webhook",
+    "update_webhook",
+    "set_webhook_enabled",
+    "delete_webhook",
+    "list_webhook_deliveries",
+    "test_webhook",
+    "redeliver_webhook",
 ];

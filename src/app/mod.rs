@@ -13,7 +13,9 @@ use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{ParentRoute, Route, Router, Routes};
 use leptos_router::{path, SsrMode};
 
-use pages::{account, audit, auth, batches, executions, home, keys, orgs, projects, results, team};
+use pages::{
+    account, audit, auth, batches, executions, home, keys, orgs, projects, results, team, webhooks,
+};
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
@@ -56,6 +58,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/o/:slug/members") view=team::MembersPage />
                     <Route path=path!("/o/:slug/api-keys") view=keys::ApiKeysPage />
                     <Route path=path!("/o/:slug/audit-log") view=audit::AuditLogPage />
+                    <Route path=path!("/o/:slug/webhooks") view=webhooks::WebhooksPage />
                     <Route path=path!("/o/:slug/settings") view=orgs::OrgSettingsPage />
                     <Route path=path!("/o/:slug/projects") view=projects::ProjectsPage />
                     <Route path=path!("/o/:slug/projects/:id") view=projects::ProjectPage />

@@ -10,6 +10,7 @@ use super::{Role, ValueType};
 
 /// What a CSV column is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ColumnRole {
     /// The site the agent visits.
@@ -21,6 +22,7 @@ pub enum ColumnRole {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct ColumnSchema {
     /// The header as written in the file.
     pub name: String,
@@ -37,6 +39,7 @@ pub struct ColumnSchema {
 
 /// The first rows of a file, as read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct PreviewRow {
     pub line: u64,
     pub cells: Vec<String>,
@@ -44,6 +47,7 @@ pub struct PreviewRow {
 
 /// Rows whose URL is not a web address.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct InvalidUrls {
     pub count: u64,
     /// Up to five (line, value) pairs.
@@ -54,6 +58,7 @@ pub struct InvalidUrls {
 /// the first problem, if any. The preview endpoint answers with it; the
 /// upload answers with the batch it created.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct CsvReport {
     /// `,` `;` or `\t`.
     pub delimiter: String,
@@ -72,6 +77,7 @@ pub struct CsvReport {
 /// Why a file was refused, and where: line and column are 1-based; the
 /// column counts fields, as a spreadsheet does.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct FileProblem {
     pub code: FileProblemCode,
     pub message: String,
@@ -87,6 +93,7 @@ pub struct FileProblem {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum FileProblemCode {
     CsvEmpty,
@@ -143,6 +150,7 @@ impl FileProblem {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct Batch {
     pub id: Uuid,
     pub project_id: Uuid,
@@ -174,12 +182,14 @@ impl Batch {
 
 /// What "Load the demo project" made.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct LoadedDemo {
     pub project: super::Project,
     pub batch: Batch,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct BatchSummary {
     pub id: Uuid,
     pub name: String,
@@ -198,6 +208,7 @@ pub fn row_id(batch_seq: i64, row_index: i32) -> i64 {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct BatchRow {
     pub id: i64,
     pub row_index: i32,
@@ -211,6 +222,7 @@ pub struct BatchRow {
 /// An execution: an agent run over a batch (all rows, or a test sample),
 /// with its job counts read from the jobs table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct Execution {
     pub id: Uuid,
     pub batch_id: Uuid,
@@ -266,6 +278,7 @@ impl Execution {
 /// always the whole picture (counts read from the database), so a missed
 /// event is never a wrong count.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct LiveSnapshot {
     /// Increases with every snapshot of this execution; the SSE event id.
     pub seq: u64,
@@ -285,6 +298,7 @@ pub struct LiveSnapshot {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct RunningJob {
     pub id: i64,
     pub row_index: i32,
@@ -297,6 +311,7 @@ pub struct RunningJob {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct ExecutionEvent {
     pub at: DateTime<Utc>,
     /// paused, resumed, stopped, concurrency, job_failed, job_retrying
@@ -308,6 +323,7 @@ pub struct ExecutionEvent {
 
 /// An execution's evaluation summary (`GET /executions/{id}/metrics`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct ExecutionMetrics {
     pub execution_id: Uuid,
     /// Mean share of judged fields that passed, over jobs with expected
@@ -324,6 +340,7 @@ pub struct ExecutionMetrics {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct FieldAccuracy {
     pub field: String,
     pub compared: i64,
@@ -333,6 +350,7 @@ pub struct FieldAccuracy {
 
 /// A job in an execution's job list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct JobSummary {
     pub id: i64,
     pub execution_id: Uuid,
@@ -359,6 +377,7 @@ pub struct JobSummary {
 
 /// One attempt of a job, with its log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct AttemptView {
     pub n: i32,
     pub worker: String,
@@ -374,6 +393,7 @@ pub struct AttemptView {
 
 /// A job with everything about it (`GET /jobs/{id}`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct JobDetail {
     pub job: JobSummary,
     pub org_slug: String,
@@ -396,6 +416,7 @@ pub struct JobDetail {
 
 /// One change to an expected value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct GroundTruthChange {
     pub field: String,
     pub before: Option<String>,
@@ -406,6 +427,7 @@ pub struct GroundTruthChange {
 
 /// A row after an edit of its expected values, with its history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct RowGroundTruth {
     pub row: BatchRow,
     pub history: Vec<GroundTruthChange>,
@@ -415,6 +437,7 @@ pub struct RowGroundTruth {
 
 /// What a bulk change of expected values did — or, previewed, would do.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct BulkGroundTruthResult {
     /// True when nothing was stored (a preview).
     pub preview: bool,
@@ -432,6 +455,7 @@ pub struct BulkGroundTruthResult {
 
 /// One value a bulk change sets, replaces or clears.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct GroundTruthSample {
     pub row_id: i64,
     pub row_index: i32,
@@ -443,6 +467,7 @@ pub struct GroundTruthSample {
 
 /// Why an execution's fields failed (`GET /executions/{id}/failure-patterns`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct FailurePatterns {
     pub execution_id: Uuid,
     pub fields: Vec<FieldFailures>,
@@ -450,6 +475,7 @@ pub struct FailurePatterns {
 
 /// One field's failures by pattern.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct FieldFailures {
     pub field: String,
     /// Jobs where the field had an expected value (judged or errored).
@@ -461,6 +487,7 @@ pub struct FieldFailures {
 /// field's type), `partial` (close: overlapping or within reach),
 /// `wrong_value`, `agent_error` (the job failed).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct FailurePattern {
     pub pattern: String,
     pub count: i64,
@@ -469,6 +496,7 @@ pub struct FailurePattern {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct FailureExample {
     pub job_id: i64,
     pub row_index: i32,
@@ -481,6 +509,7 @@ pub struct FailureExample {
 
 /// Accuracy across a batch's executions, oldest first (`GET /batches/{id}/trends`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct Trends {
     pub batch_id: Uuid,
     /// Every field that any run judged.
@@ -489,6 +518,7 @@ pub struct Trends {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct TrendPoint {
     pub execution_id: Uuid,
     pub created_at: DateTime<Utc>,
@@ -504,6 +534,7 @@ pub struct TrendPoint {
 
 /// Two executions of one batch side by side (`GET /executions/compare`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct Comparison {
     pub a: Execution,
     pub b: Execution,
@@ -525,6 +556,7 @@ pub struct Comparison {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct FieldDelta {
     pub field: String,
     pub accuracy_a: Option<f64>,
@@ -533,6 +565,7 @@ pub struct FieldDelta {
 
 /// One row's job in each run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct JobPair {
     pub row_index: i32,
     pub url: String,
@@ -546,6 +579,7 @@ pub struct JobPair {
 
 /// What a bulk job operation did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct BulkJobsResult {
     /// delete, rerun or update.
     pub action: String,
@@ -560,6 +594,7 @@ pub struct BulkJobsResult {
 /// One export of an execution's results (F13), with its progress while it
 /// runs and, once ready, a download until the file expires.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct Export {
     pub id: Uuid,
     pub batch_id: Uuid,

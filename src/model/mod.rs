@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 /// A member's role, ordered from least to most powerful.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Viewer,
@@ -43,6 +44,7 @@ impl Role {
 
 /// What an API key may do. A key never gets owner powers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Scope {
     Read,
@@ -78,6 +80,7 @@ impl Scope {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct User {
     pub id: Uuid,
     pub email: String,
@@ -87,6 +90,7 @@ pub struct User {
 
 /// An organization as seen by one caller: includes the caller's role.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct Organization {
     pub id: Uuid,
     pub name: String,
@@ -103,6 +107,7 @@ pub struct Organization {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct Member {
     pub user_id: Uuid,
     pub email: String,
@@ -112,6 +117,7 @@ pub struct Member {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct Invitation {
     pub id: Uuid,
     pub email: String,
@@ -127,6 +133,7 @@ pub struct Invitation {
 
 /// What someone following an invitation link sees before accepting.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct InvitationPreview {
     pub org_name: String,
     pub email: String,
@@ -136,6 +143,7 @@ pub struct InvitationPreview {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct ApiKey {
     pub id: Uuid,
     pub name: String,
@@ -151,6 +159,7 @@ pub struct ApiKey {
 
 /// The answer to creating a key: the only time the secret is shown.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct CreatedApiKey {
     pub key: ApiKey,
     pub secret: String,
@@ -158,6 +167,7 @@ pub struct CreatedApiKey {
 
 /// Who is calling: the signed-in user and their organizations.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct Me {
     pub user: User,
     pub orgs: Vec<Organization>,
@@ -169,6 +179,7 @@ pub struct Me {
 
 /// A page of a list, as every list endpoint returns.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,
@@ -176,6 +187,7 @@ pub struct Page<T> {
 
 /// One entry of an organization's audit log (`GET /orgs/{org}/audit-log`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct AuditEntry {
     pub id: i64,
     pub at: DateTime<Utc>,
@@ -198,5 +210,7 @@ pub struct AuditEntry {
 
 mod batches;
 mod projects;
+mod webhooks;
 pub use batches::*;
 pub use projects::*;
+pub use webhooks::*;

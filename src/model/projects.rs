@@ -8,6 +8,7 @@ use super::Role;
 
 /// What a list of projects shows per project.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct ProjectSummary {
     pub id: Uuid,
     pub name: String,
@@ -20,6 +21,7 @@ pub struct ProjectSummary {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct Project {
     pub id: Uuid,
     pub org_id: Uuid,
@@ -47,6 +49,7 @@ impl Project {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum AgentKind {
     Http,
@@ -73,6 +76,7 @@ impl AgentKind {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct AgentSettings {
     pub kind: AgentKind,
     /// The remote agent service's endpoint (kind = remote).
@@ -96,6 +100,7 @@ pub fn format_price(micros: i64) -> String {
 
 /// One saved version of a project's instructions. Never changed after save.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct InstructionVersion {
     pub version: i32,
     pub instructions: String,
@@ -107,6 +112,7 @@ pub struct InstructionVersion {
 
 /// A version in the history list, without its text.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct VersionSummary {
     pub version: i32,
     pub note: String,
@@ -119,6 +125,7 @@ pub struct VersionSummary {
 
 /// One row of a side-by-side line diff.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct DiffLine {
     pub kind: DiffKind,
     /// Line number and text on the old side, if the line is there.
@@ -127,6 +134,7 @@ pub struct DiffLine {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum DiffKind {
     Same,
@@ -136,6 +144,7 @@ pub enum DiffKind {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct InstructionDiff {
     pub old_version: i32,
     pub new_version: i32,
@@ -146,6 +155,7 @@ pub struct InstructionDiff {
 
 /// The type of a CSV column or an output field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ValueType {
     Text,
@@ -191,6 +201,7 @@ impl ValueType {
 /// How an extracted value is judged against the expected one (used by
 /// evaluation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Comparator {
     Exact,
@@ -249,6 +260,7 @@ impl Comparator {
 
 /// Comparator settings; only the ones the chosen comparator uses matter.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct ComparatorOptions {
     /// Number: absolute tolerance.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -263,6 +275,7 @@ pub struct ComparatorOptions {
 
 /// How the built-in http agent finds a field's value on the page.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ExtractionRule {
     /// Look in JSON-LD, microdata, Open Graph and "Label: value" text.
@@ -308,6 +321,7 @@ impl ExtractionRule {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct OutputField {
     pub name: String,
     pub field_type: ValueType,

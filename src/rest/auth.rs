@@ -10,7 +10,7 @@ use crate::server::http::{Caller, ClientIp, Json};
 use crate::server::service::{accounts, orgs};
 use crate::server::state::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct SignUpBody {
     email: String,
     password: String,
@@ -35,7 +35,7 @@ pub async fn sign_up(
     Ok((StatusCode::CREATED, Json(User::from(user))))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct SignInBody {
     email: String,
     password: String,
@@ -83,7 +83,7 @@ pub async fn me(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct ChangePasswordBody {
     current_password: String,
     new_password: String,

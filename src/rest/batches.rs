@@ -24,7 +24,7 @@ use crate::server::state::AppState;
 
 /// Upload options in the query string. `types` is a JSON object of column
 /// name to type, e.g. `{"gt_price":"number"}`.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, schemars::JsonSchema)]
 pub struct UploadQuery {
     name: Option<String>,
     url_column: Option<String>,
@@ -321,7 +321,7 @@ pub async fn get(
     Ok(Json(batches::get(&state.db, &actor, id).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RenameBody {
     name: String,
@@ -349,7 +349,7 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct RowsQuery {
     q: Option<String>,
     cursor: Option<String>,

@@ -76,7 +76,7 @@ pub async fn stop(
     control(state, actor, id, "stop").await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConcurrencyBody {
     concurrency: i32,

@@ -69,7 +69,7 @@ pub async fn export_batch(
     ))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, schemars::JsonSchema)]
 pub struct PageQuery {
     cursor: Option<String>,
     limit: Option<u32>,

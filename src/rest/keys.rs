@@ -19,7 +19,7 @@ pub async fn list(
     Ok(page(api_keys::list(&state.db, &ctx).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct CreateBody {
     name: String,
     scopes: Vec<String>,

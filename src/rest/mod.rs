@@ -7,10 +7,12 @@ mod batches;
 mod executions;
 mod exports;
 mod keys;
+pub mod openapi;
 mod orgs;
 mod projects;
 mod results;
 mod team;
+mod webhooks;
 
 use axum::extract::DefaultBodyLimit;
 use axum::handler::Handler;
@@ -95,6 +97,15 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/exports/{id}/download"),
     ("GET", "/api/v1/orgs/{org}/audit-log"),
     ("GET", "/api/v1/orgs/{org}/audit-log/export"),
+    ("GET", "/api/v1/orgs/{org}/webhooks"),
+    ("POST", "/api/v1/orgs/{org}/webhooks"),
+    ("GET", "/api/v1/webhooks/{id}"),
+    ("PATCH", "/api/v1/webhooks/{id}"),
+    ("DELETE", "/api/v1/webhooks/{id}"),
+    ("GET", "/api/v1/webhooks/{id}/deliveries"),
+    ("POST", "/api/v1/webhooks/{id}/test"),
+    ("POST", "/api/v1/webhook-deliveries/{id}/redeliver"),
+    ("GET", "/api/v1/openapi.json"),
 ];
 
 pub fn router() -> Router<AppState> {
@@ -216,6 +227,23 @@ pub fn router() -> Router<AppState> {
         .route("/exports/{id}/download", get(exports::download))
         .route("/orgs/{org}/audit-log", get(audit::list))
         .route("/orgs/{org}/audit-log/export", get(audit::export))
+        .route(
+            "/orgs/{org}/webhooks",
+            get(webhooks::list).post(webhooks::create),
+        )
+        .route(
+            "/webhooks/{id}",
+            get(webhooks::get)
+                .patch(webhooks::update)
+                .delete(webhooks::delete),
+        )
+        .route("/webhooks/{id}/deliveries", get(webhooks::deliveries))
+        .route("/openapi.json", get(openapi::serve))
+        .route("/webhooks/{id}/test", post(webhooks::send_test))
+        .route(
+            "/webhook-deliveries/{id}/redeliver",
+            post(webhooks::redeliver),
+        )
         .route(
             "/executions/{id}/concurrency",
             put(executions::set_concurrency),

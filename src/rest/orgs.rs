@@ -16,7 +16,7 @@ pub async fn list(
     Ok(page(orgs::list(&state.db, &actor).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct NameBody {
     name: String,
 }
@@ -49,7 +49,7 @@ pub async fn update(
     Ok(Json(orgs::rename(&state.db, &ctx, &body.name).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct LimitsBody {
     max_projects: i32,
     max_executions_per_month: i32,

@@ -13,7 +13,7 @@ use crate::server::http::{Caller, Json, Query};
 use crate::server::service::{orgs, paging, projects};
 use crate::server::state::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct PageQuery {
     pub cursor: Option<String>,
     pub limit: Option<u32>,
@@ -32,7 +32,7 @@ pub async fn list(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBody {
     name: String,
@@ -81,7 +81,7 @@ pub async fn get(
     Ok(Json(projects::get(&state.db, &actor, id).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateBody {
     name: Option<String>,
@@ -130,7 +130,7 @@ pub async fn versions(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SaveBody {
     instructions: String,
@@ -178,7 +178,7 @@ pub async fn version(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct DiffQuery {
     a: i32,
     b: i32,
@@ -194,7 +194,7 @@ pub async fn diff(
     Ok(Json(projects::diff(&state.db, &actor, id, q.a, q.b).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProductionBody {
     version: i32,
@@ -214,7 +214,7 @@ pub async fn set_production(
 
 /// Agent settings; fields left out keep their value. `price_per_job` is a
 /// decimal (number or string), e.g. 0.0025.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgentBody {
     kind: Option<AgentKind>,
@@ -255,7 +255,7 @@ pub async fn update_agent(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FieldBody {
     name: Option<String>,

@@ -14,7 +14,7 @@ use crate::server::http::{Caller, Json, Query};
 use crate::server::service::{analysis, bulk_jobs, ground_truth};
 use crate::server::state::AppState;
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, schemars::JsonSchema)]
 pub struct PreviewQuery {
     #[serde(default)]
     preview: bool,
@@ -97,7 +97,7 @@ pub async fn trends(
     Ok(Json(analysis::trends(&state.db, &actor, id).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct CompareQuery {
     a: Option<String>,
     b: Option<String>,

@@ -18,7 +18,7 @@ pub async fn list_members(
     Ok(page(team::list_members(&state.db, &ctx).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct RoleBody {
     role: String,
 }
@@ -46,7 +46,7 @@ pub async fn remove_member(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct InviteBody {
     email: String,
     role: String,

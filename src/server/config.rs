@@ -33,6 +33,9 @@ pub struct Config {
     /// REST requests a signed-in person may make per minute (API keys have
     /// per-organization limits of their own).
     pub user_requests_per_minute: u32,
+    /// MINO_WEBHOOK_RETRY_SECS: a failed webhook delivery's first retry
+    /// waits this long, each later one twice as long (capped at an hour).
+    pub webhook_retry_base: std::time::Duration,
 }
 
 impl Config {
@@ -124,6 +127,18 @@ impl Config {
                 }
             },
         };
+        let webhook_retry_base = match get("MINO_WEBHOOK_RETRY_SECS") {
+            None => std::time::Duration::from_secs(30),
+            Some(v) => match v.trim().parse::<f64>() {
+                Ok(n) if (0.05..=3600.0).contains(&n) => std::time::Duration::from_secs_f64(n),
+                _ => {
+                    problems.push(format!(
+                        "MINO_WEBHOOK_RETRY_SECS must be a number of seconds from 0.05 to 3600 (got {v:?})"
+                    ));
+                    std::time::Duration::from_secs(30)
+                }
+            },
+        };
         if problems.is_empty() {
             Ok(Config {
                 data_dir,
@@ -135,6 +150,7 @@ impl Config {
                 worker_slots,
                 lease_secs,
                 user_requests_per_minute,
+                webhook_retry_base,
             })
         } else {
             Err(problems.join("\n"))

@@ -55,6 +55,7 @@ pub async fn spawn_app_with(
         // Tests sign in as a few people and call a lot; the limit itself
         // is tested with a small one.
         user_requests_per_minute: 1_000_000,
+        webhook_retry_base: std::time::Duration::from_millis(200),
     };
     tweak(&mut config);
     // The app gets its own pool to the test database, like production (an

@@ -21,6 +21,7 @@ const RESOURCES: &[(&str, &str)] = &[
     ("member", "Members"),
     ("invitation", "Invitations"),
     ("api_key", "API keys"),
+    ("webhook", "Webhooks"),
     ("project", "Projects and fields"),
     ("batch", "Batches and ground truth"),
     ("row", "Expected values of a row"),

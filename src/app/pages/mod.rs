@@ -12,6 +12,7 @@ pub mod orgs;
 pub mod projects;
 pub mod results;
 pub mod team;
+pub mod webhooks;
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -123,10 +124,11 @@ fn TopBar(me: Me) -> impl IntoView {
                         .map(|o| {
                             let base = format!("/o/{}", o.slug);
                             let is_admin = o.role >= Role::Admin;
-                            let (projects, members, keys, audit, settings) = (
+                            let (projects, members, keys, hooks, audit, settings) = (
                                 format!("{base}/projects"),
                                 format!("{base}/members"),
                                 format!("{base}/api-keys"),
+                                format!("{base}/webhooks"),
                                 format!("{base}/audit-log"),
                                 format!("{base}/settings"),
                             );
@@ -136,6 +138,7 @@ fn TopBar(me: Me) -> impl IntoView {
                                 <A href=members>"Team"</A>
                                 <Show when=move || is_admin>
                                     <A href=keys.clone()>"API keys"</A>
+                                    <A href=hooks.clone()>"Webhooks"</A>
                                     <A href=audit.clone()>"Audit log"</A>
                                 </Show>
                                 <A href=settings>"Settings"</A>

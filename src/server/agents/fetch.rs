@@ -187,7 +187,7 @@ pub fn backoff(n: u32, base: Duration, cap: Duration) -> Duration {
     })
 }
 
-pub(super) fn classify(e: &reqwest::Error) -> FetchError {
+pub(crate) fn classify(e: &reqwest::Error) -> FetchError {
     let text = format!("{e:#}");
     let mut source: Option<&dyn std::error::Error> = Some(e);
     let mut chain = String::new();
@@ -211,7 +211,7 @@ pub(super) fn classify(e: &reqwest::Error) -> FetchError {
     FetchError::transient("connection", text)
 }
 
-pub(super) fn check_target(url: &reqwest::Url, policy: &FetchPolicy) -> Result<(), FetchError> {
+pub(crate) fn check_target(url: &reqwest::Url, policy: &FetchPolicy) -> Result<(), FetchError> {
     if !matches!(url.scheme(), "http" | "https") {
         return Err(FetchError::permanent(
             "bad_url",

@@ -24,6 +24,7 @@ pub enum Permission {
     ChangeRoles,
     RemoveMembers,
     ManageApiKeys,
+    ManageWebhooks,
     ViewAuditLog,
     RenameOrganization,
     ManageBilling,
@@ -31,7 +32,7 @@ pub enum Permission {
 }
 
 impl Permission {
-    pub const ALL: [Permission; 18] = [
+    pub const ALL: [Permission; 19] = [
         Permission::ViewOrganization,
         Permission::ViewMembers,
         Permission::ViewProjects,
@@ -46,6 +47,7 @@ impl Permission {
         Permission::ChangeRoles,
         Permission::RemoveMembers,
         Permission::ManageApiKeys,
+        Permission::ManageWebhooks,
         Permission::ViewAuditLog,
         Permission::RenameOrganization,
         Permission::ManageBilling,
@@ -73,6 +75,7 @@ const TABLE: &[(Permission, Role, Option<Scope>)] = {
         (ChangeRoles, Role::Admin, Some(Scope::Admin)),
         (RemoveMembers, Role::Admin, Some(Scope::Admin)),
         (ManageApiKeys, Role::Admin, Some(Scope::Admin)),
+        (ManageWebhooks, Role::Admin, Some(Scope::Admin)),
         (ViewAuditLog, Role::Admin, Some(Scope::Admin)),
         (RenameOrganization, Role::Admin, Some(Scope::Admin)),
         (ManageBilling, Role::Owner, None),

@@ -23,6 +23,8 @@ pub const CONTROL: &str = "mino_control";
 pub const WORK: &str = "mino_work";
 /// An execution's jobs moved (counts changed): payload `<id>`.
 pub const EXECUTION: &str = "mino_execution";
+/// Webhook deliveries were queued: no payload.
+pub const WEBHOOKS: &str = "mino_webhooks";
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Control {
@@ -37,6 +39,7 @@ pub struct Hub {
     executions: broadcast::Sender<Option<Uuid>>,
     work: Arc<Notify>,
     moved: Arc<Notify>,
+    webhooks: Arc<Notify>,
 }
 
 impl Hub {
@@ -48,6 +51,7 @@ impl Hub {
             executions: broadcast::channel(4096).0,
             work: Arc::new(Notify::new()),
             moved: Arc::new(Notify::new()),
+            webhooks: Arc::new(Notify::new()),
         }
     }
 
@@ -67,7 +71,10 @@ impl Hub {
                         }
                     }
                 };
-                if let Err(e) = listener.listen_all([CONTROL, WORK, EXECUTION]).await {
+                if let Err(e) = listener
+                    .listen_all([CONTROL, WORK, EXECUTION, WEBHOOKS])
+                    .await
+                {
                     tracing::error!(error = %e, "LISTEN failed; retrying");
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     continue;
@@ -101,6 +108,7 @@ impl Hub {
         let _ = self.executions.send(None);
         self.work.notify_waiters();
         self.moved.notify_waiters();
+        self.webhooks.notify_waiters();
     }
 
     /// Delivers a signal as if it had come from the database.
@@ -115,6 +123,7 @@ impl Hub {
                 }
             }
             WORK => self.work.notify_waiters(),
+            WEBHOOKS => self.webhooks.notify_waiters(),
             EXECUTION => {
                 if let Ok(id) = payload.parse() {
                     let _ = self.executions.send(Some(id));
@@ -137,6 +146,11 @@ impl Hub {
     /// Woken when jobs may have become claimable.
     pub fn work(&self) -> Arc<Notify> {
         self.work.clone()
+    }
+
+    /// Woken when webhook deliveries were queued.
+    pub fn webhooks(&self) -> Arc<Notify> {
+        self.webhooks.clone()
     }
 
     /// Woken whenever some execution's jobs moved: a full execution may

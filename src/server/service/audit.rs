@@ -158,7 +158,7 @@ pub async fn record_at(
 }
 
 /// What an admin filters the log by; every part optional.
-#[derive(Debug, Default, Clone, serde::Deserialize)]
+#[derive(Debug, Default, Clone, serde::Deserialize, schemars::JsonSchema)]
 pub struct AuditFilter {
     /// A user id, or an API key id.
     pub actor: Option<String>,

@@ -19,7 +19,7 @@ use crate::server::{db, live};
 pub const MAX_IDS: usize = 1_000;
 
 /// `POST /jobs/bulk/{delete|rerun|update}`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BulkJobs {
     /// These jobs (one execution's, at most 1,000)…

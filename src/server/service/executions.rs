@@ -28,7 +28,7 @@ fn not_found() -> AppError {
 }
 
 /// What starting an execution takes (SPEC's body).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartRequest {
     pub mode: String,
@@ -65,7 +65,7 @@ struct Row {
 }
 
 /// An execution's jobs counted: by state, by verdict, accuracy and cost.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, sqlx::FromRow, schemars::JsonSchema)]
 #[serde(default)]
 pub(crate) struct Counts {
     pub total: i64,
@@ -190,6 +190,27 @@ pub(crate) async fn execution_ctx(
         .ok_or_else(not_found)?;
     let e = to_models(db, vec![row], &ctx).await?.remove(0);
     Ok((ctx, e))
+}
+
+/// An execution as Mino itself reads it (no caller), for the webhook
+/// bodies built outside any request; `None` once it was deleted.
+pub(crate) async fn read_unchecked(
+    db: &PgPool,
+    org_id: Uuid,
+    id: Uuid,
+) -> Result<Option<Execution>, AppError> {
+    let row: Option<Row> = sqlx::query_as(&format!("{SELECT} where e.org_id = $1 and e.id = $2"))
+        .bind(org_id)
+        .bind(id)
+        .fetch_optional(db)
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let ctx = OrgCtx {
+        org_id,
+        actor: Actor::User { id: Uuid::nil() },
+        role: None,
+    };
+    Ok(Some(to_models(db, vec![row], &ctx).await?.remove(0)))
 }
 
 /// The checks of reading an execution (401, or 404 across tenants) and
@@ -416,7 +437,7 @@ async fn check_monthly_quota(tx: &mut sqlx::PgConnection, org_id: Uuid) -> Resul
 pub const MAX_RERUN_IDS: usize = 1_000;
 
 /// Which jobs of an execution to run again.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RerunRequest {
     /// failed (default), unfinished (failed or cancelled) or all.
@@ -745,7 +766,7 @@ pub(crate) async fn metrics_of(
 }
 
 /// The parts of an execution's metrics that scan its jobs.
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub(crate) struct MetricParts {
     pub verdicts: std::collections::BTreeMap<String, i64>,
     pub fields: Vec<crate::model::FieldAccuracy>,

@@ -45,7 +45,7 @@ fn not_found() -> AppError {
 
 /// `POST /executions/{id}/export`: the format, the columns (default: see
 /// [`default_columns`]) and the job list's filters.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExportRequest {
     pub format: String,

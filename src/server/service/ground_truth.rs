@@ -27,7 +27,7 @@ use crate::server::{db, evaluate, live};
 /// `PATCH /rows/{id}/ground-truth`: the version the editor saw, and the
 /// fields to set (a string) or clear (null or ""), as `values` or, in
 /// SPEC's words, `ground_truth`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GroundTruthEdit {
     pub version: i32,
@@ -625,7 +625,7 @@ pub async fn edit(
 // Bulk edit
 
 /// `POST /batches/{id}/ground-truth/bulk-edit`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BulkEdit {
     /// `set`, `clear`, `replace` or `accept_extracted`.
@@ -940,7 +940,7 @@ pub async fn bulk_edit(
 /// `POST /batches/{id}/ground-truth/bulk-set` as JSON: rows keyed by
 /// `row_id`, `row` (the row number shown in the UI) or `url`, each with
 /// the values to set (null clears).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BulkSet {
     pub rows: Vec<BulkSetRow>,
@@ -948,7 +948,7 @@ pub struct BulkSet {
     pub preview: bool,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BulkSetRow {
     /// The file line this row came from (a CSV upload), for errors.

@@ -13,7 +13,7 @@ use crate::server::auth::rbac::{require, Actor, Permission};
 use crate::server::service::paging;
 
 /// The list's filters (SPEC's query parameters).
-#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize, schemars::JsonSchema)]
 pub struct JobFilter {
     pub status: Option<String>,
     pub evaluation: Option<String>,

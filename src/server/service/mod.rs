@@ -21,6 +21,7 @@ pub mod paging;
 pub mod projects;
 pub mod summaries;
 pub mod team;
+pub mod webhooks;
 
 use crate::error::{AppError, FieldError};
 

@@ -1,0 +1,532 @@
+//! Sends queued webhook deliveries (F15). Every `mino serve` and `mino
+//! worker` process runs one dispatcher; they share the queue in Postgres
+//! (`webhook_deliveries`, filled by triggers in the transaction that changed
+//! a run or a job), claim due deliveries with `FOR UPDATE SKIP LOCKED` under
+//! a lease, and record every attempt. A delivery that fails is retried with
+//! exponential backoff; a hook whose deliveries fail [`WEBHOOK_FAILURE_LIMIT`]
+//! times in a row is disabled with the reason. A process that dies mid-send
+//! leaves its claim to expire, and another (or the restarted one) sends it.
+//!
+//! Each request carries `Mino-Signature: t=<unix seconds>,v1=<hex>`, where
+//! the hex is HMAC-SHA256 with the hook's secret over `<t>.<body>`; a
+//! receiver recomputes it and refuses timestamps more than five minutes
+//! old, which stops replays.
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use serde_json::{json, Value};
+use sha2::Sha256;
+use sqlx::types::Json;
+use sqlx::PgPool;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use crate::model::{WEBHOOK_FAILURE_LIMIT, WEBHOOK_TEST_EVENT};
+use crate::server::agents::fetch::{self, FetchPolicy};
+use crate::server::live::Hub;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// MINO_ALLOW_PRIVATE_TARGETS: may deliveries reach loopback/private
+    /// addresses?
+    pub allow_private: bool,
+    /// The first retry's delay; each later one doubles, up to an hour.
+    pub retry_base: Duration,
+    /// Attempts per delivery before it is marked failed.
+    pub max_attempts: i32,
+    /// For one request, connection to last byte.
+    pub timeout: Duration,
+}
+
+impl Settings {
+    pub fn new(allow_private: bool, retry_base: Duration) -> Settings {
+        Settings {
+            allow_private,
+            retry_base,
+            max_attempts: 10,
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// How long a claim lasts: longer than one request can take.
+const LEASE_SECS: i64 = 60;
+/// Deliveries claimed (and sent concurrently) at once.
+const CLAIM_BATCH: i64 = 16;
+/// Characters of the receiver's answer kept in the log.
+const EXCERPT_CHARS: usize = 1000;
+
+/// The signature header's value for `body` sent at `timestamp`.
+pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    format!(
+        "t={timestamp},v1={}",
+        hex::encode(mac.finalize().into_bytes())
+    )
+}
+
+/// The wait before retry number `attempt` (1 after the first failure):
+/// `base · 2^(attempt-1)`, capped at an hour, plus up to 10 % jitter so
+/// hooks that failed together don't retry together.
+pub fn retry_delay(base: Duration, attempt: i32) -> Duration {
+    let exp = (attempt.max(1) - 1).min(20) as u32;
+    let delay = base
+        .saturating_mul(2u32.saturating_pow(exp))
+        .min(Duration::from_secs(3600));
+    let jitter = delay.as_millis() as u64 / 10;
+    delay
+        + Duration::from_millis(if jitter == 0 {
+            0
+        } else {
+            rand::random::<u64>() % jitter
+        })
+}
+
+/// Runs the dispatcher until `stopped` turns true.
+pub fn spawn(
+    db: PgPool,
+    settings: Settings,
+    hub: Hub,
+    mut stopped: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let policy = FetchPolicy {
+            allow_private: settings.allow_private,
+            connect_timeout: Duration::from_secs(5),
+            timeout: settings.timeout,
+            max_redirects: 0,
+            max_bytes: 64 * 1024,
+        };
+        let client = fetch::client(&policy);
+        let wake = hub.webhooks();
+        loop {
+            if *stopped.borrow() {
+                return;
+            }
+            // Registered before the claim, so a NOTIFY during it still wakes us.
+            let notified = wake.notified();
+            let claimed = match claim(&db).await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "claiming webhook deliveries failed");
+                    Vec::new()
+                }
+            };
+            if claimed.is_empty() {
+                // Retries come due without a notification: look again soon.
+                tokio::select! {
+                    _ = notified => {}
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    _ = stopped.changed() => return,
+                }
+                continue;
+            }
+            let sends = claimed
+                .into_iter()
+                .map(|d| deliver(&db, &client, &policy, &settings, d));
+            futures_util::future::join_all(sends).await;
+        }
+    })
+}
+
+#[derive(sqlx::FromRow)]
+struct Claimed {
+    id: Uuid,
+    webhook_id: Uuid,
+    org_id: Uuid,
+    event: String,
+    event_id: Uuid,
+    resource_id: Option<String>,
+    payload: Option<Json<Value>>,
+    attempts: i32,
+    created_at: DateTime<Utc>,
+    url: String,
+    secret: String,
+}
+
+/// Takes due deliveries of enabled hooks (and test deliveries, which go
+/// even to disabled ones), and those whose claim expired.
+async fn claim(db: &PgPool) -> sqlx::Result<Vec<Claimed>> {
+    sqlx::query_as(
+        "update webhook_deliveries d set state = 'delivering', attempts = d.attempts + 1,
+                lease_expires_at = now() + make_interval(secs => $2)
+         from (select d2.id from webhook_deliveries d2
+               join webhooks w on w.id = d2.webhook_id
+               where ((d2.state = 'pending' and d2.next_attempt_at <= now())
+                      or (d2.state = 'delivering' and d2.lease_expires_at < now()))
+                 and (w.enabled or d2.event = $3)
+               order by d2.next_attempt_at
+               limit $1
+               for update of d2 skip locked) due,
+              webhooks w
+         where d.id = due.id and w.id = d.webhook_id
+         returning d.id, d.webhook_id, d.org_id, d.event, d.event_id, d.resource_id, d.payload,
+                   d.attempts, d.created_at, w.url, w.secret",
+    )
+    .bind(CLAIM_BATCH)
+    .bind(LEASE_SECS as f64)
+    .bind(WEBHOOK_TEST_EVENT)
+    .fetch_all(db)
+    .await
+}
+
+/// What one attempt came to.
+struct Outcome {
+    status: Option<i32>,
+    duration_ms: i32,
+    excerpt: Option<String>,
+    error: Option<String>,
+}
+
+impl Outcome {
+    fn succeeded(&self) -> bool {
+        self.status.is_some_and(|s| (200..300).contains(&s))
+    }
+    fn summary(&self) -> String {
+        match (&self.error, self.status) {
+            (Some(e), _) => e.clone(),
+            (None, Some(s)) => format!("HTTP {s}"),
+            (None, None) => "no answer".into(),
+        }
+    }
+}
+
+async fn deliver(
+    db: &PgPool,
+    client: &reqwest::Client,
+    policy: &FetchPolicy,
+    settings: &Settings,
+    d: Claimed,
+) {
+    let payload = match &d.payload {
+        Some(p) => p.0.clone(),
+        None => match build_payload(db, &d).await {
+            Ok(p) => {
+                // Kept, so every retry sends the same body.
+                let _ = sqlx::query(
+                    "update webhook_deliveries set payload = $2 where id = $1 and payload is null",
+                )
+                .bind(d.id)
+                .bind(Json(&p))
+                .execute(db)
+                .await;
+                p
+            }
+            Err(e) => {
+                tracing::warn!(delivery = %d.id, error = %e, "building a webhook body failed; will retry");
+                let _ = release(db, &d).await;
+                return;
+            }
+        },
+    };
+    let outcome = send(client, policy, &d, &payload).await;
+    if let Err(e) = record(db, settings, &d, &outcome).await {
+        tracing::warn!(delivery = %d.id, error = %e, "recording a webhook attempt failed");
+    }
+}
+
+/// Gives a claim back untried (its attempt not counted).
+async fn release(db: &PgPool, d: &Claimed) -> sqlx::Result<()> {
+    sqlx::query(
+        "update webhook_deliveries set state = 'pending', attempts = attempts - 1,
+                lease_expires_at = null, next_attempt_at = now() + interval '5 seconds'
+         where id = $1 and state = 'delivering' and attempts = $2",
+    )
+    .bind(d.id)
+    .bind(d.attempts)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+async fn send(
+    client: &reqwest::Client,
+    policy: &FetchPolicy,
+    d: &Claimed,
+    payload: &Value,
+) -> Outcome {
+    let started = Instant::now();
+    let elapsed = |started: Instant| started.elapsed().as_millis().min(i32::MAX as u128) as i32;
+    let url = match reqwest::Url::parse(&d.url) {
+        Ok(u) => u,
+        Err(e) => {
+            return Outcome {
+                status: None,
+                duration_ms: 0,
+                excerpt: None,
+                error: Some(format!("The URL is not valid: {e}")),
+            }
+        }
+    };
+    if let Err(e) = fetch::check_target(&url, policy) {
+        return Outcome {
+            status: None,
+            duration_ms: 0,
+            excerpt: None,
+            error: Some(e.message),
+        };
+    }
+    let body = serde_json::to_vec(payload).unwrap_or_default();
+    let timestamp = Utc::now().timestamp();
+    let request = client
+        .post(url)
+        .timeout(policy.timeout)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header(
+            reqwest::header::USER_AGENT,
+            concat!("Mino-Webhooks/", env!("CARGO_PKG_VERSION")),
+        )
+        .header("Mino-Event", &d.event)
+        .header("Mino-Event-Id", d.event_id.to_string())
+        .header("Mino-Delivery", d.id.to_string())
+        .header("Mino-Signature", signature(&d.secret, timestamp, &body))
+        .body(body);
+    match request.send().await {
+        Ok(response) => {
+            let status = response.status().as_u16() as i32;
+            let excerpt = read_excerpt(response, policy.max_bytes).await;
+            Outcome {
+                status: Some(status),
+                duration_ms: elapsed(started),
+                excerpt: Some(excerpt),
+                error: None,
+            }
+        }
+        Err(e) => Outcome {
+            status: None,
+            duration_ms: elapsed(started),
+            excerpt: None,
+            error: Some(fetch::classify(&e).message),
+        },
+    }
+}
+
+/// The start of the answer, read up to `max_bytes` (a receiver that
+/// streams forever can't hold the dispatcher).
+async fn read_excerpt(mut response: reqwest::Response, max_bytes: usize) -> String {
+    let mut bytes = Vec::new();
+    while let Ok(Some(chunk)) = response.chunk().await {
+        bytes.extend_from_slice(&chunk);
+        if bytes.len() >= max_bytes {
+            break;
+        }
+    }
+    String::from_utf8_lossy(&bytes)
+        .chars()
+        .take(EXCERPT_CHARS)
+        .collect()
+}
+
+/// Logs the attempt and moves the delivery and its hook on, in one
+/// transaction, only while the claim is still ours (a claim that expired
+/// and was taken again must not be overwritten).
+async fn record(
+    db: &PgPool,
+    settings: &Settings,
+    d: &Claimed,
+    outcome: &Outcome,
+) -> sqlx::Result<()> {
+    let is_test = d.event == WEBHOOK_TEST_EVENT;
+    let ok = outcome.succeeded();
+    // A test is sent once; a real delivery until it succeeds or runs out.
+    let next = if ok {
+        "succeeded"
+    } else if is_test || d.attempts >= settings.max_attempts {
+        "failed"
+    } else {
+        "pending"
+    };
+    let delay = retry_delay(settings.retry_base, d.attempts);
+    let mut tx = db.begin().await?;
+    let ours = sqlx::query(
+        "update webhook_deliveries set state = $3, lease_expires_at = null,
+                last_status = $4, last_error = $5,
+                next_attempt_at = case when $3 = 'pending' then now() + make_interval(secs => $6)
+                                       else next_attempt_at end,
+                finished_at = case when $3 = 'pending' then null else now() end
+         where id = $1 and state = 'delivering' and attempts = $2",
+    )
+    .bind(d.id)
+    .bind(d.attempts)
+    .bind(next)
+    .bind(outcome.status)
+    .bind(if ok { None } else { Some(outcome.summary()) })
+    .bind(delay.as_secs_f64())
+    .execute(&mut *tx)
+    .await?;
+    if ours.rows_affected() == 0 {
+        return Ok(());
+    }
+    sqlx::query(
+        "insert into webhook_attempts (delivery_id, n, status, duration_ms, response_excerpt, error)
+         values ($1, $2, $3, $4, $5, $6)
+         on conflict (delivery_id, n) do nothing",
+    )
+    .bind(d.id)
+    .bind(next_attempt_number(&mut tx, d.id).await?)
+    .bind(outcome.status)
+    .bind(outcome.duration_ms)
+    .bind(&outcome.excerpt)
+    .bind(&outcome.error)
+    .execute(&mut *tx)
+    .await?;
+    if !is_test {
+        sqlx::query(
+            "update webhooks set
+                consecutive_failures = case when $2 then 0 else consecutive_failures + 1 end,
+                enabled = enabled and ($2 or consecutive_failures + 1 < $3),
+                disabled_at = case when enabled and not $2 and consecutive_failures + 1 >= $3
+                                   then now() else disabled_at end,
+                disabled_reason = case when enabled and not $2 and consecutive_failures + 1 >= $3
+                                       then 'Disabled after ' || $3 || ' failed deliveries in a row (last: ' || $4 || ').'
+                                       else disabled_reason end
+             where id = $1",
+        )
+        .bind(d.webhook_id)
+        .bind(ok)
+        .bind(WEBHOOK_FAILURE_LIMIT)
+        .bind(outcome.summary())
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await
+}
+
+/// Attempts are numbered across redeliveries, so the log keeps them all.
+async fn next_attempt_number(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    delivery: Uuid,
+) -> sqlx::Result<i32> {
+    sqlx::query_scalar(
+        "select coalesce(max(n), 0) + 1 from webhook_attempts where delivery_id = $1",
+    )
+    .bind(delivery)
+    .fetch_one(&mut **tx)
+    .await
+}
+
+/// The body of a delivery: `{id, type, created_at, organization, data}`.
+/// Built when first sent, from the state then (a run's summary is final by
+/// the time `execution.completed` goes out).
+async fn build_payload(db: &PgPool, d: &Claimed) -> Result<Value, crate::error::AppError> {
+    let org: (String, String) =
+        sqlx::query_as("select slug, name from organizations where id = $1")
+            .bind(d.org_id)
+            .fetch_one(db)
+            .await?;
+    let resource = d.resource_id.clone().unwrap_or_default();
+    let data = match d.event.as_str() {
+        "execution.started" | "execution.completed" | "execution.failed" => {
+            execution_data(db, d, &resource).await?
+        }
+        "job.failed" => job_data(db, d.org_id, &resource).await?,
+        _ => json!({
+            "webhook_id": d.webhook_id,
+            "message": "A test event from Mino: this webhook is reachable and its signature can be checked.",
+        }),
+    };
+    Ok(json!({
+        "id": d.event_id,
+        "type": d.event,
+        "created_at": d.created_at,
+        "organization": {"id": d.org_id, "slug": org.0, "name": org.1},
+        "data": data,
+    }))
+}
+
+async fn execution_data(
+    db: &PgPool,
+    d: &Claimed,
+    resource: &str,
+) -> Result<Value, crate::error::AppError> {
+    use crate::server::service::executions;
+    let Ok(id) = Uuid::parse_str(resource) else {
+        return Ok(json!({"execution_id": resource, "deleted": true}));
+    };
+    let Some(execution) = executions::read_unchecked(db, d.org_id, id).await? else {
+        return Ok(json!({"execution_id": id, "deleted": true}));
+    };
+    let mut data = json!({ "execution": execution });
+    if d.event != "execution.started" {
+        let metrics = executions::metrics_of(db, &execution).await?;
+        data["summary"] = json!({
+            "accuracy": metrics.accuracy,
+            "jobs": execution.total,
+            "succeeded": execution.completed,
+            "errors": execution.errors,
+            "passed": execution.passed,
+            "failed": execution.failed,
+            "verdicts": metrics.verdicts,
+            "fields": metrics.fields,
+            "errors_by_class": metrics.errors_by_class,
+            "cost_micros": metrics.cost_micros,
+            "duration_secs": metrics.duration_secs,
+        });
+    }
+    Ok(data)
+}
+
+async fn job_data(
+    db: &PgPool,
+    org_id: Uuid,
+    resource: &str,
+) -> Result<Value, crate::error::AppError> {
+    let Ok(id) = resource.parse::<i64>() else {
+        return Ok(json!({"job_id": resource, "deleted": true}));
+    };
+    let row: Option<(i64, Uuid, i32, String, i32, Option<String>, Option<String>)> = sqlx::query_as(
+        "select j.id, j.execution_id, j.row_index, r.site_url, j.attempt, j.error_class, j.error
+         from jobs j
+         join executions e on e.id = j.execution_id
+         join batches b on b.id = e.batch_id
+         left join batch_rows r on r.batch_seq = b.seq and r.row_index = j.row_index
+         where j.org_id = $1 and j.id = $2",
+    )
+    .bind(org_id)
+    .bind(id)
+    .fetch_optional(db)
+    .await?;
+    Ok(match row {
+        None => json!({"job_id": id, "deleted": true}),
+        Some((id, execution_id, row_index, url, attempts, error_class, error)) => json!({
+            "job": {
+                "id": id, "execution_id": execution_id, "row": row_index, "url": url,
+                "attempts": attempts, "error_class": error_class, "error": error,
+            }
+        }),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signature_is_hmac_sha256_of_timestamp_dot_body() {
+        // Computed independently: printf '1700000000.{"a":1}' | openssl dgst -sha256 -hmac whsec_test
+        let s = signature("whsec_test", 1_700_000_000, br#"{"a":1}"#);
+        assert_eq!(
+            s,
+            "t=1700000000,v1=38877139021993b830af32feea6e18a8da83eb2f6e49ee50bd9e4cf4ca4d3789"
+        );
+        assert_ne!(s, signature("whsec_other", 1_700_000_000, br#"{"a":1}"#));
+        assert_ne!(s, signature("whsec_test", 1_700_000_001, br#"{"a":1}"#));
+    }
+
+    #[test]
+    fn retries_back_off_exponentially_up_to_an_hour() {
+        let base = Duration::from_secs(30);
+        let first = retry_delay(base, 1);
+        assert!(first >= base && first <= base + base / 10);
+        let third = retry_delay(base, 3);
+        assert!(third >= base * 4 && third <= base * 4 + base * 4 / 10);
+        let late = retry_delay(base, 15);
+        assert!(late >= Duration::from_secs(3600) && late <= Duration::from_secs(3960));
+    }
+}
