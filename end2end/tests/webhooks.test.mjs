@@ -62,8 +62,9 @@ test('add a webhook, send a test event, read the log, disable and delete it', as
     await page.click('button:has-text("Refresh")');
   }
   await page.waitForSelector('[data-testid="delivery"][data-state="succeeded"]');
-  await page.click('[data-testid="delivery"] summary:has-text("Details")');
   await page.waitForSelector('[data-testid="delivery"] >> text=HTTP 200');
+  await page.click('summary:has-text("Attempts and body")');
+  await page.waitForSelector('tr.delivery-more >> text=thanks');
   await shot(page, '61-webhook-delivered');
 
   assert.equal(hook.seen.length, 1);

@@ -172,7 +172,9 @@ pub async fn jobs(
     State(state): State<AppState>,
     Caller(actor): Caller,
     Path(id): Path<String>,
-    axum::extract::Query(filter): axum::extract::Query<crate::server::service::jobs::JobFilter>,
+    crate::server::http::Query(filter): crate::server::http::Query<
+        crate::server::service::jobs::JobFilter,
+    >,
 ) -> Result<Json<Page<crate::model::JobSummary>>, AppError> {
     let id = parse_id(&id, "Execution")?;
     Ok(Json(

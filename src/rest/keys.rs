@@ -20,6 +20,7 @@ pub async fn list(
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
+#[schemars(rename = "CreateApiKeyBody")]
 pub struct CreateBody {
     name: String,
     scopes: Vec<String>,

@@ -34,6 +34,7 @@ pub async fn list(
 
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "CreateProjectBody")]
 pub struct CreateBody {
     name: String,
     #[serde(default)]

@@ -333,6 +333,8 @@ fn DeliveryTable(
                 })
                 .collect_view();
             let id = d.id.to_string();
+            // Two rows per delivery: the facts, then its attempts and body
+            // across the whole table, so long answers stay readable.
             view! {
                 <tr data-testid="delivery" data-state=d.state.clone()>
                     <td class="nowrap small">{when(d.created_at)}</td>
@@ -341,17 +343,21 @@ fn DeliveryTable(
                     <td class="small">{answer} <div class="muted">{duration}</div></td>
                     <td class="small">{d.attempts}</td>
                     <td>
-                        <details>
-                            <summary class="small">"Details"</summary>
-                            <ol class="small">{attempts}</ol>
-                            {payload.map(|p| view! { <pre class="mono small">{p}</pre> })}
-                        </details>
                         {finished.then(|| view! {
                             <ActionForm action=redeliver>
                                 <input type="hidden" name="delivery" value=id.clone() />
                                 <button type="submit" class="button small">"Redeliver"</button>
                             </ActionForm>
                         })}
+                    </td>
+                </tr>
+                <tr class="delivery-more">
+                    <td colspan="6">
+                        <details>
+                            <summary class="small">"Attempts and body"</summary>
+                            <ol class="small">{attempts}</ol>
+                            {payload.map(|p| view! { <pre class="mono small">{p}</pre> })}
+                        </details>
                     </td>
                 </tr>
             }
@@ -362,7 +368,7 @@ fn DeliveryTable(
             <table>
                 <thead><tr>
                     <th scope="col">"Queued"</th><th scope="col">"Event"</th><th scope="col">"State"</th>
-                    <th scope="col">"Answer"</th><th scope="col">"Attempts"</th><th scope="col"><span class="sr-only">"Details and actions"</span></th>
+                    <th scope="col">"Answer"</th><th scope="col">"Attempts"</th><th scope="col"><span class="sr-only">"Actions"</span></th>
                 </tr></thead>
                 <tbody>{rows}</tbody>
             </table>
