@@ -41,6 +41,9 @@ impl Received {
     }
 }
 
+/// What the receiver answers with, and what it was sent.
+type ReceiverState = (Arc<AtomicU16>, Arc<Mutex<Vec<Received>>>);
+
 /// A receiver answering with whatever status `answer` holds.
 struct Receiver {
     url: String,
@@ -57,7 +60,7 @@ impl Receiver {
             .route(
                 "/hook",
                 post(
-                    |State((answer, seen)): State<(Arc<AtomicU16>, Arc<Mutex<Vec<Received>>>)>,
+                    |State((answer, seen)): State<ReceiverState>,
                      headers: HeaderMap,
                      body: Bytes| async move {
                         seen.lock().unwrap().push(Received { headers, body });

@@ -1,5 +1,9 @@
 //! Webhooks for the browser (admins): the same service as the REST API.
 
+// A form's server function takes one argument per field (one per event
+// checkbox here).
+#![allow(clippy::too_many_arguments)]
+
 use leptos::prelude::*;
 use uuid::Uuid;
 
@@ -25,7 +29,6 @@ pub async fn list_webhooks(org: String) -> Result<Vec<Webhook>, AppError> {
     service::webhooks::list(&state.db, &ctx).await
 }
 
-#[allow(clippy::too_many_arguments)]
 #[server(prefix = "/rpc", endpoint = "create_webhook")]
 pub async fn create_webhook(
     org: String,
@@ -58,7 +61,6 @@ pub async fn create_webhook(
 }
 
 /// Edits a hook from its form; an empty secret keeps the current one.
-#[allow(clippy::too_many_arguments)]
 #[server(prefix = "/rpc", endpoint = "update_webhook")]
 pub async fn update_webhook(
     id: Uuid,

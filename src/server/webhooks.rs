@@ -480,7 +480,17 @@ async fn job_data(
     let Ok(id) = resource.parse::<i64>() else {
         return Ok(json!({"job_id": resource, "deleted": true}));
     };
-    let row: Option<(i64, Uuid, i32, String, i32, Option<String>, Option<String>)> = sqlx::query_as(
+    #[derive(sqlx::FromRow)]
+    struct FailedJob {
+        id: i64,
+        execution_id: Uuid,
+        row_index: i32,
+        site_url: Option<String>,
+        attempt: i32,
+        error_class: Option<String>,
+        error: Option<String>,
+    }
+    let row: Option<FailedJob> = sqlx::query_as(
         "select j.id, j.execution_id, j.row_index, r.site_url, j.attempt, j.error_class, j.error
          from jobs j
          join executions e on e.id = j.execution_id
@@ -494,10 +504,10 @@ async fn job_data(
     .await?;
     Ok(match row {
         None => json!({"job_id": id, "deleted": true}),
-        Some((id, execution_id, row_index, url, attempts, error_class, error)) => json!({
+        Some(j) => json!({
             "job": {
-                "id": id, "execution_id": execution_id, "row": row_index, "url": url,
-                "attempts": attempts, "error_class": error_class, "error": error,
+                "id": j.id, "execution_id": j.execution_id, "row": j.row_index, "url": j.site_url,
+                "attempts": j.attempt, "error_class": j.error_class, "error": j.error,
             }
         }),
     })

@@ -578,6 +578,17 @@ struct DeliveryRow {
     payload: Option<sqlx::types::Json<serde_json::Value>>,
 }
 
+#[derive(sqlx::FromRow)]
+struct AttemptRow {
+    delivery_id: Uuid,
+    n: i32,
+    at: DateTime<Utc>,
+    status: Option<i32>,
+    duration_ms: i32,
+    response_excerpt: Option<String>,
+    error: Option<String>,
+}
+
 const DELIVERY_SELECT: &str =
     "select id, webhook_id, event, event_id, resource_id, state, attempts,
         next_attempt_at, last_status, last_error, created_at, finished_at, payload
@@ -588,17 +599,9 @@ async fn to_deliveries(
     rows: Vec<DeliveryRow>,
 ) -> Result<Vec<WebhookDelivery>, AppError> {
     let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-    let attempts: Vec<(
-        Uuid,
-        i32,
-        DateTime<Utc>,
-        Option<i32>,
-        i32,
-        Option<String>,
-        Option<String>,
-    )> = sqlx::query_as(
+    let attempts: Vec<AttemptRow> = sqlx::query_as(
         "select delivery_id, n, at, status, duration_ms, response_excerpt, error
-             from webhook_attempts where delivery_id = any($1) order by delivery_id, n",
+         from webhook_attempts where delivery_id = any($1) order by delivery_id, n",
     )
     .bind(&ids)
     .fetch_all(db)
@@ -608,14 +611,14 @@ async fn to_deliveries(
         .map(|r| WebhookDelivery {
             attempt_log: attempts
                 .iter()
-                .filter(|a| a.0 == r.id)
+                .filter(|a| a.delivery_id == r.id)
                 .map(|a| WebhookAttempt {
-                    n: a.1,
-                    at: a.2,
-                    status: a.3,
-                    duration_ms: a.4,
-                    response_excerpt: a.5.clone(),
-                    error: a.6.clone(),
+                    n: a.n,
+                    at: a.at,
+                    status: a.status,
+                    duration_ms: a.duration_ms,
+                    response_excerpt: a.response_excerpt.clone(),
+                    error: a.error.clone(),
                 })
                 .collect(),
             id: r.id,
