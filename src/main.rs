@@ -33,6 +33,10 @@ Commands:
   bench-export [JOBS]
             Export a finished JOBS-job execution (default 1,000,000) as CSV and
             XLSX through the API and with Postgres COPY; print rows/s and memory
+  bench-webhooks [DELIVERIES]
+            Queue DELIVERIES webhook deliveries (default 20,000) for a local
+            receiver; print how fast the dispatcher sends them against a plain
+            client posting the same signed bodies
   bench-ingest [ROWS]
             Load a generated CSV of ROWS rows (default 1,000,000) through the
             upload path and with raw COPY, in a scratch database; print both
@@ -67,6 +71,7 @@ enum Command {
     BenchLive(usize),
     BenchResults(u32),
     BenchExport(u32),
+    BenchWebhooks(u32),
 }
 
 /// `mino bench [rounds]`: needs no configuration or database.
@@ -130,6 +135,12 @@ async fn main() -> ExitCode {
                 .nth(2)
                 .and_then(|n| n.replace(['_', ','], "").parse().ok())
                 .unwrap_or(1_000_000),
+        ),
+        Some("bench-webhooks") => Command::BenchWebhooks(
+            std::env::args()
+                .nth(2)
+                .and_then(|n| n.replace(['_', ','], "").parse().ok())
+                .unwrap_or(20_000),
         ),
         Some("bench-ingest") => Command::BenchIngest(
             std::env::args()
@@ -204,6 +215,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
         if let Command::BenchExport(jobs) = command {
             return mino::server::bench_export::run(options, jobs).await;
         }
+        if let Command::BenchWebhooks(n) = command {
+            return mino::server::bench_webhooks::run(options, n).await;
+        }
         let db = startup::connect(options).await?;
         startup::migrate(&db).await?;
         match command {
@@ -215,7 +229,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
             | Command::BenchRun(_)
             | Command::BenchLive(_)
             | Command::BenchResults(_)
-            | Command::BenchExport(_) => Ok(()),
+            | Command::BenchExport(_)
+            | Command::BenchWebhooks(_) => Ok(()),
             Command::Worker => {
                 let (stop, stopped) = tokio::sync::watch::channel(false);
                 let hub = mino::server::live::Hub::start(db.clone(), stopped.clone());

@@ -404,6 +404,22 @@ async fn a_failing_receiver_is_retried_and_disabled_after_five_failures(db: PgPo
         .await;
     assert_eq!(r.status, 202, "{:?}", r.body);
     wait_for("the redelivery", 20, || receiver.seen().len() > n).await;
+
+    // Operators see the attempts and the backlog in /metrics.
+    let text = reqwest::get(app.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let sample = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in /metrics"))
+    };
+    assert!(sample("mino_webhook_attempts_total{outcome=\"retrying\"}") >= 7.0);
+    assert!(sample("mino_webhook_attempts_total{outcome=\"succeeded\"}") >= 2.0);
+    assert!(sample("mino_webhook_deliveries_pending") >= 0.0);
 }
 
 #[sqlx::test]

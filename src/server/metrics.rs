@@ -40,6 +40,8 @@ struct Registry {
     latency: BTreeMap<(String, String), Histogram>,
     /// Job attempts by how they ended.
     attempts: BTreeMap<&'static str, u64>,
+    /// Webhook delivery attempts by how they ended.
+    webhook_attempts: BTreeMap<&'static str, u64>,
 }
 
 fn registry() -> &'static Mutex<Registry> {
@@ -54,6 +56,17 @@ pub fn attempt_ended(outcome: &'static str) {
         .lock()
         .expect("metrics")
         .attempts
+        .entry(outcome)
+        .or_default() += 1;
+}
+
+/// Counts a webhook delivery attempt that ended as `outcome` (succeeded,
+/// retrying, failed: given up or a failed test).
+pub fn webhook_attempt_ended(outcome: &'static str) {
+    *registry()
+        .lock()
+        .expect("metrics")
+        .webhook_attempts
         .entry(outcome)
         .or_default() += 1;
 }
@@ -141,6 +154,11 @@ pub async fn scrape(State(state): State<AppState>) -> Response {
     )
     .fetch_all(&state.db)
     .await;
+    let pending_webhooks: Result<i64, sqlx::Error> = sqlx::query_scalar(
+        "select count(*) from webhook_deliveries where state in ('pending', 'delivering')",
+    )
+    .fetch_one(&state.db)
+    .await;
     let mut out = String::with_capacity(16 * 1024);
     {
         let r = registry().lock().expect("metrics");
@@ -190,6 +208,24 @@ pub async fn scrape(State(state): State<AppState>) -> Response {
         for (outcome, n) in &r.attempts {
             let _ = writeln!(out, "mino_job_attempts_total{{outcome=\"{outcome}\"}} {n}");
         }
+        out.push_str(
+            "# HELP mino_webhook_attempts_total Webhook delivery attempts this process made, by outcome.\n",
+        );
+        out.push_str("# TYPE mino_webhook_attempts_total counter\n");
+        for (outcome, n) in &r.webhook_attempts {
+            let _ = writeln!(
+                out,
+                "mino_webhook_attempts_total{{outcome=\"{outcome}\"}} {n}"
+            );
+        }
+    }
+    match pending_webhooks {
+        Ok(n) => {
+            out.push_str("# HELP mino_webhook_deliveries_pending Webhook deliveries not yet sent or given up (all processes).\n");
+            out.push_str("# TYPE mino_webhook_deliveries_pending gauge\n");
+            let _ = writeln!(out, "mino_webhook_deliveries_pending {n}");
+        }
+        Err(e) => tracing::warn!(error = %e, "metrics: counting webhook deliveries failed"),
     }
     match jobs {
         Ok(rows) => {

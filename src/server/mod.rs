@@ -7,6 +7,7 @@ pub mod bench;
 pub mod bench_export;
 pub mod bench_live;
 pub mod bench_results;
+pub mod bench_webhooks;
 pub mod config;
 pub mod csrf;
 pub mod db;

@@ -363,6 +363,11 @@ async fn record(
     if ours.rows_affected() == 0 {
         return Ok(());
     }
+    crate::server::metrics::webhook_attempt_ended(match next {
+        "succeeded" => "succeeded",
+        "pending" => "retrying",
+        _ => "failed",
+    });
     sqlx::query(
         "insert into webhook_attempts (delivery_id, n, status, duration_ms, response_excerpt, error)
          values ($1, $2, $3, $4, $5, $6)
