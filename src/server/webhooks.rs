@@ -12,6 +12,7 @@
 //! receiver recomputes it and refuses timestamps more than five minutes
 //! old, which stops replays.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -20,7 +21,7 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 use sqlx::types::Json;
 use sqlx::PgPool;
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 use uuid::Uuid;
 
 use crate::model::{WEBHOOK_FAILURE_LIMIT, WEBHOOK_TEST_EVENT};
@@ -53,8 +54,8 @@ impl Settings {
 
 /// How long a claim lasts: longer than one request can take.
 const LEASE_SECS: i64 = 60;
-/// Deliveries claimed (and sent concurrently) at once.
-const CLAIM_BATCH: i64 = 16;
+/// Deliveries this process sends at once.
+const IN_FLIGHT: usize = 16;
 /// Characters of the receiver's answer kept in the log.
 const EXCERPT_CHARS: usize = 1000;
 
@@ -104,14 +105,25 @@ pub fn spawn(
             max_bytes: 64 * 1024,
         };
         let client = fetch::client(&policy);
+        let (policy, settings) = (Arc::new(policy), Arc::new(settings));
         let wake = hub.webhooks();
+        // Sends in flight: a slow receiver holds one slot, not the others.
+        let slots = Arc::new(Semaphore::new(IN_FLIGHT));
         loop {
+            let first = tokio::select! {
+                p = slots.clone().acquire_owned() => p.expect("the semaphore is never closed"),
+                _ = stopped.changed() => break,
+            };
             if *stopped.borrow() {
-                return;
+                break;
+            }
+            let mut permits = vec![first];
+            while let Ok(p) = slots.clone().try_acquire_owned() {
+                permits.push(p);
             }
             // Registered before the claim, so a NOTIFY during it still wakes us.
             let notified = wake.notified();
-            let claimed = match claim(&db).await {
+            let claimed = match claim(&db, permits.len() as i64).await {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::warn!(error = %e, "claiming webhook deliveries failed");
@@ -119,19 +131,26 @@ pub fn spawn(
                 }
             };
             if claimed.is_empty() {
+                drop(permits);
                 // Retries come due without a notification: look again soon.
                 tokio::select! {
                     _ = notified => {}
                     _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-                    _ = stopped.changed() => return,
+                    _ = stopped.changed() => break,
                 }
                 continue;
             }
-            let sends = claimed
-                .into_iter()
-                .map(|d| deliver(&db, &client, &policy, &settings, d));
-            futures_util::future::join_all(sends).await;
+            for (d, permit) in claimed.into_iter().zip(permits) {
+                let (db, client) = (db.clone(), client.clone());
+                let (policy, settings) = (policy.clone(), settings.clone());
+                tokio::spawn(async move {
+                    deliver(&db, &client, &policy, &settings, d).await;
+                    drop(permit);
+                });
+            }
         }
+        // Let sends in flight finish and record their attempts.
+        let _ = slots.acquire_many(IN_FLIGHT as u32).await;
     })
 }
 
@@ -148,11 +167,13 @@ struct Claimed {
     created_at: DateTime<Utc>,
     url: String,
     secret: String,
+    org_slug: String,
+    org_name: String,
 }
 
 /// Takes due deliveries of enabled hooks (and test deliveries, which go
 /// even to disabled ones), and those whose claim expired.
-async fn claim(db: &PgPool) -> sqlx::Result<Vec<Claimed>> {
+async fn claim(db: &PgPool, limit: i64) -> sqlx::Result<Vec<Claimed>> {
     sqlx::query_as(
         "update webhook_deliveries d set state = 'delivering', attempts = d.attempts + 1,
                 lease_expires_at = now() + make_interval(secs => $2)
@@ -164,12 +185,13 @@ async fn claim(db: &PgPool) -> sqlx::Result<Vec<Claimed>> {
                order by d2.next_attempt_at
                limit $1
                for update of d2 skip locked) due,
-              webhooks w
-         where d.id = due.id and w.id = d.webhook_id
+              webhooks w, organizations o
+         where d.id = due.id and w.id = d.webhook_id and o.id = d.org_id
          returning d.id, d.webhook_id, d.org_id, d.event, d.event_id, d.resource_id, d.payload,
-                   d.attempts, d.created_at, w.url, w.secret",
+                   d.attempts, d.created_at, w.url, w.secret, o.slug as org_slug,
+                   o.name as org_name",
     )
-    .bind(CLAIM_BATCH)
+    .bind(limit)
     .bind(LEASE_SECS as f64)
     .bind(WEBHOOK_TEST_EVENT)
     .fetch_all(db)
@@ -343,14 +365,41 @@ async fn record(
         "pending"
     };
     let delay = retry_delay(settings.retry_base, d.attempts);
-    let mut tx = db.begin().await?;
-    let ours = sqlx::query(
-        "update webhook_deliveries set state = $3, lease_expires_at = null,
-                last_status = $4, last_error = $5,
-                next_attempt_at = case when $3 = 'pending' then now() + make_interval(secs => $6)
-                                       else next_attempt_at end,
-                finished_at = case when $3 = 'pending' then null else now() end
-         where id = $1 and state = 'delivering' and attempts = $2",
+    // One statement (atomic on its own, one round trip): move the delivery
+    // on while the claim is still ours, log the attempt numbered after the
+    // last one (numbers run on across redeliveries), and update the hook's
+    // failure count — on success only when there is a count to reset, so
+    // a busy hook's row isn't written by every delivery.
+    let ours: i64 = sqlx::query_scalar(
+        "with moved as (
+             update webhook_deliveries set state = $3, lease_expires_at = null,
+                    last_status = $4, last_error = $5,
+                    next_attempt_at = case when $3 = 'pending'
+                                           then now() + make_interval(secs => $6)
+                                           else next_attempt_at end,
+                    finished_at = case when $3 = 'pending' then null else now() end
+             where id = $1 and state = 'delivering' and attempts = $2
+             returning id, webhook_id),
+         logged as (
+             insert into webhook_attempts (delivery_id, n, status, duration_ms, response_excerpt, error)
+             select m.id,
+                    coalesce((select max(a.n) from webhook_attempts a where a.delivery_id = m.id), 0) + 1,
+                    $4, $7, $8, $9
+             from moved m
+             on conflict (delivery_id, n) do nothing),
+         hook as (
+             update webhooks w set
+                consecutive_failures = case when $10 then 0 else w.consecutive_failures + 1 end,
+                enabled = w.enabled and ($10 or w.consecutive_failures + 1 < $12),
+                disabled_at = case when w.enabled and not $10 and w.consecutive_failures + 1 >= $12
+                                   then now() else w.disabled_at end,
+                disabled_reason = case when w.enabled and not $10 and w.consecutive_failures + 1 >= $12
+                                       then 'Disabled after ' || $12 || ' failed deliveries in a row (last: ' || $13 || ').'
+                                       else w.disabled_reason end
+             from moved m
+             where w.id = m.webhook_id and not $11
+               and (not $10 or w.consecutive_failures <> 0))
+         select count(*) from moved",
     )
     .bind(d.id)
     .bind(d.attempts)
@@ -358,73 +407,29 @@ async fn record(
     .bind(outcome.status)
     .bind(if ok { None } else { Some(outcome.summary()) })
     .bind(delay.as_secs_f64())
-    .execute(&mut *tx)
-    .await?;
-    if ours.rows_affected() == 0 {
-        return Ok(());
-    }
-    crate::server::metrics::webhook_attempt_ended(match next {
-        "succeeded" => "succeeded",
-        "pending" => "retrying",
-        _ => "failed",
-    });
-    sqlx::query(
-        "insert into webhook_attempts (delivery_id, n, status, duration_ms, response_excerpt, error)
-         values ($1, $2, $3, $4, $5, $6)
-         on conflict (delivery_id, n) do nothing",
-    )
-    .bind(d.id)
-    .bind(next_attempt_number(&mut tx, d.id).await?)
-    .bind(outcome.status)
     .bind(outcome.duration_ms)
     .bind(&outcome.excerpt)
     .bind(&outcome.error)
-    .execute(&mut *tx)
+    .bind(ok)
+    .bind(is_test)
+    .bind(WEBHOOK_FAILURE_LIMIT)
+    .bind(outcome.summary())
+    .fetch_one(db)
     .await?;
-    if !is_test {
-        sqlx::query(
-            "update webhooks set
-                consecutive_failures = case when $2 then 0 else consecutive_failures + 1 end,
-                enabled = enabled and ($2 or consecutive_failures + 1 < $3),
-                disabled_at = case when enabled and not $2 and consecutive_failures + 1 >= $3
-                                   then now() else disabled_at end,
-                disabled_reason = case when enabled and not $2 and consecutive_failures + 1 >= $3
-                                       then 'Disabled after ' || $3 || ' failed deliveries in a row (last: ' || $4 || ').'
-                                       else disabled_reason end
-             where id = $1",
-        )
-        .bind(d.webhook_id)
-        .bind(ok)
-        .bind(WEBHOOK_FAILURE_LIMIT)
-        .bind(outcome.summary())
-        .execute(&mut *tx)
-        .await?;
+    if ours > 0 {
+        crate::server::metrics::webhook_attempt_ended(match next {
+            "succeeded" => "succeeded",
+            "pending" => "retrying",
+            _ => "failed",
+        });
     }
-    tx.commit().await
-}
-
-/// Attempts are numbered across redeliveries, so the log keeps them all.
-async fn next_attempt_number(
-    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-    delivery: Uuid,
-) -> sqlx::Result<i32> {
-    sqlx::query_scalar(
-        "select coalesce(max(n), 0) + 1 from webhook_attempts where delivery_id = $1",
-    )
-    .bind(delivery)
-    .fetch_one(&mut **tx)
-    .await
+    Ok(())
 }
 
 /// The body of a delivery: `{id, type, created_at, organization, data}`.
 /// Built when first sent, from the state then (a run's summary is final by
 /// the time `execution.completed` goes out).
 async fn build_payload(db: &PgPool, d: &Claimed) -> Result<Value, crate::error::AppError> {
-    let org: (String, String) =
-        sqlx::query_as("select slug, name from organizations where id = $1")
-            .bind(d.org_id)
-            .fetch_one(db)
-            .await?;
     let resource = d.resource_id.clone().unwrap_or_default();
     let data = match d.event.as_str() {
         "execution.started" | "execution.completed" | "execution.failed" => {
@@ -440,7 +445,7 @@ async fn build_payload(db: &PgPool, d: &Claimed) -> Result<Value, crate::error::
         "id": d.event_id,
         "type": d.event,
         "created_at": d.created_at,
-        "organization": {"id": d.org_id, "slug": org.0, "name": org.1},
+        "organization": {"id": d.org_id, "slug": d.org_slug, "name": d.org_name},
         "data": data,
     }))
 }
