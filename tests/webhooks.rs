@@ -201,18 +201,7 @@ async fn a_run_sends_signed_started_completed_and_job_failed_events(db: PgPool) 
         .post(&c, &format!("/api/v1/orgs/{org}/demo-project"), json!({}))
         .await;
     let batch = r.body["batch"]["id"].as_str().unwrap().to_string();
-    let (stop_workers, stopped) = tokio::sync::watch::channel(false);
-    mino::server::executor::spawn(
-        app.db.clone(),
-        mino::server::executor::Settings {
-            slots: 8,
-            allow_private_targets: true,
-            worker_id: "w".into(),
-            lease: mino::server::executor::LEASE,
-        },
-        mino::server::live::Hub::start(app.db.clone(), stopped.clone()),
-        stopped,
-    );
+    let stop_workers = common::spawn_workers(&app);
     // Rows 1–30 of the demo shop include #13 (404) and #29 (500).
     let r = app
         .post(

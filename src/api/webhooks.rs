@@ -13,12 +13,22 @@ use crate::model::{CreatedWebhook, Page, Webhook, WebhookDelivery};
 /// The events ticked in a form: each checkbox is named `event_<name with
 /// dots as underscores>` (a dot can't be in a server function argument).
 #[cfg(feature = "ssr")]
-fn ticked(boxes: [(Option<String>, &str); 4]) -> Vec<String> {
-    boxes
-        .into_iter()
-        .filter(|(v, _)| v.is_some())
-        .map(|(_, name)| name.to_string())
-        .collect()
+fn ticked(
+    execution_started: Option<String>,
+    execution_completed: Option<String>,
+    execution_failed: Option<String>,
+    job_failed: Option<String>,
+) -> Vec<String> {
+    [
+        (execution_started, "execution.started"),
+        (execution_completed, "execution.completed"),
+        (execution_failed, "execution.failed"),
+        (job_failed, "job.failed"),
+    ]
+    .into_iter()
+    .filter(|(v, _)| v.is_some())
+    .map(|(_, name)| name.to_string())
+    .collect()
 }
 
 #[server(prefix = "/rpc", endpoint = "list_webhooks")]
@@ -44,12 +54,12 @@ pub async fn create_webhook(
     use crate::server::{rpc, service};
     let (state, actor) = rpc::user().await?;
     let ctx = service::orgs::org_ctx(&state.db, &actor, &org).await?;
-    let events = ticked([
-        (event_execution_started, "execution.started"),
-        (event_execution_completed, "execution.completed"),
-        (event_execution_failed, "execution.failed"),
-        (event_job_failed, "job.failed"),
-    ]);
+    let events = ticked(
+        event_execution_started,
+        event_execution_completed,
+        event_execution_failed,
+        event_job_failed,
+    );
     let input = WebhookInput {
         url: Some(url),
         description,
@@ -75,12 +85,12 @@ pub async fn update_webhook(
     use crate::server::rpc;
     use crate::server::service::webhooks::{self, WebhookInput};
     let (state, actor) = rpc::user().await?;
-    let events = ticked([
-        (event_execution_started, "execution.started"),
-        (event_execution_completed, "execution.completed"),
-        (event_execution_failed, "execution.failed"),
-        (event_job_failed, "job.failed"),
-    ]);
+    let events = ticked(
+        event_execution_started,
+        event_execution_completed,
+        event_execution_failed,
+        event_job_failed,
+    );
     let input = WebhookInput {
         url: Some(url),
         description: Some(description.unwrap_or_default()),

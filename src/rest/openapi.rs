@@ -94,6 +94,26 @@ impl Op {
         self.public = true;
         self
     }
+    /// Takes a CSV file (`text/csv` body or multipart `file`).
+    fn csv_upload(mut self) -> Self {
+        self.body = Body::CsvUpload;
+        self
+    }
+    /// Takes a `T` as JSON, or a CSV file.
+    fn json_or_csv<T: JsonSchema>(mut self) -> Self {
+        self.body = Body::JsonOrCsv(named::<T>);
+        self
+    }
+    /// Answers with a file in one of `types`.
+    fn file(mut self, types: &'static [&'static str]) -> Self {
+        self.reply = Reply::File(types);
+        self
+    }
+    /// Answers with server-sent events.
+    fn events(mut self) -> Self {
+        self.reply = Reply::Events;
+        self
+    }
 }
 
 /// Every operation of the API, in the order of [`super::ROUTES`].
@@ -365,28 +385,24 @@ fn operations() -> Vec<Op> {
         )
         .query::<projects::PageQuery>()
         .ok::<Page<BatchSummary>>(),
-        Op {
-            body: Body::CsvUpload,
-            ..op(
-                "POST",
-                "/projects/{id}/batches",
-                "Batches",
-                "Upload a CSV as a new batch",
-            )
-            .query::<batches::UploadQuery>()
-            .answers::<Batch>(201)
-        },
-        Op {
-            body: Body::CsvUpload,
-            ..op(
-                "POST",
-                "/projects/{id}/batches/preview",
-                "Batches",
-                "Check a CSV without storing it",
-            )
-            .query::<batches::UploadQuery>()
-            .ok::<CsvReport>()
-        },
+        op(
+            "POST",
+            "/projects/{id}/batches",
+            "Batches",
+            "Upload a CSV as a new batch",
+        )
+        .query::<batches::UploadQuery>()
+        .answers::<Batch>(201)
+        .csv_upload(),
+        op(
+            "POST",
+            "/projects/{id}/batches/preview",
+            "Batches",
+            "Check a CSV without storing it",
+        )
+        .query::<batches::UploadQuery>()
+        .ok::<CsvReport>()
+        .csv_upload(),
         op(
             "GET",
             "/batches/{id}",
@@ -458,15 +474,13 @@ fn operations() -> Vec<Op> {
         )
         .body::<service::executions::RerunRequest>()
         .answers::<Execution>(201),
-        Op {
-            reply: Reply::Events,
-            ..op(
-                "GET",
-                "/executions/{id}/events",
-                "Runs",
-                "Live snapshots of a run (server-sent events)",
-            )
-        },
+        op(
+            "GET",
+            "/executions/{id}/events",
+            "Runs",
+            "Live snapshots of a run (server-sent events)",
+        )
+        .events(),
         op(
             "GET",
             "/executions/{id}/metrics",
@@ -504,17 +518,15 @@ fn operations() -> Vec<Op> {
             "Who changed a row's expected values",
         )
         .ok::<Vec<GroundTruthChange>>(),
-        Op {
-            body: Body::JsonOrCsv(named::<ground_truth::BulkSet>),
-            ..op(
-                "POST",
-                "/batches/{id}/ground-truth/bulk-set",
-                "Ground truth",
-                "Set expected values by row (JSON or CSV)",
-            )
-            .query::<results::PreviewQuery>()
-            .ok::<BulkGroundTruthResult>()
-        },
+        op(
+            "POST",
+            "/batches/{id}/ground-truth/bulk-set",
+            "Ground truth",
+            "Set expected values by row (JSON or CSV)",
+        )
+        .query::<results::PreviewQuery>()
+        .ok::<BulkGroundTruthResult>()
+        .json_or_csv::<ground_truth::BulkSet>(),
         op(
             "POST",
             "/batches/{id}/ground-truth/bulk-edit",
@@ -569,26 +581,22 @@ fn operations() -> Vec<Op> {
         )
         .body::<bulk_jobs::BulkJobs>()
         .ok::<BulkJobsResult>(),
-        Op {
-            reply: Reply::File(FILES),
-            ..op(
-                "POST",
-                "/executions/{id}/export",
-                "Exports",
-                "Export a run as CSV, JSON or XLSX (streamed)",
-            )
-            .body::<exports::ExportRequest>()
-        },
-        Op {
-            reply: Reply::File(FILES),
-            ..op(
-                "POST",
-                "/batches/{id}/export",
-                "Exports",
-                "Export a batch's latest run",
-            )
-            .body::<exports::ExportRequest>()
-        },
+        op(
+            "POST",
+            "/executions/{id}/export",
+            "Exports",
+            "Export a run as CSV, JSON or XLSX (streamed)",
+        )
+        .body::<exports::ExportRequest>()
+        .file(FILES),
+        op(
+            "POST",
+            "/batches/{id}/export",
+            "Exports",
+            "Export a batch's latest run",
+        )
+        .body::<exports::ExportRequest>()
+        .file(FILES),
         op(
             "GET",
             "/batches/{id}/exports",
@@ -604,15 +612,13 @@ fn operations() -> Vec<Op> {
             "One export: state, rows, who and when",
         )
         .ok::<Export>(),
-        Op {
-            reply: Reply::File(FILES),
-            ..op(
-                "GET",
-                "/exports/{id}/download",
-                "Exports",
-                "Download a kept export again",
-            )
-        },
+        op(
+            "GET",
+            "/exports/{id}/download",
+            "Exports",
+            "Download a kept export again",
+        )
+        .file(FILES),
         op(
             "GET",
             "/orgs/{org}/audit-log",
@@ -621,16 +627,14 @@ fn operations() -> Vec<Op> {
         )
         .query::<service::audit::AuditFilter>()
         .ok::<Page<AuditEntry>>(),
-        Op {
-            reply: Reply::File(&["text/csv"]),
-            ..op(
-                "GET",
-                "/orgs/{org}/audit-log/export",
-                "Audit log",
-                "The filtered audit log as CSV",
-            )
-            .query::<service::audit::AuditFilter>()
-        },
+        op(
+            "GET",
+            "/orgs/{org}/audit-log/export",
+            "Audit log",
+            "The filtered audit log as CSV",
+        )
+        .query::<service::audit::AuditFilter>()
+        .file(&["text/csv"]),
         op(
             "GET",
             "/orgs/{org}/webhooks",

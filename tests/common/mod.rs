@@ -323,15 +323,9 @@ impl TestApp {
     }
 }
 
-/// A test run of the first `rows` demo rows, retries off, run to its end
-/// by in-process workers: (owner's client, execution id).
-pub async fn finished_demo_run(app: &TestApp, rows: i32) -> (reqwest::Client, String) {
-    let (c, _) = app.user("own@example.com", "Owen").await;
-    let org = app.org(&c, "Acme").await;
-    let r = app
-        .post(&c, &format!("/api/v1/orgs/{org}/demo-project"), json!({}))
-        .await;
-    let batch = r.body["batch"]["id"].as_str().unwrap().to_string();
+/// Eight in-process workers on the app's database; they stop when the
+/// returned sender says so (or is dropped).
+pub fn spawn_workers(app: &TestApp) -> tokio::sync::watch::Sender<bool> {
     let (stop, stopped) = tokio::sync::watch::channel(false);
     mino::server::executor::spawn(
         app.db.clone(),
@@ -344,6 +338,19 @@ pub async fn finished_demo_run(app: &TestApp, rows: i32) -> (reqwest::Client, St
         mino::server::live::Hub::start(app.db.clone(), stopped.clone()),
         stopped,
     );
+    stop
+}
+
+/// A test run of the first `rows` demo rows, retries off, run to its end
+/// by in-process workers: (owner's client, execution id).
+pub async fn finished_demo_run(app: &TestApp, rows: i32) -> (reqwest::Client, String) {
+    let (c, _) = app.user("own@example.com", "Owen").await;
+    let org = app.org(&c, "Acme").await;
+    let r = app
+        .post(&c, &format!("/api/v1/orgs/{org}/demo-project"), json!({}))
+        .await;
+    let batch = r.body["batch"]["id"].as_str().unwrap().to_string();
+    let stop = spawn_workers(app);
     let r = app
         .post(
             &c,

@@ -233,13 +233,33 @@ const SELECT: &str = "select w.id, w.url, w.description, w.events, w.secret, w.e
     left join lateral (select state, created_at from webhook_deliveries
                        where webhook_id = w.id order by created_at desc, id desc limit 1) d on true";
 
-async fn fetch(db: &PgPool, org_id: Uuid, id: Uuid) -> Result<Row, AppError> {
-    sqlx::query_as::<_, Row>(&format!("{SELECT} where w.org_id = $1 and w.id = $2"))
-        .bind(org_id)
-        .bind(id)
-        .fetch_optional(db)
-        .await?
-        .ok_or_else(not_found)
+async fn fetch(db: impl sqlx::PgExecutor<'_>, org_id: Uuid, id: Uuid) -> Result<Row, AppError> {
+    fetch_with(db, org_id, id, "").await
+}
+
+/// The hook, locked until the transaction ends (before a change).
+async fn fetch_locked(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    org_id: Uuid,
+    id: Uuid,
+) -> Result<Row, AppError> {
+    fetch_with(&mut **tx, org_id, id, " for update of w").await
+}
+
+async fn fetch_with(
+    db: impl sqlx::PgExecutor<'_>,
+    org_id: Uuid,
+    id: Uuid,
+    locking: &str,
+) -> Result<Row, AppError> {
+    sqlx::query_as::<_, Row>(&format!(
+        "{SELECT} where w.org_id = $1 and w.id = $2{locking}"
+    ))
+    .bind(org_id)
+    .bind(id)
+    .fetch_optional(db)
+    .await?
+    .ok_or_else(not_found)
 }
 
 /// The caller's context for webhook `id`: 404 for an unknown id or one in
@@ -380,17 +400,13 @@ pub async fn update(
     let (url, events, secret, description) = (url?, events?, secret?, description?);
 
     let mut tx = db.begin().await?;
-    let before: Row = sqlx::query_as::<_, Row>(&format!(
-        "{SELECT} where w.org_id = $1 and w.id = $2 for update of w"
-    ))
-    .bind(ctx.org_id)
-    .bind(id)
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or_else(not_found)?;
+    let before = fetch_locked(&mut tx, ctx.org_id, id).await?;
     // Turning a hook on starts its failure count afresh; turning it off
-    // says who did.
-    let by = actor_label(&mut tx, &ctx.actor).await?;
+    // says who did (looked up only then).
+    let by = match input.enabled {
+        Some(false) => Some(actor_label(&mut tx, &ctx.actor).await?),
+        _ => None,
+    };
     sqlx::query(
         "update webhooks set
             url = coalesce($3, url),
@@ -418,12 +434,7 @@ pub async fn update(
     .bind(&by)
     .execute(&mut *tx)
     .await?;
-    let after: Row =
-        sqlx::query_as::<_, Row>(&format!("{SELECT} where w.org_id = $1 and w.id = $2"))
-            .bind(ctx.org_id)
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await?;
+    let after = fetch(&mut *tx, ctx.org_id, id).await?;
     audit::record(
         &mut *tx,
         &ctx,
@@ -459,14 +470,7 @@ async fn actor_label(
 pub async fn delete(db: &PgPool, actor: &Actor, id: Uuid) -> Result<(), AppError> {
     let ctx = hook_ctx(db, actor, id).await?;
     let mut tx = db.begin().await?;
-    let before: Row = sqlx::query_as::<_, Row>(&format!(
-        "{SELECT} where w.org_id = $1 and w.id = $2 for update of w"
-    ))
-    .bind(ctx.org_id)
-    .bind(id)
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or_else(not_found)?;
+    let before = fetch_locked(&mut tx, ctx.org_id, id).await?;
     sqlx::query("delete from webhooks where org_id = $1 and id = $2")
         .bind(ctx.org_id)
         .bind(id)
