@@ -37,6 +37,11 @@ Commands:
             Queue DELIVERIES webhook deliveries (default 20,000) for a local
             receiver; print how fast the dispatcher sends them against a plain
             client posting the same signed bodies
+  bench-extract [DIR]
+            Score the automatic rule on the product-pages dataset (default
+            ../shared/datasets/product-pages), served from 127.0.0.1 and read
+            through the http agent, against a structured-data-only baseline;
+            MINO_BENCH_MISSES=1 also lists every miss (no database)
   bench-ingest [ROWS]
             Load a generated CSV of ROWS rows (default 1,000,000) through the
             upload path and with raw COPY, in a scratch database; print both
@@ -149,6 +154,15 @@ async fn main() -> ExitCode {
                 .unwrap_or(1_000_000),
         ),
         Some("bench") => return bench(std::env::args().nth(2)).await,
+        Some("bench-extract") => {
+            return match mino::server::bench_extract::run(std::env::args().nth(2)).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("mino bench-extract: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Some("demo-site") => return demo_site(std::env::args().nth(2)).await,
         Some("help") | Some("--help") | Some("-h") => {
             print!("{HELP}");

@@ -202,6 +202,7 @@ pub async fn save_field(
     tolerance: String,
     relative_tolerance: Option<String>,
     threshold: String,
+    locale: Option<String>,
     rule_kind: String,
     selector: String,
     attribute: String,
@@ -214,7 +215,13 @@ pub async fn save_field(
     let (state, actor) = rpc::user().await?;
     let field_type = ValueType::parse(&field_type)
         .ok_or_else(|| AppError::field("field_type", "Choose a type."))?;
-    let comparator = Comparator::parse(&comparator).unwrap_or(field_type.default_comparator());
+    let field_name = if existing.is_empty() {
+        &name
+    } else {
+        &existing
+    };
+    let comparator =
+        Comparator::parse(&comparator).unwrap_or(field_type.comparator_for(field_name));
     let decimal = |raw: &str, field: &str| -> Result<Option<f64>, AppError> {
         let raw = raw.trim();
         if raw.is_empty() {
@@ -231,6 +238,9 @@ pub async fn save_field(
             "relative_tolerance",
         )?,
         threshold: decimal(&threshold, "threshold")?,
+        locale: locale
+            .map(|l| l.trim().to_string())
+            .filter(|l| !l.is_empty()),
     };
     let rule = match rule_kind.as_str() {
         "css" => ExtractionRule::Css {

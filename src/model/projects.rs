@@ -187,6 +187,23 @@ impl ValueType {
             .into_iter()
             .find(|t| t.as_str() == s.trim().to_ascii_lowercase())
     }
+    /// The comparator a field named `name` of this type starts with: a
+    /// text field named for a currency compares as currencies (so `€`
+    /// equals `EUR`), others by their type.
+    pub fn comparator_for(self, name: &str) -> Comparator {
+        let key: String = name
+            .chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_lowercase)
+            .collect();
+        match (self, key.as_str()) {
+            (ValueType::Text, "currency" | "pricecurrency" | "currencycode") => {
+                Comparator::Currency
+            }
+            _ => self.default_comparator(),
+        }
+    }
+
     /// The comparator a field of this type starts with.
     pub fn default_comparator(self) -> Comparator {
         match self {
@@ -213,10 +230,13 @@ pub enum Comparator {
     Regex,
     OneOf,
     TokenF1,
+    /// ISO codes, unambiguous symbols and names of a currency are equal;
+    /// `$` and other shared symbols only with a locale.
+    Currency,
 }
 
 impl Comparator {
-    pub const ALL: [Comparator; 9] = [
+    pub const ALL: [Comparator; 10] = [
         Comparator::Exact,
         Comparator::NormalizedText,
         Comparator::Number,
@@ -226,6 +246,7 @@ impl Comparator {
         Comparator::Regex,
         Comparator::OneOf,
         Comparator::TokenF1,
+        Comparator::Currency,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -238,6 +259,7 @@ impl Comparator {
             Comparator::Regex => "regex",
             Comparator::OneOf => "one_of",
             Comparator::TokenF1 => "token_f1",
+            Comparator::Currency => "currency",
         }
     }
     pub fn label(self) -> &'static str {
@@ -251,6 +273,7 @@ impl Comparator {
             Comparator::Regex => "Expected is a regular expression",
             Comparator::OneOf => "One of (expected values separated by |)",
             Comparator::TokenF1 => "Token overlap F1 (threshold)",
+            Comparator::Currency => "Currency (€ = EUR; $ needs a locale)",
         }
     }
     pub fn parse(s: &str) -> Option<Comparator> {
@@ -271,6 +294,10 @@ pub struct ComparatorOptions {
     /// Token F1: the least score that passes (0–1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threshold: Option<f64>,
+    /// Currency: the locale that says what a shared symbol means (`en-CA`
+    /// makes `$` the Canadian dollar).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
 }
 
 /// How the built-in http agent finds a field's value on the page.

@@ -278,10 +278,11 @@ pub async fn add_field(
         .name
         .ok_or_else(|| AppError::field("name", "name is required."))?;
     let field_type = body.field_type.unwrap_or(ValueType::Text);
+    let comparator = body.comparator.unwrap_or(field_type.comparator_for(&name));
     let field = crate::model::OutputField {
         name,
         field_type,
-        comparator: body.comparator.unwrap_or(field_type.default_comparator()),
+        comparator,
         comparator_options: body.comparator_options.unwrap_or_default(),
         rule: body.rule.unwrap_or(ExtractionRule::Auto),
         source: String::new(),

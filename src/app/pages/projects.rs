@@ -748,6 +748,7 @@ fn FieldRow(
             .relative_tolerance
             .map(|t| format!(" ±{}%", (t * 10_000.0).round() / 100.0)),
         options.threshold.map(|t| format!(" ≥{t}")),
+        options.locale.as_ref().map(|l| format!(" ({l})")),
     ]
     .into_iter()
     .flatten()
@@ -900,9 +901,16 @@ fn FieldForm(
                         aria-invalid=invalid(error, "threshold") aria-describedby="threshold-error" />
                 </div>
             </div>
+            <div class="field">
+                <label for=fid("locale")>"Currency locale " <span class="muted">"(says which dollar $ is, e.g. en-CA)"</span></label>
+                <input id=fid("locale") name="locale" placeholder="en-US" maxlength="35"
+                    value=f.comparator_options.locale.clone().unwrap_or_default()
+                    aria-invalid=invalid(error, "locale") aria-describedby="locale-error" />
+            </div>
             <FieldError error field="tolerance" />
             <FieldError error field="relative_tolerance" />
             <FieldError error field="threshold" />
+            <FieldError error field="locale" />
             <fieldset>
                 <legend>"Extraction rule (http agent)"</legend>
                 <label for=fid("rule")>"Find the value by"</label>

@@ -14,20 +14,61 @@ use crate::model::OutputField;
 /// Pages up to this size are parsed on the job's own task.
 const INLINE_PARSE_BYTES: usize = 256 * 1024;
 
-/// Every field's value (null when its rule finds nothing) and the names
-/// of the fields that found nothing.
-fn extract_all(html: &str, fields: &[OutputField]) -> (Map<String, Value>, Vec<String>) {
-    let page = Page::parse(html);
-    let mut values = Map::new();
-    let mut missing = Vec::new();
+/// Every field's value (null when its rule finds nothing), with why: the
+/// source that won and the candidates that lost.
+struct Extracted {
+    values: Map<String, Value>,
+    /// Per field: `{source, passed_over: [{value, source}]}`.
+    sources: Map<String, Value>,
+    /// One log line per field.
+    lines: Vec<(&'static str, String)>,
+}
+
+fn extract_all(html: &str, url: &str, fields: &[OutputField]) -> Extracted {
+    let page = Page::parse_at(html, Some(url));
+    let mut out = Extracted {
+        values: Map::new(),
+        sources: Map::new(),
+        lines: Vec::new(),
+    };
     for f in fields {
-        let v = page.extract(f);
-        if v.is_none() {
-            missing.push(f.name.clone());
-        }
-        values.insert(f.name.clone(), v.map(Value::String).unwrap_or(Value::Null));
+        let e = page.explain(f);
+        let lost = e
+            .passed_over
+            .iter()
+            .map(|c| format!("{:?} from {}", c.value, c.source))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let line = match (&e.value, &e.source) {
+            (Some(v), Some(source)) if lost.is_empty() => {
+                ("info", format!("{}: {v:?} from {source}", f.name))
+            }
+            (Some(v), Some(source)) => (
+                "info",
+                format!("{}: {v:?} from {source}; passed over {lost}", f.name),
+            ),
+            _ if lost.is_empty() => ("warn", format!("{}: no value found", f.name)),
+            _ => (
+                "warn",
+                format!("{}: no value found; rejected {lost}", f.name),
+            ),
+        };
+        out.lines.push(line);
+        out.sources.insert(
+            f.name.clone(),
+            json!({
+                "source": e.source,
+                "passed_over": e.passed_over.iter()
+                    .map(|c| json!({"value": c.value, "source": c.source}))
+                    .collect::<Vec<_>>(),
+            }),
+        );
+        out.values.insert(
+            f.name.clone(),
+            e.value.map(Value::String).unwrap_or(Value::Null),
+        );
     }
-    (values, missing)
+    out
 }
 
 pub struct HttpAgent {
@@ -58,24 +99,24 @@ impl Agent for HttpAgent {
             ),
         );
         progress.step("Extracting fields", Some(&page.url), Some(70));
-        let (values, missing) = if page.body.len() > INLINE_PARSE_BYTES {
+        let extracted = if page.body.len() > INLINE_PARSE_BYTES {
             // A big page takes milliseconds to parse: keep that off the
             // async threads that drive other jobs and serve requests.
-            let (fields, body) = (job.fields.clone(), page.body.clone());
-            tokio::task::spawn_blocking(move || extract_all(&body, &fields))
+            let (fields, body, url) = (job.fields.clone(), page.body.clone(), page.url.clone());
+            tokio::task::spawn_blocking(move || extract_all(&body, &url, &fields))
                 .await
                 .map_err(|e| {
                     AgentError::permanent("unparseable", format!("Reading the page failed: {e}"))
                 })?
         } else {
-            extract_all(&page.body, &job.fields)
+            extract_all(&page.body, &page.url, &job.fields)
         };
-        if !missing.is_empty() {
-            progress.log(
-                "warn",
-                &format!("No value found for: {}", missing.join(", ")),
-            );
+        for (level, line) in &extracted.lines {
+            progress.log(level, line);
         }
+        let Extracted {
+            values, sources, ..
+        } = extracted;
         progress.step("Done", Some(&page.url), Some(100));
         Ok(AgentOutput {
             raw: json!({
@@ -86,6 +127,7 @@ impl Agent for HttpAgent {
                 "bytes": page.body.len(),
                 "elapsed_ms": page.elapsed.as_millis() as u64,
                 "values": values,
+                "sources": sources,
             }),
             values,
         })

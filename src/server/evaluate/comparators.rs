@@ -8,6 +8,8 @@ use chrono::NaiveDate;
 use unicode_normalization::UnicodeNormalization;
 
 use crate::model::{Comparator, ComparatorOptions};
+use crate::server::values::currency::{self, Currency};
+use crate::server::values::schema_org;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Verdict {
@@ -48,11 +50,22 @@ pub fn compare(
         Comparator::Exact => {
             if got == want {
                 Verdict::pass("Identical.")
+            } else if is_enumeration(got, want) {
+                Verdict::pass(format!(
+                    "Both are schema.org's {}.",
+                    schema_org::strip_prefix(want)
+                ))
             } else {
                 Verdict::fail(0.0, format!("{got:?} is not exactly {want:?}."))
             }
         }
         Comparator::NormalizedText => {
+            if is_enumeration(got, want) {
+                return Verdict::pass(format!(
+                    "Both are schema.org's {}.",
+                    schema_org::canonical(want)
+                ));
+            }
             let (g, w) = (normalize_text(got), normalize_text(want));
             if g == w {
                 Verdict::pass("Equal ignoring case, spacing and punctuation.")
@@ -117,12 +130,16 @@ pub fn compare(
                 .map(str::trim)
                 .filter(|c| !c.is_empty())
                 .collect();
-            if choices.iter().any(|c| normalize_text(c) == g) {
+            if choices
+                .iter()
+                .any(|c| normalize_text(c) == g || is_enumeration(got, c))
+            {
                 Verdict::pass("One of the accepted values.")
             } else {
                 Verdict::fail(0.0, format!("{got:?} is none of {}.", choices.join(", ")))
             }
         }
+        Comparator::Currency => compare_currencies(options, got, want),
         Comparator::TokenF1 => {
             let threshold = options.threshold.unwrap_or(0.8);
             let f1 = token_f1(&normalize_text(got), &normalize_text(want));
@@ -140,15 +157,87 @@ pub fn compare(
     }
 }
 
+/// Both sides name the same schema.org enumeration member, one of them
+/// perhaps by its URL (`http://schema.org/InStock` and `InStock`).
+fn is_enumeration(got: &str, want: &str) -> bool {
+    let member = |s: &str| {
+        schema_org::member(s, schema_org::AVAILABILITY)
+            .or_else(|| schema_org::member(s, schema_org::CONDITION))
+    };
+    let prefixed = |s: &str| schema_org::strip_prefix(s) != s.trim();
+    (prefixed(got) || prefixed(want)) && member(got).is_some() && member(got) == member(want)
+}
+
 /// Case folded (after Unicode NFKC), punctuation as spaces, whitespace
-/// collapsed.
+/// collapsed. A value made only of symbols (`€`, `%`) keeps them, folded,
+/// rather than becoming empty.
 pub fn normalize_text(s: &str) -> String {
-    let folded: String = s
-        .nfkc()
-        .flat_map(char::to_lowercase)
+    let lowered: String = s.nfkc().flat_map(char::to_lowercase).collect();
+    let folded: String = lowered
+        .chars()
         .map(|c| if c.is_alphanumeric() { c } else { ' ' })
         .collect();
-    folded.split_whitespace().collect::<Vec<_>>().join(" ")
+    let words = folded.split_whitespace().collect::<Vec<_>>().join(" ");
+    if words.is_empty() {
+        lowered.split_whitespace().collect::<Vec<_>>().join(" ")
+    } else {
+        words
+    }
+}
+
+/// Currencies by what they name: ISO codes, unambiguous symbols and names
+/// are one currency (`€` = `EUR` = `euro`); a shared symbol (`$`, `kr`,
+/// `¥`) names one only with the comparator's locale.
+fn compare_currencies(options: &ComparatorOptions, got: &str, want: &str) -> Verdict {
+    let locale = options.locale.as_deref().filter(|l| !l.trim().is_empty());
+    if got == want || normalize_text(got) == normalize_text(want) {
+        return Verdict::pass("Identical.");
+    }
+    let (g, w) = (currency::parse(got, locale), currency::parse(want, locale));
+    let ambiguous = |symbol: &str, codes: &[&str], other: &str| {
+        let with = match locale {
+            Some(l) => format!("the locale {l:?} doesn't say which"),
+            None => "set the comparator's locale (such as en-CA) to say which".to_string(),
+        };
+        Verdict::fail(
+            0.5,
+            format!(
+                "{symbol:?} may be any of {} ({with}), so it can't be judged equal to {other:?}.",
+                codes.join(", ")
+            ),
+        )
+    };
+    match (g, w) {
+        (Some(Currency::Code(a)), Some(Currency::Code(b))) if a == b => {
+            Verdict::pass(format!("Both are {a}."))
+        }
+        (Some(Currency::Code(a)), Some(Currency::Code(b))) => {
+            Verdict::fail(0.0, format!("{a} is not {b}."))
+        }
+        (Some(Currency::Ambiguous { symbol, codes }), Some(Currency::Code(b))) => {
+            if codes.contains(&b.as_str()) {
+                ambiguous(symbol, &codes, &b)
+            } else {
+                Verdict::fail(0.0, format!("{symbol:?} is never {b}."))
+            }
+        }
+        (Some(Currency::Code(a)), Some(Currency::Ambiguous { symbol, codes })) => {
+            if codes.contains(&a.as_str()) {
+                ambiguous(symbol, &codes, &a)
+            } else {
+                Verdict::fail(0.0, format!("{a} is never written {symbol:?}."))
+            }
+        }
+        (
+            Some(Currency::Ambiguous { symbol: a, .. }),
+            Some(Currency::Ambiguous { symbol: b, .. }),
+        ) => Verdict::fail(0.0, format!("{a:?} is not {b:?}.")),
+        (None, _) => Verdict::fail(0.0, format!("{got:?} is not a currency Mino knows.")),
+        (_, None) => Verdict::fail(
+            0.0,
+            format!("The expected value {want:?} is not a currency Mino knows."),
+        ),
+    }
 }
 
 /// F1 of the two texts' word multisets (both already normalized).
@@ -607,5 +696,66 @@ mod tests {
                 .explanation
                 .contains("not a date")
         );
+    }
+
+    #[test]
+    fn currencies_compare_by_what_they_name() {
+        let c = |got: &str, want: &str, locale: Option<&str>| {
+            let o = ComparatorOptions {
+                locale: locale.map(str::to_string),
+                ..opts()
+            };
+            compare(Comparator::Currency, &o, Some(got), want)
+        };
+        assert!(c("EUR", "€", None).pass);
+        assert!(c("€", "eur", None).pass);
+        assert!(c("GBP", "£", None).pass);
+        assert!(c("INR", "₹", None).pass);
+        assert!(c("PLN", "zł", None).pass);
+        assert!(!c("EUR", "£", None).pass);
+        let v = c("USD", "$", None);
+        assert!(!v.pass);
+        assert!(v.explanation.contains("locale"), "{}", v.explanation);
+        assert!(c("USD", "$", Some("en-US")).pass);
+        assert!(c("CAD", "$", Some("en-CA")).pass);
+        assert!(!c("USD", "$", Some("en-CA")).pass);
+        assert!(!c("EUR", "$", None).pass, "a dollar sign is never the euro");
+        assert!(c("$", "$", None).pass);
+        assert!(c("banana", "nope", None)
+            .explanation
+            .contains("not a currency"));
+    }
+
+    #[test]
+    fn enumerations_equal_their_url_forms() {
+        for comparator in [
+            Comparator::Exact,
+            Comparator::NormalizedText,
+            Comparator::OneOf,
+        ] {
+            let v = compare(
+                comparator,
+                &opts(),
+                Some("http://schema.org/InStock"),
+                "InStock",
+            );
+            assert!(v.pass, "{comparator:?}: {v:?}");
+            let v = compare(
+                comparator,
+                &opts(),
+                Some("https://schema.org/OutOfStock"),
+                "InStock",
+            );
+            assert!(!v.pass, "{comparator:?}");
+        }
+    }
+
+    #[test]
+    fn symbols_survive_normalization() {
+        assert_eq!(normalize_text("€"), "€");
+        assert_eq!(normalize_text(" £ "), "£");
+        assert_eq!(normalize_text("€ 5"), "5");
+        assert!(!compare(Comparator::NormalizedText, &opts(), Some("$"), "€").pass);
+        assert!(compare(Comparator::NormalizedText, &opts(), Some("€"), "€").pass);
     }
 }

@@ -3,6 +3,7 @@
 //! and metrics per execution build on these.
 
 pub mod comparators;
+pub mod dataset;
 
 use serde_json::{json, Map, Value};
 

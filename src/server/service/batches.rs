@@ -248,7 +248,9 @@ pub async fn ingest(
         let field = OutputField {
             name: c.field.clone().unwrap_or_default(),
             field_type: c.value_type,
-            comparator: c.value_type.default_comparator(),
+            comparator: c
+                .value_type
+                .comparator_for(c.field.as_deref().unwrap_or_default()),
             comparator_options: Default::default(),
             rule: crate::model::ExtractionRule::Auto,
             source: "csv".into(),

@@ -686,11 +686,23 @@ pub fn check_field(field: &OutputField) -> Result<(), AppError> {
         }
         _ => Ok(()),
     };
+    // A locale is only useful when it names a region (`en-CA`): that is
+    // what tells which dollar `$` is.
+    let locale = match o.locale.as_deref().map(str::trim) {
+        Some(l) if !l.is_empty() && crate::server::values::currency::region(l).is_none() => {
+            Err(AppError::field(
+                "locale",
+                "Use a locale with a region, such as en-CA or es-CL.",
+            ))
+        }
+        _ => Ok(()),
+    };
     collect_fields([
         rule,
         non_negative(o.tolerance, "tolerance"),
         non_negative(o.relative_tolerance, "relative_tolerance"),
         threshold,
+        locale,
     ])
 }
 
