@@ -204,3 +204,56 @@ async fn loading_the_demo_project_makes_a_project_and_its_batch(db: PgPool) {
         .await;
     assert_eq!(again.body["project"]["name"], "Demo shop 2");
 }
+
+#[sqlx::test]
+async fn the_http_agent_says_where_each_value_came_from(db: PgPool) {
+    use mino::server::agents::http::HttpAgent;
+    use mino::server::agents::{Agent, JobInput, Progress};
+    let app = spawn_app(db).await;
+    let policy = local();
+    let agent = HttpAgent {
+        client: client(&policy),
+        policy,
+    };
+    let n = (1..)
+        .find(|n| product(*n).markup == mino::server::demo::Markup::JsonLd)
+        .unwrap();
+    let field = |name: &str, t| OutputField {
+        name: name.into(),
+        field_type: t,
+        comparator: t.comparator_for(name),
+        comparator_options: ComparatorOptions::default(),
+        rule: ExtractionRule::Auto,
+        source: "csv".into(),
+    };
+    let job = JobInput {
+        job_id: 1,
+        attempt: 1,
+        url: app.url(&format!("/demo/products/{n}")),
+        inputs: Default::default(),
+        instructions: String::new(),
+        instruction_version: 1,
+        fields: vec![
+            field("price", ValueType::Number),
+            field("colour", ValueType::Text),
+        ],
+        timeout_secs: 10,
+    };
+    let progress = Progress::default();
+    let out = agent.run(&job, &progress).await.unwrap();
+    assert_eq!(out.values["price"], product(n).price());
+    assert!(out.values["colour"].is_null());
+    let source = out.raw["sources"]["price"]["source"].as_str().unwrap();
+    assert!(source.starts_with("JSON-LD"), "{source}");
+    let log: Vec<String> = progress
+        .log_lines()
+        .into_iter()
+        .map(|l| l.message)
+        .collect();
+    assert!(
+        log.iter()
+            .any(|l| l.starts_with("price: ") && l.contains("from JSON-LD")),
+        "{log:?}"
+    );
+    assert!(log.iter().any(|l| l == "colour: no value found"), "{log:?}");
+}

@@ -278,6 +278,38 @@ async fn fields_and_agent_settings(db: PgPool) {
         )
         .await;
     assert!(r.field("threshold").is_some());
+
+    // A text field named for a currency judges currencies (€ = EUR); its
+    // locale must name a region, which is what says which dollar $ is.
+    let r = app.post(&c, &fields, json!({"name": "currency"})).await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let currency = r.body["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "currency")
+        .unwrap()
+        .clone();
+    assert_eq!(currency["comparator"], "currency");
+    let r = app
+        .patch(
+            &c,
+            &format!("{fields}/currency"),
+            json!({"comparator_options": {"locale": "english"}}),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.field("locale").is_some(), "{:?}", r.body);
+    let r = app
+        .patch(
+            &c,
+            &format!("{fields}/currency"),
+            json!({"comparator_options": {"locale": "en-CA"}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let r = app.delete(&c, &format!("{fields}/currency")).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
     assert_eq!(
         app.patch(&c, &format!("{fields}/nope"), json!({}))
             .await

@@ -373,15 +373,21 @@ impl Page {
             ExtractionRule::Auto => self.auto(&field.name, attribute),
         };
         // Only the automatic rule shapes values for their attribute; an
-        // explicit rule's value is the user's choice, shaped by type alone.
-        let shape_as = match field.rule {
-            ExtractionRule::Auto => attribute,
-            _ => Attribute::Other,
-        };
+        // explicit rule's value is the user's choice, shaped by type alone,
+        // except that a stock field still says yes/no (or the schema.org
+        // name) when the text it found is a stock message.
+        let auto = matches!(field.rule, ExtractionRule::Auto);
+        let shape_as = if auto { attribute } else { Attribute::Other };
+        let stock = matches!(attribute, Attribute::InStock | Attribute::Availability);
         let locale = self.locale();
         let mut out = Extraction::default();
         for c in candidates {
-            let shaped = finish(shape_as, field.field_type, &c, locale.as_deref());
+            let shaped = if !auto && stock {
+                finish(attribute, field.field_type, &c, locale.as_deref())
+                    .or_else(|| finish(shape_as, field.field_type, &c, locale.as_deref()))
+            } else {
+                finish(shape_as, field.field_type, &c, locale.as_deref())
+            };
             match (&out.value, shaped) {
                 (None, Some(v)) => {
                     out.value = Some(v);
@@ -455,10 +461,10 @@ impl Page {
         let mut out = Vec::new();
         let product = structured::main_ld_product(&self.json_ld, &self.hints());
         let scope = structured::main_scope(&self.doc);
-        self.from_json_ld(product.as_ref(), field, attribute, &mut out);
-        self.from_microdata(scope, field, attribute, &mut out);
-        self.from_meta(field, attribute, &mut out);
-        self.from_visible(field, attribute, &mut out);
+        self.json_ld_candidates(product.as_ref(), field, attribute, &mut out);
+        self.microdata_candidates(scope, field, attribute, &mut out);
+        self.meta_candidates(field, attribute, &mut out);
+        self.visible_candidates(field, attribute, &mut out);
         match attribute {
             Attribute::Availability | Attribute::InStock => {
                 // Stock data is often stale or about one variant; a shop
@@ -596,7 +602,7 @@ impl Page {
         ids
     }
 
-    fn from_json_ld(
+    fn json_ld_candidates(
         &self,
         p: Option<&LdProduct<'_>>,
         field: &str,
@@ -730,7 +736,7 @@ impl Page {
         }
     }
 
-    fn from_microdata(
+    fn microdata_candidates(
         &self,
         scope: Option<ElementRef<'_>>,
         field: &str,
@@ -791,7 +797,7 @@ impl Page {
         }
     }
 
-    fn from_meta(&self, field: &str, a: Attribute, out: &mut Vec<Raw>) {
+    fn meta_candidates(&self, field: &str, a: Attribute, out: &mut Vec<Raw>) {
         let names: Vec<String> = match a {
             Attribute::Title => vec!["og:title".into(), "twitter:title".into()],
             Attribute::Price => vec![
@@ -851,7 +857,7 @@ impl Page {
             })
     }
 
-    fn from_visible(&self, field: &str, a: Attribute, out: &mut Vec<Raw>) {
+    fn visible_candidates(&self, field: &str, a: Attribute, out: &mut Vec<Raw>) {
         let layout = self.layout();
         let locale = self.locale();
         match a {

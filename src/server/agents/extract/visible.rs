@@ -329,7 +329,9 @@ pub fn price_texts(doc: &Html, layout: &Layout) -> Vec<Seen> {
     let Some(all) = sel("[class], [id]") else {
         return Vec::new();
     };
-    let mut found: Vec<((u8, (u8, usize)), Seen)> = Vec::new();
+    // (named by an id: 0, else 1; nearness to the heading), the text.
+    type Ranked = ((u8, (u8, usize)), Seen);
+    let mut found: Vec<Ranked> = Vec::new();
     for e in doc.select(&all) {
         let c = class_and_id(e);
         if !PRICE_WORDS.iter().any(|w| c.contains(w)) {
