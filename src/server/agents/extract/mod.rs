@@ -37,6 +37,8 @@ pub struct Page {
     url: Option<String>,
     layout: OnceCell<Layout>,
     price_texts: OnceCell<Vec<visible::Seen>>,
+    money_texts: OnceCell<Vec<visible::Seen>>,
+    locale: OnceCell<Option<String>>,
 }
 
 /// Collapses runs of whitespace and trims.
@@ -294,6 +296,8 @@ impl Page {
             url: url.map(str::to_string),
             layout: OnceCell::new(),
             price_texts: OnceCell::new(),
+            money_texts: OnceCell::new(),
+            locale: OnceCell::new(),
         }
     }
 
@@ -314,6 +318,10 @@ impl Page {
     /// The page's locale for reading currencies: the document's language
     /// when it names a region (`en-CA`), else the address's country domain.
     pub fn locale(&self) -> Option<String> {
+        self.locale.get_or_init(|| self.read_locale()).clone()
+    }
+
+    fn read_locale(&self) -> Option<String> {
         let lang = sel("html")
             .and_then(|s| self.doc.select(&s).next())
             .and_then(|h| h.value().attr("lang").map(str::to_string));
@@ -487,7 +495,7 @@ impl Page {
                     .is_some_and(|p| p.offer.and_then(structured::offer_price).is_some())
                     || !structured::properties(&self.doc, scope, "price").is_empty()
                     || !self.price_texts().is_empty()
-                    || !visible::money_texts(self.layout(), self.locale().as_deref()).is_empty();
+                    || !self.money_texts().is_empty();
                 if priced {
                     out.push(raw(
                         "InStock",
@@ -553,6 +561,12 @@ impl Page {
             _ => {}
         }
         out
+    }
+
+    /// Short currency-and-number texts after the heading, once per page.
+    fn money_texts(&self) -> &[visible::Seen] {
+        self.money_texts
+            .get_or_init(|| visible::money_texts(self.layout(), self.locale().as_deref()))
     }
 
     fn price_texts(&self) -> &[visible::Seen] {
@@ -866,7 +880,7 @@ impl Page {
                     .price_texts()
                     .iter()
                     .cloned()
-                    .chain(visible::money_texts(layout, locale.as_deref()))
+                    .chain(self.money_texts().iter().cloned())
                 {
                     out.push(raw(s.value, Notation::Display, s.how));
                 }
@@ -876,7 +890,7 @@ impl Page {
                     .price_texts()
                     .iter()
                     .cloned()
-                    .chain(visible::money_texts(layout, locale.as_deref()))
+                    .chain(self.money_texts().iter().cloned())
                 {
                     if let Some((symbol, code)) = currency::find(&s.value, locale.as_deref()) {
                         out.push(raw(
