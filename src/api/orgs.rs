@@ -113,7 +113,7 @@ pub async fn change_role(org: String, user_id: Uuid, role: String) -> Result<Mem
 pub async fn remove_member(org: String, user_id: Uuid) -> Result<(), AppError> {
     use crate::server::service::team;
     let (state, ctx) = org_ctx(&org).await?;
-    let leaving = ctx.actor.user_id() == Some(user_id);
+    let leaving = ctx.actor().user_id() == Some(user_id);
     team::remove_member(&state.db, &ctx, user_id).await?;
     if leaving {
         leptos_axum::redirect("/");

@@ -423,11 +423,11 @@ pub async fn get_execution_metrics(id: Uuid) -> Result<crate::model::ExecutionMe
 #[server(prefix = "/rpc", endpoint = "control_execution")]
 pub async fn control_execution(
     id: Uuid,
-    action: String,
+    action: crate::model::ControlAction,
 ) -> Result<crate::model::Execution, AppError> {
     use crate::server::{rpc, service::executions};
     let (state, actor) = rpc::user().await?;
-    executions::control(&state.db, &actor, id, &action).await
+    executions::control(&state.db, &actor, id, action).await
 }
 
 #[server(prefix = "/rpc", endpoint = "set_execution_concurrency")]

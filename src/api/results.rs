@@ -128,7 +128,7 @@ pub async fn compare_executions(a: Uuid, b: Uuid) -> Result<Comparison, AppError
 #[server(prefix = "/rpc", endpoint = "bulk_jobs")]
 pub async fn bulk_jobs(
     execution: Uuid,
-    action: String,
+    action: crate::model::BulkOperation,
     job_ids: String,
     all_matching: bool,
     status: Option<String>,
@@ -158,11 +158,11 @@ pub async fn bulk_jobs(
         }
     };
     let req = bulk_jobs::BulkJobs {
-        state: (action == "update").then(|| "cancelled".to_string()),
+        state: (action == crate::model::BulkOperation::Update).then(|| "cancelled".to_string()),
         preview: preview.unwrap_or(false),
         ..req
     };
-    bulk_jobs::run(&state.db, &actor, &action, req).await
+    bulk_jobs::run(&state.db, &actor, action, req).await
 }
 
 /// The columns a run's export offers: (name, in the default selection).

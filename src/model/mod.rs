@@ -208,9 +208,98 @@ pub struct AuditEntry {
     pub user_agent: Option<String>,
 }
 
+/// An enum stored and sent as one of a fixed set of words: serde, the
+/// OpenAPI schema and (on the server) a Postgres `text` column all use the
+/// same spelling, and `parse` is the only way in from a string.
+macro_rules! text_enum {
+    ($(#[$meta:meta])* pub enum $name:ident {
+        $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)?
+    }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+        pub enum $name {
+            $($(#[$vmeta])* #[serde(rename = $text)] $variant),+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+
+            pub fn parse(s: &str) -> Option<$name> {
+                match s {
+                    $($text => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+
+        text_column!($name);
+    };
+}
+
+/// `Display` and, on the server, a Postgres `text` column for a type with
+/// `as_str` and `parse`.
+macro_rules! text_column {
+    ($name:ident) => {
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        #[cfg(feature = "ssr")]
+        impl sqlx::Type<sqlx::Postgres> for $name {
+            fn type_info() -> sqlx::postgres::PgTypeInfo {
+                <&str as sqlx::Type<sqlx::Postgres>>::type_info()
+            }
+            fn compatible(ty: &sqlx::postgres::PgTypeInfo) -> bool {
+                <&str as sqlx::Type<sqlx::Postgres>>::compatible(ty)
+            }
+        }
+
+        #[cfg(feature = "ssr")]
+        impl sqlx::Encode<'_, sqlx::Postgres> for $name {
+            fn encode_by_ref(
+                &self,
+                buf: &mut sqlx::postgres::PgArgumentBuffer,
+            ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+                <&str as sqlx::Encode<sqlx::Postgres>>::encode_by_ref(&self.as_str(), buf)
+            }
+        }
+
+        #[cfg(feature = "ssr")]
+        impl sqlx::Decode<'_, sqlx::Postgres> for $name {
+            fn decode(
+                value: sqlx::postgres::PgValueRef<'_>,
+            ) -> Result<Self, sqlx::error::BoxDynError> {
+                let s = <&str as sqlx::Decode<sqlx::Postgres>>::decode(value)?;
+                $name::parse(s).ok_or_else(|| {
+                    format!("{s:?} is not a {} the database may hold", stringify!($name)).into()
+                })
+            }
+        }
+    };
+}
+
+mod analysis;
 mod batches;
+mod executions;
+mod exports;
+mod ground_truth;
+mod jobs;
 mod projects;
 mod webhooks;
+pub use analysis::*;
 pub use batches::*;
+pub use executions::*;
+pub use exports::*;
+pub use ground_truth::*;
+pub use jobs::*;
 pub use projects::*;
 pub use webhooks::*;

@@ -75,6 +75,8 @@ impl AgentKind {
     }
 }
 
+text_column!(AgentKind);
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct AgentSettings {

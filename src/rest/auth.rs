@@ -80,6 +80,8 @@ pub async fn me(
             "api_key": { "id": id, "scopes": scopes },
             "orgs": orgs,
         }))),
+        // Requests are made by people and keys, never by Mino itself.
+        Actor::System => Err(AppError::Unauthorized("Sign in or send an API key.".into())),
     }
 }
 

@@ -4,7 +4,7 @@ use serde::Deserialize;
 
 use super::parse_id;
 use crate::error::AppError;
-use crate::model::{Execution, Page};
+use crate::model::{ControlAction, Execution, Page};
 use crate::server::http::{Caller, Json};
 use crate::server::service::executions::{self, RerunRequest, StartRequest};
 use crate::server::state::AppState;
@@ -44,7 +44,7 @@ async fn control(
     state: AppState,
     actor: crate::server::auth::rbac::Actor,
     id: String,
-    action: &str,
+    action: ControlAction,
 ) -> Result<Json<Execution>, AppError> {
     let id = parse_id(&id, "Execution")?;
     Ok(Json(
@@ -57,7 +57,7 @@ pub async fn pause(
     Caller(actor): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Execution>, AppError> {
-    control(state, actor, id, "pause").await
+    control(state, actor, id, ControlAction::Pause).await
 }
 
 pub async fn resume(
@@ -65,7 +65,7 @@ pub async fn resume(
     Caller(actor): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Execution>, AppError> {
-    control(state, actor, id, "resume").await
+    control(state, actor, id, ControlAction::Resume).await
 }
 
 pub async fn stop(
@@ -73,7 +73,7 @@ pub async fn stop(
     Caller(actor): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Execution>, AppError> {
-    control(state, actor, id, "stop").await
+    control(state, actor, id, ControlAction::Stop).await
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]

@@ -9,7 +9,9 @@ use serde::Deserialize;
 
 use super::parse_id;
 use crate::error::AppError;
-use crate::model::{BulkGroundTruthResult, BulkJobsResult, Comparison, FailurePatterns, Trends};
+use crate::model::{
+    BulkGroundTruthResult, BulkJobsResult, BulkOperation, Comparison, FailurePatterns, Trends,
+};
 use crate::server::http::{Caller, Json, Query};
 use crate::server::service::{analysis, bulk_jobs, ground_truth};
 use crate::server::state::AppState;
@@ -127,7 +129,7 @@ pub async fn bulk_delete(
     Json(body): Json<bulk_jobs::BulkJobs>,
 ) -> Result<Json<BulkJobsResult>, AppError> {
     Ok(Json(
-        bulk_jobs::run(&state.db, &actor, "delete", body).await?,
+        bulk_jobs::run(&state.db, &actor, BulkOperation::Delete, body).await?,
     ))
 }
 
@@ -138,7 +140,7 @@ pub async fn bulk_rerun(
     Json(body): Json<bulk_jobs::BulkJobs>,
 ) -> Result<Json<BulkJobsResult>, AppError> {
     Ok(Json(
-        bulk_jobs::run(&state.db, &actor, "rerun", body).await?,
+        bulk_jobs::run(&state.db, &actor, BulkOperation::Rerun, body).await?,
     ))
 }
 
@@ -149,6 +151,6 @@ pub async fn bulk_update(
     Json(body): Json<bulk_jobs::BulkJobs>,
 ) -> Result<Json<BulkJobsResult>, AppError> {
     Ok(Json(
-        bulk_jobs::run(&state.db, &actor, "update", body).await?,
+        bulk_jobs::run(&state.db, &actor, BulkOperation::Update, body).await?,
     ))
 }

@@ -131,11 +131,7 @@ pub async fn ingest(server: sqlx::postgres::PgConnectOptions, rows: u64) -> anyh
         let rss_before = peak_rss_kib();
 
         // Mino: the upload path, fed 64 KiB pieces as a request body is.
-        let ctx = OrgCtx {
-            org_id: org,
-            actor: Actor::User { id: user },
-            role: Some(Role::Owner),
-        };
+        let ctx = OrgCtx::member(org, user, Role::Owner);
         let (tx, rx) = tokio::sync::mpsc::channel(16);
         let t = Instant::now();
         let task = tokio::spawn(batches::ingest(
@@ -281,7 +277,7 @@ pub async fn run_jobs(server: sqlx::postgres::PgConnectOptions, jobs: u32) -> an
         let user: uuid::Uuid = sqlx::query_scalar("insert into users (email, name, password_hash) values ('bench@example.com', 'Bench', '-') returning id").fetch_one(&db).await?;
         let org: uuid::Uuid = sqlx::query_scalar("insert into organizations (name, slug, max_executions_per_month) values ('Bench', 'bench', 1000) returning id").fetch_one(&db).await?;
         sqlx::query("insert into memberships (org_id, user_id, role) values ($1, $2, 'owner')").bind(org).bind(user).execute(&db).await?;
-        let ctx = OrgCtx { org_id: org, actor: Actor::User { id: user }, role: Some(Role::Owner) };
+        let ctx = OrgCtx::member(org, user, Role::Owner);
         let project = super::service::projects::create(&db, &ctx, "Bench", "", "").await?;
         let csv = super::demo::sites_csv_text(&base, jobs);
         let batch = batches::ingest_text(&db, &ctx, project.id, Default::default(), csv).await.map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -316,7 +312,7 @@ pub async fn run_jobs(server: sqlx::postgres::PgConnectOptions, jobs: u32) -> an
                     ..Default::default()
                 };
                 let t = Instant::now();
-                let e = executions::start(&db, &ctx.actor, batch.id, req).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                let e = executions::start(&db, ctx.actor(), batch.id, req).await.map_err(|e| anyhow::anyhow!("{e}"))?;
                 let mut peak_conns = 0i64;
                 loop {
                     let conns: i64 = sqlx::query_scalar("select count(*) from pg_stat_activity where datname = current_database()").fetch_one(&db).await?;
@@ -439,10 +435,6 @@ pub(crate) async fn bench_org(
     .bind(&hash)
     .execute(db)
     .await?;
-    let ctx = OrgCtx {
-        org_id: org,
-        actor: Actor::User { id: user },
-        role: Some(crate::model::Role::Owner),
-    };
+    let ctx = OrgCtx::member(org, user, crate::model::Role::Owner);
     Ok((ctx, key))
 }

@@ -35,7 +35,7 @@ async fn measure(options: sqlx::postgres::PgConnectOptions, jobs: u32) -> anyhow
     let scratch = std::env::temp_dir().join(format!("mino-bench-export-{}", std::process::id()));
     let plan = exports::plan(
         &f.db,
-        &f.ctx.actor,
+        &f.ctx.actor(),
         f.execution.id,
         exports::ExportRequest {
             format: "csv".into(),

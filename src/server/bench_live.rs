@@ -88,7 +88,7 @@ async fn measure(
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let execution = executions::start(
         &db,
-        &ctx.actor,
+        ctx.actor(),
         batch.id,
         executions::StartRequest {
             mode: "production".into(),
@@ -172,7 +172,7 @@ async fn measure(
     for k in 1..=CHANGES {
         let value = BASE_CONCURRENCY + k;
         let before = Instant::now();
-        executions::set_concurrency(&db, &ctx.actor, execution.id, value)
+        executions::set_concurrency(&db, ctx.actor(), execution.id, value)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         changed_at.push((value as i64, before));
@@ -208,7 +208,13 @@ async fn measure(
             }
         }
     }
-    let _ = executions::control(&db, &ctx.actor, execution.id, "stop").await;
+    let _ = executions::control(
+        &db,
+        ctx.actor(),
+        execution.id,
+        crate::model::ControlAction::Stop,
+    )
+    .await;
     latencies.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     let pick = |q: f64| {

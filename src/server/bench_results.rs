@@ -226,7 +226,7 @@ impl Fixture {
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let execution = executions::start(
             &db,
-            &ctx.actor,
+            ctx.actor(),
             batch.id,
             executions::StartRequest {
                 mode: "production".into(),
@@ -411,7 +411,7 @@ async fn measure(options: sqlx::postgres::PgConnectOptions, jobs: u32) -> anyhow
     let t = Instant::now();
     let r = ground_truth::bulk_set(
         &db,
-        &ctx.actor,
+        ctx.actor(),
         batch.id,
         ground_truth::BulkSet {
             rows,

@@ -102,6 +102,28 @@ impl<T: serde::Serialize> IntoResponse for Json<T> {
     }
 }
 
+/// Middleware: makes the request's address and user agent available to the
+/// audit entries its handler writes.
+pub async fn capture_request(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    let meta = service::audit::RequestMeta {
+        ip: Some(client_ip(req.headers(), peer, state.config.trust_proxy)),
+        user_agent: req
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| ua.chars().take(500).collect()),
+    };
+    service::audit::with_request(meta, next.run(req)).await
+}
+
 /// The client's address: the TCP peer, or the first `X-Forwarded-For` hop
 /// when `MINO_TRUST_PROXY=1`.
 pub fn client_ip(headers: &HeaderMap, peer: Option<SocketAddr>, trust_proxy: bool) -> String {

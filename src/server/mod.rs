@@ -11,6 +11,7 @@ pub mod bench_results;
 pub mod bench_webhooks;
 pub mod config;
 pub mod csrf;
+pub mod csv;
 pub mod db;
 pub mod demo;
 pub mod embedded_pg;

@@ -16,6 +16,7 @@ use tower_sessions::Session;
 use crate::error::AppError;
 use crate::server::auth::rbac::Actor;
 use crate::server::auth::session;
+use crate::server::db;
 use crate::server::http::{bearer, Authenticated};
 use crate::server::service::api_keys;
 use crate::server::state::AppState;
@@ -39,18 +40,14 @@ impl Standing {
 /// tightest standing.
 async fn count(db: &PgPool, buckets: &[(String, i64)]) -> Result<Standing, AppError> {
     let names: Vec<&str> = buckets.iter().map(|(b, _)| b.as_str()).collect();
-    let rows: Vec<(String, i32, f64)> = sqlx::query_as(
-        "insert into rate_limit_hits (bucket, window_start, hits)
-         select b, date_trunc('minute', now()), 1 from unnest($1::text[]) b
-         on conflict (bucket, window_start) do update set hits = rate_limit_hits.hits + 1
-         returning bucket, hits,
-                   extract(epoch from date_trunc('minute', now()) + interval '1 minute' - now())::float8",
-    )
-    .bind(&names)
-    .fetch_all(db)
-    .await?;
+    let rows = db::rate_limits::hit(db, &names).await?;
     let mut standing: Option<Standing> = None;
-    for (bucket, hits, reset) in rows {
+    for db::rate_limits::Hits {
+        bucket,
+        hits,
+        reset_secs: reset,
+    } in rows
+    {
         let limit = buckets
             .iter()
             .find(|(b, _)| *b == bucket)
@@ -72,21 +69,18 @@ async fn count(db: &PgPool, buckets: &[(String, i64)]) -> Result<Standing, AppEr
 async fn budgets(state: &AppState, actor: &Actor) -> Result<Vec<(String, i64)>, AppError> {
     Ok(match actor {
         Actor::ApiKey { id, org_id, .. } => {
-            let (per_org, per_key): (i32, i32) = sqlx::query_as(
-                "select api_requests_per_minute, key_requests_per_minute from organizations where id = $1",
-            )
-            .bind(org_id)
-            .fetch_one(&state.db)
-            .await?;
+            let b = db::rate_limits::org_budgets(&state.db, *org_id).await?;
             vec![
-                (format!("key:{id}"), per_key as i64),
-                (format!("org:{org_id}"), per_org as i64),
+                (format!("key:{id}"), b.key_requests_per_minute as i64),
+                (format!("org:{org_id}"), b.api_requests_per_minute as i64),
             ]
         }
         Actor::User { id } => vec![(
             format!("user:{id}"),
             state.config.user_requests_per_minute as i64,
         )],
+        // Mino's own work makes no requests.
+        Actor::System => Vec::new(),
     })
 }
 
@@ -147,23 +141,13 @@ async fn caller(
         .map(|id| Actor::User { id }))
 }
 
-/// Drops windows older than an hour.
-pub async fn prune(db: &PgPool) -> sqlx::Result<u64> {
-    Ok(
-        sqlx::query("delete from rate_limit_hits where window_start < now() - interval '1 hour'")
-            .execute(db)
-            .await?
-            .rows_affected(),
-    )
-}
-
 /// Prunes old windows every ten minutes for as long as the server runs.
 pub fn spawn_prune(db: PgPool) {
     tokio::spawn(async move {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
         loop {
             every.tick().await;
-            if let Err(e) = prune(&db).await {
+            if let Err(e) = db::rate_limits::prune(&db).await {
                 tracing::warn!(error = %e, "pruning rate-limit windows failed");
             }
         }

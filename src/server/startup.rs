@@ -110,7 +110,7 @@ pub fn router(
         // The address and user agent that audit entries record.
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            super::service::audit::capture_request,
+            super::http::capture_request,
         ))
         .layer(axum::middleware::from_fn(deadline))
         .layer(axum::middleware::from_fn(super::csrf::guard))

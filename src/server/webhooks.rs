@@ -15,17 +15,17 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
-use sqlx::types::Json;
 use sqlx::PgPool;
 use tokio::sync::{watch, Semaphore};
 use uuid::Uuid;
 
-use crate::model::{WEBHOOK_FAILURE_LIMIT, WEBHOOK_TEST_EVENT};
+use crate::model::WEBHOOK_TEST_EVENT;
 use crate::server::agents::fetch::{self, FetchPolicy};
+use crate::server::db::{self, webhooks::Claimed};
 use crate::server::live::Hub;
 
 #[derive(Debug, Clone)]
@@ -123,13 +123,14 @@ pub fn spawn(
             }
             // Registered before the claim, so a NOTIFY during it still wakes us.
             let notified = wake.notified();
-            let claimed = match claim(&db, permits.len() as i64).await {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::warn!(error = %e, "claiming webhook deliveries failed");
-                    Vec::new()
-                }
-            };
+            let claimed =
+                match db::webhooks::claim(&db, permits.len() as i64, LEASE_SECS as f64).await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "claiming webhook deliveries failed");
+                        Vec::new()
+                    }
+                };
             if claimed.is_empty() {
                 drop(permits);
                 // Retries come due without a notification: look again soon.
@@ -152,50 +153,6 @@ pub fn spawn(
         // Let sends in flight finish and record their attempts.
         let _ = slots.acquire_many(IN_FLIGHT as u32).await;
     })
-}
-
-#[derive(sqlx::FromRow)]
-struct Claimed {
-    id: Uuid,
-    webhook_id: Uuid,
-    org_id: Uuid,
-    event: String,
-    event_id: Uuid,
-    resource_id: Option<String>,
-    payload: Option<Json<Value>>,
-    attempts: i32,
-    created_at: DateTime<Utc>,
-    url: String,
-    secret: String,
-    org_slug: String,
-    org_name: String,
-}
-
-/// Takes due deliveries of enabled hooks (and test deliveries, which go
-/// even to disabled ones), and those whose claim expired.
-async fn claim(db: &PgPool, limit: i64) -> sqlx::Result<Vec<Claimed>> {
-    sqlx::query_as(
-        "update webhook_deliveries d set state = 'delivering', attempts = d.attempts + 1,
-                lease_expires_at = now() + make_interval(secs => $2)
-         from (select d2.id from webhook_deliveries d2
-               join webhooks w on w.id = d2.webhook_id
-               where ((d2.state = 'pending' and d2.next_attempt_at <= now())
-                      or (d2.state = 'delivering' and d2.lease_expires_at < now()))
-                 and (w.enabled or d2.event = $3)
-               order by d2.next_attempt_at
-               limit $1
-               for update of d2 skip locked) due,
-              webhooks w, organizations o
-         where d.id = due.id and w.id = d.webhook_id and o.id = d.org_id
-         returning d.id, d.webhook_id, d.org_id, d.event, d.event_id, d.resource_id, d.payload,
-                   d.attempts, d.created_at, w.url, w.secret, o.slug as org_slug,
-                   o.name as org_name",
-    )
-    .bind(limit)
-    .bind(LEASE_SECS as f64)
-    .bind(WEBHOOK_TEST_EVENT)
-    .fetch_all(db)
-    .await
 }
 
 /// What one attempt came to.
@@ -231,18 +188,12 @@ async fn deliver(
         None => match build_payload(db, &d).await {
             Ok(p) => {
                 // Kept, so every retry sends the same body.
-                let _ = sqlx::query(
-                    "update webhook_deliveries set payload = $2 where id = $1 and payload is null",
-                )
-                .bind(d.id)
-                .bind(Json(&p))
-                .execute(db)
-                .await;
+                let _ = db::webhooks::keep_payload(db, d.id, &p).await;
                 p
             }
             Err(e) => {
                 tracing::warn!(delivery = %d.id, error = %e, "building a webhook body failed; will retry");
-                let _ = release(db, &d).await;
+                let _ = db::webhooks::release(db, d.id, d.attempts).await;
                 return;
             }
         },
@@ -251,20 +202,6 @@ async fn deliver(
     if let Err(e) = record(db, settings, &d, &outcome).await {
         tracing::warn!(delivery = %d.id, error = %e, "recording a webhook attempt failed");
     }
-}
-
-/// Gives a claim back untried (its attempt not counted).
-async fn release(db: &PgPool, d: &Claimed) -> sqlx::Result<()> {
-    sqlx::query(
-        "update webhook_deliveries set state = 'pending', attempts = attempts - 1,
-                lease_expires_at = null, next_attempt_at = now() + interval '5 seconds'
-         where id = $1 and state = 'delivering' and attempts = $2",
-    )
-    .bind(d.id)
-    .bind(d.attempts)
-    .execute(db)
-    .await?;
-    Ok(())
 }
 
 async fn send(
@@ -365,58 +302,25 @@ async fn record(
         "pending"
     };
     let delay = retry_delay(settings.retry_base, d.attempts);
-    // One statement (atomic on its own, one round trip): move the delivery
-    // on while the claim is still ours, log the attempt numbered after the
-    // last one (numbers run on across redeliveries), and update the hook's
-    // failure count — on success only when there is a count to reset, so
-    // a busy hook's row isn't written by every delivery.
-    let ours: i64 = sqlx::query_scalar(
-        "with moved as (
-             update webhook_deliveries set state = $3, lease_expires_at = null,
-                    last_status = $4, last_error = $5,
-                    next_attempt_at = case when $3 = 'pending'
-                                           then now() + make_interval(secs => $6)
-                                           else next_attempt_at end,
-                    finished_at = case when $3 = 'pending' then null else now() end
-             where id = $1 and state = 'delivering' and attempts = $2
-             returning id, webhook_id),
-         logged as (
-             insert into webhook_attempts (delivery_id, n, status, duration_ms, response_excerpt, error)
-             select m.id,
-                    coalesce((select max(a.n) from webhook_attempts a where a.delivery_id = m.id), 0) + 1,
-                    $4, $7, $8, $9
-             from moved m
-             on conflict (delivery_id, n) do nothing),
-         hook as (
-             update webhooks w set
-                consecutive_failures = case when $10 then 0 else w.consecutive_failures + 1 end,
-                enabled = w.enabled and ($10 or w.consecutive_failures + 1 < $12),
-                disabled_at = case when w.enabled and not $10 and w.consecutive_failures + 1 >= $12
-                                   then now() else w.disabled_at end,
-                disabled_reason = case when w.enabled and not $10 and w.consecutive_failures + 1 >= $12
-                                       then 'Disabled after ' || $12 || ' failed deliveries in a row (last: ' || $13 || ').'
-                                       else w.disabled_reason end
-             from moved m
-             where w.id = m.webhook_id and not $11
-               and (not $10 or w.consecutive_failures <> 0))
-         select count(*) from moved",
+    let summary = outcome.summary();
+    let ours = db::webhooks::record_attempt(
+        db,
+        db::webhooks::AttemptRecord {
+            delivery_id: d.id,
+            attempt: d.attempts,
+            next_state: next,
+            retry_secs: delay.as_secs_f64(),
+            status: outcome.status,
+            duration_ms: outcome.duration_ms,
+            excerpt: outcome.excerpt.as_deref(),
+            error: outcome.error.as_deref(),
+            succeeded: ok,
+            is_test,
+            summary: &summary,
+        },
     )
-    .bind(d.id)
-    .bind(d.attempts)
-    .bind(next)
-    .bind(outcome.status)
-    .bind(if ok { None } else { Some(outcome.summary()) })
-    .bind(delay.as_secs_f64())
-    .bind(outcome.duration_ms)
-    .bind(&outcome.excerpt)
-    .bind(&outcome.error)
-    .bind(ok)
-    .bind(is_test)
-    .bind(WEBHOOK_FAILURE_LIMIT)
-    .bind(outcome.summary())
-    .fetch_one(db)
     .await?;
-    if ours > 0 {
+    if ours {
         crate::server::metrics::webhook_attempt_ended(match next {
             "succeeded" => "succeeded",
             "pending" => "retrying",
@@ -490,28 +394,7 @@ async fn job_data(
     let Ok(id) = resource.parse::<i64>() else {
         return Ok(json!({"job_id": resource, "deleted": true}));
     };
-    #[derive(sqlx::FromRow)]
-    struct FailedJob {
-        id: i64,
-        execution_id: Uuid,
-        row_index: i32,
-        site_url: Option<String>,
-        attempt: i32,
-        error_class: Option<String>,
-        error: Option<String>,
-    }
-    let row: Option<FailedJob> = sqlx::query_as(
-        "select j.id, j.execution_id, j.row_index, r.site_url, j.attempt, j.error_class, j.error
-         from jobs j
-         join executions e on e.id = j.execution_id
-         join batches b on b.id = e.batch_id
-         left join batch_rows r on r.batch_seq = b.seq and r.row_index = j.row_index
-         where j.org_id = $1 and j.id = $2",
-    )
-    .bind(org_id)
-    .bind(id)
-    .fetch_optional(db)
-    .await?;
+    let row = db::webhooks::fetch_failed_job(db, org_id, id).await?;
     Ok(match row {
         None => json!({"job_id": id, "deleted": true}),
         Some(j) => json!({

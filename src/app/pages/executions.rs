@@ -17,16 +17,19 @@ use crate::api::projects::{
 };
 use crate::app::components::{action_error, when, ErrorBox, FieldError, FormError, Loading};
 use crate::error::AppError;
-use crate::model::{format_price, Execution, ExecutionMetrics, LiveSnapshot};
+use crate::model::{
+    format_price, Execution, ExecutionMetrics, ExecutionMode, ExecutionState, LiveSnapshot, Verdict,
+};
 
 /// "running" → a badge class and a label.
-pub fn state_badge(state: &str) -> (&'static str, String) {
+pub fn state_badge(state: ExecutionState) -> (&'static str, String) {
+    use ExecutionState::*;
     let class = match state {
-        "running" => "badge run",
-        "completed" => "badge ok",
-        "failed" | "cancelled" => "badge bad",
-        "paused" | "stopping" => "badge warn",
-        _ => "badge",
+        Running => "badge run",
+        Completed => "badge ok",
+        Failed | Cancelled => "badge bad",
+        Paused | Stopping => "badge warn",
+        Queued => "badge",
     };
     (class, state.to_string())
 }
@@ -172,7 +175,7 @@ fn LiveExecution(snapshot: LiveSnapshot) -> impl IntoView {
         });
     });
 
-    let state = Memo::new(move |_| live.with(|s| s.execution.state.clone()));
+    let state = Memo::new(move |_| live.with(|s| s.execution.state));
     let active = Memo::new(move |_| live.with(|s| s.execution.is_active()));
     let can = first.can_control();
     let pct = move || live.with(|s| percent_done(&s.execution));
@@ -213,7 +216,7 @@ fn LiveExecution(snapshot: LiveSnapshot) -> impl IntoView {
             (false, _) => "done".into(),
         })
     };
-    let badge = move || state_badge(&state.get());
+    let badge = move || state_badge(state.get());
     let (org_slug, batch_id, project_id) =
         (first.org_slug.clone(), first.batch_id, first.project_id);
     let batch_href = format!("/o/{org_slug}/batches/{batch_id}");
@@ -224,7 +227,7 @@ fn LiveExecution(snapshot: LiveSnapshot) -> impl IntoView {
             r.to_string()[..8].to_string(),
         )
     });
-    let heading = if first.mode == "test" {
+    let heading = if first.mode == ExecutionMode::Test {
         "Test run"
     } else {
         "Production run"
@@ -314,14 +317,14 @@ fn LiveExecution(snapshot: LiveSnapshot) -> impl IntoView {
                 <h2>"Controls"</h2>
                 <FormError error=control_error />
                 <div class="controls">
-                    <Show when=move || state.get() == "running">
+                    <Show when=move || state.get() == ExecutionState::Running>
                         <ActionForm action=control attr:class="inline">
                             <input type="hidden" name="id" value=id.to_string() />
                             <input type="hidden" name="action" value="pause" />
                             <button type="submit" class="button">"Pause"</button>
                         </ActionForm>
                     </Show>
-                    <Show when=move || state.get() == "paused">
+                    <Show when=move || state.get() == ExecutionState::Paused>
                         <ActionForm action=control attr:class="inline">
                             <input type="hidden" name="id" value=id.to_string() />
                             <input type="hidden" name="action" value="resume" />
@@ -386,7 +389,7 @@ fn LiveExecution(snapshot: LiveSnapshot) -> impl IntoView {
                 {move || {
                     let jobs = live.with(|s| s.running_jobs.clone());
                     if jobs.is_empty() {
-                        return view! { <p class="empty">{move || if state.get() == "paused" { "Paused: no job is running." } else { "No job is running at this moment." }}</p> }.into_any();
+                        return view! { <p class="empty">{move || if state.get() == ExecutionState::Paused { "Paused: no job is running." } else { "No job is running at this moment." }}</p> }.into_any();
                     }
                     let at = now.get();
                     view! {
@@ -463,7 +466,7 @@ pub fn RunRow(execution: Execution, #[prop(optional)] show_batch: bool) -> impl 
     let href = format!("/o/{}/executions/{}", execution.org_slug, id);
     let batch_href = format!("/o/{}/batches/{}", execution.org_slug, execution.batch_id);
     let batch_name = execution.batch_name.clone();
-    let label = if execution.mode == "test" {
+    let label = if execution.mode == ExecutionMode::Test {
         "Test"
     } else {
         "Production"
@@ -493,7 +496,7 @@ pub fn RunRow(execution: Execution, #[prop(optional)] show_batch: bool) -> impl 
         <tr>
             <td><a href=href>{label}</a></td>
             {show_batch.then(|| view! { <td class="clip"><a href=batch_href>{batch_name}</a></td> })}
-            <td><span class=move || live.with(|e| state_badge(&e.state).0)>{move || live.with(|e| e.state.clone())}</span></td>
+            <td><span class=move || live.with(|e| state_badge(e.state).0)>{move || live.with(|e| e.state.to_string())}</span></td>
             <td class="num">
                 <div class="mini-progress" role="progressbar" aria-label="Progress" aria-valuemin="0" aria-valuemax="100"
                     aria-valuenow=move || format!("{:.0}", pct())>
@@ -569,14 +572,14 @@ fn FieldAccuracyCard(
 }
 
 /// "pass" → a badge class and a label.
-pub fn verdict_badge(verdict: Option<&str>, state: &str) -> (&'static str, String) {
+pub fn verdict_badge(verdict: Option<Verdict>, state: &str) -> (&'static str, String) {
     match verdict {
-        Some("pass") => ("badge ok", "pass".into()),
-        Some("partial") => ("badge warn", "partial".into()),
-        Some("fail") => ("badge bad", "fail".into()),
-        Some("error") => ("badge bad", "error".into()),
-        Some("no_ground_truth") => ("badge", "no expected values".into()),
-        _ => ("badge", state.to_string()),
+        Some(Verdict::Pass) => ("badge ok", "pass".into()),
+        Some(Verdict::Partial) => ("badge warn", "partial".into()),
+        Some(Verdict::Fail) => ("badge bad", "fail".into()),
+        Some(Verdict::Error) => ("badge bad", "error".into()),
+        Some(Verdict::NoGroundTruth) => ("badge", "no expected values".into()),
+        None => ("badge", state.to_string()),
     }
 }
 
@@ -604,7 +607,7 @@ pub fn JobPage() -> impl IntoView {
                 match data.await {
                     Err(e) => view! { <ErrorBox error=e /> }.into_any(),
                     Ok(d) => {
-                        let (class, label) = verdict_badge(d.job.verdict.as_deref(), &d.job.state);
+                        let (class, label) = verdict_badge(d.job.verdict, d.job.state.as_str());
                         let run = format!("/o/{}/executions/{}", d.org_slug, d.job.execution_id);
                         let batch = format!("/o/{}/batches/{}", d.org_slug, d.batch_id);
                         let mut names: Vec<String> = d.job.extracted.keys().cloned().collect();

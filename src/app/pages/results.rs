@@ -11,6 +11,8 @@ use leptos_meta::Title;
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::model::BulkOperation;
+
 use super::executions::verdict_badge;
 use super::projects::use_query;
 use crate::api::projects::{edit_ground_truth, get_job, list_execution_jobs};
@@ -396,12 +398,12 @@ pub fn ResultsGrid(
             busy.set(false);
         });
     };
-    let job_action = move |action: &'static str| {
+    let job_action = move |action: BulkOperation| {
         let (status, evaluation) = filter_of(tab.get_untracked().as_deref());
         let slug = slug_for_rows.get_value();
         let args = BulkJobs {
             execution: id,
-            action: action.to_string(),
+            action,
             job_ids: ids(),
             all_matching: all_matching.get_untracked(),
             status,
@@ -432,7 +434,7 @@ pub fn ResultsGrid(
                                 }
                             } else {
                                 notice.set(Some(match action {
-                                    "delete" => format!(
+                                    BulkOperation::Delete => format!(
                                         "Deleted {} (of {} chosen).",
                                         plural(r.affected, "job"),
                                         r.matched
@@ -461,15 +463,15 @@ pub fn ResultsGrid(
                 Ok(r) => {
                     let n = plural(r.matched, "job");
                     let question = match action {
-                        "delete" => format!("Delete the finished jobs among these {n}? Their results and attempts are removed for good; queued and running jobs are kept."),
-                        "rerun" => format!("Rerun these {n} as a new execution?"),
+                        BulkOperation::Delete => format!("Delete the finished jobs among these {n}? Their results and attempts are removed for good; queued and running jobs are kept."),
+                        BulkOperation::Rerun => format!("Rerun these {n} as a new execution?"),
                         _ => format!("Cancel the queued jobs among these {n}?"),
                     };
                     pending.set(Some(Pending {
                         question,
                         samples: vec![],
                         apply,
-                        danger: action == "delete",
+                        danger: action == BulkOperation::Delete,
                     }));
                 }
                 Err(e) => error.set(Some(e)),
@@ -565,7 +567,7 @@ pub fn ResultsGrid(
                                 let job = *job;
                                 let (jid, row_index, url) = job.with_untracked(|j| (j.id, j.row_index, j.url.clone()));
                                 let slug = slug_for_rows.get_value();
-                                let badge = move || job.with(|j| verdict_badge(j.verdict.as_deref(), &j.state));
+                                let badge = move || job.with(|j| verdict_badge(j.verdict, j.state.as_str()));
                                 let accuracy = move || job.with(|j| j.accuracy.map(|a| format!("{:.0}%", a * 100.0)));
                                 let checked = move || selected.with(|s| s.contains(&jid));
                                 let cells = fields.iter().map(|f| view! {
@@ -606,13 +608,13 @@ pub fn ResultsGrid(
                                             })}
                                             {can_edit.then(|| view! {
                                                 <button type="button" class="button" disabled=move || busy.get() data-testid="rerun-selected"
-                                                    on:click=move |_| job_action("rerun")>"Rerun"</button>
+                                                    on:click=move |_| job_action(BulkOperation::Rerun)>"Rerun"</button>
                                                 <button type="button" class="button" disabled=move || busy.get()
-                                                    on:click=move |_| job_action("update")>"Cancel queued"</button>
+                                                    on:click=move |_| job_action(BulkOperation::Update)>"Cancel queued"</button>
                                             })}
                                             {can_delete.then(|| view! {
                                                 <button type="button" class="button danger" disabled=move || busy.get()
-                                                    on:click=move |_| job_action("delete")>"Delete…"</button>
+                                                    on:click=move |_| job_action(BulkOperation::Delete)>"Delete…"</button>
                                             })}
                                         </div>
                                         {can_edit.then(|| {
@@ -1183,8 +1185,8 @@ pub fn ComparePage() -> impl IntoView {
                                                     <thead><tr><th scope="col" class="num">"Row"</th><th scope="col">"Site"</th><th scope="col">"A"</th><th scope="col">"B"</th><th scope="col">"Values that changed (A → B)"</th></tr></thead>
                                                     <tbody>
                                                         {list.into_iter().map(|p| {
-                                                            let (ca, la) = verdict_badge(p.verdict_a.as_deref(), "");
-                                                            let (cb, lb) = verdict_badge(p.verdict_b.as_deref(), "");
+                                                            let (ca, la) = verdict_badge(p.verdict_a, "");
+                                                            let (cb, lb) = verdict_badge(p.verdict_b, "");
                                                             let diffs = p.differences.iter().map(|(k, (x, y))| format!("{k}: {} → {}", x.clone().unwrap_or_else(|| "—".into()), y.clone().unwrap_or_else(|| "—".into()))).collect::<Vec<_>>().join(" · ");
                                                             view! {
                                                                 <tr>

@@ -108,7 +108,9 @@ pub fn scopes_allow(scopes: &[Scope], p: Permission) -> bool {
     }
 }
 
-/// The caller of a service operation: a signed-in person or an API key.
+/// The caller of a service operation: a signed-in person, an API key, or
+/// Mino itself (benchmarks, the demo loader, webhook bodies built outside
+/// any request) — the last only inside an [`OrgCtx::system`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum Actor {
     User {
@@ -119,13 +121,22 @@ pub enum Actor {
         org_id: Uuid,
         scopes: Vec<Scope>,
     },
+    System,
 }
 
 impl Actor {
     pub fn user_id(&self) -> Option<Uuid> {
         match self {
             Actor::User { id } => Some(*id),
-            Actor::ApiKey { .. } => None,
+            Actor::ApiKey { .. } | Actor::System => None,
+        }
+    }
+
+    /// The API key acting, if a key is.
+    pub fn key_id(&self) -> Option<Uuid> {
+        match self {
+            Actor::ApiKey { id, .. } => Some(*id),
+            Actor::User { .. } | Actor::System => None,
         }
     }
 
@@ -138,22 +149,92 @@ impl Actor {
     }
 }
 
-/// A caller inside one organization, with what they hold there. Built only by
-/// `service::orgs::org_ctx`, which answers 404 to non-members.
+/// A caller inside one organization, with what they hold there. Built by
+/// `service::orgs::org_ctx` (which answers 404 to non-members) through
+/// [`OrgCtx::member`] and [`OrgCtx::key`], or by [`OrgCtx::system`] for work
+/// Mino does itself.
 #[derive(Debug, Clone)]
 pub struct OrgCtx {
-    pub org_id: Uuid,
-    pub actor: Actor,
-    /// The member's role; `None` for API keys.
-    pub role: Option<Role>,
+    org_id: Uuid,
+    actor: Actor,
+    /// The member's role; `None` for API keys and Mino itself.
+    role: Option<Role>,
+    /// The actor's display name, looked up the first time it is needed.
+    name: std::sync::Arc<tokio::sync::OnceCell<String>>,
+}
+
+impl OrgCtx {
+    fn new(org_id: Uuid, actor: Actor, role: Option<Role>) -> OrgCtx {
+        OrgCtx {
+            org_id,
+            actor,
+            role,
+            name: Default::default(),
+        }
+    }
+
+    /// A member of the organization with their role (the caller checked
+    /// the membership).
+    pub fn member(org_id: Uuid, user_id: Uuid, role: Role) -> OrgCtx {
+        Self::new(org_id, Actor::User { id: user_id }, Some(role))
+    }
+
+    /// An API key of the organization (the caller checked it belongs).
+    pub fn key(org_id: Uuid, key: Actor) -> OrgCtx {
+        debug_assert!(matches!(key, Actor::ApiKey { .. }));
+        Self::new(org_id, key, None)
+    }
+
+    /// Mino itself working in the organization: holds every permission,
+    /// and is named "Mino" in logs and events.
+    pub fn system(org_id: Uuid) -> OrgCtx {
+        Self::new(org_id, Actor::System, None)
+    }
+
+    pub fn org_id(&self) -> Uuid {
+        self.org_id
+    }
+
+    pub fn actor(&self) -> &Actor {
+        &self.actor
+    }
+
+    pub fn role(&self) -> Option<Role> {
+        self.role
+    }
+
+    /// Who is acting, as people read it in event logs: the user's name,
+    /// "API key “ci”", or "Mino"; looked up once per context.
+    pub async fn actor_name(&self, db: &sqlx::PgPool) -> Result<&str, AppError> {
+        let name = self
+            .name
+            .get_or_try_init(|| async {
+                Ok::<_, AppError>(match &self.actor {
+                    Actor::User { id } => crate::server::db::users::fetch_by_id(db, *id)
+                        .await?
+                        .map(|u| u.name)
+                        .unwrap_or_else(|| "A former user".into()),
+                    Actor::ApiKey { id, .. } => {
+                        crate::server::db::api_keys::fetch_one(db, self.org_id, *id)
+                            .await?
+                            .map(|k| format!("API key “{}”", k.name))
+                            .unwrap_or_else(|| "An API key".into())
+                    }
+                    Actor::System => "Mino".into(),
+                })
+            })
+            .await?;
+        Ok(name.as_str())
+    }
 }
 
 /// Fails with 403 unless the caller holds `p` in this organization.
 pub fn require(ctx: &OrgCtx, p: Permission) -> Result<(), AppError> {
-    let allowed = match (&ctx.actor, ctx.role) {
+    let allowed = match (ctx.actor(), ctx.role()) {
         (Actor::User { .. }, Some(role)) => role_allows(role, p),
         (Actor::ApiKey { scopes, .. }, _) => scopes_allow(scopes, p),
         (Actor::User { .. }, None) => false,
+        (Actor::System, _) => true,
     };
     if allowed {
         Ok(())
@@ -164,7 +245,7 @@ pub fn require(ctx: &OrgCtx, p: Permission) -> Result<(), AppError> {
 
 fn denial_message(ctx: &OrgCtx, p: Permission) -> String {
     let (role, scope) = rule(p);
-    match (&ctx.actor, scope) {
+    match (ctx.actor(), scope) {
         (Actor::ApiKey { .. }, Some(s)) => {
             format!("This API key lacks the `{}` scope.", s.as_str())
         }

@@ -38,6 +38,14 @@ pub async fn fetch_org_id(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Opt
         .await
 }
 
+/// The batch's sequence number (its rows' key).
+pub async fn fetch_seq(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar("select seq from batches where id = $1")
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
+
 pub async fn fetch_one(
     db: impl PgExecutor<'_>,
     org_id: Uuid,

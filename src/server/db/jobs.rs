@@ -15,19 +15,22 @@ use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use crate::model::{AgentKind, ExecutionMode, ExecutionState, Verdict};
+use crate::server::evaluate::JobVerdict;
+
 pub struct NewExecution<'a> {
     pub org_id: Uuid,
     pub project_id: Uuid,
     pub batch_id: Uuid,
     pub instruction_version: i32,
-    pub mode: &'a str,
+    pub mode: ExecutionMode,
     pub sample_size: Option<i32>,
-    pub agent: &'a str,
+    pub agent: AgentKind,
     pub concurrency: i32,
     pub max_retries: i32,
     pub timeout_secs: i32,
     pub price_per_job_micros: i64,
-    pub state: &'a str,
+    pub state: ExecutionState,
     pub created_by: Option<Uuid>,
     pub fields: &'a [crate::model::OutputField],
     pub remote_url: Option<&'a str>,
@@ -65,6 +68,86 @@ pub async fn insert_execution(conn: &mut PgConnection, e: &NewExecution<'_>) -> 
     .bind(e.rerun_of)
     .fetch_one(conn)
     .await
+}
+
+/// One queued job per row index given, in row order.
+pub async fn enqueue_row_indexes(
+    conn: &mut PgConnection,
+    execution_id: Uuid,
+    org_id: Uuid,
+    rows: &[i32],
+) -> sqlx::Result<u64> {
+    Ok(sqlx::query(
+        "insert into jobs (execution_id, org_id, row_index)
+         select $1, $2, r from unnest($3::int[]) r order by r",
+    )
+    .bind(execution_id)
+    .bind(org_id)
+    .bind(rows)
+    .execute(conn)
+    .await?
+    .rows_affected())
+}
+
+/// Cancels the execution's queued jobs (a stop); running ones end on
+/// their own.
+pub async fn cancel_queued(db: impl sqlx::PgExecutor<'_>, execution_id: Uuid) -> sqlx::Result<u64> {
+    Ok(sqlx::query(
+        "update jobs set state = 'cancelled', finished_at = now()
+         where execution_id = $1 and state = 'queued'",
+    )
+    .bind(execution_id)
+    .execute(db)
+    .await?
+    .rows_affected())
+}
+
+/// The execution a job belongs to.
+pub async fn fetch_execution_id(
+    db: impl sqlx::PgExecutor<'_>,
+    job_id: i64,
+) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar("select execution_id from jobs where id = $1")
+        .bind(job_id)
+        .fetch_optional(db)
+        .await
+}
+
+/// Deletes those of `ids` that finished (queued and running jobs belong to
+/// the queue; only finished ones can go).
+pub async fn delete_finished(
+    db: impl sqlx::PgExecutor<'_>,
+    execution_id: Uuid,
+    ids: &[i64],
+) -> sqlx::Result<u64> {
+    Ok(sqlx::query(
+        "delete from jobs where execution_id = $1 and id = any($2)
+           and state in ('succeeded', 'failed', 'cancelled')",
+    )
+    .bind(execution_id)
+    .bind(ids)
+    .execute(db)
+    .await?
+    .rows_affected())
+}
+
+/// Moves those of `ids` still queued to a final `state` (a cancel).
+pub async fn finish_queued(
+    db: impl sqlx::PgExecutor<'_>,
+    execution_id: Uuid,
+    ids: &[i64],
+    state: crate::model::JobState,
+) -> sqlx::Result<u64> {
+    Ok(sqlx::query(
+        "update jobs set state = $3, finished_at = now()
+         where execution_id = $1 and id = any($2) and state = 'queued'",
+    )
+    .bind(execution_id)
+    .bind(ids)
+    .bind(state)
+    .execute(db)
+    .await?
+    .rows_affected())
 }
 
 /// Which rows of the batch become jobs.
@@ -249,13 +332,12 @@ pub struct Completion {
     /// The attempt's log lines (a JSON array).
     pub log: Value,
     /// The evaluation against the row's expected values.
-    pub verdict: &'static str,
-    pub field_results: Value,
-    pub accuracy: Option<f64>,
+    pub verdict: JobVerdict,
 }
 
-/// Records many successful attempts in one statement (the executor
-/// batches them: one round trip per job would cap throughput). Only
+/// Records many successful attempts (the executor batches them: a round
+/// trip per job would cap throughput): one statement finishes the jobs and
+/// their attempts, another stores their verdicts, in one transaction. Only
 /// attempts `worker` still holds are written; returns their job ids.
 pub async fn complete_many(
     db: &PgPool,
@@ -270,19 +352,14 @@ pub async fn complete_many(
     let extracted: Vec<String> = done.iter().map(|c| c.extracted.to_string()).collect();
     let raw: Vec<&str> = done.iter().map(|c| c.raw_output.as_str()).collect();
     let logs: Vec<String> = done.iter().map(|c| c.log.to_string()).collect();
-    let verdicts: Vec<&str> = done.iter().map(|c| c.verdict).collect();
-    let results: Vec<String> = done.iter().map(|c| c.field_results.to_string()).collect();
-    let accuracies: Vec<Option<f64>> = done.iter().map(|c| c.accuracy).collect();
-    sqlx::query_as(
+    let mut tx = db.begin().await?;
+    let ours: Vec<(i64, Uuid)> = sqlx::query_as(
         "with input as (
-             select * from unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::text[],
-                                  $7::text[], $8::text[], $9::float8[])
-                 as d(id, attempt, extracted, raw, log, verdict, field_results, accuracy)),
+             select * from unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::text[])
+                 as d(id, attempt, extracted, raw, log)),
          done as (
              update jobs j set state = 'succeeded', extracted = d.extracted::json,
                     raw_output = d.raw, error_class = null, error = null, progress = null,
-                    verdict = d.verdict, field_results = d.field_results::json,
-                    accuracy = d.accuracy,
                     lease_owner = null, lease_expires_at = null, finished_at = now()
              from input d
              where j.id = d.id and j.attempt = d.attempt and j.lease_owner = $6
@@ -303,11 +380,47 @@ pub async fn complete_many(
     .bind(&raw)
     .bind(&logs)
     .bind(worker)
+    .fetch_all(&mut *tx)
+    .await?;
+    let judged: Vec<(i64, &JobVerdict)> = done
+        .iter()
+        .filter(|c| ours.iter().any(|(id, _)| *id == c.id))
+        .map(|c| (c.id, &c.verdict))
+        .collect();
+    store_verdicts(&mut tx, &judged).await?;
+    tx.commit().await?;
+    Ok(ours)
+}
+
+/// Stores jobs' verdicts, per-field results and accuracies in one
+/// statement: the executor's completions and re-judging after an edit both
+/// write them here.
+pub async fn store_verdicts(
+    conn: &mut PgConnection,
+    judged: &[(i64, &JobVerdict)],
+) -> sqlx::Result<u64> {
+    if judged.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<i64> = judged.iter().map(|(id, _)| *id).collect();
+    let verdicts: Vec<&str> = judged.iter().map(|(_, v)| v.verdict.as_str()).collect();
+    let results: Vec<String> = judged
+        .iter()
+        .map(|(_, v)| Value::Object(v.fields.clone()).to_string())
+        .collect();
+    let accuracies: Vec<Option<f64>> = judged.iter().map(|(_, v)| v.accuracy).collect();
+    Ok(sqlx::query(
+        "update jobs j set verdict = u.verdict, field_results = u.fr::json, accuracy = u.acc
+         from unnest($1::bigint[], $2::text[], $3::text[], $4::float8[]) u(id, verdict, fr, acc)
+         where j.id = u.id",
+    )
+    .bind(&ids)
     .bind(&verdicts)
     .bind(&results)
     .bind(&accuracies)
-    .fetch_all(db)
-    .await
+    .execute(conn)
+    .await?
+    .rows_affected())
 }
 
 /// Records one result; false (and nothing written) for a stale attempt.
@@ -327,9 +440,11 @@ pub async fn complete(
             extracted: extracted.clone(),
             raw_output: raw_output.to_string(),
             log: Value::Array(vec![]),
-            verdict: "no_ground_truth",
-            field_results: Value::Object(Map::new()),
-            accuracy: None,
+            verdict: JobVerdict {
+                verdict: Verdict::NoGroundTruth,
+                fields: Map::new(),
+                accuracy: None,
+            },
         }],
     )
     .await?;

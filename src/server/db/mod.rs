@@ -1,15 +1,31 @@
 //! Queries, one module per table. Functions take any executor so services
 //! can run them inside a transaction. SQL lives only here.
 
+pub mod analysis;
 pub mod api_keys;
+pub mod audit;
 pub mod auth_failures;
 pub mod batches;
+pub mod executions;
+pub mod ground_truth;
 pub mod invitations;
 pub mod jobs;
 pub mod memberships;
 pub mod orgs;
 pub mod projects;
+pub mod rate_limits;
+pub mod results;
+pub mod summaries;
 pub mod users;
+pub mod webhooks;
+
+/// A string literal for SQL that reads the same whatever
+/// `standard_conforming_strings` says (E'' with quotes and backslashes
+/// doubled), for statements that can't take parameters (`COPY (…)`).
+/// Values are checked to hold no NUL before they get here.
+pub fn literal(s: &str) -> String {
+    format!("E'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
+}
 
 /// The name of the unique constraint/index a failed insert hit, if any, so
 /// services can turn it into a field error instead of a 500.

@@ -7,13 +7,14 @@ pub mod dataset;
 
 use serde_json::{json, Map, Value};
 
-use crate::model::OutputField;
+use crate::model::{OutputField, Verdict};
 
 /// A job's evaluation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobVerdict {
-    /// pass, partial, fail or no_ground_truth.
-    pub verdict: &'static str,
+    /// Pass, partial, fail or no ground truth (never error: that is a
+    /// failed job's).
+    pub verdict: Verdict,
     /// Per field with an expected value.
     pub fields: Map<String, Value>,
     /// Share of the compared fields that passed.
@@ -52,10 +53,10 @@ pub fn evaluate_job(
         );
     }
     let verdict = match (compared, passed) {
-        (0, _) => "no_ground_truth",
-        (c, p) if c == p => "pass",
-        (_, 0) => "fail",
-        _ => "partial",
+        (0, _) => Verdict::NoGroundTruth,
+        (c, p) if c == p => Verdict::Pass,
+        (_, 0) => Verdict::Fail,
+        _ => Verdict::Partial,
     };
     JobVerdict {
         verdict,
@@ -100,20 +101,20 @@ mod tests {
         let got = got.as_object().unwrap();
         let all = json!({"title": "blue mug", "price": "12.5"});
         let v = evaluate_job(&fields, got, all.as_object().unwrap());
-        assert_eq!((v.verdict, v.accuracy), ("pass", Some(1.0)));
+        assert_eq!((v.verdict, v.accuracy), (Verdict::Pass, Some(1.0)));
         assert!(
             !v.fields.contains_key("note"),
             "no expected value, not judged"
         );
         let half = json!({"title": "blue mug", "price": "13"});
         let v = evaluate_job(&fields, got, half.as_object().unwrap());
-        assert_eq!((v.verdict, v.accuracy), ("partial", Some(0.5)));
+        assert_eq!((v.verdict, v.accuracy), (Verdict::Partial, Some(0.5)));
         assert_eq!(v.fields["price"]["pass"], false);
         assert_eq!(v.fields["price"]["expected"], "13");
         let none = json!({"title": "red", "price": ""});
         let v = evaluate_job(&fields, got, none.as_object().unwrap());
-        assert_eq!((v.verdict, v.accuracy), ("fail", Some(0.0)));
+        assert_eq!((v.verdict, v.accuracy), (Verdict::Fail, Some(0.0)));
         let v = evaluate_job(&fields, got, &Map::new());
-        assert_eq!((v.verdict, v.accuracy), ("no_ground_truth", None));
+        assert_eq!((v.verdict, v.accuracy), (Verdict::NoGroundTruth, None));
     }
 }

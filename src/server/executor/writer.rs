@@ -53,9 +53,7 @@ impl Writer {
             extracted: Value::Object(out.values),
             raw_output: out.raw.to_string(),
             log,
-            verdict: verdict.verdict,
-            field_results: Value::Object(verdict.fields),
-            accuracy: verdict.accuracy,
+            verdict,
         };
         let gone = || sqlx::Error::Protocol("the result writer has stopped".into());
         self.tx

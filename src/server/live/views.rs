@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use super::Hub;
 use crate::model::LiveSnapshot;
-use crate::server::service::executions;
+use crate::server::db::{self, executions::LiveParts};
 
 /// Shortest time between two reads of one execution's snapshot.
 pub const MIN_GAP: Duration = Duration::from_millis(100);
@@ -78,8 +78,12 @@ impl Watchers {
         let mut done_history: VecDeque<(Instant, i64)> = VecDeque::new();
         loop {
             let read_at = Instant::now();
-            match executions::live_parts(&self.db, id).await {
-                Ok(Some((execution, running_jobs, events))) => {
+            match db::executions::live_parts(&self.db, id).await {
+                Ok(Some(LiveParts {
+                    execution,
+                    running_jobs,
+                    events,
+                })) => {
                     let done = execution.completed + execution.errors + execution.cancelled;
                     done_history.push_back((read_at, done));
                     while done_history

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sqlx::types::Json;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -13,14 +13,11 @@ use uuid::Uuid;
 use crate::error::AppError;
 use crate::model::{
     Comparison, FailureExample, FailurePattern, FailurePatterns, FieldDelta, FieldFailures,
-    JobPair, OutputField, TrendPoint, Trends, ValueType,
+    JobPair, TrendPoint, Trends, ValueType, Verdict,
 };
 use crate::server::auth::rbac::Actor;
+use crate::server::db::{self, executions::Counts, executions::MetricParts};
 use crate::server::evaluate::comparators;
-
-type JsonMap = Json<Map<String, Value>>;
-/// job, row index, URL, expected values, error class, error
-type ErroredJob = (i64, i32, String, JsonMap, Option<String>, Option<String>);
 
 /// The patterns, in the order they are shown.
 pub const PATTERNS: &[&str] = &[
@@ -89,28 +86,17 @@ pub async fn failure_patterns(
     id: Uuid,
 ) -> Result<FailurePatterns, AppError> {
     let (_, e) = super::executions::execution_ctx(db, actor, id).await?;
-    super::summaries::memo(db, id, "patterns", || patterns_of(db, id, e.batch_id)).await
+    db::summaries::memo(db, id, "patterns", || patterns_of(db, id, e.batch_id)).await
 }
 
 /// Failure patterns scanned from the jobs (`failure_patterns` keeps them).
 async fn patterns_of(db: &PgPool, id: Uuid, batch_id: Uuid) -> Result<FailurePatterns, AppError> {
-    let fields: Json<Vec<OutputField>> =
-        sqlx::query_scalar("select fields from executions where id = $1")
-            .bind(id)
-            .fetch_one(db)
-            .await?;
+    let fields = db::analysis::execution_fields(db, id).await?;
     let types: HashMap<String, ValueType> = fields
-        .0
         .iter()
         .map(|f| (f.name.clone(), f.field_type))
         .collect();
-    let judged: Vec<(String, i64)> = sqlx::query_as(
-        "select f.key, count(*) from jobs j cross join lateral json_each(j.field_results) f
-         where j.execution_id = $1 and j.field_results is not null group by 1",
-    )
-    .bind(id)
-    .fetch_all(db)
-    .await?;
+    let judged = db::analysis::judged_per_field(db, id).await?;
     let mut out: BTreeMap<String, (i64, BTreeMap<&'static str, FailurePattern>)> = judged
         .into_iter()
         .map(|(k, n)| (k, (n, BTreeMap::new())))
@@ -128,18 +114,9 @@ async fn patterns_of(db: &PgPool, id: Uuid, batch_id: Uuid) -> Result<FailurePat
         }
     };
     // Jobs that ran and got a field wrong.
-    let failing: Vec<(i64, i32, String, JsonMap)> = sqlx::query_as(
-        "select j.id, j.row_index, r.site_url, j.field_results
-         from jobs j join batch_rows r on r.batch_seq = (select seq from batches where id = $2)
-                                       and r.row_index = j.row_index
-         where j.execution_id = $1 and j.verdict in ('partial', 'fail')
-         order by j.id",
-    )
-    .bind(id)
-    .bind(batch_id)
-    .fetch_all(db)
-    .await?;
-    for (job, row_index, url, Json(results)) in failing {
+    let failing = db::analysis::failing_jobs(db, id, batch_id).await?;
+    for job in failing {
+        let Json(results) = &job.field_results;
         for (field, r) in results.iter().filter(|(_, r)| r["pass"] == false) {
             let expected = r.get("expected").and_then(text).unwrap_or_default();
             let extracted = r.get("extracted").and_then(text);
@@ -154,9 +131,9 @@ async fn patterns_of(db: &PgPool, id: Uuid, batch_id: Uuid) -> Result<FailurePat
                 field,
                 pattern,
                 FailureExample {
-                    job_id: job,
-                    row_index,
-                    url: url.clone(),
+                    job_id: job.id,
+                    row_index: job.row_index,
+                    url: job.site_url.clone(),
                     extracted,
                     expected: Some(expected),
                     detail: r["explanation"].as_str().unwrap_or_default().to_string(),
@@ -165,20 +142,11 @@ async fn patterns_of(db: &PgPool, id: Uuid, batch_id: Uuid) -> Result<FailurePat
         }
     }
     // Jobs that failed: an agent error for every field the row expected.
-    let errored: Vec<ErroredJob> = sqlx::query_as(
-        "select j.id, j.row_index, r.site_url, r.ground_truth, j.error_class, j.error
-             from jobs j join batch_rows r on r.batch_seq = (select seq from batches where id = $2)
-                                           and r.row_index = j.row_index
-             where j.execution_id = $1 and j.state = 'failed'
-             order by j.id",
-    )
-    .bind(id)
-    .bind(batch_id)
-    .fetch_all(db)
-    .await?;
-    for (job, row_index, url, Json(truth), class, error) in errored {
-        for f in &fields.0 {
-            let Some(expected) = truth
+    let errored = db::analysis::errored_jobs(db, id, batch_id).await?;
+    for job in errored {
+        for f in &fields {
+            let Some(expected) = job
+                .ground_truth
                 .get(&f.name)
                 .and_then(text)
                 .filter(|t| !t.trim().is_empty())
@@ -189,15 +157,15 @@ async fn patterns_of(db: &PgPool, id: Uuid, batch_id: Uuid) -> Result<FailurePat
                 &f.name,
                 "agent_error",
                 FailureExample {
-                    job_id: job,
-                    row_index,
-                    url: url.clone(),
+                    job_id: job.id,
+                    row_index: job.row_index,
+                    url: job.site_url.clone(),
                     extracted: None,
                     expected: Some(expected),
                     detail: format!(
                         "{}: {}",
-                        class.clone().unwrap_or_else(|| "error".into()),
-                        error.clone().unwrap_or_default()
+                        job.error_class.as_deref().unwrap_or("error"),
+                        job.error.as_deref().unwrap_or_default()
                     ),
                 },
             );
@@ -222,37 +190,22 @@ async fn patterns_of(db: &PgPool, id: Uuid, batch_id: Uuid) -> Result<FailurePat
     })
 }
 
-/// execution, created, mode, state, version
-type RunRow = (Uuid, chrono::DateTime<chrono::Utc>, String, String, i32);
-
 pub async fn trends(db: &PgPool, actor: &Actor, batch_id: Uuid) -> Result<Trends, AppError> {
     let (ctx, _) = super::batches::batch_ctx(db, actor, batch_id).await?;
     crate::server::auth::rbac::require(&ctx, crate::server::auth::rbac::Permission::ViewResults)?;
     // The latest 100 runs, shown oldest first.
-    let runs: Vec<RunRow> = sqlx::query_as(
-        "select * from (
-             select e.id, e.created_at, e.mode, e.state, e.instruction_version
-             from executions e where e.org_id = $1 and e.batch_id = $2
-             order by e.created_at desc limit 100) t
-         order by created_at",
-    )
-    .bind(ctx.org_id)
-    .bind(batch_id)
-    .fetch_all(db)
-    .await?;
+    let runs = db::analysis::recent_runs(db, ctx.org_id(), batch_id).await?;
     // Each run's counts and per-field accuracy, kept per finished run: a
     // batch page with a hundred million-job runs doesn't scan them all.
-    let ids: Vec<Uuid> = runs.iter().map(|r| r.0).collect();
-    let mut counts: HashMap<Uuid, super::executions::Counts> =
-        super::summaries::kept(db, &ids, "counts").await?;
-    let mut metrics: HashMap<Uuid, super::executions::MetricParts> =
-        super::summaries::kept(db, &ids, "metrics").await?;
+    let ids: Vec<Uuid> = runs.iter().map(|r| r.id).collect();
+    let mut counts: HashMap<Uuid, Counts> = db::summaries::kept(db, &ids, "counts").await?;
+    let mut metrics: HashMap<Uuid, MetricParts> = db::summaries::kept(db, &ids, "metrics").await?;
     for id in &ids {
         if !counts.contains_key(id) {
-            counts.insert(*id, super::executions::counts(db, *id).await?);
+            counts.insert(*id, db::executions::counts(db, *id).await?);
         }
         if !metrics.contains_key(id) {
-            metrics.insert(*id, super::executions::metric_parts(db, *id).await?);
+            metrics.insert(*id, db::executions::metric_parts(db, *id).await?);
         }
     }
     let mut names: Vec<String> = metrics
@@ -278,17 +231,17 @@ pub async fn trends(db: &PgPool, actor: &Actor, batch_id: Uuid) -> Result<Trends
         fields: names,
         points: runs
             .into_iter()
-            .map(|(id, created_at, mode, state, version)| {
-                let c = counts.remove(&id).unwrap_or_default();
+            .map(|run| {
+                let c = counts.remove(&run.id).unwrap_or_default();
                 TrendPoint {
-                    execution_id: id,
-                    created_at,
-                    mode,
-                    state,
-                    instruction_version: version,
+                    execution_id: run.id,
+                    created_at: run.created_at,
+                    mode: run.mode,
+                    state: run.state,
+                    instruction_version: run.instruction_version,
                     judged: c.judged,
                     accuracy: c.accuracy,
-                    fields: by_run.remove(&id).unwrap_or_default(),
+                    fields: by_run.remove(&run.id).unwrap_or_default(),
                 }
             })
             .collect(),
@@ -297,27 +250,15 @@ pub async fn trends(db: &PgPool, actor: &Actor, batch_id: Uuid) -> Result<Trends
 
 /// A verdict's rank for fixed/regressed: higher is better; None for jobs
 /// with nothing to judge (not finished, or no expected values).
-fn rank(verdict: Option<&str>) -> Option<u8> {
+fn rank(verdict: Option<Verdict>) -> Option<u8> {
     match verdict? {
-        "pass" => Some(3),
-        "partial" => Some(2),
-        "fail" => Some(1),
-        "error" => Some(0),
-        _ => None,
+        Verdict::Pass => Some(3),
+        Verdict::Partial => Some(2),
+        Verdict::Fail => Some(1),
+        Verdict::Error => Some(0),
+        Verdict::NoGroundTruth => None,
     }
 }
-
-/// row, url, job a, job b, verdict a, verdict b, extracted a, extracted b
-type PairRow = (
-    i32,
-    String,
-    i64,
-    i64,
-    Option<String>,
-    Option<String>,
-    Option<Json<Map<String, Value>>>,
-    Option<Json<Map<String, Value>>>,
-);
 
 pub async fn compare(db: &PgPool, actor: &Actor, a: Uuid, b: Uuid) -> Result<Comparison, AppError> {
     if a == b {
@@ -351,31 +292,16 @@ pub async fn compare(db: &PgPool, actor: &Actor, a: Uuid, b: Uuid) -> Result<Com
             }
         }
     }
-    let seq: i64 = sqlx::query_scalar("select seq from batches where id = $1")
-        .bind(ea.batch_id)
-        .fetch_one(db)
-        .await?;
-    let pairs: Vec<PairRow> = sqlx::query_as(
-        "select ja.row_index, r.site_url, ja.id, jb.id, ja.verdict, jb.verdict, ja.extracted, jb.extracted
-         from jobs ja
-         join jobs jb on jb.execution_id = $2 and jb.row_index = ja.row_index
-         join batch_rows r on r.batch_seq = $3 and r.row_index = ja.row_index
-         where ja.execution_id = $1
-           and (ja.verdict is distinct from jb.verdict
-                or ja.extracted::text is distinct from jb.extracted::text)
-         order by ja.row_index",
-    )
-    .bind(a)
-    .bind(b)
-    .bind(seq)
-    .fetch_all(db)
-    .await?;
+    let seq = db::batches::fetch_seq(db, ea.batch_id)
+        .await?
+        .ok_or_else(|| AppError::NotFound("Batch".into()))?;
+    let pairs = db::analysis::differing_pairs(db, a, b, seq).await?;
     let (mut fixed, mut regressed, mut changed) = (vec![], vec![], vec![]);
     let (mut fixed_count, mut regressed_count, mut changed_count) = (0, 0, 0);
-    for (row_index, url, job_a, job_b, va, vb, xa, xb) in pairs {
+    for p in pairs {
         let (xa, xb) = (
-            xa.map(|j| j.0).unwrap_or_default(),
-            xb.map(|j| j.0).unwrap_or_default(),
+            p.extracted_a.map(|j| j.0).unwrap_or_default(),
+            p.extracted_b.map(|j| j.0).unwrap_or_default(),
         );
         let mut differences = BTreeMap::new();
         for k in xa.keys().chain(xb.keys()) {
@@ -384,14 +310,14 @@ pub async fn compare(db: &PgPool, actor: &Actor, a: Uuid, b: Uuid) -> Result<Com
                 differences.insert(k.clone(), (va, vb));
             }
         }
-        let (ra, rb) = (rank(va.as_deref()), rank(vb.as_deref()));
+        let (ra, rb) = (rank(p.verdict_a), rank(p.verdict_b));
         let pair = JobPair {
-            row_index,
-            url,
-            job_a,
-            job_b,
-            verdict_a: va,
-            verdict_b: vb,
+            row_index: p.row_index,
+            url: p.site_url,
+            job_a: p.job_a,
+            job_b: p.job_b,
+            verdict_a: p.verdict_a,
+            verdict_b: p.verdict_b,
             differences,
         };
         let (list, count) = match (ra, rb) {
@@ -405,17 +331,7 @@ pub async fn compare(db: &PgPool, actor: &Actor, a: Uuid, b: Uuid) -> Result<Com
             list.push(pair);
         }
     }
-    let only: (i64, i64) = sqlx::query_as(
-        "select
-            (select count(*) from jobs ja where ja.execution_id = $1 and not exists
-                (select 1 from jobs jb where jb.execution_id = $2 and jb.row_index = ja.row_index)),
-            (select count(*) from jobs jb where jb.execution_id = $2 and not exists
-                (select 1 from jobs ja where ja.execution_id = $1 and ja.row_index = jb.row_index))",
-    )
-    .bind(a)
-    .bind(b)
-    .fetch_one(db)
-    .await?;
+    let only = db::analysis::unpaired(db, a, b).await?;
     let instructions_diff = if ea.instruction_version != eb.instruction_version {
         Some(
             super::projects::diff(
@@ -440,8 +356,8 @@ pub async fn compare(db: &PgPool, actor: &Actor, a: Uuid, b: Uuid) -> Result<Com
         regressed_count,
         changed,
         changed_count,
-        only_a: only.0,
-        only_b: only.1,
+        only_a: only.only_a,
+        only_b: only.only_b,
         instructions_diff,
     })
 }

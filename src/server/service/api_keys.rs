@@ -62,7 +62,7 @@ pub async fn create(
     ])?;
     let (name, scopes) = (name?, scopes?);
     // A key can't mint a key more powerful than itself (every key reads).
-    if let Actor::ApiKey { scopes: own, .. } = &ctx.actor {
+    if let Actor::ApiKey { scopes: own, .. } = ctx.actor() {
         if let Some(extra) = scopes
             .iter()
             .find(|s| **s != Scope::Read && !own.contains(s))
@@ -77,12 +77,12 @@ pub async fn create(
     let mut tx = db.begin().await?;
     let id = db::api_keys::insert_key(
         &mut *tx,
-        ctx.org_id,
+        ctx.org_id(),
         &name,
         &prefix,
         &digest,
         &scopes,
-        ctx.actor.user_id(),
+        ctx.actor().user_id(),
         input.expires_at,
     )
     .await?;
@@ -96,7 +96,7 @@ pub async fn create(
     )
     .await?;
     tx.commit().await?;
-    let key = db::api_keys::fetch_one(db, ctx.org_id, id)
+    let key = db::api_keys::fetch_one(db, ctx.org_id(), id)
         .await?
         .ok_or_else(|| AppError::NotFound("API key".into()))?;
     Ok(CreatedApiKey {
@@ -107,7 +107,7 @@ pub async fn create(
 
 pub async fn list(db: &PgPool, ctx: &OrgCtx) -> Result<Vec<ApiKey>, AppError> {
     require(ctx, Permission::ManageApiKeys)?;
-    Ok(db::api_keys::fetch_for_org(db, ctx.org_id)
+    Ok(db::api_keys::fetch_for_org(db, ctx.org_id())
         .await?
         .into_iter()
         .map(|k| k.into_model())

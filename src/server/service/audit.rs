@@ -4,25 +4,22 @@
 //! as the change, so a change and its entry stand or fall together.
 //!
 //! The request's address and user agent reach the services through a
-//! task-local set by [`capture_request`], so service signatures don't carry
+//! task-local set for each request (the `http::capture_request`
+//! middleware calls [`with_request`]), so service signatures don't carry
 //! HTTP details; work outside a request (the CLI, background tasks) simply
 //! records none.
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, Request, State};
-use axum::middleware::Next;
-use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use sqlx::{PgExecutor, PgPool, QueryBuilder};
+use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
 
 use super::paging;
 use crate::error::AppError;
 use crate::model::{AuditEntry, Page};
 use crate::server::auth::rbac::{require, Actor, OrgCtx, Permission};
-use crate::server::state::AppState;
+use crate::server::csv;
+use crate::server::db::{self, audit::ActionMatch};
 
 /// Where a request came from.
 #[derive(Debug, Clone, Default)]
@@ -35,26 +32,10 @@ tokio::task_local! {
     static REQUEST: RequestMeta;
 }
 
-/// Middleware: makes the request's address and user agent available to the
-/// audit entries its handler writes.
-pub async fn capture_request(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let peer = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0);
-    let meta = RequestMeta {
-        ip: Some(crate::server::http::client_ip(
-            req.headers(),
-            peer,
-            state.config.trust_proxy,
-        )),
-        user_agent: req
-            .headers()
-            .get(axum::http::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|ua| ua.chars().take(500).collect()),
-    };
-    REQUEST.scope(meta, next.run(req)).await
+/// Runs a request's handler with its address and user agent available to
+/// the audit entries it writes.
+pub async fn with_request<F: std::future::Future>(meta: RequestMeta, handler: F) -> F::Output {
+    REQUEST.scope(meta, handler).await
 }
 
 fn request_meta() -> RequestMeta {
@@ -105,7 +86,7 @@ pub async fn record(
     ctx: &OrgCtx,
     change: Change<'_>,
 ) -> Result<(), AppError> {
-    record_at(db, Some(ctx.org_id), &ctx.actor, change).await
+    record_at(db, Some(ctx.org_id()), ctx.actor(), change).await
 }
 
 /// Records a change to an account (sign-up, password), which belongs to no
@@ -127,32 +108,25 @@ pub async fn record_at(
     change: Change<'_>,
 ) -> Result<(), AppError> {
     let meta = request_meta();
-    let (user_id, key_id) = match actor {
-        Actor::User { id } => (Some(*id), None),
-        Actor::ApiKey { id, .. } => (None, Some(*id)),
-    };
-    // The actor's name is read in the same statement, so an entry never
-    // costs a round trip of its own.
-    sqlx::query(
-        "insert into audit_log (org_id, actor_user_id, actor_key_id, actor_name, action,
-                                resource_type, resource_id, before, after, ip, user_agent)
-         values ($1, $2, $3,
-                 coalesce((select name || ' <' || email || '>' from users where id = $2),
-                          (select 'API key “' || name || '” (' || prefix || '…)' from api_keys where id = $3),
-                          'unknown'),
-                 $4, $5, $6, $7, $8, $9, $10)",
+    db::audit::insert(
+        db,
+        db::audit::NewEntry {
+            org_id,
+            actor_user_id: actor.user_id(),
+            actor_key_id: actor.key_id(),
+            fallback_name: match actor {
+                Actor::System => "Mino",
+                _ => "unknown",
+            },
+            action: change.action,
+            resource_type: change.resource_type,
+            resource_id: &change.resource_id,
+            before: change.before,
+            after: change.after,
+            ip: meta.ip,
+            user_agent: meta.user_agent,
+        },
     )
-    .bind(org_id)
-    .bind(user_id)
-    .bind(key_id)
-    .bind(change.action)
-    .bind(change.resource_type)
-    .bind(&change.resource_id)
-    .bind(change.before)
-    .bind(change.after)
-    .bind(meta.ip)
-    .bind(meta.user_agent)
-    .execute(db)
     .await?;
     Ok(())
 }
@@ -215,88 +189,31 @@ pub async fn list(
             return Err(AppError::field(field, "Remove the NUL character."));
         }
     }
-    let mut q = QueryBuilder::new(
-        "select id, at, actor_user_id, actor_key_id, actor_name, action, resource_type,
-                resource_id, before, after, ip, user_agent
-         from audit_log where org_id = ",
-    );
-    q.push_bind(ctx.org_id);
-    if let Some(id) = actor {
-        q.push(" and (actor_user_id = ").push_bind(id);
-        q.push(" or actor_key_id = ").push_bind(id).push(")");
-    }
-    if let Some(action) = filter
+    let action = filter
         .action
         .as_deref()
         .map(str::trim)
         .filter(|a| !a.is_empty())
-    {
-        if let Some(prefix) = action.strip_suffix('.') {
-            // LIKE's wildcards match literally (`api_key.` has an `_`).
-            let literal = prefix
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_");
-            q.push(" and action like ")
-                .push_bind(format!("{literal}.%"));
-        } else {
-            q.push(" and action = ").push_bind(action.to_string());
-        }
-    }
-    if let Some(t) = filter.resource_type.as_deref().filter(|t| !t.is_empty()) {
-        q.push(" and resource_type = ").push_bind(t.to_string());
-    }
-    if let Some(r) = filter.resource_id.as_deref().filter(|r| !r.is_empty()) {
-        q.push(" and resource_id = ").push_bind(r.to_string());
-    }
-    if let Some(s) = filter.since {
-        q.push(" and at >= ").push_bind(s);
-    }
-    if let Some(u) = filter.until {
-        q.push(" and at < ").push_bind(u);
-    }
-    if let Some(b) = before {
-        q.push(" and id < ").push_bind(b);
-    }
-    q.push(" order by id desc limit ").push_bind(limit + 1);
-    let rows: Vec<EntryRow> = q.build_query_as().fetch_all(db).await?;
-    let items = rows.into_iter().map(EntryRow::into_model).collect();
+        .map(|a| match a.strip_suffix('.') {
+            Some(prefix) => ActionMatch::Prefix(prefix),
+            None => ActionMatch::Exact(a),
+        });
+    let items = db::audit::list(
+        db,
+        &db::audit::EntryFilter {
+            org_id: ctx.org_id(),
+            actor,
+            action,
+            resource_type: filter.resource_type.as_deref().filter(|t| !t.is_empty()),
+            resource_id: filter.resource_id.as_deref().filter(|r| !r.is_empty()),
+            since: filter.since,
+            until: filter.until,
+            before_id: before,
+            limit: limit + 1,
+        },
+    )
+    .await?;
     Ok(paging::page(items, limit, |e| e.id.to_string()))
-}
-
-#[derive(sqlx::FromRow)]
-struct EntryRow {
-    id: i64,
-    at: DateTime<Utc>,
-    actor_user_id: Option<Uuid>,
-    actor_key_id: Option<Uuid>,
-    actor_name: String,
-    action: String,
-    resource_type: String,
-    resource_id: Option<String>,
-    before: Option<Value>,
-    after: Option<Value>,
-    ip: Option<String>,
-    user_agent: Option<String>,
-}
-
-impl EntryRow {
-    fn into_model(self) -> AuditEntry {
-        AuditEntry {
-            id: self.id,
-            at: self.at,
-            actor_user_id: self.actor_user_id,
-            actor_key_id: self.actor_key_id,
-            actor_name: self.actor_name,
-            action: self.action,
-            resource_type: self.resource_type,
-            resource_id: self.resource_id,
-            before: self.before,
-            after: self.after,
-            ip: self.ip,
-            user_agent: self.user_agent,
-        }
-    }
 }
 
 const EXPORT_HEADER: [&str; 12] = [
@@ -332,13 +249,7 @@ pub async fn export_csv(
     let (db, ctx) = (db.clone(), ctx.clone());
     tokio::spawn(async move {
         let mut buf = Vec::with_capacity(64 * 1024);
-        for (i, h) in EXPORT_HEADER.iter().enumerate() {
-            if i > 0 {
-                buf.push(b',');
-            }
-            buf.extend_from_slice(h.as_bytes());
-        }
-        buf.extend_from_slice(b"\r\n");
+        csv::write_record(&mut buf, EXPORT_HEADER);
         loop {
             for e in &page.items {
                 let json = |v: &Option<Value>| v.as_ref().map(Value::to_string).unwrap_or_default();
@@ -357,13 +268,7 @@ pub async fn export_csv(
                     e.ip.clone().unwrap_or_default(),
                     e.user_agent.clone().unwrap_or_default(),
                 ];
-                for (i, f) in fields.iter().enumerate() {
-                    if i > 0 {
-                        buf.push(b',');
-                    }
-                    super::exports::csv_field(&mut buf, f);
-                }
-                buf.extend_from_slice(b"\r\n");
+                csv::write_record(&mut buf, fields.iter().map(String::as_str));
             }
             let chunk = axum::body::Bytes::from(std::mem::take(&mut buf));
             if tx.send(Ok(chunk)).await.is_err() {

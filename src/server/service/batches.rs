@@ -80,7 +80,7 @@ fn to_model(ctx: &OrgCtx, r: BatchDbRow) -> Batch {
         file_bytes: r.file_bytes,
         created_by_name: r.created_by_name,
         created_at: r.created_at,
-        role: ctx.role,
+        role: ctx.role(),
     }
 }
 
@@ -164,11 +164,11 @@ pub async fn ingest(
     let batch_seq = db::batches::insert(
         &mut *tx,
         batch_id,
-        ctx.org_id,
+        ctx.org_id(),
         project_id,
         &placeholder,
         file_name.as_deref(),
-        ctx.actor.user_id(),
+        ctx.actor().user_id(),
     )
     .await?;
     let mut reader = CsvReader::new(meta.options.clone(), batch_seq);
@@ -255,9 +255,9 @@ pub async fn ingest(
             rule: crate::model::ExtractionRule::Auto,
             source: "csv".into(),
         };
-        db::projects::insert_field(&mut *tx, ctx.org_id, project_id, &field).await?;
+        db::projects::insert_field(&mut *tx, ctx.org_id(), project_id, &field).await?;
     }
-    db::projects::touch(&mut *tx, ctx.org_id, project_id).await?;
+    db::projects::touch(&mut *tx, ctx.org_id(), project_id).await?;
     audit::record(
         &mut *tx,
         &ctx,
@@ -268,7 +268,7 @@ pub async fn ingest(
     .await?;
     tx.commit().await?;
     tracing::info!(%batch_id, rows = copied, bytes, "batch uploaded");
-    let row = db::batches::fetch_one(&db, ctx.org_id, batch_id)
+    let row = db::batches::fetch_one(&db, ctx.org_id(), batch_id)
         .await?
         .ok_or_else(not_found)?;
     Ok(to_model(&ctx, row))
@@ -317,7 +317,7 @@ pub async fn list(
     let (ctx, _) = project_ctx(db, actor, project_id).await?;
     let after = cursor.map(paging::parse_time_cursor).transpose()?;
     let items =
-        db::batches::fetch_for_project(db, ctx.org_id, project_id, after, limit + 1).await?;
+        db::batches::fetch_for_project(db, ctx.org_id(), project_id, after, limit + 1).await?;
     Ok(paging::page(items, limit, |b| {
         paging::time_cursor(b.created_at, b.id)
     }))
@@ -372,7 +372,7 @@ pub async fn rename(
     require(&ctx, Permission::EditProject)?;
     let name = parse_name(name, "name")?;
     let mut tx = db.begin().await?;
-    db::batches::rename(&mut *tx, ctx.org_id, batch_id, &name).await?;
+    db::batches::rename(&mut *tx, ctx.org_id(), batch_id, &name).await?;
     audit::record(
         &mut *tx,
         &ctx,
@@ -402,7 +402,7 @@ pub async fn delete(
         }
     }
     let mut tx = db.begin().await?;
-    db::batches::delete(&mut *tx, ctx.org_id, batch_id).await?;
+    db::batches::delete(&mut *tx, ctx.org_id(), batch_id).await?;
     audit::record(
         &mut *tx,
         &ctx,

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::audit::{self, Change};
 use crate::error::AppError;
-use crate::model::BulkJobsResult;
+use crate::model::{BulkJobsResult, BulkOperation, JobState};
 use crate::server::auth::rbac::{require, Actor, Permission};
 use crate::server::service::jobs::{self, JobFilter};
 use crate::server::{db, live};
@@ -44,12 +44,9 @@ fn not_found() -> AppError {
 pub async fn run(
     db: &PgPool,
     actor: &Actor,
-    action: &str,
+    action: BulkOperation,
     req: BulkJobs,
 ) -> Result<BulkJobsResult, AppError> {
-    if !["delete", "rerun", "update"].contains(&action) {
-        return Err(AppError::NotFound("API route".into()));
-    }
     let execution_id = match (&req.job_ids, req.execution_id) {
         (Some(_), Some(_)) => {
             return Err(AppError::field(
@@ -75,12 +72,9 @@ pub async fn run(
             }
             // The execution of the first job; a job of another
             // organization is simply not found.
-            let first: Option<Uuid> =
-                sqlx::query_scalar("select execution_id from jobs where id = $1")
-                    .bind(ids[0])
-                    .fetch_optional(db)
-                    .await?;
-            first.ok_or_else(|| AppError::NotFound("Job".into()))?
+            db::jobs::fetch_execution_id(db, ids[0])
+                .await?
+                .ok_or_else(|| AppError::NotFound("Job".into()))?
         }
         (None, Some(e)) => e,
     };
@@ -99,13 +93,13 @@ pub async fn run(
     require(
         &ctx,
         match action {
-            "delete" => Permission::DeleteProject,
+            BulkOperation::Delete => Permission::DeleteProject,
             _ => Permission::RunExecution,
         },
     )?;
     let state = match action {
-        "update" => match req.state.as_deref() {
-            Some("cancelled") => Some("cancelled"),
+        BulkOperation::Update => match req.state.as_deref() {
+            Some("cancelled") => Some(JobState::Cancelled),
             Some(other) => {
                 return Err(AppError::field(
                     "state",
@@ -119,19 +113,13 @@ pub async fn run(
         }
         _ => None,
     };
-    // The chosen jobs: (id, row, state).
-    let chosen: Vec<(i64, i32, String)> = match &req.job_ids {
+    // The chosen jobs and their rows.
+    let chosen: Vec<db::executions::JobRowIndex> = match &req.job_ids {
         Some(ids) => {
-            let found: Vec<(i64, i32, String)> = sqlx::query_as(
-                "select id, row_index, state from jobs where execution_id = $1 and id = any($2) order by id",
-            )
-            .bind(execution_id)
-            .bind(ids)
-            .fetch_all(db)
-            .await?;
+            let found = db::executions::jobs_among(db, execution_id, ids).await?;
             let unknown: Vec<String> = ids
                 .iter()
-                .filter(|i| !found.iter().any(|(f, _, _)| f == *i))
+                .filter(|i| !found.iter().any(|f| f.id == **i))
                 .take(5)
                 .map(|i| i.to_string())
                 .collect();
@@ -149,64 +137,51 @@ pub async fn run(
         }
         None => {
             let filter = jobs::check_filter(&req.filter.clone().unwrap_or_default())?;
-            jobs::query(db, execution_id, e.batch_id, &filter, None, i64::MAX)
+            db::results::jobs(db, execution_id, e.batch_id, &filter, None, i64::MAX)
                 .await?
                 .into_iter()
-                .map(|j| (j.id, j.row_index, j.state))
+                .map(|j| db::executions::JobRowIndex {
+                    id: j.id,
+                    row_index: j.row_index,
+                })
                 .collect()
         }
     };
     let matched = chosen.len() as i64;
     if chosen.is_empty() || req.preview {
         return Ok(BulkJobsResult {
-            action: action.into(),
+            action,
             matched,
             affected: 0,
             execution_id: None,
         });
     }
     match action {
-        "rerun" => {
-            let concurrency = req.concurrency.unwrap_or(e.concurrency);
-            if !(1..=super::executions::MAX_CONCURRENCY).contains(&concurrency) {
-                return Err(AppError::field(
-                    "concurrency",
-                    format!(
-                        "Use a concurrency from 1 to {}.",
-                        super::executions::MAX_CONCURRENCY
-                    ),
-                ));
-            }
-            let mut rows: Vec<i32> = chosen.iter().map(|(_, r, _)| *r).collect();
+        BulkOperation::Rerun => {
+            let concurrency = match req.concurrency {
+                None => e.concurrency,
+                Some(c) => super::executions::parse_concurrency(c)?.get(),
+            };
+            let mut rows: Vec<i32> = chosen.iter().map(|j| j.row_index).collect();
             rows.sort_unstable();
             rows.dedup();
             let n = rows.len() as i64;
             let new = super::executions::rerun_rows(db, actor, &ctx, &e, rows, concurrency).await?;
             Ok(BulkJobsResult {
-                action: action.into(),
+                action,
                 matched,
                 affected: n,
                 execution_id: Some(new.id),
             })
         }
-        "delete" => {
-            let ids: Vec<i64> = chosen.iter().map(|(i, _, _)| *i).collect();
+        BulkOperation::Delete => {
+            let ids: Vec<i64> = chosen.iter().map(|j| j.id).collect();
             let mut tx = db.begin().await?;
             let mut affected = 0;
             for chunk in ids.chunks(10_000) {
-                // Queued and running jobs belong to the queue; only
-                // finished ones can go.
-                affected += sqlx::query(
-                    "delete from jobs where execution_id = $1 and id = any($2)
-                       and state in ('succeeded', 'failed', 'cancelled')",
-                )
-                .bind(execution_id)
-                .bind(chunk)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected() as i64;
+                affected += db::jobs::delete_finished(&mut *tx, execution_id, chunk).await? as i64;
             }
-            super::summaries::invalidate(&mut *tx, &[execution_id]).await?;
+            db::summaries::invalidate(&mut *tx, &[execution_id]).await?;
             audit::record(
                 &mut *tx,
                 &ctx,
@@ -218,28 +193,20 @@ pub async fn run(
             live::notify(&mut *tx, live::EXECUTION, &execution_id.to_string()).await?;
             tx.commit().await?;
             Ok(BulkJobsResult {
-                action: action.into(),
+                action,
                 matched,
                 affected,
                 execution_id: None,
             })
         }
-        _ => {
-            let ids: Vec<i64> = chosen.iter().map(|(i, _, _)| *i).collect();
+        BulkOperation::Update => {
+            let ids: Vec<i64> = chosen.iter().map(|j| j.id).collect();
             let state = state.ok_or_else(not_found)?;
             let mut tx = db.begin().await?;
             let mut affected = 0;
             for chunk in ids.chunks(10_000) {
-                affected += sqlx::query(
-                    "update jobs set state = $3, finished_at = now()
-                     where execution_id = $1 and id = any($2) and state = 'queued'",
-                )
-                .bind(execution_id)
-                .bind(chunk)
-                .bind(state)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected() as i64;
+                affected +=
+                    db::jobs::finish_queued(&mut *tx, execution_id, chunk, state).await? as i64;
             }
             audit::record(
                 &mut *tx,
@@ -253,7 +220,7 @@ pub async fn run(
             // The execution may have nothing left to run.
             db::jobs::settle_and_notify(db, &[execution_id]).await?;
             Ok(BulkJobsResult {
-                action: action.into(),
+                action,
                 matched,
                 affected,
                 execution_id: None,

@@ -53,18 +53,18 @@ pub async fn load(db: &PgPool, ctx: &OrgCtx, public_url: &str) -> Result<LoadedD
     let batch = match loaded {
         Ok(b) => b,
         Err(e) => {
-            crate::server::db::projects::delete(db, ctx.org_id, project.id).await?;
+            crate::server::db::projects::delete(db, ctx.org_id(), project.id).await?;
             return Err(e);
         }
     };
     // The demo agent service is ready for trying the remote agent: choose
     // "remote" when starting a run.
     sqlx::query("update projects set remote_url = $3 where org_id = $1 and id = $2")
-        .bind(ctx.org_id)
+        .bind(ctx.org_id())
         .bind(project.id)
         .bind(format!("{base}/agent"))
         .execute(db)
         .await?;
-    let project = projects::get(db, &ctx.actor, project.id).await?;
+    let project = projects::get(db, ctx.actor(), project.id).await?;
     Ok(LoadedDemo { project, batch })
 }

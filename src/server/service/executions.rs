@@ -4,24 +4,23 @@
 //! running ones stop within a second), change concurrency (new claims obey
 //! it at once; running jobs are not preempted).
 
-use serde::{Deserialize, Serialize};
-use sqlx::types::Json;
+use serde::Deserialize;
+use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
-
-use serde_json::json;
 
 use super::audit::{self, Change};
 use super::batches::batch_ctx;
 use super::collect_fields;
 use crate::error::AppError;
-use crate::model::{AgentKind, Execution, ExecutionEvent, Page, RunningJob};
+use crate::model::{
+    AgentKind, Concurrency, ControlAction, Execution, ExecutionMode, ExecutionState, JobState, Page,
+};
 use crate::server::auth::rbac::{require, Actor, OrgCtx, Permission};
 use crate::server::db;
+use crate::server::db::executions::{ExecutionRow, MetricParts};
 use crate::server::db::jobs::{NewExecution, Sample};
 use crate::server::live;
-
-pub const MAX_CONCURRENCY: i32 = 50;
 
 fn not_found() -> AppError {
     AppError::NotFound("Execution".into())
@@ -40,134 +39,18 @@ pub struct StartRequest {
     pub max_retries: Option<i32>,
 }
 
-#[derive(sqlx::FromRow)]
-struct Row {
-    id: Uuid,
-    batch_id: Uuid,
-    batch_name: String,
-    project_id: Uuid,
-    project_name: String,
-    org_slug: String,
-    mode: String,
-    sample_size: Option<i32>,
-    instruction_version: i32,
-    agent: String,
-    concurrency: i32,
-    max_retries: i32,
-    state: String,
-    price_per_job_micros: i64,
-    rerun_of: Option<Uuid>,
-    created_at: chrono::DateTime<chrono::Utc>,
-    started_at: Option<chrono::DateTime<chrono::Utc>>,
-    finished_at: Option<chrono::DateTime<chrono::Utc>>,
-    /// The kept counts, when current (see `summaries`).
-    counts: Option<Json<serde_json::Value>>,
+/// A concurrency from a request, as a field error when out of range.
+pub(crate) fn parse_concurrency(n: i32) -> Result<Concurrency, AppError> {
+    Concurrency::parse(n).map_err(|message| AppError::field("concurrency", message))
 }
 
-/// An execution's jobs counted: by state, by verdict, accuracy and cost.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, sqlx::FromRow, schemars::JsonSchema)]
-#[serde(default)]
-pub(crate) struct Counts {
-    pub total: i64,
-    pub queued: i64,
-    pub running: i64,
-    pub succeeded: i64,
-    pub failed: i64,
-    pub cancelled: i64,
-    pub passed_jobs: i64,
-    pub failing_jobs: i64,
-    /// Jobs with an accuracy (finished, with expected values).
-    pub judged: i64,
-    pub accuracy: Option<f64>,
-    pub cost_micros: i64,
-}
-
-const COUNTS: &str = "select count(*) as total,
-           count(*) filter (where state = 'queued') as queued,
-           count(*) filter (where state = 'running') as running,
-           count(*) filter (where state = 'succeeded') as succeeded,
-           count(*) filter (where state = 'failed') as failed,
-           count(*) filter (where state = 'cancelled') as cancelled,
-           count(*) filter (where verdict = 'pass') as passed_jobs,
-           count(*) filter (where verdict in ('partial', 'fail')) as failing_jobs,
-           count(accuracy) as judged,
-           avg(accuracy)::float8 as accuracy,
-           coalesce((select sum(a.cost_micros) from attempts a join jobs j on j.id = a.job_id
-                     where j.execution_id = $1), 0)::bigint as cost_micros
-    from jobs where execution_id = $1";
-
-/// The counts of one execution: kept while it is finished and unchanged.
-pub(crate) async fn counts(db: &PgPool, id: Uuid) -> Result<Counts, AppError> {
-    super::summaries::memo(db, id, "counts", || async move {
-        Ok(sqlx::query_as::<_, Counts>(COUNTS)
-            .bind(id)
-            .fetch_one(db)
-            .await?)
-    })
-    .await
-}
-
-const SELECT: &str = "select e.id, e.batch_id, b.name as batch_name, e.project_id,
-        p.name as project_name, o.slug as org_slug, e.mode, e.sample_size,
-        e.instruction_version, e.agent, e.concurrency, e.max_retries, e.state,
-        e.price_per_job_micros, e.rerun_of, e.created_at, e.started_at, e.finished_at,
-        s.value as counts
-    from executions e
-    join batches b on b.id = e.batch_id
-    join projects p on p.id = e.project_id
-    join organizations o on o.id = e.org_id
-    left join execution_summaries s on s.execution_id = e.id and s.kind = 'counts'
-                                   and s.results_version = e.results_version";
-
-/// Rows to executions, counting the jobs of those without kept counts.
-async fn to_models(db: &PgPool, rows: Vec<Row>, ctx: &OrgCtx) -> Result<Vec<Execution>, AppError> {
-    let mut out = Vec::with_capacity(rows.len());
-    for mut r in rows {
-        let kept = r
-            .counts
-            .take()
-            .and_then(|v| serde_json::from_value(v.0).ok());
-        let c = match kept {
-            Some(c) => c,
-            None => counts(db, r.id).await?,
-        };
-        out.push(to_model(r, c, ctx));
-    }
-    Ok(out)
-}
-
-fn to_model(r: Row, c: Counts, ctx: &OrgCtx) -> Execution {
-    Execution {
-        id: r.id,
-        batch_id: r.batch_id,
-        batch_name: r.batch_name,
-        project_id: r.project_id,
-        project_name: r.project_name,
-        org_slug: r.org_slug,
-        mode: r.mode,
-        sample_size: r.sample_size,
-        instruction_version: r.instruction_version,
-        agent: r.agent,
-        concurrency: r.concurrency,
-        max_retries: r.max_retries,
-        state: r.state,
-        estimated_cost_micros: c.total * r.price_per_job_micros,
-        total: c.total,
-        queued: c.queued,
-        running: c.running,
-        completed: c.succeeded,
-        errors: c.failed,
-        cancelled: c.cancelled,
-        passed: c.passed_jobs,
-        failed: c.failing_jobs,
-        accuracy: c.accuracy,
-        cost_micros: c.cost_micros,
-        rerun_of: r.rerun_of,
-        created_at: r.created_at,
-        started_at: r.started_at,
-        finished_at: r.finished_at,
-        role: ctx.role,
-    }
+/// Rows to executions as `ctx`'s caller sees them.
+async fn to_models(
+    db: &PgPool,
+    rows: Vec<ExecutionRow>,
+    ctx: &OrgCtx,
+) -> Result<Vec<Execution>, AppError> {
+    Ok(db::executions::with_counts(db, rows, ctx.role()).await?)
 }
 
 pub(crate) async fn execution_ctx(
@@ -175,17 +58,12 @@ pub(crate) async fn execution_ctx(
     actor: &Actor,
     id: Uuid,
 ) -> Result<(OrgCtx, Execution), AppError> {
-    let org_id: Uuid = sqlx::query_scalar("select org_id from executions where id = $1")
-        .bind(id)
-        .fetch_optional(db)
+    let org_id = db::executions::fetch_org_id(db, id)
         .await?
         .ok_or_else(not_found)?;
     let ctx = super::orgs::resource_ctx(db, actor, org_id, not_found).await?;
     require(&ctx, Permission::ViewResults)?;
-    let row: Row = sqlx::query_as(&format!("{SELECT} where e.org_id = $1 and e.id = $2"))
-        .bind(org_id)
-        .bind(id)
-        .fetch_optional(db)
+    let row = db::executions::fetch_one(db, org_id, id)
         .await?
         .ok_or_else(not_found)?;
     let e = to_models(db, vec![row], &ctx).await?.remove(0);
@@ -199,33 +77,26 @@ pub(crate) async fn read_unchecked(
     org_id: Uuid,
     id: Uuid,
 ) -> Result<Option<Execution>, AppError> {
-    let row: Option<Row> = sqlx::query_as(&format!("{SELECT} where e.org_id = $1 and e.id = $2"))
-        .bind(org_id)
-        .bind(id)
-        .fetch_optional(db)
-        .await?;
-    let Some(row) = row else { return Ok(None) };
-    let ctx = OrgCtx {
-        org_id,
-        actor: Actor::User { id: Uuid::nil() },
-        role: None,
+    let Some(row) = db::executions::fetch_one(db, org_id, id).await? else {
+        return Ok(None);
     };
-    Ok(Some(to_models(db, vec![row], &ctx).await?.remove(0)))
+    Ok(Some(
+        to_models(db, vec![row], &OrgCtx::system(org_id))
+            .await?
+            .remove(0),
+    ))
 }
 
 /// The checks of reading an execution (401, or 404 across tenants) and
 /// its batch, without counting its jobs: for callers on a hot path (the
 /// job list) that need only where it is.
 pub(crate) async fn batch_of(db: &PgPool, actor: &Actor, id: Uuid) -> Result<Uuid, AppError> {
-    let found: Option<(Uuid, Uuid)> =
-        sqlx::query_as("select org_id, batch_id from executions where id = $1")
-            .bind(id)
-            .fetch_optional(db)
-            .await?;
-    let (org_id, batch_id) = found.ok_or_else(not_found)?;
-    let ctx = super::orgs::resource_ctx(db, actor, org_id, not_found).await?;
+    let at = db::executions::fetch_placement(db, id)
+        .await?
+        .ok_or_else(not_found)?;
+    let ctx = super::orgs::resource_ctx(db, actor, at.org_id, not_found).await?;
     require(&ctx, Permission::ViewResults)?;
-    Ok(batch_id)
+    Ok(at.batch_id)
 }
 
 pub async fn get(db: &PgPool, actor: &Actor, id: Uuid) -> Result<Execution, AppError> {
@@ -240,15 +111,7 @@ pub async fn list_for_project(
 ) -> Result<Page<Execution>, AppError> {
     let (ctx, _) = super::projects::project_ctx(db, actor, project_id).await?;
     require(&ctx, Permission::ViewResults)?;
-    let rows: Vec<Row> = sqlx::query_as(&format!(
-        "{SELECT} where e.org_id = $1 and e.project_id = $2
-         order by e.state in ('queued', 'running', 'paused', 'stopping') desc, e.created_at desc
-         limit 10"
-    ))
-    .bind(ctx.org_id)
-    .bind(project_id)
-    .fetch_all(db)
-    .await?;
+    let rows = db::executions::list_for_project(db, ctx.org_id(), project_id).await?;
     Ok(Page {
         items: to_models(db, rows, &ctx).await?,
         next_cursor: None,
@@ -261,13 +124,7 @@ pub async fn list_for_batch(
     batch_id: Uuid,
 ) -> Result<Page<Execution>, AppError> {
     let (ctx, _) = batch_ctx(db, actor, batch_id).await?;
-    let rows: Vec<Row> = sqlx::query_as(&format!(
-        "{SELECT} where e.org_id = $1 and e.batch_id = $2 order by e.created_at desc limit 100"
-    ))
-    .bind(ctx.org_id)
-    .bind(batch_id)
-    .fetch_all(db)
-    .await?;
+    let rows = db::executions::list_for_batch(db, ctx.org_id(), batch_id).await?;
     Ok(Page {
         items: to_models(db, rows, &ctx).await?,
         next_cursor: None,
@@ -282,20 +139,16 @@ pub async fn start(
 ) -> Result<Execution, AppError> {
     let (ctx, batch) = batch_ctx(db, actor, batch_id).await?;
     require(&ctx, Permission::RunExecution)?;
-    let project = db::projects::fetch_one(db, ctx.org_id, batch.project_id)
+    let project = db::projects::fetch_one(db, ctx.org_id(), batch.project_id)
         .await?
         .ok_or_else(not_found)?;
-    let mode = match req.mode.as_str() {
-        "test" | "production" => Ok(req.mode.clone()),
-        _ => Err(AppError::field(
-            "mode",
-            "Choose test (a sample) or production (every row).",
-        )),
-    };
-    let sample_size = match (req.mode.as_str(), req.sample_size) {
-        ("test", None) => Ok(Some(20.min(batch.row_count.max(1)))),
-        ("test", Some(n)) if (1..=1000).contains(&n) => Ok(Some(n)),
-        ("test", Some(_)) => Err(AppError::field(
+    let mode = ExecutionMode::parse(&req.mode).ok_or_else(|| {
+        AppError::field("mode", "Choose test (a sample) or production (every row).")
+    });
+    let sample_size = match (mode.as_ref().ok(), req.sample_size) {
+        (Some(ExecutionMode::Test), None) => Ok(Some(20.min(batch.row_count.max(1)))),
+        (Some(ExecutionMode::Test), Some(n)) if (1..=1000).contains(&n) => Ok(Some(n)),
+        (Some(ExecutionMode::Test), Some(_)) => Err(AppError::field(
             "sample_size",
             "A test runs 1 to 1,000 rows.",
         )),
@@ -319,14 +172,9 @@ pub async fn start(
         )),
         _ => Ok(kind),
     });
-    let concurrency = match req.concurrency {
-        None => Ok(10),
-        Some(c) if (1..=MAX_CONCURRENCY).contains(&c) => Ok(c),
-        Some(_) => Err(AppError::field(
-            "concurrency",
-            format!("Use a concurrency from 1 to {MAX_CONCURRENCY}."),
-        )),
-    };
+    let concurrency = req
+        .concurrency
+        .map_or(Ok(Concurrency::DEFAULT), parse_concurrency);
     let max_retries = match req.max_retries {
         None => Ok(project.max_retries),
         Some(r) if (0..=10).contains(&r) => Ok(r),
@@ -335,7 +183,7 @@ pub async fn start(
     let version = req
         .instruction_version
         .unwrap_or(project.production_version);
-    let version_ok = if db::projects::fetch_version(db, ctx.org_id, project.id, Some(version))
+    let version_ok = if db::projects::fetch_version(db, ctx.org_id(), project.id, Some(version))
         .await?
         .is_some()
     {
@@ -360,27 +208,27 @@ pub async fn start(
     }
 
     let mut tx = db.begin().await?;
-    check_monthly_quota(&mut tx, ctx.org_id).await?;
+    check_monthly_quota(&mut tx, ctx.org_id()).await?;
     let mode = mode?;
     let sample_size = sample_size?;
-    let fields = db::projects::fetch_fields(&mut *tx, ctx.org_id, project.id).await?;
+    let fields = db::projects::fetch_fields(&mut *tx, ctx.org_id(), project.id).await?;
     let agent = agent?;
     let id = db::jobs::insert_execution(
         &mut tx,
         &NewExecution {
-            org_id: ctx.org_id,
+            org_id: ctx.org_id(),
             project_id: project.id,
             batch_id,
             instruction_version: version,
-            mode: &mode,
+            mode,
             sample_size,
-            agent: agent.as_str(),
-            concurrency: concurrency?,
+            agent,
+            concurrency: concurrency?.get(),
             max_retries: max_retries?,
             timeout_secs: project.timeout_secs,
             price_per_job_micros: project.price_per_job_micros,
-            state: "running",
-            created_by: ctx.actor.user_id(),
+            state: ExecutionState::Running,
+            created_by: ctx.actor().user_id(),
             fields: &fields,
             remote_url: match agent {
                 AgentKind::Remote => project.remote_url.as_deref(),
@@ -395,7 +243,7 @@ pub async fn start(
         (Some(n), false) => Sample::First(n as i64),
         (Some(n), true) => Sample::Random(n as i64),
     };
-    db::jobs::enqueue_rows(&mut tx, id, ctx.org_id, batch.seq, sample).await?;
+    db::jobs::enqueue_rows(&mut tx, id, ctx.org_id(), batch.seq, sample).await?;
     audit::record(
         &mut *tx,
         &ctx,
@@ -413,19 +261,9 @@ pub async fn start(
 /// Refuses a new execution past the organization's monthly quota. Locks
 /// the organization's row so two starts can't both take the last one.
 async fn check_monthly_quota(tx: &mut sqlx::PgConnection, org_id: Uuid) -> Result<(), AppError> {
-    let limit: i32 = sqlx::query_scalar(
-        "select max_executions_per_month from organizations where id = $1 for update",
-    )
-    .bind(org_id)
-    .fetch_one(&mut *tx)
-    .await?;
-    let this_month: i64 = sqlx::query_scalar(
-        "select count(*) from executions where org_id = $1 and created_at >= date_trunc('month', now())",
-    )
-    .bind(org_id)
-    .fetch_one(&mut *tx)
-    .await?;
-    if this_month >= limit as i64 {
+    let db::executions::MonthlyUsage { limit, used } =
+        db::executions::monthly_usage_locked(tx, org_id).await?;
+    if used >= limit as i64 {
         return Err(AppError::QuotaExceeded(format!(
             "This organization has used its {limit} executions for this month. An owner can raise the limit."
         )));
@@ -459,16 +297,16 @@ pub async fn rerun(
 ) -> Result<Execution, AppError> {
     let (ctx, e) = execution_ctx(db, actor, id).await?;
     require(&ctx, Permission::RunExecution)?;
-    let states: &[&str] = match (req.jobs.as_deref(), &req.job_ids) {
+    let states: &[JobState] = match (req.jobs.as_deref(), &req.job_ids) {
         (Some(_), Some(_)) => {
             return Err(AppError::field(
                 "jobs",
                 "Give either jobs (failed, unfinished, all) or job_ids, not both.",
             ))
         }
-        (None, None) | (Some("failed"), None) => &["failed"],
-        (Some("unfinished"), None) => &["failed", "cancelled"],
-        (Some("all"), None) => &["queued", "running", "succeeded", "failed", "cancelled"],
+        (None, None) | (Some("failed"), None) => &[JobState::Failed],
+        (Some("unfinished"), None) => &[JobState::Failed, JobState::Cancelled],
+        (Some("all"), None) => JobState::ALL,
         (Some(_), None) => return Err(AppError::field("jobs", "Use failed, unfinished or all.")),
         (None, Some(ids)) if ids.is_empty() => {
             return Err(AppError::field("job_ids", "Choose at least one job."))
@@ -483,24 +321,12 @@ pub async fn rerun(
     };
     let concurrency = match req.concurrency {
         None => e.concurrency,
-        Some(c) if (1..=MAX_CONCURRENCY).contains(&c) => c,
-        Some(_) => {
-            return Err(AppError::field(
-                "concurrency",
-                format!("Use a concurrency from 1 to {MAX_CONCURRENCY}."),
-            ))
-        }
+        Some(c) => parse_concurrency(c)?.get(),
     };
     let rows: Vec<i32> = match &req.job_ids {
         Some(ids) => {
-            let found: Vec<(i64, i32)> = sqlx::query_as(
-                "select id, row_index from jobs where execution_id = $1 and id = any($2)",
-            )
-            .bind(id)
-            .bind(ids)
-            .fetch_all(db)
-            .await?;
-            let known: std::collections::HashSet<i64> = found.iter().map(|(i, _)| *i).collect();
+            let found = db::executions::jobs_among(db, id, ids).await?;
+            let known: std::collections::HashSet<i64> = found.iter().map(|j| j.id).collect();
             let unknown: Vec<String> = ids
                 .iter()
                 .filter(|i| !known.contains(i))
@@ -513,15 +339,9 @@ pub async fn rerun(
                     format!("Not jobs of this execution: {}.", unknown.join(", ")),
                 ));
             }
-            found.into_iter().map(|(_, r)| r).collect()
+            found.into_iter().map(|j| j.row_index).collect()
         }
-        None => sqlx::query_scalar(
-            "select row_index from jobs where execution_id = $1 and state = any($2) order by row_index",
-        )
-        .bind(id)
-        .bind(states)
-        .fetch_all(db)
-        .await?,
+        None => db::executions::rows_in_states(db, id, states).await?,
     };
     if rows.is_empty() {
         return Err(AppError::Conflict(format!(
@@ -543,34 +363,34 @@ pub(crate) async fn rerun_rows(
     concurrency: i32,
 ) -> Result<Execution, AppError> {
     let id = e.id;
-    let project = db::projects::fetch_one(db, ctx.org_id, e.project_id)
+    let project = db::projects::fetch_one(db, ctx.org_id(), e.project_id)
         .await?
         .ok_or_else(not_found)?;
-    let agent = AgentKind::parse(&e.agent).unwrap_or(AgentKind::Http);
+    let agent = e.agent;
     if agent == AgentKind::Remote && project.remote_url.is_none() {
         return Err(AppError::Conflict(
             "The project's remote agent has no URL any more; set one in its agent settings.".into(),
         ));
     }
     let mut tx = db.begin().await?;
-    check_monthly_quota(&mut tx, ctx.org_id).await?;
-    let fields = db::projects::fetch_fields(&mut *tx, ctx.org_id, project.id).await?;
+    check_monthly_quota(&mut tx, ctx.org_id()).await?;
+    let fields = db::projects::fetch_fields(&mut *tx, ctx.org_id(), project.id).await?;
     let new_id = db::jobs::insert_execution(
         &mut tx,
         &NewExecution {
-            org_id: ctx.org_id,
+            org_id: ctx.org_id(),
             project_id: project.id,
             batch_id: e.batch_id,
             instruction_version: e.instruction_version,
-            mode: &e.mode,
+            mode: e.mode,
             sample_size: Some(rows.len() as i32),
-            agent: agent.as_str(),
+            agent,
             concurrency,
             max_retries: e.max_retries,
             timeout_secs: project.timeout_secs,
             price_per_job_micros: project.price_per_job_micros,
-            state: "running",
-            created_by: ctx.actor.user_id(),
+            state: ExecutionState::Running,
+            created_by: ctx.actor().user_id(),
             fields: &fields,
             remote_url: match agent {
                 AgentKind::Remote => project.remote_url.as_deref(),
@@ -580,15 +400,7 @@ pub(crate) async fn rerun_rows(
         },
     )
     .await?;
-    sqlx::query(
-        "insert into jobs (execution_id, org_id, row_index)
-         select $1, $2, r from unnest($3::int[]) r order by r",
-    )
-    .bind(new_id)
-    .bind(ctx.org_id)
-    .bind(&rows)
-    .execute(&mut *tx)
-    .await?;
+    db::jobs::enqueue_row_indexes(&mut tx, new_id, ctx.org_id(), &rows).await?;
     audit::record(
         &mut *tx,
         ctx,
@@ -601,52 +413,41 @@ pub(crate) async fn rerun_rows(
     get(db, actor, new_id).await
 }
 
-/// pause | resume | stop.
+/// Pauses (no new jobs start; running ones finish), resumes or stops
+/// (queued jobs cancelled, running ones end) an execution.
 pub async fn control(
     db: &PgPool,
     actor: &Actor,
     id: Uuid,
-    action: &str,
+    action: ControlAction,
 ) -> Result<Execution, AppError> {
     let (ctx, e) = execution_ctx(db, actor, id).await?;
     require(&ctx, Permission::RunExecution)?;
-    let (from, to): (&[&str], &str) = match action {
-        "pause" => (&["running", "queued"], "paused"),
-        "resume" => (&["paused"], "running"),
-        "stop" => (&["running", "queued", "paused"], "stopping"),
-        _ => return Err(AppError::field("action", "Use pause, resume or stop.")),
-    };
-    if !from.contains(&e.state.as_str()) {
+    let (from, to) = action.transition();
+    if !from.contains(&e.state) {
         return Err(AppError::Conflict(format!(
             "The execution is {}; it can't {action}.",
             e.state
         )));
     }
+    let who = ctx.actor_name(db).await?;
     let mut tx = db.begin().await?;
-    sqlx::query("update executions set state = $2 where id = $1")
-        .bind(id)
-        .bind(to)
-        .execute(&mut *tx)
-        .await?;
-    if action == "stop" {
-        sqlx::query("update jobs set state = 'cancelled', finished_at = now() where execution_id = $1 and state = 'queued'")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+    db::executions::set_state(&mut *tx, id, to).await?;
+    if action == ControlAction::Stop {
+        db::jobs::cancel_queued(&mut *tx, id).await?;
     }
-    let who = super::projects::actor_name(db, &ctx).await?;
     let (kind, message) = match action {
-        "pause" => (
+        ControlAction::Pause => (
             "paused",
             format!("{who} paused the run; running jobs finish, no new ones start."),
         ),
-        "resume" => ("resumed", format!("{who} resumed the run.")),
-        _ => (
+        ControlAction::Resume => ("resumed", format!("{who} resumed the run.")),
+        ControlAction::Stop => (
             "stopped",
             format!("{who} stopped the run; queued jobs were cancelled."),
         ),
     };
-    record_event(&mut tx, id, kind, &message, &who).await?;
+    db::executions::insert_event(&mut *tx, id, kind, &message, who).await?;
     audit::record(
         &mut *tx,
         &ctx,
@@ -657,9 +458,9 @@ pub async fn control(
     .await?;
     // Delivered at commit: running jobs of a stopped execution end, idle
     // workers wake for a resumed one, viewers refresh.
-    live::notify_state(&mut *tx, id, to).await?;
+    live::notify_state(&mut *tx, id, to.as_str()).await?;
     live::notify(&mut *tx, live::EXECUTION, &id.to_string()).await?;
-    if action == "resume" {
+    if action == ControlAction::Resume {
         live::notify(&mut *tx, live::WORK, "").await?;
     }
     tx.commit().await?;
@@ -677,28 +478,19 @@ pub async fn set_concurrency(
 ) -> Result<Execution, AppError> {
     let (ctx, e) = execution_ctx(db, actor, id).await?;
     require(&ctx, Permission::RunExecution)?;
-    if !(1..=MAX_CONCURRENCY).contains(&concurrency) {
-        return Err(AppError::field(
-            "concurrency",
-            format!("Use a concurrency from 1 to {MAX_CONCURRENCY}."),
-        ));
-    }
+    let concurrency = parse_concurrency(concurrency)?.get();
     if !e.is_active() {
         return Err(AppError::Conflict(format!("The execution is {}.", e.state)));
     }
-    let who = super::projects::actor_name(db, &ctx).await?;
+    let who = ctx.actor_name(db).await?;
     let mut tx = db.begin().await?;
-    sqlx::query("update executions set concurrency = $2 where id = $1")
-        .bind(id)
-        .bind(concurrency)
-        .execute(&mut *tx)
-        .await?;
+    db::executions::set_concurrency(&mut *tx, id, concurrency).await?;
     if concurrency != e.concurrency {
         let message = format!(
             "{who} changed concurrency from {} to {concurrency}.",
             e.concurrency
         );
-        record_event(&mut tx, id, "concurrency", &message, &who).await?;
+        db::executions::insert_event(&mut *tx, id, "concurrency", &message, who).await?;
     }
     audit::record(
         &mut *tx,
@@ -713,26 +505,6 @@ pub async fn set_concurrency(
     live::notify(&mut *tx, live::EXECUTION, &id.to_string()).await?;
     tx.commit().await?;
     get(db, actor, id).await
-}
-
-async fn record_event(
-    tx: &mut sqlx::PgConnection,
-    execution_id: Uuid,
-    kind: &str,
-    message: &str,
-    actor_name: &str,
-) -> Result<(), AppError> {
-    sqlx::query(
-        "insert into execution_events (execution_id, kind, message, actor_name)
-         values ($1, $2, $3, $4)",
-    )
-    .bind(execution_id)
-    .bind(kind)
-    .bind(message)
-    .bind(actor_name)
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
 }
 
 /// Accuracy overall and per field, verdict counts, errors by class.
@@ -751,7 +523,7 @@ pub(crate) async fn metrics_of(
     e: &Execution,
 ) -> Result<crate::model::ExecutionMetrics, AppError> {
     let id = e.id;
-    let parts = metric_parts(db, id).await?;
+    let parts: MetricParts = db::executions::metric_parts(db, id).await?;
     Ok(crate::model::ExecutionMetrics {
         execution_id: id,
         accuracy: e.accuracy,
@@ -765,71 +537,6 @@ pub(crate) async fn metrics_of(
     })
 }
 
-/// The parts of an execution's metrics that scan its jobs.
-#[derive(Clone, Serialize, Deserialize, schemars::JsonSchema)]
-pub(crate) struct MetricParts {
-    pub verdicts: std::collections::BTreeMap<String, i64>,
-    pub fields: Vec<crate::model::FieldAccuracy>,
-    pub errors_by_class: std::collections::BTreeMap<String, i64>,
-}
-
-/// Verdict counts, accuracy per field and errors by class: kept while the
-/// execution is finished and unchanged.
-pub(crate) async fn metric_parts(db: &PgPool, id: Uuid) -> Result<MetricParts, AppError> {
-    super::summaries::memo(db, id, "metrics", || async move {
-        let verdicts: Vec<(String, i64)> = sqlx::query_as(
-            "select verdict, count(*) from jobs
-             where execution_id = $1 and verdict is not null group by verdict",
-        )
-        .bind(id)
-        .fetch_all(db)
-        .await?;
-        let fields: Vec<(String, i64, i64)> = sqlx::query_as(
-            "select f.key, count(*), count(*) filter (where (f.value->>'pass')::boolean)
-             from jobs j cross join lateral json_each(j.field_results) f
-             where j.execution_id = $1 and j.field_results is not null
-             group by f.key order by f.key",
-        )
-        .bind(id)
-        .fetch_all(db)
-        .await?;
-        let errors: Vec<(String, i64)> = sqlx::query_as(
-            "select coalesce(error_class, 'unknown'), count(*) from jobs
-             where execution_id = $1 and state = 'failed' group by 1",
-        )
-        .bind(id)
-        .fetch_all(db)
-        .await?;
-        Ok(MetricParts {
-            verdicts: verdicts.into_iter().collect(),
-            fields: fields
-                .into_iter()
-                .map(|(field, compared, passed)| crate::model::FieldAccuracy {
-                    accuracy: if compared > 0 {
-                        passed as f64 / compared as f64
-                    } else {
-                        0.0
-                    },
-                    field,
-                    compared,
-                    passed,
-                })
-                .collect(),
-            errors_by_class: errors.into_iter().collect(),
-        })
-    })
-    .await
-}
-
-/// at, kind, message, job, actor
-type EventRow = (
-    chrono::DateTime<chrono::Utc>,
-    String,
-    String,
-    Option<i64>,
-    Option<String>,
-);
-
 /// A live view's first snapshot for `actor` (their role set, no rate yet).
 pub async fn live_snapshot(
     db: &PgPool,
@@ -837,7 +544,13 @@ pub async fn live_snapshot(
     id: Uuid,
 ) -> Result<crate::model::LiveSnapshot, AppError> {
     let e = get(db, actor, id).await?;
-    let (mut execution, running_jobs, events) = live_parts(db, id).await?.ok_or_else(not_found)?;
+    let db::executions::LiveParts {
+        mut execution,
+        running_jobs,
+        events,
+    } = db::executions::live_parts(db, id)
+        .await?
+        .ok_or_else(not_found)?;
     execution.role = e.role;
     Ok(crate::model::LiveSnapshot {
         seq: 0,
@@ -848,94 +561,6 @@ pub async fn live_snapshot(
         running_jobs,
         events,
     })
-}
-
-/// What a live view shows, without the caller's checks (the stream checked
-/// them when it opened) or the rate (the watcher computes it): the
-/// execution with its counts, its running jobs and its latest events.
-pub async fn live_parts(
-    db: &PgPool,
-    id: Uuid,
-) -> Result<Option<(Execution, Vec<RunningJob>, Vec<ExecutionEvent>)>, AppError> {
-    let Some(row) = sqlx::query_as::<_, Row>(&format!("{SELECT} where e.id = $1"))
-        .bind(id)
-        .fetch_optional(db)
-        .await?
-    else {
-        return Ok(None);
-    };
-    let mut e = to_models(
-        db,
-        vec![row],
-        &OrgCtx {
-            org_id: Uuid::nil(),
-            actor: Actor::User { id: Uuid::nil() },
-            role: None,
-        },
-    )
-    .await?
-    .remove(0);
-    e.role = None;
-    #[derive(sqlx::FromRow)]
-    struct JobRow {
-        id: i64,
-        row_index: i32,
-        site_url: String,
-        attempt: i32,
-        started_at: Option<chrono::DateTime<chrono::Utc>>,
-        progress: Option<sqlx::types::Json<serde_json::Value>>,
-    }
-    let jobs: Vec<JobRow> = sqlx::query_as(
-        "select j.id, j.row_index, r.site_url, j.attempt,
-                (select a.started_at from attempts a where a.job_id = j.id and a.n = j.attempt)
-                    as started_at,
-                j.progress
-         from jobs j
-         join batch_rows r on r.batch_seq = (select b.seq from batches b where b.id = $2)
-                          and r.row_index = j.row_index
-         where j.execution_id = $1 and j.state = 'running'
-         order by j.id limit 50",
-    )
-    .bind(id)
-    .bind(e.batch_id)
-    .fetch_all(db)
-    .await?;
-    let running = jobs
-        .into_iter()
-        .map(|j| {
-            let p = j.progress.map(|p| p.0).unwrap_or_default();
-            RunningJob {
-                id: j.id,
-                row_index: j.row_index,
-                url: j.site_url,
-                attempt: j.attempt,
-                started_at: j.started_at.unwrap_or_else(chrono::Utc::now),
-                step: p.get("step").and_then(|s| s.as_str()).map(str::to_string),
-                percent: p
-                    .get("percent")
-                    .and_then(|s| s.as_u64())
-                    .map(|n| n.min(100) as u8),
-            }
-        })
-        .collect();
-    let events: Vec<EventRow> = sqlx::query_as(
-        "select at, kind, message, job_id, actor_name from execution_events
-             where execution_id = $1 order by id desc limit 12",
-    )
-    .bind(id)
-    .fetch_all(db)
-    .await?;
-    let events = events
-        .into_iter()
-        .map(|(at, kind, message, job_id, actor_name)| ExecutionEvent {
-            at,
-            kind,
-            message,
-            job_id,
-            actor_name,
-        })
-        .collect();
-    Ok(Some((e, running, events)))
 }
 
 fn unit<T>(r: &Result<T, AppError>) -> Result<(), AppError> {

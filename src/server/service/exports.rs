@@ -27,6 +27,7 @@ use super::jobs::{check_filter, JobFilter};
 use crate::error::AppError;
 use crate::model::{Export, OutputField, Page};
 use crate::server::auth::rbac::{require, Actor, OrgCtx, Permission};
+use crate::server::{csv, db};
 
 pub const FORMATS: &[&str] = &["csv", "json", "xlsx"];
 pub const KEEP_DAYS: i64 = 7;
@@ -189,7 +190,7 @@ pub struct Plan {
     org_id: Uuid,
     execution_id: Uuid,
     /// The run's accuracy per field, for the XLSX summary sheet.
-    metrics: super::executions::MetricParts,
+    metrics: db::executions::MetricParts,
     run_accuracy: Option<f64>,
 }
 
@@ -294,8 +295,8 @@ pub async fn plan(
             ),
         ));
     }
-    let metrics = super::executions::metric_parts(db, execution).await?;
-    let actor_name = super::projects::actor_name(db, &ctx).await?;
+    let metrics = db::executions::metric_parts(db, execution).await?;
+    let actor_name = ctx.actor_name(db).await?.to_string();
     let filters = filter_map(&filter);
     let mut tx = db.begin().await?;
     let id: Uuid = sqlx::query_scalar(
@@ -304,14 +305,14 @@ pub async fn plan(
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, now() + make_interval(days => $10))
          returning id",
     )
-    .bind(ctx.org_id)
+    .bind(ctx.org_id())
     .bind(e.batch_id)
     .bind(execution)
     .bind(&format)
     .bind(Json(&names))
     .bind(Json(&filters))
     .bind(total)
-    .bind(ctx.actor.user_id())
+    .bind(ctx.actor().user_id())
     .bind(&actor_name)
     .bind(KEEP_DAYS as i32)
     .fetch_one(&mut *tx)
@@ -327,13 +328,13 @@ pub async fn plan(
     )
     .await?;
     tx.commit().await?;
-    let export = fetch(db, ctx.org_id, id).await?.ok_or_else(not_found)?;
+    let export = fetch(db, ctx.org_id(), id).await?.ok_or_else(not_found)?;
     Ok(Plan {
         path: file_path(data_dir, id, &format),
         export,
         sql,
         columns,
-        org_id: ctx.org_id,
+        org_id: ctx.org_id(),
         execution_id: execution,
         metrics,
         run_accuracy: e.accuracy,
@@ -354,7 +355,7 @@ pub async fn plan_for_batch(
         "select id from executions where org_id = $1 and batch_id = $2
          order by created_at desc limit 1",
     )
-    .bind(ctx.org_id)
+    .bind(ctx.org_id())
     .bind(batch)
     .fetch_optional(db)
     .await?;
@@ -541,31 +542,13 @@ trait TextFormat {
 
 struct Csv;
 
-/// A CSV field, quoted when it holds a separator, quote or line break, or
-/// starts with a character a spreadsheet would run as a formula.
-pub(crate) fn csv_field(buf: &mut Vec<u8>, s: &str) {
-    let formula = s.starts_with(['=', '+', '-', '@']) && s.parse::<f64>().is_err();
-    if formula {
-        // Kept as text in Excel and LibreOffice (CSV injection).
-        buf.extend_from_slice(b"\"'");
-        buf.extend_from_slice(s.replace('"', "\"\"").as_bytes());
-        buf.push(b'"');
-    } else if s.contains([',', '"', '\n', '\r']) {
-        buf.push(b'"');
-        buf.extend_from_slice(s.replace('"', "\"\"").as_bytes());
-        buf.push(b'"');
-    } else {
-        buf.extend_from_slice(s.as_bytes());
-    }
-}
-
 impl TextFormat for Csv {
     fn header(&mut self, buf: &mut Vec<u8>, columns: &[Column]) {
         for (i, c) in columns.iter().enumerate() {
             if i > 0 {
                 buf.push(b',');
             }
-            csv_field(buf, &c.name);
+            csv::write_field(buf, &c.name);
         }
         buf.extend_from_slice(b"\r\n");
     }
@@ -575,7 +558,7 @@ impl TextFormat for Csv {
                 buf.push(b',');
             }
             if let Some(v) = v {
-                csv_field(buf, v);
+                csv::write_field(buf, v);
             }
         }
         buf.extend_from_slice(b"\r\n");
@@ -736,7 +719,7 @@ async fn write_xlsx(db: &PgPool, plan: &Plan, part: &Path) -> Result<(i64, u64),
 /// What the workbook thread needs.
 struct Book {
     columns: Vec<Column>,
-    metrics: super::executions::MetricParts,
+    metrics: db::executions::MetricParts,
     run_accuracy: Option<f64>,
     filters: BTreeMap<String, String>,
     execution_id: Uuid,
@@ -967,7 +950,7 @@ pub async fn list_for_batch(
            and ($3::timestamptz is null or (created_at, id) < ($3, $4))
          order by created_at desc, id desc limit $5"
     ))
-    .bind(ctx.org_id)
+    .bind(ctx.org_id())
     .bind(batch)
     .bind(after.map(|a| a.0))
     .bind(after.map(|a| a.1))
@@ -1054,22 +1037,6 @@ async fn clean(db: &PgPool, data_dir: &Path) -> Result<(), AppError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn csv(s: &str) -> String {
-        let mut b = vec![];
-        csv_field(&mut b, s);
-        String::from_utf8(b).unwrap()
-    }
-
-    #[test]
-    fn csv_fields_are_quoted_only_when_needed_and_formulas_defused() {
-        assert_eq!(csv("plain"), "plain");
-        assert_eq!(csv("a,b"), "\"a,b\"");
-        assert_eq!(csv("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv("two\nlines"), "\"two\nlines\"");
-        assert_eq!(csv("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
-        assert_eq!(csv("-12.5"), "-12.5");
-    }
 
     #[test]
     fn literals_survive_quotes_and_backslashes() {

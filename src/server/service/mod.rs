@@ -19,7 +19,6 @@ pub mod jobs;
 pub mod orgs;
 pub mod paging;
 pub mod projects;
-pub mod summaries;
 pub mod team;
 pub mod webhooks;
 

@@ -33,20 +33,14 @@ pub async fn org_ctx_by_id(db: &PgPool, actor: &Actor, org_id: Uuid) -> Result<O
             let role = db::memberships::fetch_role(db, org_id, *id)
                 .await?
                 .ok_or_else(not_found)?;
-            Ok(OrgCtx {
-                org_id,
-                actor: actor.clone(),
-                role: Some(role),
-            })
+            Ok(OrgCtx::member(org_id, *id, role))
         }
         Actor::ApiKey {
             org_id: key_org, ..
-        } if *key_org == org_id => Ok(OrgCtx {
-            org_id,
-            actor: actor.clone(),
-            role: None,
-        }),
+        } if *key_org == org_id => Ok(OrgCtx::key(org_id, actor.clone())),
         Actor::ApiKey { .. } => Err(not_found()),
+        // Mino's own work builds its context with `OrgCtx::system`.
+        Actor::System => Err(not_found()),
     }
 }
 
@@ -71,15 +65,17 @@ pub async fn list(db: &PgPool, actor: &Actor) -> Result<Vec<Organization>, AppEr
             .await?
             .into_iter()
             .collect(),
+        // Mino is a member of no organization.
+        Actor::System => Vec::new(),
     };
     Ok(rows.into_iter().map(Organization::from).collect())
 }
 
 pub async fn get(db: &PgPool, ctx: &OrgCtx) -> Result<Organization, AppError> {
     require(ctx, Permission::ViewOrganization)?;
-    let row = match &ctx.actor {
-        Actor::User { id } => db::orgs::fetch_one_for_user(db, *id, ctx.org_id).await?,
-        Actor::ApiKey { .. } => db::orgs::fetch_one(db, ctx.org_id).await?,
+    let row = match ctx.actor() {
+        Actor::User { id } => db::orgs::fetch_one_for_user(db, *id, ctx.org_id()).await?,
+        Actor::ApiKey { .. } | Actor::System => db::orgs::fetch_one(db, ctx.org_id()).await?,
     };
     row.map(Organization::from).ok_or_else(not_found)
 }
@@ -152,11 +148,11 @@ pub async fn rename(db: &PgPool, ctx: &OrgCtx, name: &str) -> Result<Organizatio
     let name = parse_name(name, "name")?;
     let old = get(db, ctx).await?;
     let mut tx = db.begin().await?;
-    db::orgs::update_name(&mut *tx, ctx.org_id, &name).await?;
+    db::orgs::update_name(&mut *tx, ctx.org_id(), &name).await?;
     audit::record(
         &mut *tx,
         ctx,
-        Change::new("organization.rename", "organization", ctx.org_id)
+        Change::new("organization.rename", "organization", ctx.org_id())
             .before(json!({"name": old.name}))
             .after(json!({"name": name})),
     )
@@ -223,11 +219,11 @@ pub async fn update_limits(
         check(new.key_requests_per_minute, 1, "key_requests_per_minute"),
     ])?;
     let mut tx = db.begin().await?;
-    db::orgs::update_limits(&mut *tx, ctx.org_id, &new).await?;
+    db::orgs::update_limits(&mut *tx, ctx.org_id(), &new).await?;
     audit::record(
         &mut *tx,
         ctx,
-        Change::new("organization.update_limits", "organization", ctx.org_id)
+        Change::new("organization.update_limits", "organization", ctx.org_id())
             .before(json!(PlanLimits::from(&old)))
             .after(json!(new)),
     )
@@ -250,13 +246,13 @@ pub async fn delete(db: &PgPool, ctx: &OrgCtx, confirm_name: Option<&str>) -> Re
         }
     }
     let mut tx = db.begin().await?;
-    db::orgs::delete_org(&mut *tx, ctx.org_id).await?;
+    db::orgs::delete_org(&mut *tx, ctx.org_id()).await?;
     // The organization's own log goes with it; this entry, kept with the
     // account changes, is the trace that it existed and who deleted it.
     audit::record_for_account(
         &mut *tx,
-        &ctx.actor,
-        Change::new("organization.delete", "organization", ctx.org_id)
+        ctx.actor(),
+        Change::new("organization.delete", "organization", ctx.org_id())
             .before(json!({"name": org.name, "slug": org.slug})),
     )
     .await?;

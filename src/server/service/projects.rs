@@ -45,27 +45,13 @@ pub async fn project_ctx(
     Ok((ctx, row))
 }
 
-/// Who did it, as shown in histories.
-pub async fn actor_name(db: &PgPool, ctx: &OrgCtx) -> Result<String, AppError> {
-    Ok(match &ctx.actor {
-        Actor::User { id } => db::users::fetch_by_id(db, *id)
-            .await?
-            .map(|u| u.name)
-            .unwrap_or_else(|| "A former user".into()),
-        Actor::ApiKey { id, .. } => db::api_keys::fetch_one(db, ctx.org_id, *id)
-            .await?
-            .map(|k| format!("API key “{}”", k.name))
-            .unwrap_or_else(|| "An API key".into()),
-    })
-}
-
 pub async fn get(db: &PgPool, actor: &Actor, project_id: Uuid) -> Result<Project, AppError> {
     let (ctx, row) = project_ctx(db, actor, project_id).await?;
     to_model(db, &ctx, row).await
 }
 
 async fn to_model(db: &PgPool, ctx: &OrgCtx, row: ProjectRow) -> Result<Project, AppError> {
-    let fields = db::projects::fetch_fields(db, ctx.org_id, row.id).await?;
+    let fields = db::projects::fetch_fields(db, ctx.org_id(), row.id).await?;
     Ok(Project {
         id: row.id,
         org_id: row.org_id,
@@ -78,7 +64,7 @@ async fn to_model(db: &PgPool, ctx: &OrgCtx, row: ProjectRow) -> Result<Project,
         fields,
         created_at: row.created_at,
         updated_at: row.updated_at,
-        role: ctx.role,
+        role: ctx.role(),
     })
 }
 
@@ -90,7 +76,7 @@ pub async fn list(
 ) -> Result<Page<ProjectSummary>, AppError> {
     require(ctx, Permission::ViewProjects)?;
     let after = cursor.map(paging::parse_time_cursor).transpose()?;
-    let items = db::projects::fetch_page(db, ctx.org_id, after, limit + 1).await?;
+    let items = db::projects::fetch_page(db, ctx.org_id(), after, limit + 1).await?;
     Ok(paging::page(items, limit, |p| {
         paging::time_cursor(p.updated_at, p.id)
     }))
@@ -151,27 +137,27 @@ pub async fn create(
         instructions.as_ref().map(|_| ()).map_err(Clone::clone),
     ])?;
     let (name, description, instructions) = (name?, description?, instructions?);
-    let author = actor_name(db, ctx).await?;
+    let author = ctx.actor_name(db).await?.to_string();
 
     let mut tx = db.begin().await?;
     // Lock the organization row so two creations can't both slip under the
     // project limit.
     let limit: i32 =
         sqlx::query_scalar("select max_projects from organizations where id = $1 for update")
-            .bind(ctx.org_id)
+            .bind(ctx.org_id())
             .fetch_one(&mut *tx)
             .await?;
-    if db::projects::count_for_org(&mut *tx, ctx.org_id).await? >= limit as i64 {
+    if db::projects::count_for_org(&mut *tx, ctx.org_id()).await? >= limit as i64 {
         return Err(AppError::QuotaExceeded(format!(
             "This organization has reached its limit of {limit} projects. Delete one, or ask an owner to raise the limit."
         )));
     }
     let id = match db::projects::insert(
         &mut *tx,
-        ctx.org_id,
+        ctx.org_id(),
         &name,
         &description,
-        ctx.actor.user_id(),
+        ctx.actor().user_id(),
     )
     .await
     {
@@ -183,11 +169,11 @@ pub async fn create(
     };
     db::projects::insert_version(
         &mut *tx,
-        ctx.org_id,
+        ctx.org_id(),
         id,
         &instructions,
         "First version",
-        ctx.actor.user_id(),
+        ctx.actor().user_id(),
         &author,
     )
     .await?;
@@ -199,7 +185,7 @@ pub async fn create(
     )
     .await?;
     tx.commit().await?;
-    let row = db::projects::fetch_one(db, ctx.org_id, id)
+    let row = db::projects::fetch_one(db, ctx.org_id(), id)
         .await?
         .ok_or_else(not_found)?;
     to_model(db, ctx, row).await
@@ -224,7 +210,8 @@ pub async fn update(
     let name = name?.unwrap_or(row.name.clone());
     let description = description?.unwrap_or(row.description.clone());
     let mut tx = db.begin().await?;
-    match db::projects::update_details(&mut *tx, ctx.org_id, project_id, &name, &description).await
+    match db::projects::update_details(&mut *tx, ctx.org_id(), project_id, &name, &description)
+        .await
     {
         Ok(()) => {}
         Err(e) if db::unique_violation(&e).as_deref() == Some("projects_org_name_key") => {
@@ -263,7 +250,7 @@ pub async fn delete(
         }
     }
     let mut tx = db.begin().await?;
-    db::projects::delete(&mut *tx, ctx.org_id, project_id).await?;
+    db::projects::delete(&mut *tx, ctx.org_id(), project_id).await?;
     audit::record(
         &mut *tx,
         &ctx,
@@ -295,18 +282,18 @@ pub async fn save_instructions(
         note.as_ref().map(|_| ()).map_err(Clone::clone),
     ])?;
     let (text, note) = (text?, note?);
-    let author = actor_name(db, &ctx).await?;
+    let author = ctx.actor_name(db).await?.to_string();
 
     let mut tx = db.begin().await?;
-    if !db::projects::lock(&mut tx, ctx.org_id, project_id).await? {
+    if !db::projects::lock(&mut tx, ctx.org_id(), project_id).await? {
         return Err(not_found());
     }
     if let Some(latest) =
-        db::projects::fetch_version(&mut *tx, ctx.org_id, project_id, None).await?
+        db::projects::fetch_version(&mut *tx, ctx.org_id(), project_id, None).await?
     {
         if latest.instructions == text {
             if make_production && !latest.is_production {
-                db::projects::set_production(&mut *tx, ctx.org_id, project_id, latest.version)
+                db::projects::set_production(&mut *tx, ctx.org_id(), project_id, latest.version)
                     .await?;
                 audit::record(
                     &mut *tx,
@@ -329,18 +316,18 @@ pub async fn save_instructions(
     }
     let v = db::projects::insert_version(
         &mut *tx,
-        ctx.org_id,
+        ctx.org_id(),
         project_id,
         &text,
         &note,
-        ctx.actor.user_id(),
+        ctx.actor().user_id(),
         &author,
     )
     .await?;
     if make_production {
-        db::projects::set_production(&mut *tx, ctx.org_id, project_id, v).await?;
+        db::projects::set_production(&mut *tx, ctx.org_id(), project_id, v).await?;
     }
-    db::projects::touch(&mut *tx, ctx.org_id, project_id).await?;
+    db::projects::touch(&mut *tx, ctx.org_id(), project_id).await?;
     audit::record(
         &mut *tx,
         &ctx,
@@ -362,7 +349,7 @@ pub async fn version(
     number: Option<i32>,
 ) -> Result<InstructionVersion, AppError> {
     let (ctx, _) = project_ctx(db, actor, project_id).await?;
-    db::projects::fetch_version(db, ctx.org_id, project_id, number)
+    db::projects::fetch_version(db, ctx.org_id(), project_id, number)
         .await?
         .ok_or_else(|| AppError::NotFound("Instruction version".into()))
 }
@@ -376,7 +363,8 @@ pub async fn versions(
 ) -> Result<Page<VersionSummary>, AppError> {
     let (ctx, _) = project_ctx(db, actor, project_id).await?;
     let before = cursor.map(paging::parse_number_cursor).transpose()?;
-    let items = db::projects::fetch_versions(db, ctx.org_id, project_id, before, limit + 1).await?;
+    let items =
+        db::projects::fetch_versions(db, ctx.org_id(), project_id, before, limit + 1).await?;
     Ok(paging::page(items, limit, |v| v.version.to_string()))
 }
 
@@ -389,7 +377,7 @@ pub async fn set_production(
 ) -> Result<InstructionVersion, AppError> {
     let (ctx, row) = project_ctx(db, actor, project_id).await?;
     require(&ctx, Permission::EditProject)?;
-    if db::projects::fetch_version(db, ctx.org_id, project_id, Some(number))
+    if db::projects::fetch_version(db, ctx.org_id(), project_id, Some(number))
         .await?
         .is_none()
     {
@@ -399,7 +387,7 @@ pub async fn set_production(
         ));
     }
     let mut tx = db.begin().await?;
-    db::projects::set_production(&mut *tx, ctx.org_id, project_id, number).await?;
+    db::projects::set_production(&mut *tx, ctx.org_id(), project_id, number).await?;
     audit::record(
         &mut *tx,
         &ctx,
@@ -560,7 +548,7 @@ pub async fn update_agent(
         ..settings
     };
     let mut tx = db.begin().await?;
-    db::projects::update_agent(&mut *tx, ctx.org_id, project_id, &settings).await?;
+    db::projects::update_agent(&mut *tx, ctx.org_id(), project_id, &settings).await?;
     audit::record(
         &mut *tx,
         &ctx,
@@ -721,7 +709,7 @@ pub async fn add_field(
         ..field
     };
     check_field(&field)?;
-    let count = db::projects::fetch_fields(db, ctx.org_id, project_id)
+    let count = db::projects::fetch_fields(db, ctx.org_id(), project_id)
         .await?
         .len() as i64;
     if count >= MAX_FIELDS {
@@ -731,7 +719,7 @@ pub async fn add_field(
         ));
     }
     let mut tx = db.begin().await?;
-    if !db::projects::insert_field(&mut *tx, ctx.org_id, project_id, &field).await? {
+    if !db::projects::insert_field(&mut *tx, ctx.org_id(), project_id, &field).await? {
         return Err(AppError::AlreadyExists(crate::error::FieldError::new(
             "name",
             format!("This project already has a field named {:?}.", field.name),
@@ -762,17 +750,17 @@ pub async fn update_field(
     // The field and, when its comparator changed, every run's verdicts
     // change together (F10).
     let mut tx = db.begin().await?;
-    let before = db::projects::fetch_fields(&mut *tx, ctx.org_id, project_id)
+    let before = db::projects::fetch_fields(&mut *tx, ctx.org_id(), project_id)
         .await?
         .into_iter()
         .find(|f| f.name == field.name);
-    if !db::projects::update_field(&mut *tx, ctx.org_id, project_id, &field).await? {
+    if !db::projects::update_field(&mut *tx, ctx.org_id(), project_id, &field).await? {
         return Err(AppError::NotFound("Field".into()));
     }
     if before.as_ref().is_some_and(|b| {
         b.comparator != field.comparator || b.comparator_options != field.comparator_options
     }) {
-        super::ground_truth::rejudge_comparator(&mut tx, ctx.org_id, project_id, &field).await?;
+        super::ground_truth::rejudge_comparator(&mut tx, ctx.org_id(), project_id, &field).await?;
     }
     audit::record(
         &mut *tx,
@@ -799,7 +787,7 @@ pub async fn delete_field(
         return Err(AppError::NotFound("Field".into()));
     }
     let mut tx = db.begin().await?;
-    if !db::projects::delete_field(&mut *tx, ctx.org_id, project_id, name).await? {
+    if !db::projects::delete_field(&mut *tx, ctx.org_id(), project_id, name).await? {
         return Err(AppError::NotFound("Field".into()));
     }
     audit::record(

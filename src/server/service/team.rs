@@ -40,12 +40,12 @@ fn last_owner() -> AppError {
 
 pub async fn list_members(db: &PgPool, ctx: &OrgCtx) -> Result<Vec<Member>, AppError> {
     require(ctx, Permission::ViewMembers)?;
-    Ok(db::memberships::fetch_members(db, ctx.org_id).await?)
+    Ok(db::memberships::fetch_members(db, ctx.org_id()).await?)
 }
 
 /// Owners can do anything to anyone; admins can't touch owners or make one.
 fn check_owner_rules(ctx: &OrgCtx, target: Role, new: Option<Role>) -> Result<(), AppError> {
-    let caller_is_owner = ctx.role == Some(Role::Owner);
+    let caller_is_owner = ctx.role() == Some(Role::Owner);
     if !caller_is_owner && (target == Role::Owner || new == Some(Role::Owner)) {
         return Err(AppError::forbidden(
             "Only an owner can change an owner or make one.",
@@ -62,17 +62,17 @@ pub async fn change_role(
 ) -> Result<Member, AppError> {
     require(ctx, Permission::ChangeRoles)?;
     let mut tx = db.begin().await?;
-    let current = db::memberships::fetch_role_for_update(&mut *tx, ctx.org_id, user_id)
+    let current = db::memberships::fetch_role_for_update(&mut *tx, ctx.org_id(), user_id)
         .await?
         .ok_or_else(member_not_found)?;
     check_owner_rules(ctx, current, Some(role))?;
     if current == Role::Owner
         && role != Role::Owner
-        && db::memberships::count_owners_for_update(&mut *tx, ctx.org_id).await? <= 1
+        && db::memberships::count_owners_for_update(&mut *tx, ctx.org_id()).await? <= 1
     {
         return Err(last_owner());
     }
-    db::memberships::update_role(&mut *tx, ctx.org_id, user_id, role).await?;
+    db::memberships::update_role(&mut *tx, ctx.org_id(), user_id, role).await?;
     audit::record(
         &mut *tx,
         ctx,
@@ -82,32 +82,32 @@ pub async fn change_role(
     )
     .await?;
     tx.commit().await?;
-    db::memberships::fetch_member(db, ctx.org_id, user_id)
+    db::memberships::fetch_member(db, ctx.org_id(), user_id)
         .await?
         .ok_or_else(member_not_found)
 }
 
 /// Removes a member, or — when the caller names themself — leaves.
 pub async fn remove_member(db: &PgPool, ctx: &OrgCtx, user_id: Uuid) -> Result<(), AppError> {
-    let leaving = ctx.actor.user_id() == Some(user_id);
+    let leaving = ctx.actor().user_id() == Some(user_id);
     if leaving {
         require(ctx, Permission::ViewOrganization)?;
     } else {
         require(ctx, Permission::RemoveMembers)?;
     }
     let mut tx = db.begin().await?;
-    let current = db::memberships::fetch_role_for_update(&mut *tx, ctx.org_id, user_id)
+    let current = db::memberships::fetch_role_for_update(&mut *tx, ctx.org_id(), user_id)
         .await?
         .ok_or_else(member_not_found)?;
     if !leaving {
         check_owner_rules(ctx, current, None)?;
     }
     if current == Role::Owner
-        && db::memberships::count_owners_for_update(&mut *tx, ctx.org_id).await? <= 1
+        && db::memberships::count_owners_for_update(&mut *tx, ctx.org_id()).await? <= 1
     {
         return Err(last_owner());
     }
-    db::memberships::delete_membership(&mut *tx, ctx.org_id, user_id).await?;
+    db::memberships::delete_membership(&mut *tx, ctx.org_id(), user_id).await?;
     audit::record(
         &mut *tx,
         ctx,
@@ -137,27 +137,24 @@ pub async fn invite(
     public_url: &str,
 ) -> Result<Invitation, AppError> {
     require(ctx, Permission::InviteMembers)?;
-    if role == Role::Owner && ctx.role != Some(Role::Owner) {
+    if role == Role::Owner && ctx.role() != Some(Role::Owner) {
         return Err(AppError::forbidden("Only an owner can invite an owner."));
     }
     let email = parse_email(email, "email")?;
-    if db::memberships::email_is_member(db, ctx.org_id, &email).await? {
+    if db::memberships::email_is_member(db, ctx.org_id(), &email).await? {
         return Err(AppError::AlreadyExists(FieldError::new(
             "email",
             format!("{email} is already a member of this organization."),
         )));
     }
     // Invitations are made by people; a key acts for whoever created it.
-    let invited_by = match &ctx.actor {
-        Actor::User { id } => Some(*id),
-        Actor::ApiKey { .. } => None,
-    };
+    let invited_by = ctx.actor().user_id();
     let token = secret::random_token();
     let expires_at = Utc::now() + Duration::days(INVITATION_TTL_DAYS);
     let mut tx = db.begin().await?;
     let id = db::invitations::insert_invitation(
         &mut *tx,
-        ctx.org_id,
+        ctx.org_id(),
         &email,
         role,
         &secret::sha256_hex(&token),
@@ -173,7 +170,7 @@ pub async fn invite(
     )
     .await?;
     tx.commit().await?;
-    let row = db::invitations::fetch_by_id(db, ctx.org_id, id)
+    let row = db::invitations::fetch_by_id(db, ctx.org_id(), id)
         .await?
         .ok_or_else(|| AppError::NotFound("Invitation".into()))?;
     let mut inv = row.into_model();
@@ -184,7 +181,7 @@ pub async fn invite(
 
 pub async fn list_invitations(db: &PgPool, ctx: &OrgCtx) -> Result<Vec<Invitation>, AppError> {
     require(ctx, Permission::InviteMembers)?;
-    Ok(db::invitations::fetch_pending(db, ctx.org_id)
+    Ok(db::invitations::fetch_pending(db, ctx.org_id())
         .await?
         .into_iter()
         .map(|r| r.into_model())
@@ -194,7 +191,7 @@ pub async fn list_invitations(db: &PgPool, ctx: &OrgCtx) -> Result<Vec<Invitatio
 pub async fn revoke_invitation(db: &PgPool, ctx: &OrgCtx, id: Uuid) -> Result<(), AppError> {
     require(ctx, Permission::InviteMembers)?;
     let mut tx = db.begin().await?;
-    if !db::invitations::mark_revoked(&mut *tx, ctx.org_id, id).await? {
+    if !db::invitations::mark_revoked(&mut *tx, ctx.org_id(), id).await? {
         return Err(AppError::NotFound("Pending invitation".into()));
     }
     audit::record(

@@ -7,7 +7,6 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -17,11 +16,11 @@ use super::{collect_fields, paging};
 use crate::error::AppError;
 use crate::model::{
     CreatedWebhook, Page, Webhook, WebhookAttempt, WebhookDelivery, WEBHOOK_EVENTS,
-    WEBHOOK_TEST_EVENT,
 };
 use crate::server::agents::fetch::is_private;
 use crate::server::auth::rbac::{require, Actor, OrgCtx, Permission};
 use crate::server::auth::secret;
+use crate::server::db::{self, webhooks::DeliveryRow, webhooks::WebhookRow};
 
 /// Webhooks one organization may have.
 pub const MAX_WEBHOOKS_PER_ORG: i64 = 20;
@@ -181,93 +180,61 @@ fn hint(secret: &str) -> String {
     format!("…{tail}")
 }
 
-#[derive(sqlx::FromRow)]
-struct Row {
-    id: Uuid,
-    url: String,
-    description: String,
-    events: Vec<String>,
-    secret: String,
-    enabled: bool,
-    disabled_reason: Option<String>,
-    disabled_at: Option<DateTime<Utc>>,
-    consecutive_failures: i32,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-    last_delivery_state: Option<String>,
-    last_delivery_at: Option<DateTime<Utc>>,
-}
-
-impl Row {
-    fn into_model(self) -> Webhook {
+/// A hook as its API shows it (the secret only as a hint).
+fn to_model(row: WebhookRow) -> Webhook {
+    let r = row;
+    {
         Webhook {
-            id: self.id,
-            url: self.url,
-            description: self.description,
-            events: self.events,
-            secret_hint: hint(&self.secret),
-            enabled: self.enabled,
-            disabled_reason: self.disabled_reason,
-            disabled_at: self.disabled_at,
-            consecutive_failures: self.consecutive_failures,
-            created_at: self.created_at,
-            updated_at: self.updated_at,
-            last_delivery_state: self.last_delivery_state,
-            last_delivery_at: self.last_delivery_at,
+            id: r.id,
+            url: r.url,
+            description: r.description,
+            events: r.events,
+            secret_hint: hint(&r.secret),
+            enabled: r.enabled,
+            disabled_reason: r.disabled_reason,
+            disabled_at: r.disabled_at,
+            consecutive_failures: r.consecutive_failures,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            last_delivery_state: r.last_delivery_state,
+            last_delivery_at: r.last_delivery_at,
         }
     }
-
-    /// What the audit log keeps of it (never the secret).
-    fn audited(&self) -> serde_json::Value {
-        json!({
-            "url": self.url, "description": self.description, "events": self.events,
-            "enabled": self.enabled, "secret": hint(&self.secret),
-        })
-    }
 }
 
-const SELECT: &str = "select w.id, w.url, w.description, w.events, w.secret, w.enabled,
-        w.disabled_reason, w.disabled_at, w.consecutive_failures, w.created_at, w.updated_at,
-        d.state as last_delivery_state, d.created_at as last_delivery_at
-    from webhooks w
-    left join lateral (select state, created_at from webhook_deliveries
-                       where webhook_id = w.id order by created_at desc, id desc limit 1) d on true";
+/// What the audit log keeps of a hook (never the secret).
+fn audited(r: &WebhookRow) -> serde_json::Value {
+    json!({
+        "url": r.url, "description": r.description, "events": r.events,
+        "enabled": r.enabled, "secret": hint(&r.secret),
+    })
+}
 
-async fn fetch(db: impl sqlx::PgExecutor<'_>, org_id: Uuid, id: Uuid) -> Result<Row, AppError> {
-    fetch_with(db, org_id, id, "").await
+async fn fetch(
+    db: impl sqlx::PgExecutor<'_>,
+    org_id: Uuid,
+    id: Uuid,
+) -> Result<WebhookRow, AppError> {
+    db::webhooks::fetch_one(db, org_id, id, false)
+        .await?
+        .ok_or_else(not_found)
 }
 
 /// The hook, locked until the transaction ends (before a change).
 async fn fetch_locked(
-    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    tx: &mut sqlx::PgConnection,
     org_id: Uuid,
     id: Uuid,
-) -> Result<Row, AppError> {
-    fetch_with(&mut **tx, org_id, id, " for update of w").await
-}
-
-async fn fetch_with(
-    db: impl sqlx::PgExecutor<'_>,
-    org_id: Uuid,
-    id: Uuid,
-    locking: &str,
-) -> Result<Row, AppError> {
-    sqlx::query_as::<_, Row>(&format!(
-        "{SELECT} where w.org_id = $1 and w.id = $2{locking}"
-    ))
-    .bind(org_id)
-    .bind(id)
-    .fetch_optional(db)
-    .await?
-    .ok_or_else(not_found)
+) -> Result<WebhookRow, AppError> {
+    db::webhooks::fetch_one(tx, org_id, id, true)
+        .await?
+        .ok_or_else(not_found)
 }
 
 /// The caller's context for webhook `id`: 404 for an unknown id or one in
 /// another organization, 403 without the permission.
 async fn hook_ctx(db: &PgPool, actor: &Actor, id: Uuid) -> Result<OrgCtx, AppError> {
-    let org_id: Uuid = sqlx::query_scalar("select org_id from webhooks where id = $1")
-        .bind(id)
-        .fetch_optional(db)
+    let org_id = db::webhooks::fetch_org_id(db, id)
         .await?
         .ok_or_else(not_found)?;
     let ctx = super::orgs::resource_ctx(db, actor, org_id, not_found).await?;
@@ -277,18 +244,13 @@ async fn hook_ctx(db: &PgPool, actor: &Actor, id: Uuid) -> Result<OrgCtx, AppErr
 
 pub async fn list(db: &PgPool, ctx: &OrgCtx) -> Result<Vec<Webhook>, AppError> {
     require(ctx, Permission::ManageWebhooks)?;
-    let rows: Vec<Row> = sqlx::query_as(&format!(
-        "{SELECT} where w.org_id = $1 order by w.created_at, w.id"
-    ))
-    .bind(ctx.org_id)
-    .fetch_all(db)
-    .await?;
-    Ok(rows.into_iter().map(Row::into_model).collect())
+    let rows = db::webhooks::list(db, ctx.org_id()).await?;
+    Ok(rows.into_iter().map(to_model).collect())
 }
 
 pub async fn get(db: &PgPool, actor: &Actor, id: Uuid) -> Result<Webhook, AppError> {
     let ctx = hook_ctx(db, actor, id).await?;
-    Ok(fetch(db, ctx.org_id, id).await?.into_model())
+    Ok(to_model(fetch(db, ctx.org_id(), id).await?))
 }
 
 pub async fn create(
@@ -326,35 +288,24 @@ pub async fn create(
     let mut tx = db.begin().await?;
     // The organization's row lock serializes creates, so two at once can't
     // both pass the count.
-    sqlx::query("select 1 from organizations where id = $1 for update")
-        .bind(ctx.org_id)
-        .execute(&mut *tx)
-        .await?;
-    let count: i64 = sqlx::query_scalar("select count(*) from webhooks where org_id = $1")
-        .bind(ctx.org_id)
-        .fetch_one(&mut *tx)
-        .await?;
+    let count = db::webhooks::count_locking_org(&mut tx, ctx.org_id()).await?;
     if count >= MAX_WEBHOOKS_PER_ORG {
         return Err(AppError::QuotaExceeded(format!(
             "An organization can have at most {MAX_WEBHOOKS_PER_ORG} webhooks; delete one first."
         )));
     }
-    let id: Uuid = sqlx::query_scalar(
-        "insert into webhooks (org_id, url, description, events, secret, enabled, created_by,
-                               disabled_reason, disabled_at)
-         values ($1, $2, $3, $4, $5, $6, $7,
-                 case when $6 then null else 'Created disabled.' end,
-                 case when $6 then null else now() end)
-         returning id",
+    let id = db::webhooks::insert(
+        &mut *tx,
+        db::webhooks::NewWebhook {
+            org_id: ctx.org_id(),
+            url: &url,
+            description: &description,
+            events: &events,
+            secret: &secret,
+            enabled,
+            created_by: ctx.actor().user_id(),
+        },
     )
-    .bind(ctx.org_id)
-    .bind(&url)
-    .bind(&description)
-    .bind(&events)
-    .bind(&secret)
-    .bind(enabled)
-    .bind(ctx.actor.user_id())
-    .fetch_one(&mut *tx)
     .await?;
     audit::record(
         &mut *tx,
@@ -367,7 +318,7 @@ pub async fn create(
     .await?;
     tx.commit().await?;
     Ok(CreatedWebhook {
-        webhook: fetch(db, ctx.org_id, id).await?.into_model(),
+        webhook: to_model(fetch(db, ctx.org_id(), id).await?),
         secret: generated,
     })
 }
@@ -400,86 +351,49 @@ pub async fn update(
     let (url, events, secret, description) = (url?, events?, secret?, description?);
 
     let mut tx = db.begin().await?;
-    let before = fetch_locked(&mut tx, ctx.org_id, id).await?;
+    let before = fetch_locked(&mut tx, ctx.org_id(), id).await?;
     // Turning a hook on starts its failure count afresh; turning it off
     // says who did (looked up only then).
     let by = match input.enabled {
-        Some(false) => Some(actor_label(&mut tx, &ctx.actor).await?),
+        Some(false) => Some(ctx.actor_name(db).await?),
         _ => None,
     };
-    sqlx::query(
-        "update webhooks set
-            url = coalesce($3, url),
-            description = coalesce($4, description),
-            events = coalesce($5, events),
-            secret = coalesce($6, secret),
-            enabled = coalesce($7, enabled),
-            consecutive_failures = case when $7 and not enabled then 0 else consecutive_failures end,
-            disabled_reason = case when $7 then null
-                                   when $7 = false and enabled then 'Disabled by ' || $8
-                                   else disabled_reason end,
-            disabled_at = case when $7 then null
-                               when $7 = false and enabled then now()
-                               else disabled_at end,
-            updated_at = now()
-         where org_id = $1 and id = $2",
+    db::webhooks::update(
+        &mut *tx,
+        ctx.org_id(),
+        id,
+        db::webhooks::WebhookChange {
+            url: url.as_deref(),
+            description: description.as_deref(),
+            events: events.as_deref(),
+            secret: secret.as_deref(),
+            enabled: input.enabled,
+            disabled_by: by,
+        },
     )
-    .bind(ctx.org_id)
-    .bind(id)
-    .bind(&url)
-    .bind(&description)
-    .bind(&events)
-    .bind(&secret)
-    .bind(input.enabled)
-    .bind(&by)
-    .execute(&mut *tx)
     .await?;
-    let after = fetch(&mut *tx, ctx.org_id, id).await?;
+    let after = fetch(&mut *tx, ctx.org_id(), id).await?;
     audit::record(
         &mut *tx,
         &ctx,
         Change::new("webhook.update", "webhook", id)
-            .before(before.audited())
-            .after(after.audited()),
+            .before(audited(&before))
+            .after(audited(&after)),
     )
     .await?;
     tx.commit().await?;
-    Ok(after.into_model())
-}
-
-/// "Ann" or "API key “ci”", for a disabled hook's reason.
-async fn actor_label(
-    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-    actor: &Actor,
-) -> Result<String, AppError> {
-    let (user, key) = match actor {
-        Actor::User { id } => (Some(*id), None),
-        Actor::ApiKey { id, .. } => (None, Some(*id)),
-    };
-    Ok(sqlx::query_scalar(
-        "select coalesce((select name from users where id = $1),
-                         (select 'API key “' || name || '”' from api_keys where id = $2),
-                         'someone')",
-    )
-    .bind(user)
-    .bind(key)
-    .fetch_one(&mut **tx)
-    .await?)
+    Ok(to_model(after))
 }
 
 pub async fn delete(db: &PgPool, actor: &Actor, id: Uuid) -> Result<(), AppError> {
     let ctx = hook_ctx(db, actor, id).await?;
     let mut tx = db.begin().await?;
-    let before = fetch_locked(&mut tx, ctx.org_id, id).await?;
-    sqlx::query("delete from webhooks where org_id = $1 and id = $2")
-        .bind(ctx.org_id)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+    let before = fetch_locked(&mut tx, ctx.org_id(), id).await?;
+    db::webhooks::delete(&mut *tx, ctx.org_id(), id).await?;
     audit::record(
         &mut *tx,
         &ctx,
-        Change::new("webhook.delete", "webhook", id).before(before.audited()),
+        Change::new("webhook.delete", "webhook", id).before(audited(&before)),
     )
     .await?;
     tx.commit().await?;
@@ -491,18 +405,9 @@ pub async fn delete(db: &PgPool, actor: &Actor, id: Uuid) -> Result<(), AppError
 pub async fn send_test(db: &PgPool, actor: &Actor, id: Uuid) -> Result<WebhookDelivery, AppError> {
     let ctx = hook_ctx(db, actor, id).await?;
     let mut tx = db.begin().await?;
-    let delivery: Uuid = sqlx::query_scalar(
-        "insert into webhook_deliveries (webhook_id, org_id, event, event_id, resource_id)
-         select id, org_id, $3, gen_random_uuid(), id::text from webhooks
-         where org_id = $1 and id = $2
-         returning id",
-    )
-    .bind(ctx.org_id)
-    .bind(id)
-    .bind(WEBHOOK_TEST_EVENT)
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or_else(not_found)?;
+    let delivery = db::webhooks::insert_test_delivery(&mut *tx, ctx.org_id(), id)
+        .await?
+        .ok_or_else(not_found)?;
     crate::server::live::notify(&mut *tx, crate::server::live::WEBHOOKS, "").await?;
     audit::record(
         &mut *tx,
@@ -511,7 +416,7 @@ pub async fn send_test(db: &PgPool, actor: &Actor, id: Uuid) -> Result<WebhookDe
     )
     .await?;
     tx.commit().await?;
-    fetch_delivery(db, ctx.org_id, delivery).await
+    fetch_delivery(db, ctx.org_id(), delivery).await
 }
 
 /// Sends a delivery again from the start (a new series of attempts), e.g.
@@ -522,27 +427,18 @@ pub async fn redeliver(
     delivery_id: Uuid,
 ) -> Result<WebhookDelivery, AppError> {
     let missing = || AppError::NotFound("Delivery".into());
-    let found: Option<(Uuid, Uuid)> =
-        sqlx::query_as("select org_id, webhook_id from webhook_deliveries where id = $1")
-            .bind(delivery_id)
-            .fetch_optional(db)
-            .await?;
-    let (org_id, hook_id) = found.ok_or_else(missing)?;
+    let db::webhooks::DeliveryPlacement {
+        org_id,
+        webhook_id: hook_id,
+    } = db::webhooks::fetch_delivery_placement(db, delivery_id)
+        .await?
+        .ok_or_else(missing)?;
     let ctx =
         super::orgs::resource_ctx(db, actor, org_id, || AppError::NotFound("Delivery".into()))
             .await?;
     require(&ctx, Permission::ManageWebhooks)?;
     let mut tx = db.begin().await?;
-    let moved = sqlx::query(
-        "update webhook_deliveries set state = 'pending', attempts = 0, next_attempt_at = now(),
-                lease_expires_at = null, finished_at = null
-         where org_id = $1 and id = $2 and state in ('succeeded', 'failed')",
-    )
-    .bind(org_id)
-    .bind(delivery_id)
-    .execute(&mut *tx)
-    .await?;
-    if moved.rows_affected() == 0 {
+    if !db::webhooks::restart_delivery(&mut *tx, org_id, delivery_id).await? {
         return Err(AppError::Conflict(
             "This delivery is still being sent; redeliver it once it has succeeded or failed."
                 .into(),
@@ -565,51 +461,12 @@ pub async fn redeliver(
     fetch_delivery(db, org_id, delivery_id).await
 }
 
-#[derive(sqlx::FromRow)]
-struct DeliveryRow {
-    id: Uuid,
-    webhook_id: Uuid,
-    event: String,
-    event_id: Uuid,
-    resource_id: Option<String>,
-    state: String,
-    attempts: i32,
-    next_attempt_at: DateTime<Utc>,
-    last_status: Option<i32>,
-    last_error: Option<String>,
-    created_at: DateTime<Utc>,
-    finished_at: Option<DateTime<Utc>>,
-    payload: Option<sqlx::types::Json<serde_json::Value>>,
-}
-
-#[derive(sqlx::FromRow)]
-struct AttemptRow {
-    delivery_id: Uuid,
-    n: i32,
-    at: DateTime<Utc>,
-    status: Option<i32>,
-    duration_ms: i32,
-    response_excerpt: Option<String>,
-    error: Option<String>,
-}
-
-const DELIVERY_SELECT: &str =
-    "select id, webhook_id, event, event_id, resource_id, state, attempts,
-        next_attempt_at, last_status, last_error, created_at, finished_at, payload
-    from webhook_deliveries";
-
 async fn to_deliveries(
     db: &PgPool,
     rows: Vec<DeliveryRow>,
 ) -> Result<Vec<WebhookDelivery>, AppError> {
     let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-    let attempts: Vec<AttemptRow> = sqlx::query_as(
-        "select delivery_id, n, at, status, duration_ms, response_excerpt, error
-         from webhook_attempts where delivery_id = any($1) order by delivery_id, n",
-    )
-    .bind(&ids)
-    .fetch_all(db)
-    .await?;
+    let attempts = db::webhooks::attempts_of(db, &ids).await?;
     Ok(rows
         .into_iter()
         .map(|r| WebhookDelivery {
@@ -644,13 +501,9 @@ async fn to_deliveries(
 }
 
 async fn fetch_delivery(db: &PgPool, org_id: Uuid, id: Uuid) -> Result<WebhookDelivery, AppError> {
-    let row: DeliveryRow =
-        sqlx::query_as(&format!("{DELIVERY_SELECT} where org_id = $1 and id = $2"))
-            .bind(org_id)
-            .bind(id)
-            .fetch_optional(db)
-            .await?
-            .ok_or_else(|| AppError::NotFound("Delivery".into()))?;
+    let row = db::webhooks::fetch_delivery(db, org_id, id)
+        .await?
+        .ok_or_else(|| AppError::NotFound("Delivery".into()))?;
     Ok(to_deliveries(db, vec![row]).await?.remove(0))
 }
 
@@ -675,21 +528,7 @@ pub async fn deliveries(
             ));
         }
     }
-    let rows: Vec<DeliveryRow> = sqlx::query_as(&format!(
-        "{DELIVERY_SELECT}
-         where org_id = $1 and webhook_id = $2
-           and ($3::text is null or state = $3)
-           and ($4::timestamptz is null or (created_at, id) < ($4, $5))
-         order by created_at desc, id desc limit $6"
-    ))
-    .bind(ctx.org_id)
-    .bind(id)
-    .bind(state)
-    .bind(after.map(|a| a.0))
-    .bind(after.map(|a| a.1))
-    .bind(limit + 1)
-    .fetch_all(db)
-    .await?;
+    let rows = db::webhooks::list_deliveries(db, ctx.org_id(), id, state, after, limit + 1).await?;
     let page = paging::page(rows, limit, |r| paging::time_cursor(r.created_at, r.id));
     Ok(Page {
         items: to_deliveries(db, page.items).await?,

@@ -17,8 +17,6 @@ use sqlx::types::Json;
 use sqlx::{PgPool, Postgres};
 use uuid::Uuid;
 
-use crate::error::AppError;
-
 /// States after which an execution's jobs change only through a bump.
 const FINISHED: &str = "('completed', 'failed', 'cancelled')";
 
@@ -30,8 +28,8 @@ static IN_FLIGHT: std::sync::LazyLock<Flights> = std::sync::LazyLock::new(Defaul
 /// (results_version, finished, the kept value when current)
 type Lookup = (i64, bool, Option<Json<serde_json::Value>>);
 
-async fn lookup(db: &PgPool, execution: Uuid, kind: &str) -> Result<Option<Lookup>, AppError> {
-    Ok(sqlx::query_as(&format!(
+async fn lookup(db: &PgPool, execution: Uuid, kind: &str) -> sqlx::Result<Option<Lookup>> {
+    sqlx::query_as(&format!(
         "select e.results_version, e.state in {FINISHED}, s.value
          from executions e
          left join execution_summaries s
@@ -41,23 +39,25 @@ async fn lookup(db: &PgPool, execution: Uuid, kind: &str) -> Result<Option<Looku
     .bind(execution)
     .bind(kind)
     .fetch_optional(db)
-    .await?)
+    .await
 }
 
 /// The `kind` summary of `execution`: the kept one while current, else
 /// `compute`d (and kept, when the execution has finished). The version is
 /// read before `compute` runs, so a change committed meanwhile can only
 /// make the kept value look older than it is, never newer.
-pub(crate) async fn memo<T, F, Fut>(
+/// `compute` may fail with any error a database error converts into.
+pub async fn memo<T, E, F, Fut>(
     db: &PgPool,
     execution: Uuid,
     kind: &'static str,
     compute: F,
-) -> Result<T, AppError>
+) -> Result<T, E>
 where
     T: Serialize + DeserializeOwned,
+    E: From<sqlx::Error>,
     F: FnOnce() -> Fut,
-    Fut: Future<Output = Result<T, AppError>>,
+    Fut: Future<Output = Result<T, E>>,
 {
     let decode = |v: Json<serde_json::Value>| serde_json::from_value::<T>(v.0).ok();
     let Some((_, finished, kept)) = lookup(db, execution, kind).await? else {
@@ -107,7 +107,7 @@ async fn store<T: Serialize>(
     kind: &str,
     version: i64,
     value: &T,
-) -> Result<(), AppError> {
+) -> sqlx::Result<()> {
     sqlx::query(
         "insert into execution_summaries (execution_id, kind, results_version, value)
          values ($1, $2, $3, $4)
@@ -127,11 +127,11 @@ async fn store<T: Serialize>(
 
 /// The current `kind` summaries kept for any of `executions` (misses are
 /// simply absent): one query for a list of runs.
-pub(crate) async fn kept<T: DeserializeOwned>(
+pub async fn kept<T: DeserializeOwned>(
     db: &PgPool,
     executions: &[Uuid],
     kind: &str,
-) -> Result<HashMap<Uuid, T>, AppError> {
+) -> sqlx::Result<HashMap<Uuid, T>> {
     let rows: Vec<(Uuid, Json<serde_json::Value>)> = sqlx::query_as(
         "select s.execution_id, s.value from execution_summaries s
          join executions e on e.id = s.execution_id and e.results_version = s.results_version
@@ -150,7 +150,7 @@ pub(crate) async fn kept<T: DeserializeOwned>(
 /// Marks what is kept for `executions` as out of date. Call it in the
 /// transaction that changes their jobs, as late as it can be: it locks the
 /// executions' rows until commit.
-pub(crate) async fn invalidate<'e, E>(db: E, executions: &[Uuid]) -> Result<(), AppError>
+pub async fn invalidate<'e, E>(db: E, executions: &[Uuid]) -> sqlx::Result<()>
 where
     E: sqlx::Executor<'e, Database = Postgres>,
 {

@@ -1,0 +1,120 @@
+//! Analysis of runs: failure patterns, trends across a batch's runs, comparisons of two runs.
+
+use std::collections::BTreeMap;
+
+use super::{Execution, ExecutionMode, ExecutionState, Verdict};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Why an execution's fields failed (`GET /executions/{id}/failure-patterns`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+pub struct FailurePatterns {
+    pub execution_id: Uuid,
+    pub fields: Vec<FieldFailures>,
+}
+
+/// One field's failures by pattern.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+pub struct FieldFailures {
+    pub field: String,
+    /// Jobs where the field had an expected value (judged or errored).
+    pub judged: i64,
+    pub patterns: Vec<FailurePattern>,
+}
+
+/// `missing` (nothing extracted), `wrong_type` (not a value of the
+/// field's type), `partial` (close: overlapping or within reach),
+/// `wrong_value`, `agent_error` (the job failed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+pub struct FailurePattern {
+    pub pattern: String,
+    pub count: i64,
+    /// Up to five jobs showing it.
+    pub examples: Vec<FailureExample>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+pub struct FailureExample {
+    pub job_id: i64,
+    pub row_index: i32,
+    pub url: String,
+    pub extracted: Option<String>,
+    pub expected: Option<String>,
+    /// The comparator's explanation, or the job's error.
+    pub detail: String,
+}
+
+/// Accuracy across a batch's executions, oldest first (`GET /batches/{id}/trends`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+pub struct Trends {
+    pub batch_id: Uuid,
+    /// Every field that any run judged.
+    pub fields: Vec<String>,
+    pub points: Vec<TrendPoint>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+pub struct TrendPoint {
+    pub execution_id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub mode: ExecutionMode,
+    pub state: ExecutionState,
+    pub instruction_version: i32,
+    /// Jobs judged against expected values.
+    pub judged: i64,
+    pub accuracy: Option<f64>,
+    /// Field → accuracy (absent: not judged in this run).
+    pub fields: BTreeMap<String, f64>,
+}
+
+/// Two executions of one batch side by side (`GET /executions/compare`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+pub struct Comparison {
+    pub a: Execution,
+    pub b: Execution,
+    pub fields: Vec<FieldDelta>,
+    /// Rows failing (or errored) in A and passing in B.
+    pub fixed: Vec<JobPair>,
+    pub fixed_count: i64,
+    /// Rows passing in A and not in B.
+    pub regressed: Vec<JobPair>,
+    pub regressed_count: i64,
+    /// Rows whose verdict stayed but whose extracted values changed.
+    pub changed: Vec<JobPair>,
+    pub changed_count: i64,
+    /// Rows in only one of the two runs.
+    pub only_a: i64,
+    pub only_b: i64,
+    /// The instructions' diff, when the versions differ.
+    pub instructions_diff: Option<crate::model::InstructionDiff>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+pub struct FieldDelta {
+    pub field: String,
+    pub accuracy_a: Option<f64>,
+    pub accuracy_b: Option<f64>,
+}
+
+/// One row's job in each run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+pub struct JobPair {
+    pub row_index: i32,
+    pub url: String,
+    pub job_a: i64,
+    pub job_b: i64,
+    pub verdict_a: Option<Verdict>,
+    pub verdict_b: Option<Verdict>,
+    /// Fields whose extracted value differs: field → (A, B).
+    pub differences: BTreeMap<String, (Option<String>, Option<String>)>,
+}

@@ -1,0 +1,227 @@
+//! Executions: an agent run over a batch, its live picture and its metrics.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{AgentKind, Role};
+
+text_enum! {
+    /// Where an execution is. Active: queued, running, paused (no new
+    /// jobs start), stopping (queued jobs cancelled, running ones ending);
+    /// then completed, failed or cancelled.
+    pub enum ExecutionState {
+        Queued = "queued",
+        Running = "running",
+        Paused = "paused",
+        Stopping = "stopping",
+        Completed = "completed",
+        Failed = "failed",
+        Cancelled = "cancelled",
+    }
+}
+
+impl ExecutionState {
+    pub const ACTIVE: &'static [ExecutionState] = &[
+        ExecutionState::Queued,
+        ExecutionState::Running,
+        ExecutionState::Paused,
+        ExecutionState::Stopping,
+    ];
+
+    pub fn is_active(self) -> bool {
+        Self::ACTIVE.contains(&self)
+    }
+}
+
+text_enum! {
+    /// A test runs a sample of the batch's rows; production runs them all.
+    pub enum ExecutionMode {
+        Test = "test",
+        Production = "production",
+    }
+}
+
+text_enum! {
+    /// What a user may do to a running execution.
+    pub enum ControlAction {
+        Pause = "pause",
+        Resume = "resume",
+        Stop = "stop",
+    }
+}
+
+impl ControlAction {
+    /// The states it applies to, and the state it leads to.
+    pub fn transition(self) -> (&'static [ExecutionState], ExecutionState) {
+        use ExecutionState::*;
+        match self {
+            ControlAction::Pause => (&[Running, Queued], Paused),
+            ControlAction::Resume => (&[Paused], Running),
+            ControlAction::Stop => (&[Running, Queued, Paused], Stopping),
+        }
+    }
+}
+
+/// How many jobs of one execution run at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+#[serde(transparent)]
+pub struct Concurrency(i32);
+
+impl Concurrency {
+    pub const MIN: i32 = 1;
+    pub const MAX: i32 = 50;
+    pub const DEFAULT: Concurrency = Concurrency(10);
+
+    /// A concurrency in range, or the sentence that says which range.
+    pub fn parse(n: i32) -> Result<Concurrency, String> {
+        if (Self::MIN..=Self::MAX).contains(&n) {
+            Ok(Concurrency(n))
+        } else {
+            Err(format!(
+                "Use a concurrency from {} to {}.",
+                Self::MIN,
+                Self::MAX
+            ))
+        }
+    }
+
+    pub fn get(self) -> i32 {
+        self.0
+    }
+}
+
+impl Default for Concurrency {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// An execution: an agent run over a batch (all rows, or a test sample),
+/// with its job counts read from the jobs table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+pub struct Execution {
+    pub id: Uuid,
+    pub batch_id: Uuid,
+    pub batch_name: String,
+    pub project_id: Uuid,
+    pub project_name: String,
+    pub org_slug: String,
+    pub mode: ExecutionMode,
+    pub sample_size: Option<i32>,
+    pub instruction_version: i32,
+    pub agent: AgentKind,
+    pub concurrency: i32,
+    pub max_retries: i32,
+    pub state: ExecutionState,
+    pub total: i64,
+    pub queued: i64,
+    pub running: i64,
+    /// Jobs that finished with a result.
+    pub completed: i64,
+    /// Jobs that failed after their retries.
+    pub errors: i64,
+    pub cancelled: i64,
+    /// Jobs whose every judged field passed, and jobs with a failing field
+    /// (partial or fail verdicts).
+    pub passed: i64,
+    pub failed: i64,
+    /// Mean share of judged fields that passed, over the jobs with
+    /// expected values (None until one is judged).
+    pub accuracy: Option<f64>,
+    pub estimated_cost_micros: i64,
+    pub cost_micros: i64,
+    /// The execution whose jobs this one runs again.
+    pub rerun_of: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub role: Option<Role>,
+}
+
+impl Execution {
+    pub fn is_active(&self) -> bool {
+        self.state.is_active()
+    }
+    pub fn can_control(&self) -> bool {
+        self.role.is_none_or(|r| r >= Role::Member)
+    }
+}
+
+/// What a live view of an execution shows, sent as one server-sent event:
+/// always the whole picture (counts read from the database), so a missed
+/// event is never a wrong count.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+pub struct LiveSnapshot {
+    /// Increases with every snapshot of this execution; the SSE event id.
+    pub seq: u64,
+    /// Counts and state. `role` is not set: one snapshot goes to every
+    /// viewer.
+    pub execution: Execution,
+    /// Jobs finished per minute, over the last minute this server watched.
+    pub per_minute: f64,
+    /// Seconds until every job is done at that rate (None: unknown).
+    pub eta_secs: Option<i64>,
+    /// Up to 50 running jobs, oldest first.
+    pub running_jobs: Vec<RunningJob>,
+    /// The latest events, newest first.
+    pub events: Vec<ExecutionEvent>,
+    /// The execution ended: this is the last snapshot.
+    pub last: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+pub struct RunningJob {
+    pub id: i64,
+    pub row_index: i32,
+    pub url: String,
+    pub attempt: i32,
+    pub started_at: DateTime<Utc>,
+    /// What the agent last said it was doing.
+    pub step: Option<String>,
+    pub percent: Option<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+pub struct ExecutionEvent {
+    pub at: DateTime<Utc>,
+    /// paused, resumed, stopped, concurrency, job_failed, job_retrying
+    pub kind: String,
+    pub message: String,
+    pub job_id: Option<i64>,
+    pub actor_name: Option<String>,
+}
+
+/// An execution's evaluation summary (`GET /executions/{id}/metrics`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+pub struct ExecutionMetrics {
+    pub execution_id: Uuid,
+    /// Mean share of judged fields that passed, over jobs with expected
+    /// values.
+    pub accuracy: Option<f64>,
+    /// Jobs per verdict: pass, partial, fail, no_ground_truth, error.
+    pub verdicts: BTreeMap<String, i64>,
+    /// Per output field, over the jobs where it had an expected value.
+    pub fields: Vec<FieldAccuracy>,
+    /// Failed jobs per error class (timeout, http_4xx, …).
+    pub errors_by_class: BTreeMap<String, i64>,
+    pub cost_micros: i64,
+    pub duration_secs: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+pub struct FieldAccuracy {
+    pub field: String,
+    pub compared: i64,
+    pub passed: i64,
+    pub accuracy: f64,
+}

@@ -1,0 +1,56 @@
+//! Ground truth: changes to the expected values of a batch's rows.
+
+use super::BatchRow;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// One change to an expected value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+pub struct GroundTruthChange {
+    pub field: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+    pub changed_by: String,
+    pub changed_at: DateTime<Utc>,
+}
+
+/// A row after an edit of its expected values, with its history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+pub struct RowGroundTruth {
+    pub row: BatchRow,
+    pub history: Vec<GroundTruthChange>,
+    /// Jobs of this row whose verdict was recomputed.
+    pub reevaluated_jobs: i64,
+}
+
+/// What a bulk change of expected values did — or, previewed, would do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+pub struct BulkGroundTruthResult {
+    /// True when nothing was stored (a preview).
+    pub preview: bool,
+    /// Rows the selection reached.
+    pub rows_matched: i64,
+    /// Rows whose expected values change.
+    pub rows_changed: i64,
+    /// Values that change (a row may change several fields).
+    pub values_changed: i64,
+    /// Finished jobs judged again (0 for a preview).
+    pub reevaluated_jobs: i64,
+    /// The first changes, for a preview or a confirmation.
+    pub samples: Vec<GroundTruthSample>,
+}
+
+/// One value a bulk change sets, replaces or clears.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+pub struct GroundTruthSample {
+    pub row_id: i64,
+    pub row_index: i32,
+    pub url: String,
+    pub field: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}

@@ -1,0 +1,128 @@
+//! Jobs: one row of a batch run by an agent, its attempts, and bulk operations on jobs.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::GroundTruthChange;
+
+text_enum! {
+    /// Where a job is: queued, running (claimed by a worker), then
+    /// succeeded (a result), failed (after its retries) or cancelled.
+    pub enum JobState {
+        Queued = "queued",
+        Running = "running",
+        Succeeded = "succeeded",
+        Failed = "failed",
+        Cancelled = "cancelled",
+    }
+}
+
+impl JobState {
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            JobState::Succeeded | JobState::Failed | JobState::Cancelled
+        )
+    }
+}
+
+text_enum! {
+    /// A finished job judged against its row's expected values: every
+    /// judged field passed, some did, none did, nothing to judge against,
+    /// or the job failed.
+    pub enum Verdict {
+        Pass = "pass",
+        Partial = "partial",
+        Fail = "fail",
+        NoGroundTruth = "no_ground_truth",
+        Error = "error",
+    }
+}
+
+text_enum! {
+    /// What a bulk operation does to the jobs it selects.
+    pub enum BulkOperation {
+        Delete = "delete",
+        Rerun = "rerun",
+        Update = "update",
+    }
+}
+
+/// A job in an execution's job list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+pub struct JobSummary {
+    pub id: i64,
+    pub execution_id: Uuid,
+    pub row_index: i32,
+    pub url: String,
+    pub state: JobState,
+    /// None until the job finished.
+    pub verdict: Option<Verdict>,
+    pub accuracy: Option<f64>,
+    pub attempt: i32,
+    pub error_class: Option<String>,
+    pub error: Option<String>,
+    /// Extracted values by field.
+    pub extracted: serde_json::Map<String, serde_json::Value>,
+    /// Per judged field: {pass, score, expected, extracted, explanation}.
+    pub field_results: serde_json::Map<String, serde_json::Value>,
+    /// The row's id, current expected values and their version (to edit
+    /// them in place).
+    pub row_id: i64,
+    pub expected: serde_json::Map<String, serde_json::Value>,
+    pub gt_version: i32,
+}
+
+/// One attempt of a job, with its log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+pub struct AttemptView {
+    pub n: i32,
+    pub worker: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub outcome: Option<String>,
+    pub error_class: Option<String>,
+    pub error: Option<String>,
+    pub duration_ms: Option<i32>,
+    pub cost_micros: i64,
+    pub log: serde_json::Value,
+}
+
+/// A job with everything about it (`GET /jobs/{id}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+pub struct JobDetail {
+    pub job: JobSummary,
+    pub org_slug: String,
+    pub batch_id: Uuid,
+    pub batch_name: String,
+    pub inputs: serde_json::Map<String, serde_json::Value>,
+    pub expected: serde_json::Map<String, serde_json::Value>,
+    pub attempts: Vec<AttemptView>,
+    pub raw_output: Option<String>,
+    /// What to try next, from the error class or the failing fields.
+    pub suggestion: Option<String>,
+    /// The row, its expected values' version (for editing), and whether
+    /// the caller may edit them.
+    pub row_id: i64,
+    pub gt_version: i32,
+    pub can_edit_ground_truth: bool,
+    /// The row's expected-value changes, newest first.
+    pub history: Vec<GroundTruthChange>,
+}
+
+/// What a bulk job operation did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+pub struct BulkJobsResult {
+    pub action: BulkOperation,
+    /// Jobs the selection reached.
+    pub matched: i64,
+    /// Jobs deleted or updated (for a rerun: jobs in the new execution).
+    pub affected: i64,
+    /// A rerun's new execution.
+    pub execution_id: Option<Uuid>,
+}
