@@ -68,6 +68,36 @@ pub enum AppError {
 }
 
 impl AppError {
+    /// A failure on our side: `cause` and every error under it are logged
+    /// (with `context`, what was being done) under a short reference, and
+    /// only the reference reaches the client. The one way the server makes
+    /// an [`AppError::Internal`].
+    #[cfg(feature = "ssr")]
+    pub fn internal(context: &str, cause: &(dyn std::error::Error + 'static)) -> Self {
+        let mut chain = cause.to_string();
+        let mut next = cause.source();
+        while let Some(c) = next {
+            chain.push_str(": ");
+            chain.push_str(&c.to_string());
+            next = c.source();
+        }
+        Self::logged(context, &chain)
+    }
+
+    /// A broken expectation on our side with no error value behind it (a
+    /// layer missing from the router), logged like [`AppError::internal`].
+    #[cfg(feature = "ssr")]
+    pub fn internal_bug(what: &str) -> Self {
+        Self::logged("bug", what)
+    }
+
+    #[cfg(feature = "ssr")]
+    fn logged(context: &str, detail: &str) -> Self {
+        let reference = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
+        tracing::error!(%reference, context, error = %detail, "request failed");
+        AppError::Internal(reference)
+    }
+
     pub fn field(field: &str, message: impl Into<String>) -> Self {
         let fe = FieldError::new(field, message);
         AppError::Validation {

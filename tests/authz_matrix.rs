@@ -563,6 +563,7 @@ fn rpc_rows() -> Vec<(&'static str, Expect)> {
         ("list_execution_jobs", org_read(200)),
         ("get_job", org_read(200)),
         ("edit_ground_truth", org_write(200)),
+        ("save_expected_value", org_write(200)),
         ("control_execution", org_write(200)),
         ("set_execution_concurrency", org_write(200)),
         ("rerun_execution", org_write(200)),
@@ -704,6 +705,12 @@ fn rpc_args(endpoint: &str, f: &Fixture, who: Who, n: usize) -> Vec<(&'static st
             ("version", "1".into()),
             ("field", "price".into()),
             ("value", "5".into()),
+        ],
+        "save_expected_value" => vec![
+            ("job", f.job.clone()),
+            ("version", "1".into()),
+            ("field", "price".into()),
+            ("value", "6".into()),
         ],
         "control_execution" => vec![("id", f.execution.clone()), ("action", "pause".into())],
         "set_execution_concurrency" => {

@@ -62,6 +62,7 @@ pub const ENDPOINTS: &[&str] = &[
     "list_execution_jobs",
     "get_job",
     "edit_ground_truth",
+    "save_expected_value",
     "control_execution",
     "set_execution_concurrency",
     "rerun_execution",

@@ -488,6 +488,21 @@ pub async fn get_job(id: i64) -> Result<crate::model::JobDetail, AppError> {
     jobs::get(&state.db, &actor, id).await
 }
 
+/// Sets (or clears, when empty) one expected value of a job's row from the
+/// results grid; `version` is the one the grid showed. Answers with the job
+/// judged again and the run's figures, so the page needs no other read.
+#[server(prefix = "/rpc", endpoint = "save_expected_value")]
+pub async fn save_expected_value(
+    job: i64,
+    version: i32,
+    field: String,
+    value: String,
+) -> Result<crate::model::ExpectedValueSaved, AppError> {
+    use crate::server::{rpc, service::ground_truth};
+    let (state, actor) = rpc::user().await?;
+    ground_truth::edit_from_job(&state.db, &actor, job, version, field, value).await
+}
+
 /// Sets (or clears, when empty) one expected value of a row from the job
 /// page; `version` is the one the page showed.
 #[server(prefix = "/rpc", endpoint = "edit_ground_truth")]

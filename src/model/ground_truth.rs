@@ -1,6 +1,6 @@
 //! Ground truth: changes to the expected values of a batch's rows.
 
-use super::BatchRow;
+use super::{BatchRow, Execution, ExecutionMetrics, FailurePatterns, JobSummary};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +23,18 @@ pub struct RowGroundTruth {
     pub history: Vec<GroundTruthChange>,
     /// Jobs of this row whose verdict was recomputed.
     pub reevaluated_jobs: i64,
+}
+
+/// What saving one expected value from the results grid answers: the job
+/// judged again and its run's figures after the change, so the grid, the
+/// run's counts and its cards update from one round trip.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+pub struct ExpectedValueSaved {
+    pub job: JobSummary,
+    pub execution: Execution,
+    pub metrics: ExecutionMetrics,
+    pub patterns: FailurePatterns,
 }
 
 /// What a bulk change of expected values did — or, previewed, would do.

@@ -106,6 +106,27 @@ pub struct Organization {
     pub created_at: DateTime<Utc>,
 }
 
+/// An organization's plan limits: what it may create and how fast its API
+/// keys may call.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct PlanLimits {
+    pub max_projects: i32,
+    pub max_executions_per_month: i32,
+    pub api_requests_per_minute: i32,
+    pub key_requests_per_minute: i32,
+}
+
+impl From<&Organization> for PlanLimits {
+    fn from(o: &Organization) -> PlanLimits {
+        PlanLimits {
+            max_projects: o.max_projects,
+            max_executions_per_month: o.max_executions_per_month,
+            api_requests_per_minute: o.api_requests_per_minute,
+            key_requests_per_minute: o.key_requests_per_minute,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct Member {

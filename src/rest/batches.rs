@@ -243,7 +243,7 @@ async fn run<T>(
     drop(tx);
     let outcome = task
         .await
-        .map_err(|e| AppError::Internal(format!("upload task: {e}")))?;
+        .map_err(|e| AppError::internal("upload task", &e))?;
     match pumped {
         // The reader stopped first: its problem is the one to report.
         Err(e) if !reader_gone => Err(e),

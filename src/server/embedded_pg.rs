@@ -164,16 +164,7 @@ impl EmbeddedPostgres {
 
     async fn ensure_database(&self) -> anyhow::Result<()> {
         let mut conn = sqlx::PgConnection::connect_with(&self.options("postgres")).await?;
-        let exists: bool =
-            sqlx::query_scalar("select exists (select 1 from pg_database where datname = $1)")
-                .bind(DATABASE)
-                .fetch_one(&mut conn)
-                .await?;
-        if !exists {
-            sqlx::query(&format!("create database {DATABASE}"))
-                .execute(&mut conn)
-                .await?;
-        }
+        super::db::create_database_if_missing(&mut conn, DATABASE).await?;
         Ok(())
     }
 

@@ -18,24 +18,18 @@ use crate::error::AppError;
 
 impl From<sqlx::Error> for AppError {
     fn from(e: sqlx::Error) -> AppError {
-        internal_error("database", &e)
+        AppError::internal("database", &e)
     }
 }
 
 impl From<anyhow::Error> for AppError {
     fn from(e: anyhow::Error) -> AppError {
-        internal_error("internal", &*e)
+        AppError::internal("internal", e.as_ref())
     }
 }
 
 /// Logs the cause with a short reference the user can quote; the client
 /// sees only the reference.
-fn internal_error(kind: &str, e: &dyn std::fmt::Display) -> AppError {
-    let reference = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
-    tracing::error!(%reference, kind, error = %e, "request failed");
-    AppError::Internal(reference)
-}
-
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status =
@@ -174,7 +168,7 @@ impl FromRequestParts<AppState> for Caller {
         }
         let session = Session::from_request_parts(parts, state)
             .await
-            .map_err(|_| AppError::Internal("session layer missing".into()))?;
+            .map_err(|_| AppError::internal_bug("session layer missing"))?;
         match session::current_user(&session, &state.db).await? {
             Some(id) => Ok(Caller(Actor::User { id })),
             None => Err(AppError::Unauthorized(

@@ -148,17 +148,8 @@ fn label(v: &str) -> String {
 /// `GET /metrics`.
 pub async fn scrape(State(state): State<AppState>) -> Response {
     // Read before taking the lock: the database may be slow.
-    let jobs: Result<Vec<(String, i64)>, sqlx::Error> = sqlx::query_as(
-        "select s, (select count(*) from jobs where state = s)
-         from unnest(array['queued', 'running']) s",
-    )
-    .fetch_all(&state.db)
-    .await;
-    let pending_webhooks: Result<i64, sqlx::Error> = sqlx::query_scalar(
-        "select count(*) from webhook_deliveries where state in ('pending', 'delivering')",
-    )
-    .fetch_one(&state.db)
-    .await;
+    let jobs = crate::server::db::jobs::count_unfinished(&state.db).await;
+    let pending_webhooks = crate::server::db::webhooks::count_unsent(&state.db).await;
     let mut out = String::with_capacity(16 * 1024);
     {
         let r = registry().lock().expect("metrics");

@@ -62,7 +62,7 @@ async fn count(db: &PgPool, buckets: &[(String, i64)]) -> Result<Standing, AppEr
             standing = Some(s);
         }
     }
-    standing.ok_or_else(|| AppError::Internal("rate limit: no window counted".into()))
+    standing.ok_or_else(|| AppError::internal_bug("rate limit: no window counted"))
 }
 
 /// The budgets of a caller: (bucket, requests per minute).

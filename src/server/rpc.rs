@@ -12,13 +12,13 @@ use super::state::AppState;
 use crate::error::AppError;
 
 pub fn state() -> Result<AppState, AppError> {
-    use_context::<AppState>().ok_or_else(|| AppError::Internal("state missing".into()))
+    use_context::<AppState>().ok_or_else(|| AppError::internal_bug("state missing"))
 }
 
 pub async fn session() -> Result<Session, AppError> {
     leptos_axum::extract::<Session>()
         .await
-        .map_err(|_| AppError::Internal("session layer missing".into()))
+        .map_err(|_| AppError::internal_bug("session layer missing"))
 }
 
 /// The signed-in user (server functions are for the browser: no API keys).

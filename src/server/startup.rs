@@ -147,10 +147,7 @@ async fn healthz() -> &'static str {
 
 /// Ready when the database answers.
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    match sqlx::query_scalar::<_, i32>("select 1")
-        .fetch_one(&state.db)
-        .await
-    {
+    match super::db::ping(&state.db).await {
         Ok(_) => (StatusCode::OK, "ready"),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");

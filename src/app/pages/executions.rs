@@ -89,6 +89,9 @@ fn LiveExecution(snapshot: LiveSnapshot) -> impl IntoView {
     // Bumped when expected values change, so the cards judged from them
     // read again.
     let changed = RwSignal::new(0u32);
+    // Set when one expected value is saved from the grid: its answer has
+    // the run's new counts, metrics and failure patterns.
+    let edited = RwSignal::new(None::<crate::model::ExpectedValueSaved>);
     // Whether the run is active, and its progress in twentieths: the cards
     // read from the database read again when it moves on.
     let progress = Memo::new(move |_| {
@@ -126,8 +129,20 @@ fn LiveExecution(snapshot: LiveSnapshot) -> impl IntoView {
             apply(e);
         }
     });
-    // Changed expected values change the counts; a finished run has no
-    // stream to bring them, so read the execution again.
+    // A saved value brings the new counts; a new read (the run moving on,
+    // a bulk change) replaces what it brought.
+    Effect::new(move |_| {
+        if let Some(s) = edited.get() {
+            apply(s.execution);
+        }
+    });
+    Effect::new(move |_| {
+        progress.track();
+        changed.track();
+        edited.set(None);
+    });
+    // Bulk changes of expected values change the counts; a finished run
+    // has no stream to bring them, so read the execution again.
     Effect::new(move |prev: Option<u32>| {
         let now = changed.get();
         if prev.is_some_and(|p| p != now) {
@@ -416,9 +431,9 @@ fn LiveExecution(snapshot: LiveSnapshot) -> impl IntoView {
             </section>
         </Show>
 
-        <FieldAccuracyCard id progress changed />
-        <super::results::ResultsGrid id batch_id=first.batch_id org_slug=first.org_slug.clone() role progress changed />
-        <super::results::FailurePatternsCard id org_slug=first.org_slug.clone() changed progress />
+        <FieldAccuracyCard id progress changed edited />
+        <super::results::ResultsGrid id batch_id=first.batch_id org_slug=first.org_slug.clone() role progress changed edited />
+        <super::results::FailurePatternsCard id org_slug=first.org_slug.clone() changed edited progress />
         <super::exports::ExportCard id />
         <section class="card">
             <h2>"Compare"</h2>
@@ -518,6 +533,8 @@ fn FieldAccuracyCard(
     id: uuid::Uuid,
     progress: Memo<(bool, i64)>,
     changed: RwSignal<u32>,
+    /// A saved expected value's new metrics, until the next read.
+    edited: RwSignal<Option<crate::model::ExpectedValueSaved>>,
 ) -> impl IntoView {
     let metrics = Resource::new(
         move || (progress.get(), changed.get()),
@@ -560,12 +577,19 @@ fn FieldAccuracyCard(
         <section class="card">
             <h2>"Accuracy by field"</h2>
             <Transition fallback=|| view! { <Loading /> }>
-                {move || Suspend::new(async move {
-                    match metrics.await {
-                        Ok(m) => table(m),
-                        Err(e) => view! { <ErrorBox error=e /> }.into_any(),
-                    }
-                })}
+                {move || {
+                    let fresh = edited.with(|e| e.as_ref().map(|e| e.metrics.clone()));
+                    Suspend::new(async move {
+                        let m = match fresh {
+                            Some(m) => Ok(m),
+                            None => metrics.await,
+                        };
+                        match m {
+                            Ok(m) => table(m),
+                            Err(e) => view! { <ErrorBox error=e /> }.into_any(),
+                        }
+                    })
+                }}
             </Transition>
         </section>
     }

@@ -11,11 +11,11 @@ use leptos_meta::Title;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::model::BulkOperation;
+use crate::model::{BulkOperation, ExpectedValueSaved};
 
 use super::executions::verdict_badge;
 use super::projects::use_query;
-use crate::api::projects::{edit_ground_truth, get_job, list_execution_jobs};
+use crate::api::projects::{get_job, list_execution_jobs, save_expected_value};
 use crate::api::results::{
     bulk_ground_truth, bulk_jobs, compare_executions, get_failure_patterns, get_trends,
     paste_ground_truth, BulkGroundTruth, BulkJobs,
@@ -115,7 +115,7 @@ fn ExpectedCell(
     job: RwSignal<JobSummary>,
     field: String,
     editable: bool,
-    saved: Callback<()>,
+    saved: Callback<ExpectedValueSaved>,
     error: RwSignal<Option<AppError>>,
 ) -> impl IntoView {
     let editing = RwSignal::new(false);
@@ -150,10 +150,10 @@ fn ExpectedCell(
                 focus_cell(td, step.unwrap_or(0));
                 return;
             }
-            let (row, version, id) = job.with_untracked(|j| (j.row_id, j.gt_version, j.id));
+            let (version, id) = job.with_untracked(|j| (j.gt_version, j.id));
             let field = field.clone();
             saving.set(true);
-            // Show the new value at once; the job read back replaces it.
+            // Show the new value at once; the job judged again replaces it.
             job.update(|j| {
                 match value.trim() {
                     "" => j.expected.remove(&field),
@@ -164,15 +164,16 @@ fn ExpectedCell(
             });
             focus_cell(td, step.unwrap_or(0));
             spawn_local(async move {
-                match edit_ground_truth(row, version, field, value).await {
-                    Ok(_) => {
+                // One round trip: the answer has the job and the run's
+                // figures after the change.
+                match save_expected_value(id, version, field, value).await {
+                    Ok(s) => {
                         error.set(None);
-                        if let Ok(d) = get_job(id).await {
-                            job.set(d.job);
-                        }
-                        saved.run(());
+                        job.set(s.job.clone());
+                        saved.run(s);
                     }
                     Err(e) => {
+                        // Someone else's value (a conflict) or the old one.
                         if let Ok(d) = get_job(id).await {
                             job.set(d.job);
                         }
@@ -266,8 +267,11 @@ pub fn ResultsGrid(
     role: Option<Role>,
     /// The run's progress: the list reads again as it moves on.
     progress: Memo<(bool, i64)>,
-    /// Bumped whenever expected values change (other cards refresh).
+    /// Bumped when a bulk change alters expected values (other cards read
+    /// again).
     changed: RwSignal<u32>,
+    /// Set when one expected value is saved, with the run's new figures.
+    edited: RwSignal<Option<ExpectedValueSaved>>,
 ) -> impl IntoView {
     let tab = use_query("jobs");
     let after = use_query("after");
@@ -305,7 +309,7 @@ pub fn ResultsGrid(
         all_matching.set(false);
         pending.set(None);
     });
-    let saved = Callback::new(move |_| changed.update(|n| *n += 1));
+    let saved = Callback::new(move |s| edited.set(Some(s)));
     let slug_for_rows = StoredValue::new(org_slug);
 
     let ids = move || {
@@ -774,6 +778,8 @@ pub fn FailurePatternsCard(
     id: Uuid,
     org_slug: String,
     changed: RwSignal<u32>,
+    /// A saved expected value's new patterns, until the next read.
+    edited: RwSignal<Option<ExpectedValueSaved>>,
     progress: Memo<(bool, i64)>,
 ) -> impl IntoView {
     let active = Memo::new(move |_| progress.get().0);
@@ -794,8 +800,13 @@ pub fn FailurePatternsCard(
             <Transition fallback=|| view! { <Loading /> }>
                 {move || {
                     let slug = org_slug.clone();
+                    let fresh = edited.with(|e| e.as_ref().map(|e| e.patterns.clone()));
                     Suspend::new(async move {
-                        match data.await {
+                        let patterns = match fresh {
+                            Some(p) => Ok(p),
+                            None => data.await,
+                        };
+                        match patterns {
                             Err(e) => view! { <ErrorBox error=e /> }.into_any(),
                             Ok(p) if p.fields.iter().all(|f| f.patterns.is_empty()) => view! {
                                 <p class="empty">"No failures to explain: every judged field passed (or nothing has been judged yet)."</p>

@@ -32,8 +32,7 @@ fn needs_touch(touched_at: i64, now: i64) -> bool {
 }
 
 fn internal(e: tower_sessions::session::Error) -> AppError {
-    tracing::error!(error = %e, "session store failed");
-    AppError::Internal("session".into())
+    AppError::internal("session store", &e)
 }
 
 /// Starts a signed-in session under a fresh id (no fixation).

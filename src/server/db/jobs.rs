@@ -150,6 +150,16 @@ pub async fn finish_queued(
     .rows_affected())
 }
 
+/// Queued and running jobs across every execution, for the metrics page.
+pub async fn count_unfinished(db: &PgPool) -> sqlx::Result<Vec<(String, i64)>> {
+    sqlx::query_as(
+        "select s, (select count(*) from jobs where state = s)
+         from unnest(array['queued', 'running']) s",
+    )
+    .fetch_all(db)
+    .await
+}
+
 /// Which rows of the batch become jobs.
 pub enum Sample {
     All,

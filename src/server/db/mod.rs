@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth_failures;
 pub mod batches;
 pub mod executions;
+pub mod exports;
 pub mod ground_truth;
 pub mod invitations;
 pub mod jobs;
@@ -25,6 +26,49 @@ pub mod webhooks;
 /// Values are checked to hold no NUL before they get here.
 pub fn literal(s: &str) -> String {
     format!("E'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
+}
+
+/// Sends a notification on `channel`; inside a transaction it is delivered
+/// at commit (and not at all on rollback).
+pub async fn notify(
+    db: impl sqlx::PgExecutor<'_>,
+    channel: &str,
+    payload: &str,
+) -> sqlx::Result<()> {
+    sqlx::query("select pg_notify($1, $2)")
+        .bind(channel)
+        .bind(payload)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Whether the database answers.
+pub async fn ping(db: &sqlx::PgPool) -> sqlx::Result<()> {
+    sqlx::query_scalar::<_, i32>("select 1")
+        .fetch_one(db)
+        .await?;
+    Ok(())
+}
+
+/// Creates database `name` (a plain identifier) on the server unless it
+/// exists: the embedded server's first start.
+pub async fn create_database_if_missing(
+    conn: &mut sqlx::PgConnection,
+    name: &str,
+) -> sqlx::Result<()> {
+    debug_assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+    let exists: bool =
+        sqlx::query_scalar("select exists (select 1 from pg_database where datname = $1)")
+            .bind(name)
+            .fetch_one(&mut *conn)
+            .await?;
+    if !exists {
+        sqlx::query(&format!("create database {name}"))
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
 }
 
 /// The name of the unique constraint/index a failed insert hit, if any, so

@@ -124,7 +124,7 @@ pub async fn update_name(db: impl PgExecutor<'_>, org_id: Uuid, name: &str) -> s
 pub async fn update_limits(
     db: impl PgExecutor<'_>,
     org_id: Uuid,
-    limits: &crate::server::service::orgs::PlanLimits,
+    limits: &crate::model::PlanLimits,
 ) -> sqlx::Result<()> {
     sqlx::query(
         "update organizations set max_projects = $2, max_executions_per_month = $3,
@@ -139,6 +139,15 @@ pub async fn update_limits(
     .execute(db)
     .await?;
     Ok(())
+}
+
+/// The organization's project limit, its row locked until commit so two
+/// creations can't both slip under it.
+pub async fn max_projects_locked(tx: &mut sqlx::PgConnection, org_id: Uuid) -> sqlx::Result<i32> {
+    sqlx::query_scalar("select max_projects from organizations where id = $1 for update")
+        .bind(org_id)
+        .fetch_one(tx)
+        .await
 }
 
 pub async fn delete_org(db: impl PgExecutor<'_>, org_id: Uuid) -> sqlx::Result<()> {

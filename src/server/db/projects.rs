@@ -49,6 +49,22 @@ pub async fn fetch_org_id(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Opt
         .await
 }
 
+/// Points the project's remote agent at `url`.
+pub async fn set_remote_url(
+    db: impl PgExecutor<'_>,
+    org_id: Uuid,
+    id: Uuid,
+    url: &str,
+) -> sqlx::Result<()> {
+    sqlx::query("update projects set remote_url = $3 where org_id = $1 and id = $2")
+        .bind(org_id)
+        .bind(id)
+        .bind(url)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
 pub async fn fetch_one(
     db: impl PgExecutor<'_>,
     org_id: Uuid,

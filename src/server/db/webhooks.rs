@@ -494,3 +494,12 @@ pub async fn fetch_failed_job(
     .fetch_optional(db)
     .await
 }
+
+/// Deliveries not yet sent (pending or being sent), for the metrics page.
+pub async fn count_unsent(db: &PgPool) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "select count(*) from webhook_deliveries where state in ('pending', 'delivering')",
+    )
+    .fetch_one(db)
+    .await
+}

@@ -163,12 +163,7 @@ impl Hub {
 /// Sends a notification; inside a transaction it is delivered at commit
 /// (and not at all on rollback).
 pub async fn notify(db: impl PgExecutor<'_>, channel: &str, payload: &str) -> sqlx::Result<()> {
-    sqlx::query("select pg_notify($1, $2)")
-        .bind(channel)
-        .bind(payload)
-        .execute(db)
-        .await?;
-    Ok(())
+    crate::server::db::notify(db, channel, payload).await
 }
 
 /// An execution's new state, for every worker and viewer.

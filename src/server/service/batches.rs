@@ -134,7 +134,7 @@ pub async fn ingest_text(
     let _ = tx.send(Chunk::End { name: None }).await;
     drop(tx);
     task.await
-        .map_err(|e| AppError::Internal(format!("ingest task: {e}")))?
+        .map_err(|e| AppError::internal("ingest task", &e))?
 }
 
 /// Reads the upload from `chunks` into a new batch. Runs as its own task

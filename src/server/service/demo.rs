@@ -9,6 +9,7 @@ use super::projects;
 use crate::error::AppError;
 use crate::model::LoadedDemo;
 use crate::server::auth::rbac::{require, OrgCtx, Permission};
+use crate::server::db;
 use crate::server::demo::sites_csv_text;
 
 pub const DEMO_ROWS: u32 = 200;
@@ -59,12 +60,7 @@ pub async fn load(db: &PgPool, ctx: &OrgCtx, public_url: &str) -> Result<LoadedD
     };
     // The demo agent service is ready for trying the remote agent: choose
     // "remote" when starting a run.
-    sqlx::query("update projects set remote_url = $3 where org_id = $1 and id = $2")
-        .bind(ctx.org_id())
-        .bind(project.id)
-        .bind(format!("{base}/agent"))
-        .execute(db)
-        .await?;
+    db::projects::set_remote_url(db, ctx.org_id(), project.id, &format!("{base}/agent")).await?;
     let project = projects::get(db, ctx.actor(), project.id).await?;
     Ok(LoadedDemo { project, batch })
 }

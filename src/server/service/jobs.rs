@@ -154,6 +154,21 @@ pub async fn list(
     Ok(paging::page(items, limit, |j| cursor_of(j, by_accuracy)))
 }
 
+/// One job as the job list shows it (no attempts or history).
+pub async fn summary(db: &PgPool, actor: &Actor, id: i64) -> Result<JobSummary, AppError> {
+    let not_found = || AppError::NotFound("Job".into());
+    let org_id = db::results::fetch_job_org_id(db, id)
+        .await?
+        .ok_or_else(not_found)?;
+    let ctx = super::orgs::resource_ctx(db, actor, org_id, not_found).await?;
+    require(&ctx, Permission::ViewResults)?;
+    db::results::fetch_job(db, org_id, id)
+        .await?
+        .ok_or_else(not_found)
+}
+
+/// One job with its attempts, logs, raw output, row history and a
+/// suggested next step.
 pub async fn get(db: &PgPool, actor: &Actor, id: i64) -> Result<JobDetail, AppError> {
     let not_found = || AppError::NotFound("Job".into());
     let org_id = db::results::fetch_job_org_id(db, id)

@@ -9,7 +9,7 @@ use serde_json::json;
 use super::audit::{self, Change};
 use super::parse_name;
 use crate::error::AppError;
-use crate::model::Organization;
+use crate::model::{Organization, PlanLimits};
 use crate::server::auth::rbac::{require, Actor, OrgCtx, Permission};
 use crate::server::db;
 
@@ -159,27 +159,6 @@ pub async fn rename(db: &PgPool, ctx: &OrgCtx, name: &str) -> Result<Organizatio
     .await?;
     tx.commit().await?;
     get(db, ctx).await
-}
-
-/// An organization's plan limits. Request rates left `None` stay as they
-/// are.
-#[derive(Debug, Clone, Copy, serde::Serialize)]
-pub struct PlanLimits {
-    pub max_projects: i32,
-    pub max_executions_per_month: i32,
-    pub api_requests_per_minute: i32,
-    pub key_requests_per_minute: i32,
-}
-
-impl From<&Organization> for PlanLimits {
-    fn from(o: &Organization) -> PlanLimits {
-        PlanLimits {
-            max_projects: o.max_projects,
-            max_executions_per_month: o.max_executions_per_month,
-            api_requests_per_minute: o.api_requests_per_minute,
-            key_requests_per_minute: o.key_requests_per_minute,
-        }
-    }
 }
 
 /// Plan limits; returning `QUOTA_EXCEEDED` when hit is up to the features

@@ -142,11 +142,7 @@ pub async fn create(
     let mut tx = db.begin().await?;
     // Lock the organization row so two creations can't both slip under the
     // project limit.
-    let limit: i32 =
-        sqlx::query_scalar("select max_projects from organizations where id = $1 for update")
-            .bind(ctx.org_id())
-            .fetch_one(&mut *tx)
-            .await?;
+    let limit = db::orgs::max_projects_locked(&mut tx, ctx.org_id()).await?;
     if db::projects::count_for_org(&mut *tx, ctx.org_id()).await? >= limit as i64 {
         return Err(AppError::QuotaExceeded(format!(
             "This organization has reached its limit of {limit} projects. Delete one, or ask an owner to raise the limit."

@@ -13,7 +13,7 @@ use super::{
     BatchRef,
 };
 use crate::error::AppError;
-use crate::model::{BatchRow, RowGroundTruth};
+use crate::model::{BatchRow, ExpectedValueSaved, RowGroundTruth};
 use crate::server::auth::rbac::{require, Actor, Permission};
 use crate::server::db;
 use crate::server::service::audit;
@@ -29,6 +29,40 @@ pub struct GroundTruthEdit {
     pub values: BTreeMap<String, Option<String>>,
 }
 
+/// Sets (or, empty, clears) one expected value of a job's row, as the
+/// results grid does, and answers with the job judged again and the run's
+/// counts, metrics and failure patterns after the change.
+pub async fn edit_from_job(
+    db: &PgPool,
+    actor: &Actor,
+    job_id: i64,
+    version: i32,
+    field: String,
+    value: String,
+) -> Result<ExpectedValueSaved, AppError> {
+    use crate::server::service::{analysis, executions, jobs};
+    let before = jobs::summary(db, actor, job_id).await?;
+    let values = [(field, Some(value))].into_iter().collect();
+    edit(
+        db,
+        actor,
+        before.row_id,
+        GroundTruthEdit { version, values },
+    )
+    .await?;
+    let job = jobs::summary(db, actor, job_id).await?;
+    let execution = executions::get(db, actor, job.execution_id).await?;
+    let metrics = executions::metrics_of(db, &execution).await?;
+    let patterns = analysis::failure_patterns(db, actor, execution.id).await?;
+    Ok(ExpectedValueSaved {
+        job,
+        execution,
+        metrics,
+        patterns,
+    })
+}
+
+/// Sets or clears expected values of one row.
 pub async fn edit(
     db: &PgPool,
     actor: &Actor,

@@ -32,7 +32,7 @@ use crate::server::auth::rbac::{require, Actor, OrgCtx, Permission};
 use crate::server::db;
 
 pub use bulk::{bulk_edit, bulk_set, bulk_set_file, BulkEdit};
-pub use edit::{edit, GroundTruthEdit};
+pub use edit::{edit, edit_from_job, GroundTruthEdit};
 pub use parse::{parse_pasted, parse_set_file, BulkSet, BulkSetRow};
 pub(crate) use rejudge::{judge_again, rejudge_comparator};
 
