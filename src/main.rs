@@ -17,35 +17,11 @@ Commands:
   migrate   Apply database migrations and exit
   worker    Run only workers (no web server): any number of processes on any
             number of machines can share one Postgres
-  bench     Print the cost of password hashing on this machine (no database)
   demo-site [ADDR]
             Serve only the demo shop (default 127.0.0.1:3200) under /demo
-  bench-run [JOBS]
-            Run JOBS rows (default 10,000) of the demo shop at concurrency 50,
-            in this process and in 3 worker processes, against a plain fetch loop
-  bench-live [SUBSCRIBERS]
-            Open SUBSCRIBERS (default 1,000) live streams on a running 5,000-job
-            execution of a `mino serve` child; print delivery latency and memory
-  bench-results [JOBS]
-            Build a finished JOBS-job execution (default 1,000,000); measure the
-            filtered job list (REST and page) under 20 clients and a bulk set
-            of 100,000 expected values
-  bench-export [JOBS]
-            Export a finished JOBS-job execution (default 1,000,000) as CSV and
-            XLSX through the API and with Postgres COPY; print rows/s and memory
-  bench-webhooks [DELIVERIES]
-            Queue DELIVERIES webhook deliveries (default 20,000) for a local
-            receiver; print how fast the dispatcher sends them against a plain
-            client posting the same signed bodies
-  bench-extract [DIR]
-            Score the automatic rule on the product-pages dataset (default
-            ../shared/datasets/product-pages), served from 127.0.0.1 and read
-            through the http agent, against a structured-data-only baseline;
-            MINO_BENCH_MISSES=1 also lists every miss (no database)
-  bench-ingest [ROWS]
-            Load a generated CSV of ROWS rows (default 1,000,000) through the
-            upload path and with raw COPY, in a scratch database; print both
   help      Show this help
+
+Benchmarks are a binary of their own: `mino-bench help`.
 
 Environment:
   LEPTOS_SITE_ADDR   address to listen on (default from Cargo.toml: 127.0.0.1:3000)
@@ -71,24 +47,6 @@ enum Command {
     Serve,
     Worker,
     Migrate,
-    BenchIngest(u64),
-    BenchRun(u32),
-    BenchLive(usize),
-    BenchResults(u32),
-    BenchExport(u32),
-    BenchWebhooks(u32),
-}
-
-/// `mino bench [rounds]`: needs no configuration or database.
-async fn bench(rounds: Option<String>) -> ExitCode {
-    let rounds = rounds.and_then(|r| r.parse().ok()).unwrap_or(20);
-    match mino::server::bench::run(rounds).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("mino bench: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
 }
 
 /// `mino demo-site [addr]`: the demo shop alone; no database.
@@ -117,52 +75,6 @@ async fn main() -> ExitCode {
         None | Some("serve") => Command::Serve,
         Some("migrate") => Command::Migrate,
         Some("worker") => Command::Worker,
-        Some("bench-run") => Command::BenchRun(
-            std::env::args()
-                .nth(2)
-                .and_then(|n| n.replace(['_', ','], "").parse().ok())
-                .unwrap_or(10_000),
-        ),
-        Some("bench-live") => Command::BenchLive(
-            std::env::args()
-                .nth(2)
-                .and_then(|n| n.replace(['_', ','], "").parse().ok())
-                .unwrap_or(1_000),
-        ),
-        Some("bench-results") => Command::BenchResults(
-            std::env::args()
-                .nth(2)
-                .and_then(|n| n.replace(['_', ','], "").parse().ok())
-                .unwrap_or(1_000_000),
-        ),
-        Some("bench-export") => Command::BenchExport(
-            std::env::args()
-                .nth(2)
-                .and_then(|n| n.replace(['_', ','], "").parse().ok())
-                .unwrap_or(1_000_000),
-        ),
-        Some("bench-webhooks") => Command::BenchWebhooks(
-            std::env::args()
-                .nth(2)
-                .and_then(|n| n.replace(['_', ','], "").parse().ok())
-                .unwrap_or(20_000),
-        ),
-        Some("bench-ingest") => Command::BenchIngest(
-            std::env::args()
-                .nth(2)
-                .and_then(|n| n.replace(['_', ','], "").parse().ok())
-                .unwrap_or(1_000_000),
-        ),
-        Some("bench") => return bench(std::env::args().nth(2)).await,
-        Some("bench-extract") => {
-            return match mino::server::bench_extract::run(std::env::args().nth(2)).await {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("mino bench-extract: {e:#}");
-                    ExitCode::FAILURE
-                }
-            }
-        }
         Some("demo-site") => return demo_site(std::env::args().nth(2)).await,
         Some("help") | Some("--help") | Some("-h") => {
             print!("{HELP}");
@@ -214,24 +126,6 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
     };
     let result = async {
-        if let Command::BenchIngest(rows) = command {
-            return mino::server::bench::ingest(options, rows).await;
-        }
-        if let Command::BenchRun(jobs) = command {
-            return mino::server::bench::run_jobs(options, jobs).await;
-        }
-        if let Command::BenchLive(subscribers) = command {
-            return mino::server::bench_live::run(options, subscribers).await;
-        }
-        if let Command::BenchResults(jobs) = command {
-            return mino::server::bench_results::run(options, jobs).await;
-        }
-        if let Command::BenchExport(jobs) = command {
-            return mino::server::bench_export::run(options, jobs).await;
-        }
-        if let Command::BenchWebhooks(n) = command {
-            return mino::server::bench_webhooks::run(options, n).await;
-        }
         let db = startup::connect(options).await?;
         startup::migrate(&db).await?;
         match command {
@@ -239,12 +133,6 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 tracing::info!("migrations applied");
                 Ok(())
             }
-            Command::BenchIngest(_)
-            | Command::BenchRun(_)
-            | Command::BenchLive(_)
-            | Command::BenchResults(_)
-            | Command::BenchExport(_)
-            | Command::BenchWebhooks(_) => Ok(()),
             Command::Worker => {
                 let (stop, stopped) = tokio::sync::watch::channel(false);
                 let hub = mino::server::live::Hub::start(db.clone(), stopped.clone());

@@ -3,15 +3,16 @@
 //! copied into the repository) scored with the dataset's rules. The floors
 //! are what the rule reaches today; raise them as it improves. Every rule
 //! behind them is a general one: nothing in the extractor knows these
-//! shops. `mino bench-extract` prints the same figures with a baseline.
+//! shops. `mino-bench extract` prints the same figures with a baseline.
 //!
 //! Without the dataset the test fails, unless `MINO_SKIP_PRODUCT_PAGES=1`
 //! says to skip it (CI sets that only when the directory is absent).
 
 #![cfg(feature = "ssr")]
 
-use mino::server::bench_extract::{dataset_dir, predict, structured_only};
+use mino::server::evaluate::baseline::structured_only;
 use mino::server::evaluate::dataset::{self, Report};
+use mino::server::evaluate::dataset::{dataset_dir, predict};
 
 /// Least F1 per attribute on the development set.
 const FLOORS: &[(&str, f64)] = &[

@@ -3,12 +3,6 @@
 
 pub mod agents;
 pub mod auth;
-pub mod bench;
-pub mod bench_export;
-pub mod bench_extract;
-pub mod bench_live;
-pub mod bench_results;
-pub mod bench_webhooks;
 pub mod config;
 pub mod csrf;
 pub mod csv;

@@ -23,7 +23,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde_json::Value;
 
-use crate::model::ValueType;
+use crate::model::{ExtractionRule, OutputField, ValueType};
+use crate::server::agents::extract::Page;
 use crate::server::evaluate::comparators::normalize_text;
 use crate::server::values::price::{self, Notation};
 use crate::server::values::{currency, schema_org};
@@ -306,6 +307,46 @@ impl Report {
             ));
         }
         out
+    }
+}
+
+/// Where the dataset sits relative to the repository.
+pub const DEFAULT_DIR: &str = "../shared/datasets/product-pages";
+
+/// The dataset's directory: `MINO_PRODUCT_PAGES`, else the default.
+pub fn dataset_dir() -> PathBuf {
+    std::env::var_os("MINO_PRODUCT_PAGES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DIR))
+}
+
+/// The output fields the dataset is scored on: every attribute, automatic.
+pub fn fields() -> Vec<OutputField> {
+    ATTRIBUTES
+        .iter()
+        .map(|(name, t)| OutputField {
+            name: (*name).to_string(),
+            field_type: *t,
+            comparator: t.comparator_for(name),
+            comparator_options: Default::default(),
+            rule: ExtractionRule::Auto,
+            source: "dataset".into(),
+        })
+        .collect()
+}
+
+/// The automatic rule's prediction for a page's HTML fetched from `url`.
+pub fn predict(html: &str, url: &str) -> Prediction {
+    let page = Page::parse_at(html, Some(url));
+    let mut values = BTreeMap::new();
+    for f in fields() {
+        if let Some(v) = page.extract(&f) {
+            values.insert(f.name.clone(), v);
+        }
+    }
+    Prediction {
+        values,
+        locale: page.locale(),
     }
 }
 

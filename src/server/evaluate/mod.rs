@@ -2,6 +2,7 @@
 //! expected one by the field's comparator (`comparators`). Verdicts per job
 //! and metrics per execution build on these.
 
+pub mod baseline;
 pub mod comparators;
 pub mod dataset;
 

@@ -34,7 +34,8 @@ use crate::server::db;
 pub use bulk::{bulk_edit, bulk_set, bulk_set_file, BulkEdit};
 pub use edit::{edit, edit_from_job, GroundTruthEdit};
 pub use parse::{parse_pasted, parse_set_file, BulkSet, BulkSetRow};
-pub(crate) use rejudge::{judge_again, rejudge_comparator};
+pub use rejudge::judge_again;
+pub(crate) use rejudge::rejudge_comparator;
 
 /// At most this many ids in one call (rows or jobs); a filter reaches any
 /// number.

@@ -45,7 +45,7 @@ async fn judge_page(
 /// Judges the finished jobs of `executions` again (only those of `rows`,
 /// when given) against their rows' current expected values, each with its
 /// execution's fields, and tells the live views. Returns how many.
-pub(crate) async fn judge_again(
+pub async fn judge_again(
     tx: &mut Transaction<'_, Postgres>,
     executions: &[Uuid],
     rows: Option<&[i32]>,

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use sqlx::{Connection, Executor};
 
-use crate::server::auth::rbac::OrgCtx;
-use crate::server::service::{batches, executions, ground_truth};
+use mino::server::auth::rbac::OrgCtx;
+use mino::server::service::{batches, executions, ground_truth};
 
 const CLIENTS: usize = 20;
 const BULK_ROWS: usize = 100_000;
@@ -118,69 +118,27 @@ pub(crate) struct Fixture {
     pub cookie: String,
     pub key: String,
     pub ctx: OrgCtx,
-    pub batch: crate::model::Batch,
-    pub execution: crate::model::Execution,
+    pub batch: mino::model::Batch,
+    pub execution: mino::model::Execution,
 }
 
-/// A `mino serve` child (no workers) over `options`, once it answers
-/// `/readyz`: (child, base URL).
+/// A `mino serve` child (no workers: the execution's results are written
+/// by this process) over `options`: (child, base URL).
 pub(crate) async fn serve(
     options: &sqlx::postgres::PgConnectOptions,
 ) -> anyhow::Result<(tokio::process::Child, String)> {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0")?;
-        l.local_addr()?.port()
-    };
-    let base = format!("http://127.0.0.1:{port}");
-    // No workers: the execution's results are written by this process.
-    let child = tokio::process::Command::new(std::env::current_exe()?)
-        .arg("serve")
-        .env("DATABASE_URL", super::db::url_for(options))
-        .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
-        .env("MINO_WORKER_SLOTS", "0")
-        .env("RUST_LOG", "warn")
-        .kill_on_drop(true)
-        .spawn()?;
-    let http = reqwest::Client::builder().build()?;
-    let ready = Instant::now();
-    while !http
-        .get(format!("{base}/readyz"))
-        .send()
-        .await
-        .is_ok_and(|r| r.status().is_success())
-    {
-        anyhow::ensure!(
-            ready.elapsed() < Duration::from_secs(60),
-            "mino serve did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-
-    Ok((child, base))
+    crate::common::serve(options, 0, false).await
 }
 
-/// The peak memory (VmHWM) of a child process, in MB.
-pub(crate) fn peak_mb(child: &tokio::process::Child) -> f64 {
-    child
-        .id()
-        .and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")).ok())
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse::<u64>().ok())
-        })
-        .unwrap_or(0) as f64
-        / 1024.0
-}
+pub(crate) use crate::common::peak_mb;
 
 impl Fixture {
     pub(crate) async fn build(
         options: sqlx::postgres::PgConnectOptions,
         jobs: u32,
     ) -> anyhow::Result<Fixture> {
-        let db = super::startup::connect(options.clone()).await?;
-        super::startup::migrate(&db).await?;
+        let db = mino::server::startup::connect(options.clone()).await?;
+        mino::server::startup::migrate(&db).await?;
         let (child, base) = serve(&options).await?;
         let http = reqwest::Client::builder().build()?;
 
@@ -207,10 +165,10 @@ impl Fixture {
             sqlx::query_scalar("select id from users where email = 'bench@example.com'")
                 .fetch_one(&db)
                 .await?;
-        let (ctx, key) = super::bench::bench_org(&db, user).await?;
+        let (ctx, key) = crate::common::bench_org(&db, user).await?;
 
         // The batch: a URL, an expected title and price per row.
-        let project = super::service::projects::create(&db, &ctx, "Bench", "", "").await?;
+        let project = mino::server::service::projects::create(&db, &ctx, "Bench", "", "").await?;
         let mut csv = String::with_capacity(jobs as usize * 60);
         csv.push_str("url,gt_title,gt_price\n");
         for n in 1..=jobs {

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use sqlx::{Connection, Executor};
 use tokio::sync::watch;
 
-use crate::server::service::{batches, executions};
+use mino::server::service::{batches, executions};
 
 const ROWS: u32 = 5_000;
 const CHANGES: i32 = 20;
@@ -42,47 +42,20 @@ async fn measure(
     options: sqlx::postgres::PgConnectOptions,
     subscribers: usize,
 ) -> anyhow::Result<()> {
-    let db = super::startup::connect(options.clone()).await?;
-    super::startup::migrate(&db).await?;
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0")?;
-        l.local_addr()?.port()
-    };
-    let base = format!("http://127.0.0.1:{port}");
-    let mut child = tokio::process::Command::new(std::env::current_exe()?)
-        .arg("serve")
-        .env("DATABASE_URL", super::db::url_for(&options))
-        .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
-        .env("MINO_WORKER_SLOTS", "50")
-        .env("MINO_ALLOW_PRIVATE_TARGETS", "1")
-        .env("RUST_LOG", "warn")
-        .kill_on_drop(true)
-        .spawn()?;
-    let http = reqwest::Client::new();
-    let ready = Instant::now();
-    while !http
-        .get(format!("{base}/readyz"))
-        .send()
-        .await
-        .is_ok_and(|r| r.status().is_success())
-    {
-        anyhow::ensure!(
-            ready.elapsed() < Duration::from_secs(60),
-            "mino serve did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let db = mino::server::startup::connect(options.clone()).await?;
+    mino::server::startup::migrate(&db).await?;
+    let (mut child, base) = crate::common::serve(&options, 50, true).await?;
 
     // An organization, a key, the demo batch, and the execution.
     let user: uuid::Uuid = sqlx::query_scalar("insert into users (email, name, password_hash) values ('bench@example.com', 'Bench', '-') returning id").fetch_one(&db).await?;
-    let (ctx, key) = super::bench::bench_org(&db, user).await?;
-    let project = super::service::projects::create(&db, &ctx, "Bench", "", "").await?;
+    let (ctx, key) = crate::common::bench_org(&db, user).await?;
+    let project = mino::server::service::projects::create(&db, &ctx, "Bench", "", "").await?;
     sqlx::query("update projects set remote_url = $2 where id = $1")
         .bind(project.id)
         .bind(format!("{base}/demo/agent"))
         .execute(&db)
         .await?;
-    let csv = super::demo::sites_csv_text(&format!("{base}/demo"), ROWS);
+    let csv = mino::server::demo::sites_csv_text(&format!("{base}/demo"), ROWS);
     let batch = batches::ingest_text(&db, &ctx, project.id, Default::default(), csv)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -212,7 +185,7 @@ async fn measure(
         &db,
         ctx.actor(),
         execution.id,
-        crate::model::ControlAction::Stop,
+        mino::model::ControlAction::Stop,
     )
     .await;
     latencies.sort();

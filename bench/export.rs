@@ -9,8 +9,8 @@ use std::time::Instant;
 
 use futures_util::StreamExt;
 
-use super::bench_results::{in_scratch_database, peak_mb, serve, Fixture};
-use super::service::{exports, ground_truth};
+use crate::results::{in_scratch_database, peak_mb, serve, Fixture};
+use mino::server::service::{exports, ground_truth};
 
 pub async fn run(server: sqlx::postgres::PgConnectOptions, jobs: u32) -> anyhow::Result<()> {
     in_scratch_database(server, "export", |options| measure(options, jobs)).await
@@ -35,7 +35,7 @@ async fn measure(options: sqlx::postgres::PgConnectOptions, jobs: u32) -> anyhow
     let scratch = std::env::temp_dir().join(format!("mino-bench-export-{}", std::process::id()));
     let plan = exports::plan(
         &f.db,
-        &f.ctx.actor(),
+        f.ctx.actor(),
         f.execution.id,
         exports::ExportRequest {
             format: "csv".into(),

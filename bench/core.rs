@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::auth::{password, secret};
+use mino::server::auth::{password, secret};
 
 fn stats(mut samples: Vec<Duration>) -> (f64, f64, f64) {
     samples.sort();
@@ -74,9 +74,9 @@ pub async fn ingest(server: sqlx::postgres::PgConnectOptions, rows: u64) -> anyh
     use sqlx::{Connection, Executor};
     use std::io::Write;
 
-    use crate::model::Role;
-    use crate::server::auth::rbac::{Actor, OrgCtx};
-    use crate::server::service::batches::{self, Chunk, UploadMeta};
+    use mino::model::Role;
+    use mino::server::auth::rbac::OrgCtx;
+    use mino::server::service::batches::{self, Chunk, UploadMeta};
 
     let dir = std::env::temp_dir().join(format!("mino-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
@@ -110,8 +110,8 @@ pub async fn ingest(server: sqlx::postgres::PgConnectOptions, rows: u64) -> anyh
         .execute(format!("create database {scratch}").as_str())
         .await?;
     let result = async {
-        let db = super::startup::connect(server.clone().database(&scratch)).await?;
-        super::startup::migrate(&db).await?;
+        let db = mino::server::startup::connect(server.clone().database(&scratch)).await?;
+        mino::server::startup::migrate(&db).await?;
         let user: uuid::Uuid = sqlx::query_scalar(
             "insert into users (email, name, password_hash) values ('bench@example.com', 'Bench', '-') returning id",
         )
@@ -128,7 +128,7 @@ pub async fn ingest(server: sqlx::postgres::PgConnectOptions, rows: u64) -> anyh
         .bind(org)
         .fetch_one(&db)
         .await?;
-        let rss_before = peak_rss_kib();
+        let rss_before = crate::common::peak_rss_kib();
 
         // Mino: the upload path, fed 64 KiB pieces as a request body is.
         let ctx = OrgCtx::member(org, user, Role::Owner);
@@ -159,7 +159,7 @@ pub async fn ingest(server: sqlx::postgres::PgConnectOptions, rows: u64) -> anyh
         tx.send(Chunk::End { name: None }).await.ok();
         let batch = task.await?.map_err(|e| anyhow::anyhow!("{e}"))?;
         let mino_secs = t.elapsed().as_secs_f64();
-        let rss_peak = peak_rss_kib();
+        let rss_peak = crate::common::peak_rss_kib();
         anyhow::ensure!(batch.row_count as u64 == rows, "stored {} rows", batch.row_count);
 
         // Baseline: Postgres parsing the same CSV itself.
@@ -208,19 +208,6 @@ pub async fn ingest(server: sqlx::postgres::PgConnectOptions, rows: u64) -> anyh
     result
 }
 
-/// This process's peak resident memory in KiB (Linux `VmHWM`).
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 /// `mino bench-run [jobs]`: a production execution of `jobs` rows against
 /// the demo shop (served by this process on a free port) at concurrency
 /// 50 — first with this process's workers, then with 3 `mino worker`
@@ -232,14 +219,14 @@ pub async fn run_jobs(server: sqlx::postgres::PgConnectOptions, jobs: u32) -> an
     use futures_util::StreamExt;
     use sqlx::{Connection, Executor};
 
-    use crate::model::Role;
-    use crate::server::auth::rbac::{Actor, OrgCtx};
-    use crate::server::service::{batches, executions};
+    use mino::model::Role;
+    use mino::server::auth::rbac::OrgCtx;
+    use mino::server::service::{batches, executions};
 
     const CONCURRENCY: usize = 50;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let shop: axum::Router = axum::Router::new().nest("/demo", super::demo::router());
+    let shop: axum::Router = axum::Router::new().nest("/demo", mino::server::demo::router());
     tokio::spawn(async move { axum::serve(listener, shop).await });
     let base = format!("http://{addr}/demo");
     let urls: Vec<String> = (1..=jobs).map(|n| format!("{base}/products/{n}")).collect();
@@ -272,25 +259,25 @@ pub async fn run_jobs(server: sqlx::postgres::PgConnectOptions, jobs: u32) -> an
         .await?;
     let scratch_options = server.clone().database(&scratch);
     let result = async {
-        let db = super::startup::connect(scratch_options.clone()).await?;
-        super::startup::migrate(&db).await?;
+        let db = mino::server::startup::connect(scratch_options.clone()).await?;
+        mino::server::startup::migrate(&db).await?;
         let user: uuid::Uuid = sqlx::query_scalar("insert into users (email, name, password_hash) values ('bench@example.com', 'Bench', '-') returning id").fetch_one(&db).await?;
         let org: uuid::Uuid = sqlx::query_scalar("insert into organizations (name, slug, max_executions_per_month) values ('Bench', 'bench', 1000) returning id").fetch_one(&db).await?;
         sqlx::query("insert into memberships (org_id, user_id, role) values ($1, $2, 'owner')").bind(org).bind(user).execute(&db).await?;
         let ctx = OrgCtx::member(org, user, Role::Owner);
-        let project = super::service::projects::create(&db, &ctx, "Bench", "", "").await?;
-        let csv = super::demo::sites_csv_text(&base, jobs);
+        let project = mino::server::service::projects::create(&db, &ctx, "Bench", "", "").await?;
+        let csv = mino::server::demo::sites_csv_text(&base, jobs);
         let batch = batches::ingest_text(&db, &ctx, project.id, Default::default(), csv).await.map_err(|e| anyhow::anyhow!("{e}"))?;
 
         // The CPU work Mino does per page and the plain loop doesn't:
         // parsing the page and finding each field (one core).
-        let fields = super::db::projects::fetch_fields(&db, org, project.id).await?;
+        let fields = mino::server::db::projects::fetch_fields(&db, org, project.id).await?;
         let pages: Vec<String> = (1..=1000u32)
-            .map(|n| super::demo::pages_html(&super::demo::product(n)))
+            .map(|n| mino::server::demo::pages_html(&mino::server::demo::product(n)))
             .collect();
         let t = Instant::now();
         for html in &pages {
-            let page = super::agents::extract::Page::parse(html);
+            let page = mino::server::agents::extract::Page::parse(html);
             for f in &fields {
                 std::hint::black_box(page.extract(f));
             }
@@ -324,7 +311,7 @@ pub async fn run_jobs(server: sqlx::postgres::PgConnectOptions, jobs: u32) -> an
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
                 let secs = t.elapsed().as_secs_f64();
-                let counts = super::db::jobs::counts(&db, e.id).await?;
+                let counts = mino::server::db::jobs::counts(&db, e.id).await?;
                 let rate = jobs as f64 / secs;
                 println!(
                     "{label:<22} {secs:>7.2} s  {rate:>8.1} jobs/s  (ratio {:.2}; succeeded {}, failed {}; up to {peak_conns} database connections)",
@@ -338,21 +325,21 @@ pub async fn run_jobs(server: sqlx::postgres::PgConnectOptions, jobs: u32) -> an
 
         // One process: this one's workers.
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let hub = super::live::Hub::start(db.clone(), stopped.clone());
-        let workers = super::executor::spawn(
+        let hub = mino::server::live::Hub::start(db.clone(), stopped.clone());
+        let workers = mino::server::executor::spawn(
             db.clone(),
-            super::executor::Settings {
+            mino::server::executor::Settings {
                 slots: CONCURRENCY,
                 allow_private_targets: true,
                 worker_id: "bench".into(),
-                lease: super::executor::LEASE,
+                lease: mino::server::executor::LEASE,
             },
             hub,
             stopped,
         );
         run("mino, 1 process").await?;
         let [claims, claimed, empty, writes, written, claim_us, write_us] =
-            super::executor::stats::snapshot();
+            mino::server::executor::stats::snapshot();
         println!(
             "  {claims} claims took {claimed} jobs ({:.1} per claim, {:.2} ms per claim), {empty} claims found nothing; {writes} writes stored {written} results ({:.1} per write, {:.2} ms per write)",
             claimed as f64 / claims.max(1) as f64,
@@ -362,11 +349,11 @@ pub async fn run_jobs(server: sqlx::postgres::PgConnectOptions, jobs: u32) -> an
         );
         let _ = stop.send(true);
         let _ = workers.await;
-        println!("peak memory (this process, shop and baseline included): {:.1} MB", peak_rss_kib() as f64 / 1024.0);
+        println!("peak memory (this process, shop and baseline included): {:.1} MB", crate::common::peak_rss_kib() as f64 / 1024.0);
 
         // Three `mino worker` processes sharing the database.
-        let exe = std::env::current_exe()?;
-        let url = super::db::url_for(&scratch_options);
+        let exe = crate::common::mino_exe()?;
+        let url = mino::server::db::url_for(&scratch_options);
         let mut children = vec![];
         for _ in 0..3 {
             children.push(
@@ -403,38 +390,4 @@ pub async fn run_jobs(server: sqlx::postgres::PgConnectOptions, jobs: u32) -> an
         .execute(format!("drop database if exists {scratch} with (force)").as_str())
         .await?;
     result
-}
-
-/// The organization the benchmarks measure in: `user` as its owner, a read
-/// key (its secret is returned), and limits no benchmark reaches — a
-/// benchmark measures the work, not the plan's request rate.
-pub(crate) async fn bench_org(
-    db: &sqlx::PgPool,
-    user: uuid::Uuid,
-) -> anyhow::Result<(super::auth::rbac::OrgCtx, String)> {
-    use super::auth::rbac::{Actor, OrgCtx};
-    let org: uuid::Uuid = sqlx::query_scalar(
-        "insert into organizations (name, slug, max_executions_per_month,
-                                    api_requests_per_minute, key_requests_per_minute)
-         values ('Bench', 'bench', 1000, 1000000, 1000000) returning id",
-    )
-    .fetch_one(db)
-    .await?;
-    sqlx::query("insert into memberships (org_id, user_id, role) values ($1, $2, 'owner')")
-        .bind(org)
-        .bind(user)
-        .execute(db)
-        .await?;
-    let (key, prefix, hash) = secret::new_api_key();
-    sqlx::query(
-        "insert into api_keys (org_id, name, prefix, key_hash, scopes)
-         values ($1, 'bench', $2, $3, '{read}')",
-    )
-    .bind(org)
-    .bind(&prefix)
-    .bind(&hash)
-    .execute(db)
-    .await?;
-    let ctx = OrgCtx::member(org, user, crate::model::Role::Owner);
-    Ok((ctx, key))
 }

@@ -13,7 +13,7 @@ use axum::routing::post;
 use axum::Router;
 use futures_util::StreamExt;
 
-use super::bench_results::in_scratch_database;
+use crate::results::in_scratch_database;
 
 /// Requests the baseline keeps in flight: what the dispatcher claims at once.
 const CONCURRENCY: usize = 16;
@@ -42,8 +42,8 @@ async fn receiver() -> anyhow::Result<(String, Arc<AtomicU64>)> {
 }
 
 async fn measure(options: sqlx::postgres::PgConnectOptions, n: u32) -> anyhow::Result<()> {
-    let db = super::startup::connect(options).await?;
-    super::startup::migrate(&db).await?;
+    let db = mino::server::startup::connect(options).await?;
+    mino::server::startup::migrate(&db).await?;
     let (url, hits) = receiver().await?;
     let org: uuid::Uuid = sqlx::query_scalar(
         "insert into organizations (name, slug) values ('Bench', 'bench') returning id",
@@ -72,7 +72,7 @@ async fn measure(options: sqlx::postgres::PgConnectOptions, n: u32) -> anyhow::R
         .map(|_| {
             let (client, url, body) = (&client, &url, body.clone());
             async move {
-                let sig = super::webhooks::signature(
+                let sig = mino::server::webhooks::signature(
                     "whsec_bench_secret_0123456789",
                     chrono::Utc::now().timestamp(),
                     &body,
@@ -112,10 +112,10 @@ async fn measure(options: sqlx::postgres::PgConnectOptions, n: u32) -> anyhow::R
     .await?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let t = Instant::now();
-    let dispatcher = super::webhooks::spawn(
+    let dispatcher = mino::server::webhooks::spawn(
         db.clone(),
-        super::webhooks::Settings::new(true, Duration::from_secs(30)),
-        super::live::Hub::detached(),
+        mino::server::webhooks::Settings::new(true, Duration::from_secs(30)),
+        mino::server::live::Hub::detached(),
         stopped,
     );
     loop {

@@ -1,4 +1,4 @@
-//! `mino bench-extract [DIR]`: the automatic rule on real product pages.
+//! `mino-bench extract [DIR]`: the automatic rule on real product pages.
 //!
 //! Serves the product-pages dataset (default `../shared/datasets/product-
 //! pages`; format and scoring in `evaluate::dataset`) from 127.0.0.1, each
@@ -10,7 +10,7 @@
 //! the first JSON-LD product's (else microdata's) values taken as they are.
 //! Also prints pages/s end to end and the extraction time per page.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,163 +19,15 @@ use anyhow::Context;
 use axum::extract::State;
 use axum::http::{header, StatusCode, Uri};
 use axum::response::IntoResponse;
-use scraper::{Html, Selector};
-use serde_json::Value;
 
-use super::agents::extract::Page;
-use super::agents::fetch::{self, FetchPolicy};
-use super::agents::http::HttpAgent;
-use super::agents::{Agent, JobInput, Progress};
-use super::evaluate::dataset::{self, LabelledPage, Prediction, Report, ATTRIBUTES};
-use crate::model::{ExtractionRule, OutputField};
-
-/// Where the dataset sits relative to the repository.
-pub const DEFAULT_DIR: &str = "../shared/datasets/product-pages";
-
-/// The dataset's directory: `MINO_PRODUCT_PAGES`, else the default.
-pub fn dataset_dir() -> PathBuf {
-    std::env::var_os("MINO_PRODUCT_PAGES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_DIR))
-}
-
-/// The output fields the benchmark asks for: every attribute, automatic.
-pub fn fields() -> Vec<OutputField> {
-    ATTRIBUTES
-        .iter()
-        .map(|(name, t)| OutputField {
-            name: (*name).to_string(),
-            field_type: *t,
-            comparator: t.comparator_for(name),
-            comparator_options: Default::default(),
-            rule: ExtractionRule::Auto,
-            source: "benchmark".into(),
-        })
-        .collect()
-}
-
-/// The automatic rule's prediction for a page's HTML fetched from `url`.
-pub fn predict(html: &str, url: &str) -> Prediction {
-    let page = Page::parse_at(html, Some(url));
-    let mut values = BTreeMap::new();
-    for f in fields() {
-        if let Some(v) = page.extract(&f) {
-            values.insert(f.name.clone(), v);
-        }
-    }
-    Prediction {
-        values,
-        locale: page.locale(),
-    }
-}
-
-fn ld_scalar(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.trim().to_string()).filter(|s| !s.is_empty()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Array(a) => a.first().and_then(ld_scalar),
-        Value::Object(o) => o.get("name").and_then(ld_scalar),
-        _ => None,
-    }
-}
-
-fn is_product(v: &Value) -> bool {
-    match v.get("@type") {
-        Some(Value::String(t)) => t.ends_with("Product"),
-        Some(Value::Array(ts)) => ts
-            .iter()
-            .any(|t| t.as_str().is_some_and(|t| t.ends_with("Product"))),
-        _ => false,
-    }
-}
-
-fn first_product(v: &Value) -> Option<&Value> {
-    match v {
-        Value::Array(items) => items.iter().find_map(first_product),
-        Value::Object(o) => {
-            if is_product(v) {
-                return Some(v);
-            }
-            o.get("@graph").and_then(first_product)
-        }
-        _ => None,
-    }
-}
-
-/// The baseline: structured data only, values as they are written (the
-/// way a structured-data library hands them over), no choice between
-/// products or offers and no shaping.
-pub fn structured_only(html: &str) -> Prediction {
-    let doc = Html::parse_document(html);
-    let mut values = BTreeMap::new();
-    let ld = Selector::parse(r#"script[type="application/ld+json"]"#).expect("selector");
-    let product = doc
-        .select(&ld)
-        .filter_map(|s| serde_json::from_str::<Value>(s.text().collect::<String>().trim()).ok())
-        .find_map(|v| first_product(&v).cloned());
-    if let Some(p) = product {
-        let offer = match p.get("offers") {
-            Some(Value::Array(a)) => a.first().cloned(),
-            Some(o) => Some(o.clone()),
-            None => None,
-        };
-        let from_offer = |k: &str| offer.as_ref().and_then(|o| o.get(k)).and_then(ld_scalar);
-        let from_product = |k: &str| p.get(k).and_then(ld_scalar);
-        let pairs = [
-            (
-                "price",
-                from_offer("price").or_else(|| from_offer("lowPrice")),
-            ),
-            ("currency", from_offer("priceCurrency")),
-            ("availability", from_offer("availability")),
-            ("sku", from_product("sku")),
-            ("mpn", from_product("mpn")),
-            (
-                "gtin",
-                ["gtin13", "gtin12", "gtin14", "gtin8", "gtin"]
-                    .iter()
-                    .find_map(|k| from_product(k)),
-            ),
-            ("brand", from_product("brand")),
-        ];
-        for (k, v) in pairs {
-            if let Some(v) = v {
-                values.insert(k.to_string(), v);
-            }
-        }
-    } else {
-        let props = [
-            ("price", "price"),
-            ("currency", "priceCurrency"),
-            ("availability", "availability"),
-            ("sku", "sku"),
-            ("mpn", "mpn"),
-            ("gtin", "gtin13"),
-            ("brand", "brand"),
-        ];
-        for (k, prop) in props {
-            let Ok(s) = Selector::parse(&format!("[itemprop=\"{prop}\"]")) else {
-                continue;
-            };
-            if let Some(e) = doc.select(&s).next() {
-                let v = e
-                    .value()
-                    .attr("content")
-                    .or(e.value().attr("href"))
-                    .map(str::to_string)
-                    .unwrap_or_else(|| e.text().collect::<String>());
-                let v = v.split_whitespace().collect::<Vec<_>>().join(" ");
-                if !v.is_empty() {
-                    values.insert(k.to_string(), v);
-                }
-            }
-        }
-    }
-    Prediction {
-        values,
-        locale: None,
-    }
-}
+use mino::server::agents::extract::Page;
+use mino::server::agents::fetch::{self, FetchPolicy};
+use mino::server::agents::http::HttpAgent;
+use mino::server::agents::{Agent, JobInput, Progress};
+use mino::server::evaluate::baseline::structured_only;
+use mino::server::evaluate::dataset::{
+    self, dataset_dir, fields, predict, LabelledPage, Prediction, Report, ATTRIBUTES,
+};
 
 /// Pages by the path they are served at.
 struct Served {

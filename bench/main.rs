@@ -1,0 +1,116 @@
+//! `mino-bench`: Mino's benchmarks, a binary of their own so that none of
+//! them is compiled into the product or its tests. Each prints figures
+//! measured against a baseline in the same run (BENCHMARKS.md has them).
+//! The ones that need a server start the `mino` binary built next to this
+//! one: `cargo build --release --no-default-features --features bench
+//! --bins` builds both.
+
+mod common;
+mod core;
+mod export;
+mod extract;
+mod live;
+mod results;
+mod webhooks;
+
+use std::process::ExitCode;
+use std::str::FromStr;
+
+use mino::server::embedded_pg::EmbeddedPostgres;
+use sqlx::postgres::PgConnectOptions;
+
+const HELP: &str = "\
+mino-bench — Mino's benchmarks, each against a baseline measured in the same run.
+
+Usage: mino-bench BENCHMARK [SIZE]
+
+Benchmarks:
+  hashing [ROUNDS]
+            The cost of password hashing against SHA-256 (no database)
+  ingest [ROWS]
+            Load a generated CSV of ROWS rows (default 1,000,000) through the
+            upload path and with raw COPY, in a scratch database
+  run [JOBS]
+            Run JOBS rows (default 10,000) of the demo shop at concurrency 50,
+            in this process and in 3 `mino worker` processes, against a plain
+            fetch loop
+  live [SUBSCRIBERS]
+            Open SUBSCRIBERS (default 1,000) live streams on a running 5,000-job
+            execution of a `mino serve` child; print delivery latency and memory
+  results [JOBS]
+            Build a finished JOBS-job execution (default 1,000,000); measure the
+            filtered job list (REST and page) under 20 clients and a bulk set
+            of 100,000 expected values
+  export [JOBS]
+            Export a finished JOBS-job execution (default 1,000,000) as CSV and
+            XLSX through the API and with Postgres COPY
+  webhooks [DELIVERIES]
+            Queue DELIVERIES webhook deliveries (default 20,000) for a local
+            receiver against a plain client posting the same signed bodies
+  extract [DIR]
+            Score the automatic rule on the product-pages dataset (default
+            ../shared/datasets/product-pages) through the http agent, against
+            a structured-data-only baseline; MINO_BENCH_MISSES=1 lists every
+            miss (no database)
+
+The database: DATABASE_URL, else the embedded Postgres in MINO_DATA_DIR
+(default ./.mino). Benchmarks that write work in a scratch database they
+drop afterwards.
+";
+
+/// The size argument (`1_000_000` and `1,000,000` read as 1000000).
+fn size<T: FromStr>(default: T) -> T {
+    std::env::args()
+        .nth(2)
+        .and_then(|n| n.replace(['_', ','], "").parse().ok())
+        .unwrap_or(default)
+}
+
+/// Runs `bench` against the configured Postgres (started, and stopped
+/// afterwards, when embedded).
+async fn with_database<F, Fut>(bench: F) -> anyhow::Result<()>
+where
+    F: FnOnce(PgConnectOptions) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    if let Ok(url) = std::env::var("DATABASE_URL") {
+        return bench(PgConnectOptions::from_str(&url)?).await;
+    }
+    let dir = std::env::var_os("MINO_DATA_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| ".mino".into());
+    let mut pg = EmbeddedPostgres::start(&dir).await?;
+    let result = bench(pg.connect_options()).await;
+    pg.stop();
+    result
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let name = std::env::args().nth(1).unwrap_or_default();
+    let result = match name.as_str() {
+        "hashing" => core::run(size(20)).await,
+        "ingest" => with_database(|db| core::ingest(db, size(1_000_000))).await,
+        "run" => with_database(|db| core::run_jobs(db, size(10_000))).await,
+        "live" => with_database(|db| live::run(db, size(1_000))).await,
+        "results" => with_database(|db| results::run(db, size(1_000_000))).await,
+        "export" => with_database(|db| export::run(db, size(1_000_000))).await,
+        "webhooks" => with_database(|db| webhooks::run(db, size(20_000))).await,
+        "extract" => extract::run(std::env::args().nth(2)).await,
+        "" | "help" | "--help" | "-h" => {
+            print!("{HELP}");
+            return ExitCode::SUCCESS;
+        }
+        other => {
+            eprintln!("mino-bench: unknown benchmark {other:?}\n\n{HELP}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mino-bench {name}: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
