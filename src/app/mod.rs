@@ -4,6 +4,7 @@
 //! functions, which redirect back when JavaScript is off.
 
 pub mod components;
+pub mod hooks;
 pub mod live;
 pub mod pages;
 pub mod upload;
@@ -14,7 +15,7 @@ use leptos_router::components::{ParentRoute, Route, Router, Routes};
 use leptos_router::{path, SsrMode};
 
 use pages::{
-    account, audit, auth, batches, executions, home, keys, orgs, projects, results, team, webhooks,
+    account, audit, auth, batches, compare, executions, home, keys, orgs, projects, team, webhooks,
 };
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -46,7 +47,7 @@ pub fn App() -> impl IntoView {
             if text.is_empty() { "Mino".to_string() } else { format!("{text} · Mino") }
         } />
         <Router>
-            <Routes fallback=|| view! { <pages::NotFound /> }>
+            <Routes fallback=|| view! { <components::not_found::NotFound /> }>
                 <Route path=path!("/") view=home::Home ssr=SsrMode::Async />
                 <Route path=path!("/login") view=auth::SignInPage ssr=SsrMode::Async />
                 <Route path=path!("/signup") view=auth::SignUpPage ssr=SsrMode::Async />
@@ -69,7 +70,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/o/:slug/batches/:id") view=batches::BatchPage />
                     <Route path=path!("/o/:slug/executions/:id") view=executions::ExecutionPage />
                     <Route path=path!("/o/:slug/jobs/:job") view=executions::JobPage />
-                    <Route path=path!("/o/:slug/compare") view=results::ComparePage />
+                    <Route path=path!("/o/:slug/compare") view=compare::ComparePage />
                 </ParentRoute>
             </Routes>
         </Router>

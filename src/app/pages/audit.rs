@@ -7,10 +7,10 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use serde_json::Value;
 
-use super::orgs::use_slug;
-use super::projects::use_query;
 use crate::api::orgs::{get_org, list_api_keys, list_audit_log, list_members};
 use crate::app::components::{when, ErrorBox, Loading};
+use crate::app::hooks::use_query;
+use crate::app::hooks::use_slug;
 use crate::error::AppError;
 use crate::model::{AuditEntry, Role};
 

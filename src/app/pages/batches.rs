@@ -8,13 +8,13 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_navigate;
 
-use super::projects::{use_id, use_query};
 use crate::api::projects::{
     get_batch, get_project, list_executions, list_rows, DeleteBatch, RenameBatch, StartExecution,
 };
 use crate::app::components::{
     action_error, invalid, when, ErrorBox, FieldError, FormError, Loading, NeedsJavascript,
 };
+use crate::app::hooks::{use_id, use_query};
 use crate::error::AppError;
 use crate::model::{Batch, ColumnRole, CsvReport, FileProblem, FileProblemCode, ValueType};
 
@@ -70,11 +70,11 @@ pub fn UploadPage() -> impl IntoView {
                 match project.await {
                     Err(e) => view! { <ErrorBox error=e /> }.into_any(),
                     Ok(p) if !p.can_edit() => view! {
-                        <super::projects::ProjectHead project=p.clone() current="overview" />
+                        <crate::app::components::project_head::ProjectHead project=p.clone() current="overview" />
                         <section class="card"><p>"Viewers can read batches but not upload them. Ask a member of the team to upload."</p></section>
                     }.into_any(),
                     Ok(p) => view! {
-                        <super::projects::ProjectHead project=p.clone() current="overview" />
+                        <crate::app::components::project_head::ProjectHead project=p.clone() current="overview" />
                         <Uploader project_id=p.id.to_string() org_slug=p.org_slug.clone() />
                     }.into_any(),
                 }
@@ -587,12 +587,12 @@ pub fn BatchPage() -> impl IntoView {
                             {
                                 let field_names: Vec<String> = project.fields.iter().map(|f| f.name.clone()).collect();
                                 let paste = (can_edit && !field_names.is_empty()).then(|| view! {
-                                    <super::results::PasteGroundTruth batch_id=b.id fields=field_names notice=gt_notice saved=gt_saved />
+                                    <crate::app::components::results::PasteGroundTruth batch_id=b.id fields=field_names notice=gt_notice saved=gt_saved />
                                 });
                                 view! {
                                     <RunCard batch=b.clone() runs=runs.items project start start_error />
-                                    <super::results::TrendsCard batch_id=b.id org_slug=b.org_slug.clone() />
-                                    <super::exports::ExportHistory batch_id=b.id />
+                                    <crate::app::components::results::TrendsCard batch_id=b.id org_slug=b.org_slug.clone() />
+                                    <crate::app::components::exports::ExportHistory batch_id=b.id />
                                     {paste}
                                 }
                             }
@@ -721,7 +721,7 @@ fn RunCard(
     };
     let list = runs
         .iter()
-        .map(|e| view! { <super::executions::RunRow execution=e.clone() /> })
+        .map(|e| view! { <crate::app::components::runs::RunRow execution=e.clone() /> })
         .collect_view();
     let has_runs = !runs.is_empty();
     view! {

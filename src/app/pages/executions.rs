@@ -10,38 +10,18 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use super::projects::use_id;
 use crate::api::projects::{
     get_execution_live, get_execution_metrics, ControlExecution, RerunExecution,
     SetExecutionConcurrency,
 };
+use crate::app::components::badges::{state_badge, verdict_badge};
+use crate::app::components::runs::percent_done;
 use crate::app::components::{action_error, when, ErrorBox, FieldError, FormError, Loading};
+use crate::app::hooks::use_id;
 use crate::error::AppError;
 use crate::model::{
-    format_price, Execution, ExecutionMetrics, ExecutionMode, ExecutionState, LiveSnapshot, Verdict,
+    format_price, Execution, ExecutionMetrics, ExecutionMode, ExecutionState, LiveSnapshot,
 };
-
-/// "running" → a badge class and a label.
-pub fn state_badge(state: ExecutionState) -> (&'static str, String) {
-    use ExecutionState::*;
-    let class = match state {
-        Running => "badge run",
-        Completed => "badge ok",
-        Failed | Cancelled => "badge bad",
-        Paused | Stopping => "badge warn",
-        Queued => "badge",
-    };
-    (class, state.to_string())
-}
-
-/// Share of the jobs that are done, 0–100.
-pub fn percent_done(e: &Execution) -> f64 {
-    if e.total > 0 {
-        (e.completed + e.errors + e.cancelled) as f64 * 100.0 / e.total as f64
-    } else {
-        0.0
-    }
-}
 
 fn duration(secs: i64) -> String {
     let secs = secs.max(0);
@@ -432,12 +412,12 @@ fn LiveExecution(snapshot: LiveSnapshot) -> impl IntoView {
         </Show>
 
         <FieldAccuracyCard id progress changed edited />
-        <super::results::ResultsGrid id batch_id=first.batch_id org_slug=first.org_slug.clone() role progress changed edited />
-        <super::results::FailurePatternsCard id org_slug=first.org_slug.clone() changed edited progress />
-        <super::exports::ExportCard id />
+        <crate::app::components::results::ResultsGrid id batch_id=first.batch_id org_slug=first.org_slug.clone() role progress changed edited />
+        <crate::app::components::results::FailurePatternsCard id org_slug=first.org_slug.clone() changed edited progress />
+        <crate::app::components::exports::ExportCard id />
         <section class="card">
             <h2>"Compare"</h2>
-            <super::results::CompareWith id batch_id=first.batch_id org_slug=first.org_slug.clone() />
+            <crate::app::components::results::CompareWith id batch_id=first.batch_id org_slug=first.org_slug.clone() />
         </section>
         <section class="card">
             <h2>"Events"</h2>
@@ -470,58 +450,6 @@ fn LiveExecution(snapshot: LiveSnapshot) -> impl IntoView {
                 }.into_any()
             }}
         </section>
-    }
-}
-
-/// A row of a runs table; an active run's progress bar and counts follow
-/// the live stream, so lists stay current without reloading.
-#[component]
-pub fn RunRow(execution: Execution, #[prop(optional)] show_batch: bool) -> impl IntoView {
-    let id = execution.id;
-    let href = format!("/o/{}/executions/{}", execution.org_slug, id);
-    let batch_href = format!("/o/{}/batches/{}", execution.org_slug, execution.batch_id);
-    let batch_name = execution.batch_name.clone();
-    let label = if execution.mode == ExecutionMode::Test {
-        "Test"
-    } else {
-        "Production"
-    };
-    let created = when(execution.created_at);
-    let active = execution.is_active();
-    let live = RwSignal::new(execution);
-    Effect::new(move |_| {
-        if !active {
-            return;
-        }
-        let stream = crate::app::live::follow(
-            &format!("/api/v1/executions/{id}/events"),
-            move |s: LiveSnapshot| {
-                live.set(Execution {
-                    role: None,
-                    ..s.execution
-                })
-            },
-            |_| {},
-        );
-        let stream = send_wrapper::SendWrapper::new(stream);
-        on_cleanup(move || drop(stream));
-    });
-    let pct = move || live.with(percent_done);
-    view! {
-        <tr>
-            <td><a href=href>{label}</a></td>
-            {show_batch.then(|| view! { <td class="clip"><a href=batch_href>{batch_name}</a></td> })}
-            <td><span class=move || live.with(|e| state_badge(e.state).0)>{move || live.with(|e| e.state.to_string())}</span></td>
-            <td class="num">
-                <div class="mini-progress" role="progressbar" aria-label="Progress" aria-valuemin="0" aria-valuemax="100"
-                    aria-valuenow=move || format!("{:.0}", pct())>
-                    <div style=move || format!("width: {:.1}%", pct())></div>
-                </div>
-                <span class="small" data-testid="run-done">{move || live.with(|e| format!("{} / {}", e.completed + e.errors + e.cancelled, e.total))}</span>
-            </td>
-            <td class="num hide-narrow">{move || live.with(|e| e.errors)}</td>
-            <td class="small hide-narrow">{created}</td>
-        </tr>
     }
 }
 
@@ -592,18 +520,6 @@ fn FieldAccuracyCard(
                 }}
             </Transition>
         </section>
-    }
-}
-
-/// "pass" → a badge class and a label.
-pub fn verdict_badge(verdict: Option<Verdict>, state: &str) -> (&'static str, String) {
-    match verdict {
-        Some(Verdict::Pass) => ("badge ok", "pass".into()),
-        Some(Verdict::Partial) => ("badge warn", "partial".into()),
-        Some(Verdict::Fail) => ("badge bad", "fail".into()),
-        Some(Verdict::Error) => ("badge bad", "error".into()),
-        Some(Verdict::NoGroundTruth) => ("badge", "no expected values".into()),
-        None => ("badge", state.to_string()),
     }
 }
 

@@ -3,12 +3,11 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use super::orgs::use_slug;
 use crate::api::orgs::{get_org, list_api_keys, CreateApiKey, RevokeApiKey};
 use crate::app::components::{
-    action_error, invalid, use_hydrated, when, ErrorBox, FieldError, FormError, Loading,
-    NeedsJavascript,
+    action_error, invalid, when, ErrorBox, FieldError, FormError, Loading, NeedsJavascript,
 };
+use crate::app::hooks::{use_hydrated, use_slug};
 use crate::error::AppError;
 use crate::model::{ApiKey, Role, Scope};
 

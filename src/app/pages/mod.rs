@@ -4,49 +4,22 @@ pub mod account;
 pub mod audit;
 pub mod auth;
 pub mod batches;
+pub mod compare;
 pub mod executions;
-pub mod exports;
 pub mod home;
 pub mod keys;
 pub mod orgs;
 pub mod projects;
-pub mod results;
 pub mod team;
 pub mod webhooks;
 
 use leptos::prelude::*;
-use leptos_meta::Title;
 use leptos_router::components::{Outlet, Redirect, A};
 use leptos_router::hooks::{use_location, use_params_map};
 
-use super::components::ErrorBox;
 use crate::api::account::{get_me, SignOut};
+use crate::app::components::ErrorBox;
 use crate::model::{Me, Role};
-
-/// Sets the response status during server rendering.
-pub fn set_status(code: u16) {
-    #[cfg(feature = "ssr")]
-    if let Some(r) = use_context::<leptos_axum::ResponseOptions>() {
-        r.set_status(axum::http::StatusCode::from_u16(code).unwrap_or_default());
-    }
-    #[cfg(not(feature = "ssr"))]
-    let _ = code;
-}
-
-#[component]
-pub fn NotFound() -> impl IntoView {
-    set_status(404);
-    view! {
-        <Title text="Not found" />
-        <div class="centered">
-            <div class="card narrow">
-                <h1>"Page not found"</h1>
-                <p>"There is nothing here, or it belongs to an organization you are not in."</p>
-                <p><a href="/" class="button">"Go to your dashboard"</a></p>
-            </div>
-        </div>
-    }
-}
 
 /// The signed-in frame: header with organization switcher, navigation and
 /// user menu. Sends visitors who are not signed in to the sign-in page.

@@ -2,19 +2,13 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::use_params_map;
 
 use crate::api::orgs::{get_org, list_members, CreateOrg, DeleteOrg, RenameOrg, UpdateLimits};
 use crate::app::components::{
     action_error, invalid, when, ErrorBox, FieldError, FormError, Loading,
 };
+use crate::app::hooks::use_slug;
 use crate::model::Role;
-
-/// The `:slug` of the current organization route.
-pub fn use_slug() -> Signal<String> {
-    let params = use_params_map();
-    Signal::derive(move || params.read().get("slug").unwrap_or_default())
-}
 
 #[component]
 pub fn NewOrgPage() -> impl IntoView {

@@ -4,45 +4,27 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::{use_params_map, use_query_map};
-use uuid::Uuid;
+use leptos_router::hooks::use_query_map;
 
-use super::orgs::use_slug;
 use crate::api::orgs::get_org;
 use crate::api::projects::{
     diff_instructions, get_instructions, get_project, list_batches, list_projects, list_versions,
     CreateProject, DeleteField, DeleteProject, LoadDemoProject, SaveField, SaveInstructions,
     SetProductionVersion, UpdateAgent, UpdateProject,
 };
+use crate::app::components::diff::DiffView;
+use crate::app::components::project_head::ProjectHead;
 use crate::app::components::{
     action_error, invalid, when, ErrorBox, FieldError, FormError, Loading,
 };
+use crate::app::hooks::{use_id, use_query, use_slug};
 use crate::error::AppError;
 use crate::model::{
-    format_price, AgentKind, Comparator, DiffKind, ExtractionRule, OutputField, Project, Role,
-    ValueType,
+    format_price, AgentKind, Comparator, ExtractionRule, OutputField, Project, Role, ValueType,
 };
-
-/// The `:id` route parameter as a UUID (`None` when it is not one: the page
-/// then shows "not found").
-pub fn use_id() -> Signal<Option<Uuid>> {
-    let params = use_params_map();
-    Signal::derive(move || {
-        params
-            .read()
-            .get("id")
-            .and_then(|s| Uuid::parse_str(&s).ok())
-    })
-}
 
 fn not_found(what: &str) -> AppError {
     AppError::NotFound(what.into())
-}
-
-/// A query-string value, if present and not empty.
-pub fn use_query(name: &'static str) -> Signal<Option<String>> {
-    let query = use_query_map();
-    Signal::derive(move || query.read().get(name).filter(|v| !v.is_empty()))
 }
 
 #[component]
@@ -160,32 +142,6 @@ pub fn ProjectsPage() -> impl IntoView {
     }
 }
 
-/// The project's name, description and tabs, above each project page.
-#[component]
-pub fn ProjectHead(project: Project, current: &'static str) -> impl IntoView {
-    let base = format!("/o/{}/projects/{}", project.org_slug, project.id);
-    let tab = |href: String, label: &'static str, key: &'static str| {
-        view! {
-            <a href=href aria-current=(current == key).then_some("page")>{label}</a>
-        }
-    };
-    view! {
-        <Title text=project.name.clone() />
-        <p class="crumbs"><a href=format!("/o/{}/projects", project.org_slug)>"Projects"</a> " /"</p>
-        <div class="page-head">
-            <h1>{project.name.clone()}</h1>
-            <span class="badge" title="The instruction version executions use by default">"production v" {project.production_version}</span>
-        </div>
-        {(!project.description.is_empty()).then(|| view! { <p class="muted">{project.description.clone()}</p> })}
-        <nav class="tabs" aria-label="Project">
-            {tab(base.clone(), "Batches", "overview")}
-            {tab(format!("{base}/instructions"), "Instructions", "instructions")}
-            {tab(format!("{base}/history"), "History", "history")}
-            {tab(format!("{base}/settings"), "Fields & settings", "settings")}
-        </nav>
-    }
-}
-
 /// Loads the project of the route, reloading when `version` changes.
 fn project_resource(
     version: impl Fn() -> usize + Send + Sync + 'static,
@@ -270,7 +226,7 @@ pub fn ProjectPage() -> impl IntoView {
                                                 <th scope="col" class="num">"Progress"</th><th scope="col" class="num hide-narrow">"Errors"</th>
                                                 <th scope="col" class="hide-narrow">"Started"</th></tr></thead>
                                             <tbody>
-                                                {runs.items.iter().map(|e| view! { <super::executions::RunRow execution=e.clone() show_batch=true /> }).collect_view()}
+                                                {runs.items.iter().map(|e| view! { <crate::app::components::runs::RunRow execution=e.clone() show_batch=true /> }).collect_view()}
                                             </tbody>
                                         </table>
                                     </div>
@@ -519,62 +475,6 @@ pub fn HistoryPage() -> impl IntoView {
                 }
             })}
         </Suspense>
-    }
-}
-
-/// A side-by-side line diff: removed lines red on the left, added green on
-/// the right, changed lines paired.
-#[component]
-pub fn DiffView(diff: crate::model::InstructionDiff) -> impl IntoView {
-    let summary = format!(
-        "v{} → v{}: {} added, {} removed",
-        diff.old_version, diff.new_version, diff.added, diff.removed
-    );
-    let identical = diff.added == 0 && diff.removed == 0;
-    let rows = diff
-        .lines
-        .into_iter()
-        .map(|l| {
-            let class = match l.kind {
-                DiffKind::Same => "same",
-                DiffKind::Added => "added",
-                DiffKind::Removed => "removed",
-                DiffKind::Changed => "changed",
-            };
-            let (old_class, new_class) = match l.kind {
-                DiffKind::Same => ("", ""),
-                DiffKind::Added => ("blank", "add"),
-                DiffKind::Removed => ("del", "blank"),
-                DiffKind::Changed => ("del", "add"),
-            };
-            let mark = |side: &str| match (l.kind, side) {
-                (DiffKind::Same, _) => " ",
-                (_, "old") => "−",
-                _ => "+",
-            };
-            let (old_mark, new_mark) = (mark("old"), mark("new"));
-            let (on, ot) = l.old.map(|(n, t)| (n.to_string(), t)).unwrap_or_default();
-            let (nn, nt) = l.new.map(|(n, t)| (n.to_string(), t)).unwrap_or_default();
-            let has_old = !on.is_empty();
-            let has_new = !nn.is_empty();
-            view! {
-                <tr class=class>
-                    <td class="ln">{on}</td>
-                    <td class=format!("code {old_class}")>{has_old.then_some(old_mark)}" "{ot}</td>
-                    <td class="ln">{nn}</td>
-                    <td class=format!("code {new_class}")>{has_new.then_some(new_mark)}" "{nt}</td>
-                </tr>
-            }
-        })
-        .collect_view();
-    view! {
-        <p class="diff-summary" role="status">{summary} {identical.then_some(" (identical)")}</p>
-        <div class="table-wrap">
-            <table class="diff" aria-label="Line differences">
-                <thead><tr><th scope="col" class="ln">"#"</th><th scope="col">"Old"</th><th scope="col" class="ln">"#"</th><th scope="col">"New"</th></tr></thead>
-                <tbody>{rows}</tbody>
-            </table>
-        </div>
     }
 }
 

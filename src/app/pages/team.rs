@@ -4,16 +4,15 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
-use super::orgs::use_slug;
 use crate::api::account::get_me;
 use crate::api::orgs::{
     get_invitation, get_org, list_invitations, list_members, AcceptInvitation, ChangeRole,
     InviteMember, RemoveMember, RevokeInvitation,
 };
 use crate::app::components::{
-    action_error, invalid, use_hydrated, when, ErrorBox, FieldError, FormError, Loading,
-    NeedsJavascript,
+    action_error, invalid, when, ErrorBox, FieldError, FormError, Loading, NeedsJavascript,
 };
+use crate::app::hooks::{use_hydrated, use_slug};
 use crate::error::AppError;
 use crate::model::{Invitation, Member, Organization, Role};
 
@@ -302,7 +301,7 @@ pub fn AcceptInvitationPage() -> impl IntoView {
                         let (preview, me) = data.await;
                         match preview {
                             Err(e) => {
-                                super::set_status(e.status());
+                                crate::app::components::not_found::set_status(e.status());
                                 view! {
                                     <h2>"This invitation can't be used"</h2>
                                     <ErrorBox error=e />

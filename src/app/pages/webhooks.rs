@@ -5,16 +5,15 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use super::orgs::use_slug;
 use crate::api::orgs::get_org;
 use crate::api::webhooks::{
     list_webhook_deliveries, list_webhooks, CreateWebhook, DeleteWebhook, RedeliverWebhook,
     SetWebhookEnabled, TestWebhook, UpdateWebhook,
 };
 use crate::app::components::{
-    action_error, invalid, use_hydrated, when, ErrorBox, FieldError, FormError, Loading,
-    NeedsJavascript,
+    action_error, invalid, when, ErrorBox, FieldError, FormError, Loading, NeedsJavascript,
 };
+use crate::app::hooks::{use_hydrated, use_slug};
 use crate::error::AppError;
 use crate::model::{Role, Webhook, WebhookDelivery, WEBHOOK_EVENTS};
 

@@ -1,5 +1,15 @@
-//! Small building blocks shared by pages: field errors, form-level errors,
-//! loading and error states, dates.
+//! Building blocks shared by pages, which import components and never each
+//! other: here field errors, form-level errors, loading and error states,
+//! dates; in the submodules badges, diffs, the not-found page, runs rows,
+//! the project header, exports and the results views.
+
+pub mod badges;
+pub mod diff;
+pub mod exports;
+pub mod not_found;
+pub mod project_head;
+pub mod results;
+pub mod runs;
 
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
@@ -52,11 +62,11 @@ pub fn FormError(error: Signal<Option<AppError>>) -> impl IntoView {
 #[component]
 pub fn ErrorBox(error: AppError) -> impl IntoView {
     if let AppError::NotFound(_) = error {
-        return view! { <super::pages::NotFound /> }.into_any();
+        return view! { <not_found::NotFound /> }.into_any();
     }
     // 401 is left to the shell, which redirects to sign in.
     if !matches!(error, AppError::Unauthorized(_)) {
-        super::pages::set_status(error.status());
+        not_found::set_status(error.status());
     }
     view! {
         <div class="alert alert-error" role="alert">
@@ -77,22 +87,12 @@ pub fn when(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
-/// False during server rendering and until this page has hydrated. Forms
-/// whose result is shown only once (a new API key, an invitation link) keep
-/// their button disabled until then: a plain form post would do the work
-/// but could not show the result.
-pub fn use_hydrated() -> Signal<bool> {
-    let (hydrated, set_hydrated) = signal(false);
-    Effect::new(move |_| set_hydrated.set(true));
-    hydrated.into()
-}
-
 /// Says why a form's button is disabled until the page is live. Not a
 /// `<noscript>`: with JavaScript on, its content is raw text that hydration
 /// can't walk. Rendered on the server, removed once hydrated.
 #[component]
 pub fn NeedsJavascript(what: &'static str) -> impl IntoView {
-    let hydrated = use_hydrated();
+    let hydrated = crate::app::hooks::use_hydrated();
     view! {
         <Show when=move || !hydrated.get()>
             <p class="hint">{what} " needs JavaScript: the result is shown only once, in this page."</p>

@@ -8,9 +8,9 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use uuid::Uuid;
 
-use super::projects::use_query;
 use crate::api::results::{export_columns, get_export, list_exports, start_export};
 use crate::app::components::{when, ErrorBox, FormError, Loading};
+use crate::app::hooks::use_query;
 use crate::error::AppError;
 use crate::model::Export;
 
@@ -97,7 +97,7 @@ pub fn ExportCard(id: Uuid) -> impl IntoView {
     let error = RwSignal::new(None::<AppError>);
     let busy = RwSignal::new(false);
     let tab_name = move || {
-        super::results::TABS
+        crate::app::components::results::TABS
             .iter()
             .find(|(k, _)| tab.get().unwrap_or_default() == *k)
             .map(|(_, l)| *l)
@@ -105,7 +105,7 @@ pub fn ExportCard(id: Uuid) -> impl IntoView {
     };
     let start = move |_| {
         let (status, evaluation) = if only_tab.get_untracked() {
-            super::results::filter_of(tab.get_untracked().as_deref())
+            crate::app::components::results::filter_of(tab.get_untracked().as_deref())
         } else {
             (None, None)
         };

@@ -1,0 +1,197 @@
+//! One expected value in the grid, edited in place.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use serde_json::Value;
+
+use crate::api::projects::{get_job, save_expected_value};
+use crate::error::AppError;
+use crate::model::{ExpectedValueSaved, JobSummary};
+
+use super::text;
+
+/// Moves the keyboard focus to the editable cell `step` places away from
+/// `from` (in document order), or back onto `from`'s own cell.
+pub(super) fn focus_cell(from: Option<web_sys::HtmlElement>, step: i32) {
+    let Some(td) = from else { return };
+    request_animation_frame(move || {
+        use leptos::wasm_bindgen::JsCast;
+        let Some(doc) = web_sys::window().and_then(|w| w.document()) else {
+            return;
+        };
+        let Ok(all) = doc.query_selector_all("[data-gt-cell]") else {
+            return;
+        };
+        let own = td.query_selector("[data-gt-cell]").ok().flatten();
+        let mut at = None;
+        for i in 0..all.length() {
+            let node = all.item(i);
+            if let (Some(n), Some(o)) = (&node, &own) {
+                if n.is_same_node(Some(o.unchecked_ref())) {
+                    at = Some(i as i32);
+                }
+            }
+        }
+        let Some(at) = at else { return };
+        let target = at + step;
+        if target < 0 || target >= all.length() as i32 {
+            if let Some(o) = own.and_then(|o| o.dyn_into::<web_sys::HtmlElement>().ok()) {
+                let _ = o.focus();
+            }
+            return;
+        }
+        if let Some(el) = all
+            .item(target as u32)
+            .and_then(|n| n.dyn_into::<web_sys::HtmlElement>().ok())
+        {
+            let _ = el.focus();
+        }
+    });
+}
+
+/// One expected value in the grid. A button (Enter or click edits); in
+/// the editor Enter saves, Escape cancels, Tab saves and moves to the next
+/// cell (Shift+Tab to the previous one).
+#[component]
+pub(super) fn ExpectedCell(
+    job: RwSignal<JobSummary>,
+    field: String,
+    editable: bool,
+    saved: Callback<ExpectedValueSaved>,
+    error: RwSignal<Option<AppError>>,
+) -> impl IntoView {
+    let editing = RwSignal::new(false);
+    let saving = RwSignal::new(false);
+    let input: NodeRef<leptos::html::Input> = NodeRef::new();
+    let cell: NodeRef<leptos::html::Td> = NodeRef::new();
+    let f = field.clone();
+    let current = Memo::new(move |_| job.with(|j| text(j.expected.get(&f))));
+    let f = field.clone();
+    let verdict =
+        Memo::new(move |_| job.with(|j| j.field_results.get(&f).map(|r| r["pass"] == true)));
+    let f = field.clone();
+    let got = Memo::new(move |_| job.with(|j| text(j.extracted.get(&f))));
+    Effect::new(move |_| {
+        if editing.get() {
+            if let Some(el) = input.get() {
+                let _ = el.focus();
+                el.select();
+            }
+        }
+    });
+    let save = {
+        let field = field.clone();
+        move |value: String, step: Option<i32>| {
+            editing.set(false);
+            let td: Option<web_sys::HtmlElement> = cell.get_untracked().map(|td| {
+                let el: &web_sys::HtmlElement = &td;
+                el.clone()
+            });
+            let unchanged = current.get_untracked().unwrap_or_default() == value.trim();
+            if unchanged {
+                focus_cell(td, step.unwrap_or(0));
+                return;
+            }
+            let (version, id) = job.with_untracked(|j| (j.gt_version, j.id));
+            let field = field.clone();
+            saving.set(true);
+            // Show the new value at once; the job judged again replaces it.
+            job.update(|j| {
+                match value.trim() {
+                    "" => j.expected.remove(&field),
+                    v => j
+                        .expected
+                        .insert(field.clone(), Value::String(v.to_string())),
+                };
+            });
+            focus_cell(td, step.unwrap_or(0));
+            spawn_local(async move {
+                // One round trip: the answer has the job and the run's
+                // figures after the change.
+                match save_expected_value(id, version, field, value).await {
+                    Ok(s) => {
+                        error.set(None);
+                        job.set(s.job.clone());
+                        saved.run(s);
+                    }
+                    Err(e) => {
+                        // Someone else's value (a conflict) or the old one.
+                        if let Ok(d) = get_job(id).await {
+                            job.set(d.job);
+                        }
+                        error.set(Some(e));
+                    }
+                }
+                saving.set(false);
+            });
+        }
+    };
+    let label = {
+        let field = field.clone();
+        move || {
+            job.with(|j| {
+                format!(
+                    "Expected {field} of row {}: {}. Press Enter to edit.",
+                    j.row_index,
+                    text(j.expected.get(&field)).unwrap_or_else(|| "none".into())
+                )
+            })
+        }
+    };
+    let class = move || match verdict.get() {
+        Some(true) => "cell ok",
+        Some(false) => "cell bad",
+        None => "cell",
+    };
+    let save_key = save.clone();
+    let on_key = move |ev: leptos::ev::KeyboardEvent| {
+        let value = input.get_untracked().map(|i| i.value()).unwrap_or_default();
+        match ev.key().as_str() {
+            "Enter" => {
+                ev.prevent_default();
+                save_key(value, None);
+            }
+            "Escape" => {
+                ev.prevent_default();
+                editing.set(false);
+                let td: Option<web_sys::HtmlElement> = cell.get_untracked().map(|td| {
+                    let el: &web_sys::HtmlElement = &td;
+                    el.clone()
+                });
+                focus_cell(td, 0);
+            }
+            "Tab" => {
+                ev.prevent_default();
+                save_key(value, Some(if ev.shift_key() { -1 } else { 1 }));
+            }
+            _ => {}
+        }
+    };
+    let testid = format!("gt-{field}");
+    view! {
+        <td class=class node_ref=cell>
+            <div class="got" title="Extracted">{move || got.get().unwrap_or_else(|| "—".into())}</div>
+            {move || {
+                // Only entering or leaving the editor rebuilds the cell, so
+                // the focused button survives a save.
+                let shown = move || current.get().unwrap_or_else(|| "—".into());
+                if editing.get() {
+                    view! {
+                        <input class="cell-input" node_ref=input value=current.get_untracked().unwrap_or_default()
+                            aria-label=label.clone() on:keydown=on_key.clone()
+                            on:blur=move |_| editing.set(false) data-testid="gt-editor" />
+                    }.into_any()
+                } else if editable {
+                    view! {
+                        <button type="button" class="want" class:saving=move || saving.get() data-gt-cell="" data-testid=testid.clone()
+                            aria-label=label.clone() on:click=move |_| editing.set(true)>
+                            {shown}
+                        </button>
+                    }.into_any()
+                } else {
+                    view! { <div class="want" title="Expected">{shown}</div> }.into_any()
+                }
+            }}
+        </td>
+    }
+}

@@ -1,0 +1,40 @@
+//! Hooks every page uses: the route's parameters and query, and whether
+//! the page has hydrated.
+
+use leptos::prelude::*;
+use leptos_router::hooks::{use_params_map, use_query_map};
+use uuid::Uuid;
+
+/// The `:id` route parameter as a UUID (`None` when it is not one: the page
+/// then shows "not found").
+pub fn use_id() -> Signal<Option<Uuid>> {
+    let params = use_params_map();
+    Signal::derive(move || {
+        params
+            .read()
+            .get("id")
+            .and_then(|s| Uuid::parse_str(&s).ok())
+    })
+}
+
+/// A query-string value, if present and not empty.
+pub fn use_query(name: &'static str) -> Signal<Option<String>> {
+    let query = use_query_map();
+    Signal::derive(move || query.read().get(name).filter(|v| !v.is_empty()))
+}
+
+/// The `:slug` of the current organization route.
+pub fn use_slug() -> Signal<String> {
+    let params = use_params_map();
+    Signal::derive(move || params.read().get("slug").unwrap_or_default())
+}
+
+/// False during server rendering and until this page has hydrated. Forms
+/// whose result is shown only once (a new API key, an invitation link) keep
+/// their button disabled until then: a plain form post would do the work
+/// but could not show the result.
+pub fn use_hydrated() -> Signal<bool> {
+    let (hydrated, set_hydrated) = signal(false);
+    Effect::new(move |_| set_hydrated.set(true));
+    hydrated.into()
+}
