@@ -355,6 +355,65 @@ async fn editing_an_expected_value_judges_the_row_again(db: PgPool) {
     assert_eq!(r.status, 404);
 }
 
+/// The results grid saves one expected value in one round trip: the
+/// answer carries the job judged again and the run's counts, metrics and
+/// failure patterns after the change, so the page reads nothing else.
+#[sqlx::test]
+async fn saving_one_value_from_the_grid_answers_with_the_run_s_new_figures(db: PgPool) {
+    let app = spawn_app(db).await;
+    let (c, id) = finished_demo_run(&app, 34).await;
+    let job = job_of(&app, &id, 17).await;
+    let right = mino::server::demo::product(17).price();
+    let save = |version: i32, value: String| {
+        let c = c.clone();
+        let url = app.url("/rpc/save_expected_value");
+        async move {
+            let r = c
+                .post(url)
+                .form(&[
+                    ("job", job.to_string()),
+                    ("version", version.to_string()),
+                    ("field", "price".to_string()),
+                    ("value", value),
+                ])
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, saved) = save(1, right.clone()).await;
+    assert_eq!(status, 200, "{saved}");
+    assert_eq!(saved["job"]["id"], job);
+    assert_eq!(saved["job"]["verdict"], "pass", "{saved}");
+    assert_eq!(saved["job"]["gt_version"], 2);
+    assert_eq!(saved["job"]["expected"]["price"], right);
+    assert_eq!(
+        (
+            saved["execution"]["passed"].as_i64(),
+            saved["execution"]["failed"].as_i64()
+        ),
+        (Some(31), Some(1)),
+        "{saved}"
+    );
+    // The figures in the answer are the ones the API reads now.
+    let metrics = app
+        .get(&c, &format!("/api/v1/executions/{id}/metrics"))
+        .await
+        .body;
+    assert_eq!(saved["metrics"]["fields"], metrics["fields"]);
+    assert_eq!(saved["metrics"]["verdicts"], metrics["verdicts"]);
+    let patterns = app
+        .get(&c, &format!("/api/v1/executions/{id}/failure-patterns"))
+        .await
+        .body;
+    assert_eq!(saved["patterns"], patterns);
+    // A stale version is a conflict, and nothing changes.
+    let (status, body) = save(1, "1".into()).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(verdict_of(&app, &id, 17).await, "pass");
+}
+
 /// The batch id and seq of an execution.
 async fn batch_of(app: &TestApp, execution: &str) -> (String, i64, String) {
     sqlx::query_as(

@@ -1,3 +1,6 @@
+//! `/api/v1/auth`: sign up, sign in and out (a session cookie), who is
+//! calling (`/me`, a person or an API key), and changing one's password.
+
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;

@@ -1,3 +1,9 @@
+//! `/api/v1` for executions and their jobs: start, list, read, pause,
+//! resume, stop, change concurrency, rerun, the live event stream, metrics,
+//! the job list and one job, and a row's expected values (edit, history).
+//! Handlers parse the request and call `service::executions`, `jobs` and
+//! `ground_truth`; the service checks the caller.
+
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;

@@ -1,3 +1,6 @@
+//! `/api/v1/orgs/{org}/api-keys`: list, create (the secret is shown once)
+//! and revoke an organization's API keys.
+
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};

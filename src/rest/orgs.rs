@@ -1,3 +1,6 @@
+//! `/api/v1/orgs`: list the caller's organizations, create, read, rename,
+//! change plan limits, delete.
+
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;

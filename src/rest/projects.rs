@@ -1,3 +1,7 @@
+//! `/api/v1` for projects: list, create, the demo project, read, update,
+//! delete; instruction versions (save, read, diff, choose production); the
+//! agent settings; and output fields (add, change, delete).
+
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;

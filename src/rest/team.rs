@@ -1,3 +1,7 @@
+//! `/api/v1/orgs/{org}/members` and invitations: list members, change a
+//! role, remove someone; invite, list and revoke invitations; preview and
+//! accept one by its token.
+
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;

@@ -1,3 +1,7 @@
+//! `AppState`: what every handler and server function shares (the pool,
+//! the configuration, the Leptos options, the live hub and its watchers),
+//! cloned cheaply into each request.
+
 use std::sync::Arc;
 
 use axum::extract::FromRef;

@@ -16,7 +16,9 @@ use crate::app::components::{
 };
 use crate::app::hooks::{use_id, use_query};
 use crate::error::AppError;
-use crate::model::{Batch, ColumnRole, CsvReport, FileProblem, FileProblemCode, ValueType};
+use crate::model::{
+    Batch, ColumnRole, Concurrency, CsvReport, FileProblem, FileProblemCode, ValueType,
+};
 
 /// The preview reads this much of the file; the rest is read on upload.
 const PREVIEW_BYTES: f64 = 1024.0 * 1024.0;
@@ -754,7 +756,9 @@ fn RunCard(
                         </div>
                         <div class="field">
                             <label for="run-concurrency">"Concurrency"</label>
-                            <input id="run-concurrency" name="concurrency" type="number" min="1" max="50" value="10"
+                            <input id="run-concurrency" name="concurrency" type="number"
+                                min=Concurrency::MIN.to_string() max=Concurrency::MAX.to_string()
+                                value=Concurrency::DEFAULT.get().to_string()
                                 aria-invalid=invalid(start_error, "concurrency") aria-describedby="concurrency-error" />
                         </div>
                     </div>

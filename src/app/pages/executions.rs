@@ -340,7 +340,8 @@ fn LiveExecution(snapshot: LiveSnapshot) -> impl IntoView {
                     <input type="hidden" name="id" value=id.to_string() />
                     <div class="field">
                         <label for="concurrency">"Concurrency"</label>
-                        <input id="concurrency" name="concurrency" type="number" min="1" max="50"
+                        <input id="concurrency" name="concurrency" type="number"
+                            min=crate::model::Concurrency::MIN.to_string() max=crate::model::Concurrency::MAX.to_string()
                             value=first_concurrency.to_string() aria-describedby="concurrency-error" />
                     </div>
                     <button type="submit" class="button">"Apply"</button>

@@ -167,6 +167,7 @@ pub struct Unpaired {
     pub only_b: i64,
 }
 
+/// How many rows only run `a`, and only run `b`, has a job for.
 pub async fn unpaired(db: impl PgExecutor<'_>, a: Uuid, b: Uuid) -> sqlx::Result<Unpaired> {
     sqlx::query_as(
         "select

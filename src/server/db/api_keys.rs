@@ -1,3 +1,6 @@
+//! api_keys: an organization's keys, stored as a prefix (to find one) and
+//! a SHA-256 hash (to check it); revoked keys stay for the audit log.
+
 use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 use uuid::Uuid;
@@ -43,6 +46,7 @@ const SELECT: &str = "select k.id, k.org_id, k.name, k.prefix, k.key_hash, k.sco
         u.name as created_by, k.created_at, k.expires_at, k.last_used_at, k.revoked_at
     from api_keys k left join users u on u.id = k.created_by";
 
+/// Stores a new key (its prefix and hash, never the secret).
 #[allow(clippy::too_many_arguments)]
 pub async fn insert_key(
     db: impl PgExecutor<'_>,
@@ -70,6 +74,7 @@ pub async fn insert_key(
     .await
 }
 
+/// The organization's keys, newest first.
 pub async fn fetch_for_org(db: impl PgExecutor<'_>, org_id: Uuid) -> sqlx::Result<Vec<ApiKeyRow>> {
     sqlx::query_as(&format!(
         "{SELECT} where k.org_id = $1 order by k.revoked_at is not null, k.created_at desc"
@@ -79,6 +84,7 @@ pub async fn fetch_for_org(db: impl PgExecutor<'_>, org_id: Uuid) -> sqlx::Resul
     .await
 }
 
+/// One key of the organization.
 pub async fn fetch_one(
     db: impl PgExecutor<'_>,
     org_id: Uuid,
@@ -100,6 +106,7 @@ pub async fn fetch_org_id(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Opt
         .await
 }
 
+/// The key a bearer token names, found by its prefix (the caller checks the hash).
 pub async fn fetch_by_prefix(
     db: impl PgExecutor<'_>,
     prefix: &str,
@@ -123,6 +130,7 @@ pub async fn touch_last_used(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<
     Ok(())
 }
 
+/// Revokes a key (kept, for the audit log).
 pub async fn mark_revoked(db: impl PgExecutor<'_>, org_id: Uuid, id: Uuid) -> sqlx::Result<()> {
     sqlx::query(
         "update api_keys set revoked_at = coalesce(revoked_at, now()) where org_id = $1 and id = $2",

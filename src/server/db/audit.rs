@@ -25,6 +25,7 @@ pub struct NewEntry<'a> {
     pub user_agent: Option<String>,
 }
 
+/// Writes one entry.
 pub async fn insert(db: impl PgExecutor<'_>, e: NewEntry<'_>) -> sqlx::Result<()> {
     sqlx::query(
         "insert into audit_log (org_id, actor_user_id, actor_key_id, actor_name, action,

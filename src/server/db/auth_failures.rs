@@ -1,3 +1,6 @@
+//! auth_failures: failed sign-ins per account and per address, for the
+//! sign-in throttle.
+
 use sqlx::PgExecutor;
 
 /// Failures in the window for this account and for this address.
@@ -27,6 +30,7 @@ pub async fn count_recent(
     .await
 }
 
+/// Records a failed sign-in for the account and the address.
 pub async fn insert_failure(db: impl PgExecutor<'_>, account: &str, ip: &str) -> sqlx::Result<()> {
     sqlx::query("insert into auth_failures (account, ip) values ($1, $2)")
         .bind(account)
@@ -36,6 +40,7 @@ pub async fn insert_failure(db: impl PgExecutor<'_>, account: &str, ip: &str) ->
     Ok(())
 }
 
+/// Forgets an account's failures (after a successful sign-in).
 pub async fn delete_for_account(db: impl PgExecutor<'_>, account: &str) -> sqlx::Result<()> {
     sqlx::query("delete from auth_failures where account = $1")
         .bind(account)
@@ -44,6 +49,7 @@ pub async fn delete_for_account(db: impl PgExecutor<'_>, account: &str) -> sqlx:
     Ok(())
 }
 
+/// Drops failures older than `secs` seconds.
 pub async fn delete_older_than(db: impl PgExecutor<'_>, secs: i64) -> sqlx::Result<()> {
     sqlx::query("delete from auth_failures where at < now() - make_interval(secs => $1)")
         .bind(secs as f64)

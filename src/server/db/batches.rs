@@ -31,6 +31,7 @@ pub struct BatchDbRow {
     pub created_at: DateTime<Utc>,
 }
 
+/// The organization a batch belongs to, to check the caller's access.
 pub async fn fetch_org_id(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<Uuid>> {
     sqlx::query_scalar("select org_id from batches where id = $1")
         .bind(id)
@@ -46,6 +47,7 @@ pub async fn fetch_seq(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option
         .await
 }
 
+/// One batch of the organization, with its project's and creator's names.
 pub async fn fetch_one(
     db: impl PgExecutor<'_>,
     org_id: Uuid,
@@ -155,6 +157,7 @@ pub struct Finished<'a> {
     pub file_bytes: i64,
 }
 
+/// Records what an upload found once its rows are in (schema, counts, coverage).
 pub async fn finish(db: impl PgExecutor<'_>, id: Uuid, f: Finished<'_>) -> sqlx::Result<()> {
     sqlx::query(
         "update batches set name = $2, column_schema = $3, url_column = $4, delimiter = $5,
@@ -175,6 +178,7 @@ pub async fn finish(db: impl PgExecutor<'_>, id: Uuid, f: Finished<'_>) -> sqlx:
     Ok(())
 }
 
+/// Renames a batch.
 pub async fn rename(
     db: impl PgExecutor<'_>,
     org_id: Uuid,
@@ -190,6 +194,7 @@ pub async fn rename(
     Ok(())
 }
 
+/// Deletes a batch (its rows go with it, by trigger); how many were deleted.
 pub async fn delete(db: impl PgExecutor<'_>, org_id: Uuid, id: Uuid) -> sqlx::Result<u64> {
     Ok(
         sqlx::query("delete from batches where org_id = $1 and id = $2")

@@ -173,6 +173,7 @@ pub struct Placement {
     pub batch_id: Uuid,
 }
 
+/// An execution's organization and batch.
 pub async fn fetch_placement(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<Placement>> {
     sqlx::query_as("select org_id, batch_id from executions where id = $1")
         .bind(id)
@@ -265,6 +266,7 @@ pub async fn monthly_usage_locked(
     Ok(MonthlyUsage { limit, used })
 }
 
+/// Moves an execution to `state`.
 pub async fn set_state(
     db: impl PgExecutor<'_>,
     id: Uuid,
@@ -278,6 +280,7 @@ pub async fn set_state(
     Ok(())
 }
 
+/// Sets how many of an execution's jobs run at once.
 pub async fn set_concurrency(
     db: impl PgExecutor<'_>,
     id: Uuid,
@@ -431,6 +434,7 @@ struct RunningJobRow {
     progress: Option<Json<serde_json::Value>>,
 }
 
+/// An execution's live picture (see [`LiveParts`]); `None` once it is gone.
 pub async fn live_parts(db: &PgPool, id: Uuid) -> sqlx::Result<Option<LiveParts>> {
     let Some(row) = fetch_unscoped(db, id).await? else {
         return Ok(None);

@@ -220,6 +220,7 @@ pub async fn set_progress(db: impl PgExecutor<'_>, id: Uuid, rows: i64) -> sqlx:
     Ok(())
 }
 
+/// Marks an export written, with its rows and bytes.
 pub async fn mark_ready(
     db: impl PgExecutor<'_>,
     id: Uuid,
@@ -238,6 +239,7 @@ pub async fn mark_ready(
     Ok(())
 }
 
+/// Marks an export failed, with the reason.
 pub async fn mark_failed(db: impl PgExecutor<'_>, id: Uuid, error: &str) -> sqlx::Result<()> {
     sqlx::query(
         "update exports set state = 'failed', error = $2, finished_at = now() where id = $1",
@@ -296,6 +298,7 @@ const SELECT: &str = "select id, batch_id, execution_id, format, columns, filter
         total_rows, row_count, bytes, error, actor_name, created_at, finished_at, expires_at
     from exports";
 
+/// The organization an export belongs to, to check the caller's access.
 pub async fn fetch_org_id(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<Uuid>> {
     sqlx::query_scalar("select org_id from exports where id = $1")
         .bind(id)
@@ -303,6 +306,7 @@ pub async fn fetch_org_id(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Opt
         .await
 }
 
+/// One export of the organization.
 pub async fn fetch_one(
     db: impl PgExecutor<'_>,
     org_id: Uuid,

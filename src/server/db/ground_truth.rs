@@ -21,6 +21,7 @@ pub struct BatchPlace {
     pub id: Uuid,
 }
 
+/// A batch found by its sequence number.
 pub async fn fetch_batch_by_seq(
     db: impl PgExecutor<'_>,
     seq: i64,
@@ -195,6 +196,7 @@ pub struct NewChanges {
     pub after: Vec<Option<String>>,
 }
 
+/// Records changes in the rows' history, with who made them.
 pub async fn insert_changes(
     tx: &mut PgConnection,
     org_id: Uuid,
@@ -308,6 +310,7 @@ pub async fn lock_project_runs(
     Ok(rows.into_iter().map(|r| (r.id, r.fields.0)).collect())
 }
 
+/// Replaces the fields an execution judges with.
 pub async fn set_execution_fields(
     tx: &mut PgConnection,
     id: Uuid,

@@ -1,3 +1,6 @@
+//! invitations: pending invitations by id or by their (hashed) token, and
+//! marking them accepted or revoked.
+
 use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 use uuid::Uuid;
@@ -43,6 +46,7 @@ const SELECT: &str = "select i.id, i.org_id, o.name as org_name, i.email, i.role
     join organizations o on o.id = i.org_id
     left join users u on u.id = i.invited_by";
 
+/// Stores an invitation (its token hashed).
 pub async fn insert_invitation(
     db: impl PgExecutor<'_>,
     org_id: Uuid,
@@ -66,6 +70,7 @@ pub async fn insert_invitation(
     .await
 }
 
+/// One invitation of the organization.
 pub async fn fetch_by_id(
     db: impl PgExecutor<'_>,
     org_id: Uuid,
@@ -103,6 +108,7 @@ pub async fn fetch_by_token_for_update(
         .await
 }
 
+/// Marks an invitation accepted by `user_id`.
 pub async fn mark_accepted(db: impl PgExecutor<'_>, id: Uuid, user_id: Uuid) -> sqlx::Result<()> {
     sqlx::query("update invitations set accepted_at = now(), accepted_by = $2 where id = $1")
         .bind(id)
@@ -112,6 +118,7 @@ pub async fn mark_accepted(db: impl PgExecutor<'_>, id: Uuid, user_id: Uuid) -> 
     Ok(())
 }
 
+/// Revokes a pending invitation; false when there was none.
 pub async fn mark_revoked(db: impl PgExecutor<'_>, org_id: Uuid, id: Uuid) -> sqlx::Result<bool> {
     let r = sqlx::query(
         "update invitations set revoked_at = now()

@@ -37,6 +37,7 @@ pub struct NewExecution<'a> {
     pub rerun_of: Option<Uuid>,
 }
 
+/// Creates an execution and its counters row; returns its id.
 pub async fn insert_execution(conn: &mut PgConnection, e: &NewExecution<'_>) -> sqlx::Result<Uuid> {
     sqlx::query_scalar(
         "with created as (
@@ -728,6 +729,7 @@ pub struct Plan {
     pub fields: Json<Vec<crate::model::OutputField>>,
 }
 
+/// What a worker needs to run an execution's jobs: its agent, instructions and fields.
 pub async fn plan(db: &PgPool, execution_id: Uuid) -> sqlx::Result<Option<Plan>> {
     sqlx::query_as(
         "select e.org_id, e.agent, e.remote_url, e.timeout_secs, e.instruction_version,
@@ -742,6 +744,7 @@ pub async fn plan(db: &PgPool, execution_id: Uuid) -> sqlx::Result<Option<Plan>>
     .await
 }
 
+/// An execution's state, if it exists.
 pub async fn execution_state(db: &PgPool, execution_id: Uuid) -> sqlx::Result<Option<String>> {
     sqlx::query_scalar("select state from executions where id = $1")
         .bind(execution_id)

@@ -1,3 +1,6 @@
+//! memberships: who belongs to which organization with which role, and the
+//! row locks that keep an organization from losing its last owner.
+
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
@@ -27,6 +30,7 @@ impl From<MemberRow> for Member {
 const SELECT_MEMBERS: &str = "select u.id as user_id, u.email, u.name, m.role, m.created_at
     from memberships m join users u on u.id = m.user_id";
 
+/// The user's role in the organization, if a member.
 pub async fn fetch_role(
     db: impl PgExecutor<'_>,
     org_id: Uuid,
@@ -58,6 +62,7 @@ pub async fn fetch_role_for_update(
     Ok(role.as_deref().and_then(Role::parse))
 }
 
+/// The organization's members: owners first, then by name.
 pub async fn fetch_members(db: impl PgExecutor<'_>, org_id: Uuid) -> sqlx::Result<Vec<Member>> {
     let rows: Vec<MemberRow> = sqlx::query_as(&format!(
         "{SELECT_MEMBERS} where m.org_id = $1
@@ -70,6 +75,7 @@ pub async fn fetch_members(db: impl PgExecutor<'_>, org_id: Uuid) -> sqlx::Resul
     Ok(rows.into_iter().map(Member::from).collect())
 }
 
+/// One member of the organization.
 pub async fn fetch_member(
     db: impl PgExecutor<'_>,
     org_id: Uuid,
@@ -135,6 +141,7 @@ pub async fn upsert_membership(
     Ok(())
 }
 
+/// Changes a member's role.
 pub async fn update_role(
     db: impl PgExecutor<'_>,
     org_id: Uuid,
@@ -150,6 +157,7 @@ pub async fn update_role(
     Ok(())
 }
 
+/// Removes a member from the organization.
 pub async fn delete_membership(
     db: impl PgExecutor<'_>,
     org_id: Uuid,

@@ -95,3 +95,13 @@ pub fn url_for(options: &sqlx::postgres::PgConnectOptions) -> String {
         format!("postgres://{user}@{host}:{port}/{db}")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literals_survive_quotes_and_backslashes() {
+        assert_eq!(literal("O'Brien\\"), "E'O''Brien\\\\'");
+    }
+}

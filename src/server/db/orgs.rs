@@ -1,3 +1,6 @@
+//! organizations: the caller's organizations with their roles, by id or
+//! slug, and their names and plan limits.
+
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
@@ -41,6 +44,7 @@ const SELECT_FOR_USER: &str = "select o.id, o.name, o.slug, m.role, o.max_projec
         o.created_at
     from organizations o join memberships m on m.org_id = o.id and m.user_id = $1";
 
+/// The user's organizations with their role in each.
 pub async fn fetch_for_user(db: impl PgExecutor<'_>, user_id: Uuid) -> sqlx::Result<Vec<OrgRow>> {
     sqlx::query_as(&format!("{SELECT_FOR_USER} order by lower(o.name), o.id"))
         .bind(user_id)
@@ -48,6 +52,7 @@ pub async fn fetch_for_user(db: impl PgExecutor<'_>, user_id: Uuid) -> sqlx::Res
         .await
 }
 
+/// One organization with the user's role in it.
 pub async fn fetch_one_for_user(
     db: impl PgExecutor<'_>,
     user_id: Uuid,
@@ -97,6 +102,7 @@ pub async fn fetch_id_by_ref(db: impl PgExecutor<'_>, org_ref: &str) -> sqlx::Re
     }
 }
 
+/// Creates an organization; returns its id.
 pub async fn insert_org(db: impl PgExecutor<'_>, name: &str, slug: &str) -> sqlx::Result<Uuid> {
     sqlx::query_scalar("insert into organizations (name, slug) values ($1, $2) returning id")
         .bind(name)
@@ -105,6 +111,7 @@ pub async fn insert_org(db: impl PgExecutor<'_>, name: &str, slug: &str) -> sqlx
         .await
 }
 
+/// Whether an organization already has this slug.
 pub async fn slug_taken(db: impl PgExecutor<'_>, slug: &str) -> sqlx::Result<bool> {
     sqlx::query_scalar("select exists (select 1 from organizations where slug = $1)")
         .bind(slug)
@@ -112,6 +119,7 @@ pub async fn slug_taken(db: impl PgExecutor<'_>, slug: &str) -> sqlx::Result<boo
         .await
 }
 
+/// Renames an organization.
 pub async fn update_name(db: impl PgExecutor<'_>, org_id: Uuid, name: &str) -> sqlx::Result<()> {
     sqlx::query("update organizations set name = $2 where id = $1")
         .bind(org_id)
@@ -121,6 +129,7 @@ pub async fn update_name(db: impl PgExecutor<'_>, org_id: Uuid, name: &str) -> s
     Ok(())
 }
 
+/// Sets an organization's plan limits.
 pub async fn update_limits(
     db: impl PgExecutor<'_>,
     org_id: Uuid,
@@ -150,6 +159,7 @@ pub async fn max_projects_locked(tx: &mut sqlx::PgConnection, org_id: Uuid) -> s
         .await
 }
 
+/// Deletes an organization and everything in it.
 pub async fn delete_org(db: impl PgExecutor<'_>, org_id: Uuid) -> sqlx::Result<()> {
     sqlx::query("delete from organizations where id = $1")
         .bind(org_id)

@@ -65,6 +65,7 @@ pub async fn set_remote_url(
     Ok(())
 }
 
+/// One project of the organization.
 pub async fn fetch_one(
     db: impl PgExecutor<'_>,
     org_id: Uuid,
@@ -153,6 +154,7 @@ pub async fn fetch_page(
         .collect())
 }
 
+/// How many projects the organization has.
 pub async fn count_for_org(db: impl PgExecutor<'_>, org_id: Uuid) -> sqlx::Result<i64> {
     sqlx::query_scalar("select count(*) from projects where org_id = $1")
         .bind(org_id)
@@ -160,6 +162,7 @@ pub async fn count_for_org(db: impl PgExecutor<'_>, org_id: Uuid) -> sqlx::Resul
         .await
 }
 
+/// Creates a project; returns its id.
 pub async fn insert(
     db: impl PgExecutor<'_>,
     org_id: Uuid,
@@ -179,6 +182,7 @@ pub async fn insert(
     .await
 }
 
+/// Changes a project's name and description.
 pub async fn update_details(
     db: impl PgExecutor<'_>,
     org_id: Uuid,
@@ -196,6 +200,7 @@ pub async fn update_details(
     Ok(())
 }
 
+/// Changes a project's agent settings.
 pub async fn update_agent(
     db: impl PgExecutor<'_>,
     org_id: Uuid,
@@ -219,6 +224,7 @@ pub async fn update_agent(
     Ok(())
 }
 
+/// Makes an instruction version the one production runs use.
 pub async fn set_production(
     db: impl PgExecutor<'_>,
     org_id: Uuid,
@@ -244,6 +250,7 @@ pub async fn touch(db: impl PgExecutor<'_>, org_id: Uuid, id: Uuid) -> sqlx::Res
     Ok(())
 }
 
+/// Deletes a project and everything in it; how many were deleted.
 pub async fn delete(db: impl PgExecutor<'_>, org_id: Uuid, id: Uuid) -> sqlx::Result<u64> {
     Ok(
         sqlx::query("delete from projects where org_id = $1 and id = $2")
@@ -257,6 +264,7 @@ pub async fn delete(db: impl PgExecutor<'_>, org_id: Uuid, id: Uuid) -> sqlx::Re
 
 // --- instruction versions ---------------------------------------------------
 
+/// Saves a new instruction version; returns its number.
 pub async fn insert_version(
     db: impl PgExecutor<'_>,
     org_id: Uuid,
@@ -295,6 +303,7 @@ struct VersionRow {
     is_production: bool,
 }
 
+/// One instruction version (`None` for the latest).
 pub async fn fetch_version(
     db: impl PgExecutor<'_>,
     org_id: Uuid,
@@ -387,6 +396,7 @@ struct FieldRow {
     source: String,
 }
 
+/// The project's output fields, in their order.
 pub async fn fetch_fields(
     db: impl PgExecutor<'_>,
     org_id: Uuid,
@@ -449,6 +459,7 @@ pub async fn insert_field(
     Ok(done.rows_affected() == 1)
 }
 
+/// Changes an output field.
 pub async fn update_field(
     db: impl PgExecutor<'_>,
     org_id: Uuid,
@@ -472,6 +483,7 @@ pub async fn update_field(
     Ok(done.rows_affected() == 1)
 }
 
+/// Deletes an output field; false when there was none.
 pub async fn delete_field(
     db: impl PgExecutor<'_>,
     org_id: Uuid,

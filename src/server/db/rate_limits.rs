@@ -36,6 +36,7 @@ pub struct OrgBudgets {
     pub key_requests_per_minute: i32,
 }
 
+/// The organization's per-minute budgets.
 pub async fn org_budgets(db: impl PgExecutor<'_>, org_id: Uuid) -> sqlx::Result<OrgBudgets> {
     sqlx::query_as(
         "select api_requests_per_minute, key_requests_per_minute from organizations where id = $1",

@@ -187,6 +187,7 @@ pub async fn jobs(
     Ok(rows.into_iter().map(JobRow::into_model).collect())
 }
 
+/// The organization a job belongs to, to check the caller's access.
 pub async fn fetch_job_org_id(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Option<Uuid>> {
     sqlx::query_scalar("select org_id from jobs where id = $1")
         .bind(id)
@@ -221,6 +222,7 @@ pub struct JobPlace {
     pub seq: i64,
 }
 
+/// Where a job is (see [`JobPlace`]).
 pub async fn fetch_job_place(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<JobPlace> {
     sqlx::query_as(
         "select o.slug, b.id as batch_id, b.name as batch_name, r.inputs, j.raw_output, b.seq

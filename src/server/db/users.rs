@@ -1,3 +1,5 @@
+//! users: accounts by email or id, and their password hashes.
+
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
@@ -26,6 +28,7 @@ impl From<UserRow> for User {
 
 const COLUMNS: &str = "id, email, name, password_hash, session_epoch, created_at";
 
+/// Creates an account; returns it.
 pub async fn insert_user(
     db: impl PgExecutor<'_>,
     email: &str,
@@ -42,6 +45,7 @@ pub async fn insert_user(
     .await
 }
 
+/// An account by its email (any case).
 pub async fn fetch_by_email(db: impl PgExecutor<'_>, email: &str) -> sqlx::Result<Option<UserRow>> {
     sqlx::query_as(&format!(
         "select {COLUMNS} from users where lower(email) = lower($1)"
@@ -51,6 +55,7 @@ pub async fn fetch_by_email(db: impl PgExecutor<'_>, email: &str) -> sqlx::Resul
     .await
 }
 
+/// An account by id.
 pub async fn fetch_by_id(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<UserRow>> {
     sqlx::query_as(&format!("select {COLUMNS} from users where id = $1"))
         .bind(id)

@@ -36,6 +36,7 @@ const SELECT: &str = "select w.id, w.url, w.description, w.events, w.secret, w.e
     left join lateral (select state, created_at from webhook_deliveries
                        where webhook_id = w.id order by created_at desc, id desc limit 1) d on true";
 
+/// The organization a hook belongs to, to check the caller's access.
 pub async fn fetch_org_id(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<Uuid>> {
     sqlx::query_scalar("select org_id from webhooks where id = $1")
         .bind(id)
@@ -164,6 +165,7 @@ pub async fn update(
     Ok(())
 }
 
+/// Deletes a hook and its deliveries; how many hooks were deleted.
 pub async fn delete(db: impl PgExecutor<'_>, org_id: Uuid, id: Uuid) -> sqlx::Result<u64> {
     Ok(
         sqlx::query("delete from webhooks where org_id = $1 and id = $2")
@@ -202,6 +204,7 @@ pub struct DeliveryPlacement {
     pub webhook_id: Uuid,
 }
 
+/// A delivery's organization and hook.
 pub async fn fetch_delivery_placement(
     db: impl PgExecutor<'_>,
     id: Uuid,
@@ -264,6 +267,7 @@ const DELIVERY_SELECT: &str =
         next_attempt_at, last_status, last_error, created_at, finished_at, payload
     from webhook_deliveries";
 
+/// One delivery of the organization.
 pub async fn fetch_delivery(
     db: impl PgExecutor<'_>,
     org_id: Uuid,
@@ -476,6 +480,7 @@ pub struct FailedJob {
     pub error: Option<String>,
 }
 
+/// A failed job of the organization, for its `job.failed` body.
 pub async fn fetch_failed_job(
     db: &PgPool,
     org_id: Uuid,

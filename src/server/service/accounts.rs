@@ -27,6 +27,7 @@ pub struct SignUp {
     pub name: String,
 }
 
+/// Creates an account (email checked, password hashed) and records it.
 pub async fn sign_up(db: &PgPool, input: SignUp) -> Result<UserRow, AppError> {
     let email = parse_email(&input.email, "email");
     let name = parse_name(&input.name, "name");
@@ -142,6 +143,7 @@ pub async fn change_password(
     Ok(epoch)
 }
 
+/// The signed-in person as the API shows them.
 pub async fn fetch_user(db: &PgPool, user_id: Uuid) -> Result<User, AppError> {
     db::users::fetch_by_id(db, user_id)
         .await?

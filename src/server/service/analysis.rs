@@ -80,6 +80,7 @@ pub fn classify(
     }
 }
 
+/// Why an execution's fields failed, by pattern with examples (kept while the run is finished and unchanged).
 pub async fn failure_patterns(
     db: &PgPool,
     actor: &Actor,
@@ -190,6 +191,7 @@ async fn patterns_of(db: &PgPool, id: Uuid, batch_id: Uuid) -> Result<FailurePat
     })
 }
 
+/// Accuracy overall and per field across a batch's latest hundred runs.
 pub async fn trends(db: &PgPool, actor: &Actor, batch_id: Uuid) -> Result<Trends, AppError> {
     let (ctx, _) = super::batches::batch_ctx(db, actor, batch_id).await?;
     crate::server::auth::rbac::require(&ctx, crate::server::auth::rbac::Permission::ViewResults)?;
@@ -260,6 +262,7 @@ fn rank(verdict: Option<Verdict>) -> Option<u8> {
     }
 }
 
+/// Two runs of one batch side by side: accuracy per field, rows fixed, regressed and changed, and the instructions' diff.
 pub async fn compare(db: &PgPool, actor: &Actor, a: Uuid, b: Uuid) -> Result<Comparison, AppError> {
     if a == b {
         return Err(AppError::field(

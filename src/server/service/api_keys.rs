@@ -40,6 +40,7 @@ fn parse_scopes(raw: &[String]) -> Result<Vec<Scope>, AppError> {
     Ok(scopes)
 }
 
+/// Creates a key with the given scopes (never more than the caller holds); the secret is in the answer only.
 pub async fn create(
     db: &PgPool,
     ctx: &OrgCtx,
@@ -105,6 +106,7 @@ pub async fn create(
     })
 }
 
+/// The organization's keys (admins).
 pub async fn list(db: &PgPool, ctx: &OrgCtx) -> Result<Vec<ApiKey>, AppError> {
     require(ctx, Permission::ManageApiKeys)?;
     Ok(db::api_keys::fetch_for_org(db, ctx.org_id())
@@ -114,6 +116,7 @@ pub async fn list(db: &PgPool, ctx: &OrgCtx) -> Result<Vec<ApiKey>, AppError> {
         .collect())
 }
 
+/// Revokes a key; it stops working at once.
 pub async fn revoke(db: &PgPool, actor: &Actor, key_id: Uuid) -> Result<(), AppError> {
     let not_found = || AppError::NotFound("API key".into());
     let org_id = db::api_keys::fetch_org_id(db, key_id)

@@ -47,6 +47,7 @@ pub struct UploadMeta {
     pub options: ReadOptions,
 }
 
+/// The caller's context for a batch, and the batch: 404 across tenants.
 pub async fn batch_ctx(
     db: &PgPool,
     actor: &Actor,
@@ -84,6 +85,7 @@ fn to_model(ctx: &OrgCtx, r: BatchDbRow) -> Batch {
     }
 }
 
+/// One batch, with its schema and coverage.
 pub async fn get(db: &PgPool, actor: &Actor, batch_id: Uuid) -> Result<Batch, AppError> {
     let (ctx, row) = batch_ctx(db, actor, batch_id).await?;
     Ok(to_model(&ctx, row))
@@ -307,6 +309,7 @@ pub async fn preview(
     }
 }
 
+/// A project's batches, a page at a time.
 pub async fn list(
     db: &PgPool,
     actor: &Actor,
@@ -336,6 +339,7 @@ fn contains_pattern(q: &str) -> String {
     p
 }
 
+/// A page of a batch's rows, optionally searched.
 pub async fn rows(
     db: &PgPool,
     actor: &Actor,
@@ -362,6 +366,7 @@ pub async fn rows(
     Ok(paging::page(items, limit, |r| r.row_index.to_string()))
 }
 
+/// Renames a batch.
 pub async fn rename(
     db: &PgPool,
     actor: &Actor,
@@ -385,6 +390,7 @@ pub async fn rename(
     get(db, actor, batch_id).await
 }
 
+/// Deletes a batch with its rows and runs (admins).
 pub async fn delete(
     db: &PgPool,
     actor: &Actor,

@@ -41,6 +41,7 @@ fn not_found() -> AppError {
     AppError::NotFound("Execution".into())
 }
 
+/// Deletes, reruns or cancels the chosen jobs (see [`BulkJobs`]), or with `preview` counts them.
 pub async fn run(
     db: &PgPool,
     actor: &Actor,

@@ -99,6 +99,7 @@ pub(crate) async fn batch_of(db: &PgPool, actor: &Actor, id: Uuid) -> Result<Uui
     Ok(at.batch_id)
 }
 
+/// One execution with its counts.
 pub async fn get(db: &PgPool, actor: &Actor, id: Uuid) -> Result<Execution, AppError> {
     Ok(execution_ctx(db, actor, id).await?.1)
 }
@@ -118,6 +119,7 @@ pub async fn list_for_project(
     })
 }
 
+/// A batch's latest hundred executions.
 pub async fn list_for_batch(
     db: &PgPool,
     actor: &Actor,
@@ -131,6 +133,7 @@ pub async fn list_for_batch(
     })
 }
 
+/// Starts an execution over a batch (a test sample or every row) after checking every field of the request and the monthly quota.
 pub async fn start(
     db: &PgPool,
     actor: &Actor,
@@ -470,6 +473,7 @@ pub async fn control(
     get(db, actor, id).await
 }
 
+/// Changes how many jobs run at once (new claims obey it at once).
 pub async fn set_concurrency(
     db: &PgPool,
     actor: &Actor,

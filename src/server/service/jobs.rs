@@ -134,6 +134,7 @@ fn parse_cursor(raw: &str, by_accuracy: bool) -> Result<After, AppError> {
     }
 }
 
+/// An execution's jobs, filtered and a page at a time.
 pub async fn list(
     db: &PgPool,
     actor: &Actor,

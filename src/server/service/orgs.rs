@@ -27,6 +27,7 @@ pub async fn org_ctx(db: &PgPool, actor: &Actor, org_ref: &str) -> Result<OrgCtx
     org_ctx_by_id(db, actor, org_id).await
 }
 
+/// The caller inside organization `org_id`: 404 for a non-member or another organization's key.
 pub async fn org_ctx_by_id(db: &PgPool, actor: &Actor, org_id: Uuid) -> Result<OrgCtx, AppError> {
     match actor {
         Actor::User { id } => {
@@ -58,6 +59,7 @@ pub async fn resource_ctx(
     })
 }
 
+/// The caller's organizations (a key: its own).
 pub async fn list(db: &PgPool, actor: &Actor) -> Result<Vec<Organization>, AppError> {
     let rows = match actor {
         Actor::User { id } => db::orgs::fetch_for_user(db, *id).await?,
@@ -71,6 +73,7 @@ pub async fn list(db: &PgPool, actor: &Actor) -> Result<Vec<Organization>, AppEr
     Ok(rows.into_iter().map(Organization::from).collect())
 }
 
+/// The organization as the caller sees it.
 pub async fn get(db: &PgPool, ctx: &OrgCtx) -> Result<Organization, AppError> {
     require(ctx, Permission::ViewOrganization)?;
     let row = match ctx.actor() {
@@ -99,6 +102,7 @@ pub fn slugify(name: &str) -> String {
     }
 }
 
+/// Creates an organization with the caller as its owner.
 pub async fn create(db: &PgPool, actor: &Actor, name: &str) -> Result<Organization, AppError> {
     let user_id = actor.require_user()?;
     let name = parse_name(name, "name")?;
@@ -143,6 +147,7 @@ pub async fn create(db: &PgPool, actor: &Actor, name: &str) -> Result<Organizati
 /// How often creating an organization retries after losing a slug race.
 const MAX_SLUG_ATTEMPTS: usize = 20;
 
+/// Renames the organization (admins).
 pub async fn rename(db: &PgPool, ctx: &OrgCtx, name: &str) -> Result<Organization, AppError> {
     require(ctx, Permission::RenameOrganization)?;
     let name = parse_name(name, "name")?;

@@ -28,6 +28,7 @@ pub fn time_cursor(at: DateTime<Utc>, id: Uuid) -> String {
     format!("{}_{id}", at.timestamp_micros())
 }
 
+/// Reads a `(time, id)` cursor that [`time_cursor`] wrote.
 pub fn parse_time_cursor(raw: &str) -> Result<(DateTime<Utc>, Uuid), AppError> {
     let (micros, id) = raw.split_once('_').ok_or_else(bad_cursor)?;
     let micros: i64 = micros.parse().map_err(|_| bad_cursor())?;

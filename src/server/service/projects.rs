@@ -45,6 +45,7 @@ pub async fn project_ctx(
     Ok((ctx, row))
 }
 
+/// One project with its fields and agent settings.
 pub async fn get(db: &PgPool, actor: &Actor, project_id: Uuid) -> Result<Project, AppError> {
     let (ctx, row) = project_ctx(db, actor, project_id).await?;
     to_model(db, &ctx, row).await
@@ -68,6 +69,7 @@ async fn to_model(db: &PgPool, ctx: &OrgCtx, row: ProjectRow) -> Result<Project,
     })
 }
 
+/// The organization's projects, a page at a time.
 pub async fn list(
     db: &PgPool,
     ctx: &OrgCtx,
@@ -120,6 +122,7 @@ fn name_taken() -> AppError {
     ))
 }
 
+/// Creates a project under the organization's project limit.
 pub async fn create(
     db: &PgPool,
     ctx: &OrgCtx,
@@ -350,6 +353,7 @@ pub async fn version(
         .ok_or_else(|| AppError::NotFound("Instruction version".into()))
 }
 
+/// A project's instruction versions, newest first.
 pub async fn versions(
     db: &PgPool,
     actor: &Actor,
@@ -396,6 +400,7 @@ pub async fn set_production(
     version(db, actor, project_id, Some(number)).await
 }
 
+/// Two instruction versions compared line by line.
 pub async fn diff(
     db: &PgPool,
     actor: &Actor,
@@ -490,6 +495,7 @@ pub fn parse_price(raw: &str) -> Result<i64, AppError> {
     Ok(micros)
 }
 
+/// Changes a project's agent settings (checked field by field).
 pub async fn update_agent(
     db: &PgPool,
     actor: &Actor,
@@ -731,6 +737,7 @@ pub async fn add_field(
     get(db, actor, project_id).await
 }
 
+/// Changes an output field; a new comparator judges the project's finished jobs again.
 pub async fn update_field(
     db: &PgPool,
     actor: &Actor,
@@ -770,6 +777,7 @@ pub async fn update_field(
     get(db, actor, project_id).await
 }
 
+/// Deletes an output field.
 pub async fn delete_field(
     db: &PgPool,
     actor: &Actor,

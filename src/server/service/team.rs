@@ -38,6 +38,7 @@ fn last_owner() -> AppError {
     )
 }
 
+/// The organization's members.
 pub async fn list_members(db: &PgPool, ctx: &OrgCtx) -> Result<Vec<Member>, AppError> {
     require(ctx, Permission::ViewMembers)?;
     Ok(db::memberships::fetch_members(db, ctx.org_id()).await?)
@@ -54,6 +55,7 @@ fn check_owner_rules(ctx: &OrgCtx, target: Role, new: Option<Role>) -> Result<()
     Ok(())
 }
 
+/// Changes a member's role (never leaving the organization without an owner).
 pub async fn change_role(
     db: &PgPool,
     ctx: &OrgCtx,
@@ -179,6 +181,7 @@ pub async fn invite(
     Ok(inv)
 }
 
+/// The organization's pending invitations.
 pub async fn list_invitations(db: &PgPool, ctx: &OrgCtx) -> Result<Vec<Invitation>, AppError> {
     require(ctx, Permission::InviteMembers)?;
     Ok(db::invitations::fetch_pending(db, ctx.org_id())
@@ -188,6 +191,7 @@ pub async fn list_invitations(db: &PgPool, ctx: &OrgCtx) -> Result<Vec<Invitatio
         .collect())
 }
 
+/// Revokes a pending invitation.
 pub async fn revoke_invitation(db: &PgPool, ctx: &OrgCtx, id: Uuid) -> Result<(), AppError> {
     require(ctx, Permission::InviteMembers)?;
     let mut tx = db.begin().await?;

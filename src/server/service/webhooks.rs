@@ -242,17 +242,20 @@ async fn hook_ctx(db: &PgPool, actor: &Actor, id: Uuid) -> Result<OrgCtx, AppErr
     Ok(ctx)
 }
 
+/// The organization's webhooks (admins).
 pub async fn list(db: &PgPool, ctx: &OrgCtx) -> Result<Vec<Webhook>, AppError> {
     require(ctx, Permission::ManageWebhooks)?;
     let rows = db::webhooks::list(db, ctx.org_id()).await?;
     Ok(rows.into_iter().map(to_model).collect())
 }
 
+/// One webhook.
 pub async fn get(db: &PgPool, actor: &Actor, id: Uuid) -> Result<Webhook, AppError> {
     let ctx = hook_ctx(db, actor, id).await?;
     Ok(to_model(fetch(db, ctx.org_id(), id).await?))
 }
 
+/// Registers a webhook (URL, events, secret; at most 20 per organization); a generated secret is in the answer only.
 pub async fn create(
     db: &PgPool,
     ctx: &OrgCtx,
@@ -323,6 +326,7 @@ pub async fn create(
     })
 }
 
+/// Changes a webhook; turning it off says who did.
 pub async fn update(
     db: &PgPool,
     actor: &Actor,
@@ -385,6 +389,7 @@ pub async fn update(
     Ok(to_model(after))
 }
 
+/// Deletes a webhook and its delivery log.
 pub async fn delete(db: &PgPool, actor: &Actor, id: Uuid) -> Result<(), AppError> {
     let ctx = hook_ctx(db, actor, id).await?;
     let mut tx = db.begin().await?;

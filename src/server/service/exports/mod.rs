@@ -120,6 +120,7 @@ impl Plan {
     }
 }
 
+/// The HTTP content type of a format.
 pub fn content_type(format: &str) -> &'static str {
     match format {
         "csv" => "text/csv; charset=utf-8",
@@ -128,6 +129,7 @@ pub fn content_type(format: &str) -> &'static str {
     }
 }
 
+/// The file name an export downloads as.
 pub fn file_name(e: &Export) -> String {
     format!(
         "mino-export-{}-{}.{}",
@@ -301,6 +303,7 @@ async fn export_ctx(db: &PgPool, actor: &Actor, id: Uuid) -> Result<(OrgCtx, Exp
     Ok((ctx, e))
 }
 
+/// One export.
 pub async fn get(db: &PgPool, actor: &Actor, id: Uuid) -> Result<Export, AppError> {
     Ok(export_ctx(db, actor, id).await?.1)
 }

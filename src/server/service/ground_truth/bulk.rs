@@ -60,6 +60,7 @@ struct Candidate {
     extracted: Option<Map<String, Value>>,
 }
 
+/// Sets, clears, replaces or accepts extracted values over the chosen rows (see [`BulkEdit`]).
 pub async fn bulk_edit(
     db: &PgPool,
     actor: &Actor,
@@ -309,6 +310,7 @@ pub async fn bulk_edit(
     .await
 }
 
+/// Sets expected values keyed by row or URL (see [`BulkSet`]).
 pub async fn bulk_set(
     db: &PgPool,
     actor: &Actor,

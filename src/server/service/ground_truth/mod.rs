@@ -63,6 +63,7 @@ async fn locate(db: &PgPool, row_id: i64) -> Result<(i64, i32, Uuid, Uuid, Uuid)
     Ok((seq, index, place.org_id, place.project_id, place.id))
 }
 
+/// A row's expected-value changes, newest first.
 pub async fn history(
     db: &PgPool,
     actor: &Actor,
