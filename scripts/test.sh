@@ -11,6 +11,10 @@ eval "$(scripts/test-postgres.sh)"
 echo "==> unit and integration tests (DATABASE_URL=$DATABASE_URL)"
 cargo leptos test
 
+echo "==> the benchmarks build and start (mino-bench, built only with --features bench)"
+cargo build --no-default-features --features bench --bins
+target/debug/mino-bench hashing 1 >/dev/null
+
 echo "==> building the site for the end-to-end tests"
 cargo leptos build
 
