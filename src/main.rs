@@ -37,6 +37,11 @@ Environment:
                      each later retry waits twice as long, at most an hour)
   MINO_LEASE_SECS    how long a claim on a job lasts unrenewed (default 30):
                      how soon a crashed worker's jobs run again
+  MINO_CHROMIUM      the browser agent's Chromium (default /usr/bin/chromium)
+  MINO_BROWSER_SLOTS pages the browser agent renders at once in this process
+                     (default two per core, at most 8)
+  MINO_SCREENSHOT_DAYS
+                     how long attempt screenshots are kept (default 30)
   MINO_ALLOW_PRIVATE_TARGETS
                      1 lets agents fetch loopback/private addresses (default:
                      1 with the embedded Postgres, 0 with DATABASE_URL)
@@ -154,6 +159,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 tokio::task::spawn_blocking(mino::server::auth::password::warm_up);
                 startup::spawn_session_cleanup(db.clone());
                 mino::server::service::exports::spawn_cleanup(db.clone(), config.data_dir.clone());
+                mino::server::service::jobs::spawn_screenshot_cleanup(db.clone());
                 mino::server::ratelimit::spawn_prune(db.clone());
                 let addr = leptos_options.site_addr;
                 let app =

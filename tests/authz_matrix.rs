@@ -84,6 +84,8 @@ struct Fixture {
     job: String,
     /// Row 1 of the batch.
     row: String,
+    /// An attempt of the job, with a screenshot.
+    attempt: String,
     /// A finished export of the execution.
     export: String,
     webhook: String,
@@ -195,6 +197,18 @@ async fn fixture(app: &TestApp, n: usize, who: Who) -> Fixture {
         .fetch_one(&app.db)
         .await
         .unwrap();
+    // An attempt with a screenshot, as a browser job leaves one.
+    let attempt: i64 = sqlx::query_scalar(
+        "insert into attempts (job_id, n, worker, started_at) values ($1, 99, 'fixture', now())
+         returning id",
+    )
+    .bind(job)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    mino::server::db::screenshots::store(&app.db, job, 99, b"\xff\xd8 fixture")
+        .await
+        .unwrap();
     let x = app
         .post(
             owner,
@@ -229,6 +243,7 @@ async fn fixture(app: &TestApp, n: usize, who: Who) -> Fixture {
         export,
         row: mino::model::row_id(seq, 1).to_string(),
         job: job.to_string(),
+        attempt: attempt.to_string(),
         execution,
         other_execution,
         project,
@@ -373,6 +388,7 @@ fn rest_rows() -> Vec<(&'static str, &'static str, Expect)> {
         ("GET", "/api/v1/jobs/{id}", ORG_READ(200)),
         ("PATCH", "/api/v1/rows/{id}/ground-truth", ORG_WRITE(200)),
         ("GET", "/api/v1/rows/{id}/history", ORG_READ(200)),
+        ("GET", "/api/v1/attempts/{id}/screenshot", ORG_READ(200)),
         (
             "POST",
             "/api/v1/batches/{id}/ground-truth/bulk-set",
@@ -424,6 +440,7 @@ fn rest_request(route: &str, f: &Fixture, who: Who, n: usize) -> (String, Option
         .replace("executions/{id}", &format!("executions/{}", f.execution))
         .replace("jobs/{id}", &format!("jobs/{}", f.job))
         .replace("rows/{id}", &format!("rows/{}", f.row))
+        .replace("attempts/{id}", &format!("attempts/{}", f.attempt))
         .replace("exports/{id}", &format!("exports/{}", f.export))
         .replace("webhooks/{id}", &format!("webhooks/{}", f.webhook))
         .replace(

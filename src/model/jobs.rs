@@ -79,6 +79,7 @@ pub struct JobSummary {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct AttemptView {
+    pub id: i64,
     pub n: i32,
     pub worker: String,
     pub started_at: DateTime<Utc>,
@@ -89,6 +90,8 @@ pub struct AttemptView {
     pub duration_ms: Option<i32>,
     pub cost_micros: i64,
     pub log: serde_json::Value,
+    /// The JPEG the attempt ended on (browser attempts), if kept.
+    pub screenshot_url: Option<String>,
 }
 
 /// A job with everything about it (`GET /jobs/{id}`).

@@ -53,20 +53,23 @@ impl Project {
 #[serde(rename_all = "snake_case")]
 pub enum AgentKind {
     Http,
+    Browser,
     Remote,
 }
 
 impl AgentKind {
-    pub const ALL: [AgentKind; 2] = [AgentKind::Http, AgentKind::Remote];
+    pub const ALL: [AgentKind; 3] = [AgentKind::Http, AgentKind::Browser, AgentKind::Remote];
     pub fn as_str(self) -> &'static str {
         match self {
             AgentKind::Http => "http",
+            AgentKind::Browser => "browser",
             AgentKind::Remote => "remote",
         }
     }
     pub fn label(self) -> &'static str {
         match self {
             AgentKind::Http => "Built-in http agent",
+            AgentKind::Browser => "Built-in browser agent (headless Chromium)",
             AgentKind::Remote => "Remote agent service",
         }
     }

@@ -188,6 +188,30 @@ pub async fn jobs(
     ))
 }
 
+/// The JPEG a browser attempt ended on. Cacheable: an attempt's picture
+/// never changes once it ended.
+pub async fn screenshot(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> Result<axum::response::Response, AppError> {
+    use axum::response::IntoResponse;
+    let id: i64 = id
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| AppError::NotFound("Screenshot".into()))?;
+    let jpeg = crate::server::service::jobs::screenshot(&state.db, &actor, id).await?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "image/jpeg"),
+            (axum::http::header::CACHE_CONTROL, "private, max-age=86400"),
+        ],
+        jpeg,
+    )
+        .into_response())
+}
+
 /// One job: values, per-field results, attempts with logs, a suggestion.
 pub async fn job(
     State(state): State<AppState>,

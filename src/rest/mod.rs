@@ -82,6 +82,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/jobs/{id}"),
     ("PATCH", "/api/v1/rows/{id}/ground-truth"),
     ("GET", "/api/v1/rows/{id}/history"),
+    ("GET", "/api/v1/attempts/{id}/screenshot"),
     ("POST", "/api/v1/batches/{id}/ground-truth/bulk-set"),
     ("POST", "/api/v1/batches/{id}/ground-truth/bulk-edit"),
     ("GET", "/api/v1/batches/{id}/trends"),
@@ -202,6 +203,7 @@ pub fn router() -> Router<AppState> {
             patch(executions::edit_ground_truth),
         )
         .route("/rows/{id}/history", get(executions::ground_truth_history))
+        .route("/attempts/{id}/screenshot", get(executions::screenshot))
         // A bulk set may be a CSV of up to 100,000 rows.
         .route(
             "/batches/{id}/ground-truth/bulk-set",

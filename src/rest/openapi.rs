@@ -519,6 +519,13 @@ fn operations() -> Vec<Op> {
         )
         .ok::<Vec<GroundTruthChange>>(),
         op(
+            "GET",
+            "/attempts/{id}/screenshot",
+            "Executions",
+            "The JPEG a browser attempt ended on",
+        )
+        .file(&["image/jpeg"]),
+        op(
             "POST",
             "/batches/{id}/ground-truth/bulk-set",
             "Ground truth",

@@ -772,6 +772,7 @@ fn RunCard(
                             <label for="run-agent">"Agent"</label>
                             <select id="run-agent" name="agent" aria-invalid=invalid(start_error, "agent") aria-describedby="agent-error">
                                 <option value="http" selected=default_agent == crate::model::AgentKind::Http>"http (built in)"</option>
+                                <option value="browser" selected=default_agent == crate::model::AgentKind::Browser>"browser (built in: headless Chromium, renders JavaScript)"</option>
                                 <option value="remote" selected=default_agent == crate::model::AgentKind::Remote disabled=!has_remote>
                                     {if has_remote { "remote" } else { "remote (set its URL in the project first)" }}
                                 </option>

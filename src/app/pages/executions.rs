@@ -617,6 +617,15 @@ pub fn JobPage() -> impl IntoView {
                                         a.error_class.as_ref().map(|c| format!(" · {c}")).unwrap_or_default())}</summary>
                                     {a.error.clone().map(|e| view! { <p class="small bad-text">{e}</p> })}
                                     <p class="small muted">{format!("worker {} · started {}", a.worker, a.started_at.format("%H:%M:%S%.3f"))}</p>
+                                    {a.screenshot_url.clone().map(|src| {
+                                        let alt = format!("What the browser showed at the end of attempt {}", a.n);
+                                        let full = src.clone();
+                                        view! {
+                                            <a class="screenshot" href=full target="_blank" rel="noopener" title="Open the screenshot full size">
+                                                <img src=src alt=alt loading="lazy" width="320" height="200" data-testid="attempt-screenshot" />
+                                            </a>
+                                        }
+                                    })}
                                     <pre class="log">{if lines.is_empty() { "(no log lines)".to_string() } else { lines }}</pre>
                                 </details>
                             }

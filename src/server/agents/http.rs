@@ -16,15 +16,17 @@ const INLINE_PARSE_BYTES: usize = 256 * 1024;
 
 /// Every field's value (null when its rule finds nothing), with why: the
 /// source that won and the candidates that lost.
-struct Extracted {
-    values: Map<String, Value>,
+pub(super) struct Extracted {
+    pub values: Map<String, Value>,
     /// Per field: `{source, passed_over: [{value, source}]}`.
-    sources: Map<String, Value>,
+    pub sources: Map<String, Value>,
     /// One log line per field.
-    lines: Vec<(&'static str, String)>,
+    pub lines: Vec<(&'static str, String)>,
 }
 
-fn extract_all(html: &str, url: &str, fields: &[OutputField]) -> Extracted {
+/// Reads every field of `fields` from the page by its rule (the browser
+/// agent reads its rendered DOM the same way).
+pub(super) fn extract_all(html: &str, url: &str, fields: &[OutputField]) -> Extracted {
     let page = Page::parse_at(html, Some(url));
     let mut out = Extracted {
         values: Map::new(),

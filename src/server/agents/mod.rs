@@ -6,9 +6,12 @@
 //!
 //! - [`http::HttpAgent`]: fetches the page itself and extracts each field
 //!   by its rule (`extract`).
+//! - [`browser::BrowserAgent`]: renders the page in headless Chromium and
+//!   extracts from the rendered DOM by the same rules.
 //! - [`remote::RemoteAgent`]: hands the job to an external agent service
 //!   over HTTP and streams its progress back (protocol in the README).
 
+pub mod browser;
 pub mod extract;
 pub mod fetch;
 pub mod http;

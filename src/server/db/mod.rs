@@ -16,6 +16,7 @@ pub mod orgs;
 pub mod projects;
 pub mod rate_limits;
 pub mod results;
+pub mod screenshots;
 pub mod summaries;
 pub mod users;
 pub mod webhooks;

@@ -239,6 +239,7 @@ pub async fn fetch_job_place(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<J
 
 #[derive(sqlx::FromRow)]
 struct AttemptRow {
+    id: i64,
     n: i32,
     worker: String,
     started_at: DateTime<Utc>,
@@ -249,14 +250,17 @@ struct AttemptRow {
     duration_ms: Option<i32>,
     cost_micros: i64,
     log: Json<Value>,
+    has_screenshot: bool,
 }
 
 /// A job's attempts with their logs, first first.
 pub async fn attempts(db: impl PgExecutor<'_>, job_id: i64) -> sqlx::Result<Vec<AttemptView>> {
     let rows: Vec<AttemptRow> = sqlx::query_as(
-        "select n, worker, started_at, finished_at, outcome, error_class, error, duration_ms,
-                cost_micros, log
-         from attempts where job_id = $1 order by n",
+        "select a.id, a.n, a.worker, a.started_at, a.finished_at, a.outcome, a.error_class,
+                a.error, a.duration_ms, a.cost_micros, a.log,
+                exists (select 1 from attempt_screenshots s where s.job_id = a.job_id and s.n = a.n)
+                    as has_screenshot
+         from attempts a where a.job_id = $1 order by a.n",
     )
     .bind(job_id)
     .fetch_all(db)
@@ -264,6 +268,10 @@ pub async fn attempts(db: impl PgExecutor<'_>, job_id: i64) -> sqlx::Result<Vec<
     Ok(rows
         .into_iter()
         .map(|a| AttemptView {
+            screenshot_url: a
+                .has_screenshot
+                .then(|| format!("/api/v1/attempts/{}/screenshot", a.id)),
+            id: a.id,
             n: a.n,
             worker: a.worker,
             started_at: a.started_at,

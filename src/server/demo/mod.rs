@@ -65,6 +65,8 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route("/", get(index))
         .route("/products/{n}", get(product_page))
+        .route("/rendered/{n}", get(rendered_page))
+        .route("/api/products/{n}", get(product_json))
         .route("/go/{n}", get(go))
         .route("/sites.csv", get(sites_csv))
         .route("/agent", axum::routing::post(agent::run))
@@ -101,6 +103,28 @@ async fn product_page(State(state): State<DemoState>, Path(n): Path<String>) -> 
         Behaviour::Normal => {}
     }
     Html(pages::product_page(&product(n))).into_response()
+}
+
+/// Product `n` written into the page by script (see `pages::rendered_page`):
+/// only a browser reads it.
+async fn rendered_page(Path(n): Path<String>) -> Response {
+    match n.parse::<u32>().ok().filter(|n| (1..=PRODUCTS).contains(n)) {
+        Some(n) => Html(pages::rendered_page(n)).into_response(),
+        None => (StatusCode::NOT_FOUND, Html(pages::not_found_page())).into_response(),
+    }
+}
+
+/// The data the script-rendered page fetches: the product's title and the
+/// HTML a normal product page shows.
+async fn product_json(Path(n): Path<String>) -> Response {
+    match n.parse::<u32>().ok().filter(|n| (1..=PRODUCTS).contains(n)) {
+        Some(n) => {
+            let p = product(n);
+            axum::Json(serde_json::json!({"title": p.title, "html": pages::product_main(&p)}))
+                .into_response()
+        }
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
 }
 
 /// A short link that redirects (302) to product `n`, for redirect handling.

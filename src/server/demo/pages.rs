@@ -120,6 +120,32 @@ fn frame(title: &str, head: &str, body: &str) -> String {
     )
 }
 
+/// What a product page shows inside `<main>`, for the script-rendered page.
+pub fn product_main(p: &Product) -> String {
+    let page = product_page(p);
+    let start = page.find("<main>").map_or(0, |i| i + "<main>".len());
+    let end = page.find("</main>").unwrap_or(page.len());
+    page[start..end].to_string()
+}
+
+/// Product `n` as a script-rendered page: the HTML holds a placeholder,
+/// and a script fetches the product (`/demo/api/products/{n}`) 300 ms
+/// after load and writes it into the page. An http fetch sees only
+/// "Loading…"; a browser sees the product.
+pub fn rendered_page(n: u32) -> String {
+    frame(
+        "Loading",
+        &format!(
+            "<script>setTimeout(function () {{\
+               fetch('/demo/api/products/{n}').then(function (r) {{ return r.json(); }})\
+                 .then(function (p) {{ document.title = p.title + ' · Demo Shop';\
+                   document.querySelector('main').innerHTML = p.html; }});\
+             }}, 300);</script>"
+        ),
+        "<p class=\"loading\">Loading…</p>",
+    )
+}
+
 pub fn product_page(p: &Product) -> String {
     let title = esc(&p.title);
     let availability = if p.stock.in_stock() {

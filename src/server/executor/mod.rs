@@ -17,6 +17,7 @@ use sqlx::PgPool;
 use tokio::sync::{broadcast, watch, Semaphore};
 use uuid::Uuid;
 
+use super::agents::browser::{self, BrowserAgent};
 use super::agents::fetch::{self, FetchPolicy};
 use super::agents::http::HttpAgent;
 use super::agents::remote::RemoteAgent;
@@ -93,6 +94,8 @@ struct Shared {
     lease: Duration,
     hub: Hub,
     http: HttpAgent,
+    /// Started on the first browser job.
+    browser: BrowserAgent,
     client: reqwest::Client,
     policy: FetchPolicy,
     plans: Mutex<HashMap<Uuid, Arc<Plan>>>,
@@ -126,6 +129,7 @@ pub fn spawn(
                 client: client.clone(),
                 policy: policy.clone(),
             },
+            browser: BrowserAgent::new(db.clone(), policy.clone(), browser::default_slots()),
             client,
             policy,
             plans: Mutex::new(HashMap::new()),
@@ -278,6 +282,7 @@ impl Shared {
         };
         match plan.agent.as_str() {
             "http" => self.http.run(&input, progress).await,
+            "browser" => self.browser.run(&input, progress).await,
             "remote" => {
                 let Some(endpoint) = plan.remote_url.clone() else {
                     return Err(AgentError::permanent(

@@ -39,6 +39,15 @@ pub struct StartRequest {
     pub max_retries: Option<i32>,
 }
 
+/// Browser runs need Chromium on this machine: refused when the run starts
+/// (naming what to install), never discovered job by job.
+fn browser_ready() -> Result<(), AppError> {
+    match crate::server::agents::browser::unavailable() {
+        None => Ok(()),
+        Some(why) => Err(AppError::field("agent", why)),
+    }
+}
+
 /// A concurrency from a request, as a field error when out of range.
 pub(crate) fn parse_concurrency(n: i32) -> Result<Concurrency, AppError> {
     Concurrency::parse(n).map_err(|message| AppError::field("concurrency", message))
@@ -164,15 +173,15 @@ pub async fn start(
     };
     let agent = match req.agent.as_deref() {
         None => Ok(project.agent().kind),
-        Some(a) => {
-            AgentKind::parse(a).ok_or_else(|| AppError::field("agent", "Use http or remote."))
-        }
+        Some(a) => AgentKind::parse(a)
+            .ok_or_else(|| AppError::field("agent", "Use http, browser or remote.")),
     }
     .and_then(|kind| match (kind, &project.remote_url) {
         (AgentKind::Remote, None) => Err(AppError::field(
             "agent",
             "The remote agent needs its URL: set it in the project's agent settings.",
         )),
+        (AgentKind::Browser, _) => browser_ready().map(|()| kind),
         _ => Ok(kind),
     });
     let concurrency = req
@@ -235,7 +244,7 @@ pub async fn start(
             fields: &fields,
             remote_url: match agent {
                 AgentKind::Remote => project.remote_url.as_deref(),
-                AgentKind::Http => None,
+                AgentKind::Http | AgentKind::Browser => None,
             },
             rerun_of: None,
         },
@@ -370,6 +379,9 @@ pub(crate) async fn rerun_rows(
         .await?
         .ok_or_else(not_found)?;
     let agent = e.agent;
+    if agent == AgentKind::Browser {
+        browser_ready()?;
+    }
     if agent == AgentKind::Remote && project.remote_url.is_none() {
         return Err(AppError::Conflict(
             "The project's remote agent has no URL any more; set one in its agent settings.".into(),
@@ -397,7 +409,7 @@ pub(crate) async fn rerun_rows(
             fields: &fields,
             remote_url: match agent {
                 AgentKind::Remote => project.remote_url.as_deref(),
-                AgentKind::Http => None,
+                AgentKind::Http | AgentKind::Browser => None,
             },
             rerun_of: Some(id),
         },

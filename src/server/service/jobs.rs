@@ -155,6 +155,45 @@ pub async fn list(
     Ok(paging::page(items, limit, |j| cursor_of(j, by_accuracy)))
 }
 
+/// How long attempt screenshots are kept: `MINO_SCREENSHOT_DAYS`, else 30.
+pub fn screenshot_days() -> i32 {
+    std::env::var("MINO_SCREENSHOT_DAYS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|d: &i32| *d > 0)
+        .unwrap_or(30)
+}
+
+/// Every hour, screenshots past their time are removed. Any number of
+/// processes may run it: each removes what is due, none twice.
+pub fn spawn_screenshot_cleanup(db: PgPool) {
+    let days = screenshot_days();
+    tokio::spawn(async move {
+        loop {
+            match db::screenshots::delete_older_than(&db, days).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(removed = n, days, "old screenshots removed"),
+                Err(e) => tracing::warn!(error = %e, "screenshot cleanup failed"),
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+        }
+    });
+}
+
+/// The JPEG an attempt (by its id) ended on: 404 without one, or across
+/// organizations.
+pub async fn screenshot(db: &PgPool, actor: &Actor, attempt_id: i64) -> Result<Vec<u8>, AppError> {
+    let not_found = || AppError::NotFound("Screenshot".into());
+    let org_id = db::screenshots::fetch_org_id(db, attempt_id)
+        .await?
+        .ok_or_else(not_found)?;
+    let ctx = super::orgs::resource_ctx(db, actor, org_id, not_found).await?;
+    require(&ctx, Permission::ViewResults)?;
+    db::screenshots::fetch(db, org_id, attempt_id)
+        .await?
+        .ok_or_else(not_found)
+}
+
 /// One job as the job list shows it (no attempts or history).
 pub async fn summary(db: &PgPool, actor: &Actor, id: i64) -> Result<JobSummary, AppError> {
     let not_found = || AppError::NotFound("Job".into());

@@ -1,0 +1,511 @@
+//! The built-in browser agent: the page rendered by headless Chromium
+//! (Debian's `chromium`, or `MINO_CHROMIUM`), driven over the DevTools
+//! protocol, then read by the same rules as the http agent — so pages
+//! whose data is written by script are read as a person sees them.
+//!
+//! One browser process per `mino` process, started on the first browser
+//! job and started again when it dies. Every job gets a fresh browser
+//! context (no cookies, storage or cache shared between jobs), closed
+//! afterwards. `MINO_BROWSER_SLOTS` caps the pages open at once in this
+//! process, on top of each execution's concurrency.
+//!
+//! Every request the page makes (the document, redirects, scripts, XHR and
+//! fetch, images) is paused and checked against the http agent's rule for
+//! private addresses before it may go; a refused one fails and is counted
+//! in the attempt's log. Only http, https, data and blob URLs load.
+//!
+//! A job: open the page, wait for its load event and then for the network
+//! to be quiet (no request started or finished for 500 ms, within the
+//! project's timeout), read the rendered DOM, take a JPEG of the viewport
+//! (also of a page that failed), close the context.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chromiumoxide::browser::{Browser, BrowserConfig};
+use chromiumoxide::cdp::browser_protocol::fetch::{
+    ContinueRequestParams, EventRequestPaused, FailRequestParams,
+};
+use chromiumoxide::cdp::browser_protocol::network::{
+    ErrorReason, EventLoadingFailed, EventLoadingFinished,
+};
+use chromiumoxide::cdp::browser_protocol::page::CaptureScreenshotFormat;
+use chromiumoxide::cdp::browser_protocol::target::{
+    CreateBrowserContextParams, CreateTargetParams,
+};
+use chromiumoxide::handler::viewport::Viewport;
+use chromiumoxide::page::ScreenshotParams;
+use chromiumoxide::Page;
+use futures_util::StreamExt;
+use serde_json::json;
+use sqlx::PgPool;
+use tokio::sync::{Mutex, Semaphore};
+
+use super::fetch::{is_private, FetchPolicy};
+use super::http::extract_all;
+use super::{Agent, AgentError, AgentOutput, JobInput, Progress};
+use crate::server::db;
+
+/// The viewport every page is rendered and photographed at.
+const WIDTH: u32 = 1280;
+const HEIGHT: u32 = 800;
+/// The network counts as quiet after this long without a request.
+const QUIET: Duration = Duration::from_millis(500);
+/// JPEG quality of the attempt screenshots.
+const JPEG_QUALITY: i64 = 70;
+
+/// Where Chromium is: `MINO_CHROMIUM`, else Debian's.
+pub fn chromium_path() -> PathBuf {
+    std::env::var_os("MINO_CHROMIUM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"))
+}
+
+/// Why browser runs can't start on this machine, if they can't: checked
+/// when a run starts, never discovered mid-run.
+pub fn unavailable() -> Option<String> {
+    let path = chromium_path();
+    if path.is_file() {
+        None
+    } else {
+        Some(format!(
+            "The browser agent needs Chromium, and {} does not exist: install it \
+             (apt-get install chromium) or set MINO_CHROMIUM to its path.",
+            path.display()
+        ))
+    }
+}
+
+/// Pages this process renders at once: `MINO_BROWSER_SLOTS`, else two per
+/// core, at most 8 (a page with its renderer takes 100–300 MB).
+pub fn default_slots() -> usize {
+    if let Some(n) = std::env::var("MINO_BROWSER_SLOTS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| *n > 0)
+    {
+        return n;
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (cores * 2).clamp(1, 8)
+}
+
+/// A running browser and the task that drives its DevTools connection.
+struct Running {
+    browser: Arc<Browser>,
+    driver: tokio::task::JoinHandle<()>,
+    /// The browser's profile directory, removed with it.
+    profile: PathBuf,
+}
+
+/// This process's browser, started when first needed.
+pub struct BrowserAgent {
+    pub policy: FetchPolicy,
+    db: PgPool,
+    slots: Arc<Semaphore>,
+    running: Mutex<Option<Running>>,
+    /// Browsers started so far (a restart after a crash counts).
+    pub launches: AtomicUsize,
+}
+
+impl BrowserAgent {
+    pub fn new(db: PgPool, policy: FetchPolicy, slots: usize) -> BrowserAgent {
+        BrowserAgent {
+            policy,
+            db,
+            slots: Arc::new(Semaphore::new(slots.max(1))),
+            running: Mutex::new(None),
+            launches: AtomicUsize::new(0),
+        }
+    }
+
+    /// The browser, started (again) if it is not running.
+    async fn browser(&self) -> Result<Arc<Browser>, AgentError> {
+        let mut running = self.running.lock().await;
+        if let Some(r) = running.as_ref() {
+            if !r.driver.is_finished() {
+                return Ok(r.browser.clone());
+            }
+        }
+        if let Some(old) = running.take() {
+            old.driver.abort();
+            let _ = std::fs::remove_dir_all(&old.profile);
+        }
+        // A profile of its own: Chromium refuses a directory another
+        // browser holds.
+        let profile = std::env::temp_dir().join(format!(
+            "mino-chromium-{}-{}",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        ));
+        let config = BrowserConfig::builder()
+            .chrome_executable(chromium_path())
+            .no_sandbox()
+            .user_data_dir(&profile)
+            .window_size(WIDTH, HEIGHT)
+            .viewport(Viewport {
+                width: WIDTH,
+                height: HEIGHT,
+                ..Default::default()
+            })
+            .enable_request_intercept()
+            .disable_cache()
+            .args([
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--disable-dev-shm-usage",
+            ])
+            .build()
+            .map_err(|e| AgentError::permanent("browser_unavailable", e))?;
+        let (browser, mut handler) = Browser::launch(config).await.map_err(|e| {
+            AgentError::transient("browser_crashed", format!("Chromium did not start: {e}"))
+        })?;
+        // The connection ends when the browser does. A message this version
+        // of the protocol can't read (Chromium is newer) is an error of one
+        // message, not of the connection: keep going.
+        let driver = tokio::spawn(async move {
+            while let Some(event) = handler.next().await {
+                if let Err(e) = event {
+                    tracing::debug!(error = %e, "a DevTools message was not understood");
+                }
+            }
+        });
+        self.launches.fetch_add(1, Ordering::Relaxed);
+        let browser = Arc::new(browser);
+        *running = Some(Running {
+            browser: browser.clone(),
+            driver,
+            profile,
+        });
+        Ok(browser)
+    }
+
+    /// Ends this process's browser (for tests: the next job starts a new
+    /// one, as after a crash).
+    pub async fn kill_browser(&self) {
+        if let Some(r) = self.running.lock().await.take() {
+            r.driver.abort();
+            drop(r.browser);
+            let _ = std::fs::remove_dir_all(&r.profile);
+        }
+    }
+
+    async fn store_screenshot(&self, job: &JobInput, jpeg: &[u8]) {
+        if let Err(e) = db::screenshots::store(&self.db, job.job_id, job.attempt, jpeg).await {
+            tracing::warn!(job = job.job_id, error = %e, "storing a screenshot failed");
+        }
+    }
+}
+
+impl Drop for BrowserAgent {
+    fn drop(&mut self) {
+        // The browser process ends with its handle (kill on drop); its
+        // profile directory is ours to remove.
+        if let Some(r) = self.running.get_mut().take() {
+            r.driver.abort();
+            let _ = std::fs::remove_dir_all(&r.profile);
+        }
+    }
+}
+
+/// Whether the page may request `url` under `policy`: a scheme a page
+/// needs, and (unless private targets are allowed) an address outside
+/// private networks, checked on every address the name resolves to.
+async fn allowed(url: &str, policy: &FetchPolicy) -> Result<(), String> {
+    let Ok(parsed) = url::Url::parse(url) else {
+        return Err("not a URL".into());
+    };
+    match parsed.scheme() {
+        "data" | "blob" => return Ok(()),
+        "http" | "https" => {}
+        other => return Err(format!("{other}: URLs are not loaded")),
+    }
+    if policy.allow_private {
+        return Ok(());
+    }
+    let port = parsed.port_or_known_default().unwrap_or(80);
+    let ips: Vec<IpAddr> = match parsed.host() {
+        Some(url::Host::Ipv4(ip)) => vec![IpAddr::V4(ip)],
+        Some(url::Host::Ipv6(ip)) => vec![IpAddr::V6(ip)],
+        Some(url::Host::Domain(d)) => match tokio::net::lookup_host((d, port)).await {
+            Ok(addrs) => addrs.map(|a| a.ip()).collect(),
+            // Chromium reports the failed lookup itself.
+            Err(_) => return Ok(()),
+        },
+        None => return Err("no host".into()),
+    };
+    if ips.iter().any(|ip| is_private(*ip)) {
+        return Err("a private or internal address".into());
+    }
+    Ok(())
+}
+
+/// Counts the page's requests and stamps the last activity, for the quiet
+/// wait and the log.
+#[derive(Default)]
+struct Traffic {
+    allowed: AtomicUsize,
+    blocked: AtomicUsize,
+    last: std::sync::Mutex<Option<Instant>>,
+}
+
+impl Traffic {
+    fn touch(&self) {
+        *self.last.lock().expect("traffic") = Some(Instant::now());
+    }
+    fn quiet_for(&self) -> Duration {
+        self.last
+            .lock()
+            .expect("traffic")
+            .map_or(Duration::MAX, |t| t.elapsed())
+    }
+}
+
+/// Stamps the traffic whenever one of the page's requests ends, so the
+/// quiet wait also covers slow answers.
+fn watch_endings(page: Arc<Page>, traffic: Arc<Traffic>) {
+    let finished = {
+        let (page, traffic) = (page.clone(), traffic.clone());
+        async move {
+            if let Ok(mut events) = page.event_listener::<EventLoadingFinished>().await {
+                while events.next().await.is_some() {
+                    traffic.touch();
+                }
+            }
+        }
+    };
+    let failed = async move {
+        if let Ok(mut events) = page.event_listener::<EventLoadingFailed>().await {
+            while events.next().await.is_some() {
+                traffic.touch();
+            }
+        }
+    };
+    tokio::spawn(finished);
+    tokio::spawn(failed);
+}
+
+/// Answers every paused request of `page`: continued when allowed, failed
+/// (and logged) when not. Runs until the page goes away.
+fn police(page: Arc<Page>, policy: FetchPolicy, traffic: Arc<Traffic>, progress: Arc<Progress>) {
+    tokio::spawn(async move {
+        let Ok(mut paused) = page.event_listener::<EventRequestPaused>().await else {
+            return;
+        };
+        while let Some(event) = paused.next().await {
+            traffic.touch();
+            let url = event.request.url.clone();
+            let verdict = allowed(&url, &policy).await;
+            let sent = match verdict {
+                Ok(()) => {
+                    traffic.allowed.fetch_add(1, Ordering::Relaxed);
+                    page.execute(ContinueRequestParams::new(event.request_id.clone()))
+                        .await
+                        .map(|_| ())
+                }
+                Err(why) => {
+                    traffic.blocked.fetch_add(1, Ordering::Relaxed);
+                    let shown: String = url.chars().take(200).collect();
+                    progress.log("warn", &format!("Blocked a request to {shown}: {why}"));
+                    page.execute(FailRequestParams::new(
+                        event.request_id.clone(),
+                        ErrorReason::BlockedByClient,
+                    ))
+                    .await
+                    .map(|_| ())
+                }
+            };
+            if sent.is_err() {
+                break;
+            }
+        }
+    });
+}
+
+/// The parts of an attempt that need the page, within the job's timeout.
+async fn render(
+    page: &Arc<Page>,
+    job: &JobInput,
+    traffic: &Traffic,
+    progress: &Progress,
+) -> Result<(String, String), AgentError> {
+    let started = Instant::now();
+    progress.step("Opening the page", Some(&job.url), Some(10));
+    page.goto(job.url.as_str()).await.map_err(|e| {
+        let text = e.to_string();
+        if text.contains("ERR_BLOCKED_BY_CLIENT") {
+            AgentError::permanent(
+                "private_target",
+                format!("{} is a private or internal address; set MINO_ALLOW_PRIVATE_TARGETS=1 to allow it.", job.url),
+            )
+        } else if text.contains("ERR_NAME_NOT_RESOLVED") {
+            AgentError::transient("dns", format!("The name could not be resolved: {text}"))
+        } else {
+            AgentError::transient("connection", format!("The page did not load: {text}"))
+        }
+    })?;
+    progress.log(
+        "info",
+        &format!("Loaded in {} ms", started.elapsed().as_millis()),
+    );
+    progress.step(
+        "Waiting for the network to be quiet",
+        Some(&job.url),
+        Some(40),
+    );
+    let waited = Instant::now();
+    while traffic.quiet_for() < QUIET {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    progress.log(
+        "info",
+        &format!(
+            "Network quiet after {} ms more ({} requests made, {} blocked)",
+            waited.elapsed().as_millis(),
+            traffic.allowed.load(Ordering::Relaxed),
+            traffic.blocked.load(Ordering::Relaxed)
+        ),
+    );
+    let url = page
+        .url()
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| job.url.clone());
+    let html = page.content().await.map_err(|e| {
+        AgentError::transient("browser_crashed", format!("Reading the page failed: {e}"))
+    })?;
+    Ok((url, html))
+}
+
+impl Agent for BrowserAgent {
+    async fn run(&self, job: &JobInput, progress: &Progress) -> Result<AgentOutput, AgentError> {
+        if let Some(why) = unavailable() {
+            return Err(AgentError::permanent("browser_unavailable", why));
+        }
+        let _slot = self.slots.acquire().await.map_err(|_| {
+            AgentError::transient("browser_crashed", "The browser is shutting down.")
+        })?;
+        let browser = self.browser().await?;
+        let crashed = |e: chromiumoxide::error::CdpError| {
+            AgentError::transient("browser_crashed", e.to_string())
+        };
+        let context = browser
+            .create_browser_context(CreateBrowserContextParams::default())
+            .await
+            .map_err(crashed)?;
+        let page = browser
+            .new_page(
+                CreateTargetParams::builder()
+                    .url("about:blank")
+                    .browser_context_id(context.clone())
+                    .build()
+                    .map_err(|e| AgentError::permanent("browser_unavailable", e))?,
+            )
+            .await
+            .map_err(crashed)?;
+        let page = Arc::new(page);
+        let traffic = Arc::new(Traffic::default());
+        // The progress sink is the executor's; the police task logs through
+        // a copy of its handle for as long as the page lives.
+        let sink = Arc::new(Progress::default());
+        police(
+            page.clone(),
+            self.policy.clone(),
+            traffic.clone(),
+            sink.clone(),
+        );
+        watch_endings(page.clone(), traffic.clone());
+        let timeout = Duration::from_secs(job.timeout_secs.max(1) as u64);
+        let rendered =
+            match tokio::time::timeout(timeout, render(&page, job, &traffic, progress)).await {
+                Ok(r) => r,
+                Err(_) => Err(AgentError::transient(
+                    "timeout",
+                    format!("The page was not ready within {} s.", timeout.as_secs()),
+                )),
+            };
+        for line in sink.log_lines() {
+            progress.log(&line.level, &line.message);
+        }
+        // A picture of what the agent saw, whatever came of it.
+        let shot = page
+            .screenshot(
+                ScreenshotParams::builder()
+                    .format(CaptureScreenshotFormat::Jpeg)
+                    .quality(JPEG_QUALITY)
+                    .build(),
+            )
+            .await;
+        match &shot {
+            Ok(jpeg) => self.store_screenshot(job, jpeg).await,
+            Err(e) => progress.log("warn", &format!("No screenshot: {e}")),
+        }
+        let _ = browser.dispose_browser_context(context).await;
+        let (url, html) = rendered?;
+        progress.step("Extracting fields", Some(&url), Some(70));
+        let (fields, body, at) = (job.fields.clone(), html.clone(), url.clone());
+        let extracted = tokio::task::spawn_blocking(move || extract_all(&body, &at, &fields))
+            .await
+            .map_err(|e| {
+                AgentError::permanent("unparseable", format!("Reading the page failed: {e}"))
+            })?;
+        for (level, line) in &extracted.lines {
+            progress.log(level, line);
+        }
+        progress.step("Done", Some(&url), Some(100));
+        Ok(AgentOutput {
+            raw: json!({
+                "agent": "browser",
+                "url": url,
+                "bytes": html.len(),
+                "requests": traffic.allowed.load(Ordering::Relaxed),
+                "blocked": traffic.blocked.load(Ordering::Relaxed),
+                "screenshot": shot.is_ok(),
+                "values": extracted.values,
+                "sources": extracted.sources,
+            }),
+            values: extracted.values,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn page_requests_pass_the_private_address_rule() {
+        let closed = FetchPolicy::default();
+        let open = FetchPolicy {
+            allow_private: true,
+            ..Default::default()
+        };
+        for url in ["data:text/plain,hi", "blob:https://shop.example/1"] {
+            assert!(allowed(url, &closed).await.is_ok(), "{url}");
+        }
+        for url in [
+            "http://127.0.0.1:3000/x.js",
+            "http://10.0.0.5/api",
+            "http://169.254.169.254/latest/meta-data",
+            "http://[::1]/",
+            "http://localhost/",
+        ] {
+            assert!(allowed(url, &closed).await.is_err(), "{url}");
+            assert!(allowed(url, &open).await.is_ok(), "{url}");
+        }
+        for url in [
+            "file:///etc/passwd",
+            "chrome://settings",
+            "ftp://x.example/",
+        ] {
+            assert!(allowed(url, &open).await.is_err(), "{url}");
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! The browser agent with the real Chromium against the demo shop: pages
+//! whose product is written by script are read by the browser and missed
+//! by the http agent; every browser attempt leaves a screenshot, served to
+//! the organization and to nobody else.
+
+#![cfg(feature = "ssr")]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{spawn_app, spawn_workers};
+use mino::model::{Comparator, ComparatorOptions, ExtractionRule, OutputField, ValueType};
+use mino::server::agents::browser::BrowserAgent;
+use mino::server::agents::fetch::{client, FetchPolicy};
+use mino::server::agents::http::HttpAgent;
+use mino::server::agents::{Agent, JobInput, Progress};
+use mino::server::demo::product;
+use serde_json::{json, Value};
+use sqlx::PgPool;
+
+fn local() -> FetchPolicy {
+    FetchPolicy {
+        allow_private: true,
+        timeout: Duration::from_secs(20),
+        ..Default::default()
+    }
+}
+
+fn field(name: &str, t: ValueType) -> OutputField {
+    OutputField {
+        name: name.into(),
+        field_type: t,
+        comparator: Comparator::Exact,
+        comparator_options: ComparatorOptions::default(),
+        rule: ExtractionRule::Auto,
+        source: "test".into(),
+    }
+}
+
+fn job(url: String) -> JobInput {
+    JobInput {
+        job_id: 0,
+        attempt: 1,
+        url,
+        inputs: Default::default(),
+        instructions: String::new(),
+        instruction_version: 1,
+        fields: vec![
+            field("title", ValueType::Text),
+            field("price", ValueType::Number),
+        ],
+        timeout_secs: 20,
+    }
+}
+
+#[sqlx::test]
+async fn script_rendered_products_are_read_by_the_browser_and_missed_by_http(db: PgPool) {
+    let app = spawn_app(db.clone()).await;
+    let browser = BrowserAgent::new(db, local(), 2);
+    let http = HttpAgent {
+        client: client(&local()),
+        policy: local(),
+    };
+    for n in [3, 4] {
+        let p = product(n);
+        let input = job(app.url(&format!("/demo/rendered/{n}")));
+        let progress = Progress::default();
+        let seen = browser.run(&input, &progress).await.unwrap();
+        assert_eq!(seen.values["title"], json!(p.title), "{n}: {:?}", seen.raw);
+        assert_eq!(
+            seen.values["price"],
+            json!(p.price()),
+            "{n}: {:?}",
+            seen.raw
+        );
+        let log: Vec<String> = progress
+            .log_lines()
+            .into_iter()
+            .map(|l| l.message)
+            .collect();
+        assert!(
+            log.iter().any(|l| l.starts_with("Network quiet after")),
+            "{log:?}"
+        );
+        let fetched = http.run(&input, &Progress::default()).await.unwrap();
+        assert_eq!(
+            fetched.values["price"],
+            Value::Null,
+            "{n}: {:?}",
+            fetched.raw
+        );
+    }
+    // One browser for the process, however many jobs; a dead one is
+    // started again on the next job.
+    assert_eq!(
+        browser.launches.load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    browser.kill_browser().await;
+    let again = browser
+        .run(&job(app.url("/demo/rendered/5")), &Progress::default())
+        .await
+        .unwrap();
+    assert_eq!(again.values["price"], json!(product(5).price()));
+    assert_eq!(
+        browser.launches.load(std::sync::atomic::Ordering::Relaxed),
+        2
+    );
+}
+
+#[sqlx::test]
+async fn a_browser_run_keeps_a_screenshot_of_every_attempt_for_its_organization(db: PgPool) {
+    let app = spawn_app(db).await;
+    let (c, _) = app.user("own@example.com", "Owen").await;
+    let org = app.org(&c, "Acme").await;
+    let project = app.project(&c, &org, "Rendered shop").await;
+    let r = app
+        .patch(
+            &c,
+            &format!("/api/v1/projects/{project}/agent"),
+            json!({"kind": "browser"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let p = product(6);
+    let csv = format!(
+        "url,gt_title,gt_price\n{},{},{}\n{},,\n",
+        app.url("/demo/rendered/6"),
+        p.title,
+        p.price(),
+        app.url("/demo/rendered/999999"),
+    );
+    let r = app.upload(&c, &project, &csv, "").await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let batch = r.body["id"].as_str().unwrap().to_string();
+    let stop = spawn_workers(&app);
+    let r = app
+        .post(
+            &c,
+            &format!("/api/v1/batches/{batch}/executions"),
+            json!({"mode": "production", "max_retries": 0}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    assert_eq!(r.body["agent"], "browser");
+    let id = r.body["id"].as_str().unwrap().to_string();
+    let start = Instant::now();
+    while app.get(&c, &format!("/api/v1/executions/{id}")).await.body["state"] != "completed" {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the run did not finish"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let _ = stop.send(true);
+    let jobs = app
+        .get(&c, &format!("/api/v1/executions/{id}/jobs"))
+        .await
+        .body;
+    let items = jobs["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[0]["verdict"], "pass", "{:?}", items[0]);
+    // Both attempts have a picture: the product, and the shop's 404 page.
+    let mut shots = vec![];
+    for j in items {
+        let detail = app.get(&c, &format!("/api/v1/jobs/{}", j["id"])).await.body;
+        let url = detail["attempts"][0]["screenshot_url"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no screenshot: {detail}"))
+            .to_string();
+        shots.push(url);
+    }
+    for url in &shots {
+        let r = app.open(&c, url).await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["content-type"], "image/jpeg");
+        let bytes = r.bytes().await.unwrap();
+        assert_eq!(&bytes[..2], &[0xff, 0xd8], "a JPEG");
+    }
+    // Another organization's member sees nothing there.
+    let (other, _) = app.user("eve@example.com", "Eve").await;
+    app.org(&other, "Elsewhere").await;
+    assert_eq!(app.open(&other, &shots[0]).await.status(), 404);
+}
