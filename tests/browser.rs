@@ -161,6 +161,13 @@ async fn a_browser_run_keeps_a_screenshot_of_every_attempt_for_its_organization(
     let items = jobs["items"].as_array().unwrap();
     assert_eq!(items.len(), 2);
     assert_eq!(items[0]["verdict"], "pass", "{:?}", items[0]);
+    // A page that isn't there fails as the http agent's would.
+    assert_eq!(
+        (items[1]["state"].as_str(), items[1]["error_class"].as_str()),
+        (Some("failed"), Some("not_found")),
+        "{:?}",
+        items[1]
+    );
     // Both attempts have a picture: the product, and the shop's 404 page.
     let mut shots = vec![];
     for j in items {

@@ -32,7 +32,7 @@ use chromiumoxide::cdp::browser_protocol::fetch::{
 use chromiumoxide::cdp::browser_protocol::network::{
     ErrorReason, EventLoadingFailed, EventLoadingFinished,
 };
-use chromiumoxide::cdp::browser_protocol::page::CaptureScreenshotFormat;
+use chromiumoxide::cdp::browser_protocol::page::{CaptureScreenshotFormat, NavigateParams};
 use chromiumoxide::cdp::browser_protocol::target::{
     CreateBrowserContextParams, CreateTargetParams,
 };
@@ -328,6 +328,30 @@ fn police(page: Arc<Page>, policy: FetchPolicy, traffic: Arc<Traffic>, progress:
     });
 }
 
+/// A document's status as the http agent would classify it: retried when
+/// the site is busy or broken, not when the page isn't there.
+fn status_error(status: i64) -> Option<AgentError> {
+    match status {
+        429 => Some(AgentError::transient(
+            "http_429",
+            "The site is rate-limiting (429).",
+        )),
+        500..=599 => Some(AgentError::transient(
+            "http_5xx",
+            format!("The site failed ({status})."),
+        )),
+        404 | 410 => Some(AgentError::permanent(
+            "not_found",
+            format!("The page is not there ({status})."),
+        )),
+        400..=499 => Some(AgentError::permanent(
+            "http_4xx",
+            format!("The site refused the page ({status})."),
+        )),
+        _ => None,
+    }
+}
+
 /// The parts of an attempt that need the page, within the job's timeout.
 async fn render(
     page: &Arc<Page>,
@@ -337,7 +361,7 @@ async fn render(
 ) -> Result<(String, String), AgentError> {
     let started = Instant::now();
     progress.step("Opening the page", Some(&job.url), Some(10));
-    page.goto(job.url.as_str()).await.map_err(|e| {
+    let not_loaded = |e: chromiumoxide::error::CdpError| {
         let text = e.to_string();
         if text.contains("ERR_BLOCKED_BY_CLIENT") {
             AgentError::permanent(
@@ -349,7 +373,23 @@ async fn render(
         } else {
             AgentError::transient("connection", format!("The page did not load: {text}"))
         }
-    })?;
+    };
+    let navigation = page
+        .http_future(NavigateParams::new(job.url.clone()))
+        .map_err(not_loaded)?
+        .await
+        .map_err(not_loaded)?;
+    page.wait_for_navigation().await.map_err(not_loaded)?;
+    let status = navigation
+        .as_ref()
+        .and_then(|r| r.response.as_ref())
+        .map(|r| r.status);
+    if let Some(status) = status {
+        progress.log("info", &format!("The document answered {status}"));
+        if let Some(e) = status_error(status) {
+            return Err(e);
+        }
+    }
     progress.log(
         "info",
         &format!("Loaded in {} ms", started.elapsed().as_millis()),
