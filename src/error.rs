@@ -55,6 +55,10 @@ pub enum AppError {
     /// A plan limit was hit.
     #[error("{0}")]
     QuotaExceeded(String),
+    /// The browser agent can't run on this server (no Chromium); says what
+    /// to install.
+    #[error("{0}")]
+    BrowserUnavailable(String),
     /// An uploaded file was refused; says what is wrong and where.
     #[error("{}", .0.located_message())]
     BadFile(Box<crate::model::FileProblem>),
@@ -140,6 +144,7 @@ impl AppError {
             AppError::InvalidToken(_) => "INVALID_TOKEN",
             AppError::Conflict(_) => "CONFLICT",
             AppError::QuotaExceeded(_) => "QUOTA_EXCEEDED",
+            AppError::BrowserUnavailable(_) => "BROWSER_UNAVAILABLE",
             AppError::BadFile(p) => p.code.as_str(),
             AppError::RateLimited { .. } => "RATE_LIMIT_EXCEEDED",
             AppError::Internal(_) => "INTERNAL_ERROR",
@@ -155,6 +160,8 @@ impl AppError {
             AppError::AlreadyExists(_) | AppError::Conflict(_) => 409,
             AppError::InvalidToken(_) => 410,
             AppError::QuotaExceeded(_) => 402,
+            // The request is fine; this server can't carry it out.
+            AppError::BrowserUnavailable(_) => 409,
             AppError::BadFile(p) if p.code == crate::model::FileProblemCode::FileTooLarge => 413,
             AppError::BadFile(_) => 400,
             AppError::RateLimited { .. } => 429,

@@ -876,7 +876,7 @@ fn build() -> Value {
                 "error": {"type": "string", "description": "What went wrong, for people."},
                 "code": {"type": "string", "description": "A stable code to branch on; CSV uploads add their own (e.g. the file's problem).", "examples": [
                     "UNAUTHORIZED", "FORBIDDEN", "NOT_FOUND", "VALIDATION_ERROR", "INVALID_JSON",
-                    "ALREADY_EXISTS", "INVALID_TOKEN", "CONFLICT", "QUOTA_EXCEEDED",
+                    "ALREADY_EXISTS", "INVALID_TOKEN", "CONFLICT", "QUOTA_EXCEEDED", "BROWSER_UNAVAILABLE",
                     "RATE_LIMIT_EXCEEDED", "INTERNAL_ERROR"]},
                 "details": {"description": "For VALIDATION_ERROR: `{fields: [{field, message}]}`; for CSV files, the line and column."},
             },

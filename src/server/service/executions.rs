@@ -44,7 +44,7 @@ pub struct StartRequest {
 fn browser_ready() -> Result<(), AppError> {
     match crate::server::agents::browser::unavailable() {
         None => Ok(()),
-        Some(why) => Err(AppError::field("agent", why)),
+        Some(why) => Err(AppError::BrowserUnavailable(why)),
     }
 }
 
