@@ -26,6 +26,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chromiumoxide::browser::{Browser, BrowserConfig};
+use chromiumoxide::cdp::browser_protocol::browser::BrowserContextId;
 use chromiumoxide::cdp::browser_protocol::fetch::{
     ContinueRequestParams, EventRequestPaused, FailRequestParams,
 };
@@ -34,7 +35,7 @@ use chromiumoxide::cdp::browser_protocol::network::{
 };
 use chromiumoxide::cdp::browser_protocol::page::{CaptureScreenshotFormat, NavigateParams};
 use chromiumoxide::cdp::browser_protocol::target::{
-    CreateBrowserContextParams, CreateTargetParams,
+    CreateBrowserContextParams, CreateTargetParams, GetBrowserContextsParams,
 };
 use chromiumoxide::handler::viewport::Viewport;
 use chromiumoxide::page::ScreenshotParams;
@@ -196,6 +197,19 @@ impl BrowserAgent {
         }
     }
 
+    /// How many job contexts are open in the browser now (none when no
+    /// browser runs).
+    pub async fn open_contexts(&self) -> usize {
+        let browser = match self.running.lock().await.as_ref() {
+            Some(r) => r.browser.clone(),
+            None => return 0,
+        };
+        browser
+            .execute(GetBrowserContextsParams::default())
+            .await
+            .map_or(0, |r| r.result.browser_context_ids.len())
+    }
+
     async fn store_screenshot(&self, job: &JobInput, jpeg: &[u8]) {
         if let Err(e) = db::screenshots::store(&self.db, job.job_id, job.attempt, jpeg).await {
             tracing::warn!(job = job.job_id, error = %e, "storing a screenshot failed");
@@ -210,6 +224,35 @@ impl Drop for BrowserAgent {
         if let Some(r) = self.running.get_mut().take() {
             r.driver.abort();
             let _ = std::fs::remove_dir_all(&r.profile);
+        }
+    }
+}
+
+/// A job's browser context, closed (with its pages) however the job ends:
+/// at its end, or when the executor drops the job's future — a stop, a
+/// lost lease, a shutdown — so no tab outlives its job.
+struct JobContext {
+    browser: Arc<Browser>,
+    id: Option<BrowserContextId>,
+}
+
+impl JobContext {
+    async fn close(mut self) {
+        if let Some(id) = self.id.take() {
+            let _ = self.browser.dispose_browser_context(id).await;
+        }
+    }
+}
+
+impl Drop for JobContext {
+    fn drop(&mut self) {
+        let Some(id) = self.id.take() else { return };
+        let browser = self.browser.clone();
+        // Drop can't wait: close it in the background.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let _ = browser.dispose_browser_context(id).await;
+            });
         }
     }
 }
@@ -440,6 +483,10 @@ impl Agent for BrowserAgent {
             .create_browser_context(CreateBrowserContextParams::default())
             .await
             .map_err(crashed)?;
+        let guard = JobContext {
+            browser: browser.clone(),
+            id: Some(context.clone()),
+        };
         let page = browser
             .new_page(
                 CreateTargetParams::builder()
@@ -487,7 +534,7 @@ impl Agent for BrowserAgent {
             Ok(jpeg) => self.store_screenshot(job, jpeg).await,
             Err(e) => progress.log("warn", &format!("No screenshot: {e}")),
         }
-        let _ = browser.dispose_browser_context(context).await;
+        guard.close().await;
         let (url, html) = rendered?;
         progress.step("Extracting fields", Some(&url), Some(70));
         let (fields, body, at) = (job.fields.clone(), html.clone(), url.clone());
