@@ -10,43 +10,68 @@ use crate::model::{ExpectedValueSaved, JobSummary};
 
 use super::text;
 
-/// Moves the keyboard focus to the editable cell `step` places away from
-/// `from` (in document order), or back onto `from`'s own cell.
+/// Moves the keyboard focus to the editable cell after `from` (`step` 1),
+/// before it (−1), or back onto `from`'s own cell (0), in document order.
+///
+/// Runs on the next animation frame, when the cell may still be showing
+/// its editor: the neighbours are found by their position relative to the
+/// cell itself, not to its button, and focusing the cell's own button
+/// waits (a few frames at most) until it is back.
 pub(super) fn focus_cell(from: Option<web_sys::HtmlElement>, step: i32) {
     let Some(td) = from else { return };
+    // A neighbour is there now: move at once, so the focus never rests on
+    // the page while the editor goes. The cell's own button comes back
+    // with the next render.
+    if step != 0 && focus_from(&td, step) {
+        return;
+    }
+    focus_on_frame(td, step, 10);
+}
+
+fn focus_on_frame(td: web_sys::HtmlElement, step: i32, frames_left: u32) {
     request_animation_frame(move || {
-        use leptos::wasm_bindgen::JsCast;
-        let Some(doc) = web_sys::window().and_then(|w| w.document()) else {
-            return;
-        };
-        let Ok(all) = doc.query_selector_all("[data-gt-cell]") else {
-            return;
-        };
-        let own = td.query_selector("[data-gt-cell]").ok().flatten();
-        let mut at = None;
-        for i in 0..all.length() {
-            let node = all.item(i);
-            if let (Some(n), Some(o)) = (&node, &own) {
-                if n.is_same_node(Some(o.unchecked_ref())) {
-                    at = Some(i as i32);
-                }
-            }
-        }
-        let Some(at) = at else { return };
-        let target = at + step;
-        if target < 0 || target >= all.length() as i32 {
-            if let Some(o) = own.and_then(|o| o.dyn_into::<web_sys::HtmlElement>().ok()) {
-                let _ = o.focus();
-            }
-            return;
-        }
-        if let Some(el) = all
-            .item(target as u32)
-            .and_then(|n| n.dyn_into::<web_sys::HtmlElement>().ok())
-        {
-            let _ = el.focus();
+        if !focus_from(&td, step) && frames_left > 0 && td.is_connected() {
+            // The cell's own button is not back yet: look again next frame.
+            focus_on_frame(td, step, frames_left - 1);
         }
     });
+}
+
+/// Focuses the editable cell `step` away from `td` (see [`focus_cell`]);
+/// false when there is none yet.
+fn focus_from(td: &web_sys::HtmlElement, step: i32) -> bool {
+    use leptos::wasm_bindgen::JsCast;
+    const FOLLOWING: u16 = 4; // Node.DOCUMENT_POSITION_FOLLOWING
+    const CONTAINED: u16 = 16; // Node.DOCUMENT_POSITION_CONTAINED_BY
+    let Some(doc) = web_sys::window().and_then(|w| w.document()) else {
+        return false;
+    };
+    let Ok(all) = doc.query_selector_all("[data-gt-cell]") else {
+        return false;
+    };
+    let (mut own, mut before, mut after) = (None, None, None);
+    for i in 0..all.length() {
+        let Some(node) = all.item(i) else { continue };
+        let position = td.compare_document_position(&node);
+        if position & CONTAINED != 0 {
+            own = Some(node);
+        } else if position & FOLLOWING != 0 {
+            if after.is_none() {
+                after = Some(node);
+            }
+        } else {
+            before = Some(node);
+        }
+    }
+    let target = match step {
+        s if s > 0 => after.or(own),
+        s if s < 0 => before.or(own),
+        _ => own,
+    };
+    match target.and_then(|n| n.dyn_into::<web_sys::HtmlElement>().ok()) {
+        Some(el) => el.focus().is_ok(),
+        None => false,
+    }
 }
 
 /// One expected value in the grid. A button (Enter or click edits); in
