@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::error::AppError;
 use crate::model::{JobDetail, JobState, JobSummary, Page, Verdict};
-use crate::server::auth::rbac::{require, Actor, Permission};
+use crate::server::auth::rbac::{require, Actor, OrgCtx, Permission};
 use crate::server::db::{self, results::After, results::JobQuery, results::NO_ACCURACY};
 use crate::server::service::paging;
 
@@ -194,32 +194,32 @@ pub async fn screenshot(db: &PgPool, actor: &Actor, attempt_id: i64) -> Result<V
         .ok_or_else(not_found)
 }
 
-/// One job as the job list shows it (no attempts or history).
-pub async fn summary(db: &PgPool, actor: &Actor, id: i64) -> Result<JobSummary, AppError> {
+/// The caller inside the job's organization, allowed to see results, and
+/// the job with its row's current expected values: 404 across tenants.
+async fn job_ctx(db: &PgPool, actor: &Actor, id: i64) -> Result<(OrgCtx, JobSummary), AppError> {
     let not_found = || AppError::NotFound("Job".into());
     let org_id = db::results::fetch_job_org_id(db, id)
         .await?
         .ok_or_else(not_found)?;
     let ctx = super::orgs::resource_ctx(db, actor, org_id, not_found).await?;
     require(&ctx, Permission::ViewResults)?;
-    db::results::fetch_job(db, org_id, id)
+    let job = db::results::fetch_job(db, org_id, id)
         .await?
-        .ok_or_else(not_found)
+        .ok_or_else(not_found)?;
+    Ok((ctx, job))
+}
+
+/// One job as the job list shows it (no attempts or history).
+pub async fn summary(db: &PgPool, actor: &Actor, id: i64) -> Result<JobSummary, AppError> {
+    Ok(job_ctx(db, actor, id).await?.1)
 }
 
 /// One job with its attempts, logs, raw output, row history and a
 /// suggested next step.
 pub async fn get(db: &PgPool, actor: &Actor, id: i64) -> Result<JobDetail, AppError> {
-    let not_found = || AppError::NotFound("Job".into());
-    let org_id = db::results::fetch_job_org_id(db, id)
-        .await?
-        .ok_or_else(not_found)?;
-    let ctx = super::orgs::resource_ctx(db, actor, org_id, not_found).await?;
-    require(&ctx, Permission::ViewResults)?;
     // The row's values and version come with the job.
-    let job = db::results::fetch_job(db, org_id, id)
-        .await?
-        .ok_or_else(not_found)?;
+    let (ctx, job) = job_ctx(db, actor, id).await?;
+    let org_id = ctx.org_id();
     let place = db::results::fetch_job_place(db, id).await?;
     let attempts = db::results::attempts(db, id).await?;
     let suggestion = suggest(&job);
