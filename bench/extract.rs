@@ -22,7 +22,7 @@ use axum::response::IntoResponse;
 
 use mino::server::agents::extract::Page;
 use mino::server::agents::fetch::{self, FetchPolicy};
-use mino::server::agents::http::HttpAgent;
+use mino::server::agents::sources::http::HttpAgent;
 use mino::server::agents::{Agent, JobInput, Progress};
 use mino::server::evaluate::baseline::structured_only;
 use mino::server::evaluate::dataset::{
@@ -134,6 +134,9 @@ async fn measure(dir: &Path) -> anyhow::Result<()> {
             instruction_version: 1,
             fields: fields.clone(),
             timeout_secs: 30,
+            row_index: 0,
+            wait_for: None,
+            steps: Vec::new(),
         };
         let out = agent
             .run(&job, &Progress::default())

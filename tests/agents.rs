@@ -109,6 +109,9 @@ fn job() -> JobInput {
             field("price", ValueType::Number),
         ],
         timeout_secs: 10,
+        row_index: 0,
+        wait_for: None,
+        steps: Vec::new(),
     }
 }
 

@@ -10,10 +10,12 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{spawn_app, spawn_workers};
-use mino::model::{Comparator, ComparatorOptions, ExtractionRule, OutputField, ValueType};
-use mino::server::agents::browser::BrowserAgent;
+use mino::model::{
+    BrowserStep, Comparator, ComparatorOptions, ExtractionRule, OutputField, ValueType,
+};
 use mino::server::agents::fetch::{client, FetchPolicy};
-use mino::server::agents::http::HttpAgent;
+use mino::server::agents::sources::browser::BrowserAgent;
+use mino::server::agents::sources::http::HttpAgent;
 use mino::server::agents::{Agent, JobInput, Progress};
 use mino::server::demo::product;
 use serde_json::{json, Value};
@@ -51,6 +53,9 @@ fn job(url: String) -> JobInput {
             field("price", ValueType::Number),
         ],
         timeout_secs: 20,
+        row_index: 0,
+        wait_for: None,
+        steps: Vec::new(),
     }
 }
 
@@ -106,6 +111,82 @@ async fn script_rendered_products_are_read_by_the_browser_and_missed_by_http(db:
     assert_eq!(
         browser.launches.load(std::sync::atomic::Ordering::Relaxed),
         2
+    );
+}
+
+#[sqlx::test]
+async fn a_click_step_reveals_what_only_a_click_shows(db: PgPool) {
+    let app = spawn_app(db.clone()).await;
+    let browser = BrowserAgent::new(db, local(), 2);
+    let http = HttpAgent {
+        client: client(&local()),
+        policy: local(),
+    };
+    let n = 8;
+    let p = product(n);
+    let url = app.url(&format!("/demo/reveal/{n}"));
+    // Without the click, neither the browser nor http sees a price.
+    let plain = browser
+        .run(&job(url.clone()), &Progress::default())
+        .await
+        .unwrap();
+    assert_eq!(plain.values["title"], json!(p.title));
+    assert_eq!(plain.values["price"], Value::Null, "{:?}", plain.raw);
+    let fetched = http
+        .run(&job(url.clone()), &Progress::default())
+        .await
+        .unwrap();
+    assert_eq!(fetched.values["price"], Value::Null);
+    // With it (and a step whose element is missing, skipped), it does.
+    let mut input = job(url);
+    input.steps = vec![
+        BrowserStep::parse_line("click #no-such-button").unwrap(),
+        BrowserStep::parse_line("click #show-price").unwrap(),
+    ];
+    let progress = Progress::default();
+    let seen = browser.run(&input, &progress).await.unwrap();
+    assert_eq!(seen.values["price"], json!(p.price()), "{:?}", seen.raw);
+    let log: Vec<String> = progress
+        .log_lines()
+        .into_iter()
+        .map(|l| l.message)
+        .collect();
+    assert!(
+        log.iter()
+            .any(|l| l
+                .starts_with("Step 1 of 2: click #no-such-button: no element matches; skipped")),
+        "{log:?}"
+    );
+    assert!(
+        log.iter()
+            .any(|l| l.starts_with("Step 2 of 2: click #show-price: done in")),
+        "{log:?}"
+    );
+    // The rendered DOM, as read, comes back for keeping.
+    let page = seen.page.expect("a copy of the page");
+    assert!(
+        page.html.contains(&p.price()),
+        "the revealed details are in the copy"
+    );
+    assert!(
+        !page.html.contains("<button"),
+        "the copy is the DOM after the click"
+    );
+
+    // Waiting for an element instead of a quiet network.
+    let mut input = job(app.url("/demo/rendered/9"));
+    input.wait_for = Some("main h1".into());
+    let progress = Progress::default();
+    let seen = browser.run(&input, &progress).await.unwrap();
+    assert_eq!(seen.values["price"], json!(product(9).price()));
+    let log: Vec<String> = progress
+        .log_lines()
+        .into_iter()
+        .map(|l| l.message)
+        .collect();
+    assert!(
+        log.iter().any(|l| l.starts_with("main h1 appeared after")),
+        "{log:?}"
     );
 }
 

@@ -207,7 +207,7 @@ async fn loading_the_demo_project_makes_a_project_and_its_batch(db: PgPool) {
 
 #[sqlx::test]
 async fn the_http_agent_says_where_each_value_came_from(db: PgPool) {
-    use mino::server::agents::http::HttpAgent;
+    use mino::server::agents::sources::http::HttpAgent;
     use mino::server::agents::{Agent, JobInput, Progress};
     let app = spawn_app(db).await;
     let policy = local();
@@ -238,6 +238,9 @@ async fn the_http_agent_says_where_each_value_came_from(db: PgPool) {
             field("colour", ValueType::Text),
         ],
         timeout_secs: 10,
+        row_index: 0,
+        wait_for: None,
+        steps: Vec::new(),
     };
     let progress = Progress::default();
     let out = agent.run(&job, &progress).await.unwrap();

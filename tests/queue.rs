@@ -57,6 +57,11 @@ async fn execution(app: &TestApp, rows: usize, concurrency: i32, max_retries: i3
             fields: &[],
             remote_url: None,
             rerun_of: None,
+            extractor: mino::model::Extractor::Rules,
+            wait_for: None,
+            steps: &[],
+            keep_pages: false,
+            pages_from: None,
         },
     )
     .await
@@ -305,6 +310,11 @@ async fn organizations_take_turns_however_many_executions_they_run(db: PgPool) {
                 fields: &[],
                 remote_url: None,
                 rerun_of: None,
+                extractor: mino::model::Extractor::Rules,
+                wait_for: None,
+                steps: &[],
+                keep_pages: false,
+                pages_from: None,
             },
         )
         .await

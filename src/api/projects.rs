@@ -161,8 +161,11 @@ pub async fn update_agent(
     timeout_secs: String,
     max_retries: String,
     price_per_job: String,
+    #[server(default)] wait_for: String,
+    #[server(default)] steps: String,
+    #[server(default)] keep_pages: Option<String>,
 ) -> Result<Project, AppError> {
-    use crate::model::{AgentKind, AgentSettings};
+    use crate::model::{AgentKind, AgentSettings, BrowserStep, Extractor};
     use crate::server::{rpc, service::collect_fields, service::projects};
     let (state, actor) = rpc::user().await?;
     let kind = AgentKind::parse(&kind).ok_or_else(|| AppError::field("kind", "Choose an agent."));
@@ -174,8 +177,19 @@ pub async fn update_agent(
     let timeout = number(&timeout_secs, "timeout_secs", "the timeout");
     let retries = number(&max_retries, "max_retries", "the retry limit");
     let price = projects::parse_price(&price_per_job);
+    // One step per line; a fault names its line.
+    let steps = steps
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            BrowserStep::parse_line(l)
+                .map_err(|why| AppError::field("steps", format!("Line {}: {why}", i + 1)))
+        })
+        .collect::<Result<Vec<_>, _>>();
     collect_fields([
         kind.as_ref().map(|_| ()).map_err(Clone::clone),
+        steps.as_ref().map(|_| ()).map_err(Clone::clone),
         timeout.as_ref().map(|_| ()).map_err(Clone::clone),
         retries.as_ref().map(|_| ()).map_err(Clone::clone),
         price.as_ref().map(|_| ()).map_err(Clone::clone),
@@ -187,8 +201,33 @@ pub async fn update_agent(
         timeout_secs: timeout?,
         max_retries: retries?,
         price_per_job_micros: price?,
+        extractor: Extractor::Rules,
+        wait_for: Some(wait_for),
+        steps: steps?,
+        keep_pages: keep_pages.is_some(),
     };
-    projects::update_agent(&state.db, &actor, id, settings).await
+    projects::update_agent(&state.db, &actor, id, settings)
+        .await
+        .map_err(steps_by_line)
+}
+
+/// The service names a faulty step by its place (`steps[2].selector`);
+/// the form has one text box of steps, so say which line.
+#[cfg(feature = "ssr")]
+fn steps_by_line(err: AppError) -> AppError {
+    let Some(found) = err.field_errors().into_iter().find_map(|f| {
+        let i: usize = f
+            .field
+            .strip_prefix("steps[")?
+            .split(']')
+            .next()?
+            .parse()
+            .ok()?;
+        Some((i, f.message))
+    }) else {
+        return err;
+    };
+    AppError::field("steps", format!("Step {}: {}", found.0 + 1, found.1))
 }
 
 /// Adds a field (`existing` empty) or changes one, from the field form.
@@ -370,7 +409,19 @@ pub async fn start_execution(
             instruction_version.as_deref().unwrap_or(""),
             "instruction_version",
         )?,
-        agent: agent.filter(|a| !a.is_empty()),
+        agent: agent
+            .clone()
+            .filter(|a| !a.is_empty() && !a.starts_with("snapshot:")),
+        extractor: None,
+        // The form offers "re-extract from run N's pages" as
+        // `snapshot:<execution id>`.
+        from_execution: match agent.as_deref().and_then(|a| a.strip_prefix("snapshot:")) {
+            Some(id) => Some(
+                id.parse()
+                    .map_err(|_| AppError::field("agent", "Choose a run to re-extract from."))?,
+            ),
+            None => None,
+        },
         max_retries: number(max_retries.as_deref().unwrap_or(""), "max_retries")?,
         mode,
     };

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{AgentKind, Role};
+use super::{AgentKind, Extractor, Role};
 
 text_enum! {
     /// Where an execution is. Active: queued, running, paused (no new
@@ -137,6 +137,14 @@ pub struct Execution {
     pub cost_micros: i64,
     /// The execution whose jobs this one runs again.
     pub rerun_of: Option<Uuid>,
+    /// How values were read (none for a remote agent, which reads them
+    /// itself).
+    pub extractor: Option<Extractor>,
+    /// A snapshot run: the execution whose kept pages it read.
+    pub pages_from: Option<Uuid>,
+    /// Whether its attempts keep their pages (test runs, and production
+    /// runs of projects that ask), so a snapshot run can re-read them.
+    pub keeps_pages: bool,
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,

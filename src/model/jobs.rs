@@ -92,6 +92,8 @@ pub struct AttemptView {
     pub log: serde_json::Value,
     /// The JPEG the attempt ended on (browser attempts), if kept.
     pub screenshot_url: Option<String>,
+    /// The page the attempt read its values from, if kept (sandboxed HTML).
+    pub page_url: Option<String>,
 }
 
 /// A job with everything about it (`GET /jobs/{id}`).

@@ -48,6 +48,10 @@ impl Project {
     }
 }
 
+/// What an execution runs: a source of built-in agents (http, browser,
+/// snapshot) or the remote agent service. A project's default is one of
+/// [`AgentKind::FOR_PROJECTS`]; `snapshot` exists only per execution (it
+/// re-reads the pages another run kept).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
@@ -55,15 +59,25 @@ pub enum AgentKind {
     Http,
     Browser,
     Remote,
+    Snapshot,
 }
 
 impl AgentKind {
-    pub const ALL: [AgentKind; 3] = [AgentKind::Http, AgentKind::Browser, AgentKind::Remote];
+    pub const ALL: [AgentKind; 4] = [
+        AgentKind::Http,
+        AgentKind::Browser,
+        AgentKind::Remote,
+        AgentKind::Snapshot,
+    ];
+    /// The kinds a project may have as its default agent.
+    pub const FOR_PROJECTS: [AgentKind; 3] =
+        [AgentKind::Http, AgentKind::Browser, AgentKind::Remote];
     pub fn as_str(self) -> &'static str {
         match self {
             AgentKind::Http => "http",
             AgentKind::Browser => "browser",
             AgentKind::Remote => "remote",
+            AgentKind::Snapshot => "snapshot",
         }
     }
     pub fn label(self) -> &'static str {
@@ -71,6 +85,7 @@ impl AgentKind {
             AgentKind::Http => "Built-in http agent",
             AgentKind::Browser => "Built-in browser agent (headless Chromium)",
             AgentKind::Remote => "Remote agent service",
+            AgentKind::Snapshot => "Built-in agent on a previous run's kept pages",
         }
     }
     pub fn parse(s: &str) -> Option<AgentKind> {
@@ -79,6 +94,134 @@ impl AgentKind {
 }
 
 text_column!(AgentKind);
+
+text_enum! {
+    /// How values are read from a page: `rules` (each field's rule, or the
+    /// automatic rule).
+    pub enum Extractor {
+        Rules = "rules",
+    }
+}
+
+text_enum! {
+    /// What a scripted browser step does.
+    pub enum StepAction {
+        /// Clicks the first element matching `selector`.
+        Click = "click",
+        /// Scrolls to the end of the page `times` times (default 1).
+        Scroll = "scroll",
+        /// Waits `ms` milliseconds.
+        Wait = "wait",
+        /// Types `value` into the first element matching `selector`.
+        Fill = "fill",
+    }
+}
+
+/// One scripted step of the browser source, run in order after the page
+/// is loaded and quiet, for pages that reveal data on interaction. A
+/// click or fill whose selector matches nothing is skipped (and logged),
+/// so one list of steps can serve a batch of different sites.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct BrowserStep {
+    pub action: StepAction,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub times: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ms: Option<u32>,
+}
+
+impl BrowserStep {
+    /// Most steps per project.
+    pub const MAX: usize = 20;
+    /// Longest wait step and most scrolls.
+    pub const MAX_WAIT_MS: u32 = 30_000;
+    pub const MAX_SCROLLS: u32 = 50;
+
+    /// The step as one line of the settings form: `click #more`,
+    /// `scroll 3`, `wait 500`, `fill input[name=q] -> shoes`.
+    pub fn to_line(&self) -> String {
+        let sel = self.selector.as_deref().unwrap_or("");
+        match self.action {
+            StepAction::Click => format!("click {sel}"),
+            StepAction::Scroll => format!("scroll {}", self.times.unwrap_or(1)),
+            StepAction::Wait => format!("wait {}", self.ms.unwrap_or(0)),
+            StepAction::Fill => format!("fill {sel} -> {}", self.value.as_deref().unwrap_or("")),
+        }
+    }
+
+    /// One line of the settings form as a step (the form of [`to_line`]).
+    /// Numbers and selectors are checked by the server.
+    ///
+    /// [`to_line`]: BrowserStep::to_line
+    pub fn parse_line(line: &str) -> Result<BrowserStep, String> {
+        let line = line.trim();
+        let (verb, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+        let rest = rest.trim();
+        let number = |what: &str| {
+            rest.parse::<u32>()
+                .map_err(|_| format!("{verb} takes {what} as a whole number, e.g. \"{verb} 2\"."))
+        };
+        let mut step = BrowserStep {
+            action: StepAction::Click,
+            selector: None,
+            value: None,
+            times: None,
+            ms: None,
+        };
+        match verb.to_ascii_lowercase().as_str() {
+            "click" if !rest.is_empty() => step.selector = Some(rest.to_string()),
+            "click" => return Err("click needs a CSS selector, e.g. \"click #show-price\".".into()),
+            "scroll" => {
+                step.action = StepAction::Scroll;
+                step.times = if rest.is_empty() {
+                    None
+                } else {
+                    Some(number("how many times")?)
+                };
+            }
+            "wait" => {
+                step.action = StepAction::Wait;
+                step.ms = Some(number("milliseconds")?);
+            }
+            "fill" => {
+                step.action = StepAction::Fill;
+                let Some((sel, value)) = rest.rsplit_once(" -> ") else {
+                    return Err(
+                        "fill needs a selector and the text, e.g. \"fill input[name=q] -> shoes\"."
+                            .into(),
+                    );
+                };
+                step.selector = Some(sel.trim().to_string());
+                step.value = Some(value.to_string());
+            }
+            _ => {
+                return Err(format!(
+                    "{verb:?} is not a step: use click, scroll, wait or fill."
+                ))
+            }
+        }
+        Ok(step)
+    }
+
+    /// The step in a few words, for logs and the settings page.
+    pub fn describe(&self) -> String {
+        let sel = self.selector.as_deref().unwrap_or("");
+        match self.action {
+            StepAction::Click => format!("click {sel}"),
+            StepAction::Scroll => format!("scroll to the end ×{}", self.times.unwrap_or(1)),
+            StepAction::Wait => format!("wait {} ms", self.ms.unwrap_or(0)),
+            StepAction::Fill => {
+                format!("fill {sel} with {:?}", self.value.as_deref().unwrap_or(""))
+            }
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
@@ -90,6 +233,18 @@ pub struct AgentSettings {
     pub max_retries: i32,
     /// Price per job in millionths of the currency unit.
     pub price_per_job_micros: i64,
+    pub extractor: Extractor,
+    /// Browser source: wait until an element matches this CSS selector
+    /// (instead of for network quiet).
+    #[serde(default)]
+    pub wait_for: Option<String>,
+    /// Browser source: steps run after the page is ready.
+    #[serde(default)]
+    pub steps: Vec<BrowserStep>,
+    /// Production runs keep the page of every attempt (test runs always
+    /// do), for viewing and re-extraction.
+    #[serde(default)]
+    pub keep_pages: bool,
 }
 
 /// A price in millionths, written the way people type prices ("0.0025").
@@ -368,6 +523,26 @@ pub struct OutputField {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn browser_steps_read_and_write_as_form_lines() {
+        for line in [
+            "click #show-price",
+            "scroll 3",
+            "wait 500",
+            "fill input[name=q] -> red shoes",
+        ] {
+            let step = BrowserStep::parse_line(line).unwrap();
+            assert_eq!(step.to_line(), line);
+        }
+        let scroll = BrowserStep::parse_line("  Scroll ").unwrap();
+        assert_eq!((scroll.action, scroll.times), (StepAction::Scroll, None));
+        let err = |l: &str| BrowserStep::parse_line(l).unwrap_err();
+        assert!(err("click").contains("CSS selector"));
+        assert!(err("wait soon").contains("whole number"));
+        assert!(err("fill #q").contains("->"));
+        assert!(err("hover #x").contains("click, scroll, wait or fill"));
+    }
 
     #[test]
     fn prices_print_like_typed() {

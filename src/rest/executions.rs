@@ -212,6 +212,41 @@ pub async fn screenshot(
         .into_response())
 }
 
+/// The page an attempt read its values from, as it was kept. Served as a
+/// sandboxed document (a unique origin, no scripts, forms, plugins or
+/// frames), so a hostile page can neither run nor read Mino's cookies;
+/// its images and styles still load from the site, relative to where the
+/// page was read.
+pub async fn page(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> Result<axum::response::Response, AppError> {
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    let id: i64 = id
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| AppError::NotFound("Page".into()))?;
+    let html = crate::server::service::jobs::kept_page(&state.db, &actor, id).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "sandbox; script-src 'none'; object-src 'none'; frame-src 'none'; \
+                 form-action 'none'; connect-src 'none'",
+            ),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::REFERRER_POLICY, "no-referrer"),
+            (header::CACHE_CONTROL, "private, max-age=86400"),
+        ],
+        html,
+    )
+        .into_response())
+}
+
 /// One job: values, per-field results, attempts with logs, a suggestion.
 pub async fn job(
     State(state): State<AppState>,

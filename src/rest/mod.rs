@@ -83,6 +83,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("PATCH", "/api/v1/rows/{id}/ground-truth"),
     ("GET", "/api/v1/rows/{id}/history"),
     ("GET", "/api/v1/attempts/{id}/screenshot"),
+    ("GET", "/api/v1/attempts/{id}/page"),
     ("POST", "/api/v1/batches/{id}/ground-truth/bulk-set"),
     ("POST", "/api/v1/batches/{id}/ground-truth/bulk-edit"),
     ("GET", "/api/v1/batches/{id}/trends"),
@@ -204,6 +205,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/rows/{id}/history", get(executions::ground_truth_history))
         .route("/attempts/{id}/screenshot", get(executions::screenshot))
+        .route("/attempts/{id}/page", get(executions::page))
         // A bulk set may be a CSV of up to 100,000 rows.
         .route(
             "/batches/{id}/ground-truth/bulk-set",

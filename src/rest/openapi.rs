@@ -526,6 +526,13 @@ fn operations() -> Vec<Op> {
         )
         .file(&["image/jpeg"]),
         op(
+            "GET",
+            "/attempts/{id}/page",
+            "Executions",
+            "The page an attempt read, as kept (sandboxed HTML, no scripts)",
+        )
+        .file(&["text/html"]),
+        op(
             "POST",
             "/batches/{id}/ground-truth/bulk-set",
             "Ground truth",

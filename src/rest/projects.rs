@@ -10,8 +10,8 @@ use uuid::Uuid;
 use super::parse_id;
 use crate::error::AppError;
 use crate::model::{
-    AgentKind, Comparator, ComparatorOptions, ExtractionRule, InstructionDiff, InstructionVersion,
-    Page, Project, ProjectSummary, ValueType, VersionSummary,
+    AgentKind, BrowserStep, Comparator, ComparatorOptions, ExtractionRule, Extractor,
+    InstructionDiff, InstructionVersion, Page, Project, ProjectSummary, ValueType, VersionSummary,
 };
 use crate::server::http::{Caller, Json, Query};
 use crate::server::service::{orgs, paging, projects};
@@ -227,6 +227,15 @@ pub struct AgentBody {
     timeout_secs: Option<i32>,
     max_retries: Option<i32>,
     price_per_job: Option<serde_json::Value>,
+    /// How values are read: rules (each field's rule or the automatic one).
+    extractor: Option<Extractor>,
+    /// Browser: wait until an element matches this CSS selector instead
+    /// of for network quiet; "" clears it.
+    wait_for: Option<String>,
+    /// Browser: steps run in order once the page is ready (at most 20).
+    steps: Option<Vec<BrowserStep>>,
+    /// Production runs keep every attempt's page (test runs always do).
+    keep_pages: Option<bool>,
 }
 
 pub async fn update_agent(
@@ -254,6 +263,10 @@ pub async fn update_agent(
         timeout_secs: body.timeout_secs.unwrap_or(current.timeout_secs),
         max_retries: body.max_retries.unwrap_or(current.max_retries),
         price_per_job_micros: price,
+        extractor: body.extractor.unwrap_or(current.extractor),
+        wait_for: body.wait_for.or(current.wait_for),
+        steps: body.steps.unwrap_or(current.steps),
+        keep_pages: body.keep_pages.unwrap_or(current.keep_pages),
     };
     Ok(Json(
         projects::update_agent(&state.db, &actor, id, settings).await?,

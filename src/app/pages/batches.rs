@@ -726,6 +726,19 @@ fn RunCard(
         .map(|e| view! { <crate::app::components::runs::RunRow execution=e.clone() /> })
         .collect_view();
     let has_runs = !runs.is_empty();
+    // Runs whose pages were kept can be re-read without fetching anything.
+    let snapshot_options = runs
+        .iter()
+        .filter(|e| e.keeps_pages && e.completed > 0)
+        .map(|e| {
+            let kind = if e.mode == crate::model::ExecutionMode::Test { "test" } else { "production" };
+            view! {
+                <option value=format!("snapshot:{}", e.pages_from.unwrap_or(e.id))>
+                    {format!("re-extract from the pages of the {kind} run of {} (no fetching)", crate::app::components::when(e.created_at))}
+                </option>
+            }
+        })
+        .collect_view();
     view! {
         <section class="card">
             <h2>"Runs"</h2>
@@ -776,6 +789,7 @@ fn RunCard(
                                 <option value="remote" selected=default_agent == crate::model::AgentKind::Remote disabled=!has_remote>
                                     {if has_remote { "remote" } else { "remote (set its URL in the project first)" }}
                                 </option>
+                                {snapshot_options}
                             </select>
                         </div>
                         <div class="field">
@@ -789,6 +803,7 @@ fn RunCard(
                     <FieldError error=start_error field="concurrency" />
                     <FieldError error=start_error field="instruction_version" />
                     <FieldError error=start_error field="agent" />
+                    <FieldError error=start_error field="from_execution" />
                     <FieldError error=start_error field="max_retries" />
                     <p class="hint" data-testid="estimate">"Estimated cost: " {estimate}</p>
                 </ActionForm>

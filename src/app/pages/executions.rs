@@ -607,9 +607,21 @@ pub fn JobPage() -> impl IntoView {
                             }
                         }).collect_view();
                         let attempts = d.attempts.iter().map(|a| {
-                            let lines = a.log.as_array().cloned().unwrap_or_default().into_iter().map(|l| {
-                                format!("{:>6} ms  {:<5} {}", l["ms"], l["level"].as_str().unwrap_or(""), l["message"].as_str().unwrap_or(""))
-                            }).collect::<Vec<_>>().join("\n");
+                            // The log as a timeline: when (since the attempt began), how
+                            // serious, what.
+                            let log = a.log.as_array().cloned().unwrap_or_default();
+                            let empty_log = log.is_empty();
+                            let lines = log.into_iter().map(|l| {
+                                let level = l["level"].as_str().unwrap_or("info").to_string();
+                                let ms = l["ms"].as_u64().unwrap_or(0);
+                                view! {
+                                    <li class=format!("log-{level}")>
+                                        <span class="at">{format!("{}.{:03} s", ms / 1000, ms % 1000)}</span>
+                                        <span class="level">{level.clone()}</span>
+                                        <span class="message">{l["message"].as_str().unwrap_or("").to_string()}</span>
+                                    </li>
+                                }
+                            }).collect_view();
                             view! {
                                 <details class="attempt" open=a.n == d.attempts.len() as i32>
                                     <summary>{format!("Attempt {} · {} · {}{}", a.n, a.outcome.clone().unwrap_or_else(|| "running".into()),
@@ -626,7 +638,15 @@ pub fn JobPage() -> impl IntoView {
                                             </a>
                                         }
                                     })}
-                                    <pre class="log">{if lines.is_empty() { "(no log lines)".to_string() } else { lines }}</pre>
+                                    {a.page_url.clone().map(|href| view! {
+                                        <p class="small"><a href=href target="_blank" rel="noopener" data-testid="attempt-page">"View the page as the agent saw it"</a>
+                                            <span class="muted">" (kept copy; scripts off)"</span></p>
+                                    })}
+                                    {if empty_log {
+                                        view! { <p class="small muted">"(no log lines)"</p> }.into_any()
+                                    } else {
+                                        view! { <ol class="timeline" aria-label=format!("Log of attempt {}", a.n) data-testid="attempt-log">{lines}</ol> }.into_any()
+                                    }}
                                 </details>
                             }
                         }).collect_view();

@@ -551,7 +551,7 @@ pub fn ProjectSettingsPage() -> impl IntoView {
                                     <fieldset class="plain" disabled=!can_edit>
                                         <label for="kind">"Agent"</label>
                                         <select id="kind" name="kind">
-                                            {AgentKind::ALL.into_iter().map(|k| view! {
+                                            {AgentKind::FOR_PROJECTS.into_iter().map(|k| view! {
                                                 <option value=k.as_str() selected=k == a.kind>{k.label()}</option>
                                             }).collect_view()}
                                         </select>
@@ -560,6 +560,21 @@ pub fn ProjectSettingsPage() -> impl IntoView {
                                             value=a.remote_url.clone().unwrap_or_default()
                                             aria-invalid=invalid(agent_error, "remote_url") aria-describedby="remote_url-error" />
                                         <FieldError error=agent_error field="remote_url" />
+                                        <label for="wait_for">"Wait for element " <span class="muted">"(browser agent: a CSS selector to wait for instead of a quiet network)"</span></label>
+                                        <input id="wait_for" name="wait_for" placeholder="#price"
+                                            value=a.wait_for.clone().unwrap_or_default()
+                                            aria-invalid=invalid(agent_error, "wait_for") aria-describedby="wait_for-error" />
+                                        <FieldError error=agent_error field="wait_for" />
+                                        <label for="steps">"Steps " <span class="muted">"(browser agent, one per line: click <selector> · scroll <times> · wait <ms> · fill <selector> -> <text>)"</span></label>
+                                        <textarea id="steps" name="steps" rows="3" placeholder="click #show-price"
+                                            aria-invalid=invalid(agent_error, "steps") aria-describedby="steps-error">
+                                            {a.steps.iter().map(|s| s.to_line()).collect::<Vec<_>>().join("\n")}
+                                        </textarea>
+                                        <FieldError error=agent_error field="steps" />
+                                        <label class="inline-check">
+                                            <input type="checkbox" name="keep_pages" value="on" checked=a.keep_pages />
+                                            " Keep the pages of production runs (test runs always keep them), to view and re-extract"
+                                        </label>
                                         <div class="inline-form">
                                             <div class="field">
                                                 <label for="timeout_secs">"Timeout (seconds)"</label>

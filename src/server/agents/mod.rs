@@ -4,18 +4,28 @@
 //! percentage and to log, and returns the extracted values or a classified
 //! error. The executor owns everything else (leases, retries, writing).
 //!
-//! - [`http::HttpAgent`]: fetches the page itself and extracts each field
-//!   by its rule (`extract`).
-//! - [`browser::BrowserAgent`]: renders the page in headless Chromium and
-//!   extracts from the rendered DOM by the same rules.
-//! - [`remote::RemoteAgent`]: hands the job to an external agent service
-//!   over HTTP and streams its progress back (protocol in the README).
+//! A built-in agent is a **source** (how the page is obtained, `sources/`)
+//! plus an **extractor** (how values are read from it, `extract/`):
+//!
+//! - [`sources::http::HttpAgent`]: fetches the page (`fetch` holds the
+//!   network rules every source shares).
+//! - [`sources::browser::BrowserAgent`]: renders the page in headless
+//!   Chromium, with the project's wait and scripted steps.
+//! - [`sources::snapshot::SnapshotAgent`]: reads the page an earlier run
+//!   stored, fetching nothing.
+//!
+//! Each hands the page to the rules extractor ([`extract::extract_all`]:
+//! every field by its rule or the automatic rule) and returns a copy of
+//! the page it read, which the executor keeps as the attempt's snapshot.
+//!
+//! [`remote::RemoteAgent`] is both at once: it hands the job to an
+//! external agent service over HTTP and streams its progress back
+//! (protocol in the README).
 
-pub mod browser;
 pub mod extract;
 pub mod fetch;
-pub mod http;
 pub mod remote;
+pub mod sources;
 
 use std::sync::Mutex;
 use std::time::Instant;
@@ -23,7 +33,7 @@ use std::time::Instant;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::model::OutputField;
+use crate::model::{BrowserStep, OutputField};
 pub use fetch::{ErrorClass, FetchError as AgentError};
 
 /// One job as an agent sees it.
@@ -38,6 +48,12 @@ pub struct JobInput {
     pub instruction_version: i32,
     pub fields: Vec<OutputField>,
     pub timeout_secs: i32,
+    /// The row's place in its batch (the snapshot source finds the kept
+    /// page by it).
+    pub row_index: i32,
+    /// Browser source: a selector to wait for, and steps to run.
+    pub wait_for: Option<String>,
+    pub steps: Vec<BrowserStep>,
 }
 
 /// What an agent found.
@@ -47,6 +63,16 @@ pub struct AgentOutput {
     pub values: Map<String, Value>,
     /// Whatever the agent wants kept with the attempt, as JSON.
     pub raw: Value,
+    /// The page the values were read from (none from a remote agent).
+    pub page: Option<PageCopy>,
+}
+
+/// A page as a source read it: its final address and its HTML (for a
+/// browser, the rendered DOM).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageCopy {
+    pub url: String,
+    pub html: String,
 }
 
 pub trait Agent: Send + Sync {
@@ -137,6 +163,27 @@ impl Progress {
             level: level.to_string(),
             message,
         });
+    }
+
+    /// Takes in the lines another sink logged (a task that could not hold
+    /// this one), each at its own time, keeping the log in time order.
+    pub fn merge(&self, other: &Progress) {
+        let offset = other
+            .started
+            .saturating_duration_since(self.started)
+            .as_millis() as u64;
+        let lines = other.log_lines();
+        let mut s = self.inner.lock().expect("progress lock");
+        for mut line in lines {
+            if s.log.len() >= MAX_LOG_LINES {
+                s.dropped += 1;
+                continue;
+            }
+            line.ms += offset;
+            s.log.push(line);
+        }
+        // Stable: lines of the same millisecond keep their order.
+        s.log.sort_by_key(|l| l.ms);
     }
 
     /// The latest step and its version number.

@@ -331,6 +331,7 @@ fn apply(
             Ok(Some(AgentOutput {
                 raw: json!({"agent": "remote", "values": values, "output": output}),
                 values,
+                page: None,
             }))
         }
         Event::Error {

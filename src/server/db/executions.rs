@@ -14,8 +14,8 @@ use uuid::Uuid;
 
 use super::summaries;
 use crate::model::{
-    AgentKind, Execution, ExecutionEvent, ExecutionMode, ExecutionState, FieldAccuracy, JobState,
-    Role, RunningJob,
+    AgentKind, Execution, ExecutionEvent, ExecutionMode, ExecutionState, Extractor, FieldAccuracy,
+    JobState, Role, RunningJob,
 };
 
 /// An execution's row joined with the names a user sees.
@@ -37,6 +37,9 @@ pub struct ExecutionRow {
     pub state: ExecutionState,
     pub price_per_job_micros: i64,
     pub rerun_of: Option<Uuid>,
+    pub extractor: Extractor,
+    pub pages_from: Option<Uuid>,
+    pub keeps_pages: bool,
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
@@ -90,8 +93,9 @@ pub async fn counts(db: &PgPool, id: Uuid) -> sqlx::Result<Counts> {
 const SELECT: &str = "select e.id, e.org_id, e.batch_id, b.name as batch_name, e.project_id,
         p.name as project_name, o.slug as org_slug, e.mode, e.sample_size,
         e.instruction_version, e.agent, e.concurrency, e.max_retries, e.state,
-        e.price_per_job_micros, e.rerun_of, e.created_at, e.started_at, e.finished_at,
-        s.value as counts
+        e.price_per_job_micros, e.rerun_of, e.extractor, e.pages_from,
+        (e.mode = 'test' or e.keep_pages) and e.agent in ('http', 'browser') as keeps_pages,
+        e.created_at, e.started_at, e.finished_at, s.value as counts
     from executions e
     join batches b on b.id = e.batch_id
     join projects p on p.id = e.project_id
@@ -128,6 +132,9 @@ impl ExecutionRow {
             accuracy: c.accuracy,
             cost_micros: c.cost_micros,
             rerun_of: self.rerun_of,
+            extractor: (self.agent != AgentKind::Remote).then_some(self.extractor),
+            pages_from: self.pages_from,
+            keeps_pages: self.keeps_pages,
             created_at: self.created_at,
             started_at: self.started_at,
             finished_at: self.finished_at,

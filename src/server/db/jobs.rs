@@ -35,6 +35,12 @@ pub struct NewExecution<'a> {
     pub fields: &'a [crate::model::OutputField],
     pub remote_url: Option<&'a str>,
     pub rerun_of: Option<Uuid>,
+    pub extractor: crate::model::Extractor,
+    pub wait_for: Option<&'a str>,
+    pub steps: &'a [crate::model::BrowserStep],
+    pub keep_pages: bool,
+    /// A snapshot run: the execution whose kept pages it reads.
+    pub pages_from: Option<Uuid>,
 }
 
 /// Creates an execution and its counters row; returns its id.
@@ -44,9 +50,11 @@ pub async fn insert_execution(conn: &mut PgConnection, e: &NewExecution<'_>) -> 
          insert into executions (org_id, project_id, batch_id, instruction_version, mode,
                                  sample_size, agent, concurrency, max_retries, state, created_by,
                                  started_at, timeout_secs, price_per_job_micros, fields,
-                                 remote_url, rerun_of)
+                                 remote_url, rerun_of, extractor, wait_for, steps, keep_pages,
+                                 pages_from)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,
-                 case when $10 = 'running' then now() end, $12, $13, $14, $15, $16)
+                 case when $10 = 'running' then now() end, $12, $13, $14, $15, $16,
+                 $17, $18, $19, $20, $21)
          returning id),
          counters as (insert into execution_counters (execution_id) select id from created)
          select id from created",
@@ -67,6 +75,11 @@ pub async fn insert_execution(conn: &mut PgConnection, e: &NewExecution<'_>) -> 
     .bind(Json(e.fields))
     .bind(e.remote_url)
     .bind(e.rerun_of)
+    .bind(e.extractor)
+    .bind(e.wait_for)
+    .bind(Json(e.steps))
+    .bind(e.keep_pages)
+    .bind(e.pages_from)
     .fetch_one(conn)
     .await
 }
@@ -721,19 +734,25 @@ pub async fn settle_and_notify(
 #[derive(Debug, sqlx::FromRow)]
 pub struct Plan {
     pub org_id: Uuid,
-    pub agent: String,
+    pub agent: AgentKind,
+    pub mode: ExecutionMode,
     pub remote_url: Option<String>,
     pub timeout_secs: i32,
     pub instruction_version: i32,
     pub instructions: String,
     pub fields: Json<Vec<crate::model::OutputField>>,
+    pub wait_for: Option<String>,
+    pub steps: Json<Vec<crate::model::BrowserStep>>,
+    pub keep_pages: bool,
+    pub pages_from: Option<Uuid>,
 }
 
 /// What a worker needs to run an execution's jobs: its agent, instructions and fields.
 pub async fn plan(db: &PgPool, execution_id: Uuid) -> sqlx::Result<Option<Plan>> {
     sqlx::query_as(
-        "select e.org_id, e.agent, e.remote_url, e.timeout_secs, e.instruction_version,
-                coalesce(v.body, '') as instructions, e.fields
+        "select e.org_id, e.agent, e.mode, e.remote_url, e.timeout_secs, e.instruction_version,
+                coalesce(v.body, '') as instructions, e.fields, e.wait_for, e.steps,
+                e.keep_pages, e.pages_from
          from executions e
          left join instruction_versions v
                 on v.project_id = e.project_id and v.version = e.instruction_version

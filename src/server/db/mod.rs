@@ -13,6 +13,7 @@ pub mod invitations;
 pub mod jobs;
 pub mod memberships;
 pub mod orgs;
+pub mod pages;
 pub mod projects;
 pub mod rate_limits;
 pub mod results;

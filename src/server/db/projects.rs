@@ -7,8 +7,8 @@ use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
 use crate::model::{
-    AgentKind, AgentSettings, Comparator, ComparatorOptions, ExtractionRule, InstructionVersion,
-    OutputField, ProjectSummary, ValueType, VersionSummary,
+    AgentKind, AgentSettings, BrowserStep, Comparator, ComparatorOptions, ExtractionRule,
+    Extractor, InstructionVersion, OutputField, ProjectSummary, ValueType, VersionSummary,
 };
 
 #[derive(sqlx::FromRow)]
@@ -25,6 +25,10 @@ pub struct ProjectRow {
     pub timeout_secs: i32,
     pub max_retries: i32,
     pub price_per_job_micros: i64,
+    pub extractor: Extractor,
+    pub wait_for: Option<String>,
+    pub steps: Json<Vec<BrowserStep>>,
+    pub keep_pages: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -37,6 +41,10 @@ impl ProjectRow {
             timeout_secs: self.timeout_secs,
             max_retries: self.max_retries,
             price_per_job_micros: self.price_per_job_micros,
+            extractor: self.extractor,
+            wait_for: self.wait_for.clone(),
+            steps: self.steps.0.clone(),
+            keep_pages: self.keep_pages,
         }
     }
 }
@@ -77,7 +85,8 @@ pub async fn fetch_one(
                 (select max(version) from instruction_versions v where v.project_id = p.id)
                     as latest_version,
                 p.agent_kind, p.remote_url, p.timeout_secs, p.max_retries,
-                p.price_per_job_micros, p.created_at, p.updated_at
+                p.price_per_job_micros, p.extractor, p.wait_for, p.steps, p.keep_pages,
+                p.created_at, p.updated_at
          from projects p join organizations o on o.id = p.org_id
          where p.org_id = $1 and p.id = $2",
     )
@@ -209,7 +218,8 @@ pub async fn update_agent(
 ) -> sqlx::Result<()> {
     sqlx::query(
         "update projects set agent_kind = $3, remote_url = $4, timeout_secs = $5,
-                max_retries = $6, price_per_job_micros = $7
+                max_retries = $6, price_per_job_micros = $7, extractor = $8, wait_for = $9,
+                steps = $10, keep_pages = $11
          where org_id = $1 and id = $2",
     )
     .bind(org_id)
@@ -219,6 +229,10 @@ pub async fn update_agent(
     .bind(agent.timeout_secs)
     .bind(agent.max_retries)
     .bind(agent.price_per_job_micros)
+    .bind(agent.extractor)
+    .bind(&agent.wait_for)
+    .bind(Json(&agent.steps))
+    .bind(agent.keep_pages)
     .execute(db)
     .await?;
     Ok(())

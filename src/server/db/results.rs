@@ -251,6 +251,7 @@ struct AttemptRow {
     cost_micros: i64,
     log: Json<Value>,
     has_screenshot: bool,
+    has_page: bool,
 }
 
 /// A job's attempts with their logs, first first.
@@ -259,7 +260,9 @@ pub async fn attempts(db: impl PgExecutor<'_>, job_id: i64) -> sqlx::Result<Vec<
         "select a.id, a.n, a.worker, a.started_at, a.finished_at, a.outcome, a.error_class,
                 a.error, a.duration_ms, a.cost_micros, a.log,
                 exists (select 1 from attempt_screenshots s where s.job_id = a.job_id and s.n = a.n)
-                    as has_screenshot
+                    as has_screenshot,
+                exists (select 1 from attempt_pages p where p.job_id = a.job_id and p.n = a.n)
+                    as has_page
          from attempts a where a.job_id = $1 order by a.n",
     )
     .bind(job_id)
@@ -271,6 +274,9 @@ pub async fn attempts(db: impl PgExecutor<'_>, job_id: i64) -> sqlx::Result<Vec<
             screenshot_url: a
                 .has_screenshot
                 .then(|| format!("/api/v1/attempts/{}/screenshot", a.id)),
+            page_url: a
+                .has_page
+                .then(|| format!("/api/v1/attempts/{}/page", a.id)),
             id: a.id,
             n: a.n,
             worker: a.worker,

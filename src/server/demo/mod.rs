@@ -66,6 +66,7 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/", get(index))
         .route("/products/{n}", get(product_page))
         .route("/rendered/{n}", get(rendered_page))
+        .route("/reveal/{n}", get(reveal_page))
         .route("/api/products/{n}", get(product_json))
         .route("/go/{n}", get(go))
         .route("/sites.csv", get(sites_csv))
@@ -110,6 +111,15 @@ async fn product_page(State(state): State<DemoState>, Path(n): Path<String>) -> 
 async fn rendered_page(Path(n): Path<String>) -> Response {
     match n.parse::<u32>().ok().filter(|n| (1..=PRODUCTS).contains(n)) {
         Some(n) => Html(pages::rendered_page(n)).into_response(),
+        None => (StatusCode::NOT_FOUND, Html(pages::not_found_page())).into_response(),
+    }
+}
+
+/// Product `n` with its price behind a "Show price" button (see
+/// `pages::reveal_page`): read by a browser with a click step.
+async fn reveal_page(Path(n): Path<String>) -> Response {
+    match n.parse::<u32>().ok().filter(|n| (1..=PRODUCTS).contains(n)) {
+        Some(n) => Html(pages::reveal_page(&product(n))).into_response(),
         None => (StatusCode::NOT_FOUND, Html(pages::not_found_page())).into_response(),
     }
 }

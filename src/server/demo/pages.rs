@@ -146,6 +146,28 @@ pub fn rendered_page(n: u32) -> String {
     )
 }
 
+/// Product `n` with its details behind a button: the page shows the
+/// title and "Show price"; a click fetches the product and writes it in.
+/// An http fetch and a browser without the click step see no price.
+pub fn reveal_page(p: &Product) -> String {
+    let n = p.n;
+    frame(
+        &p.title,
+        &format!(
+            "<script>document.addEventListener('DOMContentLoaded', function () {{\
+               document.getElementById('show-price').addEventListener('click', function () {{\
+                 fetch('/demo/api/products/{n}').then(function (r) {{ return r.json(); }})\
+                   .then(function (p) {{ document.querySelector('main').innerHTML = p.html; }});\
+               }});\
+             }});</script>"
+        ),
+        &format!(
+            "<h1>{}</h1><button type=\"button\" id=\"show-price\">Show price</button>",
+            esc(&p.title)
+        ),
+    )
+}
+
 pub fn product_page(p: &Product) -> String {
     let title = esc(&p.title);
     let availability = if p.stock.in_stock() {

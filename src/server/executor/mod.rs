@@ -17,15 +17,17 @@ use sqlx::PgPool;
 use tokio::sync::{broadcast, watch, Semaphore};
 use uuid::Uuid;
 
-use super::agents::browser::{self, BrowserAgent};
 use super::agents::fetch::{self, FetchPolicy};
-use super::agents::http::HttpAgent;
 use super::agents::remote::RemoteAgent;
-use super::agents::{Agent, AgentError, AgentOutput, ErrorClass, JobInput, Progress};
+use super::agents::sources::browser::{self, BrowserAgent};
+use super::agents::sources::http::HttpAgent;
+use super::agents::sources::snapshot::{self, SnapshotAgent};
+use super::agents::{Agent, AgentError, AgentOutput, ErrorClass, JobInput, PageCopy, Progress};
 use super::db;
 use super::db::jobs::{Claimed, Failed, Plan};
 use super::evaluate;
 use super::live::{self, Control, Hub};
+use crate::model::{AgentKind, ExecutionMode};
 
 /// How long a claim holds a job without renewal.
 pub const LEASE: Duration = Duration::from_secs(30);
@@ -279,11 +281,27 @@ impl Shared {
             instruction_version: plan.instruction_version,
             fields: plan.fields.0.clone(),
             timeout_secs: plan.timeout_secs,
+            row_index: job.row_index,
+            wait_for: plan.wait_for.clone(),
+            steps: plan.steps.0.clone(),
         };
-        match plan.agent.as_str() {
-            "http" => self.http.run(&input, progress).await,
-            "browser" => self.browser.run(&input, progress).await,
-            "remote" => {
+        let mut out = match plan.agent {
+            AgentKind::Http => self.http.run(&input, progress).await,
+            AgentKind::Browser => self.browser.run(&input, progress).await,
+            AgentKind::Snapshot => {
+                let Some(from) = plan.pages_from else {
+                    return Err(AgentError::permanent(
+                        "no_snapshot",
+                        "This snapshot run names no run to read pages from.",
+                    ));
+                };
+                let agent = SnapshotAgent {
+                    db: self.db.clone(),
+                    from,
+                };
+                agent.run(&input, progress).await
+            }
+            AgentKind::Remote => {
                 let Some(endpoint) = plan.remote_url.clone() else {
                     return Err(AgentError::permanent(
                         "agent_rejected",
@@ -307,11 +325,45 @@ impl Shared {
                 out.values = values;
                 Ok(out)
             }
-            other => Err(AgentError::permanent(
-                "agent_rejected",
-                format!("Mino has no {other} agent."),
-            )),
+        }?;
+        // Test runs keep every page they read; production runs when the
+        // project asks. A snapshot run's page is already kept.
+        if let Some(page) = out.page.take() {
+            if plan.mode == ExecutionMode::Test || plan.keep_pages {
+                keep_page(&self.db, job, page, progress).await;
+            }
         }
+        Ok(out)
+    }
+}
+
+/// Pages larger than this (compressed) are not kept.
+const MAX_KEPT_PAGE: usize = 5 * 1024 * 1024;
+
+/// Stores the page an attempt read, compressed; a failure to keep it is
+/// logged, never the job's failure.
+async fn keep_page(db: &PgPool, job: &Claimed, page: PageCopy, progress: &Progress) {
+    let bytes = page.html.len();
+    let html = page.html;
+    let Ok(packed) = tokio::task::spawn_blocking(move || snapshot::gzip(&html)).await else {
+        return;
+    };
+    if packed.len() > MAX_KEPT_PAGE {
+        progress.log(
+            "warn",
+            &format!(
+                "The page was not kept: {} MB compressed, more than the 5 MB kept per page.",
+                packed.len() / (1024 * 1024)
+            ),
+        );
+        return;
+    }
+    match db::pages::store(db, job.id, job.attempt, &page.url, &packed, bytes as i32).await {
+        Ok(()) => progress.log(
+            "info",
+            &format!("Kept the page ({bytes} bytes, {} compressed)", packed.len()),
+        ),
+        Err(e) => tracing::warn!(job = job.id, error = %e, "keeping a page failed"),
     }
 }
 

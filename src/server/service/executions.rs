@@ -14,7 +14,8 @@ use super::batches::batch_ctx;
 use super::collect_fields;
 use crate::error::AppError;
 use crate::model::{
-    AgentKind, Concurrency, ControlAction, Execution, ExecutionMode, ExecutionState, JobState, Page,
+    AgentKind, Concurrency, ControlAction, Execution, ExecutionMode, ExecutionState, Extractor,
+    JobState, Page,
 };
 use crate::server::auth::rbac::{require, Actor, OrgCtx, Permission};
 use crate::server::db;
@@ -34,7 +35,13 @@ pub struct StartRequest {
     pub sample_size: Option<i32>,
     pub sample: Option<String>,
     pub instruction_version: Option<i32>,
+    /// http, browser or remote (default: the project's agent), or
+    /// snapshot with `from_execution`.
     pub agent: Option<String>,
+    /// rules (the default and, for now, the only extractor).
+    pub extractor: Option<String>,
+    /// A snapshot run re-reads the pages this execution kept, over its rows.
+    pub from_execution: Option<Uuid>,
     pub concurrency: Option<i32>,
     pub max_retries: Option<i32>,
 }
@@ -42,7 +49,7 @@ pub struct StartRequest {
 /// Browser runs need Chromium on this machine: refused when the run starts
 /// (naming what to install), never discovered job by job.
 fn browser_ready() -> Result<(), AppError> {
-    match crate::server::agents::browser::unavailable() {
+    match crate::server::agents::sources::browser::unavailable() {
         None => Ok(()),
         Some(why) => Err(AppError::BrowserUnavailable(why)),
     }
@@ -172,9 +179,10 @@ pub async fn start(
         Some(_) => Err(AppError::field("sample", "Use first or random.")),
     };
     let agent = match req.agent.as_deref() {
+        None if req.from_execution.is_some() => Ok(AgentKind::Snapshot),
         None => Ok(project.agent().kind),
         Some(a) => AgentKind::parse(a)
-            .ok_or_else(|| AppError::field("agent", "Use http, browser or remote.")),
+            .ok_or_else(|| AppError::field("agent", "Use http, browser, remote or snapshot.")),
     }
     .and_then(|kind| match (kind, &project.remote_url) {
         (AgentKind::Remote, None) => Err(AppError::field(
@@ -184,6 +192,24 @@ pub async fn start(
         (AgentKind::Browser, _) => browser_ready().map(|()| kind),
         _ => Ok(kind),
     });
+    let extractor = match req.extractor.as_deref() {
+        None => Ok(project.extractor),
+        Some(e) => Extractor::parse(e).ok_or_else(|| AppError::field("extractor", "Use rules.")),
+    };
+    // A snapshot run reads the pages another run of this batch kept, over
+    // the rows that have one.
+    let snapshot_rows = match (agent.as_ref().ok(), req.from_execution) {
+        (Some(AgentKind::Snapshot), None) => Err(AppError::field(
+            "from_execution",
+            "A snapshot run needs from_execution: the run whose kept pages it reads.",
+        )),
+        (Some(AgentKind::Snapshot), Some(from)) => snapshot_source(db, &ctx, batch_id, from).await,
+        (_, Some(_)) => Err(AppError::field(
+            "from_execution",
+            "from_execution goes with agent snapshot.",
+        )),
+        _ => Ok(None),
+    };
     let concurrency = req
         .concurrency
         .map_or(Ok(Concurrency::DEFAULT), parse_concurrency);
@@ -211,6 +237,8 @@ pub async fn start(
         unit(&sample_size),
         unit(&random),
         unit(&agent),
+        unit(&extractor),
+        unit(&snapshot_rows),
         unit(&concurrency),
         unit(&max_retries),
         version_ok,
@@ -225,6 +253,12 @@ pub async fn start(
     let sample_size = sample_size?;
     let fields = db::projects::fetch_fields(&mut *tx, ctx.org_id(), project.id).await?;
     let agent = agent?;
+    let snapshot_rows = snapshot_rows?;
+    let settings = project.agent();
+    let sample_size = match &snapshot_rows {
+        Some((_, rows)) => Some(rows.len() as i32),
+        None => sample_size,
+    };
     let id = db::jobs::insert_execution(
         &mut tx,
         &NewExecution {
@@ -235,6 +269,11 @@ pub async fn start(
             mode,
             sample_size,
             agent,
+            extractor: extractor?,
+            wait_for: settings.wait_for.as_deref(),
+            steps: &settings.steps,
+            keep_pages: settings.keep_pages,
+            pages_from: snapshot_rows.as_ref().map(|(from, _)| *from),
             concurrency: concurrency?.get(),
             max_retries: max_retries?,
             timeout_secs: project.timeout_secs,
@@ -244,30 +283,66 @@ pub async fn start(
             fields: &fields,
             remote_url: match agent {
                 AgentKind::Remote => project.remote_url.as_deref(),
-                AgentKind::Http | AgentKind::Browser => None,
+                _ => None,
             },
             rerun_of: None,
         },
     )
     .await?;
-    let sample = match (sample_size, random?) {
-        (None, _) => Sample::All,
-        (Some(n), false) => Sample::First(n as i64),
-        (Some(n), true) => Sample::Random(n as i64),
-    };
-    db::jobs::enqueue_rows(&mut tx, id, ctx.org_id(), batch.seq, sample).await?;
+    match &snapshot_rows {
+        Some((_, rows)) => {
+            db::jobs::enqueue_row_indexes(&mut tx, id, ctx.org_id(), rows).await?;
+        }
+        None => {
+            let sample = match (sample_size, random?) {
+                (None, _) => Sample::All,
+                (Some(n), false) => Sample::First(n as i64),
+                (Some(n), true) => Sample::Random(n as i64),
+            };
+            db::jobs::enqueue_rows(&mut tx, id, ctx.org_id(), batch.seq, sample).await?;
+        }
+    }
     audit::record(
         &mut *tx,
         &ctx,
         Change::new("execution.start", "execution", id).after(json!({
             "batch_id": batch_id, "mode": mode, "sample_size": sample_size,
             "instruction_version": version, "agent": agent.as_str(),
+            "pages_from": snapshot_rows.as_ref().map(|(from, _)| *from),
         })),
     )
     .await?;
     live::notify(&mut *tx, live::WORK, "").await?;
     tx.commit().await?;
     get(db, actor, id).await
+}
+
+/// The execution a snapshot run reads pages from, and the rows it kept
+/// pages for. It must be a run of the same batch; a snapshot of a
+/// snapshot reads the original pages.
+async fn snapshot_source(
+    db: &PgPool,
+    ctx: &OrgCtx,
+    batch_id: Uuid,
+    from: Uuid,
+) -> Result<Option<(Uuid, Vec<i32>)>, AppError> {
+    let field = |m: &str| AppError::field("from_execution", m);
+    let Some(source) = db::executions::fetch_one(db, ctx.org_id(), from).await? else {
+        return Err(field("There is no such execution in this organization."));
+    };
+    if source.batch_id != batch_id {
+        return Err(field(
+            "That execution ran over another batch; re-extract from a run of this batch.",
+        ));
+    }
+    let from = source.pages_from.unwrap_or(source.id);
+    let rows = db::pages::rows_with_pages(db, from).await?;
+    if rows.is_empty() {
+        return Err(field(
+            "That run kept no pages (test runs keep them; production runs when the project's agent settings say so), or retention removed them.",
+        ));
+    }
+    Ok(Some((from, rows)))
 }
 
 /// Refuses a new execution past the organization's monthly quota. Locks
@@ -387,6 +462,7 @@ pub(crate) async fn rerun_rows(
             "The project's remote agent has no URL any more; set one in its agent settings.".into(),
         ));
     }
+    let settings = project.agent();
     let mut tx = db.begin().await?;
     check_monthly_quota(&mut tx, ctx.org_id()).await?;
     let fields = db::projects::fetch_fields(&mut *tx, ctx.org_id(), project.id).await?;
@@ -409,9 +485,14 @@ pub(crate) async fn rerun_rows(
             fields: &fields,
             remote_url: match agent {
                 AgentKind::Remote => project.remote_url.as_deref(),
-                AgentKind::Http | AgentKind::Browser => None,
+                _ => None,
             },
             rerun_of: Some(id),
+            extractor: e.extractor.unwrap_or(project.extractor),
+            wait_for: settings.wait_for.as_deref(),
+            steps: &settings.steps,
+            keep_pages: settings.keep_pages,
+            pages_from: e.pages_from,
         },
     )
     .await?;

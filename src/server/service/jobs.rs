@@ -164,8 +164,9 @@ pub fn screenshot_days() -> i32 {
         .unwrap_or(30)
 }
 
-/// Every hour, screenshots past their time are removed. Any number of
-/// processes may run it: each removes what is due, none twice.
+/// Every hour, screenshots and kept pages past their time are removed (both
+/// after MINO_SCREENSHOT_DAYS). Any number of processes may run it: each
+/// removes what is due, none twice.
 pub fn spawn_screenshot_cleanup(db: PgPool) {
     let days = screenshot_days();
     tokio::spawn(async move {
@@ -174,6 +175,11 @@ pub fn spawn_screenshot_cleanup(db: PgPool) {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(removed = n, days, "old screenshots removed"),
                 Err(e) => tracing::warn!(error = %e, "screenshot cleanup failed"),
+            }
+            match db::pages::delete_older_than(&db, days).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(removed = n, days, "old kept pages removed"),
+                Err(e) => tracing::warn!(error = %e, "kept page cleanup failed"),
             }
             tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
         }
@@ -192,6 +198,43 @@ pub async fn screenshot(db: &PgPool, actor: &Actor, attempt_id: i64) -> Result<V
     db::screenshots::fetch(db, org_id, attempt_id)
         .await?
         .ok_or_else(not_found)
+}
+
+/// The page an attempt (by its id) read, as kept, with a `<base>` so its
+/// relative addresses resolve against where it was read: 404 without one,
+/// or across organizations.
+pub async fn kept_page(db: &PgPool, actor: &Actor, attempt_id: i64) -> Result<String, AppError> {
+    let not_found = || AppError::NotFound("Page".into());
+    let org_id = db::screenshots::fetch_org_id(db, attempt_id)
+        .await?
+        .ok_or_else(not_found)?;
+    let ctx = super::orgs::resource_ctx(db, actor, org_id, not_found).await?;
+    require(&ctx, Permission::ViewResults)?;
+    let stored = db::pages::fetch(db, org_id, attempt_id)
+        .await?
+        .ok_or_else(not_found)?;
+    let html = crate::server::agents::sources::snapshot::gunzip(&stored.html_gz)
+        .map_err(|e| AppError::internal("reading a kept page", &e))?;
+    Ok(with_base(&html, &stored.url))
+}
+
+/// `html` with `<base href=url>` as the first thing in its head.
+fn with_base(html: &str, url: &str) -> String {
+    let base = format!(
+        "<base href=\"{}\">",
+        url.replace('&', "&amp;").replace('"', "&quot;")
+    );
+    let lower = html.to_ascii_lowercase();
+    match lower.find("<head") {
+        Some(i) => match lower[i..].find('>') {
+            Some(j) => {
+                let at = i + j + 1;
+                format!("{}{base}{}", &html[..at], &html[at..])
+            }
+            None => format!("{base}{html}"),
+        },
+        None => format!("{base}{html}"),
+    }
 }
 
 /// The caller inside the job's organization, allowed to see results, and

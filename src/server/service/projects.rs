@@ -11,8 +11,8 @@ use super::audit::{self, Change};
 use super::{collect_fields, paging, parse_name};
 use crate::error::AppError;
 use crate::model::{
-    AgentKind, AgentSettings, DiffKind, DiffLine, ExtractionRule, InstructionDiff,
-    InstructionVersion, OutputField, Page, Project, ProjectSummary, VersionSummary,
+    AgentKind, AgentSettings, BrowserStep, DiffKind, DiffLine, ExtractionRule, InstructionDiff,
+    InstructionVersion, OutputField, Page, Project, ProjectSummary, StepAction, VersionSummary,
 };
 use crate::server::auth::rbac::{require, Actor, OrgCtx, Permission};
 use crate::server::db;
@@ -495,6 +495,78 @@ pub fn parse_price(raw: &str) -> Result<i64, AppError> {
     Ok(micros)
 }
 
+/// Whether `selector` is CSS a page can be searched with.
+fn check_selector(selector: &str) -> Result<(), String> {
+    if selector.chars().count() > 500 {
+        return Err("Use a selector of at most 500 characters.".into());
+    }
+    scraper::Selector::parse(selector)
+        .map(|_| ())
+        .map_err(|e| format!("{selector:?} is not a CSS selector: {e}"))
+}
+
+/// Checks the browser steps; a fault is named by its place, e.g.
+/// `steps[2].selector`.
+fn check_steps(steps: &[BrowserStep]) -> Result<(), AppError> {
+    if steps.len() > BrowserStep::MAX {
+        return Err(AppError::field(
+            "steps",
+            format!("Use at most {} steps.", BrowserStep::MAX),
+        ));
+    }
+    for (i, step) in steps.iter().enumerate() {
+        let at = |part: &str| format!("steps[{i}].{part}");
+        let needs_selector = matches!(step.action, StepAction::Click | StepAction::Fill);
+        match (needs_selector, step.selector.as_deref().map(str::trim)) {
+            (true, None | Some("")) => {
+                return Err(AppError::field(
+                    &at("selector"),
+                    format!(
+                        "A {} step needs the CSS selector of its element.",
+                        step.action
+                    ),
+                ))
+            }
+            (_, Some(sel)) if !sel.is_empty() => {
+                check_selector(sel).map_err(|why| AppError::field(&at("selector"), why))?
+            }
+            _ => {}
+        }
+        match step.action {
+            StepAction::Fill if step.value.is_none() => {
+                return Err(AppError::field(
+                    &at("value"),
+                    "A fill step needs the text to type.",
+                ))
+            }
+            StepAction::Wait => match step.ms {
+                Some(ms) if (1..=BrowserStep::MAX_WAIT_MS).contains(&ms) => {}
+                _ => {
+                    return Err(AppError::field(
+                        &at("ms"),
+                        format!(
+                            "A wait step waits 1 to {} milliseconds.",
+                            BrowserStep::MAX_WAIT_MS
+                        ),
+                    ))
+                }
+            },
+            StepAction::Scroll => match step.times {
+                None => {}
+                Some(n) if (1..=BrowserStep::MAX_SCROLLS).contains(&n) => {}
+                Some(_) => {
+                    return Err(AppError::field(
+                        &at("times"),
+                        format!("Scroll 1 to {} times.", BrowserStep::MAX_SCROLLS),
+                    ))
+                }
+            },
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Changes a project's agent settings (checked field by field).
 pub async fn update_agent(
     db: &PgPool,
@@ -539,14 +611,33 @@ pub async fn update_agent(
             "Use a price from 0 to 1000 per job.",
         ))
     };
+    let kind = if settings.kind == AgentKind::Snapshot {
+        Err(AppError::field(
+            "kind",
+            "snapshot is chosen per run (re-extract from a run's pages), not as a project's agent.",
+        ))
+    } else {
+        Ok(())
+    };
+    let wait_for = match settings.wait_for.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(sel) => check_selector(sel)
+            .map(|()| Some(sel.to_string()))
+            .map_err(|why| AppError::field("wait_for", why)),
+    };
+    let steps = check_steps(&settings.steps);
     collect_fields([
+        kind,
         remote_url.as_ref().map(|_| ()).map_err(Clone::clone),
         timeout,
         retries,
         price,
+        wait_for.as_ref().map(|_| ()).map_err(Clone::clone),
+        steps,
     ])?;
     let settings = AgentSettings {
         remote_url: remote_url?,
+        wait_for: wait_for?,
         ..settings
     };
     let mut tx = db.begin().await?;

@@ -21,7 +21,7 @@ pub mod visible;
 use std::cell::OnceCell;
 
 use scraper::{ElementRef, Html, Selector};
-use serde_json::Value;
+use serde_json::{json, Map, Value};
 
 use crate::model::{ExtractionRule, OutputField, ValueType};
 use crate::server::values::price::{self, Notation};
@@ -1118,6 +1118,65 @@ fn finish(a: Attribute, field_type: ValueType, c: &Raw, locale: Option<&str>) ->
         return price::amount(&v, c.notation);
     }
     Some(v)
+}
+
+/// Every field's value (null when its rule finds nothing), with why: the
+/// source that won and the candidates that lost.
+pub struct Extracted {
+    pub values: Map<String, Value>,
+    /// Per field: `{source, passed_over: [{value, source}]}`.
+    pub sources: Map<String, Value>,
+    /// One log line per field.
+    pub lines: Vec<(&'static str, String)>,
+}
+
+/// The rules extractor: reads every field of `fields` from the page by its
+/// rule. Every source (fetched, rendered or stored page) ends here.
+pub fn extract_all(html: &str, url: &str, fields: &[OutputField]) -> Extracted {
+    let page = Page::parse_at(html, Some(url));
+    let mut out = Extracted {
+        values: Map::new(),
+        sources: Map::new(),
+        lines: Vec::new(),
+    };
+    for f in fields {
+        let e = page.explain(f);
+        let lost = e
+            .passed_over
+            .iter()
+            .map(|c| format!("{:?} from {}", c.value, c.source))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let line = match (&e.value, &e.source) {
+            (Some(v), Some(source)) if lost.is_empty() => {
+                ("info", format!("{}: {v:?} from {source}", f.name))
+            }
+            (Some(v), Some(source)) => (
+                "info",
+                format!("{}: {v:?} from {source}; passed over {lost}", f.name),
+            ),
+            _ if lost.is_empty() => ("warn", format!("{}: no value found", f.name)),
+            _ => (
+                "warn",
+                format!("{}: no value found; rejected {lost}", f.name),
+            ),
+        };
+        out.lines.push(line);
+        out.sources.insert(
+            f.name.clone(),
+            json!({
+                "source": e.source,
+                "passed_over": e.passed_over.iter()
+                    .map(|c| json!({"value": c.value, "source": c.source}))
+                    .collect::<Vec<_>>(),
+            }),
+        );
+        out.values.insert(
+            f.name.clone(),
+            e.value.map(Value::String).unwrap_or(Value::Null),
+        );
+    }
+    out
 }
 
 #[cfg(test)]

@@ -4,74 +4,14 @@
 
 use std::time::Duration;
 
-use serde_json::{json, Map, Value};
+use serde_json::json;
 
-use super::extract::Page;
-use super::fetch::{self, FetchPolicy};
-use super::{Agent, AgentError, AgentOutput, JobInput, Progress};
-use crate::model::OutputField;
+use crate::server::agents::extract::{extract_all, Extracted};
+use crate::server::agents::fetch::{self, FetchPolicy};
+use crate::server::agents::{Agent, AgentError, AgentOutput, JobInput, PageCopy, Progress};
 
 /// Pages up to this size are parsed on the job's own task.
 const INLINE_PARSE_BYTES: usize = 256 * 1024;
-
-/// Every field's value (null when its rule finds nothing), with why: the
-/// source that won and the candidates that lost.
-pub(super) struct Extracted {
-    pub values: Map<String, Value>,
-    /// Per field: `{source, passed_over: [{value, source}]}`.
-    pub sources: Map<String, Value>,
-    /// One log line per field.
-    pub lines: Vec<(&'static str, String)>,
-}
-
-/// Reads every field of `fields` from the page by its rule (the browser
-/// agent reads its rendered DOM the same way).
-pub(super) fn extract_all(html: &str, url: &str, fields: &[OutputField]) -> Extracted {
-    let page = Page::parse_at(html, Some(url));
-    let mut out = Extracted {
-        values: Map::new(),
-        sources: Map::new(),
-        lines: Vec::new(),
-    };
-    for f in fields {
-        let e = page.explain(f);
-        let lost = e
-            .passed_over
-            .iter()
-            .map(|c| format!("{:?} from {}", c.value, c.source))
-            .collect::<Vec<_>>()
-            .join("; ");
-        let line = match (&e.value, &e.source) {
-            (Some(v), Some(source)) if lost.is_empty() => {
-                ("info", format!("{}: {v:?} from {source}", f.name))
-            }
-            (Some(v), Some(source)) => (
-                "info",
-                format!("{}: {v:?} from {source}; passed over {lost}", f.name),
-            ),
-            _ if lost.is_empty() => ("warn", format!("{}: no value found", f.name)),
-            _ => (
-                "warn",
-                format!("{}: no value found; rejected {lost}", f.name),
-            ),
-        };
-        out.lines.push(line);
-        out.sources.insert(
-            f.name.clone(),
-            json!({
-                "source": e.source,
-                "passed_over": e.passed_over.iter()
-                    .map(|c| json!({"value": c.value, "source": c.source}))
-                    .collect::<Vec<_>>(),
-            }),
-        );
-        out.values.insert(
-            f.name.clone(),
-            e.value.map(Value::String).unwrap_or(Value::Null),
-        );
-    }
-    out
-}
 
 pub struct HttpAgent {
     pub client: reqwest::Client,
@@ -120,18 +60,24 @@ impl Agent for HttpAgent {
             values, sources, ..
         } = extracted;
         progress.step("Done", Some(&page.url), Some(100));
+        let bytes = page.body.len();
+        let copy = PageCopy {
+            url: page.url.clone(),
+            html: page.body,
+        };
         Ok(AgentOutput {
             raw: json!({
                 "agent": "http",
                 "url": page.url,
                 "status": page.status,
                 "redirects": page.hops,
-                "bytes": page.body.len(),
+                "bytes": bytes,
                 "elapsed_ms": page.elapsed.as_millis() as u64,
                 "values": values,
                 "sources": sources,
             }),
             values,
+            page: Some(copy),
         })
     }
 }

@@ -15,9 +15,12 @@
 //! in the attempt's log. Only http, https, data and blob URLs load.
 //!
 //! A job: open the page, wait for its load event and then for the network
-//! to be quiet (no request started or finished for 500 ms, within the
-//! project's timeout), read the rendered DOM, take a JPEG of the viewport
-//! (also of a page that failed), close the context.
+//! to be quiet (no request started or finished for 500 ms) or for the
+//! project's "wait for" selector, run the project's scripted steps (click,
+//! scroll, wait, fill; the network is let go quiet after each), read the
+//! rendered DOM, take a JPEG of the viewport (also of a page that failed),
+//! close the context. All of it within the project's timeout; every stage
+//! is logged with its duration, with the page's console errors.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -37,6 +40,9 @@ use chromiumoxide::cdp::browser_protocol::page::{CaptureScreenshotFormat, Naviga
 use chromiumoxide::cdp::browser_protocol::target::{
     CreateBrowserContextParams, CreateTargetParams, GetBrowserContextsParams,
 };
+use chromiumoxide::cdp::js_protocol::runtime::{
+    ConsoleApiCalledType, EventConsoleApiCalled, EventExceptionThrown,
+};
 use chromiumoxide::handler::viewport::Viewport;
 use chromiumoxide::page::ScreenshotParams;
 use chromiumoxide::Page;
@@ -45,9 +51,10 @@ use serde_json::json;
 use sqlx::PgPool;
 use tokio::sync::{Mutex, Semaphore};
 
-use super::fetch::{is_private, FetchPolicy};
-use super::http::extract_all;
-use super::{Agent, AgentError, AgentOutput, JobInput, Progress};
+use crate::model::{BrowserStep, StepAction};
+use crate::server::agents::extract::extract_all;
+use crate::server::agents::fetch::{is_private, FetchPolicy};
+use crate::server::agents::{Agent, AgentError, AgentOutput, JobInput, PageCopy, Progress};
 use crate::server::db;
 
 /// The viewport every page is rendered and photographed at.
@@ -395,6 +402,155 @@ fn status_error(status: i64) -> Option<AgentError> {
     }
 }
 
+/// Waits until no request started or ended for [`QUIET`], and logs how
+/// long that took and the requests so far.
+async fn quiet(traffic: &Traffic, progress: &Progress) {
+    let waited = Instant::now();
+    while traffic.quiet_for() < QUIET {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    progress.log(
+        "info",
+        &format!(
+            "Network quiet after {} ms more ({} requests made, {} blocked)",
+            waited.elapsed().as_millis(),
+            traffic.allowed.load(Ordering::Relaxed),
+            traffic.blocked.load(Ordering::Relaxed)
+        ),
+    );
+}
+
+fn page_gone(e: chromiumoxide::error::CdpError) -> AgentError {
+    AgentError::transient("browser_crashed", format!("The page went away: {e}"))
+}
+
+/// Runs `script` (a function of one argument) in the page with `arg`.
+async fn call(
+    page: &Page,
+    script: &str,
+    arg: serde_json::Value,
+) -> Result<serde_json::Value, AgentError> {
+    // The argument travels as JSON text inside the expression: selectors
+    // and values can't break out of their string.
+    let expression = format!("({script})({arg})");
+    let result = page.evaluate(expression).await.map_err(page_gone)?;
+    Ok(result.value().cloned().unwrap_or(serde_json::Value::Null))
+}
+
+/// Whether an element matches `selector` now.
+async fn matches(page: &Page, selector: &str) -> Result<bool, AgentError> {
+    let found = call(
+        page,
+        "s => document.querySelector(s) !== null",
+        json!(selector),
+    )
+    .await?;
+    Ok(found == serde_json::Value::Bool(true))
+}
+
+/// Runs one scripted step; false when its element is not on the page.
+async fn run_step(page: &Page, step: &BrowserStep) -> Result<bool, AgentError> {
+    let selector = step.selector.clone().unwrap_or_default();
+    match step.action {
+        StepAction::Click => {
+            if !matches(page, &selector).await? {
+                return Ok(false);
+            }
+            // A real click (scrolled into view, mouse events at its
+            // centre), as a person would.
+            let element = page
+                .find_element(selector.as_str())
+                .await
+                .map_err(page_gone)?;
+            element.click().await.map_err(page_gone)?;
+            Ok(true)
+        }
+        StepAction::Scroll => {
+            for _ in 0..step.times.unwrap_or(1) {
+                call(
+                    page,
+                    "_ => window.scrollTo(0, document.documentElement.scrollHeight)",
+                    serde_json::Value::Null,
+                )
+                .await?;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Ok(true)
+        }
+        StepAction::Wait => {
+            tokio::time::sleep(Duration::from_millis(step.ms.unwrap_or(0) as u64)).await;
+            Ok(true)
+        }
+        StepAction::Fill => {
+            let filled = call(
+                page,
+                "a => { const e = document.querySelector(a[0]); if (!e) return false; \
+                 e.focus(); e.value = a[1]; \
+                 e.dispatchEvent(new Event('input', {bubbles: true})); \
+                 e.dispatchEvent(new Event('change', {bubbles: true})); return true; }",
+                json!([selector, step.value.clone().unwrap_or_default()]),
+            )
+            .await?;
+            Ok(filled == serde_json::Value::Bool(true))
+        }
+    }
+}
+
+/// Logs the page's console errors and uncaught exceptions (at most 20)
+/// for as long as the page lives.
+fn watch_console(page: Arc<Page>, progress: Arc<Progress>) {
+    const MAX: usize = 20;
+    let seen = Arc::new(AtomicUsize::new(0));
+    let console = {
+        let (page, progress, seen) = (page.clone(), progress.clone(), seen.clone());
+        async move {
+            let Ok(mut events) = page.event_listener::<EventConsoleApiCalled>().await else {
+                return;
+            };
+            while let Some(event) = events.next().await {
+                if event.r#type != ConsoleApiCalledType::Error
+                    || seen.fetch_add(1, Ordering::Relaxed) >= MAX
+                {
+                    continue;
+                }
+                let text = event
+                    .args
+                    .iter()
+                    .map(|a| match &a.value {
+                        Some(serde_json::Value::String(s)) => s.clone(),
+                        Some(v) => v.to_string(),
+                        None => a.description.clone().unwrap_or_default(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                progress.log("warn", &format!("Console error: {text}"));
+            }
+        }
+    };
+    let thrown = async move {
+        let Ok(mut events) = page.event_listener::<EventExceptionThrown>().await else {
+            return;
+        };
+        while let Some(event) = events.next().await {
+            if seen.fetch_add(1, Ordering::Relaxed) >= MAX {
+                continue;
+            }
+            let d = &event.exception_details;
+            let what = d
+                .exception
+                .as_ref()
+                .and_then(|e| e.description.clone())
+                .unwrap_or_else(|| d.text.clone());
+            progress.log(
+                "warn",
+                &format!("Uncaught exception at line {}: {what}", d.line_number + 1),
+            );
+        }
+    };
+    tokio::spawn(console);
+    tokio::spawn(thrown);
+}
+
 /// The parts of an attempt that need the page, within the job's timeout.
 async fn render(
     page: &Arc<Page>,
@@ -437,24 +593,52 @@ async fn render(
         "info",
         &format!("Loaded in {} ms", started.elapsed().as_millis()),
     );
-    progress.step(
-        "Waiting for the network to be quiet",
-        Some(&job.url),
-        Some(40),
-    );
-    let waited = Instant::now();
-    while traffic.quiet_for() < QUIET {
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    match job.wait_for.as_deref() {
+        Some(selector) => {
+            progress.step(&format!("Waiting for {selector}"), Some(&job.url), Some(40));
+            let waited = Instant::now();
+            while !matches(page, selector).await? {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            progress.log(
+                "info",
+                &format!(
+                    "{selector} appeared after {} ms",
+                    waited.elapsed().as_millis()
+                ),
+            );
+        }
+        None => {
+            progress.step(
+                "Waiting for the network to be quiet",
+                Some(&job.url),
+                Some(40),
+            );
+            quiet(traffic, progress).await;
+        }
     }
-    progress.log(
-        "info",
-        &format!(
-            "Network quiet after {} ms more ({} requests made, {} blocked)",
-            waited.elapsed().as_millis(),
-            traffic.allowed.load(Ordering::Relaxed),
-            traffic.blocked.load(Ordering::Relaxed)
-        ),
-    );
+    for (i, step) in job.steps.iter().enumerate() {
+        let what = format!("Step {} of {}: {}", i + 1, job.steps.len(), step.describe());
+        progress.step(&what, Some(&job.url), Some(50));
+        let began = Instant::now();
+        // Quiet counts from the step: what it sets off may take a moment
+        // to start.
+        traffic.touch();
+        let done = run_step(page, step).await?;
+        if done && matches!(step.action, StepAction::Click | StepAction::Scroll) {
+            // What the step set off (a fetch, new content) settles first.
+            quiet(traffic, progress).await;
+        }
+        let outcome = if done {
+            "done"
+        } else {
+            "no element matches; skipped"
+        };
+        progress.log(
+            if done { "info" } else { "warn" },
+            &format!("{what}: {outcome} in {} ms", began.elapsed().as_millis()),
+        );
+    }
     let url = page
         .url()
         .await
@@ -509,6 +693,7 @@ impl Agent for BrowserAgent {
             sink.clone(),
         );
         watch_endings(page.clone(), traffic.clone());
+        watch_console(page.clone(), sink.clone());
         let timeout = Duration::from_secs(job.timeout_secs.max(1) as u64);
         let rendered =
             match tokio::time::timeout(timeout, render(&page, job, &traffic, progress)).await {
@@ -518,9 +703,7 @@ impl Agent for BrowserAgent {
                     format!("The page was not ready within {} s.", timeout.as_secs()),
                 )),
             };
-        for line in sink.log_lines() {
-            progress.log(&line.level, &line.message);
-        }
+        progress.merge(&sink);
         // A picture of what the agent saw, whatever came of it.
         let shot = page
             .screenshot(
@@ -559,6 +742,7 @@ impl Agent for BrowserAgent {
                 "sources": extracted.sources,
             }),
             values: extracted.values,
+            page: Some(PageCopy { url, html }),
         })
     }
 }

@@ -1,0 +1,392 @@
+//! Kept pages and the snapshot source over the real router and Postgres:
+//! a test run keeps the page of every attempt (served sandboxed, to its
+//! organization only); a snapshot run re-reads those pages without a
+//! single request to the site, reproduces the values, and gives new ones
+//! after a rule change. Also the browser settings' validation and the
+//! retention of pages and screenshots.
+
+#![cfg(feature = "ssr")]
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{Path, State};
+use axum::response::Html;
+use common::{spawn_app, spawn_workers, TestApp};
+use mino::server::demo::{pages_html, product};
+use serde_json::{json, Value};
+use sqlx::PgPool;
+
+/// A shop of demo product pages that counts the requests it answers.
+async fn counting_shop() -> (String, Arc<AtomicUsize>) {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let app = axum::Router::new()
+        .route(
+            "/p/{n}",
+            axum::routing::get(
+                |State(hits): State<Arc<AtomicUsize>>, Path(n): Path<u32>| async move {
+                    hits.fetch_add(1, Ordering::SeqCst);
+                    Html(pages_html(&product(n)))
+                },
+            ),
+        )
+        .with_state(hits.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}"), hits)
+}
+
+async fn finish(app: &TestApp, c: &reqwest::Client, id: &str) -> Value {
+    let start = Instant::now();
+    loop {
+        let e = app.get(c, &format!("/api/v1/executions/{id}")).await.body;
+        if e["state"] == "completed" {
+            return e;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the run did not finish: {e}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Each job's extracted values, in row order.
+async fn values(app: &TestApp, c: &reqwest::Client, id: &str) -> Vec<Value> {
+    let jobs = app
+        .get(c, &format!("/api/v1/executions/{id}/jobs"))
+        .await
+        .body;
+    let mut items = jobs["items"].as_array().unwrap().clone();
+    items.sort_by_key(|j| j["row_index"].as_i64());
+    items.iter().map(|j| j["extracted"].clone()).collect()
+}
+
+#[sqlx::test]
+async fn a_snapshot_run_rereads_kept_pages_without_fetching(db: PgPool) {
+    let app = spawn_app(db).await;
+    let (shop, hits) = counting_shop().await;
+    let (c, _) = app.user("own@example.com", "Owen").await;
+    let org = app.org(&c, "Acme").await;
+    let project = app.project(&c, &org, "Shop").await;
+    let mut csv = String::from("url,gt_title,gt_price\n");
+    for n in [1, 2, 3] {
+        let p = product(n);
+        csv.push_str(&format!("{shop}/p/{n},{},{}\n", p.title, p.price()));
+    }
+    let r = app.upload(&c, &project, &csv, "").await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let batch = r.body["id"].as_str().unwrap().to_string();
+    let stop = spawn_workers(&app);
+
+    // A test run keeps every page it read.
+    let r = app
+        .post(
+            &c,
+            &format!("/api/v1/batches/{batch}/executions"),
+            json!({"mode": "test", "max_retries": 0}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let first = r.body["id"].as_str().unwrap().to_string();
+    let e = finish(&app, &c, &first).await;
+    assert_eq!(e["keeps_pages"], true);
+    assert_eq!(e["extractor"], "rules");
+    assert_eq!(hits.load(Ordering::SeqCst), 3);
+    let fetched = values(&app, &c, &first).await;
+    assert_eq!(fetched[0]["price"], json!(product(1).price()));
+
+    // The kept page, sandboxed, to the organization only.
+    let jobs = app
+        .get(&c, &format!("/api/v1/executions/{first}/jobs"))
+        .await
+        .body;
+    let job = &jobs["items"][0];
+    let detail = app
+        .get(&c, &format!("/api/v1/jobs/{}", job["id"]))
+        .await
+        .body;
+    let attempt = &detail["attempts"][0];
+    assert_eq!(
+        attempt["screenshot_url"],
+        Value::Null,
+        "http takes no picture"
+    );
+    let page_url = attempt["page_url"]
+        .as_str()
+        .expect("a kept page")
+        .to_string();
+    let r = app.open(&c, &page_url).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "text/html; charset=utf-8");
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(csp.starts_with("sandbox"), "{csp}");
+    assert!(csp.contains("script-src 'none'"), "{csp}");
+    let html = r.text().await.unwrap();
+    let row_url = job["url"].as_str().unwrap();
+    assert!(
+        html.contains(&format!("<base href=\"{row_url}\">")),
+        "{}",
+        &html[..300.min(html.len())]
+    );
+    assert!(html.contains(&product(1).title));
+    let (other, _) = app.user("eve@example.com", "Eve").await;
+    app.org(&other, "Elsewhere").await;
+    assert_eq!(app.open(&other, &page_url).await.status(), 404);
+    assert_eq!(
+        app.open(&c, "/api/v1/attempts/999999999/page")
+            .await
+            .status(),
+        404
+    );
+
+    // Re-extracted from those pages: the same values, no request made.
+    let r = app
+        .post(
+            &c,
+            &format!("/api/v1/batches/{batch}/executions"),
+            json!({"mode": "test", "agent": "snapshot", "from_execution": first}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    assert_eq!(r.body["agent"], "snapshot");
+    assert_eq!(r.body["pages_from"], json!(first));
+    let again = r.body["id"].as_str().unwrap().to_string();
+    let e = finish(&app, &c, &again).await;
+    assert_eq!(
+        (e["total"].as_i64(), e["completed"].as_i64()),
+        (Some(3), Some(3))
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 3, "the snapshot run fetched");
+    assert_eq!(values(&app, &c, &again).await, fetched);
+    // Its attempts say where the page came from.
+    let jobs = app
+        .get(&c, &format!("/api/v1/executions/{again}/jobs"))
+        .await
+        .body;
+    let detail = app
+        .get(&c, &format!("/api/v1/jobs/{}", jobs["items"][0]["id"]))
+        .await
+        .body;
+    let log = detail["attempts"][0]["log"].to_string();
+    assert!(log.contains("nothing fetched"), "{log}");
+
+    // After a rule change, the same pages give the new values.
+    let r = app
+        .patch(
+            &c,
+            &format!("/api/v1/projects/{project}/fields/title"),
+            json!({"rule": {"kind": "css", "selector": "footer p"}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let r = app
+        .post(
+            &c,
+            &format!("/api/v1/batches/{batch}/executions"),
+            json!({"mode": "test", "from_execution": again}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    assert_eq!(
+        r.body["pages_from"],
+        json!(first),
+        "a snapshot of a snapshot reads the original pages"
+    );
+    let third = r.body["id"].as_str().unwrap().to_string();
+    finish(&app, &c, &third).await;
+    let changed = values(&app, &c, &third).await;
+    assert_eq!(
+        changed[0]["title"],
+        json!("Free shipping over $50. Prices include VAT.")
+    );
+    assert_eq!(changed[0]["price"], fetched[0]["price"]);
+    assert_eq!(hits.load(Ordering::SeqCst), 3);
+    let _ = stop.send(true);
+
+    // What a snapshot run needs, named.
+    for (body, field) in [
+        (
+            json!({"mode": "test", "agent": "snapshot"}),
+            "from_execution",
+        ),
+        (
+            json!({"mode": "test", "agent": "snapshot", "from_execution": uuid::Uuid::new_v4()}),
+            "from_execution",
+        ),
+        (
+            json!({"mode": "test", "agent": "http", "from_execution": first}),
+            "from_execution",
+        ),
+        (json!({"mode": "test", "extractor": "magic"}), "extractor"),
+    ] {
+        let r = app
+            .post(
+                &c,
+                &format!("/api/v1/batches/{batch}/executions"),
+                body.clone(),
+            )
+            .await;
+        assert_eq!(r.status, 400, "{body}: {:?}", r.body);
+        assert!(r.field(field).is_some(), "{body}: {:?}", r.body);
+    }
+    // Pages of another batch's run don't fit this one.
+    let r = app.upload(&c, &project, &csv, "").await;
+    let other_batch = r.body["id"].as_str().unwrap().to_string();
+    let r = app
+        .post(
+            &c,
+            &format!("/api/v1/batches/{other_batch}/executions"),
+            json!({"mode": "test", "from_execution": first}),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{:?}", r.body);
+    assert!(
+        r.field("from_execution").unwrap().contains("another batch"),
+        "{:?}",
+        r.body
+    );
+}
+
+#[sqlx::test]
+async fn browser_settings_are_checked_field_by_field(db: PgPool) {
+    let app = spawn_app(db).await;
+    let (c, _) = app.user("own@example.com", "Owen").await;
+    let org = app.org(&c, "Acme").await;
+    let project = app.project(&c, &org, "Shop").await;
+    let path = format!("/api/v1/projects/{project}/agent");
+    let r = app
+        .patch(
+            &c,
+            &path,
+            json!({"kind": "browser", "wait_for": "#price", "keep_pages": true,
+                   "steps": [{"action": "click", "selector": "#show-price"},
+                             {"action": "scroll", "times": 2},
+                             {"action": "wait", "ms": 300},
+                             {"action": "fill", "selector": "input[name=q]", "value": "mug"}]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["agent"]["wait_for"], "#price");
+    assert_eq!(r.body["agent"]["keep_pages"], true);
+    assert_eq!(r.body["agent"]["steps"].as_array().unwrap().len(), 4);
+    assert_eq!(r.body["agent"]["extractor"], "rules");
+    for (body, field) in [
+        (json!({"steps": [{"action": "click"}]}), "steps[0].selector"),
+        (
+            json!({"steps": [{"action": "wait", "ms": 100}, {"action": "click", "selector": "a[["}]}),
+            "steps[1].selector",
+        ),
+        (json!({"steps": [{"action": "wait"}]}), "steps[0].ms"),
+        (
+            json!({"steps": [{"action": "scroll", "times": 500}]}),
+            "steps[0].times",
+        ),
+        (
+            json!({"steps": [{"action": "fill", "selector": "#q"}]}),
+            "steps[0].value",
+        ),
+        (json!({"wait_for": "##"}), "wait_for"),
+        (json!({"kind": "snapshot"}), "kind"),
+    ] {
+        let r = app.patch(&c, &path, body.clone()).await;
+        assert_eq!(r.status, 400, "{body}: {:?}", r.body);
+        assert!(r.field(field).is_some(), "{body}: {:?}", r.body);
+    }
+    // Nothing half-written: the settings are as last saved.
+    let p = app
+        .get(&c, &format!("/api/v1/projects/{project}"))
+        .await
+        .body;
+    assert_eq!(p["agent"]["steps"].as_array().unwrap().len(), 4);
+    // A step the API doesn't know is refused by name.
+    let r = app
+        .patch(
+            &c,
+            &path,
+            json!({"steps": [{"action": "hover", "selector": "a"}]}),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{:?}", r.body);
+}
+
+#[sqlx::test]
+async fn retention_removes_old_pages_and_screenshots(db: PgPool) {
+    let app = spawn_app(db.clone()).await;
+    let (c, _) = app.user("own@example.com", "Owen").await;
+    let org = app.org(&c, "Acme").await;
+    let project = app.project(&c, &org, "Shop").await;
+    let (shop, _) = counting_shop().await;
+    let csv = format!("url,gt_title\n{shop}/p/1,x\n{shop}/p/2,y\n");
+    let batch = app.upload(&c, &project, &csv, "").await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let stop = spawn_workers(&app);
+    let r = app
+        .post(
+            &c,
+            &format!("/api/v1/batches/{batch}/executions"),
+            json!({"mode": "test"}),
+        )
+        .await;
+    let id = r.body["id"].as_str().unwrap().to_string();
+    finish(&app, &c, &id).await;
+    let _ = stop.send(true);
+    let jobs: Vec<i64> = sqlx::query_scalar("select job_id from attempt_pages order by job_id")
+        .fetch_all(&db)
+        .await
+        .unwrap();
+    assert_eq!(jobs.len(), 2);
+    for job in &jobs {
+        mino::server::db::screenshots::store(&db, *job, 1, &[0xff, 0xd8, 0xff])
+            .await
+            .unwrap();
+    }
+    // One of each is older than the retention.
+    sqlx::query(
+        "update attempt_pages set created_at = now() - interval '31 days' where job_id = $1",
+    )
+    .bind(jobs[0])
+    .execute(&db)
+    .await
+    .unwrap();
+    sqlx::query(
+        "update attempt_screenshots set created_at = now() - interval '31 days' where job_id = $1",
+    )
+    .bind(jobs[0])
+    .execute(&db)
+    .await
+    .unwrap();
+    assert_eq!(
+        mino::server::db::pages::delete_older_than(&db, 30)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        mino::server::db::screenshots::delete_older_than(&db, 30)
+            .await
+            .unwrap(),
+        1
+    );
+    // A second cleanup (another process) finds nothing left to do.
+    assert_eq!(
+        mino::server::db::pages::delete_older_than(&db, 30)
+            .await
+            .unwrap(),
+        0
+    );
+    let left: Vec<i64> = sqlx::query_scalar("select job_id from attempt_pages")
+        .fetch_all(&db)
+        .await
+        .unwrap();
+    assert_eq!(left, vec![jobs[1]]);
+}
