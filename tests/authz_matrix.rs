@@ -84,7 +84,7 @@ struct Fixture {
     job: String,
     /// Row 1 of the batch.
     row: String,
-    /// An attempt of the job, with a screenshot.
+    /// An attempt of the job, with a screenshot and a kept page.
     attempt: String,
     /// A finished export of the execution.
     export: String,
@@ -197,7 +197,7 @@ async fn fixture(app: &TestApp, n: usize, who: Who) -> Fixture {
         .fetch_one(&app.db)
         .await
         .unwrap();
-    // An attempt with a screenshot, as a browser job leaves one.
+    // An attempt with a screenshot and a kept page, as a browser job leaves.
     let attempt: i64 = sqlx::query_scalar(
         "insert into attempts (job_id, n, worker, started_at) values ($1, 99, 'fixture', now())
          returning id",
@@ -207,6 +207,12 @@ async fn fixture(app: &TestApp, n: usize, who: Who) -> Fixture {
     .await
     .unwrap();
     mino::server::db::screenshots::store(&app.db, job, 99, b"\xff\xd8 fixture")
+        .await
+        .unwrap();
+    let page = mino::server::agents::sources::snapshot::gzip(
+        "<html><head></head><body>kept</body></html>",
+    );
+    mino::server::db::pages::store(&app.db, job, 99, "https://shop.example/p/1", &page, 43)
         .await
         .unwrap();
     let x = app
@@ -389,6 +395,7 @@ fn rest_rows() -> Vec<(&'static str, &'static str, Expect)> {
         ("PATCH", "/api/v1/rows/{id}/ground-truth", ORG_WRITE(200)),
         ("GET", "/api/v1/rows/{id}/history", ORG_READ(200)),
         ("GET", "/api/v1/attempts/{id}/screenshot", ORG_READ(200)),
+        ("GET", "/api/v1/attempts/{id}/page", ORG_READ(200)),
         (
             "POST",
             "/api/v1/batches/{id}/ground-truth/bulk-set",

@@ -62,7 +62,7 @@ fn job(url: String) -> JobInput {
 #[sqlx::test]
 async fn script_rendered_products_are_read_by_the_browser_and_missed_by_http(db: PgPool) {
     let app = spawn_app(db.clone()).await;
-    let browser = BrowserAgent::new(db, local(), 2);
+    let browser = BrowserAgent::new(db, local(), 2, "agent-test");
     let http = HttpAgent {
         client: client(&local()),
         policy: local(),
@@ -117,7 +117,7 @@ async fn script_rendered_products_are_read_by_the_browser_and_missed_by_http(db:
 #[sqlx::test]
 async fn a_click_step_reveals_what_only_a_click_shows(db: PgPool) {
     let app = spawn_app(db.clone()).await;
-    let browser = BrowserAgent::new(db, local(), 2);
+    let browser = BrowserAgent::new(db, local(), 2, "agent-test");
     let http = HttpAgent {
         client: client(&local()),
         policy: local(),
@@ -270,4 +270,149 @@ async fn a_browser_run_keeps_a_screenshot_of_every_attempt_for_its_organization(
     let (other, _) = app.user("eve@example.com", "Eve").await;
     app.org(&other, "Elsewhere").await;
     assert_eq!(app.open(&other, &shots[0]).await.status(), 404);
+}
+
+/// In-process workers named `worker` (their browser's profile carries the
+/// name, so this test can find its own Chromium among the others').
+fn named_workers(app: &common::TestApp, worker: &str) -> tokio::sync::watch::Sender<bool> {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    mino::server::executor::spawn(
+        app.db.clone(),
+        mino::server::executor::Settings {
+            slots: 8,
+            allow_private_targets: true,
+            worker_id: worker.into(),
+            lease: mino::server::executor::LEASE,
+        },
+        mino::server::live::Hub::start(app.db.clone(), stopped.clone()),
+        stopped,
+    );
+    stop
+}
+
+/// Polls the execution until `done` says so, within `limit`; the last
+/// state seen, and the most jobs seen running at once.
+async fn watch(
+    app: &common::TestApp,
+    c: &reqwest::Client,
+    id: &str,
+    limit: Duration,
+    done: impl Fn(&Value) -> bool,
+) -> (Value, i64) {
+    let start = Instant::now();
+    let mut peak = 0;
+    loop {
+        let e = app.get(c, &format!("/api/v1/executions/{id}")).await.body;
+        peak = peak.max(e["running"].as_i64().unwrap_or(0));
+        if done(&e) {
+            return (e, peak);
+        }
+        assert!(start.elapsed() < limit, "gave up waiting: {e}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[sqlx::test]
+async fn browser_jobs_obey_stop_concurrency_and_survive_a_browser_crash(db: PgPool) {
+    let app = spawn_app(db).await;
+    let (c, _) = app.user("own@example.com", "Owen").await;
+    let org = app.org(&c, "Acme").await;
+    let project = app.project(&c, &org, "Slow pages").await;
+    // Every job lingers on its page for a while.
+    let r = app
+        .patch(
+            &c,
+            &format!("/api/v1/projects/{project}/agent"),
+            json!({"kind": "browser", "timeout_secs": 30,
+                   "steps": [{"action": "wait", "ms": 1500}]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let mut csv = String::from("url,gt_price\n");
+    for n in 1..=6 {
+        csv.push_str(&format!(
+            "{},{}\n",
+            app.url(&format!("/demo/products/{n}")),
+            product(n).price()
+        ));
+    }
+    let batch = app.upload(&c, &project, &csv, "").await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let _workers = named_workers(&app, "browser-executor-test");
+    let start = |body: Value| {
+        let (app, c, batch) = (&app, &c, &batch);
+        async move {
+            let r = app
+                .post(c, &format!("/api/v1/batches/{batch}/executions"), body)
+                .await;
+            assert_eq!(r.status, 201, "{:?}", r.body);
+            r.body["id"].as_str().unwrap().to_string()
+        }
+    };
+
+    // The execution's concurrency holds for browser jobs.
+    let id = start(json!({"mode": "production", "concurrency": 2, "max_retries": 0})).await;
+    let (e, peak) = watch(&app, &c, &id, Duration::from_secs(60), |e| {
+        e["state"] == "completed"
+    })
+    .await;
+    assert_eq!(e["completed"], 6, "{e}");
+    assert_eq!(peak, 2, "at most (and at best) two pages at once");
+
+    // Stop interrupts running browser jobs at once.
+    let id = start(json!({"mode": "production", "concurrency": 3, "max_retries": 0})).await;
+    watch(&app, &c, &id, Duration::from_secs(30), |e| {
+        e["running"] == 3
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let asked = Instant::now();
+    let r = app
+        .post(&c, &format!("/api/v1/executions/{id}/stop"), json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let (e, _) = watch(&app, &c, &id, Duration::from_secs(5), |e| {
+        e["running"] == 0 && e["state"] == "cancelled"
+    })
+    .await;
+    assert!(
+        asked.elapsed() < Duration::from_secs(1),
+        "stopping took {:?}",
+        asked.elapsed()
+    );
+    assert_eq!(e["completed"], 0, "{e}");
+
+    // Chromium killed in the middle of a job: the job is retried on a new
+    // browser and completes.
+    let id = start(json!({"mode": "test", "sample_size": 1, "max_retries": 2})).await;
+    watch(&app, &c, &id, Duration::from_secs(30), |e| {
+        e["running"] == 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let killed = std::process::Command::new("pkill")
+        .args(["-KILL", "-f", "mino-chromium-.*browser-executor-test"])
+        .status()
+        .unwrap();
+    assert!(killed.success(), "no Chromium of this test was running");
+    let (e, _) = watch(&app, &c, &id, Duration::from_secs(40), |e| {
+        e["state"] == "completed"
+    })
+    .await;
+    assert_eq!(e["completed"], 1, "{e}");
+    let jobs = app
+        .get(&c, &format!("/api/v1/executions/{id}/jobs"))
+        .await
+        .body;
+    let job = &jobs["items"][0];
+    assert_eq!(job["verdict"], "pass", "{job}");
+    let detail = app
+        .get(&c, &format!("/api/v1/jobs/{}", job["id"]))
+        .await
+        .body;
+    let attempts = detail["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2, "{detail}");
+    assert_eq!(attempts[0]["error_class"], "browser_crashed", "{detail}");
 }

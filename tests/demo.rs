@@ -194,6 +194,30 @@ async fn loading_the_demo_project_makes_a_project_and_its_batch(db: PgPool) {
         rows.body["items"][0]["site_url"],
         format!("{}/demo/products/1", app.base)
     );
+    // A few rows only a browser reads, and the step that reveals them.
+    let rows = app
+        .get(&c, &format!("/api/v1/batches/{batch}/rows?limit=100"))
+        .await;
+    let urls: Vec<&str> = rows.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["site_url"].as_str().unwrap())
+        .collect();
+    let base = &app.base;
+    assert!(
+        urls.contains(&format!("{base}/demo/rendered/45").as_str()),
+        "{urls:?}"
+    );
+    assert!(
+        urls.contains(&format!("{base}/demo/reveal/48").as_str()),
+        "{urls:?}"
+    );
+    assert!(urls.contains(&format!("{base}/demo/products/47").as_str()));
+    assert_eq!(
+        r.body["project"]["agent"]["steps"],
+        serde_json::json!([{"action": "click", "selector": "#show-price"}])
+    );
     // Loading again makes a second one rather than failing on the name.
     let again = app
         .post(

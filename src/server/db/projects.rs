@@ -73,6 +73,22 @@ pub async fn set_remote_url(
     Ok(())
 }
 
+/// Sets the project's browser steps.
+pub async fn set_steps(
+    db: impl PgExecutor<'_>,
+    org_id: Uuid,
+    id: Uuid,
+    steps: &[BrowserStep],
+) -> sqlx::Result<()> {
+    sqlx::query("update projects set steps = $3 where org_id = $1 and id = $2")
+        .bind(org_id)
+        .bind(id)
+        .bind(Json(steps))
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
 /// One project of the organization.
 pub async fn fetch_one(
     db: impl PgExecutor<'_>,

@@ -168,6 +168,21 @@ async fn sites_csv(headers: HeaderMap, Query(q): Query<CsvQuery>) -> Response {
     ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response()
 }
 
+/// How the demo batch serves product `n`: most as plain pages; a few only
+/// a browser reads (written by script, or behind a "Show price" button),
+/// so an http run misses them and a browser run with the demo project's
+/// click step gets them.
+pub fn demo_page_path(n: u32) -> String {
+    match n % 50 {
+        45 => format!("rendered/{n}"),
+        48 => format!("reveal/{n}"),
+        _ => format!("products/{n}"),
+    }
+}
+
+/// The demo project's browser step: reveal the price where a button hides it.
+pub const DEMO_STEP: &str = "click #show-price";
+
 /// The demo batch as CSV text; `base` is where the shop is served.
 pub fn sites_csv_text(base: &str, rows: u32) -> String {
     let mut out = String::from("url,sku,gt_title,gt_price,gt_currency,gt_in_stock\n");
@@ -178,7 +193,8 @@ pub fn sites_csv_text(base: &str, rows: u32) -> String {
             price += 100;
         }
         out.push_str(&format!(
-            "{base}/products/{n},{},\"{}\",{}.{:02},{},{}\n",
+            "{base}/{},{},\"{}\",{}.{:02},{},{}\n",
+            demo_page_path(n),
             p.sku(),
             p.title.replace('"', "\"\""),
             price / 100,

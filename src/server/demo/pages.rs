@@ -283,6 +283,8 @@ pub fn index_page() -> String {
         &format!(
             "<h1>Demo Shop</h1><p>{} products in four markup styles. Every 100 products: \
              #13 is missing (404), #29 fails (500), #41 is rate-limited (429), #57 fails once (503), #71 is slow.</p>\
+             <p>Some pages only a browser reads: <a href=\"/demo/rendered/45\">written by script</a> after a delay, \
+             or <a href=\"/demo/reveal/48\">behind a \u{201c}Show price\u{201d} button</a>; the batch serves every 50th product (#45, #48) that way.</p>\
              <p><a href=\"/demo/sites.csv\">A batch of 200 products with expected values</a> (every 17th price deliberately wrong).</p>\
              <ul>{links}</ul>",
             super::PRODUCTS

@@ -131,7 +131,12 @@ pub fn spawn(
                 client: client.clone(),
                 policy: policy.clone(),
             },
-            browser: BrowserAgent::new(db.clone(), policy.clone(), browser::default_slots()),
+            browser: BrowserAgent::new(
+                db.clone(),
+                policy.clone(),
+                browser::default_slots(),
+                &settings.worker_id,
+            ),
             client,
             policy,
             plans: Mutex::new(HashMap::new()),

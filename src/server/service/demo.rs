@@ -1,6 +1,8 @@
 //! "Load the demo project": a project whose batch of 200 products points at
 //! the built-in demo shop, with expected values (a few deliberately wrong),
-//! so a new team can try everything without preparing data.
+//! so a new team can try everything without preparing data. Eight of the
+//! products render by script or behind a button: only the browser agent
+//! (with the project's click step) reads them.
 
 use sqlx::PgPool;
 
@@ -10,7 +12,7 @@ use crate::error::AppError;
 use crate::model::LoadedDemo;
 use crate::server::auth::rbac::{require, OrgCtx, Permission};
 use crate::server::db;
-use crate::server::demo::sites_csv_text;
+use crate::server::demo::{sites_csv_text, DEMO_STEP};
 
 pub const DEMO_ROWS: u32 = 200;
 
@@ -61,6 +63,10 @@ pub async fn load(db: &PgPool, ctx: &OrgCtx, public_url: &str) -> Result<LoadedD
     // The demo agent service is ready for trying the remote agent: choose
     // "remote" when starting a run.
     db::projects::set_remote_url(db, ctx.org_id(), project.id, &format!("{base}/agent")).await?;
+    // A browser run reads the products behind a "Show price" button too.
+    let step =
+        crate::model::BrowserStep::parse_line(DEMO_STEP).map_err(|e| AppError::internal_bug(&e))?;
+    db::projects::set_steps(db, ctx.org_id(), project.id, &[step]).await?;
     let project = projects::get(db, ctx.actor(), project.id).await?;
     Ok(LoadedDemo { project, batch })
 }

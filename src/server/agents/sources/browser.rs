@@ -29,6 +29,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chromiumoxide::browser::{Browser, BrowserConfig};
+use chromiumoxide::error::CdpError;
 use chromiumoxide::cdp::browser_protocol::browser::BrowserContextId;
 use chromiumoxide::cdp::browser_protocol::fetch::{
     ContinueRequestParams, EventRequestPaused, FailRequestParams,
@@ -113,6 +114,9 @@ struct Running {
 pub struct BrowserAgent {
     pub policy: FetchPolicy,
     db: PgPool,
+    /// Names the browser's profile directory (with the process id), so an
+    /// operator can tell which worker a Chromium process belongs to.
+    label: String,
     slots: Arc<Semaphore>,
     running: Mutex<Option<Running>>,
     /// Browsers started so far (a restart after a crash counts).
@@ -120,10 +124,16 @@ pub struct BrowserAgent {
 }
 
 impl BrowserAgent {
-    pub fn new(db: PgPool, policy: FetchPolicy, slots: usize) -> BrowserAgent {
+    pub fn new(db: PgPool, policy: FetchPolicy, slots: usize, label: &str) -> BrowserAgent {
+        let label = label
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .take(40)
+            .collect();
         BrowserAgent {
             policy,
             db,
+            label,
             slots: Arc::new(Semaphore::new(slots.max(1))),
             running: Mutex::new(None),
             launches: AtomicUsize::new(0),
@@ -145,8 +155,9 @@ impl BrowserAgent {
         // A profile of its own: Chromium refuses a directory another
         // browser holds.
         let profile = std::env::temp_dir().join(format!(
-            "mino-chromium-{}-{}",
+            "mino-chromium-{}-{}-{}",
             std::process::id(),
+            self.label,
             uuid::Uuid::new_v4().simple()
         ));
         let config = BrowserConfig::builder()
@@ -174,13 +185,24 @@ impl BrowserAgent {
         let (browser, mut handler) = Browser::launch(config).await.map_err(|e| {
             AgentError::transient("browser_crashed", format!("Chromium did not start: {e}"))
         })?;
-        // The connection ends when the browser does. A message this version
-        // of the protocol can't read (Chromium is newer) is an error of one
-        // message, not of the connection: keep going.
+        // A message this version of the protocol can't read (Chromium is
+        // newer) is an error of one message: keep going. A broken
+        // connection means the browser is gone: end, so the jobs waiting
+        // on it fail at once (instead of at the request timeout) and the
+        // next job starts a new browser.
         let driver = tokio::spawn(async move {
             while let Some(event) = handler.next().await {
-                if let Err(e) = event {
-                    tracing::debug!(error = %e, "a DevTools message was not understood");
+                match event {
+                    Ok(()) => {}
+                    Err(CdpError::Ws(e)) => {
+                        tracing::warn!(error = %e, "the connection to Chromium broke");
+                        break;
+                    }
+                    Err(CdpError::Io(e)) => {
+                        tracing::warn!(error = %e, "the connection to Chromium broke");
+                        break;
+                    }
+                    Err(e) => tracing::debug!(error = %e, "a DevTools message was not understood"),
                 }
             }
         });
