@@ -392,6 +392,7 @@ fn rest_rows() -> Vec<(&'static str, &'static str, Expect)> {
         ("GET", "/api/v1/executions/{id}/metrics", ORG_READ(200)),
         ("GET", "/api/v1/executions/{id}/jobs", ORG_READ(200)),
         ("GET", "/api/v1/jobs/{id}", ORG_READ(200)),
+        ("GET", "/api/v1/jobs/{id}/live-frame", ORG_READ(204)),
         ("PATCH", "/api/v1/rows/{id}/ground-truth", ORG_WRITE(200)),
         ("GET", "/api/v1/rows/{id}/history", ORG_READ(200)),
         ("GET", "/api/v1/attempts/{id}/screenshot", ORG_READ(200)),

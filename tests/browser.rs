@@ -416,3 +416,81 @@ async fn browser_jobs_obey_stop_concurrency_and_survive_a_browser_crash(db: PgPo
     assert_eq!(attempts.len(), 2, "{detail}");
     assert_eq!(attempts[0]["error_class"], "browser_crashed", "{detail}");
 }
+
+#[sqlx::test]
+async fn watchers_of_a_running_browser_job_get_live_frames_and_nobody_else_does(db: PgPool) {
+    let app = spawn_app(db.clone()).await;
+    let (c, _) = app.user("own@example.com", "Owen").await;
+    let org = app.org(&c, "Acme").await;
+    let project = app.project(&c, &org, "Watched").await;
+    let r = app
+        .patch(
+            &c,
+            &format!("/api/v1/projects/{project}/agent"),
+            json!({"kind": "browser", "timeout_secs": 30,
+                   "steps": [{"action": "wait", "ms": 4000}]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let csv = format!("url\n{}\n", app.url("/demo/products/2"));
+    let batch = app.upload(&c, &project, &csv, "").await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let _workers = spawn_workers(&app);
+    let r = app
+        .post(
+            &c,
+            &format!("/api/v1/batches/{batch}/executions"),
+            json!({"mode": "test"}),
+        )
+        .await;
+    let id = r.body["id"].as_str().unwrap().to_string();
+    watch(&app, &c, &id, Duration::from_secs(30), |e| {
+        e["running"] == 1
+    })
+    .await;
+    let jobs = app
+        .get(&c, &format!("/api/v1/executions/{id}/jobs"))
+        .await
+        .body;
+    let frame_url = format!("/api/v1/jobs/{}/live-frame", jobs["items"][0]["id"]);
+    // Nobody has watched yet: no frame was taken.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(mino::server::db::live_frames::count(&db).await.unwrap(), 0);
+    // A viewer asks; frames follow within a moment, and keep coming.
+    let start = Instant::now();
+    let mut taken = vec![];
+    while taken.len() < 2 {
+        let r = app.open(&c, &frame_url).await;
+        match r.status().as_u16() {
+            204 => {}
+            200 => {
+                assert_eq!(r.headers()["content-type"], "image/jpeg");
+                let at = r.headers()["x-mino-frame-at"].to_str().unwrap().to_string();
+                let jpeg = r.bytes().await.unwrap();
+                assert_eq!(&jpeg[..2], &[0xff, 0xd8]);
+                if taken.last() != Some(&at) {
+                    taken.push(at);
+                }
+            }
+            other => panic!("{other}"),
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(4),
+            "frames: {taken:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Another organization sees no frame of it.
+    let (other, _) = app.user("eve@example.com", "Eve").await;
+    app.org(&other, "Elsewhere").await;
+    assert_eq!(app.open(&other, &frame_url).await.status(), 404);
+    // Once the job ended, its frame is gone.
+    watch(&app, &c, &id, Duration::from_secs(30), |e| {
+        e["state"] == "completed"
+    })
+    .await;
+    assert_eq!(app.open(&c, &frame_url).await.status(), 204);
+    assert_eq!(mino::server::db::live_frames::count(&db).await.unwrap(), 0);
+}

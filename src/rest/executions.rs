@@ -247,6 +247,47 @@ pub async fn page(
         .into_response())
 }
 
+/// The latest frame of a running browser job (`image/jpeg`, with the
+/// time it was taken in `X-Mino-Frame-At`), or 204 before the first one
+/// and after the job. Fetching it keeps frames coming for a few seconds:
+/// workers take none while nobody watches.
+pub async fn live_frame(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> Result<axum::response::Response, AppError> {
+    use axum::http::{header, StatusCode};
+    use axum::response::IntoResponse;
+    let id: i64 = id
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| AppError::NotFound("Job".into()))?;
+    Ok(
+        match crate::server::service::jobs::live_frame(&state.db, &actor, id).await? {
+            Some(frame) => (
+                [
+                    (header::CONTENT_TYPE, "image/jpeg".to_string()),
+                    (header::CACHE_CONTROL, "no-store".to_string()),
+                    (
+                        header::HeaderName::from_static("x-mino-frame-at"),
+                        frame
+                            .taken_at
+                            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                    ),
+                ],
+                frame.jpeg,
+            )
+                .into_response(),
+            None => (
+                StatusCode::NO_CONTENT,
+                [(header::CACHE_CONTROL, "no-store")],
+            )
+                .into_response(),
+        },
+    )
+}
+
 /// One job: values, per-field results, attempts with logs, a suggestion.
 pub async fn job(
     State(state): State<AppState>,

@@ -80,6 +80,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/executions/{id}/metrics"),
     ("GET", "/api/v1/executions/{id}/jobs"),
     ("GET", "/api/v1/jobs/{id}"),
+    ("GET", "/api/v1/jobs/{id}/live-frame"),
     ("PATCH", "/api/v1/rows/{id}/ground-truth"),
     ("GET", "/api/v1/rows/{id}/history"),
     ("GET", "/api/v1/attempts/{id}/screenshot"),
@@ -199,6 +200,7 @@ pub fn router() -> Router<AppState> {
         .route("/executions/{id}/metrics", get(executions::metrics))
         .route("/executions/{id}/jobs", get(executions::jobs))
         .route("/jobs/{id}", get(executions::job))
+        .route("/jobs/{id}/live-frame", get(executions::live_frame))
         .route(
             "/rows/{id}/ground-truth",
             patch(executions::edit_ground_truth),

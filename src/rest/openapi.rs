@@ -35,6 +35,8 @@ enum Reply {
     File(&'static [&'static str]),
     /// `text/event-stream`.
     Events,
+    /// A live frame (`image/jpeg`), or 204 when there is none yet.
+    Frame,
 }
 
 enum Body {
@@ -107,6 +109,11 @@ impl Op {
     /// Answers with a file in one of `types`.
     fn file(mut self, types: &'static [&'static str]) -> Self {
         self.reply = Reply::File(types);
+        self
+    }
+    /// Answers with a live frame or 204.
+    fn frame(mut self) -> Self {
+        self.reply = Reply::Frame;
         self
     }
     /// Answers with server-sent events.
@@ -504,6 +511,13 @@ fn operations() -> Vec<Op> {
         )
         .ok::<JobDetail>(),
         op(
+            "GET",
+            "/jobs/{id}/live-frame",
+            "Results",
+            "The latest live frame of a running browser job (fetching it keeps frames coming)",
+        )
+        .frame(),
+        op(
             "PATCH",
             "/rows/{id}/ground-truth",
             "Ground truth",
@@ -805,6 +819,17 @@ fn operation(o: &Op, g: &mut SchemaGenerator) -> Value {
             responses.insert(
                 "200".into(),
                 json!({"description": "The file, streamed; `X-Mino-Export-Id` names its history entry.", "content": content}),
+            );
+        }
+        Reply::Frame => {
+            responses.insert(
+                "200".into(),
+                json!({"description": "The latest frame; `X-Mino-Frame-At` says when it was taken.",
+                       "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}}),
+            );
+            responses.insert(
+                "204".into(),
+                json!({"description": "No frame: none taken yet, or the job is not running."}),
             );
         }
         Reply::Events => {

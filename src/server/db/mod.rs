@@ -11,6 +11,7 @@ pub mod exports;
 pub mod ground_truth;
 pub mod invitations;
 pub mod jobs;
+pub mod live_frames;
 pub mod memberships;
 pub mod orgs;
 pub mod pages;

@@ -237,6 +237,24 @@ fn with_base(html: &str, url: &str) -> String {
     }
 }
 
+/// How long a viewer's fetch of a frame keeps frames coming.
+const WATCH_SECS: i32 = 5;
+
+/// The latest live frame of a running browser job (None before the first
+/// one, or once the job stopped running); fetching it says the caller
+/// watches, which is what makes the worker take frames.
+pub async fn live_frame(
+    db: &PgPool,
+    actor: &Actor,
+    id: i64,
+) -> Result<Option<db::live_frames::Frame>, AppError> {
+    let (ctx, job) = job_ctx(db, actor, id).await?;
+    if job.state == crate::model::JobState::Running {
+        db::live_frames::watch(db, job.execution_id, WATCH_SECS).await?;
+    }
+    Ok(db::live_frames::latest(db, ctx.org_id(), id).await?)
+}
+
 /// The caller inside the job's organization, allowed to see results, and
 /// the job with its row's current expected values: 404 across tenants.
 async fn job_ctx(db: &PgPool, actor: &Actor, id: i64) -> Result<(OrgCtx, JobSummary), AppError> {

@@ -29,7 +29,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chromiumoxide::browser::{Browser, BrowserConfig};
-use chromiumoxide::error::CdpError;
 use chromiumoxide::cdp::browser_protocol::browser::BrowserContextId;
 use chromiumoxide::cdp::browser_protocol::fetch::{
     ContinueRequestParams, EventRequestPaused, FailRequestParams,
@@ -44,6 +43,7 @@ use chromiumoxide::cdp::browser_protocol::target::{
 use chromiumoxide::cdp::js_protocol::runtime::{
     ConsoleApiCalledType, EventConsoleApiCalled, EventExceptionThrown,
 };
+use chromiumoxide::error::CdpError;
 use chromiumoxide::handler::viewport::Viewport;
 use chromiumoxide::page::ScreenshotParams;
 use chromiumoxide::Page;
@@ -65,6 +65,10 @@ const HEIGHT: u32 = 800;
 const QUIET: Duration = Duration::from_millis(500);
 /// JPEG quality of the attempt screenshots.
 const JPEG_QUALITY: i64 = 70;
+/// Live frames: at most two a second, 800 px wide, rougher JPEG.
+const FRAME_EVERY: Duration = Duration::from_millis(500);
+const FRAME_SCALE: f64 = 800.0 / WIDTH as f64;
+const FRAME_QUALITY: i64 = 45;
 
 /// Where Chromium is: `MINO_CHROMIUM`, else Debian's.
 pub fn chromium_path() -> PathBuf {
@@ -518,6 +522,54 @@ async fn run_step(page: &Page, step: &BrowserStep) -> Result<bool, AgentError> {
     }
 }
 
+/// A task that ends when its handle is dropped (with the job's future).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// While the job runs: every [`FRAME_EVERY`], if somebody watches its
+/// execution, a small JPEG of the page becomes the job's live frame. No
+/// viewer, no frames (a cheap indexed look-up each time).
+fn stream_frames(db: PgPool, page: Arc<Page>, job_id: i64) -> AbortOnDrop {
+    let params = || {
+        ScreenshotParams::builder()
+            .format(CaptureScreenshotFormat::Jpeg)
+            .quality(FRAME_QUALITY)
+            .clip(chromiumoxide::cdp::browser_protocol::page::Viewport {
+                x: 0.0,
+                y: 0.0,
+                width: WIDTH as f64,
+                height: HEIGHT as f64,
+                scale: FRAME_SCALE,
+            })
+            .build()
+    };
+    AbortOnDrop(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(FRAME_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if !db::live_frames::is_watched(&db, job_id)
+                .await
+                .unwrap_or(false)
+            {
+                continue;
+            }
+            let Ok(jpeg) = page.screenshot(params()).await else {
+                // The page is gone; the job is ending.
+                return;
+            };
+            if let Err(e) = db::live_frames::store(&db, job_id, &jpeg).await {
+                tracing::debug!(job = job_id, error = %e, "a live frame was not stored");
+            }
+        }
+    }))
+}
+
 /// Logs the page's console errors and uncaught exceptions (at most 20)
 /// for as long as the page lives.
 fn watch_console(page: Arc<Page>, progress: Arc<Progress>) {
@@ -716,6 +768,7 @@ impl Agent for BrowserAgent {
         );
         watch_endings(page.clone(), traffic.clone());
         watch_console(page.clone(), sink.clone());
+        let frames = stream_frames(self.db.clone(), page.clone(), job.job_id);
         let timeout = Duration::from_secs(job.timeout_secs.max(1) as u64);
         let rendered =
             match tokio::time::timeout(timeout, render(&page, job, &traffic, progress)).await {
@@ -725,6 +778,10 @@ impl Agent for BrowserAgent {
                     format!("The page was not ready within {} s.", timeout.as_secs()),
                 )),
             };
+        drop(frames);
+        if let Err(e) = db::live_frames::clear(&self.db, job.job_id).await {
+            tracing::debug!(job = job.job_id, error = %e, "a live frame was not removed");
+        }
         progress.merge(&sink);
         // A picture of what the agent saw, whatever came of it.
         let shot = page
