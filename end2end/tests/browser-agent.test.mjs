@@ -1,5 +1,7 @@
 // A run with the browser agent: the job page shows, beside each attempt,
-// the screenshot the headless browser took at its end.
+// the screenshot the headless browser took at its end, its log as a
+// timeline and the page as kept; the run page shows live pictures of the
+// running jobs, which change while somebody watches.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { BASE, launch, hydrated, shot, email, apiSignUp, apiCreateOrg, api, contextFor } from './helpers.mjs';
@@ -39,6 +41,59 @@ test('the job page shows the screenshot a browser attempt ended on', async () =>
   assert.match(await img.getAttribute('alt'), /at the end of attempt 1/);
   const href = await page.locator('a.screenshot').first().getAttribute('href');
   assert.match(href, /^\/api\/v1\/attempts\/\d+\/screenshot$/);
+  // The attempt's steps as a timeline, and the page as the agent saw it.
+  const log = page.locator('[data-testid=attempt-log]').first();
+  const lines = await log.locator('li').allTextContents();
+  assert.ok(lines.length >= 5, lines.join('\n'));
+  assert.ok(lines.some((l) => /Network quiet after/.test(l)), lines.join('\n'));
+  assert.ok(lines.some((l) => /Step 1 of 1: click #show-price/.test(l)), lines.join('\n'));
+  const kept = await page.locator('[data-testid=attempt-page]').first().getAttribute('href');
+  assert.match(kept, /^\/api\/v1\/attempts\/\d+\/page$/);
   await shot(page, '90-job-page-browser-screenshot');
+  await ctx.close();
+});
+
+test('a viewer of a running browser run sees live pictures that change', async () => {
+  const owner = await apiSignUp(email('live'), 'Lena Live');
+  const org = await apiCreateOrg(owner, `Live ${Date.now()}`);
+  const demo = await api(owner, 'POST', `/api/v1/orgs/${org.id}/demo-project`, {});
+  // Each job lingers on its page, so there is something to watch.
+  await api(owner, 'PATCH', `/api/v1/projects/${demo.project.id}/agent`,
+    { kind: 'browser', timeout_secs: 60, steps: [{ action: 'wait', ms: 20000 }] });
+  const run = await api(owner, 'POST', `/api/v1/batches/${demo.batch.id}/executions`,
+    { mode: 'test', sample_size: 2, concurrency: 2, max_retries: 0 });
+  assert.equal(run.agent, 'browser');
+
+  const ctx = await contextFor(browser, owner, { viewport: { width: 1400, height: 900 } });
+  const page = await ctx.newPage();
+  await page.goto(`${BASE}/o/${org.slug}/executions/${run.id}`);
+  await hydrated(page);
+  const thumb = page.locator('[data-testid=live-grid] img').first();
+  await thumb.waitFor({ state: 'attached' });
+  // A frame arrives (800 px wide) and is shown.
+  await page.waitForFunction(() => {
+    const img = document.querySelector('[data-testid=live-grid] img');
+    return img && img.complete && img.naturalWidth === 800 && img.style.visibility === 'visible';
+  }, null, { timeout: 15000 });
+  assert.match(await thumb.getAttribute('alt'), /^Row \d+ in the browser$/);
+  await shot(page, '91-run-page-live-thumbnails');
+  // The pictures are new ones, not the same frame again.
+  const jobId = (await thumb.getAttribute('src')).match(/jobs\/(\d+)\//)[1];
+  const takenAt = () => page.evaluate(async (id) => {
+    const r = await fetch(`/api/v1/jobs/${id}/live-frame`);
+    return r.status === 200 ? r.headers.get('x-mino-frame-at') : null;
+  }, jobId);
+  const first = await takenAt();
+  assert.ok(first, 'a frame is there');
+  let later = first;
+  for (let i = 0; i < 20 && later === first; i++) {
+    await new Promise((r) => setTimeout(r, 250));
+    later = await takenAt();
+  }
+  assert.ok(later && later > first, `frames taken at ${first}, then ${later}`);
+  const src1 = await thumb.getAttribute('src');
+  await new Promise((r) => setTimeout(r, 700));
+  assert.notEqual(await thumb.getAttribute('src'), src1, 'the thumbnail asks for new frames');
+  await api(owner, 'POST', `/api/v1/executions/${run.id}/stop`, {});
   await ctx.close();
 });

@@ -101,6 +101,8 @@ pub struct AttemptView {
 #[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct JobDetail {
     pub job: JobSummary,
+    /// What its execution runs (a running browser job has a live view).
+    pub agent: super::AgentKind,
     pub org_slug: String,
     pub batch_id: Uuid,
     pub batch_name: String,

@@ -1,11 +1,13 @@
 //! Building blocks shared by pages, which import components and never each
 //! other: here field errors, form-level errors, loading and error states,
 //! dates; in the submodules badges, diffs, the not-found page, runs rows,
-//! the project header, exports and the results views.
+//! the project header, exports, the live view of browser jobs and the
+//! results views.
 
 pub mod badges;
 pub mod diff;
 pub mod exports;
+pub mod live_frame;
 pub mod not_found;
 pub mod project_head;
 pub mod results;

@@ -243,6 +243,9 @@ fn LiveExecution(snapshot: LiveSnapshot) -> impl IntoView {
         })
     };
     let first_concurrency = first.concurrency;
+    // Browser runs show what the browser shows for each running job.
+    let is_browser = first.agent == crate::model::AgentKind::Browser;
+    let live_org = first.org_slug.clone();
     let leftovers = Memo::new(move |_| {
         live.with(|s| {
             (
@@ -382,6 +385,35 @@ fn LiveExecution(snapshot: LiveSnapshot) -> impl IntoView {
         <Show when=move || active.get() || live.with(|s| !s.running_jobs.is_empty())>
             <section class="card">
                 <h2>"Running now"</h2>
+                // What the browser shows for each running job, live; only
+                // browser runs have pictures.
+                {is_browser.then({
+                    let org = live_org.clone();
+                    move || {
+                    view! {
+                        <ul class="live-grid" data-testid="live-grid" aria-label="Pages the browser shows now">
+                            <For each=move || live.with(|s| s.running_jobs.clone())
+                                key=|j| (j.id, j.attempt)
+                                children=move |j| {
+                                    let job_id = j.id;
+                                    let caption = move || live.with(|s| {
+                                        s.running_jobs.iter().find(|x| x.id == job_id)
+                                            .and_then(|x| x.step.clone())
+                                            .unwrap_or_else(|| "starting".into())
+                                    });
+                                    view! {
+                                        <li>
+                                            <a href=format!("/o/{}/jobs/{}", org, job_id)>
+                                                <crate::app::components::live_frame::LiveFrame job_id
+                                                    label=format!("Row {} in the browser", j.row_index) />
+                                            </a>
+                                            <p class="small"><strong>{format!("Row {}", j.row_index)}</strong> " · " {caption}</p>
+                                        </li>
+                                    }
+                                } />
+                        </ul>
+                    }
+                }})}
                 {move || {
                     let jobs = live.with(|s| s.running_jobs.clone());
                     if jobs.is_empty() {
@@ -659,6 +691,14 @@ pub fn JobPage() -> impl IntoView {
                             </div>
                             <p class="url-line"><a href=d.job.url.clone() rel="noopener noreferrer" target="_blank">{d.job.url.clone()}</a></p>
                             {d.suggestion.clone().map(|s| view! { <p class="banner warn" data-testid="suggestion">{s}</p> })}
+                            {(d.job.state == crate::model::JobState::Running && d.agent == crate::model::AgentKind::Browser).then(|| view! {
+                                <section class="card">
+                                    <h2>"Live"</h2>
+                                    <p class="hint">"What the browser shows for this job now, twice a second. Reload the page for its result once it ends."</p>
+                                    <crate::app::components::live_frame::LiveFrame job_id=d.job.id large=true
+                                        label=format!("Row {} in the browser now", d.job.row_index) />
+                                </section>
+                            })}
                             <section class="card">
                                 <h2>"Fields"</h2>
                                 <FormError error=edit_error />

@@ -220,12 +220,14 @@ pub struct JobPlace {
     pub inputs: Json<Map<String, Value>>,
     pub raw_output: Option<String>,
     pub seq: i64,
+    pub agent: crate::model::AgentKind,
 }
 
 /// Where a job is (see [`JobPlace`]).
 pub async fn fetch_job_place(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<JobPlace> {
     sqlx::query_as(
-        "select o.slug, b.id as batch_id, b.name as batch_name, r.inputs, j.raw_output, b.seq
+        "select o.slug, b.id as batch_id, b.name as batch_name, r.inputs, j.raw_output, b.seq,
+                e.agent
          from jobs j join executions e on e.id = j.execution_id
          join organizations o on o.id = e.org_id
          join batches b on b.id = e.batch_id
