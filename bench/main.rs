@@ -5,6 +5,7 @@
 //! one: `cargo build --release --no-default-features --features bench
 //! --bins` builds both.
 
+mod browser;
 mod common;
 mod core;
 mod export;
@@ -47,6 +48,11 @@ Benchmarks:
   webhooks [DELIVERIES]
             Queue DELIVERIES webhook deliveries (default 20,000) for a local
             receiver against a plain client posting the same signed bodies
+  browser [PAGES]
+            PAGES demo pages (default 500, a fifth written by script) through
+            the browser source at concurrency 4 and 8, against a plain loop with
+            the same CDP crate and Chromium; the cost of a screenshot; 10,000
+            pages through the http source (keeping them) and the snapshot source
   extract [DIR]
             Score the automatic rule on the product-pages dataset (default
             ../shared/datasets/product-pages) through the http agent, against
@@ -96,6 +102,7 @@ async fn main() -> ExitCode {
         "results" => with_database(|db| results::run(db, size(1_000_000))).await,
         "export" => with_database(|db| export::run(db, size(1_000_000))).await,
         "webhooks" => with_database(|db| webhooks::run(db, size(20_000))).await,
+        "browser" => with_database(|db| browser::run(db, size(500))).await,
         "extract" => extract::run(std::env::args().nth(2)).await,
         "" | "help" | "--help" | "-h" => {
             print!("{HELP}");
