@@ -2,9 +2,9 @@
 # Installs what building and running Mino needs, skipping what is already
 # there: PostgreSQL (for the embedded database), the wasm32 target,
 # cargo-leptos, the wasm-bindgen CLI matching Cargo.lock, and binaryen's
-# wasm-opt (npm) for release builds. With --browser, also Chromium and the
-# end-to-end test packages (and openpyxl, which the export tests read XLSX
-# files back with).
+# wasm-opt (npm) for release builds, and Chromium for the browser agent.
+# With --browser, also the end-to-end test packages (and openpyxl, which
+# the export tests read XLSX files back with).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,8 +18,10 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/n
 command -v cc >/dev/null || packages+=(build-essential)
 command -v pkg-config >/dev/null || packages+=(pkg-config)
 command -v npm >/dev/null || packages+=(nodejs npm)
+# The browser agent renders pages in Debian's Chromium (also the
+# end-to-end tests' browser).
+command -v chromium >/dev/null || [ -n "${MINO_CHROMIUM:-}" ] || packages+=(chromium)
 if [ "$browser" = 1 ]; then
-  command -v chromium >/dev/null || packages+=(chromium)
   # The export tests read XLSX files back with a real reader.
   python3 -c 'import openpyxl' 2>/dev/null || packages+=(python3-openpyxl)
 fi
