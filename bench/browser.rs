@@ -140,7 +140,9 @@ impl Drop for MemorySampler {
     }
 }
 
-async fn launch(profile: &std::path::Path) -> anyhow::Result<(Browser, tokio::task::JoinHandle<()>)> {
+async fn launch(
+    profile: &std::path::Path,
+) -> anyhow::Result<(Browser, tokio::task::JoinHandle<()>)> {
     let config = BrowserConfig::builder()
         .chrome_executable(browser::chromium_path())
         .no_sandbox()
@@ -256,7 +258,10 @@ fn workers(
     db: &sqlx::PgPool,
     slots: usize,
     worker: &str,
-) -> (tokio::sync::watch::Sender<bool>, tokio::task::JoinHandle<()>) {
+) -> (
+    tokio::sync::watch::Sender<bool>,
+    tokio::task::JoinHandle<()>,
+) {
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let hub = mino::server::live::Hub::start(db.clone(), stopped.clone());
     let handle = mino::server::executor::spawn(
@@ -300,7 +305,9 @@ async fn measure(options: sqlx::postgres::PgConnectOptions, pages: u32) -> anyho
     let user: uuid::Uuid = sqlx::query_scalar("insert into users (email, name, password_hash) values ('bench@example.com', 'Bench', '-') returning id").fetch_one(&db).await?;
     let (ctx, _) = crate::common::bench_org(&db, user).await?;
     let err = |e: mino::error::AppError| anyhow::anyhow!("{e}");
-    let project = projects::create(&db, &ctx, "Bench browser", "", "").await.map_err(err)?;
+    let project = projects::create(&db, &ctx, "Bench browser", "", "")
+        .await
+        .map_err(err)?;
     let settings = AgentSettings {
         kind: AgentKind::Browser,
         ..project.agent.clone()
@@ -405,7 +412,9 @@ async fn measure(options: sqlx::postgres::PgConnectOptions, pages: u32) -> anyho
     let _ = std::fs::remove_dir_all(&profile);
 
     // The snapshot source against the http source over the same pages.
-    let project = projects::create(&db, &ctx, "Bench snapshot", "", "").await.map_err(err)?;
+    let project = projects::create(&db, &ctx, "Bench snapshot", "", "")
+        .await
+        .map_err(err)?;
     let settings = AgentSettings {
         keep_pages: true,
         ..project.agent.clone()

@@ -428,7 +428,7 @@ async fn watchers_of_a_running_browser_job_get_live_frames_and_nobody_else_does(
             &c,
             &format!("/api/v1/projects/{project}/agent"),
             json!({"kind": "browser", "timeout_secs": 30,
-                   "steps": [{"action": "wait", "ms": 4000}]}),
+                   "steps": [{"action": "wait", "ms": 9000}]}),
         )
         .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
@@ -477,7 +477,7 @@ async fn watchers_of_a_running_browser_job_get_live_frames_and_nobody_else_does(
             other => panic!("{other}"),
         }
         assert!(
-            start.elapsed() < Duration::from_secs(4),
+            start.elapsed() < Duration::from_secs(7),
             "frames: {taken:?}"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -493,4 +493,63 @@ async fn watchers_of_a_running_browser_job_get_live_frames_and_nobody_else_does(
     .await;
     assert_eq!(app.open(&c, &frame_url).await.status(), 204);
     assert_eq!(mino::server::db::live_frames::count(&db).await.unwrap(), 0);
+}
+
+#[sqlx::test]
+async fn a_private_subresource_is_blocked_and_logged_and_the_job_completes(db: PgPool) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    // A server on a private address (loopback) that counts what reaches it.
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    let app = axum::Router::new().fallback(move || {
+        let counter = counter.clone();
+        async move {
+            counter.fetch_add(1, Ordering::SeqCst);
+            "{}"
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let private = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    // The document itself is not on a private address (a data: URL); its
+    // image and its script's fetch are.
+    let html = format!(
+        "<html><head><title>Mug</title></head><body><h1>Blue mug</h1>\
+         <p class=\"price\">$12.50</p><img src=\"{private}/pixel.png\">\
+         <script>fetch('{private}/api/track').catch(function () {{}});</script></body></html>"
+    );
+    let url = format!(
+        "data:text/html;charset=utf-8,{}",
+        url::form_urlencoded::byte_serialize(html.as_bytes())
+            .collect::<String>()
+            .replace('+', "%20")
+    );
+    let closed = FetchPolicy {
+        allow_private: false,
+        timeout: Duration::from_secs(20),
+        ..Default::default()
+    };
+    let browser = BrowserAgent::new(db, closed, 1, "private-test");
+    let progress = Progress::default();
+    let out = browser.run(&job(url), &progress).await.unwrap();
+    assert_eq!(out.values["title"], json!("Blue mug"), "{:?}", out.raw);
+    assert_eq!(out.values["price"], json!("12.50"), "{:?}", out.raw);
+    assert_eq!(out.raw["blocked"], 2, "{:?}", out.raw);
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        0,
+        "a blocked request got through"
+    );
+    let log: Vec<String> = progress
+        .log_lines()
+        .into_iter()
+        .map(|l| l.message)
+        .collect();
+    assert!(
+        log.iter()
+            .any(|l| l.starts_with(&format!("Blocked a request to {private}/pixel.png"))),
+        "{log:?}"
+    );
+    assert!(log.iter().any(|l| l.contains("2 blocked")), "{log:?}");
 }

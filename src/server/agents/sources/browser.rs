@@ -12,7 +12,8 @@
 //! Every request the page makes (the document, redirects, scripts, XHR and
 //! fetch, images) is paused and checked against the http agent's rule for
 //! private addresses before it may go; a refused one fails and is counted
-//! in the attempt's log. Only http, https, data and blob URLs load.
+//! in the attempt's log. Only http, https, data and blob URLs load; past
+//! 25 MB loaded in all, further requests are refused; downloads are denied.
 //!
 //! A job: open the page, wait for its load event and then for the network
 //! to be quiet (no request started or finished for 500 ms) or for the
@@ -24,12 +25,14 @@
 
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chromiumoxide::browser::{Browser, BrowserConfig};
-use chromiumoxide::cdp::browser_protocol::browser::BrowserContextId;
+use chromiumoxide::cdp::browser_protocol::browser::{
+    BrowserContextId, SetDownloadBehaviorBehavior, SetDownloadBehaviorParams,
+};
 use chromiumoxide::cdp::browser_protocol::fetch::{
     ContinueRequestParams, EventRequestPaused, FailRequestParams,
 };
@@ -65,6 +68,9 @@ const HEIGHT: u32 = 800;
 const QUIET: Duration = Duration::from_millis(500);
 /// JPEG quality of the attempt screenshots.
 const JPEG_QUALITY: i64 = 70;
+/// Most bytes a page may load in all (the document and everything it
+/// asks for); later requests are refused, and the page read as it is.
+const MAX_PAGE_BYTES: u64 = 25 * 1024 * 1024;
 /// Live frames: at most two a second, 800 px wide, rougher JPEG.
 const FRAME_EVERY: Duration = Duration::from_millis(500);
 const FRAME_SCALE: f64 = 800.0 / WIDTH as f64;
@@ -328,6 +334,8 @@ async fn allowed(url: &str, policy: &FetchPolicy) -> Result<(), String> {
 struct Traffic {
     allowed: AtomicUsize,
     blocked: AtomicUsize,
+    /// Bytes received so far (as sent, compressed or not).
+    bytes: AtomicU64,
     last: std::sync::Mutex<Option<Instant>>,
 }
 
@@ -350,7 +358,10 @@ fn watch_endings(page: Arc<Page>, traffic: Arc<Traffic>) {
         let (page, traffic) = (page.clone(), traffic.clone());
         async move {
             if let Ok(mut events) = page.event_listener::<EventLoadingFinished>().await {
-                while events.next().await.is_some() {
+                while let Some(event) = events.next().await {
+                    traffic
+                        .bytes
+                        .fetch_add(event.encoded_data_length.max(0.0) as u64, Ordering::Relaxed);
                     traffic.touch();
                 }
             }
@@ -377,7 +388,14 @@ fn police(page: Arc<Page>, policy: FetchPolicy, traffic: Arc<Traffic>, progress:
         while let Some(event) = paused.next().await {
             traffic.touch();
             let url = event.request.url.clone();
-            let verdict = allowed(&url, &policy).await;
+            let verdict = if traffic.bytes.load(Ordering::Relaxed) > MAX_PAGE_BYTES {
+                Err(format!(
+                    "the page has loaded more than {} MB",
+                    MAX_PAGE_BYTES / (1024 * 1024)
+                ))
+            } else {
+                allowed(&url, &policy).await
+            };
             let sent = match verdict {
                 Ok(()) => {
                     traffic.allowed.fetch_add(1, Ordering::Relaxed);
@@ -745,6 +763,17 @@ impl Agent for BrowserAgent {
             browser: browser.clone(),
             id: Some(context.clone()),
         };
+        // A page may not save files anywhere.
+        browser
+            .execute(
+                SetDownloadBehaviorParams::builder()
+                    .behavior(SetDownloadBehaviorBehavior::Deny)
+                    .browser_context_id(context.clone())
+                    .build()
+                    .map_err(|e| AgentError::permanent("browser_unavailable", e))?,
+            )
+            .await
+            .map_err(crashed)?;
         let page = browser
             .new_page(
                 CreateTargetParams::builder()
@@ -814,6 +843,7 @@ impl Agent for BrowserAgent {
                 "agent": "browser",
                 "url": url,
                 "bytes": html.len(),
+                "loaded_bytes": traffic.bytes.load(Ordering::Relaxed),
                 "requests": traffic.allowed.load(Ordering::Relaxed),
                 "blocked": traffic.blocked.load(Ordering::Relaxed),
                 "screenshot": shot.is_ok(),
