@@ -40,8 +40,6 @@ Environment:
   MINO_CHROMIUM      the browser agent's Chromium (default /usr/bin/chromium)
   MINO_BROWSER_SLOTS pages the browser agent renders at once in this process
                      (default two per core, at most 8)
-  MINO_SCREENSHOT_DAYS
-                     how long attempt screenshots are kept (default 30)
   MINO_ALLOW_PRIVATE_TARGETS
                      1 lets agents fetch loopback/private addresses (default:
                      1 with the embedded Postgres, 0 with DATABASE_URL)

@@ -94,6 +94,44 @@ test('a viewer of a running browser run sees live pictures that change', async (
   const src1 = await thumb.getAttribute('src');
   await new Promise((r) => setTimeout(r, 700));
   assert.notEqual(await thumb.getAttribute('src'), src1, 'the thumbnail asks for new frames');
+
+  // The job page's large view says what the agent is doing, and where.
+  const jobPage = await ctx.newPage();
+  await jobPage.goto(`${BASE}/o/${org.slug}/jobs/${jobId}`);
+  await hydrated(jobPage);
+  const status = jobPage.getByTestId('live-status');
+  await jobPage.waitForFunction(() => /Step 1 of 1/.test(
+    document.querySelector('[data-testid=live-status]')?.textContent || ''), null, { timeout: 15000 });
+  assert.match(await status.textContent(), /\/demo\//);
+  await jobPage.locator('.live-frame.large img[style*="visible"]').waitFor({ timeout: 15000 });
+  await shot(jobPage, '92-job-page-live-view');
   await api(owner, 'POST', `/api/v1/executions/${run.id}/stop`, {});
+  await ctx.close();
+});
+
+test('an admin sets how long screenshots and kept pages are kept', async () => {
+  const owner = await apiSignUp(email('keep'), 'Kim Keep');
+  const org = await apiCreateOrg(owner, `Keep ${Date.now()}`);
+  const ctx = await contextFor(browser, owner);
+  const page = await ctx.newPage();
+  await page.goto(`${BASE}/o/${org.slug}/settings`);
+  await hydrated(page);
+  const days = page.getByLabel('Keep screenshots and pages for (days)');
+  assert.equal(await days.inputValue(), '30');
+  // A number out of range is explained beside the field; nothing changes.
+  await days.fill('0');
+  await page.getByRole('button', { name: 'Save retention' }).click();
+  await page.locator('#retention_days-error').waitFor();
+  assert.match(await page.locator('#retention_days-error').textContent(), /from 1 to 3650/);
+  assert.equal(await days.getAttribute('aria-invalid'), 'true');
+  await days.fill('14');
+  await page.getByRole('button', { name: 'Save retention' }).click();
+  await page.getByRole('status').filter({ hasText: 'Retention saved' }).waitFor();
+  await shot(page, '93-settings-retention');
+  const saved = await api(owner, 'GET', `/api/v1/orgs/${org.id}`);
+  assert.equal(saved.retention_days, 14);
+  await page.reload();
+  await hydrated(page);
+  assert.equal(await page.getByLabel('Keep screenshots and pages for (days)').inputValue(), '14');
   await ctx.close();
 });

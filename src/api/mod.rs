@@ -21,6 +21,7 @@ pub const ENDPOINTS: &[&str] = &[
     "create_org",
     "get_org",
     "rename_org",
+    "set_retention",
     "update_limits",
     "delete_org",
     "list_members",

@@ -42,6 +42,23 @@ pub async fn rename_org(org: String, name: String) -> Result<Organization, AppEr
     orgs::rename(&state.db, &ctx, &name).await
 }
 
+/// How many days the organization keeps attempt screenshots and kept
+/// pages (admins). From a form, so the number arrives as text.
+#[server(prefix = "/rpc", endpoint = "set_retention")]
+pub async fn set_retention(org: String, retention_days: String) -> Result<Organization, AppError> {
+    use crate::server::service::orgs;
+    let (state, ctx) = org_ctx(&org).await?;
+    let days = retention_days
+        .trim()
+        .parse::<i32>()
+        .map_err(|_| AppError::field("retention_days", "Give a whole number of days, e.g. 30."))?;
+    let changes = orgs::OrgChanges {
+        name: None,
+        retention_days: Some(days),
+    };
+    orgs::update(&state.db, &ctx, changes).await
+}
+
 /// Plan limits (owners). The numbers come from a form, so they arrive as
 /// text and a bad one is a field error.
 #[server(prefix = "/rpc", endpoint = "update_limits")]

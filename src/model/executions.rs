@@ -193,6 +193,10 @@ pub struct RunningJob {
     pub started_at: DateTime<Utc>,
     /// What the agent last said it was doing.
     pub step: Option<String>,
+    /// The address the agent said it was at with that step (after
+    /// redirects it may differ from `url`).
+    #[serde(default)]
+    pub current_url: Option<String>,
     pub percent: Option<u8>,
 }
 

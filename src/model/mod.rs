@@ -102,6 +102,8 @@ pub struct Organization {
     pub api_requests_per_minute: i32,
     /// REST requests per minute for each API key.
     pub key_requests_per_minute: i32,
+    /// Days the organization keeps attempt screenshots and kept pages.
+    pub retention_days: i32,
     pub member_count: i64,
     pub created_at: DateTime<Utc>,
 }

@@ -185,9 +185,9 @@ fn operations() -> Vec<Op> {
             "PATCH",
             "/orgs/{org}",
             "Organizations",
-            "Rename an organization",
+            "Rename an organization and/or set how many days it keeps attempt screenshots and kept pages (admins)",
         )
-        .body::<orgs::NameBody>()
+        .body::<orgs::UpdateBody>()
         .ok::<Organization>(),
         op(
             "DELETE",

@@ -1,5 +1,5 @@
-//! `/api/v1/orgs`: list the caller's organizations, create, read, rename,
-//! change plan limits, delete.
+//! `/api/v1/orgs`: list the caller's organizations, create, read, rename
+//! and set retention, change plan limits, delete.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -42,14 +42,28 @@ pub async fn get(
     Ok(Json(orgs::get(&state.db, &ctx).await?))
 }
 
+/// What a PATCH changes; at least one field.
+#[derive(Deserialize, schemars::JsonSchema)]
+pub struct UpdateBody {
+    /// A new name (1–100 characters).
+    name: Option<String>,
+    /// Days attempt screenshots and kept pages are kept (1–3650; 30 at
+    /// first). Shortening it removes older ones at the next hourly cleanup.
+    retention_days: Option<i32>,
+}
+
 pub async fn update(
     State(state): State<AppState>,
     Caller(actor): Caller,
     Path(org): Path<String>,
-    Json(body): Json<NameBody>,
+    Json(body): Json<UpdateBody>,
 ) -> Result<Json<Organization>, AppError> {
     let ctx = orgs::org_ctx(&state.db, &actor, &org).await?;
-    Ok(Json(orgs::rename(&state.db, &ctx, &body.name).await?))
+    let changes = orgs::OrgChanges {
+        name: body.name,
+        retention_days: body.retention_days,
+    };
+    Ok(Json(orgs::update(&state.db, &ctx, changes).await?))
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]

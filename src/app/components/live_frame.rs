@@ -48,3 +48,54 @@ pub fn LiveFrame(
         </figure>
     }
 }
+
+/// What the agent of job `job_id` is doing now, under the job page's live
+/// view: its step and the address it is at, from its execution's live
+/// stream (the run page's source too). Says so when the job has ended.
+#[component]
+pub fn LiveJobStatus(execution_id: uuid::Uuid, job_id: i64) -> impl IntoView {
+    // (step, current address); None before the first snapshot.
+    let status = RwSignal::new(None::<(Option<String>, Option<String>)>);
+    let ended = RwSignal::new(false);
+    Effect::new(move |_| {
+        let stream = crate::app::live::follow(
+            &format!("/api/v1/executions/{execution_id}/events"),
+            move |s: crate::model::LiveSnapshot| {
+                match s.running_jobs.iter().find(|j| j.id == job_id) {
+                    Some(j) => {
+                        ended.set(false);
+                        status.set(Some((
+                            j.step.clone(),
+                            j.current_url.clone().or_else(|| Some(j.url.clone())),
+                        )));
+                    }
+                    // The snapshot lists at most 50 running jobs; past
+                    // that this one may simply be missing.
+                    None if s.running_jobs.len() < 50 => ended.set(true),
+                    None => {}
+                }
+            },
+            |_| {},
+        );
+        let stream = send_wrapper::SendWrapper::new(stream);
+        on_cleanup(move || drop(stream));
+    });
+    view! {
+        <p class="live-status" role="status" aria-live="polite" data-testid="live-status">
+            {move || {
+                if ended.get() {
+                    return view! { <span>"This attempt has ended: reload the page for its result."</span> }.into_any();
+                }
+                match status.get() {
+                    None => view! { <span class="muted">"Waiting for the agent's first step…"</span> }.into_any(),
+                    Some((step, url)) => view! {
+                        <span>
+                            <strong>{step.unwrap_or_else(|| "Starting".into())}</strong>
+                            {url.map(|u| view! { " · " <span class="live-url">{u}</span> })}
+                        </span>
+                    }.into_any(),
+                }
+            }}
+        </p>
+    }
+}

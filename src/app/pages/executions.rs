@@ -695,6 +695,7 @@ pub fn JobPage() -> impl IntoView {
                                 <section class="card">
                                     <h2>"Live"</h2>
                                     <p class="hint">"What the browser shows for this job now, twice a second. Reload the page for its result once it ends."</p>
+                                    <crate::app::components::live_frame::LiveJobStatus execution_id=d.job.execution_id job_id=d.job.id />
                                     <crate::app::components::live_frame::LiveFrame job_id=d.job.id large=true
                                         label=format!("Row {} in the browser now", d.job.row_index) />
                                 </section>

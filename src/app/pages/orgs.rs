@@ -3,7 +3,9 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::api::orgs::{get_org, list_members, CreateOrg, DeleteOrg, RenameOrg, UpdateLimits};
+use crate::api::orgs::{
+    get_org, list_members, CreateOrg, DeleteOrg, RenameOrg, SetRetention, UpdateLimits,
+};
 use crate::app::components::{
     action_error, invalid, when, ErrorBox, FieldError, FormError, Loading,
 };
@@ -114,12 +116,21 @@ pub fn OrgSettingsPage() -> impl IntoView {
     let slug = use_slug();
     let rename = ServerAction::<RenameOrg>::new();
     let limits = ServerAction::<UpdateLimits>::new();
+    let retention = ServerAction::<SetRetention>::new();
     let delete = ServerAction::<DeleteOrg>::new();
+    let retention_error = action_error(retention);
     let rename_error = action_error(rename);
     let limits_error = action_error(limits);
     let delete_error = action_error(delete);
     let org = Resource::new(
-        move || (slug.get(), rename.version().get(), limits.version().get()),
+        move || {
+            (
+                slug.get(),
+                rename.version().get(),
+                limits.version().get(),
+                retention.version().get(),
+            )
+        },
         |(slug, ..)| get_org(slug),
     );
     view! {
@@ -135,7 +146,8 @@ pub fn OrgSettingsPage() -> impl IntoView {
                         let name = org.name.clone();
                         let (org_id, org_name, org_slug) = (org.id.to_string(), org.name.clone(), org.slug.clone());
                         let (org_id2, org_name2) = (org_id.clone(), org_name.clone());
-                        let org_id3 = org_id.clone();
+                        let (org_id3, org_id4) = (org_id.clone(), org_id.clone());
+                        let days = org.retention_days;
                         view! {
                             <section class="card">
                                 <h2>"Name"</h2>
@@ -158,6 +170,34 @@ pub fn OrgSettingsPage() -> impl IntoView {
                                     }.into_any()
                                 }}
                                 <p class="muted small">"Address: /o/" {org_slug}</p>
+                            </section>
+                            <section class="card">
+                                <h2>"Retention"</h2>
+                                <p class="hint">"Browser runs keep a screenshot of every attempt, and test runs keep the page each attempt read (for “view the page as the agent saw it” and re-extracting from a run). Both are removed this many days after they were taken; results, logs and verdicts stay."</p>
+                                {if can_rename {
+                                    view! {
+                                        <FormError error=retention_error />
+                                        <ActionForm action=retention attr:class="inline-form">
+                                            <input type="hidden" name="org" value=org_id4 />
+                                            <div class="field">
+                                                <label for="retention_days">"Keep screenshots and pages for (days)"</label>
+                                                <input id="retention_days" name="retention_days" inputmode="numeric" required
+                                                    value=days.to_string()
+                                                    aria-invalid=invalid(retention_error, "retention_days") aria-describedby="retention_days-error" />
+                                            </div>
+                                            <button type="submit" class="button">"Save retention"</button>
+                                        </ActionForm>
+                                        <FieldError error=retention_error field="retention_days" />
+                                        <Show when=move || matches!(retention.value().get(), Some(Ok(_)))>
+                                            <p class="alert alert-ok" role="status">"Retention saved. Anything older goes at the next hourly cleanup."</p>
+                                        </Show>
+                                    }.into_any()
+                                } else {
+                                    view! {
+                                        <p>{format!("Screenshots and kept pages are kept for {days} days.")}</p>
+                                        <p class="muted">"Admins and owners can change this."</p>
+                                    }.into_any()
+                                }}
                             </section>
                             <section class="card">
                                 <h2>"Plan limits"</h2>

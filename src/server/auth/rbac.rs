@@ -26,7 +26,7 @@ pub enum Permission {
     ManageApiKeys,
     ManageWebhooks,
     ViewAuditLog,
-    RenameOrganization,
+    EditOrganization,
     ManageBilling,
     DeleteOrganization,
 }
@@ -49,7 +49,7 @@ impl Permission {
         Permission::ManageApiKeys,
         Permission::ManageWebhooks,
         Permission::ViewAuditLog,
-        Permission::RenameOrganization,
+        Permission::EditOrganization,
         Permission::ManageBilling,
         Permission::DeleteOrganization,
     ];
@@ -77,7 +77,7 @@ const TABLE: &[(Permission, Role, Option<Scope>)] = {
         (ManageApiKeys, Role::Admin, Some(Scope::Admin)),
         (ManageWebhooks, Role::Admin, Some(Scope::Admin)),
         (ViewAuditLog, Role::Admin, Some(Scope::Admin)),
-        (RenameOrganization, Role::Admin, Some(Scope::Admin)),
+        (EditOrganization, Role::Admin, Some(Scope::Admin)),
         (ManageBilling, Role::Owner, None),
         (DeleteOrganization, Role::Owner, None),
     ]

@@ -473,6 +473,7 @@ pub async fn live_parts(db: &PgPool, id: Uuid) -> sqlx::Result<Option<LiveParts>
                 attempt: j.attempt,
                 started_at: j.started_at.unwrap_or_else(Utc::now),
                 step: p.get("step").and_then(|s| s.as_str()).map(str::to_string),
+                current_url: p.get("url").and_then(|s| s.as_str()).map(str::to_string),
                 percent: p
                     .get("percent")
                     .and_then(|s| s.as_u64())

@@ -16,6 +16,7 @@ pub struct OrgRow {
     pub max_executions_per_month: i32,
     pub api_requests_per_minute: i32,
     pub key_requests_per_minute: i32,
+    pub retention_days: i32,
     pub member_count: i64,
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
@@ -31,6 +32,7 @@ impl From<OrgRow> for Organization {
             max_executions_per_month: r.max_executions_per_month,
             api_requests_per_minute: r.api_requests_per_minute,
             key_requests_per_minute: r.key_requests_per_minute,
+            retention_days: r.retention_days,
             member_count: r.member_count,
             created_at: r.created_at,
         }
@@ -40,6 +42,7 @@ impl From<OrgRow> for Organization {
 /// `$1` is the caller's user id; `role` is their membership's role.
 const SELECT_FOR_USER: &str = "select o.id, o.name, o.slug, m.role, o.max_projects,
         o.max_executions_per_month, o.api_requests_per_minute, o.key_requests_per_minute,
+        o.retention_days,
         (select count(*) from memberships c where c.org_id = o.id) as member_count,
         o.created_at
     from organizations o join memberships m on m.org_id = o.id and m.user_id = $1";
@@ -71,7 +74,7 @@ pub async fn fetch_one(db: impl PgExecutor<'_>, org_id: Uuid) -> sqlx::Result<Op
     sqlx::query_as(
         "select o.id, o.name, o.slug, 'viewer' as role, o.max_projects,
             o.max_executions_per_month, o.api_requests_per_minute, o.key_requests_per_minute,
-            (select count(*) from memberships c where c.org_id = o.id) as member_count,
+            o.retention_days, (select count(*) from memberships c where c.org_id = o.id) as member_count,
             o.created_at
          from organizations o where o.id = $1",
     )
@@ -124,6 +127,20 @@ pub async fn update_name(db: impl PgExecutor<'_>, org_id: Uuid, name: &str) -> s
     sqlx::query("update organizations set name = $2 where id = $1")
         .bind(org_id)
         .bind(name)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Sets how many days the organization keeps screenshots and kept pages.
+pub async fn update_retention(
+    db: impl PgExecutor<'_>,
+    org_id: Uuid,
+    days: i32,
+) -> sqlx::Result<()> {
+    sqlx::query("update organizations set retention_days = $2 where id = $1")
+        .bind(org_id)
+        .bind(days)
         .execute(db)
         .await?;
     Ok(())

@@ -90,12 +90,13 @@ pub async fn rows_with_pages(
     .await
 }
 
-/// Removes pages older than `days` days; how many went.
-pub async fn delete_older_than(db: impl PgExecutor<'_>, days: i32) -> sqlx::Result<u64> {
+/// Removes the kept pages older than their organization's retention; safe
+/// to run from any number of processes at once (each row goes once).
+pub async fn delete_expired(db: impl PgExecutor<'_>) -> sqlx::Result<u64> {
     Ok(sqlx::query(
-        "delete from attempt_pages where created_at < now() - make_interval(days => $1)",
+        "delete from attempt_pages t using organizations o
+         where o.id = t.org_id and t.created_at < now() - make_interval(days => o.retention_days)",
     )
-    .bind(days)
     .execute(db)
     .await?
     .rows_affected())

@@ -1,5 +1,5 @@
 //! Labelled page datasets and their scoring, for measuring the automatic
-//! rule on real pages (`mino bench-extract`, `tests/product_pages.rs`).
+//! rule on real pages (`mino bench-extract`, `tests/suite/product_pages.rs`).
 //!
 //! The format is the product-pages dataset's: `ground-truth.json` maps a
 //! page key to `{url, price: [..], sku: [..], …}` (every acceptable value

@@ -155,30 +155,21 @@ pub async fn list(
     Ok(paging::page(items, limit, |j| cursor_of(j, by_accuracy)))
 }
 
-/// How long attempt screenshots are kept: `MINO_SCREENSHOT_DAYS`, else 30.
-pub fn screenshot_days() -> i32 {
-    std::env::var("MINO_SCREENSHOT_DAYS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|d: &i32| *d > 0)
-        .unwrap_or(30)
-}
-
-/// Every hour, screenshots and kept pages past their time are removed (both
-/// after MINO_SCREENSHOT_DAYS). Any number of processes may run it: each
-/// removes what is due, none twice.
+/// Every hour, screenshots and kept pages older than their organization's
+/// retention (`retention_days`, 30 unless its admins change it) are
+/// removed. Any number of processes may run it: each removes what is due,
+/// none twice.
 pub fn spawn_screenshot_cleanup(db: PgPool) {
-    let days = screenshot_days();
     tokio::spawn(async move {
         loop {
-            match db::screenshots::delete_older_than(&db, days).await {
+            match db::screenshots::delete_expired(&db).await {
                 Ok(0) => {}
-                Ok(n) => tracing::info!(removed = n, days, "old screenshots removed"),
+                Ok(n) => tracing::info!(removed = n, "expired screenshots removed"),
                 Err(e) => tracing::warn!(error = %e, "screenshot cleanup failed"),
             }
-            match db::pages::delete_older_than(&db, days).await {
+            match db::pages::delete_expired(&db).await {
                 Ok(0) => {}
-                Ok(n) => tracing::info!(removed = n, days, "old kept pages removed"),
+                Ok(n) => tracing::info!(removed = n, "expired kept pages removed"),
                 Err(e) => tracing::warn!(error = %e, "kept page cleanup failed"),
             }
             tokio::time::sleep(std::time::Duration::from_secs(3600)).await;

@@ -149,19 +149,90 @@ const MAX_SLUG_ATTEMPTS: usize = 20;
 
 /// Renames the organization (admins).
 pub async fn rename(db: &PgPool, ctx: &OrgCtx, name: &str) -> Result<Organization, AppError> {
-    require(ctx, Permission::RenameOrganization)?;
-    let name = parse_name(name, "name")?;
+    update(
+        db,
+        ctx,
+        OrgChanges {
+            name: Some(name.to_string()),
+            retention_days: None,
+        },
+    )
+    .await
+}
+
+/// Least and most days an organization may keep screenshots and pages.
+pub const RETENTION_DAYS: std::ops::RangeInclusive<i32> = 1..=3650;
+
+/// What an admin may change about the organization; `None` keeps it.
+#[derive(Debug, Default)]
+pub struct OrgChanges {
+    pub name: Option<String>,
+    /// Days attempt screenshots and kept pages are kept.
+    pub retention_days: Option<i32>,
+}
+
+/// Renames the organization and/or sets its retention (admins), all or
+/// nothing, with one audit entry per change.
+pub async fn update(
+    db: &PgPool,
+    ctx: &OrgCtx,
+    changes: OrgChanges,
+) -> Result<Organization, AppError> {
+    require(ctx, Permission::EditOrganization)?;
+    if changes.name.is_none() && changes.retention_days.is_none() {
+        return Err(AppError::field(
+            "name",
+            "Give a new name or retention_days (or both).",
+        ));
+    }
+    let name = changes
+        .name
+        .as_deref()
+        .map(|n| parse_name(n, "name"))
+        .transpose();
+    let days = changes
+        .retention_days
+        .map(|d| {
+            if RETENTION_DAYS.contains(&d) {
+                Ok(d)
+            } else {
+                Err(AppError::field(
+                    "retention_days",
+                    format!(
+                        "Use a number of days from {} to {}.",
+                        RETENTION_DAYS.start(),
+                        RETENTION_DAYS.end()
+                    ),
+                ))
+            }
+        })
+        .transpose();
+    super::collect_fields([name.clone().map(|_| ()), days.clone().map(|_| ())])?;
+    let (name, days) = (name?, days?);
     let old = get(db, ctx).await?;
     let mut tx = db.begin().await?;
-    db::orgs::update_name(&mut *tx, ctx.org_id(), &name).await?;
-    audit::record(
-        &mut *tx,
-        ctx,
-        Change::new("organization.rename", "organization", ctx.org_id())
-            .before(json!({"name": old.name}))
-            .after(json!({"name": name})),
-    )
-    .await?;
+    if let Some(name) = name {
+        db::orgs::update_name(&mut *tx, ctx.org_id(), &name).await?;
+        audit::record(
+            &mut *tx,
+            ctx,
+            Change::new("organization.rename", "organization", ctx.org_id())
+                .before(json!({"name": old.name}))
+                .after(json!({"name": name})),
+        )
+        .await?;
+    }
+    if let Some(days) = days {
+        db::orgs::update_retention(&mut *tx, ctx.org_id(), days).await?;
+        audit::record(
+            &mut *tx,
+            ctx,
+            Change::new("organization.set_retention", "organization", ctx.org_id())
+                .before(json!({"retention_days": old.retention_days}))
+                .after(json!({"retention_days": days})),
+        )
+        .await?;
+    }
     tx.commit().await?;
     get(db, ctx).await
 }

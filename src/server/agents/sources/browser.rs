@@ -14,6 +14,8 @@
 //! private addresses before it may go; a refused one fails and is counted
 //! in the attempt's log. Only http, https, data and blob URLs load; past
 //! 25 MB loaded in all, further requests are refused; downloads are denied.
+//! WebSockets never pass through that pause, so while private targets are
+//! off a page's `WebSocket` refuses to open (also counted and logged).
 //!
 //! A job: open the page, wait for its load event and then for the network
 //! to be quiet (no request started or finished for 500 ms) or for the
@@ -39,7 +41,9 @@ use chromiumoxide::cdp::browser_protocol::fetch::{
 use chromiumoxide::cdp::browser_protocol::network::{
     ErrorReason, EventLoadingFailed, EventLoadingFinished,
 };
-use chromiumoxide::cdp::browser_protocol::page::{CaptureScreenshotFormat, NavigateParams};
+use chromiumoxide::cdp::browser_protocol::page::{
+    AddScriptToEvaluateOnNewDocumentParams, CaptureScreenshotFormat, NavigateParams,
+};
 use chromiumoxide::cdp::browser_protocol::target::{
     CreateBrowserContextParams, CreateTargetParams, GetBrowserContextsParams,
 };
@@ -71,6 +75,24 @@ const JPEG_QUALITY: i64 = 70;
 /// Most bytes a page may load in all (the document and everything it
 /// asks for); later requests are refused, and the page read as it is.
 const MAX_PAGE_BYTES: u64 = 25 * 1024 * 1024;
+/// What a page's script tells the console when it tried a WebSocket.
+const WEBSOCKET_REFUSED: &str = "mino:websocket-refused";
+/// Run in every document before its own scripts while private targets are
+/// off. The DevTools Fetch domain pauses every request but WebSocket
+/// handshakes, so their addresses can't be checked: the page's WebSocket
+/// refuses to open instead (as a browser with WebSockets blocked does),
+/// saying so to the console, where [`watch_console`] counts it.
+const REFUSE_WEBSOCKETS: &str = r#"(() => {
+  const refuse = function WebSocket(url) {
+    console.debug("mino:websocket-refused", String(url));
+    throw new DOMException("WebSockets are off in this browser", "SecurityError");
+  };
+  for (const name of ["WebSocket", "WebSocketStream"]) {
+    if (name in self) {
+      Object.defineProperty(self, name, { value: refuse, writable: false, configurable: false });
+    }
+  }
+})();"#;
 /// Live frames: at most two a second, 800 px wide, rougher JPEG.
 const FRAME_EVERY: Duration = Duration::from_millis(500);
 const FRAME_SCALE: f64 = 800.0 / WIDTH as f64;
@@ -590,7 +612,7 @@ fn stream_frames(db: PgPool, page: Arc<Page>, job_id: i64) -> AbortOnDrop {
 
 /// Logs the page's console errors and uncaught exceptions (at most 20)
 /// for as long as the page lives.
-fn watch_console(page: Arc<Page>, progress: Arc<Progress>) {
+fn watch_console(page: Arc<Page>, traffic: Arc<Traffic>, progress: Arc<Progress>) {
     const MAX: usize = 20;
     let seen = Arc::new(AtomicUsize::new(0));
     let console = {
@@ -600,6 +622,25 @@ fn watch_console(page: Arc<Page>, progress: Arc<Progress>) {
                 return;
             };
             while let Some(event) = events.next().await {
+                let arg = |i: usize| {
+                    event
+                        .args
+                        .get(i)
+                        .and_then(|a| a.value.as_ref())
+                        .and_then(|v| v.as_str())
+                        .map(str::to_string)
+                };
+                if event.r#type == ConsoleApiCalledType::Debug
+                    && arg(0).as_deref() == Some(WEBSOCKET_REFUSED)
+                {
+                    traffic.blocked.fetch_add(1, Ordering::Relaxed);
+                    let shown: String = arg(1).unwrap_or_default().chars().take(200).collect();
+                    progress.log(
+                        "warn",
+                        &format!("Blocked a WebSocket to {shown}: WebSockets can't be checked against the private-address rule, so they stay closed"),
+                    );
+                    continue;
+                }
                 if event.r#type != ConsoleApiCalledType::Error
                     || seen.fetch_add(1, Ordering::Relaxed) >= MAX
                 {
@@ -796,7 +837,14 @@ impl Agent for BrowserAgent {
             sink.clone(),
         );
         watch_endings(page.clone(), traffic.clone());
-        watch_console(page.clone(), sink.clone());
+        watch_console(page.clone(), traffic.clone(), sink.clone());
+        if !self.policy.allow_private {
+            page.execute(AddScriptToEvaluateOnNewDocumentParams::new(
+                REFUSE_WEBSOCKETS,
+            ))
+            .await
+            .map_err(crashed)?;
+        }
         let frames = stream_frames(self.db.clone(), page.clone(), job.job_id);
         let timeout = Duration::from_secs(job.timeout_secs.max(1) as u64);
         let rendered =

@@ -7,7 +7,7 @@
 
 #![cfg(feature = "ssr")]
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -366,22 +366,18 @@ async fn retention_removes_old_pages_and_screenshots(db: PgPool) {
     .await
     .unwrap();
     assert_eq!(
-        mino::server::db::pages::delete_older_than(&db, 30)
-            .await
-            .unwrap(),
+        mino::server::db::pages::delete_expired(&db).await.unwrap(),
         1
     );
     assert_eq!(
-        mino::server::db::screenshots::delete_older_than(&db, 30)
+        mino::server::db::screenshots::delete_expired(&db)
             .await
             .unwrap(),
         1
     );
     // A second cleanup (another process) finds nothing left to do.
     assert_eq!(
-        mino::server::db::pages::delete_older_than(&db, 30)
-            .await
-            .unwrap(),
+        mino::server::db::pages::delete_expired(&db).await.unwrap(),
         0
     );
     let left: Vec<i64> = sqlx::query_scalar("select job_id from attempt_pages")
@@ -389,4 +385,55 @@ async fn retention_removes_old_pages_and_screenshots(db: PgPool) {
         .await
         .unwrap();
     assert_eq!(left, vec![jobs[1]]);
+
+    // Retention is the organization's: ten days old is kept under the
+    // default 30, removed once its admins say 7.
+    for table in ["attempt_pages", "attempt_screenshots"] {
+        sqlx::query(&format!(
+            "update {table} set created_at = now() - interval '10 days' where job_id = $1"
+        ))
+        .bind(jobs[1])
+        .execute(&db)
+        .await
+        .unwrap();
+    }
+    assert_eq!(
+        mino::server::db::pages::delete_expired(&db).await.unwrap(),
+        0
+    );
+    let path = format!("/api/v1/orgs/{org}");
+    for bad in [
+        json!({"retention_days": 0}),
+        json!({"retention_days": 4000}),
+    ] {
+        let r = app.patch(&c, &path, bad.clone()).await;
+        assert_eq!(r.status, 400, "{bad}: {:?}", r.body);
+        assert!(r.field("retention_days").is_some(), "{:?}", r.body);
+    }
+    // A bad day count leaves the name unchanged too (all or nothing).
+    let r = app
+        .patch(&c, &path, json!({"name": "Renamed", "retention_days": -1}))
+        .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(app.get(&c, &path).await.body["name"], "Acme");
+    let r = app.patch(&c, &path, json!({"retention_days": 7})).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["retention_days"], 7);
+    assert_eq!(
+        mino::server::db::pages::delete_expired(&db).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        mino::server::db::screenshots::delete_expired(&db)
+            .await
+            .unwrap(),
+        1
+    );
+    let entry: String = sqlx::query_scalar(
+        "select action from audit_log where action = 'organization.set_retention'",
+    )
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert_eq!(entry, "organization.set_retention");
 }

@@ -5,7 +5,7 @@
 
 #![cfg(feature = "ssr")]
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
@@ -511,13 +511,15 @@ async fn a_private_subresource_is_blocked_and_logged_and_the_job_completes(db: P
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let private = format!("http://{}", listener.local_addr().unwrap());
+    let ws = format!("ws://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     // The document itself is not on a private address (a data: URL); its
-    // image and its script's fetch are.
+    // image, its script's fetch and its WebSocket are.
     let html = format!(
         "<html><head><title>Mug</title></head><body><h1>Blue mug</h1>\
          <p class=\"price\">$12.50</p><img src=\"{private}/pixel.png\">\
-         <script>fetch('{private}/api/track').catch(function () {{}});</script></body></html>"
+         <script>fetch('{private}/api/track').catch(function () {{}});\
+         try {{ new WebSocket('{ws}/socket'); }} catch (e) {{}}</script></body></html>"
     );
     let url = format!(
         "data:text/html;charset=utf-8,{}",
@@ -535,7 +537,7 @@ async fn a_private_subresource_is_blocked_and_logged_and_the_job_completes(db: P
     let out = browser.run(&job(url), &progress).await.unwrap();
     assert_eq!(out.values["title"], json!("Blue mug"), "{:?}", out.raw);
     assert_eq!(out.values["price"], json!("12.50"), "{:?}", out.raw);
-    assert_eq!(out.raw["blocked"], 2, "{:?}", out.raw);
+    assert_eq!(out.raw["blocked"], 3, "{:?}", out.raw);
     assert_eq!(
         hits.load(Ordering::SeqCst),
         0,
@@ -551,5 +553,10 @@ async fn a_private_subresource_is_blocked_and_logged_and_the_job_completes(db: P
             .any(|l| l.starts_with(&format!("Blocked a request to {private}/pixel.png"))),
         "{log:?}"
     );
-    assert!(log.iter().any(|l| l.contains("2 blocked")), "{log:?}");
+    assert!(
+        log.iter()
+            .any(|l| l.starts_with(&format!("Blocked a WebSocket to {ws}/socket"))),
+        "{log:?}"
+    );
+    assert!(log.iter().any(|l| l.contains("3 blocked")), "{log:?}");
 }

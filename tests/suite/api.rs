@@ -3,7 +3,7 @@
 
 #![cfg(feature = "ssr")]
 
-mod common;
+use crate::common;
 
 use common::{client, spawn_app, spawn_app_at, PASSWORD};
 use reqwest::Method;

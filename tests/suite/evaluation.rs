@@ -4,7 +4,7 @@
 
 #![cfg(feature = "ssr")]
 
-mod common;
+use crate::common;
 
 use common::{finished_demo_run, spawn_app, TestApp};
 use serde_json::{json, Value};

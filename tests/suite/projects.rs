@@ -3,7 +3,7 @@
 
 #![cfg(feature = "ssr")]
 
-mod common;
+use crate::common;
 
 use common::spawn_app;
 use reqwest::Method;

@@ -6,7 +6,7 @@
 
 #![cfg(feature = "ssr")]
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::time::Duration;

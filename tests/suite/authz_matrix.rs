@@ -5,7 +5,7 @@
 
 #![cfg(feature = "ssr")]
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 
@@ -547,6 +547,7 @@ fn rpc_rows() -> Vec<(&'static str, Expect)> {
         ("create_org", user_only(200)),
         ("get_org", org_read(200)),
         ("rename_org", org_admin(200)),
+        ("set_retention", org_admin(200)),
         ("update_limits", org_owner(200)),
         ("delete_org", org_owner(200)),
         ("list_members", org_read(200)),
@@ -633,6 +634,7 @@ fn rpc_args(endpoint: &str, f: &Fixture, who: Who, n: usize) -> Vec<(&'static st
         "create_org" => vec![("name", "Made by rpc".into())],
         "get_org" | "list_members" | "list_invitations" | "list_api_keys" => vec![org()],
         "rename_org" => vec![org(), ("name", "Renamed".into())],
+        "set_retention" => vec![org(), ("retention_days", "14".into())],
         "update_limits" => vec![
             org(),
             ("max_projects", "10".into()),
