@@ -428,7 +428,7 @@ async fn watchers_of_a_running_browser_job_get_live_frames_and_nobody_else_does(
             &c,
             &format!("/api/v1/projects/{project}/agent"),
             json!({"kind": "browser", "timeout_secs": 30,
-                   "steps": [{"action": "wait", "ms": 9000}]}),
+                   "steps": [{"action": "wait", "ms": 15000}]}),
         )
         .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
@@ -455,6 +455,22 @@ async fn watchers_of_a_running_browser_job_get_live_frames_and_nobody_else_does(
         .await
         .body;
     let frame_url = format!("/api/v1/jobs/{}/live-frame", jobs["items"][0]["id"]);
+    // The page is open once the job is at its wait step (starting Chromium
+    // takes a while on a busy machine).
+    let at_step = Instant::now();
+    loop {
+        let step: Option<String> =
+            sqlx::query_scalar("select progress->>'step' from jobs where execution_id = $1::uuid")
+                .bind(&id)
+                .fetch_one(&db)
+                .await
+                .unwrap();
+        if step.as_deref().is_some_and(|s| s.starts_with("Step 1 of 1")) {
+            break;
+        }
+        assert!(at_step.elapsed() < Duration::from_secs(60), "{step:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     // Nobody has watched yet: no frame was taken.
     tokio::time::sleep(Duration::from_millis(1200)).await;
     assert_eq!(mino::server::db::live_frames::count(&db).await.unwrap(), 0);
