@@ -465,7 +465,10 @@ async fn watchers_of_a_running_browser_job_get_live_frames_and_nobody_else_does(
                 .fetch_one(&db)
                 .await
                 .unwrap();
-        if step.as_deref().is_some_and(|s| s.starts_with("Step 1 of 1")) {
+        if step
+            .as_deref()
+            .is_some_and(|s| s.starts_with("Step 1 of 1"))
+        {
             break;
         }
         assert!(at_step.elapsed() < Duration::from_secs(60), "{step:?}");
