@@ -183,6 +183,9 @@ pub struct LiveSnapshot {
     pub last: bool,
 }
 
+/// Most running jobs a live snapshot lists (the first by id).
+pub const LIVE_RUNNING_JOBS: usize = 50;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct RunningJob {

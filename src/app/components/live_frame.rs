@@ -69,9 +69,10 @@ pub fn LiveJobStatus(execution_id: uuid::Uuid, job_id: i64) -> impl IntoView {
                             j.current_url.clone().or_else(|| Some(j.url.clone())),
                         )));
                     }
-                    // The snapshot lists at most 50 running jobs; past
-                    // that this one may simply be missing.
-                    None if s.running_jobs.len() < 50 => ended.set(true),
+                    // A full list may simply leave this job out.
+                    None if s.running_jobs.len() < crate::model::LIVE_RUNNING_JOBS => {
+                        ended.set(true)
+                    }
                     None => {}
                 }
             },

@@ -456,10 +456,11 @@ pub async fn live_parts(db: &PgPool, id: Uuid) -> sqlx::Result<Option<LiveParts>
          join batch_rows r on r.batch_seq = (select b.seq from batches b where b.id = $2)
                           and r.row_index = j.row_index
          where j.execution_id = $1 and j.state = 'running'
-         order by j.id limit 50",
+         order by j.id limit $3",
     )
     .bind(id)
     .bind(execution.batch_id)
+    .bind(crate::model::LIVE_RUNNING_JOBS as i64)
     .fetch_all(db)
     .await?;
     let running_jobs = jobs

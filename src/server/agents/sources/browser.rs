@@ -75,7 +75,8 @@ const JPEG_QUALITY: i64 = 70;
 /// Most bytes a page may load in all (the document and everything it
 /// asks for); later requests are refused, and the page read as it is.
 const MAX_PAGE_BYTES: u64 = 25 * 1024 * 1024;
-/// What a page's script tells the console when it tried a WebSocket.
+/// What a page's script tells the console when it tried a WebSocket
+/// (the first argument of [`REFUSE_WEBSOCKETS`]'s `console.debug`).
 const WEBSOCKET_REFUSED: &str = "mino:websocket-refused";
 /// Run in every document before its own scripts while private targets are
 /// off. The DevTools Fetch domain pauses every request but WebSocket
@@ -84,7 +85,7 @@ const WEBSOCKET_REFUSED: &str = "mino:websocket-refused";
 /// saying so to the console, where [`watch_console`] counts it.
 const REFUSE_WEBSOCKETS: &str = r#"(() => {
   const refuse = function WebSocket(url) {
-    console.debug("mino:websocket-refused", String(url));
+    console.debug("mino:websocket-refused", String(url)); // = WEBSOCKET_REFUSED
     throw new DOMException("WebSockets are off in this browser", "SecurityError");
   };
   for (const name of ["WebSocket", "WebSocketStream"]) {
@@ -611,7 +612,8 @@ fn stream_frames(db: PgPool, page: Arc<Page>, job_id: i64) -> AbortOnDrop {
 }
 
 /// Logs the page's console errors and uncaught exceptions (at most 20)
-/// for as long as the page lives.
+/// for as long as the page lives, and counts the WebSockets it was refused
+/// (see [`REFUSE_WEBSOCKETS`]) as blocked traffic.
 fn watch_console(page: Arc<Page>, traffic: Arc<Traffic>, progress: Arc<Progress>) {
     const MAX: usize = 20;
     let seen = Arc::new(AtomicUsize::new(0));
