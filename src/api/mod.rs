@@ -5,6 +5,7 @@
 pub mod account;
 pub mod orgs;
 pub mod projects;
+pub mod providers;
 pub mod results;
 pub mod webhooks;
 
@@ -86,4 +87,11 @@ pub const ENDPOINTS: &[&str] = &[
     "list_webhook_deliveries",
     "test_webhook",
     "redeliver_webhook",
+    "list_model_providers",
+    "list_model_choices",
+    "create_model_provider",
+    "update_model_provider",
+    "set_model_provider_enabled",
+    "delete_model_provider",
+    "check_model_provider",
 ];

@@ -164,8 +164,13 @@ pub async fn update_agent(
     #[server(default)] wait_for: String,
     #[server(default)] steps: String,
     #[server(default)] keep_pages: Option<String>,
+    #[server(default)] extractor: String,
+    #[server(default)] route_1: String,
+    #[server(default)] route_2: String,
+    #[server(default)] route_3: String,
+    #[server(default)] page_token_budget: String,
 ) -> Result<Project, AppError> {
-    use crate::model::{AgentKind, AgentSettings, BrowserStep, Extractor};
+    use crate::model::{AgentKind, AgentSettings, BrowserStep, Extractor, RouteEntry};
     use crate::server::{rpc, service::collect_fields, service::projects};
     let (state, actor) = rpc::user().await?;
     let kind = AgentKind::parse(&kind).ok_or_else(|| AppError::field("kind", "Choose an agent."));
@@ -177,6 +182,31 @@ pub async fn update_agent(
     let timeout = number(&timeout_secs, "timeout_secs", "the timeout");
     let retries = number(&max_retries, "max_retries", "the retry limit");
     let price = projects::parse_price(&price_per_job);
+    let extractor = match extractor.as_str() {
+        "" => Ok(Extractor::Rules),
+        e => {
+            Extractor::parse(e).ok_or_else(|| AppError::field("extractor", "Choose rules or llm."))
+        }
+    };
+    // Each route choice is "<provider id>|<model>"; empty ones are skipped.
+    let route = [route_1, route_2, route_3]
+        .iter()
+        .filter(|r| !r.trim().is_empty())
+        .map(|r| {
+            r.split_once('|')
+                .and_then(|(p, m)| {
+                    Some(RouteEntry {
+                        provider: p.parse().ok()?,
+                        model: m.to_string(),
+                    })
+                })
+                .ok_or_else(|| AppError::field("model_route", "Choose a model from the list."))
+        })
+        .collect::<Result<Vec<_>, _>>();
+    let budget = match page_token_budget.trim() {
+        "" => Ok(crate::model::DEFAULT_PAGE_TOKEN_BUDGET),
+        b => number(b, "page_token_budget", "the page token budget"),
+    };
     // One step per line; a fault names its line.
     let steps = steps
         .lines()
@@ -193,6 +223,9 @@ pub async fn update_agent(
         timeout.as_ref().map(|_| ()).map_err(Clone::clone),
         retries.as_ref().map(|_| ()).map_err(Clone::clone),
         price.as_ref().map(|_| ()).map_err(Clone::clone),
+        extractor.as_ref().map(|_| ()).map_err(Clone::clone),
+        route.as_ref().map(|_| ()).map_err(Clone::clone),
+        budget.as_ref().map(|_| ()).map_err(Clone::clone),
     ])?;
     let remote_url = Some(remote_url.trim().to_string()).filter(|u| !u.is_empty());
     let settings = AgentSettings {
@@ -201,10 +234,12 @@ pub async fn update_agent(
         timeout_secs: timeout?,
         max_retries: retries?,
         price_per_job_micros: price?,
-        extractor: Extractor::Rules,
+        extractor: extractor?,
         wait_for: Some(wait_for),
         steps: steps?,
         keep_pages: keep_pages.is_some(),
+        model_route: route?,
+        page_token_budget: budget?,
     };
     projects::update_agent(&state.db, &actor, id, settings)
         .await
@@ -248,6 +283,7 @@ pub async fn save_field(
     path: String,
     meta_name: String,
     pattern: String,
+    #[server(default)] description: String,
 ) -> Result<Project, AppError> {
     use crate::model::{Comparator, ComparatorOptions, ExtractionRule, OutputField, ValueType};
     use crate::server::{rpc, service::projects};
@@ -303,6 +339,7 @@ pub async fn save_field(
         comparator_options: options,
         rule,
         source: String::new(),
+        description: description.trim().to_string(),
     };
     if adding {
         projects::add_field(&state.db, &actor, id, field).await
@@ -385,6 +422,7 @@ pub async fn start_execution(
     instruction_version: Option<String>,
     agent: Option<String>,
     max_retries: Option<String>,
+    #[server(default)] extractor: Option<String>,
 ) -> Result<crate::model::Execution, AppError> {
     use crate::server::{rpc, service::executions};
     let (state, actor) = rpc::user().await?;
@@ -412,7 +450,8 @@ pub async fn start_execution(
         agent: agent
             .clone()
             .filter(|a| !a.is_empty() && !a.starts_with("snapshot:")),
-        extractor: None,
+        // A remote agent extracts by itself: the form's choice is moot.
+        extractor: extractor.filter(|x| !x.is_empty() && agent.as_deref() != Some("remote")),
         // The form offers "re-extract from run N's pages" as
         // `snapshot:<execution id>`.
         from_execution: match agent.as_deref().and_then(|a| a.strip_prefix("snapshot:")) {

@@ -15,7 +15,8 @@ use leptos_router::components::{ParentRoute, Route, Router, Routes};
 use leptos_router::{path, SsrMode};
 
 use pages::{
-    account, audit, auth, batches, compare, executions, home, keys, orgs, projects, team, webhooks,
+    account, audit, auth, batches, compare, executions, home, keys, orgs, projects, providers,
+    team, webhooks,
 };
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -60,6 +61,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/o/:slug/api-keys") view=keys::ApiKeysPage />
                     <Route path=path!("/o/:slug/audit-log") view=audit::AuditLogPage />
                     <Route path=path!("/o/:slug/webhooks") view=webhooks::WebhooksPage />
+                    <Route path=path!("/o/:slug/model-providers") view=providers::ModelProvidersPage />
                     <Route path=path!("/o/:slug/settings") view=orgs::OrgSettingsPage />
                     <Route path=path!("/o/:slug/projects") view=projects::ProjectsPage />
                     <Route path=path!("/o/:slug/projects/:id") view=projects::ProjectPage />

@@ -135,6 +135,12 @@ pub struct Execution {
     pub accuracy: Option<f64>,
     pub estimated_cost_micros: i64,
     pub cost_micros: i64,
+    /// The actual cost in currency units: the sum of the attempts' costs.
+    #[serde(default)]
+    pub cost: f64,
+    /// Model tokens of every attempt (llm extractor).
+    #[serde(default)]
+    pub tokens: TokenCounts,
     /// The execution whose jobs this one runs again.
     pub rerun_of: Option<Uuid>,
     /// How values were read (none for a remote agent, which reads them
@@ -158,6 +164,14 @@ impl Execution {
     pub fn can_control(&self) -> bool {
         self.role.is_none_or(|r| r >= Role::Member)
     }
+}
+
+/// Model tokens, by direction.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+pub struct TokenCounts {
+    pub input: i64,
+    pub output: i64,
 }
 
 /// What a live view of an execution shows, sent as one server-sent event:

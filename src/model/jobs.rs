@@ -89,6 +89,15 @@ pub struct AttemptView {
     pub error: Option<String>,
     pub duration_ms: Option<i32>,
     pub cost_micros: i64,
+    /// The attempt's cost in currency units (`cost_micros` / 1,000,000):
+    /// its tokens at the model's prices for the llm extractor, else the
+    /// project's price per job.
+    pub cost: f64,
+    /// llm extractor: who answered and the tokens it counted.
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    pub input_tokens: i32,
+    pub output_tokens: i32,
     pub log: serde_json::Value,
     /// The JPEG the attempt ended on (browser attempts), if kept.
     pub screenshot_url: Option<String>,

@@ -97,9 +97,11 @@ text_column!(AgentKind);
 
 text_enum! {
     /// How values are read from a page: `rules` (each field's rule, or the
-    /// automatic rule).
+    /// automatic rule) or `llm` (fields with the automatic rule go to a
+    /// model with the instructions; fields with an explicit rule keep it).
     pub enum Extractor {
         Rules = "rules",
+        Llm = "llm",
     }
 }
 
@@ -245,6 +247,22 @@ pub struct AgentSettings {
     /// do), for viewing and re-extraction.
     #[serde(default)]
     pub keep_pages: bool,
+    /// llm extractor: the ordered (provider, model) route; the first serves,
+    /// the rest are fallbacks.
+    #[serde(default)]
+    pub model_route: Vec<super::RouteEntry>,
+    /// llm extractor: how many tokens of the page the model sees.
+    #[serde(default = "default_page_token_budget")]
+    pub page_token_budget: i32,
+}
+
+/// How many tokens of a page the model sees unless the project says.
+pub const DEFAULT_PAGE_TOKEN_BUDGET: i32 = 6_000;
+/// The page token budget's bounds.
+pub const PAGE_TOKEN_BUDGET_RANGE: (i32, i32) = (500, 200_000);
+
+fn default_page_token_budget() -> i32 {
+    DEFAULT_PAGE_TOKEN_BUDGET
 }
 
 /// A price in millionths, written the way people type prices ("0.0025").
@@ -518,6 +536,10 @@ pub struct OutputField {
     pub rule: ExtractionRule,
     /// `csv` when it came from a `gt_` column, `manual` when added by hand.
     pub source: String,
+    /// What the field means, for the llm extractor (sent to the model
+    /// with the field's name and type).
+    #[serde(default)]
+    pub description: String,
 }
 
 #[cfg(test)]

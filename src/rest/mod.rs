@@ -10,6 +10,7 @@ mod keys;
 pub mod openapi;
 mod orgs;
 mod projects;
+mod providers;
 mod results;
 mod team;
 mod webhooks;
@@ -108,6 +109,13 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/webhooks/{id}/deliveries"),
     ("POST", "/api/v1/webhooks/{id}/test"),
     ("POST", "/api/v1/webhook-deliveries/{id}/redeliver"),
+    ("GET", "/api/v1/orgs/{org}/model-providers"),
+    ("POST", "/api/v1/orgs/{org}/model-providers"),
+    ("GET", "/api/v1/orgs/{org}/model-choices"),
+    ("GET", "/api/v1/model-providers/{id}"),
+    ("PATCH", "/api/v1/model-providers/{id}"),
+    ("DELETE", "/api/v1/model-providers/{id}"),
+    ("POST", "/api/v1/model-providers/{id}/check"),
     ("GET", "/api/v1/openapi.json"),
 ];
 
@@ -254,6 +262,18 @@ pub fn router() -> Router<AppState> {
             "/executions/{id}/concurrency",
             put(executions::set_concurrency),
         )
+        .route(
+            "/orgs/{org}/model-providers",
+            get(providers::list).post(providers::create),
+        )
+        .route("/orgs/{org}/model-choices", get(providers::choices))
+        .route(
+            "/model-providers/{id}",
+            get(providers::get)
+                .patch(providers::update)
+                .delete(providers::delete),
+        )
+        .route("/model-providers/{id}/check", post(providers::check))
         // Labels each request's metrics with its route pattern.
         .route_layer(axum::middleware::from_fn(
             crate::server::metrics::label_route,

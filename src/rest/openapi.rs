@@ -721,6 +721,56 @@ fn operations() -> Vec<Op> {
             "Send a finished delivery again",
         )
         .answers::<WebhookDelivery>(202),
+        op(
+            "GET",
+            "/orgs/{org}/model-providers",
+            "Model providers",
+            "Model providers with their health: breaker state, last error and success, the last hour's error rate and latency (admins)",
+        )
+        .ok::<Page<ModelProvider>>(),
+        op(
+            "POST",
+            "/orgs/{org}/model-providers",
+            "Model providers",
+            "Add a model provider (its API key is sealed at rest and shown only as its last four characters)",
+        )
+        .body::<service::model_providers::ProviderInput>()
+        .answers::<ModelProvider>(201),
+        op(
+            "GET",
+            "/orgs/{org}/model-choices",
+            "Model providers",
+            "Providers' names and models, for choosing a project's model route (anyone who reads projects)",
+        )
+        .ok::<Page<ProviderChoice>>(),
+        op(
+            "GET",
+            "/model-providers/{id}",
+            "Model providers",
+            "A model provider and its health",
+        )
+        .ok::<ModelProvider>(),
+        op(
+            "PATCH",
+            "/model-providers/{id}",
+            "Model providers",
+            "Change a provider; a new api_key replaces the key (\"\" removes it) and clears a refused-key mark",
+        )
+        .body::<service::model_providers::ProviderInput>()
+        .ok::<ModelProvider>(),
+        op(
+            "DELETE",
+            "/model-providers/{id}",
+            "Model providers",
+            "Delete a provider; routes that name it skip it",
+        ),
+        op(
+            "POST",
+            "/model-providers/{id}/check",
+            "Model providers",
+            "Check now: a tiny request to the provider's first model, recorded like any call",
+        )
+        .ok::<ProviderCheck>(),
         op("GET", "/openapi.json", "Meta", "This document")
             .ok::<Value>()
             .public(),

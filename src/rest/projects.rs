@@ -227,7 +227,9 @@ pub struct AgentBody {
     timeout_secs: Option<i32>,
     max_retries: Option<i32>,
     price_per_job: Option<serde_json::Value>,
-    /// How values are read: rules (each field's rule or the automatic one).
+    /// How values are read: rules (each field's rule or the automatic one)
+    /// or llm (automatic fields go to the model route with the
+    /// instructions).
     extractor: Option<Extractor>,
     /// Browser: wait until an element matches this CSS selector instead
     /// of for network quiet; "" clears it.
@@ -236,6 +238,12 @@ pub struct AgentBody {
     steps: Option<Vec<BrowserStep>>,
     /// Production runs keep every attempt's page (test runs always do).
     keep_pages: Option<bool>,
+    /// llm extractor: the ordered route of (provider id, model name); the
+    /// first serves, the rest are fallbacks (at most 5).
+    model_route: Option<Vec<crate::model::RouteEntry>>,
+    /// llm extractor: tokens of the page the model sees (500–200000,
+    /// default 6000).
+    page_token_budget: Option<i32>,
 }
 
 pub async fn update_agent(
@@ -267,6 +275,8 @@ pub async fn update_agent(
         wait_for: body.wait_for.or(current.wait_for),
         steps: body.steps.unwrap_or(current.steps),
         keep_pages: body.keep_pages.unwrap_or(current.keep_pages),
+        model_route: body.model_route.unwrap_or(current.model_route),
+        page_token_budget: body.page_token_budget.unwrap_or(current.page_token_budget),
     };
     Ok(Json(
         projects::update_agent(&state.db, &actor, id, settings).await?,
@@ -282,6 +292,9 @@ pub struct FieldBody {
     comparator: Option<Comparator>,
     comparator_options: Option<ComparatorOptions>,
     rule: Option<ExtractionRule>,
+    /// What the field means, sent to the model by the llm extractor (at
+    /// most 1,000 characters).
+    description: Option<String>,
 }
 
 pub async fn add_field(
@@ -303,6 +316,7 @@ pub async fn add_field(
         comparator_options: body.comparator_options.unwrap_or_default(),
         rule: body.rule.unwrap_or(ExtractionRule::Auto),
         source: String::new(),
+        description: body.description.unwrap_or_default(),
     };
     let project = projects::add_field(&state.db, &actor, id, field).await?;
     Ok((StatusCode::CREATED, Json(project)))
@@ -333,6 +347,9 @@ pub async fn update_field(
     }
     if let Some(r) = body.rule {
         field.rule = r;
+    }
+    if let Some(d) = body.description {
+        field.description = d;
     }
     Ok(Json(
         projects::update_field(&state.db, &actor, id, field).await?,

@@ -36,6 +36,9 @@ pub struct Config {
     /// MINO_WEBHOOK_RETRY_SECS: a failed webhook delivery's first retry
     /// waits this long, each later one twice as long (capped at an hour).
     pub webhook_retry_base: std::time::Duration,
+    /// MINO_SECRET_KEY: seals provider API keys and webhook secrets at rest
+    /// (see `server::secrets`); unset, the data directory's generated key.
+    pub secret_key: Option<super::secrets::SecretKey>,
 }
 
 impl Config {
@@ -139,6 +142,16 @@ impl Config {
                 }
             },
         };
+        let secret_key = match get("MINO_SECRET_KEY").filter(|k| !k.trim().is_empty()) {
+            None => None,
+            Some(k) => match super::secrets::SecretKey::parse(&k) {
+                Ok(key) => Some(key),
+                Err(e) => {
+                    problems.push(e);
+                    None
+                }
+            },
+        };
         if problems.is_empty() {
             Ok(Config {
                 data_dir,
@@ -151,6 +164,7 @@ impl Config {
                 lease_secs,
                 user_requests_per_minute,
                 webhook_retry_base,
+                secret_key,
             })
         } else {
             Err(problems.join("\n"))

@@ -42,6 +42,12 @@ struct Registry {
     attempts: BTreeMap<&'static str, u64>,
     /// Webhook delivery attempts by how they ended.
     webhook_attempts: BTreeMap<&'static str, u64>,
+    /// (provider, model, outcome) → model requests.
+    model_requests: BTreeMap<(String, String, &'static str), u64>,
+    /// (provider, model) → latency of model requests.
+    model_latency: BTreeMap<(String, String), Histogram>,
+    /// (provider, model, direction) → tokens.
+    model_tokens: BTreeMap<(String, String, &'static str), u64>,
 }
 
 fn registry() -> &'static Mutex<Registry> {
@@ -69,6 +75,36 @@ pub fn webhook_attempt_ended(outcome: &'static str) {
         .webhook_attempts
         .entry(outcome)
         .or_default() += 1;
+}
+
+/// Counts a request to a model provider: its outcome (ok, rate_limited,
+/// server_error, timeout, …), latency and tokens.
+pub fn model_call(
+    provider: &str,
+    model: &str,
+    outcome: &'static str,
+    secs: f64,
+    input_tokens: i64,
+    output_tokens: i64,
+) {
+    let mut r = registry().lock().expect("metrics");
+    let key = (provider.to_string(), model.to_string());
+    *r.model_requests
+        .entry((key.0.clone(), key.1.clone(), outcome))
+        .or_default() += 1;
+    for (direction, n) in [("input", input_tokens), ("output", output_tokens)] {
+        *r.model_tokens
+            .entry((key.0.clone(), key.1.clone(), direction))
+            .or_default() += n.max(0) as u64;
+    }
+    let h = r.model_latency.entry(key).or_default();
+    h.count += 1;
+    h.sum += secs;
+    for (i, bound) in BUCKETS.iter().enumerate() {
+        if secs <= *bound {
+            h.buckets[i] += 1;
+        }
+    }
 }
 
 /// The route pattern a router matched, carried out to [`track`] on the
@@ -207,6 +243,57 @@ pub async fn scrape(State(state): State<AppState>) -> Response {
             let _ = writeln!(
                 out,
                 "mino_webhook_attempts_total{{outcome=\"{outcome}\"}} {n}"
+            );
+        }
+        out.push_str("# HELP mino_model_requests_total Requests this process sent to model providers, by provider, model and outcome.\n");
+        out.push_str("# TYPE mino_model_requests_total counter\n");
+        for ((provider, model, outcome), n) in &r.model_requests {
+            let _ = writeln!(
+                out,
+                "mino_model_requests_total{{provider=\"{}\",model=\"{}\",outcome=\"{outcome}\"}} {n}",
+                label(provider),
+                label(model)
+            );
+        }
+        out.push_str("# HELP mino_model_tokens_total Tokens providers counted for this process's requests, by direction.\n");
+        out.push_str("# TYPE mino_model_tokens_total counter\n");
+        for ((provider, model, direction), n) in &r.model_tokens {
+            let _ = writeln!(
+                out,
+                "mino_model_tokens_total{{provider=\"{}\",model=\"{}\",direction=\"{direction}\"}} {n}",
+                label(provider),
+                label(model)
+            );
+        }
+        out.push_str("# HELP mino_model_request_duration_seconds Model request latency.\n");
+        out.push_str("# TYPE mino_model_request_duration_seconds histogram\n");
+        for ((provider, model), h) in &r.model_latency {
+            let labels = format!(
+                "provider=\"{}\",model=\"{}\"",
+                label(provider),
+                label(model)
+            );
+            for (i, bound) in BUCKETS.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "mino_model_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {}",
+                    h.buckets[i]
+                );
+            }
+            let _ = writeln!(
+                out,
+                "mino_model_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
+                h.count
+            );
+            let _ = writeln!(
+                out,
+                "mino_model_request_duration_seconds_sum{{{labels}}} {}",
+                h.sum
+            );
+            let _ = writeln!(
+                out,
+                "mino_model_request_duration_seconds_count{{{labels}}} {}",
+                h.count
             );
         }
     }

@@ -17,6 +17,7 @@ pub mod live;
 pub mod metrics;
 pub mod ratelimit;
 pub mod rpc;
+pub mod secrets;
 pub mod service;
 pub mod startup;
 pub mod state;

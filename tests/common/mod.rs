@@ -12,6 +12,8 @@ use serde_json::{json, Value};
 use sqlx::PgPool;
 
 pub const PASSWORD: &str = "correct horse battery";
+/// The key every app and `mino` process of the tests seals secrets with.
+pub const SECRET_KEY: &str = "6d696e6f2d746573742d6b65792d6d696e6f2d746573742d6b65792d31323334";
 
 pub struct TestApp {
     pub base: String,
@@ -56,8 +58,13 @@ pub async fn spawn_app_with(
         // is tested with a small one.
         user_requests_per_minute: 1_000_000,
         webhook_retry_base: std::time::Duration::from_millis(200),
+        secret_key: Some(mino::server::secrets::SecretKey::parse(SECRET_KEY).unwrap()),
     };
     tweak(&mut config);
+    // Every app of the test process seals with the same key.
+    mino::server::secrets::prepare(&db, config.secret_key.as_ref(), &config.data_dir)
+        .await
+        .expect("the secret key");
     // The app gets its own pool to the test database, like production (an
     // acquire timeout, no shared parent). `#[sqlx::test]` pools draw on one
     // process-wide parent pool without a timeout; the served app's

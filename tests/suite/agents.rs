@@ -96,6 +96,7 @@ fn job() -> JobInput {
         comparator_options: Default::default(),
         rule: ExtractionRule::Auto,
         source: "manual".into(),
+        description: String::new(),
     };
     JobInput {
         job_id: 7,

@@ -91,6 +91,8 @@ struct Fixture {
     webhook: String,
     /// A failed delivery of the webhook (so it can be redelivered).
     delivery: String,
+    /// A model provider (at a closed port: a check answers ok = false).
+    provider: String,
 }
 
 const CSV: &str = "url,name,gt_price\nhttps://a.example.com,A,1\nhttps://b.example.com,B,2\n";
@@ -243,7 +245,18 @@ async fn fixture(app: &TestApp, n: usize, who: Who) -> Fixture {
     .fetch_one(&app.db)
     .await
     .unwrap();
+    let m = app
+        .post(
+            owner,
+            &format!("/api/v1/orgs/{org}/model-providers"),
+            json!({"name": "Local", "kind": "openai", "base_url": "http://127.0.0.1:9/v1",
+                   "api_key": "sk-fixture-key", "models": [{"name": "tiny"}], "timeout_secs": 2}),
+        )
+        .await;
+    assert_eq!(m.status, 201, "{:?}", m.body);
+    let provider = m.body["id"].as_str().unwrap().to_string();
     Fixture {
+        provider,
         webhook,
         delivery,
         export,
@@ -436,6 +449,13 @@ fn rest_rows() -> Vec<(&'static str, &'static str, Expect)> {
             "/api/v1/webhook-deliveries/{id}/redeliver",
             ORG_ADMIN(202),
         ),
+        ("GET", "/api/v1/orgs/{org}/model-providers", ORG_ADMIN(200)),
+        ("POST", "/api/v1/orgs/{org}/model-providers", ORG_ADMIN(201)),
+        ("GET", "/api/v1/orgs/{org}/model-choices", ORG_READ(200)),
+        ("GET", "/api/v1/model-providers/{id}", ORG_ADMIN(200)),
+        ("PATCH", "/api/v1/model-providers/{id}", ORG_ADMIN(200)),
+        ("DELETE", "/api/v1/model-providers/{id}", ORG_ADMIN(204)),
+        ("POST", "/api/v1/model-providers/{id}/check", ORG_ADMIN(200)),
         ("GET", "/api/v1/openapi.json", PUBLIC_200),
     ]
 }
@@ -451,6 +471,10 @@ fn rest_request(route: &str, f: &Fixture, who: Who, n: usize) -> (String, Option
         .replace("attempts/{id}", &format!("attempts/{}", f.attempt))
         .replace("exports/{id}", &format!("exports/{}", f.export))
         .replace("webhooks/{id}", &format!("webhooks/{}", f.webhook))
+        .replace(
+            "model-providers/{id}",
+            &format!("model-providers/{}", f.provider),
+        )
         .replace(
             "webhook-deliveries/{id}",
             &format!("webhook-deliveries/{}", f.delivery),
@@ -525,6 +549,10 @@ fn rest_request(route: &str, f: &Fixture, who: Who, n: usize) -> (String, Option
             Some(json!({"url": format!("https://hooks.example.com/{n}")}))
         }
         "/api/v1/webhooks/{id}" => Some(json!({"description": "Changed"})),
+        "/api/v1/orgs/{org}/model-providers" => Some(json!({
+            "name": format!("Provider {n}"), "kind": "anthropic", "models": [{"name": "claude"}]
+        })),
+        "/api/v1/model-providers/{id}" => Some(json!({"timeout_secs": 3})),
         _ => None,
     };
     (path, body)
@@ -613,6 +641,13 @@ fn rpc_rows() -> Vec<(&'static str, Expect)> {
         ("list_webhook_deliveries", org_admin(200)),
         ("test_webhook", org_admin(200)),
         ("redeliver_webhook", org_admin(200)),
+        ("list_model_providers", org_admin(200)),
+        ("list_model_choices", org_read(200)),
+        ("create_model_provider", org_admin(200)),
+        ("update_model_provider", org_admin(200)),
+        ("set_model_provider_enabled", org_admin(200)),
+        ("delete_model_provider", org_admin(200)),
+        ("check_model_provider", org_admin(200)),
     ]
 }
 
@@ -794,17 +829,40 @@ fn rpc_args(endpoint: &str, f: &Fixture, who: Who, n: usize) -> Vec<(&'static st
             vec![("id", f.webhook.clone())]
         }
         "redeliver_webhook" => vec![("delivery", f.delivery.clone())],
+        "list_model_providers" | "list_model_choices" => vec![org()],
+        "create_model_provider" => vec![
+            org(),
+            ("name", format!("Provider {n}")),
+            ("kind", "gemini".into()),
+            ("base_url", String::new()),
+            ("models", "gemini-flash 0.1 0.4".into()),
+        ],
+        "update_model_provider" => vec![
+            ("id", f.provider.clone()),
+            ("name", "Local".into()),
+            ("base_url", "http://127.0.0.1:9/v1".into()),
+            ("models", "tiny".into()),
+        ],
+        "set_model_provider_enabled" => {
+            vec![("id", f.provider.clone()), ("enabled", "false".into())]
+        }
+        "delete_model_provider" | "check_model_provider" => vec![("id", f.provider.clone())],
         _ => vec![],
     }
 }
 
 /// How many audit entries a successful call of a mutating route leaves:
 /// one per change, none for signing in and out or for a preview, two for
-/// the demo (a project and its batch).
+/// the demo (a project and its batch, and the organization's local-model
+/// provider where this machine has the local model).
+fn demo_audit_entries() -> usize {
+    2 + usize::from(mino::server::agents::llm::local::available())
+}
+
 fn rest_audit_entries(route: &str) -> usize {
     match route {
         "/api/v1/auth/login" | "/api/v1/auth/logout" | "/api/v1/projects/{id}/batches/preview" => 0,
-        "/api/v1/orgs/{org}/demo-project" => 2,
+        "/api/v1/orgs/{org}/demo-project" => demo_audit_entries(),
         _ => 1,
     }
 }
@@ -813,7 +871,7 @@ fn rpc_audit_entries(endpoint: &str) -> usize {
     let reads = ["get_", "list_", "diff_", "compare_", "export_columns"];
     match endpoint {
         "sign_in" | "sign_out" => 0,
-        "load_demo_project" => 2,
+        "load_demo_project" => demo_audit_entries(),
         e if reads.iter().any(|r| e.starts_with(r)) => 0,
         _ => 1,
     }

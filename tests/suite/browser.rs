@@ -37,6 +37,7 @@ fn field(name: &str, t: ValueType) -> OutputField {
         comparator_options: ComparatorOptions::default(),
         rule: ExtractionRule::Auto,
         source: "test".into(),
+        description: String::new(),
     }
 }
 

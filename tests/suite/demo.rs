@@ -45,6 +45,7 @@ async fn pages_fetch_and_extract_with_the_expected_values(db: PgPool) {
             comparator_options: ComparatorOptions::default(),
             rule: ExtractionRule::Auto,
             source: "csv".into(),
+            description: String::new(),
         };
         assert_eq!(
             page.extract(&field("title", ValueType::Text)),
@@ -249,6 +250,7 @@ async fn the_http_agent_says_where_each_value_came_from(db: PgPool) {
         comparator_options: ComparatorOptions::default(),
         rule: ExtractionRule::Auto,
         source: "csv".into(),
+        description: String::new(),
     };
     let job = JobInput {
         job_id: 1,

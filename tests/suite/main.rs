@@ -26,6 +26,7 @@ mod evaluation;
 mod executions;
 mod exports;
 mod live;
+mod llm;
 mod pages;
 mod product_pages;
 mod projects;

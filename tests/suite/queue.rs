@@ -62,6 +62,8 @@ async fn execution(app: &TestApp, rows: usize, concurrency: i32, max_retries: i3
             steps: &[],
             keep_pages: false,
             pages_from: None,
+            model_route: &[],
+            page_token_budget: 6000,
         },
     )
     .await
@@ -315,6 +317,8 @@ async fn organizations_take_turns_however_many_executions_they_run(db: PgPool) {
                 steps: &[],
                 keep_pages: false,
                 pages_from: None,
+                model_route: &[],
+                page_token_budget: 6000,
             },
         )
         .await

@@ -18,7 +18,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
-use common::{spawn_app, spawn_app_with, TestApp};
+use common::{spawn_app, spawn_app_with, TestApp, SECRET_KEY};
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
@@ -568,6 +568,7 @@ fn mino_worker(db: &PgPool, retry_secs: &str) -> tokio::process::Child {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_mino"))
         .arg("worker")
         .env("DATABASE_URL", url)
+        .env("MINO_SECRET_KEY", SECRET_KEY)
         .env("MINO_WORKER_SLOTS", "0")
         .env("MINO_ALLOW_PRIVATE_TARGETS", "1")
         .env("MINO_WEBHOOK_RETRY_SECS", retry_secs)

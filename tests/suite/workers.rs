@@ -16,7 +16,7 @@ use axum::extract::{Path, State};
 use axum::response::Html;
 use axum::routing::get;
 use axum::Router;
-use common::{spawn_app, TestApp};
+use common::{spawn_app, TestApp, SECRET_KEY};
 use mino::server::db::jobs::{self, Claimed};
 use serde_json::json;
 use sqlx::PgPool;
@@ -57,6 +57,7 @@ fn worker_process(db: &PgPool, slots: usize) -> Child {
     Command::new(env!("CARGO_BIN_EXE_mino"))
         .arg("worker")
         .env("DATABASE_URL", url)
+        .env("MINO_SECRET_KEY", SECRET_KEY)
         .env("MINO_WORKER_SLOTS", slots.to_string())
         .env("MINO_ALLOW_PRIVATE_TARGETS", "1")
         .env("MINO_LEASE_SECS", "6")

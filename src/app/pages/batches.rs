@@ -705,6 +705,8 @@ fn RunCard(
         .collect_view();
     let has_remote = project.agent.remote_url.is_some();
     let default_agent = project.agent.kind;
+    let default_extractor = project.agent.extractor;
+    let has_route = !project.agent.model_route.is_empty();
     let retries = project.agent.max_retries.to_string();
     let rows = batch.row_count as i64;
     let mode = RwSignal::new("test".to_string());
@@ -793,6 +795,15 @@ fn RunCard(
                             </select>
                         </div>
                         <div class="field">
+                            <label for="run-extractor">"Extractor"</label>
+                            <select id="run-extractor" name="extractor" aria-invalid=invalid(start_error, "extractor") aria-describedby="extractor-error">
+                                <option value="rules" selected=default_extractor == crate::model::Extractor::Rules>"rules"</option>
+                                <option value="llm" selected=default_extractor == crate::model::Extractor::Llm disabled=!has_route>
+                                    {if has_route { "llm (the project's model route)" } else { "llm (choose a model route in the project first)" }}
+                                </option>
+                            </select>
+                        </div>
+                        <div class="field">
                             <label for="run-retries">"Retries"</label>
                             <input id="run-retries" name="max_retries" type="number" min="0" max="10" value=retries
                                 aria-invalid=invalid(start_error, "max_retries") aria-describedby="max_retries-error" />
@@ -804,6 +815,7 @@ fn RunCard(
                     <FieldError error=start_error field="instruction_version" />
                     <FieldError error=start_error field="agent" />
                     <FieldError error=start_error field="from_execution" />
+                    <FieldError error=start_error field="extractor" />
                     <FieldError error=start_error field="max_retries" />
                     <p class="hint" data-testid="estimate">"Estimated cost: " {estimate}</p>
                 </ActionForm>

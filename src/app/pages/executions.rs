@@ -230,8 +230,15 @@ fn LiveExecution(snapshot: LiveSnapshot) -> impl IntoView {
     let settings = move || {
         live.with(|s| {
             let e = &s.execution;
+            let extractor = match e.extractor {
+                Some(crate::model::Extractor::Llm) => format!(
+                    " · llm extractor ({} input, {} output tokens)",
+                    e.tokens.input, e.tokens.output
+                ),
+                _ => String::new(),
+            };
             format!(
-                "Instructions v{} · {} agent · concurrency {} · up to {} retries · estimated cost {} · cost so far {} · started {}",
+                "Instructions v{} · {} agent{extractor} · concurrency {} · up to {} retries · estimated cost {} · cost so far {} · started {}",
                 e.instruction_version,
                 e.agent,
                 e.concurrency,
@@ -661,6 +668,17 @@ pub fn JobPage() -> impl IntoView {
                                         a.error_class.as_ref().map(|c| format!(" · {c}")).unwrap_or_default())}</summary>
                                     {a.error.clone().map(|e| view! { <p class="small bad-text">{e}</p> })}
                                     <p class="small muted">{format!("worker {} · started {}", a.worker, a.started_at.format("%H:%M:%S%.3f"))}</p>
+                                    {a.model.clone().map(|model| view! {
+                                        <p class="small" data-testid="attempt-model">
+                                            {format!(
+                                                "Answered by {} / {model} · {} input and {} output tokens · cost {}",
+                                                a.provider.clone().unwrap_or_default(),
+                                                a.input_tokens,
+                                                a.output_tokens,
+                                                format_price(a.cost_micros),
+                                            )}
+                                        </p>
+                                    })}
                                     {a.screenshot_url.clone().map(|src| {
                                         let alt = format!("What the browser showed at the end of attempt {}", a.n);
                                         let full = src.clone();

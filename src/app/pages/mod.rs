@@ -10,6 +10,7 @@ pub mod home;
 pub mod keys;
 pub mod orgs;
 pub mod projects;
+pub mod providers;
 pub mod team;
 pub mod webhooks;
 
@@ -97,11 +98,12 @@ fn TopBar(me: Me) -> impl IntoView {
                         .map(|o| {
                             let base = format!("/o/{}", o.slug);
                             let is_admin = o.role >= Role::Admin;
-                            let (projects, members, keys, hooks, audit, settings) = (
+                            let (projects, members, keys, hooks, models, audit, settings) = (
                                 format!("{base}/projects"),
                                 format!("{base}/members"),
                                 format!("{base}/api-keys"),
                                 format!("{base}/webhooks"),
+                                format!("{base}/model-providers"),
                                 format!("{base}/audit-log"),
                                 format!("{base}/settings"),
                             );
@@ -112,6 +114,7 @@ fn TopBar(me: Me) -> impl IntoView {
                                 <Show when=move || is_admin>
                                     <A href=keys.clone()>"API keys"</A>
                                     <A href=hooks.clone()>"Webhooks"</A>
+                                    <A href=models.clone()>"Models"</A>
                                     <A href=audit.clone()>"Audit log"</A>
                                 </Show>
                                 <A href=settings>"Settings"</A>

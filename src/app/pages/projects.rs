@@ -12,6 +12,7 @@ use crate::api::projects::{
     CreateProject, DeleteField, DeleteProject, LoadDemoProject, SaveField, SaveInstructions,
     SetProductionVersion, UpdateAgent, UpdateProject,
 };
+use crate::api::providers::list_model_choices;
 use crate::app::components::diff::DiffView;
 use crate::app::components::project_head::ProjectHead;
 use crate::app::components::{
@@ -20,7 +21,8 @@ use crate::app::components::{
 use crate::app::hooks::{use_id, use_query, use_slug};
 use crate::error::AppError;
 use crate::model::{
-    format_price, AgentKind, Comparator, ExtractionRule, OutputField, Project, Role, ValueType,
+    format_price, AgentKind, Comparator, ExtractionRule, Extractor, OutputField, Project,
+    ProviderChoice, Role, RouteEntry, ValueType,
 };
 
 fn not_found(what: &str) -> AppError {
@@ -496,9 +498,12 @@ pub fn ProjectSettingsPage() -> impl IntoView {
     let field_error = action_error(save_field);
     let delete_field_error = action_error(delete_field);
     let delete_error = action_error(delete);
+    let slug = use_slug();
+    let choices = Resource::new(move || slug.get(), list_model_choices);
     view! {
         <Suspense fallback=|| view! { <Loading /> }>
             {move || Suspend::new(async move {
+                let choices = choices.await.unwrap_or_default();
                 match project.await {
                     Err(e) => view! { <ErrorBox error=e /> }.into_any(),
                     Ok(p) => {
@@ -575,6 +580,18 @@ pub fn ProjectSettingsPage() -> impl IntoView {
                                             <input type="checkbox" name="keep_pages" value="on" checked=a.keep_pages />
                                             " Keep the pages of production runs (test runs always keep them), to view and re-extract"
                                         </label>
+                                        <label for="extractor">"Extractor " <span class="muted">"(built-in agents)"</span></label>
+                                        <select id="extractor" name="extractor" aria-describedby="extractor-error">
+                                            <option value="rules" selected=a.extractor == Extractor::Rules>"Rules: each field's rule, or the automatic rule"</option>
+                                            <option value="llm" selected=a.extractor == Extractor::Llm>"LLM: “Automatic” fields go to a model with the instructions"</option>
+                                        </select>
+                                        <FieldError error=agent_error field="extractor" />
+                                        <RouteChoices route=a.model_route.clone() choices=choices.clone() />
+                                        <FieldError error=agent_error field="model_route" />
+                                        <label for="page_token_budget">"Page token budget " <span class="muted">"(llm extractor: how much of the page the model reads; the rest is cut with a marker)"</span></label>
+                                        <input id="page_token_budget" name="page_token_budget" inputmode="numeric" value=a.page_token_budget.to_string()
+                                            aria-invalid=invalid(agent_error, "page_token_budget") aria-describedby="page_token_budget-error" />
+                                        <FieldError error=agent_error field="page_token_budget" />
                                         <div class="inline-form">
                                             <div class="field">
                                                 <label for="timeout_secs">"Timeout (seconds)"</label>
@@ -642,6 +659,66 @@ pub fn ProjectSettingsPage() -> impl IntoView {
             })}
         </Suspense>
     }
+}
+
+/// The llm extractor's route: a first choice and two fallbacks, each a
+/// provider's model (`<provider id>|<model>`).
+#[component]
+fn RouteChoices(route: Vec<RouteEntry>, choices: Vec<ProviderChoice>) -> impl IntoView {
+    if choices.is_empty() {
+        return view! {
+            <fieldset>
+                <legend>"Model route (llm extractor)"</legend>
+                <p class="muted">"No model providers yet. An admin adds them under " <strong>"Models"</strong>
+                    " (OpenAI-compatible servers such as Ollama or vLLM, Anthropic, Gemini); then choose one here."</p>
+            </fieldset>
+        }
+        .into_any();
+    }
+    let labels = ["First choice", "Fallback", "Second fallback"];
+    let selects = labels
+        .into_iter()
+        .enumerate()
+        .map(|(i, label)| {
+            let current = route.get(i).cloned();
+            let unset = current.is_none();
+            let id = format!("route_{}", i + 1);
+            let options = choices
+                .iter()
+                .flat_map(|c| {
+                    let current = current.clone();
+                    c.models.iter().map(move |m| {
+                        let value = format!("{}|{m}", c.id);
+                        let chosen = current
+                            .as_ref()
+                            .is_some_and(|r| r.provider == c.id && &r.model == m);
+                        let text = format!(
+                            "{} — {m}{}",
+                            c.name,
+                            if c.enabled { "" } else { " (disabled)" }
+                        );
+                        view! { <option value=value selected=chosen>{text}</option> }
+                    })
+                })
+                .collect_view();
+            view! {
+                <div class="field grow">
+                    <label for=id.clone()>{label}</label>
+                    <select id=id.clone() name=id aria-describedby="model_route-error">
+                        <option value="" selected=unset>"—"</option>
+                        {options}
+                    </select>
+                </div>
+            }
+        })
+        .collect_view();
+    view! {
+        <fieldset>
+            <legend>"Model route (llm extractor): the first serves, the others take over when it fails"</legend>
+            <div class="inline-form">{selects}</div>
+        </fieldset>
+    }
+    .into_any()
 }
 
 #[component]
@@ -723,6 +800,7 @@ fn FieldForm(
         comparator_options: Default::default(),
         rule: ExtractionRule::Auto,
         source: "manual".into(),
+        description: String::new(),
     });
     let adding = existing.is_empty();
     let (selector, attribute, path, meta_name, pattern) = match &f.rule {
@@ -826,8 +904,12 @@ fn FieldForm(
             <FieldError error field="relative_tolerance" />
             <FieldError error field="threshold" />
             <FieldError error field="locale" />
+            <label for=fid("description")>"Description for the model " <span class="muted">"(llm extractor: what the value is, e.g. “the price a buyer pays today, without shipping”)"</span></label>
+            <textarea id=fid("description") name="description" rows="2" maxlength="1000"
+                aria-invalid=invalid(error, "description") aria-describedby="description-error">{f.description.clone()}</textarea>
+            <FieldError error field="description" />
             <fieldset>
-                <legend>"Extraction rule (http agent)"</legend>
+                <legend>"Extraction rule (built-in agents; with the llm extractor, “Automatic” fields go to the model)"</legend>
                 <label for=fid("rule")>"Find the value by"</label>
                 <select id=fid("rule") name="rule_kind">
                     {rule_kinds.into_iter().map(|(k, label)| view! { <option value=k selected=k == rule_kind>{label}</option> }).collect_view()}

@@ -24,6 +24,7 @@
 
 pub mod extract;
 pub mod fetch;
+pub mod llm;
 pub mod remote;
 pub mod sources;
 
@@ -65,6 +66,8 @@ pub struct AgentOutput {
     pub raw: Value,
     /// The page the values were read from (none from a remote agent).
     pub page: Option<PageCopy>,
+    /// The llm extractor's provider, model, tokens and cost.
+    pub usage: Option<extract::llm::Usage>,
 }
 
 /// A page as a source read it: its final address and its HTML (for a

@@ -332,6 +332,7 @@ fn apply(
                 raw: json!({"agent": "remote", "values": values, "output": output}),
                 values,
                 page: None,
+                usage: None,
             }))
         }
         Event::Error {

@@ -25,6 +25,7 @@ pub enum Permission {
     RemoveMembers,
     ManageApiKeys,
     ManageWebhooks,
+    ManageModelProviders,
     ViewAuditLog,
     EditOrganization,
     ManageBilling,
@@ -32,7 +33,7 @@ pub enum Permission {
 }
 
 impl Permission {
-    pub const ALL: [Permission; 19] = [
+    pub const ALL: [Permission; 20] = [
         Permission::ViewOrganization,
         Permission::ViewMembers,
         Permission::ViewProjects,
@@ -48,6 +49,7 @@ impl Permission {
         Permission::RemoveMembers,
         Permission::ManageApiKeys,
         Permission::ManageWebhooks,
+        Permission::ManageModelProviders,
         Permission::ViewAuditLog,
         Permission::EditOrganization,
         Permission::ManageBilling,
@@ -76,6 +78,7 @@ const TABLE: &[(Permission, Role, Option<Scope>)] = {
         (RemoveMembers, Role::Admin, Some(Scope::Admin)),
         (ManageApiKeys, Role::Admin, Some(Scope::Admin)),
         (ManageWebhooks, Role::Admin, Some(Scope::Admin)),
+        (ManageModelProviders, Role::Admin, Some(Scope::Admin)),
         (ViewAuditLog, Role::Admin, Some(Scope::Admin)),
         (EditOrganization, Role::Admin, Some(Scope::Admin)),
         (ManageBilling, Role::Owner, None),

@@ -63,6 +63,9 @@ pub struct Counts {
     pub judged: i64,
     pub accuracy: Option<f64>,
     pub cost_micros: i64,
+    /// Model tokens of every attempt (llm extractor).
+    pub input_tokens: i64,
+    pub output_tokens: i64,
 }
 
 const COUNTS: &str = "select count(*) as total,
@@ -75,9 +78,15 @@ const COUNTS: &str = "select count(*) as total,
            count(*) filter (where verdict in ('partial', 'fail')) as failing_jobs,
            count(accuracy) as judged,
            avg(accuracy)::float8 as accuracy,
-           coalesce((select sum(a.cost_micros) from attempts a join jobs j on j.id = a.job_id
-                     where j.execution_id = $1), 0)::bigint as cost_micros
-    from jobs where execution_id = $1";
+           coalesce(min(spent.cost_micros), 0)::bigint as cost_micros,
+           coalesce(min(spent.input_tokens), 0)::bigint as input_tokens,
+           coalesce(min(spent.output_tokens), 0)::bigint as output_tokens
+    from jobs,
+         (select coalesce(sum(a.cost_micros), 0)::bigint as cost_micros,
+                 coalesce(sum(a.input_tokens), 0)::bigint as input_tokens,
+                 coalesce(sum(a.output_tokens), 0)::bigint as output_tokens
+          from attempts a join jobs j on j.id = a.job_id where j.execution_id = $1) spent
+    where execution_id = $1";
 
 /// The counts of one execution: kept while it is finished and unchanged.
 pub async fn counts(db: &PgPool, id: Uuid) -> sqlx::Result<Counts> {
@@ -131,6 +140,11 @@ impl ExecutionRow {
             failed: c.failing_jobs,
             accuracy: c.accuracy,
             cost_micros: c.cost_micros,
+            cost: c.cost_micros as f64 / 1_000_000.0,
+            tokens: crate::model::TokenCounts {
+                input: c.input_tokens,
+                output: c.output_tokens,
+            },
             rerun_of: self.rerun_of,
             extractor: (self.agent != AgentKind::Remote).then_some(self.extractor),
             pages_from: self.pages_from,

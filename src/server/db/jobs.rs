@@ -41,6 +41,9 @@ pub struct NewExecution<'a> {
     pub keep_pages: bool,
     /// A snapshot run: the execution whose kept pages it reads.
     pub pages_from: Option<Uuid>,
+    /// llm extractor: the route and the page's token budget.
+    pub model_route: &'a [crate::model::RouteEntry],
+    pub page_token_budget: i32,
 }
 
 /// Creates an execution and its counters row; returns its id.
@@ -51,10 +54,10 @@ pub async fn insert_execution(conn: &mut PgConnection, e: &NewExecution<'_>) -> 
                                  sample_size, agent, concurrency, max_retries, state, created_by,
                                  started_at, timeout_secs, price_per_job_micros, fields,
                                  remote_url, rerun_of, extractor, wait_for, steps, keep_pages,
-                                 pages_from)
+                                 pages_from, model_route, page_token_budget)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,
                  case when $10 = 'running' then now() end, $12, $13, $14, $15, $16,
-                 $17, $18, $19, $20, $21)
+                 $17, $18, $19, $20, $21, $22, $23)
          returning id),
          counters as (insert into execution_counters (execution_id) select id from created)
          select id from created",
@@ -80,6 +83,8 @@ pub async fn insert_execution(conn: &mut PgConnection, e: &NewExecution<'_>) -> 
     .bind(Json(e.steps))
     .bind(e.keep_pages)
     .bind(e.pages_from)
+    .bind(Json(e.model_route))
+    .bind(e.page_token_budget)
     .fetch_one(conn)
     .await
 }
@@ -357,6 +362,9 @@ pub struct Completion {
     pub log: Value,
     /// The evaluation against the row's expected values.
     pub verdict: JobVerdict,
+    /// The llm extractor's provider, model, tokens and cost (the attempt
+    /// then costs its tokens, not the flat price per job).
+    pub usage: Option<crate::server::agents::extract::llm::Usage>,
 }
 
 /// Records many successful attempts (the executor batches them: a round
@@ -376,11 +384,32 @@ pub async fn complete_many(
     let extracted: Vec<String> = done.iter().map(|c| c.extracted.to_string()).collect();
     let raw: Vec<&str> = done.iter().map(|c| c.raw_output.as_str()).collect();
     let logs: Vec<String> = done.iter().map(|c| c.log.to_string()).collect();
+    let usage = |f: fn(&crate::server::agents::extract::llm::Usage) -> Option<String>| {
+        done.iter()
+            .map(|c| c.usage.as_ref().and_then(f))
+            .collect::<Vec<Option<String>>>()
+    };
+    let providers = usage(|u| Some(u.provider.clone()));
+    let models = usage(|u| Some(u.model.clone()));
+    let tokens_in: Vec<i64> = done
+        .iter()
+        .map(|c| c.usage.as_ref().map_or(0, |u| u.input_tokens))
+        .collect();
+    let tokens_out: Vec<i64> = done
+        .iter()
+        .map(|c| c.usage.as_ref().map_or(0, |u| u.output_tokens))
+        .collect();
+    let costs: Vec<Option<i64>> = done
+        .iter()
+        .map(|c| c.usage.as_ref().map(|u| u.cost_micros))
+        .collect();
     let mut tx = db.begin().await?;
     let ours: Vec<(i64, Uuid)> = sqlx::query_as(
         "with input as (
-             select * from unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::text[])
-                 as d(id, attempt, extracted, raw, log)),
+             select * from unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::text[],
+                                  $7::text[], $8::text[], $9::bigint[], $10::bigint[], $11::bigint[])
+                 as d(id, attempt, extracted, raw, log, provider, model, tokens_in, tokens_out,
+                      cost)),
          done as (
              update jobs j set state = 'succeeded', extracted = d.extracted::json,
                     raw_output = d.raw, error_class = null, error = null, progress = null,
@@ -392,7 +421,9 @@ pub async fn complete_many(
          finished as (
              update attempts a set finished_at = now(), outcome = 'succeeded',
                     duration_ms = (extract(epoch from now() - a.started_at) * 1000)::int,
-                    cost_micros = e.price_per_job_micros, log = d.log::json
+                    cost_micros = coalesce(d.cost, e.price_per_job_micros), log = d.log::json,
+                    provider = d.provider, model = d.model,
+                    input_tokens = d.tokens_in::int, output_tokens = d.tokens_out::int
              from done join executions e on e.id = done.execution_id
                   join input d on d.id = done.id
              where a.job_id = done.id and a.n = done.attempt)
@@ -404,6 +435,11 @@ pub async fn complete_many(
     .bind(&raw)
     .bind(&logs)
     .bind(worker)
+    .bind(&providers)
+    .bind(&models)
+    .bind(&tokens_in)
+    .bind(&tokens_out)
+    .bind(&costs)
     .fetch_all(&mut *tx)
     .await?;
     let judged: Vec<(i64, &JobVerdict)> = done
@@ -469,6 +505,7 @@ pub async fn complete(
                 fields: Map::new(),
                 accuracy: None,
             },
+            usage: None,
         }],
     )
     .await?;
@@ -745,6 +782,9 @@ pub struct Plan {
     pub steps: Json<Vec<crate::model::BrowserStep>>,
     pub keep_pages: bool,
     pub pages_from: Option<Uuid>,
+    pub extractor: crate::model::Extractor,
+    pub model_route: Json<Vec<crate::model::RouteEntry>>,
+    pub page_token_budget: i32,
 }
 
 /// What a worker needs to run an execution's jobs: its agent, instructions and fields.
@@ -752,7 +792,7 @@ pub async fn plan(db: &PgPool, execution_id: Uuid) -> sqlx::Result<Option<Plan>>
     sqlx::query_as(
         "select e.org_id, e.agent, e.mode, e.remote_url, e.timeout_secs, e.instruction_version,
                 coalesce(v.body, '') as instructions, e.fields, e.wait_for, e.steps,
-                e.keep_pages, e.pages_from
+                e.keep_pages, e.pages_from, e.extractor, e.model_route, e.page_token_budget
          from executions e
          left join instruction_versions v
                 on v.project_id = e.project_id and v.version = e.instruction_version

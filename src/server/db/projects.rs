@@ -29,6 +29,8 @@ pub struct ProjectRow {
     pub wait_for: Option<String>,
     pub steps: Json<Vec<BrowserStep>>,
     pub keep_pages: bool,
+    pub model_route: Json<Vec<crate::model::RouteEntry>>,
+    pub page_token_budget: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -45,6 +47,8 @@ impl ProjectRow {
             wait_for: self.wait_for.clone(),
             steps: self.steps.0.clone(),
             keep_pages: self.keep_pages,
+            model_route: self.model_route.0.clone(),
+            page_token_budget: self.page_token_budget,
         }
     }
 }
@@ -102,6 +106,7 @@ pub async fn fetch_one(
                     as latest_version,
                 p.agent_kind, p.remote_url, p.timeout_secs, p.max_retries,
                 p.price_per_job_micros, p.extractor, p.wait_for, p.steps, p.keep_pages,
+                p.model_route, p.page_token_budget,
                 p.created_at, p.updated_at
          from projects p join organizations o on o.id = p.org_id
          where p.org_id = $1 and p.id = $2",
@@ -225,6 +230,22 @@ pub async fn update_details(
     Ok(())
 }
 
+/// Sets a project's model route (the demo loader's).
+pub async fn set_model_route(
+    db: impl PgExecutor<'_>,
+    org_id: Uuid,
+    id: Uuid,
+    route: &[crate::model::RouteEntry],
+) -> sqlx::Result<()> {
+    sqlx::query("update projects set model_route = $3 where org_id = $1 and id = $2")
+        .bind(org_id)
+        .bind(id)
+        .bind(Json(route))
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
 /// Changes a project's agent settings.
 pub async fn update_agent(
     db: impl PgExecutor<'_>,
@@ -235,7 +256,7 @@ pub async fn update_agent(
     sqlx::query(
         "update projects set agent_kind = $3, remote_url = $4, timeout_secs = $5,
                 max_retries = $6, price_per_job_micros = $7, extractor = $8, wait_for = $9,
-                steps = $10, keep_pages = $11
+                steps = $10, keep_pages = $11, model_route = $12, page_token_budget = $13
          where org_id = $1 and id = $2",
     )
     .bind(org_id)
@@ -249,6 +270,8 @@ pub async fn update_agent(
     .bind(&agent.wait_for)
     .bind(Json(&agent.steps))
     .bind(agent.keep_pages)
+    .bind(Json(&agent.model_route))
+    .bind(agent.page_token_budget)
     .execute(db)
     .await?;
     Ok(())
@@ -424,6 +447,7 @@ struct FieldRow {
     comparator_options: Json<ComparatorOptions>,
     rule: Json<ExtractionRule>,
     source: String,
+    description: String,
 }
 
 /// The project's output fields, in their order.
@@ -433,7 +457,7 @@ pub async fn fetch_fields(
     project_id: Uuid,
 ) -> sqlx::Result<Vec<OutputField>> {
     let rows: Vec<FieldRow> = sqlx::query_as(
-        "select name, field_type, comparator, comparator_options, rule, source
+        "select name, field_type, comparator, comparator_options, rule, source, description
          from project_fields where org_id = $1 and project_id = $2
          order by position, name",
     )
@@ -453,6 +477,7 @@ pub async fn fetch_fields(
                 comparator_options: r.comparator_options.0,
                 rule: r.rule.0,
                 source: r.source,
+                description: r.description,
             }
         })
         .collect())
@@ -469,10 +494,10 @@ pub async fn insert_field(
     let done = sqlx::query(
         "insert into project_fields
             (project_id, org_id, name, position, field_type, comparator,
-             comparator_options, rule, source)
+             comparator_options, rule, source, description)
          select $2, $1, $3,
                 coalesce((select max(position) from project_fields where project_id = $2), 0) + 1,
-                $4, $5, $6, $7, $8
+                $4, $5, $6, $7, $8, $9
          where not exists (select 1 from project_fields
                            where project_id = $2 and lower(name) = lower($3))",
     )
@@ -484,6 +509,7 @@ pub async fn insert_field(
     .bind(Json(&field.comparator_options))
     .bind(Json(&field.rule))
     .bind(&field.source)
+    .bind(&field.description)
     .execute(db)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -498,7 +524,8 @@ pub async fn update_field(
 ) -> sqlx::Result<bool> {
     let done = sqlx::query(
         "update project_fields
-         set field_type = $4, comparator = $5, comparator_options = $6, rule = $7
+         set field_type = $4, comparator = $5, comparator_options = $6, rule = $7,
+             description = $8
          where org_id = $1 and project_id = $2 and name = $3",
     )
     .bind(org_id)
@@ -508,6 +535,7 @@ pub async fn update_field(
     .bind(field.comparator.as_str())
     .bind(Json(&field.comparator_options))
     .bind(Json(&field.rule))
+    .bind(&field.description)
     .execute(db)
     .await?;
     Ok(done.rows_affected() == 1)

@@ -251,6 +251,10 @@ struct AttemptRow {
     error: Option<String>,
     duration_ms: Option<i32>,
     cost_micros: i64,
+    provider: Option<String>,
+    model: Option<String>,
+    input_tokens: i32,
+    output_tokens: i32,
     log: Json<Value>,
     has_screenshot: bool,
     has_page: bool,
@@ -260,7 +264,8 @@ struct AttemptRow {
 pub async fn attempts(db: impl PgExecutor<'_>, job_id: i64) -> sqlx::Result<Vec<AttemptView>> {
     let rows: Vec<AttemptRow> = sqlx::query_as(
         "select a.id, a.n, a.worker, a.started_at, a.finished_at, a.outcome, a.error_class,
-                a.error, a.duration_ms, a.cost_micros, a.log,
+                a.error, a.duration_ms, a.cost_micros, a.provider, a.model, a.input_tokens,
+                a.output_tokens, a.log,
                 exists (select 1 from attempt_screenshots s where s.job_id = a.job_id and s.n = a.n)
                     as has_screenshot,
                 exists (select 1 from attempt_pages p where p.job_id = a.job_id and p.n = a.n)
@@ -289,6 +294,11 @@ pub async fn attempts(db: impl PgExecutor<'_>, job_id: i64) -> sqlx::Result<Vec<
             error: a.error,
             duration_ms: a.duration_ms,
             cost_micros: a.cost_micros,
+            cost: a.cost_micros as f64 / 1_000_000.0,
+            provider: a.provider,
+            model: a.model,
+            input_tokens: a.input_tokens,
+            output_tokens: a.output_tokens,
             log: a.log.0,
         })
         .collect())

@@ -10,6 +10,7 @@ use sqlx::{PgConnection, PgExecutor, PgPool};
 use uuid::Uuid;
 
 use crate::model::{WEBHOOK_FAILURE_LIMIT, WEBHOOK_TEST_EVENT};
+use crate::server::secrets;
 
 /// A hook with its latest delivery's state.
 #[derive(sqlx::FromRow)]
@@ -36,6 +37,16 @@ const SELECT: &str = "select w.id, w.url, w.description, w.events, w.secret, w.e
     left join lateral (select state, created_at from webhook_deliveries
                        where webhook_id = w.id order by created_at desc, id desc limit 1) d on true";
 
+/// Secrets are stored sealed (`server::secrets`); rows carry them opened.
+fn open(stored: &str) -> sqlx::Result<String> {
+    secrets::open(stored).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+}
+
+fn opened(mut row: WebhookRow) -> sqlx::Result<WebhookRow> {
+    row.secret = open(&row.secret)?;
+    Ok(row)
+}
+
 /// The organization a hook belongs to, to check the caller's access.
 pub async fn fetch_org_id(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<Uuid>> {
     sqlx::query_scalar("select org_id from webhooks where id = $1")
@@ -59,7 +70,9 @@ pub async fn fetch_one(
     .bind(org_id)
     .bind(id)
     .fetch_optional(db)
-    .await
+    .await?
+    .map(opened)
+    .transpose()
 }
 
 /// The organization's hooks, oldest first.
@@ -69,7 +82,10 @@ pub async fn list(db: impl PgExecutor<'_>, org_id: Uuid) -> sqlx::Result<Vec<Web
     ))
     .bind(org_id)
     .fetch_all(db)
-    .await
+    .await?
+    .into_iter()
+    .map(opened)
+    .collect()
 }
 
 /// How many hooks the organization has, its row locked until commit so two
@@ -109,7 +125,7 @@ pub async fn insert(db: impl PgExecutor<'_>, w: NewWebhook<'_>) -> sqlx::Result<
     .bind(w.url)
     .bind(w.description)
     .bind(w.events)
-    .bind(w.secret)
+    .bind(secrets::seal(w.secret))
     .bind(w.enabled)
     .bind(w.created_by)
     .fetch_one(db)
@@ -157,7 +173,7 @@ pub async fn update(
     .bind(c.url)
     .bind(c.description)
     .bind(c.events)
-    .bind(c.secret)
+    .bind(c.secret.map(secrets::seal))
     .bind(c.enabled)
     .bind(c.disabled_by)
     .execute(db)
@@ -364,7 +380,13 @@ pub async fn claim(db: &PgPool, limit: i64, lease_secs: f64) -> sqlx::Result<Vec
     .bind(lease_secs)
     .bind(WEBHOOK_TEST_EVENT)
     .fetch_all(db)
-    .await
+    .await?
+    .into_iter()
+    .map(|mut c: Claimed| {
+        c.secret = open(&c.secret)?;
+        Ok(c)
+    })
+    .collect()
 }
 
 /// Keeps a delivery's body the first time it is built, so every retry

@@ -63,6 +63,7 @@ fn read_fields(html: &str, fields: Vec<FieldSpec>) -> Map<String, Value> {
             comparator_options: Default::default(),
             rule: f.rule,
             source: "manual".into(),
+            description: String::new(),
         };
         values.insert(
             f.name,

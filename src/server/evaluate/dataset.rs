@@ -331,6 +331,7 @@ pub fn fields() -> Vec<OutputField> {
             comparator_options: Default::default(),
             rule: ExtractionRule::Auto,
             source: "dataset".into(),
+            description: String::new(),
         })
         .collect()
 }

@@ -88,6 +88,7 @@ mod tests {
             comparator_options: Default::default(),
             rule: ExtractionRule::Auto,
             source: "csv".into(),
+            description: String::new(),
         }
     }
 

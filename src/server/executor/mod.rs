@@ -17,7 +17,9 @@ use sqlx::PgPool;
 use tokio::sync::{broadcast, watch, Semaphore};
 use uuid::Uuid;
 
+use super::agents::extract::llm;
 use super::agents::fetch::{self, FetchPolicy};
+use super::agents::llm::route::Target;
 use super::agents::remote::RemoteAgent;
 use super::agents::sources::browser::{self, BrowserAgent};
 use super::agents::sources::http::HttpAgent;
@@ -27,7 +29,8 @@ use super::db;
 use super::db::jobs::{Claimed, Failed, Plan};
 use super::evaluate;
 use super::live::{self, Control, Hub};
-use crate::model::{AgentKind, ExecutionMode};
+use super::secrets;
+use crate::model::{AgentKind, ExecutionMode, ExtractionRule, Extractor, OutputField};
 
 /// How long a claim holds a job without renewal.
 pub const LEASE: Duration = Duration::from_secs(30);
@@ -99,6 +102,9 @@ struct Shared {
     /// Started on the first browser job.
     browser: BrowserAgent,
     client: reqwest::Client,
+    /// For model providers: addresses an admin configured, private ones
+    /// included (a vLLM inside the network), no redirects.
+    models: reqwest::Client,
     policy: FetchPolicy,
     plans: Mutex<HashMap<Uuid, Arc<Plan>>>,
     writer: writer::Writer,
@@ -138,6 +144,7 @@ pub fn spawn(
                 &settings.worker_id,
             ),
             client,
+            models: model_client(),
             policy,
             plans: Mutex::new(HashMap::new()),
             writer,
@@ -148,6 +155,16 @@ pub fn spawn(
         // The writer ends when the last job task drops its handle.
         let _ = writing.await;
     })
+}
+
+/// The client model requests go through.
+pub fn model_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(10))
+        .user_agent(concat!("Mino/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("a client with these settings always builds")
 }
 
 async fn reap_loop(db: PgPool, mut shutdown: watch::Receiver<bool>) {
@@ -333,13 +350,116 @@ impl Shared {
         }?;
         // Test runs keep every page they read; production runs when the
         // project asks. A snapshot run's page is already kept.
-        if let Some(page) = out.page.take() {
-            if plan.mode == ExecutionMode::Test || plan.keep_pages {
-                keep_page(&self.db, job, page, progress).await;
+        let page = out.page.take();
+        if let Some(page) = &page {
+            let keep = plan.mode == ExecutionMode::Test || plan.keep_pages;
+            if keep && plan.agent != AgentKind::Snapshot {
+                keep_page(&self.db, job, page.clone(), progress).await;
             }
+        }
+        if plan.extractor == Extractor::Llm && plan.agent != AgentKind::Remote {
+            let Some(page) = page else {
+                return Err(AgentError::permanent(
+                    "internal",
+                    "The source returned no page for the llm extractor.",
+                ));
+            };
+            self.extract_with_model(&plan, &input, &page, &mut out, progress)
+                .await?;
         }
         Ok(out)
     }
+
+    /// The llm extractor: fields with the automatic rule go to the model
+    /// route; fields with an explicit rule keep the value their rule found.
+    async fn extract_with_model(
+        &self,
+        plan: &Plan,
+        input: &JobInput,
+        page: &PageCopy,
+        out: &mut AgentOutput,
+        progress: &Progress,
+    ) -> Result<(), AgentError> {
+        let fields: Vec<&OutputField> = input
+            .fields
+            .iter()
+            .filter(|f| f.rule == ExtractionRule::Auto)
+            .collect();
+        if fields.is_empty() {
+            progress.log(
+                "info",
+                "Every field has its own rule; the model was not asked.",
+            );
+            return Ok(());
+        }
+        let route = route_targets(&self.db, plan).await?;
+        let found = llm::extract(
+            &self.db,
+            &self.models,
+            &route,
+            input,
+            &fields,
+            &page.html,
+            plan.page_token_budget.max(1) as usize,
+            progress,
+        )
+        .await?;
+        let by_rules = out.values.clone();
+        for (name, value) in found.values {
+            out.values.insert(name, value);
+        }
+        if let Value::Object(raw) = &mut out.raw {
+            raw.insert("llm".into(), found.raw);
+            raw.insert("rules_values".into(), Value::Object(by_rules));
+            raw.insert("values".into(), Value::Object(out.values.clone()));
+        }
+        out.usage = Some(found.usage);
+        progress.step("Done", Some(&page.url), Some(100));
+        Ok(())
+    }
+}
+
+/// The plan's model route as callable targets, keys opened, in order;
+/// entries whose provider is gone or disabled are left out (and logged
+/// by the caller's error when nothing is left).
+async fn route_targets(db: &PgPool, plan: &Plan) -> Result<Vec<Target>, AgentError> {
+    let internal = |e: String| AgentError::transient("internal", e);
+    let ids: Vec<Uuid> = plan.model_route.0.iter().map(|r| r.provider).collect();
+    let rows = db::model_providers::fetch_many(db, plan.org_id, &ids)
+        .await
+        .map_err(|e| internal(format!("Mino could not read the model providers: {e}")))?;
+    let mut targets = Vec::new();
+    for entry in &plan.model_route.0 {
+        let Some(row) = rows.iter().find(|r| r.id == entry.provider && r.enabled) else {
+            continue;
+        };
+        let model = row
+            .models
+            .0
+            .iter()
+            .find(|m| m.name == entry.model)
+            .cloned()
+            .unwrap_or(crate::model::ProviderModel {
+                name: entry.model.clone(),
+                input_price_per_million: 0.0,
+                output_price_per_million: 0.0,
+            });
+        let key = match &row.api_key {
+            Some(sealed) => Some(
+                secrets::open(sealed)
+                    .map_err(|e| AgentError::permanent("internal", format!("{}: {e}", row.name)))?,
+            ),
+            None => None,
+        };
+        targets.push(Target::new(row, model, key));
+    }
+    if targets.is_empty() {
+        return Err(AgentError::permanent(
+            "no_model",
+            "Every provider of the project's model route is deleted or disabled; choose another in the project's agent settings.",
+        ));
+    }
+    Ok(targets)
 }
 
 /// Pages larger than this (compressed) are not kept.

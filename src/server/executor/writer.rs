@@ -21,7 +21,8 @@ use crate::server::db::jobs::{Claimed, Completion};
 const MAX_BATCH: usize = 256;
 
 enum Msg {
-    Done(Completion, Uuid, oneshot::Sender<Result<bool, String>>),
+    // Boxed: a completion is large, and most messages are `Moved`.
+    Done(Box<Completion>, Uuid, oneshot::Sender<Result<bool, String>>),
     /// A job of this execution changed some other way (failed, cancelled,
     /// reported progress): settle it and tell viewers.
     Moved(Uuid, oneshot::Sender<()>),
@@ -54,10 +55,11 @@ impl Writer {
             raw_output: out.raw.to_string(),
             log,
             verdict,
+            usage: out.usage,
         };
         let gone = || sqlx::Error::Protocol("the result writer has stopped".into());
         self.tx
-            .send(Msg::Done(done, job.execution_id, reply))
+            .send(Msg::Done(Box::new(done), job.execution_id, reply))
             .await
             .map_err(|_| gone())?;
         answer
@@ -92,7 +94,7 @@ async fn write_loop(db: PgPool, worker: String, mut rx: mpsc::Receiver<Msg>) {
                 Msg::Done(c, execution, reply) => {
                     moved.insert(execution);
                     replies.push((c.id, reply));
-                    done.push(c);
+                    done.push(*c);
                 }
                 Msg::Moved(execution, ack) => {
                     moved.insert(execution);

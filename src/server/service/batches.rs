@@ -256,6 +256,7 @@ pub async fn ingest(
             comparator_options: Default::default(),
             rule: crate::model::ExtractionRule::Auto,
             source: "csv".into(),
+            description: String::new(),
         };
         db::projects::insert_field(&mut *tx, ctx.org_id(), project_id, &field).await?;
     }

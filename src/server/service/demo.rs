@@ -67,6 +67,15 @@ pub async fn load(db: &PgPool, ctx: &OrgCtx, public_url: &str) -> Result<LoadedD
     let step =
         crate::model::BrowserStep::parse_line(DEMO_STEP).map_err(|e| AppError::internal_bug(&e))?;
     db::projects::set_steps(db, ctx.org_id(), project.id, &[step]).await?;
+    // Where this machine has the local model, the llm extractor is one
+    // choice away: the route points at it (the extractor stays rules).
+    if let Some(local) = super::model_providers::ensure_local(db, ctx).await? {
+        let route = [crate::model::RouteEntry {
+            provider: local,
+            model: crate::server::agents::llm::local::LOCAL_MODEL.into(),
+        }];
+        db::projects::set_model_route(db, ctx.org_id(), project.id, &route).await?;
+    }
     let project = projects::get(db, ctx.actor(), project.id).await?;
     Ok(LoadedDemo { project, batch })
 }

@@ -38,7 +38,8 @@ pub struct StartRequest {
     /// http, browser or remote (default: the project's agent), or
     /// snapshot with `from_execution`.
     pub agent: Option<String>,
-    /// rules (the default and, for now, the only extractor).
+    /// rules or llm (default: the project's extractor; llm uses the
+    /// project's model route).
     pub extractor: Option<String>,
     /// A snapshot run re-reads the pages this execution kept, over its rows.
     pub from_execution: Option<Uuid>,
@@ -53,6 +54,31 @@ fn browser_ready() -> Result<(), AppError> {
         None => Ok(()),
         Some(why) => Err(AppError::BrowserUnavailable(why)),
     }
+}
+
+/// The llm extractor needs a model route, and a remote agent extracts by
+/// itself.
+fn check_extractor(
+    extractor: Extractor,
+    agent: Option<AgentKind>,
+    settings: &crate::model::AgentSettings,
+) -> Result<Extractor, AppError> {
+    if extractor != Extractor::Llm {
+        return Ok(extractor);
+    }
+    if agent == Some(AgentKind::Remote) {
+        return Err(AppError::field(
+            "extractor",
+            "The remote agent extracts by itself; the llm extractor goes with the http, browser or snapshot source.",
+        ));
+    }
+    if settings.model_route.is_empty() {
+        return Err(AppError::field(
+            "extractor",
+            "The llm extractor needs a model route: choose a provider and model in the project's agent settings.",
+        ));
+    }
+    Ok(extractor)
 }
 
 /// A concurrency from a request, as a field error when out of range.
@@ -193,9 +219,14 @@ pub async fn start(
         _ => Ok(kind),
     });
     let extractor = match req.extractor.as_deref() {
+        // A remote agent extracts by itself.
+        None if matches!(agent, Ok(AgentKind::Remote)) => Ok(Extractor::Rules),
         None => Ok(project.extractor),
-        Some(e) => Extractor::parse(e).ok_or_else(|| AppError::field("extractor", "Use rules.")),
-    };
+        Some(e) => {
+            Extractor::parse(e).ok_or_else(|| AppError::field("extractor", "Use rules or llm."))
+        }
+    }
+    .and_then(|x| check_extractor(x, agent.as_ref().ok().copied(), &project.agent()));
     // A snapshot run reads the pages another run of this batch kept, over
     // the rows that have one.
     let snapshot_rows = match (agent.as_ref().ok(), req.from_execution) {
@@ -274,6 +305,8 @@ pub async fn start(
             steps: &settings.steps,
             keep_pages: settings.keep_pages,
             pages_from: snapshot_rows.as_ref().map(|(from, _)| *from),
+            model_route: &settings.model_route,
+            page_token_budget: settings.page_token_budget,
             concurrency: concurrency?.get(),
             max_retries: max_retries?,
             timeout_secs: project.timeout_secs,
@@ -463,6 +496,15 @@ pub(crate) async fn rerun_rows(
         ));
     }
     let settings = project.agent();
+    let extractor = check_extractor(
+        match agent {
+            AgentKind::Remote => Extractor::Rules,
+            _ => e.extractor.unwrap_or(project.extractor),
+        },
+        Some(agent),
+        &settings,
+    )
+    .map_err(|e| AppError::Conflict(e.to_string()))?;
     let mut tx = db.begin().await?;
     check_monthly_quota(&mut tx, ctx.org_id()).await?;
     let fields = db::projects::fetch_fields(&mut *tx, ctx.org_id(), project.id).await?;
@@ -488,11 +530,13 @@ pub(crate) async fn rerun_rows(
                 _ => None,
             },
             rerun_of: Some(id),
-            extractor: e.extractor.unwrap_or(project.extractor),
+            extractor,
             wait_for: settings.wait_for.as_deref(),
             steps: &settings.steps,
             keep_pages: settings.keep_pages,
             pages_from: e.pages_from,
+            model_route: &settings.model_route,
+            page_token_budget: settings.page_token_budget,
         },
     )
     .await?;

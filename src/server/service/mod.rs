@@ -16,6 +16,7 @@ pub mod executions;
 pub mod exports;
 pub mod ground_truth;
 pub mod jobs;
+pub mod model_providers;
 pub mod orgs;
 pub mod paging;
 pub mod projects;

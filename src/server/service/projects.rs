@@ -567,6 +567,57 @@ fn check_steps(steps: &[BrowserStep]) -> Result<(), AppError> {
     Ok(())
 }
 
+/// Most entries of a model route.
+pub const MAX_ROUTE: usize = 5;
+
+/// A model route: at most [`MAX_ROUTE`] entries, each a provider of the
+/// organization and one of the models it lists, none twice; the llm
+/// extractor needs at least one.
+async fn check_route(
+    db: &PgPool,
+    org_id: Uuid,
+    settings: &AgentSettings,
+) -> Result<Result<(), AppError>, AppError> {
+    let route = &settings.model_route;
+    let bad = |m: String| Ok(Err(AppError::field("model_route", m)));
+    if route.is_empty() {
+        if settings.extractor == crate::model::Extractor::Llm {
+            return bad("The llm extractor needs a model: choose a provider and one of its models (admins add providers under Models).".into());
+        }
+        return Ok(Ok(()));
+    }
+    if route.len() > MAX_ROUTE {
+        return bad(format!("A route has at most {MAX_ROUTE} entries."));
+    }
+    let ids: Vec<Uuid> = route.iter().map(|r| r.provider).collect();
+    let providers = db::model_providers::fetch_many(db, org_id, &ids).await?;
+    for (i, entry) in route.iter().enumerate() {
+        let n = i + 1;
+        let Some(p) = providers.iter().find(|p| p.id == entry.provider) else {
+            return bad(format!(
+                "Entry {n} names a provider this organization does not have."
+            ));
+        };
+        if !p.models.0.iter().any(|m| m.name == entry.model) {
+            return bad(format!(
+                "Entry {n}: {} offers no model named {:?} (it lists {}).",
+                p.name,
+                entry.model,
+                p.models
+                    .0
+                    .iter()
+                    .map(|m| m.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        if route[..i].contains(entry) {
+            return bad(format!("Entry {n} repeats an earlier entry."));
+        }
+    }
+    Ok(Ok(()))
+}
+
 /// Changes a project's agent settings (checked field by field).
 pub async fn update_agent(
     db: &PgPool,
@@ -626,6 +677,16 @@ pub async fn update_agent(
             .map_err(|why| AppError::field("wait_for", why)),
     };
     let steps = check_steps(&settings.steps);
+    let route = check_route(db, ctx.org_id(), &settings).await?;
+    let (low, high) = crate::model::PAGE_TOKEN_BUDGET_RANGE;
+    let budget = if (low..=high).contains(&settings.page_token_budget) {
+        Ok(())
+    } else {
+        Err(AppError::field(
+            "page_token_budget",
+            format!("Use a page token budget from {low} to {high}."),
+        ))
+    };
     collect_fields([
         kind,
         remote_url.as_ref().map(|_| ()).map_err(Clone::clone),
@@ -634,6 +695,8 @@ pub async fn update_agent(
         price,
         wait_for.as_ref().map(|_| ()).map_err(Clone::clone),
         steps,
+        route,
+        budget,
     ])?;
     let settings = AgentSettings {
         remote_url: remote_url?,
@@ -678,6 +741,13 @@ pub fn parse_field_name(raw: &str) -> Result<String, AppError> {
 /// Checks a rule and options a user wrote, with a field error naming the
 /// part that is wrong.
 pub fn check_field(field: &OutputField) -> Result<(), AppError> {
+    let n = field.description.chars().count();
+    if n > 1000 || field.description.contains('\0') {
+        return Err(AppError::field(
+            "description",
+            format!("Use at most 1,000 characters and no NUL character (this has {n})."),
+        ));
+    }
     let parts: Vec<(&str, &str)> = match &field.rule {
         ExtractionRule::Auto => vec![],
         ExtractionRule::Css {
@@ -938,6 +1008,7 @@ mod tests {
             comparator_options: ComparatorOptions::default(),
             rule,
             source: "manual".into(),
+            description: String::new(),
         };
         assert!(check_field(&field(ExtractionRule::Css {
             selector: ".price".into(),

@@ -15,6 +15,8 @@
 //! names); the first that survives wins, and [`Page::explain`] says which
 //! source that was and which candidates lost.
 
+pub mod llm;
+pub mod reduce;
 mod structured;
 pub mod visible;
 
@@ -1193,6 +1195,7 @@ mod tests {
             comparator_options: ComparatorOptions::default(),
             rule,
             source: "manual".into(),
+            description: String::new(),
         }
     }
 

@@ -902,6 +902,7 @@ impl Agent for BrowserAgent {
             }),
             values: extracted.values,
             page: Some(PageCopy { url, html }),
+            usage: None,
         })
     }
 }

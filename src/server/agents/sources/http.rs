@@ -78,6 +78,7 @@ impl Agent for HttpAgent {
             }),
             values,
             page: Some(copy),
+            usage: None,
         })
     }
 }

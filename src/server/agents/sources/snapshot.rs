@@ -9,7 +9,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::server::agents::extract::extract_all;
-use crate::server::agents::{Agent, AgentError, AgentOutput, JobInput, Progress};
+use crate::server::agents::{Agent, AgentError, AgentOutput, JobInput, PageCopy, Progress};
 use crate::server::db;
 
 /// Reads the pages kept by execution `from`.
@@ -83,7 +83,12 @@ impl Agent for SnapshotAgent {
                 "sources": extracted.sources,
             }),
             values: extracted.values,
-            page: None,
+            // Already kept; the llm extractor reads it.
+            page: Some(PageCopy {
+                url: stored.url.clone(),
+                html,
+            }),
+            usage: None,
         })
     }
 }

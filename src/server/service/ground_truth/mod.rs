@@ -311,6 +311,7 @@ mod tests {
             comparator_options: ComparatorOptions::default(),
             rule: ExtractionRule::Auto,
             source: "manual".into(),
+            description: String::new(),
         }
     }
 
