@@ -24,6 +24,8 @@ use crate::server::secrets;
 
 /// Providers one organization may have.
 pub const MAX_PROVIDERS_PER_ORG: usize = 20;
+/// The longest "check now" waits for an answer.
+const CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 /// Models one provider may list.
 pub const MAX_MODELS: usize = 50;
 
@@ -527,7 +529,9 @@ pub async fn check(db: &PgPool, actor: &Actor, id: Uuid) -> Result<ProviderCheck
         ),
         None => None,
     };
-    let target = Target::new(&row, model.clone(), key);
+    let mut target = Target::new(&row, model.clone(), key);
+    // An admin waits for the answer: a check gives up sooner than a job.
+    target.endpoint.timeout = target.endpoint.timeout.min(CHECK_TIMEOUT);
     let req = ChatRequest {
         system: "You answer with JSON only.".into(),
         turns: vec![(Speaker::User, "Reply with {\"ok\": true}.".into())],

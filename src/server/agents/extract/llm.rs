@@ -138,7 +138,9 @@ fn coerce(v: &Value, t: ValueType) -> Result<Value, String> {
     match (v, t) {
         (Value::Null, _) => Ok(Value::Null),
         (Value::String(s), _) if s.trim().is_empty() => Ok(Value::Null),
-        (Value::Number(n), ValueType::Number) => Ok(Value::Number(n.clone())),
+        // Values are kept as text, like every extractor's (the number
+        // comparator reads the notation).
+        (Value::Number(n), ValueType::Number) => Ok(Value::String(n.to_string())),
         (Value::String(s), ValueType::Number) => {
             // "24,99 €" and "$1,299.00": the number comparator reads those
             // notations; keep the text when it holds a number at all.
@@ -344,7 +346,10 @@ mod tests {
             &fields,
         )
         .unwrap();
-        assert_eq!(Value::Object(v), json!({"title": "Kettle", "price": 24.99}));
+        assert_eq!(
+            Value::Object(v),
+            json!({"title": "Kettle", "price": "24.99"})
+        );
         let v = parse_answer(r#"{"title": null, "price": "24,99 €"}"#, &fields).unwrap();
         assert_eq!(v["price"], json!("24,99 €"));
         assert!(parse_answer("Sure! The title is", &fields)
