@@ -11,6 +11,7 @@ mod core;
 mod export;
 mod extract;
 mod live;
+mod reduce;
 mod results;
 mod webhooks;
 
@@ -53,6 +54,10 @@ Benchmarks:
             the browser source at concurrency 4 and 8, against a plain loop with
             the same CDP crate and Chromium; the cost of a screenshot; 10,000
             pages through the http source (keeping them) and the snapshot source
+  reduce [DIR]
+            The llm extractor's page reduction on the product-pages dataset:
+            ms per page, tokens before and after, and the share of the
+            people's values still in the reduced text (no database)
   extract [DIR]
             Score the automatic rule on the product-pages dataset (default
             ../shared/datasets/product-pages) through the http agent, against
@@ -104,6 +109,7 @@ async fn main() -> ExitCode {
         "webhooks" => with_database(|db| webhooks::run(db, size(20_000))).await,
         "browser" => with_database(|db| browser::run(db, size(500))).await,
         "extract" => extract::run(std::env::args().nth(2)).await,
+        "reduce" => reduce::run(std::env::args().nth(2)).await,
         "" | "help" | "--help" | "-h" => {
             print!("{HELP}");
             return ExitCode::SUCCESS;
