@@ -240,7 +240,11 @@ async fn plain_loop(urls: &[String], concurrency: usize) -> anyhow::Result<(f64,
 }
 
 /// Waits for an execution to complete; its wall time.
-async fn finish(db: &sqlx::PgPool, id: uuid::Uuid, started: Instant) -> anyhow::Result<f64> {
+pub(crate) async fn finish(
+    db: &sqlx::PgPool,
+    id: uuid::Uuid,
+    started: Instant,
+) -> anyhow::Result<f64> {
     loop {
         let state: String = sqlx::query_scalar("select state from executions where id = $1")
             .bind(id)
@@ -254,7 +258,7 @@ async fn finish(db: &sqlx::PgPool, id: uuid::Uuid, started: Instant) -> anyhow::
 }
 
 /// In-process workers with `slots` slots, named `worker`.
-fn workers(
+pub(crate) fn workers(
     db: &sqlx::PgPool,
     slots: usize,
     worker: &str,

@@ -11,6 +11,7 @@ mod core;
 mod export;
 mod extract;
 mod live;
+mod llm;
 mod reduce;
 mod results;
 mod webhooks;
@@ -54,6 +55,10 @@ Benchmarks:
             the browser source at concurrency 4 and 8, against a plain loop with
             the same CDP crate and Chromium; the cost of a screenshot; 10,000
             pages through the http source (keeping them) and the snapshot source
+  llm [JOBS]
+            JOBS demo pages (default 1,000) through the http source and the
+            llm extractor against an instant-answer local endpoint, at
+            concurrency 10 and 50, against a plain fetch-and-post loop
   reduce [DIR]
             The llm extractor's page reduction on the product-pages dataset:
             ms per page, tokens before and after, and the share of the
@@ -110,6 +115,7 @@ async fn main() -> ExitCode {
         "browser" => with_database(|db| browser::run(db, size(500))).await,
         "extract" => extract::run(std::env::args().nth(2)).await,
         "reduce" => reduce::run(std::env::args().nth(2)).await,
+        "llm" => with_database(|db| llm::run(db, size(1_000))).await,
         "" | "help" | "--help" | "-h" => {
             print!("{HELP}");
             return ExitCode::SUCCESS;

@@ -813,6 +813,16 @@ async fn an_invalid_answer_gets_one_repair_request_then_fails_as_invalid_output(
     .err()
     .unwrap();
     assert_eq!(e.kind, "invalid_output");
+    // Both calls' tokens are charged to the failed attempt.
+    let spent = e
+        .usage
+        .as_ref()
+        .map(|u| (u.input_tokens, u.output_tokens, u.cost_micros));
+    assert_eq!(
+        spent,
+        Some((2, 2, 6)),
+        "1+1 input at 1 per million, 1+1 output at 2"
+    );
     assert_eq!(e.class, mino::server::agents::ErrorClass::Permanent);
     assert_eq!(model.count(), 4, "one repair, not more");
 }

@@ -711,17 +711,39 @@ fn RunCard(
     let rows = batch.row_count as i64;
     let mode = RwSignal::new("test".to_string());
     let sample = RwSignal::new(20i64.min(rows.max(1)));
+    let extractor = RwSignal::new(default_extractor);
+    // A model's cost depends on the pages' tokens: the last finished llm
+    // run of this batch says what a job cost.
+    let llm_per_job = runs
+        .iter()
+        .filter(|e| {
+            e.extractor == Some(crate::model::Extractor::Llm)
+                && !e.is_active()
+                && e.completed + e.errors > 0
+        })
+        .max_by_key(|e| e.created_at)
+        .map(|e| e.cost_micros / (e.completed + e.errors));
     let estimate = move || {
         let n = if mode.get() == "test" {
             sample.get().clamp(0, rows)
         } else {
             rows
         };
-        format!(
-            "{n} jobs × {} = {}",
-            crate::model::format_price(price),
-            crate::model::format_price(n * price)
-        )
+        match (extractor.get(), llm_per_job) {
+            (crate::model::Extractor::Llm, Some(per_job)) => format!(
+                "{n} jobs × about {} (what a job of the last llm run cost) = {}",
+                crate::model::format_price(per_job),
+                crate::model::format_price(n * per_job)
+            ),
+            (crate::model::Extractor::Llm, None) => format!(
+                "{n} jobs: no llm run of this batch to estimate the model's cost from yet — a small test run measures it"
+            ),
+            _ => format!(
+                "{n} jobs × {} = {}",
+                crate::model::format_price(price),
+                crate::model::format_price(n * price)
+            ),
+        }
     };
     let list = runs
         .iter()
@@ -796,7 +818,12 @@ fn RunCard(
                         </div>
                         <div class="field">
                             <label for="run-extractor">"Extractor"</label>
-                            <select id="run-extractor" name="extractor" aria-invalid=invalid(start_error, "extractor") aria-describedby="extractor-error">
+                            <select id="run-extractor" name="extractor" aria-invalid=invalid(start_error, "extractor") aria-describedby="extractor-error"
+                                on:change=move |ev| extractor.set(if event_target_value(&ev) == "llm" {
+                                    crate::model::Extractor::Llm
+                                } else {
+                                    crate::model::Extractor::Rules
+                                })>
                                 <option value="rules" selected=default_extractor == crate::model::Extractor::Rules>"rules"</option>
                                 <option value="llm" selected=default_extractor == crate::model::Extractor::Llm disabled=!has_route>
                                     {if has_route { "llm (the project's model route)" } else { "llm (choose a model route in the project first)" }}

@@ -51,6 +51,9 @@ pub struct FetchError {
     pub message: String,
     /// For 429: how long the site asked us to wait (at least 5 s).
     pub retry_after: Option<Duration>,
+    /// What model calls of the failed attempt cost (the llm extractor's
+    /// tokens are paid for even when its answer is not used).
+    pub usage: Option<Box<crate::server::agents::extract::llm::Usage>>,
 }
 
 impl FetchError {
@@ -60,6 +63,7 @@ impl FetchError {
             kind,
             message: message.into(),
             retry_after: None,
+            usage: None,
         }
     }
     pub fn transient(kind: &'static str, message: impl Into<String>) -> Self {
@@ -68,6 +72,7 @@ impl FetchError {
             kind,
             message: message.into(),
             retry_after: None,
+            usage: None,
         }
     }
 }

@@ -544,6 +544,30 @@ pub async fn fail(
     .await
 }
 
+/// Charges a failed attempt what its model calls cost (provider, model,
+/// tokens and their price instead of the flat price per job).
+pub async fn charge_usage(
+    db: &PgPool,
+    job: &Claimed,
+    usage: &crate::server::agents::extract::llm::Usage,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "update attempts set provider = $3, model = $4, input_tokens = $5, output_tokens = $6,
+                cost_micros = $7
+         where job_id = $1 and n = $2",
+    )
+    .bind(job.id)
+    .bind(job.attempt)
+    .bind(&usage.provider)
+    .bind(&usage.model)
+    .bind(usage.input_tokens.min(i32::MAX as i64) as i32)
+    .bind(usage.output_tokens.min(i32::MAX as i64) as i32)
+    .bind(usage.cost_micros)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
 /// [`fail`] with the attempt's log lines.
 pub async fn fail_logged(
     db: &PgPool,

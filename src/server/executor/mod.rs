@@ -547,6 +547,11 @@ async fn run(shared: &Shared, job: Claimed, mut shutdown: watch::Receiver<bool>)
                         Failed::Final => "failed",
                         Failed::Stale => "stale",
                     });
+            if let (Ok("retrying" | "failed"), Some(usage)) = (&result, &e.usage) {
+                if let Err(err) = db::jobs::charge_usage(db, &job, usage).await {
+                    tracing::warn!(job = job.id, error = %err, "recording a failed attempt's model usage failed");
+                }
+            }
             shared.writer.moved(job.execution_id).await;
             result
         }

@@ -267,7 +267,11 @@ pub async fn extract(
             &req,
             progress,
         )
-        .await?;
+        .await
+        .map_err(|mut e| {
+            e.usage = Some(Box::new(usage.clone()));
+            e
+        })?;
         usage.add(&again);
         answers.push(again.answer.text.clone());
         parsed = parse_answer(&again.answer.text, fields);
@@ -294,10 +298,14 @@ pub async fn extract(
                 usage,
             })
         }
-        Err(why) => Err(AgentError::permanent(
-            "invalid_output",
-            format!("The model's answer was invalid twice (last: {why})."),
-        )),
+        Err(why) => {
+            let mut e = AgentError::permanent(
+                "invalid_output",
+                format!("The model's answer was invalid twice (last: {why})."),
+            );
+            e.usage = Some(Box::new(usage));
+            Err(e)
+        }
     }
 }
 
