@@ -33,6 +33,8 @@ pub async fn run(dir: Option<String>) -> anyhow::Result<()> {
     let (mut values, mut in_raw, mut in_reduced) = (0usize, 0usize, 0usize);
     let mut micros = Vec::new();
     let mut biggest = 0usize;
+    // MINO_BENCH_MISSES=1 lists the values the reduction loses.
+    let misses = std::env::var_os("MINO_BENCH_MISSES").is_some();
     for (expected, html) in &rows {
         biggest = biggest.max(html.len());
         let started = Instant::now();
@@ -44,7 +46,7 @@ pub async fn run(dir: Option<String>) -> anyhow::Result<()> {
         unlimited_tokens += reduce(html, usize::MAX / CHARS_PER_TOKEN).tokens;
         let raw = html.to_lowercase();
         let text = r.text.to_lowercase();
-        for accepted in expected.values() {
+        for (attribute, accepted) in expected {
             values += 1;
             let found = |hay: &str| {
                 accepted
@@ -53,6 +55,9 @@ pub async fn run(dir: Option<String>) -> anyhow::Result<()> {
             };
             in_raw += usize::from(found(&raw));
             in_reduced += usize::from(found(&text));
+            if misses && found(&raw) && !found(&text) {
+                println!("  lost {attribute} {accepted:?}");
+            }
         }
     }
     micros.sort_by(f64::total_cmp);

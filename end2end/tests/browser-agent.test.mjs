@@ -57,9 +57,10 @@ test('a viewer of a running browser run sees live pictures that change', async (
   const owner = await apiSignUp(email('live'), 'Lena Live');
   const org = await apiCreateOrg(owner, `Live ${Date.now()}`);
   const demo = await api(owner, 'POST', `/api/v1/orgs/${org.id}/demo-project`, {});
-  // Each job lingers on its page, so there is something to watch.
+  // Each job lingers on its page, so there is something to watch (long
+  // enough for a loaded machine to start Chromium; the test stops the run).
   await api(owner, 'PATCH', `/api/v1/projects/${demo.project.id}/agent`,
-    { kind: 'browser', timeout_secs: 60, steps: [{ action: 'wait', ms: 20000 }] });
+    { kind: 'browser', timeout_secs: 120, steps: [{ action: 'wait', ms: 60000 }] });
   const run = await api(owner, 'POST', `/api/v1/batches/${demo.batch.id}/executions`,
     { mode: 'test', sample_size: 2, concurrency: 2, max_retries: 0 });
   assert.equal(run.agent, 'browser');
@@ -74,7 +75,7 @@ test('a viewer of a running browser run sees live pictures that change', async (
   await page.waitForFunction(() => {
     const img = document.querySelector('[data-testid=live-grid] img');
     return img && img.complete && img.naturalWidth === 800 && img.style.visibility === 'visible';
-  }, null, { timeout: 15000 });
+  }, null, { timeout: 40000 });
   assert.match(await thumb.getAttribute('alt'), /^Row \d+ in the browser$/);
   await shot(page, '91-run-page-live-thumbnails');
   // The pictures are new ones, not the same frame again.

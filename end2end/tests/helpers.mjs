@@ -19,9 +19,11 @@ export async function launch() {
   });
 }
 
-/// Waits until the WASM bundle has hydrated the page.
+/// Waits until the WASM bundle has hydrated the page. The tests run a
+/// debug build (a 22 MB WASM module): on a loaded 2-core machine, two pages
+/// compiling it at once took over 30 s, so the wait is generous.
 export async function hydrated(page) {
-  await page.waitForSelector('body[data-hydrated="true"]', { timeout: 30000 });
+  await page.waitForSelector('body[data-hydrated="true"]', { timeout: 90000 });
 }
 
 export async function shot(page, name) {

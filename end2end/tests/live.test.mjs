@@ -21,6 +21,9 @@ test('two viewers follow, pause and resume one execution live', async () => {
   // 40 rows two at a time lasts several seconds.
   const run = await api(owner, 'POST', `/api/v1/batches/${demo.batch.id}/executions`,
     { mode: 'test', sample_size: 40, concurrency: 2, agent: 'remote', max_retries: 0 });
+  // Held until both viewers are ready: on a loaded machine the pages can
+  // take longer to load than the run takes to finish.
+  await api(owner, 'POST', `/api/v1/executions/${run.id}/pause`, {});
   const url = `${BASE}/o/${org.slug}/executions/${run.id}`;
 
   const ownerCtx = await contextFor(browser, owner);
@@ -32,6 +35,8 @@ test('two viewers follow, pause and resume one execution live', async () => {
   await hydrated(a);
   await hydrated(b);
   await a.waitForSelector('[data-testid=live-status]:has-text("Live")');
+  await api(owner, 'POST', `/api/v1/executions/${run.id}/resume`, {});
+  await a.waitForSelector('[data-testid=execution-state]:has-text("running")', { timeout: 5000 });
 
   // Counters move without a reload, on both pages.
   const before = await count(b, 'completed');

@@ -75,7 +75,6 @@ pub fn reduce(html: &str, token_budget: usize) -> Reduced {
             .value()
             .attr("property")
             .or_else(|| m.value().attr("name"))
-            .or_else(|| m.value().attr("itemprop"))
             .unwrap_or("");
         let keep = key == "description"
             || key.starts_with("og:")
@@ -87,6 +86,25 @@ pub fn reduce(html: &str, token_budget: usize) -> Reduced {
         let content = squash(m.value().attr("content").unwrap_or(""));
         if keep && !content.is_empty() {
             head.push_str(&format!("Meta {key}: {content}\n"));
+        }
+    }
+    // Microdata values held in attributes (`<meta itemprop=price content=…>`,
+    // `<link itemprop=availability href=…>`, `<span itemprop=sku
+    // content=…>`): nothing visible says them.
+    let mut seen = std::collections::BTreeSet::new();
+    for el in doc.select(&sel("[itemprop][content], link[itemprop][href]")) {
+        let key = el.value().attr("itemprop").unwrap_or("");
+        let value = el
+            .value()
+            .attr("content")
+            .or_else(|| el.value().attr("href"))
+            .map(squash)
+            .unwrap_or_default();
+        if key.is_empty() || value.is_empty() || value.len() > 300 || seen.len() >= 40 {
+            continue;
+        }
+        if seen.insert((key.to_string(), value.clone())) {
+            head.push_str(&format!("Microdata {key}: {value}\n"));
         }
     }
     for s in doc.select(&sel("script[type='application/ld+json']")) {
