@@ -60,7 +60,8 @@ test('a viewer of a running browser run sees live pictures that change', async (
   // Each job lingers on its page, so there is something to watch (long
   // enough for a loaded machine to start Chromium; the test stops the run).
   await api(owner, 'PATCH', `/api/v1/projects/${demo.project.id}/agent`,
-    { kind: 'browser', timeout_secs: 120, steps: [{ action: 'wait', ms: 60000 }] });
+    { kind: 'browser', timeout_secs: 120,
+      steps: [{ action: 'wait', ms: 30000 }, { action: 'wait', ms: 30000 }] });
   const run = await api(owner, 'POST', `/api/v1/batches/${demo.batch.id}/executions`,
     { mode: 'test', sample_size: 2, concurrency: 2, max_retries: 0 });
   assert.equal(run.agent, 'browser');
@@ -101,7 +102,7 @@ test('a viewer of a running browser run sees live pictures that change', async (
   await jobPage.goto(`${BASE}/o/${org.slug}/jobs/${jobId}`);
   await hydrated(jobPage);
   const status = jobPage.getByTestId('live-status');
-  await jobPage.waitForFunction(() => /Step 1 of 1/.test(
+  await jobPage.waitForFunction(() => /Step [12] of 2/.test(
     document.querySelector('[data-testid=live-status]')?.textContent || ''), null, { timeout: 15000 });
   assert.match(await status.textContent(), /\/demo\//);
   await jobPage.locator('.live-frame.large img[style*="visible"]').waitFor({ timeout: 15000 });
