@@ -487,6 +487,19 @@ async fn quiet(traffic: &Traffic, progress: &Progress) {
     );
 }
 
+/// Whether a DevTools error says the connection to Chromium is gone (its
+/// reply channel dropped) rather than that a site failed.
+fn browser_gone(text: &str) -> bool {
+    [
+        "oneshot canceled",
+        "receiver is gone",
+        "channel closed",
+        "connection closed",
+    ]
+    .iter()
+    .any(|sign| text.contains(sign))
+}
+
 fn page_gone(e: chromiumoxide::error::CdpError) -> AgentError {
     AgentError::transient("browser_crashed", format!("The page went away: {e}"))
 }
@@ -704,6 +717,13 @@ async fn render(
             )
         } else if text.contains("ERR_NAME_NOT_RESOLVED") {
             AgentError::transient("dns", format!("The name could not be resolved: {text}"))
+        } else if browser_gone(&text) {
+            // The DevTools connection broke while the page loaded: the
+            // browser died, not the site.
+            AgentError::transient(
+                "browser_crashed",
+                format!("The browser went away while the page loaded: {text}"),
+            )
         } else {
             AgentError::transient("connection", format!("The page did not load: {text}"))
         }
