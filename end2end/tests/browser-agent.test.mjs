@@ -58,27 +58,13 @@ test('a viewer of a running browser run sees live pictures that change', async (
   const org = await apiCreateOrg(owner, `Live ${Date.now()}`);
   const demo = await api(owner, 'POST', `/api/v1/orgs/${org.id}/demo-project`, {});
   // Each job lingers on its page, so there is something to watch (long
-  // enough for a loaded machine to start Chromium; the test stops the run).
+  // enough for a slow Chromium start; the test stops the run at its end).
   await api(owner, 'PATCH', `/api/v1/projects/${demo.project.id}/agent`,
     { kind: 'browser', timeout_secs: 120,
       steps: [{ action: 'wait', ms: 30000 }, { action: 'wait', ms: 30000 }] });
   const run = await api(owner, 'POST', `/api/v1/batches/${demo.batch.id}/executions`,
     { mode: 'test', sample_size: 2, concurrency: 2, max_retries: 0 });
   assert.equal(run.agent, 'browser');
-  // Chromium can take long to start on a loaded machine: wait, through the
-  // API (which marks the run as watched), until a job's browser shows a
-  // page, so the page below is timed from there.
-  const jobs = await api(owner, 'GET', `/api/v1/executions/${run.id}/jobs`);
-  let showing = false;
-  for (let i = 0; i < 240 && !showing; i++) {
-    for (const j of jobs.items) {
-      const r = await fetch(`${BASE}/api/v1/jobs/${j.id}/live-frame`, { headers: { cookie: owner } });
-      await r.arrayBuffer();
-      if (r.status === 200) { showing = true; break; }
-    }
-    if (!showing) await new Promise((r) => setTimeout(r, 500));
-  }
-  assert.ok(showing, 'a browser job shows a page within two minutes');
 
   const ctx = await contextFor(browser, owner, { viewport: { width: 1400, height: 900 } });
   const page = await ctx.newPage();
