@@ -168,6 +168,8 @@ pub async fn update_agent(
     #[server(default)] route_1: String,
     #[server(default)] route_2: String,
     #[server(default)] route_3: String,
+    #[server(default)] route_4: String,
+    #[server(default)] route_5: String,
     #[server(default)] page_token_budget: String,
 ) -> Result<Project, AppError> {
     use crate::model::{AgentKind, AgentSettings, BrowserStep, Extractor, RouteEntry};
@@ -189,7 +191,7 @@ pub async fn update_agent(
         }
     };
     // Each route choice is "<provider id>|<model>"; empty ones are skipped.
-    let route = [route_1, route_2, route_3]
+    let route = [route_1, route_2, route_3, route_4, route_5]
         .iter()
         .filter(|r| !r.trim().is_empty())
         .map(|r| {

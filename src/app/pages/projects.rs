@@ -675,7 +675,15 @@ fn RouteChoices(route: Vec<RouteEntry>, choices: Vec<ProviderChoice>) -> impl In
         }
         .into_any();
     }
-    let labels = ["First choice", "Fallback", "Second fallback"];
+    // As many as the server keeps (services::projects::MAX_ROUTE), so a
+    // route saved through the API is never cut short by this form.
+    let labels = [
+        "First choice",
+        "Fallback 1",
+        "Fallback 2",
+        "Fallback 3",
+        "Fallback 4",
+    ];
     let selects = labels
         .into_iter()
         .enumerate()
