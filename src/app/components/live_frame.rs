@@ -1,5 +1,5 @@
 //! The live view of a running browser job: the latest frame the worker
-//! took, fetched twice a second. Fetching is what tells the worker that
+//! took, fetched twice a second, one at a time. Fetching is what tells the worker that
 //! somebody watches (see `GET /api/v1/jobs/{id}/live-frame`); a page that
 //! is closed stops asking, and the worker stops taking frames.
 
@@ -21,8 +21,31 @@ pub fn LiveFrame(
     let tick = RwSignal::new(0u64);
     // No frame yet (204), or the job ended: say so instead of a broken image.
     let waiting = RwSignal::new(true);
+    // How many refresh periods the frame asked for last has been loading
+    // (None once it loaded or failed). The next frame is asked for only
+    // then: changing `src` cancels a load in flight, so on a slow
+    // connection or a busy server a fixed beat would never show a frame.
+    // One that hangs is given up after STALLED periods.
+    const STALLED: u32 = 20;
+    let loading = StoredValue::new(None::<u32>);
     Effect::new(move |_| {
-        let handle = set_interval_with_handle(move || tick.update(|t| *t += 1), REFRESH);
+        let handle = set_interval_with_handle(
+            move || {
+                let ask = match loading.get_value() {
+                    None => true,
+                    Some(n) if n + 1 >= STALLED => true,
+                    Some(n) => {
+                        loading.set_value(Some(n + 1));
+                        false
+                    }
+                };
+                if ask {
+                    loading.set_value(Some(0));
+                    tick.update(|t| *t += 1);
+                }
+            },
+            REFRESH,
+        );
         on_cleanup(move || {
             if let Ok(h) = handle {
                 h.clear();
@@ -39,8 +62,14 @@ pub fn LiveFrame(
                 height=height
                 data-testid="live-frame"
                 style:visibility=move || if waiting.get() { "hidden" } else { "visible" }
-                on:load=move |_| waiting.set(false)
-                on:error=move |_| waiting.set(true)
+                on:load=move |_| {
+                    loading.set_value(None);
+                    waiting.set(false);
+                }
+                on:error=move |_| {
+                    loading.set_value(None);
+                    waiting.set(true);
+                }
             />
             <Show when=move || waiting.get()>
                 <figcaption class="live-waiting">"Waiting for the first frame…"</figcaption>

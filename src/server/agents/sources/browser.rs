@@ -613,9 +613,21 @@ fn stream_frames(db: PgPool, page: Arc<Page>, job_id: i64) -> AbortOnDrop {
             {
                 continue;
             }
-            let Ok(jpeg) = page.screenshot(params()).await else {
-                // The page is gone; the job is ending.
-                return;
+            // A frame can fail while the page navigates (there is no page to
+            // paint between the old document and the new one) or stall on a
+            // busy browser: skip it and try at the next tick. The stream ends
+            // with the job, when the caller drops it.
+            let jpeg = match tokio::time::timeout(FRAME_EVERY * 10, page.screenshot(params())).await
+            {
+                Ok(Ok(jpeg)) => jpeg,
+                Ok(Err(e)) => {
+                    tracing::debug!(job = job_id, error = %e, "a live frame was skipped");
+                    continue;
+                }
+                Err(_) => {
+                    tracing::debug!(job = job_id, "a live frame took too long and was skipped");
+                    continue;
+                }
             };
             if let Err(e) = db::live_frames::store(&db, job_id, &jpeg).await {
                 tracing::debug!(job = job_id, error = %e, "a live frame was not stored");
