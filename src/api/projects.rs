@@ -286,8 +286,12 @@ pub async fn save_field(
     meta_name: String,
     pattern: String,
     #[server(default)] description: String,
+    #[server(default)] empty_means: String,
+    #[server(default)] multi_value_separator: String,
 ) -> Result<Project, AppError> {
-    use crate::model::{Comparator, ComparatorOptions, ExtractionRule, OutputField, ValueType};
+    use crate::model::{
+        Comparator, ComparatorOptions, EmptyMeans, ExtractionRule, OutputField, ValueType,
+    };
     use crate::server::{rpc, service::projects};
     let (state, actor) = rpc::user().await?;
     let field_type = ValueType::parse(&field_type)
@@ -342,6 +346,9 @@ pub async fn save_field(
         rule,
         source: String::new(),
         description: description.trim().to_string(),
+        empty_means: EmptyMeans::parse(&empty_means).unwrap_or_default(),
+        // Spaces can separate values too ("a / b"): only an empty box is none.
+        multi_value_separator: Some(multi_value_separator).filter(|s| !s.is_empty()),
     };
     if adding {
         projects::add_field(&state.db, &actor, id, field).await
@@ -608,7 +615,9 @@ pub async fn edit_ground_truth(
     let (state, actor) = rpc::user().await?;
     let edit = ground_truth::GroundTruthEdit {
         version,
-        values: [(field, Some(value))].into_iter().collect(),
+        values: [(field, Some(ground_truth::Expected::Text(value)))]
+            .into_iter()
+            .collect(),
     };
     ground_truth::edit(&state.db, &actor, row, edit).await
 }

@@ -236,6 +236,10 @@ pub struct ExecutionMetrics {
     /// Mean share of judged fields that passed, over jobs with expected
     /// values.
     pub accuracy: Option<f64>,
+    /// 95% bootstrap interval of `accuracy`, `[low, high]` (1,000 resamples
+    /// of the run's jobs with a fixed seed: the same run, the same figures).
+    #[serde(default)]
+    pub accuracy_interval: Option<[f64; 2]>,
     /// Jobs per verdict: pass, partial, fail, no_ground_truth, error.
     pub verdicts: BTreeMap<String, i64>,
     /// Per output field, over the jobs where it had an expected value.
@@ -246,11 +250,45 @@ pub struct ExecutionMetrics {
     pub duration_secs: Option<i64>,
 }
 
+/// One field's figures over a run's judged jobs (see the README's
+/// "How runs are scored").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct FieldAccuracy {
     pub field: String,
+    /// Jobs judged on this field.
     pub compared: i64,
     pub passed: i64,
+    /// passed / compared.
     pub accuracy: f64,
+    /// tp / (tp + fp); 1 when fp = fn = 0, 0 when tp = fp = 0. For text
+    /// similarity, the mean of the rows' precisions over rows with tp+fp > 0.
+    pub precision: f64,
+    /// tp / (tp + fn); 1 when fp = fn = 0, 0 when tp = fn = 0. For text
+    /// similarity, the mean of the rows' recalls over rows with tp+fn > 0.
+    pub recall: f64,
+    /// The harmonic mean of precision and recall (0 when both are 0).
+    pub f1: f64,
+    /// True positives: a non-empty extracted value that passes (for text
+    /// similarity, the sum of the rows' normalized shares, as for fp and fn).
+    pub tp: f64,
+    /// False positives: a non-empty extracted value that does not pass.
+    pub fp: f64,
+    /// False negatives: an expected value not matched (nothing extracted,
+    /// or a wrong value).
+    #[serde(rename = "fn")]
+    pub fn_: f64,
+    /// 95% bootstrap interval of the accuracy, `[low, high]` (1,000
+    /// resamples of the run's jobs, fixed seed); null with nothing judged.
+    pub accuracy_interval: Option<[f64; 2]>,
+    /// 95% bootstrap interval of F1, as for accuracy.
+    pub f1_interval: Option<[f64; 2]>,
+}
+
+/// "0.912 ± 0.018": a figure with half its interval's width.
+pub fn with_interval(value: f64, interval: Option<[f64; 2]>) -> String {
+    match interval {
+        Some([lo, hi]) => format!("{value:.3} ± {:.3}", (hi - lo) / 2.0),
+        None => format!("{value:.3}"),
+    }
 }

@@ -66,3 +66,21 @@ pub struct GroundTruthSample {
     pub before: Option<String>,
     pub after: Option<String>,
 }
+
+/// An expected value as text: several acceptable values (a JSON list)
+/// joined by " | ", as the grid, exports and history show them.
+pub fn expected_text(v: &serde_json::Value) -> Option<String> {
+    use serde_json::Value;
+    match v {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        Value::Array(items) => Some(
+            items
+                .iter()
+                .filter_map(expected_text)
+                .collect::<Vec<_>>()
+                .join(" | "),
+        ),
+        other => Some(other.to_string()),
+    }
+}

@@ -411,10 +411,13 @@ pub enum Comparator {
     /// ISO codes, unambiguous symbols and names of a currency are equal;
     /// `$` and other shared symbols only with a locale.
     Currency,
+    /// Long text (article bodies, descriptions): overlap of the texts'
+    /// four-word shingles, scored as F1 against a threshold.
+    TextSimilarity,
 }
 
 impl Comparator {
-    pub const ALL: [Comparator; 10] = [
+    pub const ALL: [Comparator; 11] = [
         Comparator::Exact,
         Comparator::NormalizedText,
         Comparator::Number,
@@ -425,6 +428,7 @@ impl Comparator {
         Comparator::OneOf,
         Comparator::TokenF1,
         Comparator::Currency,
+        Comparator::TextSimilarity,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -438,6 +442,7 @@ impl Comparator {
             Comparator::OneOf => "one_of",
             Comparator::TokenF1 => "token_f1",
             Comparator::Currency => "currency",
+            Comparator::TextSimilarity => "text_similarity",
         }
     }
     pub fn label(self) -> &'static str {
@@ -452,6 +457,7 @@ impl Comparator {
             Comparator::OneOf => "One of (expected values separated by |)",
             Comparator::TokenF1 => "Token overlap F1 (threshold)",
             Comparator::Currency => "Currency (€ = EUR; $ needs a locale)",
+            Comparator::TextSimilarity => "Text similarity for long text (threshold)",
         }
     }
     pub fn parse(s: &str) -> Option<Comparator> {
@@ -469,7 +475,7 @@ pub struct ComparatorOptions {
     /// Number: relative tolerance (0.01 = 1 %).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub relative_tolerance: Option<f64>,
-    /// Token F1: the least score that passes (0–1).
+    /// Token F1 and text similarity: the least score that passes (0–1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threshold: Option<f64>,
     /// Currency: the locale that says what a shared symbol means (`en-CA`
@@ -540,6 +546,42 @@ pub struct OutputField {
     /// with the field's name and type).
     #[serde(default)]
     pub description: String,
+    /// What an empty expected cell means for this field.
+    #[serde(default)]
+    pub empty_means: EmptyMeans,
+    /// In CSV uploads and bulk sets, the separator that splits one cell
+    /// into several acceptable values (e.g. `|`); none: a cell is one value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multi_value_separator: Option<String>,
+}
+
+/// What an empty expected value means when a row is judged.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum EmptyMeans {
+    /// Nobody wrote the value down: the row is not judged on this field.
+    #[default]
+    Unknown,
+    /// The page has no such value: extracting one is a false positive,
+    /// extracting nothing passes.
+    Absent,
+}
+
+impl EmptyMeans {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EmptyMeans::Unknown => "unknown",
+            EmptyMeans::Absent => "absent",
+        }
+    }
+    pub fn parse(s: &str) -> Option<EmptyMeans> {
+        match s.trim() {
+            "unknown" => Some(EmptyMeans::Unknown),
+            "absent" => Some(EmptyMeans::Absent),
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -69,6 +69,7 @@ impl UploadQuery {
                 .unwrap_or_default(),
             skip_invalid_urls: self.skip_invalid_urls,
             truncated,
+            separators: Default::default(),
         })
     }
 }

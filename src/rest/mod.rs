@@ -300,3 +300,13 @@ fn page<T>(items: Vec<T>) -> crate::server::http::Json<crate::model::Page<T>> {
 fn parse_id(raw: &str, what: &str) -> Result<uuid::Uuid, crate::error::AppError> {
     uuid::Uuid::parse_str(raw).map_err(|_| crate::error::AppError::NotFound(what.into()))
 }
+
+/// For PATCH bodies, a field that can be cleared: left out is `None`,
+/// `null` is `Some(None)`, a value is `Some(Some(value))`.
+pub fn double_option<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
+}

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::parse_id;
 use crate::error::AppError;
 use crate::model::{
-    AgentKind, BrowserStep, Comparator, ComparatorOptions, ExtractionRule, Extractor,
+    AgentKind, BrowserStep, Comparator, ComparatorOptions, EmptyMeans, ExtractionRule, Extractor,
     InstructionDiff, InstructionVersion, Page, Project, ProjectSummary, ValueType, VersionSummary,
 };
 use crate::server::http::{Caller, Json, Query};
@@ -295,6 +295,16 @@ pub struct FieldBody {
     /// What the field means, sent to the model by the llm extractor (at
     /// most 1,000 characters).
     description: Option<String>,
+    /// What an empty expected cell means: `unknown` (the row is not judged
+    /// on this field, the default) or `absent` (the page has no such value:
+    /// an extracted value is a false positive, an empty one passes).
+    /// Changing it judges the project's runs again.
+    empty_means: Option<EmptyMeans>,
+    /// In CSV uploads and bulk sets, the separator that splits a cell into
+    /// several acceptable values (e.g. `|`); `""` or null turns it off.
+    #[serde(default, deserialize_with = "crate::rest::double_option")]
+    #[schemars(with = "Option<String>")]
+    multi_value_separator: Option<Option<String>>,
 }
 
 pub async fn add_field(
@@ -317,6 +327,11 @@ pub async fn add_field(
         rule: body.rule.unwrap_or(ExtractionRule::Auto),
         source: String::new(),
         description: body.description.unwrap_or_default(),
+        empty_means: body.empty_means.unwrap_or_default(),
+        multi_value_separator: body
+            .multi_value_separator
+            .flatten()
+            .filter(|s| !s.is_empty()),
     };
     let project = projects::add_field(&state.db, &actor, id, field).await?;
     Ok((StatusCode::CREATED, Json(project)))
@@ -350,6 +365,12 @@ pub async fn update_field(
     }
     if let Some(d) = body.description {
         field.description = d;
+    }
+    if let Some(e) = body.empty_means {
+        field.empty_means = e;
+    }
+    if let Some(sep) = body.multi_value_separator {
+        field.multi_value_separator = sep.filter(|s| !s.is_empty());
     }
     Ok(Json(
         projects::update_field(&state.db, &actor, id, field).await?,

@@ -97,6 +97,8 @@ fn job() -> JobInput {
         rule: ExtractionRule::Auto,
         source: "manual".into(),
         description: String::new(),
+        empty_means: Default::default(),
+        multi_value_separator: None,
     };
     JobInput {
         job_id: 7,

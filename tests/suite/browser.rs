@@ -38,6 +38,8 @@ fn field(name: &str, t: ValueType) -> OutputField {
         rule: ExtractionRule::Auto,
         source: "test".into(),
         description: String::new(),
+        empty_means: Default::default(),
+        multi_value_separator: None,
     }
 }
 

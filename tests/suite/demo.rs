@@ -46,6 +46,8 @@ async fn pages_fetch_and_extract_with_the_expected_values(db: PgPool) {
             rule: ExtractionRule::Auto,
             source: "csv".into(),
             description: String::new(),
+            empty_means: Default::default(),
+            multi_value_separator: None,
         };
         assert_eq!(
             page.extract(&field("title", ValueType::Text)),
@@ -251,6 +253,8 @@ async fn the_http_agent_says_where_each_value_came_from(db: PgPool) {
         rule: ExtractionRule::Auto,
         source: "csv".into(),
         description: String::new(),
+        empty_means: Default::default(),
+        multi_value_separator: None,
     };
     let job = JobInput {
         job_id: 1,

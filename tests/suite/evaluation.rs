@@ -845,3 +845,204 @@ async fn bulk_job_operations_by_hand_and_by_filter(db: PgPool) {
         .await;
     assert_eq!(r.status, 404);
 }
+
+/// One field's figures from the metrics endpoint.
+async fn field_metrics(app: &TestApp, c: &reqwest::Client, execution: &str, field: &str) -> Value {
+    let m = app
+        .get(c, &format!("/api/v1/executions/{execution}/metrics"))
+        .await;
+    assert_eq!(m.status, 200, "{:?}", m.body);
+    m.body["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["field"] == field)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {field} in {}", m.body))
+}
+
+fn close(v: &Value, want: f64) -> bool {
+    (v.as_f64().unwrap() - want).abs() < 1e-9
+}
+
+#[sqlx::test]
+async fn precision_recall_and_f1_by_hand(db: PgPool) {
+    let app = spawn_app(db).await;
+    let (c, id) = finished_demo_run(&app, 10).await;
+    let (batch, seq, project) = batch_of(&app, &id).await;
+    // Rows 1–10 all pass on price as run (the first wrong price is row 17).
+    // Row 4's job found no price, as an agent that missed it would have
+    // left it (the field is judged again below).
+    sqlx::query(
+        "update jobs set extracted = (extracted::jsonb - 'price')::json
+         where execution_id = $1::uuid and row_index = 4",
+    )
+    .bind(&id)
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let right = |row: u32| mino::server::demo::product(row).price();
+    // Row 1: a wrong expected price (fp and fn). Row 2: two acceptable
+    // prices, the right one second (tp). Row 3: no expected price.
+    let r = app
+        .post(
+            &c,
+            &format!("/api/v1/batches/{batch}/ground-truth/bulk-set"),
+            json!({"rows": [
+                {"row": 1, "values": {"price": "99999"}},
+                {"row": 2, "values": {"price": ["99999", right(2)]}},
+                {"row": 3, "values": {"price": null}},
+            ]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    // Shown as one text, the values joined by " | ".
+    let rows = app
+        .get(&c, &format!("/api/v1/batches/{batch}/rows?limit=3"))
+        .await;
+    let row2 = rows.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == mino::model::row_id(seq, 2))
+        .cloned()
+        .unwrap_or_else(|| panic!("{:?}", rows.body));
+    assert_eq!(
+        row2["ground_truth"]["price"],
+        format!("99999 | {}", right(2))
+    );
+    // Judge row 4 again (a no-op comparator change judges every run again).
+    let r = app
+        .patch(
+            &c,
+            &format!("/api/v1/projects/{project}/fields/price"),
+            json!({"comparator_options": {"tolerance": 0.001}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+
+    // "Expected empty" unknown: row 3 is not judged. 9 judged: 7 hits
+    // (rows 2, 5–10), row 1 wrong (fp + fn), row 4 missed (fn).
+    let f = field_metrics(&app, &c, &id, "price").await;
+    assert_eq!(
+        (f["compared"].as_i64(), f["passed"].as_i64()),
+        (Some(9), Some(7)),
+        "{f}"
+    );
+    assert_eq!(
+        (f["tp"].as_f64(), f["fp"].as_f64(), f["fn"].as_f64()),
+        (Some(7.0), Some(1.0), Some(2.0)),
+        "{f}"
+    );
+    assert!(
+        close(&f["precision"], 7.0 / 8.0) && close(&f["recall"], 7.0 / 9.0),
+        "{f}"
+    );
+    let f1 = 2.0 * (7.0 / 8.0) * (7.0 / 9.0) / (7.0 / 8.0 + 7.0 / 9.0);
+    assert!(close(&f["f1"], f1), "{f}");
+    let [lo, hi] = [
+        f["accuracy_interval"][0].as_f64().unwrap(),
+        f["accuracy_interval"][1].as_f64().unwrap(),
+    ];
+    assert!(lo <= 7.0 / 9.0 && 7.0 / 9.0 <= hi && hi - lo > 0.1, "{f}");
+    // The same run gives the same interval.
+    let again = field_metrics(&app, &c, &id, "price").await;
+    assert_eq!(again["f1_interval"], f["f1_interval"]);
+
+    // "Expected empty" absent: row 3's extracted price is a false positive.
+    let r = app
+        .patch(
+            &c,
+            &format!("/api/v1/projects/{project}/fields/price"),
+            json!({"empty_means": "absent"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let field = r.body["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "price")
+        .unwrap()
+        .clone();
+    assert_eq!(field["empty_means"], "absent");
+    assert_eq!(verdict_of(&app, &id, 3).await, "partial");
+    let f = field_metrics(&app, &c, &id, "price").await;
+    assert_eq!(
+        (f["compared"].as_i64(), f["passed"].as_i64()),
+        (Some(10), Some(7)),
+        "{f}"
+    );
+    assert_eq!(
+        (f["tp"].as_f64(), f["fp"].as_f64(), f["fn"].as_f64()),
+        (Some(7.0), Some(2.0), Some(2.0)),
+        "{f}"
+    );
+    assert!(
+        close(&f["precision"], 7.0 / 9.0) && close(&f["recall"], 7.0 / 9.0),
+        "{f}"
+    );
+
+    // Text similarity on titles: row 1 as extracted (1, 1), row 2 a
+    // different text (precision 0, recall 0), row 3 cleared (not judged);
+    // the other seven rows expect what was extracted (1, 1).
+    let titles: Vec<(i32, String)> = sqlx::query_as(
+        "select row_index, extracted->>'title' from jobs where execution_id = $1::uuid order by row_index",
+    )
+    .bind(&id)
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    let rows: Vec<Value> = titles
+        .iter()
+        .map(|(row, t)| match row {
+            2 => json!({"row": row, "values": {"title": "zz yy xx ww vv"}}),
+            3 => json!({"row": row, "values": {"title": null}}),
+            _ => json!({"row": row, "values": {"title": t}}),
+        })
+        .collect();
+    let r = app
+        .post(
+            &c,
+            &format!("/api/v1/batches/{batch}/ground-truth/bulk-set"),
+            json!({"rows": rows}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let r = app
+        .patch(
+            &c,
+            &format!("/api/v1/projects/{project}/fields/title"),
+            json!({"comparator": "text_similarity", "comparator_options": {"threshold": 0.5}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let f = field_metrics(&app, &c, &id, "title").await;
+    assert_eq!(
+        (f["compared"].as_i64(), f["passed"].as_i64()),
+        (Some(9), Some(8)),
+        "{f}"
+    );
+    // Precision: mean over the 9 rows with tp+fp > 0 = 8/9; recall the same.
+    assert!(
+        close(&f["precision"], 8.0 / 9.0) && close(&f["recall"], 8.0 / 9.0),
+        "{f}"
+    );
+    assert!(close(&f["f1"], 8.0 / 9.0), "{f}");
+    // tp: 1 per identical row; row 2's shares are all fp and fn.
+    assert!(close(&f["tp"], 8.0), "{f}");
+    assert!(
+        (f["fp"].as_f64().unwrap() + f["fn"].as_f64().unwrap() - 1.0).abs() < 1e-9,
+        "{f}"
+    );
+    let m = app
+        .get(&c, &format!("/api/v1/executions/{id}/metrics"))
+        .await
+        .body;
+    let [lo, hi] = [
+        m["accuracy_interval"][0].as_f64().unwrap(),
+        m["accuracy_interval"][1].as_f64().unwrap(),
+    ];
+    let acc = m["accuracy"].as_f64().unwrap();
+    assert!(lo <= acc && acc <= hi, "{m}");
+}

@@ -726,6 +726,8 @@ fn field(name: &str) -> OutputField {
         rule: ExtractionRule::Auto,
         source: "manual".into(),
         description: String::new(),
+        empty_means: Default::default(),
+        multi_value_separator: None,
     }
 }
 

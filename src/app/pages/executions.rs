@@ -598,7 +598,8 @@ pub fn JobPage() -> impl IntoView {
                         }
                         let rows = names.into_iter().map(|name| {
                             let got = d.job.extracted.get(&name).and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
-                            let want = d.expected.get(&name).and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+                            // Several acceptable values show joined by " | ".
+                            let want = d.expected.get(&name).and_then(crate::model::expected_text).unwrap_or_default();
                             let result = d.job.field_results.get(&name).cloned();
                             let (mark, row_class) = match result.as_ref().map(|r| r["pass"] == true) {
                                 Some(true) => ("✓ pass", "ok"),

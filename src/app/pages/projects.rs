@@ -809,6 +809,8 @@ fn FieldForm(
         rule: ExtractionRule::Auto,
         source: "manual".into(),
         description: String::new(),
+        empty_means: Default::default(),
+        multi_value_separator: None,
     });
     let adding = existing.is_empty();
     let (selector, attribute, path, meta_name, pattern) = match &f.rule {

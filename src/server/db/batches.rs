@@ -212,7 +212,8 @@ struct RowRow {
     line: i32,
     site_url: String,
     inputs: Json<BTreeMap<String, String>>,
-    ground_truth: Json<BTreeMap<String, String>>,
+    // Values are texts, or lists of acceptable values.
+    ground_truth: Json<BTreeMap<String, serde_json::Value>>,
     gt_version: i32,
 }
 
@@ -251,7 +252,12 @@ pub async fn fetch_rows(
             line: r.line,
             site_url: r.site_url,
             inputs: r.inputs.0,
-            ground_truth: r.ground_truth.0,
+            ground_truth: r
+                .ground_truth
+                .0
+                .iter()
+                .filter_map(|(k, v)| Some((k.clone(), crate::model::expected_text(v)?)))
+                .collect(),
             gt_version: r.gt_version,
         })
         .collect())

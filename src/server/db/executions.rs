@@ -342,18 +342,17 @@ pub struct MetricParts {
     pub verdicts: BTreeMap<String, i64>,
     pub fields: Vec<FieldAccuracy>,
     pub errors_by_class: BTreeMap<String, i64>,
+    /// The 95% bootstrap interval of the execution's accuracy.
+    pub accuracy_interval: Option<[f64; 2]>,
 }
 
-#[derive(sqlx::FromRow)]
-struct FieldPasses {
-    field: String,
-    compared: i64,
-    passed: i64,
-}
-
-/// Verdict counts, accuracy per field and errors by class: kept while the
-/// execution is finished and unchanged.
+/// Verdict counts, figures and intervals per field, errors by class: kept
+/// while the execution is finished and unchanged. Pass/fail fields are
+/// counted by outcome in SQL; text similarity fields are read row by row
+/// (their figures are means of the rows'); the intervals resample those
+/// counts (see `evaluate::metrics`).
 pub async fn metric_parts(db: &PgPool, id: Uuid) -> sqlx::Result<MetricParts> {
+    use crate::server::evaluate::metrics::{self, Outcome, OutcomeCounts, SimilarityRow};
     summaries::memo(db, id, "metrics", || async move {
         let verdicts: Vec<(String, i64)> = sqlx::query_as(
             "select verdict, count(*) from jobs
@@ -362,16 +361,73 @@ pub async fn metric_parts(db: &PgPool, id: Uuid) -> sqlx::Result<MetricParts> {
         .bind(id)
         .fetch_all(db)
         .await?;
-        let fields: Vec<FieldPasses> = sqlx::query_as(
-            "select f.key as field, count(*) as compared,
-                    count(*) filter (where (f.value->>'pass')::boolean) as passed
-             from jobs j cross join lateral json_each(j.field_results) f
-             where j.execution_id = $1 and j.field_results is not null
-             group by f.key order by f.key",
+        let fields = super::analysis::execution_fields(db, id).await?;
+        let similar: Vec<String> = fields
+            .iter()
+            .filter(|f| f.comparator == crate::model::Comparator::TextSimilarity)
+            .map(|f| f.name.clone())
+            .collect();
+        // Each job's accuracy (null: not judged), counted by value: what the
+        // run's accuracy and its interval are computed from.
+        let accuracies: Vec<(Option<f64>, i64)> = sqlx::query_as(
+            "select accuracy::float8, count(*) from jobs where execution_id = $1 group by 1",
         )
         .bind(id)
         .fetch_all(db)
         .await?;
+        let jobs: u64 = accuracies.iter().map(|a| a.1 as u64).sum();
+        let judged: Vec<(f64, u64)> = accuracies
+            .iter()
+            .filter_map(|(a, n)| a.map(|a| (a, *n as u64)))
+            .collect();
+        let outcomes: Vec<(String, bool, bool, bool, i64)> = sqlx::query_as(
+            "select f.key, coalesce((f.value->>'pass')::boolean, false),
+                    coalesce(json_typeof(f.value->'extracted'), 'null') <> 'null',
+                    coalesce(json_typeof(f.value->'expected'), 'null') <> 'null',
+                    count(*)
+             from jobs j cross join lateral json_each(j.field_results) f
+             where j.execution_id = $1 and j.field_results is not null
+               and f.key <> all($2)
+             group by 1, 2, 3, 4",
+        )
+        .bind(id)
+        .bind(&similar)
+        .fetch_all(db)
+        .await?;
+        let mut by_field: BTreeMap<String, OutcomeCounts> = BTreeMap::new();
+        for (field, pass, got, want, n) in outcomes {
+            by_field
+                .entry(field)
+                .or_default()
+                .add(Outcome::of(pass, got, want), n as u64);
+        }
+        let mut figures: Vec<FieldAccuracy> = by_field
+            .into_iter()
+            .map(|(field, counts)| metrics::binary_field(&field, counts, jobs))
+            .collect();
+        for name in &similar {
+            let rows: Vec<(bool, f64, f64, f64)> = sqlx::query_as(
+                "select coalesce((r->>'pass')::boolean, false),
+                        coalesce((r->>'tp')::float8, 0), coalesce((r->>'fp')::float8, 0),
+                        coalesce((r->>'fn')::float8, 0)
+                 from (select j.field_results->$2 as r from jobs j
+                       where j.execution_id = $1 and j.field_results is not null) t
+                 where r is not null",
+            )
+            .bind(id)
+            .bind(name)
+            .fetch_all(db)
+            .await?;
+            if rows.is_empty() {
+                continue;
+            }
+            let rows: Vec<SimilarityRow> = rows
+                .into_iter()
+                .map(|(pass, tp, fp, fn_)| SimilarityRow { pass, tp, fp, fn_ })
+                .collect();
+            figures.push(metrics::similarity_field(name, &rows, jobs));
+        }
+        figures.sort_by(|a, b| a.field.cmp(&b.field));
         let errors: Vec<(String, i64)> = sqlx::query_as(
             "select coalesce(error_class, 'unknown'), count(*) from jobs
              where execution_id = $1 and state = 'failed' group by 1",
@@ -381,20 +437,9 @@ pub async fn metric_parts(db: &PgPool, id: Uuid) -> sqlx::Result<MetricParts> {
         .await?;
         Ok(MetricParts {
             verdicts: verdicts.into_iter().collect(),
-            fields: fields
-                .into_iter()
-                .map(|f| FieldAccuracy {
-                    accuracy: if f.compared > 0 {
-                        f.passed as f64 / f.compared as f64
-                    } else {
-                        0.0
-                    },
-                    field: f.field,
-                    compared: f.compared,
-                    passed: f.passed,
-                })
-                .collect(),
+            fields: figures,
             errors_by_class: errors.into_iter().collect(),
+            accuracy_interval: metrics::accuracy_interval(&judged, jobs),
         })
     })
     .await

@@ -75,7 +75,12 @@ pub fn available(fields: &[String]) -> Vec<Column> {
         out.push(col(&extracted, &format!("j.extracted->>{l}"), Kind::Text));
         out.push(col(
             &format!("gt_{f}"),
-            &format!("r.ground_truth->>{l}"),
+            // Several acceptable values joined by " | ", as the grid shows them.
+            &format!(
+                "case when json_typeof(r.ground_truth->{l}) = 'array'
+                      then (select string_agg(x, ' | ') from json_array_elements_text(r.ground_truth->{l}) x)
+                      else r.ground_truth->>{l} end"
+            ),
             Kind::Text,
         ));
         out.push(col(

@@ -448,6 +448,8 @@ struct FieldRow {
     rule: Json<ExtractionRule>,
     source: String,
     description: String,
+    empty_means: String,
+    multi_value_separator: Option<String>,
 }
 
 /// The project's output fields, in their order.
@@ -457,7 +459,8 @@ pub async fn fetch_fields(
     project_id: Uuid,
 ) -> sqlx::Result<Vec<OutputField>> {
     let rows: Vec<FieldRow> = sqlx::query_as(
-        "select name, field_type, comparator, comparator_options, rule, source, description
+        "select name, field_type, comparator, comparator_options, rule, source, description,
+                empty_means, multi_value_separator
          from project_fields where org_id = $1 and project_id = $2
          order by position, name",
     )
@@ -478,6 +481,8 @@ pub async fn fetch_fields(
                 rule: r.rule.0,
                 source: r.source,
                 description: r.description,
+                empty_means: crate::model::EmptyMeans::parse(&r.empty_means).unwrap_or_default(),
+                multi_value_separator: r.multi_value_separator,
             }
         })
         .collect())
@@ -494,10 +499,10 @@ pub async fn insert_field(
     let done = sqlx::query(
         "insert into project_fields
             (project_id, org_id, name, position, field_type, comparator,
-             comparator_options, rule, source, description)
+             comparator_options, rule, source, description, empty_means, multi_value_separator)
          select $2, $1, $3,
                 coalesce((select max(position) from project_fields where project_id = $2), 0) + 1,
-                $4, $5, $6, $7, $8, $9
+                $4, $5, $6, $7, $8, $9, $10, $11
          where not exists (select 1 from project_fields
                            where project_id = $2 and lower(name) = lower($3))",
     )
@@ -510,6 +515,8 @@ pub async fn insert_field(
     .bind(Json(&field.rule))
     .bind(&field.source)
     .bind(&field.description)
+    .bind(field.empty_means.as_str())
+    .bind(&field.multi_value_separator)
     .execute(db)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -525,7 +532,7 @@ pub async fn update_field(
     let done = sqlx::query(
         "update project_fields
          set field_type = $4, comparator = $5, comparator_options = $6, rule = $7,
-             description = $8
+             description = $8, empty_means = $9, multi_value_separator = $10
          where org_id = $1 and project_id = $2 and name = $3",
     )
     .bind(org_id)
@@ -536,6 +543,8 @@ pub async fn update_field(
     .bind(Json(&field.comparator_options))
     .bind(Json(&field.rule))
     .bind(&field.description)
+    .bind(field.empty_means.as_str())
+    .bind(&field.multi_value_separator)
     .execute(db)
     .await?;
     Ok(done.rows_affected() == 1)

@@ -64,6 +64,8 @@ fn read_fields(html: &str, fields: Vec<FieldSpec>) -> Map<String, Value> {
             rule: f.rule,
             source: "manual".into(),
             description: String::new(),
+            empty_means: Default::default(),
+            multi_value_separator: None,
         };
         values.insert(
             f.name,

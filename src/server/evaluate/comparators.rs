@@ -154,6 +154,25 @@ pub fn compare(
                 Verdict::fail(f1, text)
             }
         }
+        Comparator::TextSimilarity => {
+            let threshold = options.threshold.unwrap_or(0.8);
+            let o = super::similarity::overlap(Some(got), Some(want));
+            let score = o.score();
+            let text = format!(
+                "Shingle overlap: precision {:.2}, recall {:.2}, score {score:.2} (threshold {threshold:.2}).",
+                o.precision(),
+                o.recall()
+            );
+            if score >= threshold {
+                Verdict {
+                    pass: true,
+                    score,
+                    explanation: text,
+                }
+            } else {
+                Verdict::fail(score, text)
+            }
+        }
     }
 }
 

@@ -332,6 +332,8 @@ pub fn fields() -> Vec<OutputField> {
             rule: ExtractionRule::Auto,
             source: "dataset".into(),
             description: String::new(),
+            empty_means: Default::default(),
+            multi_value_separator: None,
         })
         .collect()
 }

@@ -41,6 +41,9 @@ pub struct ReadOptions {
     /// Only the start of the file is given (a preview): the last record may
     /// be cut and is ignored, and the row count is not checked.
     pub truncated: bool,
+    /// Field (lowercase) → the separator that splits its expected cells
+    /// into several acceptable values, stored as a JSON list.
+    pub separators: HashMap<String, String>,
 }
 
 fn problem(code: FileProblemCode, message: impl Into<String>) -> FileProblem {
@@ -80,6 +83,8 @@ struct Header {
     url_index: usize,
     /// `"name":` already JSON- and COPY-escaped, per column.
     json_keys: Vec<Vec<u8>>,
+    /// Per column, the separator of several acceptable expected values.
+    separators: Vec<Option<String>>,
 }
 
 pub struct CsvReader {
@@ -543,10 +548,21 @@ impl CsvReader {
                 key
             })
             .collect();
+        let separators = columns
+            .iter()
+            .map(|c| {
+                let field = c
+                    .field
+                    .as_deref()
+                    .filter(|_| c.role == ColumnRole::GroundTruth)?;
+                self.options.separators.get(&field.to_lowercase()).cloned()
+            })
+            .collect();
         self.header = Some(Header {
             columns,
             url_index,
             json_keys,
+            separators,
         });
         for (line, row) in std::mem::take(&mut self.sample) {
             let fields: Vec<&str> = row.iter().map(String::as_str).collect();
@@ -638,7 +654,10 @@ impl CsvReader {
                 }
                 first = false;
                 out.extend_from_slice(&header.json_keys[i]);
-                push_json_string(out, value);
+                match header.separators[i].as_deref() {
+                    Some(sep) if value.contains(sep) => push_json_list(out, value, sep),
+                    _ => push_json_string(out, value),
+                }
             }
             out.push(b'}');
         }
@@ -669,6 +688,31 @@ fn push_copy_text(out: &mut Vec<u8>, s: &str) {
 
 /// A JSON string literal, then escaped for COPY text. JSON already escapes
 /// every control character, so only its backslashes need doubling.
+/// Several acceptable values as a JSON list: `value` split at `sep`,
+/// trimmed, empty and repeated parts left out (one left: a string).
+fn push_json_list(out: &mut Vec<u8>, value: &str, sep: &str) {
+    let mut parts: Vec<&str> = Vec::new();
+    for p in value.split(sep).map(str::trim) {
+        if !p.is_empty() && !parts.contains(&p) {
+            parts.push(p);
+        }
+    }
+    match parts.as_slice() {
+        [] => push_json_string(out, ""),
+        [one] => push_json_string(out, one),
+        many => {
+            out.push(b'[');
+            for (n, p) in many.iter().enumerate() {
+                if n > 0 {
+                    out.push(b',');
+                }
+                push_json_string(out, p);
+            }
+            out.push(b']');
+        }
+    }
+}
+
 fn push_json_string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let bytes = s.as_bytes();

@@ -32,11 +32,7 @@ const EXAMPLES: usize = 5;
 const PAIRS: usize = 200;
 
 fn text(v: &Value) -> Option<String> {
-    match v {
-        Value::Null => None,
-        Value::String(s) => Some(s.clone()),
-        other => Some(other.to_string()),
-    }
+    crate::model::expected_text(v)
 }
 
 /// Which pattern a failed field shows: nothing extracted, not a value of

@@ -173,7 +173,14 @@ pub async fn ingest(
         ctx.actor().user_id(),
     )
     .await?;
-    let mut reader = CsvReader::new(meta.options.clone(), batch_seq);
+    // Fields that split expected cells into several acceptable values.
+    let mut options = meta.options.clone();
+    options.separators = db::projects::fetch_fields(&db, ctx.org_id(), project_id)
+        .await?
+        .into_iter()
+        .filter_map(|f| Some((f.name.to_lowercase(), f.multi_value_separator?)))
+        .collect();
+    let mut reader = CsvReader::new(options, batch_seq);
     let mut bytes = 0u64;
     let mut copy = tx
         .copy_in_raw(
@@ -257,6 +264,8 @@ pub async fn ingest(
             rule: crate::model::ExtractionRule::Auto,
             source: "csv".into(),
             description: String::new(),
+            empty_means: Default::default(),
+            multi_value_separator: None,
         };
         db::projects::insert_field(&mut *tx, ctx.org_id(), project_id, &field).await?;
     }

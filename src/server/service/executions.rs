@@ -668,6 +668,7 @@ pub(crate) async fn metrics_of(
     Ok(crate::model::ExecutionMetrics {
         execution_id: id,
         accuracy: e.accuracy,
+        accuracy_interval: parts.accuracy_interval,
         verdicts: parts.verdicts,
         fields: parts.fields,
         errors_by_class: parts.errors_by_class,

@@ -748,6 +748,15 @@ pub fn check_field(field: &OutputField) -> Result<(), AppError> {
             format!("Use at most 1,000 characters and no NUL character (this has {n})."),
         ));
     }
+    if let Some(sep) = &field.multi_value_separator {
+        let n = sep.chars().count();
+        if n > 5 || sep.contains('\0') || sep.contains('"') || sep.contains(['\n', '\r']) {
+            return Err(AppError::field(
+                "multi_value_separator",
+                "Use 1 to 5 characters, without quotes or line breaks, e.g. |.",
+            ));
+        }
+    }
     let parts: Vec<(&str, &str)> = match &field.rule {
         ExtractionRule::Auto => vec![],
         ExtractionRule::Css {
@@ -898,7 +907,8 @@ pub async fn add_field(
     get(db, actor, project_id).await
 }
 
-/// Changes an output field; a new comparator judges the project's finished jobs again.
+/// Changes an output field; a new comparator (or a new meaning of an empty
+/// expected value) judges the project's finished jobs again.
 pub async fn update_field(
     db: &PgPool,
     actor: &Actor,
@@ -922,7 +932,9 @@ pub async fn update_field(
         return Err(AppError::NotFound("Field".into()));
     }
     if before.as_ref().is_some_and(|b| {
-        b.comparator != field.comparator || b.comparator_options != field.comparator_options
+        b.comparator != field.comparator
+            || b.comparator_options != field.comparator_options
+            || b.empty_means != field.empty_means
     }) {
         super::ground_truth::rejudge_comparator(&mut tx, ctx.org_id(), project_id, &field).await?;
     }
@@ -1009,6 +1021,8 @@ mod tests {
             rule,
             source: "manual".into(),
             description: String::new(),
+            empty_means: Default::default(),
+            multi_value_separator: None,
         };
         assert!(check_field(&field(ExtractionRule::Css {
             selector: ".price".into(),

@@ -19,13 +19,10 @@ use crate::api::results::{bulk_ground_truth, bulk_jobs, BulkGroundTruth, BulkJob
 use crate::error::AppError;
 use crate::model::BulkGroundTruthResult;
 
+/// A value as the grid shows it (several acceptable expected values
+/// joined by " | "); None when empty.
 pub(super) fn text(v: Option<&Value>) -> Option<String> {
-    match v? {
-        Value::Null => None,
-        Value::String(s) if s.is_empty() => None,
-        Value::String(s) => Some(s.clone()),
-        other => Some(other.to_string()),
-    }
+    crate::model::expected_text(v?).filter(|s| !s.is_empty())
 }
 
 pub fn plural(n: i64, one: &str) -> String {

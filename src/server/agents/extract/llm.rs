@@ -323,6 +323,8 @@ mod tests {
             rule: ExtractionRule::Auto,
             source: "manual".into(),
             description: description.into(),
+            empty_means: Default::default(),
+            multi_value_separator: None,
         }
     }
 

@@ -1196,6 +1196,8 @@ mod tests {
             rule,
             source: "manual".into(),
             description: String::new(),
+            empty_means: Default::default(),
+            multi_value_separator: None,
         }
     }
 

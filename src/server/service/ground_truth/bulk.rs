@@ -10,9 +10,9 @@ use serde_json::{Map, Value};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::parse::{parse_set_file, BulkSet, RowKey, Values};
+use super::parse::{parse_set_file, BulkSet, Expected, RowKey, Values};
 use super::{
-    as_text, check_field_name, check_value, clean, finish, plan, BatchRef, Planned, MAX_IDS,
+    as_text, check_field_name, check_value, finish, plan, separators, BatchRef, Planned, MAX_IDS,
     MAX_SET_ROWS, MAX_VALUE_CHARS,
 };
 use crate::error::AppError;
@@ -83,13 +83,19 @@ pub async fn bulk_edit(
     let op = match req.operation.as_str() {
         "set" => {
             let f = need_field()?;
-            let v = clean(req.value.as_deref()).ok_or_else(|| {
-                AppError::field(
-                    "value",
-                    "Enter the value to set (to remove values, use clear).",
-                )
-            })?;
-            check_value("value", &f, &v)?;
+            let v = req
+                .value
+                .as_deref()
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+                .ok_or_else(|| {
+                    AppError::field(
+                        "value",
+                        "Enter the value to set (to remove values, use clear).",
+                    )
+                })?;
+            check_value("value", &f, &Expected::Text(v.clone()))?;
             Operation::Set(f, Some(v))
         }
         "clear" => Operation::Set(need_field()?, None),
@@ -101,8 +107,8 @@ pub async fn bulk_edit(
                 .filter(|s| !s.is_empty())
                 .ok_or_else(|| AppError::field("find", "Enter the text to find."))?;
             let with = req.replace.clone().unwrap_or_default();
-            check_value("find", &f, &find)?;
-            check_value("replace", &f, &with)?;
+            check_value("find", &f, &Expected::Text(find.clone()))?;
+            check_value("replace", &f, &Expected::Text(with.clone()))?;
             Operation::Replace(f, find, with)
         }
         "accept_extracted" => {
@@ -261,6 +267,7 @@ pub async fn bulk_edit(
         candidates.len() as i64
     };
     let field_names: Vec<String> = fields.iter().map(|f| f.name.clone()).collect();
+    let seps = separators(&fields);
     let planned: Vec<Planned> = candidates
         .into_iter()
         .filter_map(|c| {
@@ -270,13 +277,29 @@ pub async fn bulk_edit(
                 truth,
                 extracted: ex,
             } = c;
-            let wanted: Vec<(String, Option<String>)> = match &op {
-                Operation::Set(f, v) => vec![(f.clone(), v.clone())],
-                Operation::Replace(f, find, with) => match truth.get(f).and_then(as_text) {
-                    Some(current) if current.contains(find.as_str()) => {
-                        vec![(f.clone(), Some(current.replace(find.as_str(), with)))]
+            let wanted: Vec<(String, Option<Expected>)> = match &op {
+                Operation::Set(f, v) => vec![(f.clone(), v.clone().map(Expected::Text))],
+                // In a list of acceptable values, in each of them.
+                Operation::Replace(f, find, with) => match truth.get(f) {
+                    Some(Value::Array(items)) => {
+                        let items: Vec<String> = items.iter().filter_map(as_text).collect();
+                        if items.iter().any(|i| i.contains(find.as_str())) {
+                            let replaced = items
+                                .iter()
+                                .map(|i| i.replace(find.as_str(), with))
+                                .collect();
+                            vec![(f.clone(), Some(Expected::List(replaced)))]
+                        } else {
+                            vec![]
+                        }
                     }
-                    _ => vec![],
+                    current => match current.and_then(as_text) {
+                        Some(current) if current.contains(find.as_str()) => vec![(
+                            f.clone(),
+                            Some(Expected::Text(current.replace(find.as_str(), with))),
+                        )],
+                        _ => vec![],
+                    },
                 },
                 Operation::Accept(only) => {
                     let ex = ex.unwrap_or_default();
@@ -289,12 +312,13 @@ pub async fn bulk_edit(
                                 .filter(|v| {
                                     !v.trim().is_empty() && v.chars().count() <= MAX_VALUE_CHARS
                                 })
-                                .map(|v| (n.clone(), Some(v)))
+                                // As extracted: never split at a separator.
+                                .map(|v| (n.clone(), Some(Expected::List(vec![v]))))
                         })
                         .collect()
                 }
             };
-            plan(index, url, truth, wanted)
+            plan(index, url, truth, wanted, &seps)
         })
         .collect();
     finish(
@@ -442,7 +466,7 @@ async fn apply_set(
         by_url.entry(r.site_url.as_str()).or_default().push(n);
     }
     // Every entry must reach a row; later entries for one row win.
-    let mut wanted: BTreeMap<usize, BTreeMap<String, Option<String>>> = BTreeMap::new();
+    let mut wanted: BTreeMap<usize, Values> = BTreeMap::new();
     for (n, (key, line, values)) in keyed.iter().enumerate() {
         let reached: Vec<usize> = match key {
             RowKey::Index(i) => by_index.get(i).copied().into_iter().collect(),
@@ -464,12 +488,13 @@ async fn apply_set(
         }
     }
     let matched = wanted.len() as i64;
+    let seps = separators(fields);
     let mut rows: Vec<Option<RowValues>> = rows.into_iter().map(Some).collect();
     let planned: Vec<Planned> = wanted
         .into_iter()
         .filter_map(|(n, values)| {
             let r = rows[n].take()?;
-            plan(r.row_index, r.site_url, r.ground_truth.0, values)
+            plan(r.row_index, r.site_url, r.ground_truth.0, values, &seps)
         })
         .collect();
     finish(

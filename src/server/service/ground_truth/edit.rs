@@ -9,8 +9,8 @@ use sqlx::types::Json;
 use sqlx::PgPool;
 
 use super::{
-    as_text, check_field_name, check_value, json_text, not_found, plan, read_history, store,
-    BatchRef,
+    as_text, check_field_name, check_value, json_text, not_found, plan, read_history, separators,
+    store, BatchRef, Expected,
 };
 use crate::error::AppError;
 use crate::model::{BatchRow, ExpectedValueSaved, RowGroundTruth};
@@ -19,14 +19,15 @@ use crate::server::db;
 use crate::server::service::audit;
 
 /// `PATCH /rows/{id}/ground-truth`: the version the editor saw, and the
-/// fields to set (a string) or clear (null or ""), as `values` or, in
-/// SPEC's words, `ground_truth`.
+/// fields to set (a string, split at the field's separator when it has
+/// one, or a list of acceptable values) or clear (null, "" or []), as
+/// `values` or, in SPEC's words, `ground_truth`.
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GroundTruthEdit {
     pub version: i32,
     #[serde(alias = "ground_truth")]
-    pub values: BTreeMap<String, Option<String>>,
+    pub values: BTreeMap<String, Option<Expected>>,
 }
 
 /// Sets (or, empty, clears) one expected value of a job's row, as the
@@ -42,7 +43,7 @@ pub async fn edit_from_job(
 ) -> Result<ExpectedValueSaved, AppError> {
     use crate::server::service::{analysis, executions, jobs};
     let before = jobs::summary(db, actor, job_id).await?;
-    let values = [(field, Some(value))].into_iter().collect();
+    let values = [(field, Some(Expected::Text(value)))].into_iter().collect();
     edit(
         db,
         actor,
@@ -109,7 +110,13 @@ pub async fn edit(
             edit.version
         )));
     }
-    let planned = plan(index, site_url.clone(), truth.clone(), edit.values);
+    let planned = plan(
+        index,
+        site_url.clone(),
+        truth.clone(),
+        edit.values,
+        &separators(&fields),
+    );
     let (truth, new_version, reevaluated) = match planned {
         None => (truth, version, 0),
         Some(p) => {

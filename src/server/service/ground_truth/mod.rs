@@ -33,7 +33,7 @@ use crate::server::db;
 
 pub use bulk::{bulk_edit, bulk_set, bulk_set_file, BulkEdit};
 pub use edit::{edit, edit_from_job, GroundTruthEdit};
-pub use parse::{parse_pasted, parse_set_file, BulkSet, BulkSetRow};
+pub use parse::{parse_pasted, parse_set_file, BulkSet, BulkSetRow, Expected};
 pub use rejudge::judge_again;
 pub(crate) use rejudge::rejudge_comparator;
 
@@ -85,19 +85,60 @@ pub(crate) async fn read_history(
     Ok(db::ground_truth::history(db, org, seq, index).await?)
 }
 
-/// A value as stored: trimmed, empty means none.
-fn clean(value: Option<&str>) -> Option<String> {
-    value
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(str::to_string)
+/// Most acceptable values one expected cell may list.
+const MAX_VALUES: usize = 100;
+
+/// Field → the separator that splits its expected cells into several
+/// acceptable values (fields without one are absent).
+pub(super) type Separators = std::collections::HashMap<String, String>;
+
+pub(super) fn separators(fields: &[OutputField]) -> Separators {
+    fields
+        .iter()
+        .filter_map(|f| Some((f.name.clone(), f.multi_value_separator.clone()?)))
+        .collect()
 }
 
-fn check_value(field: &str, name: &str, value: &str) -> Result<(), AppError> {
-    if value.chars().count() > MAX_VALUE_CHARS || value.contains('\0') {
+/// A value as stored: trimmed, empty means none; a text split at the
+/// field's separator (when it has one), and a list of several acceptable
+/// values stored as a JSON list (one left is stored as itself).
+fn clean(value: Option<Expected>, separator: Option<&String>) -> Option<Value> {
+    let parts: Vec<String> = match value {
+        None => Vec::new(),
+        Some(Expected::Text(t)) => match separator {
+            Some(sep) if t.contains(sep.as_str()) => {
+                t.split(sep.as_str()).map(str::to_string).collect()
+            }
+            _ => vec![t],
+        },
+        Some(Expected::List(l)) => l,
+    };
+    let mut values: Vec<String> = Vec::with_capacity(parts.len());
+    for p in parts {
+        let p = p.trim();
+        if !p.is_empty() && !values.iter().any(|v| v == p) {
+            values.push(p.to_string());
+        }
+    }
+    match values.len() {
+        0 => None,
+        1 => values.pop().map(Value::String),
+        _ => Some(Value::Array(
+            values.into_iter().map(Value::String).collect(),
+        )),
+    }
+}
+
+fn check_value(field: &str, name: &str, value: &Expected) -> Result<(), AppError> {
+    let too_long = |v: &str| v.chars().count() > MAX_VALUE_CHARS || v.contains('\0');
+    let bad = match value {
+        Expected::Text(v) => too_long(v),
+        Expected::List(l) => l.len() > MAX_VALUES || l.iter().any(|v| too_long(v)),
+    };
+    if bad {
         return Err(AppError::field(
             field,
-            format!("The value for {name:?} is too long or not text (at most {MAX_VALUE_CHARS} characters)."),
+            format!("The value for {name:?} is too long or not text (at most {MAX_VALUE_CHARS} characters, and at most {MAX_VALUES} values in a list)."),
         ));
     }
     Ok(())
@@ -122,12 +163,9 @@ fn check_field_name(fields: &[OutputField], field: &str, name: &str) -> Result<(
     }
 }
 
+/// A stored value as text: several acceptable values joined by " | ".
 fn as_text(v: &Value) -> Option<String> {
-    match v {
-        Value::Null => None,
-        Value::String(s) => Some(s.clone()),
-        other => Some(other.to_string()),
-    }
+    crate::model::expected_text(v)
 }
 
 /// One row's changes, worked out from its current expected values.
@@ -140,25 +178,31 @@ struct Planned {
 }
 
 /// Applies `wanted` (field → new value, None clears) to a row's current
-/// expected values; None when nothing changes.
+/// expected values; None when nothing changes. The changes are told as
+/// text (a list joined by " | ").
 fn plan(
     index: i32,
     url: String,
     mut truth: Map<String, Value>,
-    wanted: impl IntoIterator<Item = (String, Option<String>)>,
+    wanted: impl IntoIterator<Item = (String, Option<Expected>)>,
+    separators: &Separators,
 ) -> Option<Planned> {
     let mut changes = Vec::new();
     for (name, value) in wanted {
-        let after = clean(value.as_deref());
-        let before = truth.get(&name).and_then(as_text);
-        if before == after {
+        let after = clean(value, separators.get(&name));
+        let current = truth
+            .get(&name)
+            .filter(|v| as_text(v).is_some_and(|t| !t.is_empty()));
+        if current == after.as_ref() {
             continue;
         }
-        match &after {
-            Some(v) => truth.insert(name.clone(), Value::String(v.clone())),
+        let before = current.and_then(as_text);
+        let after_text = after.as_ref().and_then(as_text);
+        match after {
+            Some(v) => truth.insert(name.clone(), v),
             None => truth.remove(&name),
         };
-        changes.push((name, before, after));
+        changes.push((name, before, after_text));
     }
     (!changes.is_empty()).then_some(Planned {
         index,
@@ -312,6 +356,8 @@ mod tests {
             rule: ExtractionRule::Auto,
             source: "manual".into(),
             description: String::new(),
+            empty_means: Default::default(),
+            multi_value_separator: None,
         }
     }
 
@@ -349,21 +395,73 @@ mod tests {
     fn planning_skips_unchanged_values() {
         let mut truth = Map::new();
         truth.insert("price".into(), Value::String("1".into()));
+        let none = Separators::new();
+        let text = |s: &str| Some(Expected::Text(s.into()));
         assert!(plan(
             1,
             "u".into(),
             truth.clone(),
-            [("price".into(), Some(" 1 ".into()))]
+            [("price".into(), text(" 1 "))],
+            &none
         )
         .is_none());
         let p = plan(
             1,
             "u".into(),
-            truth,
-            [("price".into(), None), ("title".into(), Some("T".into()))],
+            truth.clone(),
+            [("price".into(), None), ("title".into(), text("T"))],
+            &none,
         )
         .unwrap();
         assert_eq!(p.changes.len(), 2);
         assert!(!p.truth.contains_key("price"));
+    }
+
+    #[test]
+    fn several_acceptable_values_are_a_list() {
+        let seps: Separators = [("color".to_string(), "|".to_string())].into();
+        let text = |s: &str| Some(Expected::Text(s.into()));
+        // Split at the field's separator, trimmed, empties and repeats dropped.
+        let p = plan(
+            1,
+            "u".into(),
+            Map::new(),
+            [("color".into(), text("Navy | Blue || Navy"))],
+            &seps,
+        )
+        .unwrap();
+        assert_eq!(p.truth["color"], serde_json::json!(["Navy", "Blue"]));
+        assert_eq!(p.changes[0].2.as_deref(), Some("Navy | Blue"));
+        // The same list again changes nothing; one value left is a text.
+        assert!(plan(
+            1,
+            "u".into(),
+            p.truth.clone(),
+            [("color".into(), text("Navy|Blue"))],
+            &seps
+        )
+        .is_none());
+        let p = plan(
+            1,
+            "u".into(),
+            p.truth,
+            [("color".into(), text("Navy|"))],
+            &seps,
+        )
+        .unwrap();
+        assert_eq!(p.truth["color"], "Navy");
+        // Without a separator a text is one value; a JSON list is a list.
+        let p = plan(
+            1,
+            "u".into(),
+            Map::new(),
+            [("size".into(), text("S|M"))],
+            &seps,
+        )
+        .unwrap();
+        assert_eq!(p.truth["size"], "S|M");
+        let list = Some(Expected::List(vec!["S".into(), "M".into()]));
+        let p = plan(1, "u".into(), Map::new(), [("size".into(), list)], &seps).unwrap();
+        assert_eq!(p.truth["size"], serde_json::json!(["S", "M"]));
     }
 }

@@ -30,11 +30,21 @@ pub struct BulkSetRow {
     pub row_id: Option<i64>,
     pub row: Option<i32>,
     pub url: Option<String>,
-    pub values: BTreeMap<String, Option<String>>,
+    pub values: BTreeMap<String, Option<Expected>>,
+}
+
+/// An expected value as given: a text (split into several acceptable
+/// values at the field's separator, when it has one) or a JSON list of
+/// acceptable values.
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
+#[serde(untagged)]
+pub enum Expected {
+    Text(String),
+    List(Vec<String>),
 }
 
 /// Field → new value (None clears).
-pub(super) type Values = BTreeMap<String, Option<String>>;
+pub(super) type Values = BTreeMap<String, Option<Expected>>;
 
 /// How an entry names its row(s).
 #[derive(Debug, Clone, PartialEq)]
@@ -208,7 +218,8 @@ pub fn parse_set_file(
                 if v.chars().count() > MAX_VALUE_CHARS {
                     return Err(located(line, i + 1, "this value is too long.".into()));
                 }
-                row.values.insert(name.clone(), Some(v.to_string()));
+                row.values
+                    .insert(name.clone(), Some(Expected::Text(v.to_string())));
             }
         }
         if !row.values.is_empty() {
@@ -255,7 +266,7 @@ pub fn parse_pasted(text: &str, field: &str) -> Result<Vec<BulkSetRow>, AppError
             ));
         }
         row.values
-            .insert(field.to_string(), Some(value.to_string()));
+            .insert(field.to_string(), Some(Expected::Text(value.to_string())));
         out.push(row);
     }
     if out.len() > MAX_SET_ROWS {

@@ -90,7 +90,8 @@ pub async fn judge_again(
     Ok(judged)
 }
 
-/// After a field's comparator (or its options) changed: every execution of
+/// After a field's comparator (or its options, or what an empty expected
+/// value means) changed: every execution of
 /// the project judges that field with the new comparator from now on (the
 /// extraction it ran with stays as it was), and its finished jobs are
 /// judged again, so runs stay comparable. Returns how many jobs.
@@ -105,10 +106,13 @@ pub(crate) async fn rejudge_comparator(
     for (id, mut fields) in runs {
         let mut touched = false;
         for f in fields.iter_mut().filter(|f| f.name == field.name) {
-            if f.comparator != field.comparator || f.comparator_options != field.comparator_options
+            if f.comparator != field.comparator
+                || f.comparator_options != field.comparator_options
+                || f.empty_means != field.empty_means
             {
                 f.comparator = field.comparator;
                 f.comparator_options = field.comparator_options.clone();
+                f.empty_means = field.empty_means;
                 touched = true;
             }
         }
