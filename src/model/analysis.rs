@@ -70,8 +70,14 @@ pub struct TrendPoint {
     /// Jobs judged against expected values.
     pub judged: i64,
     pub accuracy: Option<f64>,
+    /// 95% bootstrap interval of `accuracy`.
+    #[serde(default)]
+    pub accuracy_interval: Option<[f64; 2]>,
     /// Field → accuracy (absent: not judged in this run).
     pub fields: BTreeMap<String, f64>,
+    /// Field → F1 (absent: not judged in this run).
+    #[serde(default)]
+    pub f1: BTreeMap<String, f64>,
 }
 
 /// Two executions of one batch side by side (`GET /executions/compare`).
@@ -80,6 +86,17 @@ pub struct TrendPoint {
 pub struct Comparison {
     pub a: Execution,
     pub b: Execution,
+    /// Whether B's difference from A is beyond noise: McNemar's exact test
+    /// (two-sided, 5%) on the rows judged in both runs that pass in only
+    /// one of them.
+    pub significant: bool,
+    /// The test used: `mcnemar_exact`.
+    pub test: String,
+    /// Its two-sided p-value (1 when no row passes in only one run).
+    pub p_value: f64,
+    /// Rows judged in both runs that pass only in A, and only in B.
+    pub passes_only_a: i64,
+    pub passes_only_b: i64,
     pub fields: Vec<FieldDelta>,
     /// Rows failing (or errored) in A and passing in B.
     pub fixed: Vec<JobPair>,
@@ -103,6 +120,15 @@ pub struct FieldDelta {
     pub field: String,
     pub accuracy_a: Option<f64>,
     pub accuracy_b: Option<f64>,
+    #[serde(default)]
+    pub f1_a: Option<f64>,
+    #[serde(default)]
+    pub f1_b: Option<f64>,
+    /// 95% bootstrap intervals of the accuracies.
+    #[serde(default)]
+    pub accuracy_interval_a: Option<[f64; 2]>,
+    #[serde(default)]
+    pub accuracy_interval_b: Option<[f64; 2]>,
 }
 
 /// One row's job in each run.

@@ -285,6 +285,25 @@ pub struct FieldAccuracy {
     pub f1_interval: Option<[f64; 2]>,
 }
 
+/// "91.2% ± 1.8": a share in percent with half its interval's width in
+/// percentage points.
+pub fn percent_with_interval(value: f64, interval: Option<[f64; 2]>) -> String {
+    match interval {
+        Some([lo, hi]) => format!("{:.1}% ± {:.1}", value * 100.0, (hi - lo) * 50.0),
+        None => format!("{:.1}%", value * 100.0),
+    }
+}
+
+/// The interval said in words, for a tooltip.
+pub fn interval_title(interval: Option<[f64; 2]>) -> String {
+    match interval {
+        Some([lo, hi]) => format!(
+            "95% interval {lo:.3} to {hi:.3} (bootstrap: 1,000 resamples of the run's jobs)"
+        ),
+        None => "Nothing judged yet".into(),
+    }
+}
+
 /// "0.912 ± 0.018": a figure with half its interval's width.
 pub fn with_interval(value: f64, interval: Option<[f64; 2]>) -> String {
     match interval {

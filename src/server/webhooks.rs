@@ -371,6 +371,7 @@ async fn execution_data(
         let metrics = executions::metrics_of(db, &execution).await?;
         data["summary"] = json!({
             "accuracy": metrics.accuracy,
+            "accuracy_interval": metrics.accuracy_interval,
             "jobs": execution.total,
             "succeeded": execution.completed,
             "errors": execution.errors,

@@ -719,6 +719,17 @@ async fn failure_patterns_trends_and_comparing_two_runs(db: PgPool) {
     assert_eq!(rows("regressed"), vec![1]);
     assert_eq!(r.body["regressed"][0]["differences"]["price"][1], "0.01");
     assert!(r.body["instructions_diff"].is_null());
+    // 4 rows pass only in B, 1 only in A: McNemar's exact p = 2 × 6/32.
+    assert_eq!(
+        (
+            r.body["passes_only_b"].as_i64(),
+            r.body["passes_only_a"].as_i64()
+        ),
+        (Some(4), Some(1))
+    );
+    assert_eq!(r.body["test"], "mcnemar_exact");
+    assert_eq!(r.body["p_value"], 0.375);
+    assert_eq!(r.body["significant"], false);
     // Runs of different batches, or one run with itself, are refused.
     let same = app
         .get(&c, &format!("/api/v1/executions/compare?a={a}&b={a}"))
@@ -743,6 +754,11 @@ async fn failure_patterns_trends_and_comparing_two_runs(db: PgPool) {
     assert_eq!(points.len(), 2);
     assert_eq!(points[0]["execution_id"], a.as_str());
     assert!(points[0]["fields"]["price"].as_f64().unwrap() < 1.0);
+    assert!(points[0]["f1"]["price"].as_f64().unwrap() < 1.0);
+    assert_eq!(
+        points[1]["accuracy_interval"].as_array().map(Vec::len),
+        Some(2)
+    );
     assert_eq!(t.body["fields"].as_array().unwrap().len(), 4);
 }
 

@@ -67,10 +67,37 @@ pub fn ComparePage() -> impl IntoView {
                         ].into_iter().map(|(k, a, b, d)| view! {
                             <tr><th scope="row">{k}</th><td class="num">{a}</td><td class="num">{b}</td><td class="num">{d}</td></tr>
                         }).collect_view();
+                        let with_i = |v: Option<f64>, i: Option<[f64; 2]>| match v {
+                            Some(v) => crate::model::percent_with_interval(v, i),
+                            None => "—".to_string(),
+                        };
+                        let f1 = |v: Option<f64>| v.map(|v| format!("{v:.3}")).unwrap_or_else(|| "—".into());
                         let fields = c.fields.iter().map(|f| view! {
-                            <tr><th scope="row">{f.field.clone()}</th><td class="num">{pct(f.accuracy_a)}</td><td class="num">{pct(f.accuracy_b)}</td>
-                                <td class="num">{delta(f.accuracy_a, f.accuracy_b)}</td></tr>
+                            <tr><th scope="row">{f.field.clone()}</th>
+                                <td class="num" title=crate::model::interval_title(f.accuracy_interval_a)>{with_i(f.accuracy_a, f.accuracy_interval_a)}</td>
+                                <td class="num" title=crate::model::interval_title(f.accuracy_interval_b)>{with_i(f.accuracy_b, f.accuracy_interval_b)}</td>
+                                <td class="num">{delta(f.accuracy_a, f.accuracy_b)}</td>
+                                <td class="num">{f1(f.f1_a)}</td><td class="num">{f1(f.f1_b)}</td></tr>
                         }).collect_view();
+                        // Whether the difference is beyond noise, in words.
+                        let verdict = if c.passes_only_a + c.passes_only_b == 0 {
+                            "No row judged in both runs passes in only one of them: the runs agree.".to_string()
+                        } else if c.significant {
+                            format!(
+                                "Beyond noise: {} rows pass only in B and {} only in A (McNemar's exact test, p = {:.4}).",
+                                c.passes_only_b, c.passes_only_a, c.p_value
+                            )
+                        } else {
+                            format!(
+                                "Within noise: {} rows pass only in B and {} only in A (McNemar's exact test, p = {:.3}; below 0.05 would be beyond noise).",
+                                c.passes_only_b, c.passes_only_a, c.p_value
+                            )
+                        };
+                        let verdict_class = match (c.significant, c.passes_only_b > c.passes_only_a) {
+                            (true, true) => "banner ok",
+                            (true, false) => "banner warn",
+                            (false, _) => "banner neutral",
+                        };
                         let pairs = |title: &'static str, testid: &'static str, list: Vec<crate::model::JobPair>, count: i64, empty: &'static str| {
                             let slug = slug.clone();
                             view! {
@@ -117,6 +144,7 @@ pub fn ComparePage() -> impl IntoView {
                                 <div class="tile"><span class="stat">{c.changed_count}</span><span>"changed value, same verdict"</span></div>
                                 {(c.only_a + c.only_b > 0).then(|| view! { <div class="tile"><span class="stat">{c.only_a + c.only_b}</span><span>{format!("rows in one run only (A {}, B {})", c.only_a, c.only_b)}</span></div> })}
                             </div>
+                            <p class=verdict_class data-testid="compare-significance">{verdict}</p>
                             <section class="card">
                                 <h2>"Summary"</h2>
                                 <div class="table-wrap"><table>
@@ -128,7 +156,8 @@ pub fn ComparePage() -> impl IntoView {
                                 <h2>"Accuracy by field"</h2>
                                 {if c.fields.is_empty() { view! { <p class="empty">"Neither run has judged fields yet."</p> }.into_any() } else { view! {
                                     <div class="table-wrap"><table data-testid="compare-fields">
-                                        <thead><tr><th scope="col">"Field"</th><th scope="col" class="num">"A"</th><th scope="col" class="num">"B"</th><th scope="col" class="num">"Change"</th></tr></thead>
+                                        <thead><tr><th scope="col">"Field"</th><th scope="col" class="num">"Accuracy A"</th><th scope="col" class="num">"Accuracy B"</th><th scope="col" class="num">"Change"</th>
+                                            <th scope="col" class="num">"F1 A"</th><th scope="col" class="num">"F1 B"</th></tr></thead>
                                         <tbody>{fields}</tbody>
                                     </table></div>
                                 }.into_any() }}

@@ -493,6 +493,16 @@ fn LiveExecution(snapshot: LiveSnapshot) -> impl IntoView {
     }
 }
 
+/// A count as shown: whole numbers without decimals (text similarity's
+/// are sums of shares).
+fn trim_count(x: f64) -> String {
+    if x.fract() == 0.0 {
+        format!("{x:.0}")
+    } else {
+        format!("{x:.2}")
+    }
+}
+
 /// Accuracy per output field, re-read as the run progresses (about twenty
 /// times over a run, and once more when it ends) rather than on every
 /// snapshot.
@@ -512,21 +522,39 @@ fn FieldAccuracyCard(
         if m.fields.is_empty() {
             return view! { <p class="empty">"No field has been judged yet: jobs are judged against the batch's expected values as they finish."</p> }.into_any();
         }
+        use crate::model::{interval_title, percent_with_interval, with_interval};
+        let run = m.accuracy.map(|a| {
+            (
+                percent_with_interval(a, m.accuracy_interval),
+                interval_title(m.accuracy_interval),
+            )
+        });
         view! {
+            {run.map(|(text, title)| view! {
+                <p data-testid="run-accuracy">"Run accuracy " <strong title=title>{text}</strong>
+                    <span class="muted small">" (95% interval, bootstrap over the run's jobs)"</span></p>
+            })}
             <div class="table-wrap">
                 <table data-testid="field-accuracy">
                     <thead><tr><th scope="col">"Field"</th><th scope="col" class="num">"Accuracy"</th>
+                        <th scope="col" class="num" title="Of the values extracted, the share that pass">"Precision"</th>
+                        <th scope="col" class="num" title="Of the values expected, the share found">"Recall"</th>
+                        <th scope="col" class="num">"F1"</th>
                         <th scope="col" class="num">"Passed"</th><th scope="col" class="num">"Judged"</th></tr></thead>
                     <tbody>
                         {m.fields.into_iter().map(|f| {
                             let pct = f.accuracy * 100.0;
+                            let counts = format!("tp {} · fp {} · fn {}", trim_count(f.tp), trim_count(f.fp), trim_count(f.fn_));
                             view! {
                                 <tr>
                                     <td><strong>{f.field}</strong></td>
-                                    <td class="num">
+                                    <td class="num" title=interval_title(f.accuracy_interval)>
                                         <div class="mini-progress" aria-hidden="true"><div style=format!("width: {pct:.1}%")></div></div>
-                                        {format!("{pct:.1}%")}
+                                        {percent_with_interval(f.accuracy, f.accuracy_interval)}
                                     </td>
+                                    <td class="num" title=counts.clone()>{format!("{:.3}", f.precision)}</td>
+                                    <td class="num" title=counts>{format!("{:.3}", f.recall)}</td>
+                                    <td class="num" title=interval_title(f.f1_interval)>{with_interval(f.f1, f.f1_interval)}</td>
                                     <td class="num">{f.passed}</td>
                                     <td class="num">{f.compared}</td>
                                 </tr>

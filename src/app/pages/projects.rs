@@ -21,8 +21,8 @@ use crate::app::components::{
 use crate::app::hooks::{use_id, use_query, use_slug};
 use crate::error::AppError;
 use crate::model::{
-    format_price, AgentKind, Comparator, ExtractionRule, Extractor, OutputField, Project,
-    ProviderChoice, Role, RouteEntry, ValueType,
+    format_price, AgentKind, Comparator, EmptyMeans, ExtractionRule, Extractor, OutputField,
+    Project, ProviderChoice, Role, RouteEntry, ValueType,
 };
 
 fn not_found(what: &str) -> AppError {
@@ -749,6 +749,11 @@ fn FieldRow(
             .map(|t| format!(" ±{}%", (t * 10_000.0).round() / 100.0)),
         options.threshold.map(|t| format!(" ≥{t}")),
         options.locale.as_ref().map(|l| format!(" ({l})")),
+        (field.empty_means == EmptyMeans::Absent).then(|| " · empty = absent".to_string()),
+        field
+            .multi_value_separator
+            .as_ref()
+            .map(|s| format!(" · values split at {s}")),
     ]
     .into_iter()
     .flatten()
@@ -898,7 +903,7 @@ fn FieldForm(
                         aria-invalid=invalid(error, "relative_tolerance") aria-describedby="relative_tolerance-error" />
                 </div>
                 <div class="field">
-                    <label for=fid("threshold")>"F1 threshold"</label>
+                    <label for=fid("threshold")>"Score threshold " <span class="muted">"(token F1, text similarity)"</span></label>
                     <input id=fid("threshold") name="threshold" inputmode="decimal" placeholder="0.8"
                         value=f.comparator_options.threshold.map(|t| t.to_string()).unwrap_or_default()
                         aria-invalid=invalid(error, "threshold") aria-describedby="threshold-error" />
@@ -914,6 +919,23 @@ fn FieldForm(
             <FieldError error field="relative_tolerance" />
             <FieldError error field="threshold" />
             <FieldError error field="locale" />
+            <div class="inline-form">
+                <div class="field grow">
+                    <label for=fid("empty_means")>"An empty expected value means"</label>
+                    <select id=fid("empty_means") name="empty_means" aria-describedby=fid("empty_means-hint")>
+                        <option value="unknown" selected=f.empty_means == EmptyMeans::Unknown>"Unknown: the row is not judged on this field"</option>
+                        <option value="absent" selected=f.empty_means == EmptyMeans::Absent>"Absent: the page has no such value"</option>
+                    </select>
+                    <p class="hint" id=fid("empty_means-hint")>"With “absent”, extracting a value where the cell is empty is a false positive (e.g. a sale price on a page without a sale), and extracting nothing passes. Changing it judges every run again."</p>
+                </div>
+                <div class="field">
+                    <label for=fid("multi_value_separator")>"Several acceptable values, separated by " <span class="muted">"(e.g. |; blank: off)"</span></label>
+                    <input id=fid("multi_value_separator") name="multi_value_separator" maxlength="5" placeholder="|"
+                        value=f.multi_value_separator.clone().unwrap_or_default()
+                        aria-invalid=invalid(error, "multi_value_separator") aria-describedby="multi_value_separator-error" />
+                </div>
+            </div>
+            <FieldError error field="multi_value_separator" />
             <label for=fid("description")>"Description for the model " <span class="muted">"(llm extractor: what the value is, e.g. “the price a buyer pays today, without shipping”)"</span></label>
             <textarea id=fid("description") name="description" rows="2" maxlength="1000"
                 aria-invalid=invalid(error, "description") aria-describedby="description-error">{f.description.clone()}</textarea>

@@ -212,16 +212,21 @@ pub async fn trends(db: &PgPool, actor: &Actor, batch_id: Uuid) -> Result<Trends
         .collect();
     names.sort();
     names.dedup();
-    let mut by_run: HashMap<Uuid, BTreeMap<String, f64>> = metrics
+    // Per run: field → accuracy, field → F1, the run's accuracy interval.
+    type RunFigures = (
+        BTreeMap<String, f64>,
+        BTreeMap<String, f64>,
+        Option<[f64; 2]>,
+    );
+    let mut by_run: HashMap<Uuid, RunFigures> = metrics
         .into_iter()
         .map(|(run, m)| {
-            let fields = m
-                .fields
-                .into_iter()
-                .filter(|f| f.compared > 0)
-                .map(|f| (f.field, f.passed as f64 / f.compared as f64))
+            let judged = || m.fields.iter().filter(|f| f.compared > 0);
+            let accuracy = judged()
+                .map(|f| (f.field.clone(), f.passed as f64 / f.compared as f64))
                 .collect();
-            (run, fields)
+            let f1 = judged().map(|f| (f.field.clone(), f.f1)).collect();
+            (run, (accuracy, f1, m.accuracy_interval))
         })
         .collect();
     Ok(Trends {
@@ -231,6 +236,7 @@ pub async fn trends(db: &PgPool, actor: &Actor, batch_id: Uuid) -> Result<Trends
             .into_iter()
             .map(|run| {
                 let c = counts.remove(&run.id).unwrap_or_default();
+                let (fields, f1, accuracy_interval) = by_run.remove(&run.id).unwrap_or_default();
                 TrendPoint {
                     execution_id: run.id,
                     created_at: run.created_at,
@@ -239,7 +245,9 @@ pub async fn trends(db: &PgPool, actor: &Actor, batch_id: Uuid) -> Result<Trends
                     instruction_version: run.instruction_version,
                     judged: c.judged,
                     accuracy: c.accuracy,
-                    fields: by_run.remove(&run.id).unwrap_or_default(),
+                    accuracy_interval,
+                    fields,
+                    f1,
                 }
             })
             .collect(),
@@ -283,11 +291,19 @@ pub async fn compare(db: &PgPool, actor: &Actor, a: Uuid, b: Uuid) -> Result<Com
                 field: f.field.clone(),
                 accuracy_a: None,
                 accuracy_b: None,
+                f1_a: None,
+                f1_b: None,
+                accuracy_interval_a: None,
+                accuracy_interval_b: None,
             });
             if is_a {
                 d.accuracy_a = Some(f.accuracy);
+                d.f1_a = Some(f.f1);
+                d.accuracy_interval_a = f.accuracy_interval;
             } else {
                 d.accuracy_b = Some(f.accuracy);
+                d.f1_b = Some(f.f1);
+                d.accuracy_interval_b = f.accuracy_interval;
             }
         }
     }
@@ -297,7 +313,18 @@ pub async fn compare(db: &PgPool, actor: &Actor, a: Uuid, b: Uuid) -> Result<Com
     let pairs = db::analysis::differing_pairs(db, a, b, seq).await?;
     let (mut fixed, mut regressed, mut changed) = (vec![], vec![], vec![]);
     let (mut fixed_count, mut regressed_count, mut changed_count) = (0, 0, 0);
+    // Rows judged in both runs that pass in only one of them: McNemar's
+    // discordant pairs (a partial that became a fail is no such row).
+    let (mut passes_only_a, mut passes_only_b) = (0u64, 0u64);
     for p in pairs {
+        let judged = |v: Option<Verdict>| v.filter(|v| *v != Verdict::NoGroundTruth);
+        if let (Some(va), Some(vb)) = (judged(p.verdict_a), judged(p.verdict_b)) {
+            match (va == Verdict::Pass, vb == Verdict::Pass) {
+                (true, false) => passes_only_a += 1,
+                (false, true) => passes_only_b += 1,
+                _ => {}
+            }
+        }
         let (xa, xb) = (
             p.extracted_a.map(|j| j.0).unwrap_or_default(),
             p.extracted_b.map(|j| j.0).unwrap_or_default(),
@@ -345,9 +372,15 @@ pub async fn compare(db: &PgPool, actor: &Actor, a: Uuid, b: Uuid) -> Result<Com
     } else {
         None
     };
+    let p_value = crate::server::evaluate::metrics::mcnemar_p(passes_only_b, passes_only_a);
     Ok(Comparison {
         a: ea,
         b: eb,
+        significant: p_value < crate::server::evaluate::metrics::ALPHA,
+        test: "mcnemar_exact".into(),
+        p_value: (p_value * 10_000.0).round() / 10_000.0,
+        passes_only_a: passes_only_a as i64,
+        passes_only_b: passes_only_b as i64,
         fields: fields.into_values().collect(),
         fixed,
         fixed_count,

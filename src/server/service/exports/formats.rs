@@ -197,10 +197,43 @@ impl Book {
         if let Some(a) = self.run_accuracy {
             summary.write_number(3, 1, a)?;
         }
-        summary.write_string_with_format(5, 0, "Field (whole run)", &header)?;
-        summary.write_string_with_format(5, 1, "Accuracy", &header)?;
-        summary.write_string_with_format(5, 2, "Passed", &header)?;
-        summary.write_string_with_format(5, 3, "Compared", &header)?;
+        // The 95% bootstrap interval: low and high.
+        let interval = |sheet: &mut rust_xlsxwriter::Worksheet,
+                        row: u32,
+                        col: u16,
+                        i: Option<[f64; 2]>|
+         -> Result<(), rust_xlsxwriter::XlsxError> {
+            if let Some([lo, hi]) = i {
+                sheet.write_number(row, col, lo)?;
+                sheet.write_number(row, col + 1, hi)?;
+            }
+            Ok(())
+        };
+        interval(summary, 3, 2, self.metrics.accuracy_interval)?;
+        summary.write_string_with_format(4, 2, "95% low", &header)?;
+        summary.write_string_with_format(4, 3, "95% high", &header)?;
+        let columns = [
+            "Field (whole run)",
+            "Accuracy",
+            "Passed",
+            "Compared",
+            "Precision",
+            "Recall",
+            "F1",
+            "TP",
+            "FP",
+            "FN",
+            "Accuracy 95% low",
+            "Accuracy 95% high",
+            "F1 95% low",
+            "F1 95% high",
+        ];
+        for (c, name) in columns.iter().enumerate() {
+            summary.write_string_with_format(5, c as u16, *name, &header)?;
+            if c >= 4 {
+                summary.set_column_width(c as u16, 12)?;
+            }
+        }
         for (i, f) in self.metrics.fields.iter().enumerate() {
             let row = 6 + i as u32;
             summary.write_string(row, 0, &f.field)?;
@@ -214,6 +247,14 @@ impl Book {
             summary.write_number_with_format(row, 1, f.accuracy, fmt)?;
             summary.write_number(row, 2, f.passed as f64)?;
             summary.write_number(row, 3, f.compared as f64)?;
+            summary.write_number(row, 4, f.precision)?;
+            summary.write_number(row, 5, f.recall)?;
+            summary.write_number(row, 6, f.f1)?;
+            summary.write_number(row, 7, f.tp)?;
+            summary.write_number(row, 8, f.fp)?;
+            summary.write_number(row, 9, f.fn_)?;
+            interval(summary, row, 10, f.accuracy_interval)?;
+            interval(summary, row, 12, f.f1_interval)?;
         }
         let mut row = 7 + self.metrics.fields.len() as u32;
         summary.write_string_with_format(row, 0, "Verdict (whole run)", &header)?;
