@@ -146,11 +146,46 @@ test('two runs of a batch are compared: fixed rows, per-field deltas, the trend'
   assert.match(await page.textContent('[data-testid=regressed-jobs]'), /price: [0-9.]+ → —/);
   assert.equal(await page.locator('[data-testid=compare-fields] tbody tr').count(), 4);
   assert.match(await page.textContent('main'), /Both runs used instructions version 1/);
+  // 15 rows pass only in the first run: far beyond noise.
+  assert.match(await page.textContent('[data-testid=compare-significance]'),
+    /Beyond noise: 0 rows pass only in B and 15 only in A \(McNemar's exact test, p = 0\.0001\)/);
   await shot(page, '34-compare');
   await page.goto(`${BASE}/o/${org.slug}/batches/${demo.batch.id}`);
   await hydrated(page);
   await page.waitForSelector('[data-testid=trend-chart] polyline');
   assert.equal(await page.locator('[data-testid=trend-table] tbody tr').count(), 2);
   await shot(page, '35-trend');
+  await ctx.close();
+});
+
+test('a run is scored with precision, recall and F1 with intervals; a field says what an empty expected value means', async () => {
+  const { owner, org, demo, run } = await demoRun('eva');
+  const ctx = await contextFor(browser, owner, { viewport: { width: 1400, height: 900 } });
+  const page = await ctx.newPage();
+  await page.goto(`${BASE}/o/${org.slug}/executions/${run.id}`);
+  await hydrated(page);
+  // "Run accuracy 94.1% ± 9.6" and per field accuracy, precision, recall, F1.
+  await page.waitForSelector('[data-testid=run-accuracy]');
+  assert.match(await page.textContent('[data-testid=run-accuracy]'), /Run accuracy \d+\.\d% ± \d+\.\d/);
+  assert.match(await page.textContent('[data-testid=field-accuracy] thead'), /Accuracy.*Precision.*Recall.*F1/s);
+  const price = await page.textContent('[data-testid=field-accuracy] tr:has(td strong:text-is("price"))');
+  assert.match(price, /\d+\.\d% ± \d+\.\d/);
+  await shot(page, '36-run-precision-recall-f1');
+
+  // In the field editor: an empty expected price means the page has none,
+  // and "|" separates acceptable values.
+  await page.goto(`${BASE}/o/${org.slug}/projects/${demo.project.id}/settings`);
+  await hydrated(page);
+  const row = page.locator('tr:has(td strong:text-is("price"))');
+  await row.locator('summary:has-text("Edit")').click();
+  await row.locator('select[name=empty_means]').selectOption('absent');
+  await row.locator('input[name=multi_value_separator]').fill('|');
+  await shot(page, '37-field-editor-evaluation');
+  await row.locator('button:has-text("Save field")').click();
+  await page.waitForSelector('tr:has(td strong:text-is("price")) td:has-text("empty = absent")');
+  const project = await api(owner, 'GET', `/api/v1/projects/${demo.project.id}`);
+  const field = project.fields.find((f) => f.name === 'price');
+  assert.equal(field.empty_means, 'absent');
+  assert.equal(field.multi_value_separator, '|');
   await ctx.close();
 });
