@@ -60,14 +60,17 @@ pub enum AgentKind {
     Browser,
     Remote,
     Snapshot,
+    /// Values extracted elsewhere and imported (`POST /batches/{id}/imports`).
+    Imported,
 }
 
 impl AgentKind {
-    pub const ALL: [AgentKind; 4] = [
+    pub const ALL: [AgentKind; 5] = [
         AgentKind::Http,
         AgentKind::Browser,
         AgentKind::Remote,
         AgentKind::Snapshot,
+        AgentKind::Imported,
     ];
     /// The kinds a project may have as its default agent.
     pub const FOR_PROJECTS: [AgentKind; 3] =
@@ -78,6 +81,7 @@ impl AgentKind {
             AgentKind::Browser => "browser",
             AgentKind::Remote => "remote",
             AgentKind::Snapshot => "snapshot",
+            AgentKind::Imported => "imported",
         }
     }
     pub fn label(self) -> &'static str {
@@ -86,6 +90,7 @@ impl AgentKind {
             AgentKind::Browser => "Built-in browser agent (headless Chromium)",
             AgentKind::Remote => "Remote agent service",
             AgentKind::Snapshot => "Built-in agent on a previous run's kept pages",
+            AgentKind::Imported => "Imported results (extracted elsewhere)",
         }
     }
     pub fn parse(s: &str) -> Option<AgentKind> {

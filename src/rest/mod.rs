@@ -88,6 +88,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/attempts/{id}/page"),
     ("POST", "/api/v1/batches/{id}/ground-truth/bulk-set"),
     ("POST", "/api/v1/batches/{id}/ground-truth/bulk-edit"),
+    ("POST", "/api/v1/batches/{id}/imports"),
     ("GET", "/api/v1/batches/{id}/trends"),
     ("GET", "/api/v1/executions/{id}/failure-patterns"),
     ("GET", "/api/v1/executions/compare"),
@@ -220,6 +221,13 @@ pub fn router() -> Router<AppState> {
         .route(
             "/batches/{id}/ground-truth/bulk-set",
             post(results::bulk_set.layer(DefaultBodyLimit::max(64 * 1024 * 1024))),
+        )
+        // An import may be a file of a million lines.
+        .route(
+            "/batches/{id}/imports",
+            post(results::import.layer(DefaultBodyLimit::max(
+                crate::server::service::imports::MAX_IMPORT_BYTES,
+            ))),
         )
         .route(
             "/batches/{id}/ground-truth/bulk-edit",

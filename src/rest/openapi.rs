@@ -45,6 +45,8 @@ enum Body {
     /// A CSV file as the body (`text/csv`) or as the `file` part of a
     /// multipart form.
     CsvUpload,
+    /// A CSV or JSON Lines file, raw or as a multipart `file`.
+    ImportFile,
     /// JSON, or a CSV file (`text/csv`).
     JsonOrCsv(SchemaFn),
 }
@@ -99,6 +101,11 @@ impl Op {
     /// Takes a CSV file (`text/csv` body or multipart `file`).
     fn csv_upload(mut self) -> Self {
         self.body = Body::CsvUpload;
+        self
+    }
+    /// Takes a CSV or JSON Lines file.
+    fn import_file(mut self) -> Self {
+        self.body = Body::ImportFile;
         self
     }
     /// Takes a `T` as JSON, or a CSV file.
@@ -564,6 +571,15 @@ fn operations() -> Vec<Op> {
         .body::<ground_truth::BulkEdit>()
         .ok::<BulkGroundTruthResult>(),
         op(
+            "POST",
+            "/batches/{id}/imports",
+            "Results",
+            "Import values extracted elsewhere as a judged run (agent imported): one line per row, keyed by row, row_id or url, one column per field, optional error, cost and duration_ms",
+        )
+        .query::<results::ImportQuery>()
+        .answers::<Execution>(201)
+        .import_file(),
+        op(
             "GET",
             "/batches/{id}/trends",
             "Results",
@@ -908,6 +924,15 @@ fn operation(o: &Op, g: &mut SchemaGenerator) -> Value {
         Body::JsonOrCsv(schema) => {
             out["requestBody"] = json!({"required": true,
                 "content": {"application/json": {"schema": schema(g)}, "text/csv": csv}});
+        }
+        Body::ImportFile => {
+            out["requestBody"] = json!({"required": true, "content": {
+                "text/csv": csv,
+                "application/x-ndjson": {"schema": {"type": "string"}},
+                "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
+                    "file": {"type": "string", "format": "binary"},
+                }}},
+            }});
         }
         Body::CsvUpload => {
             out["requestBody"] = json!({"required": true, "content": {

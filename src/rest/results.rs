@@ -154,3 +154,71 @@ pub async fn bulk_update(
         bulk_jobs::run(&state.db, &actor, BulkOperation::Update, body).await?,
     ))
 }
+
+/// `POST /batches/{id}/imports?name=&key=row|row_id|url`.
+#[derive(Deserialize, Default, schemars::JsonSchema)]
+pub struct ImportQuery {
+    /// Said in the run's events and the audit log (e.g. the file's name).
+    name: Option<String>,
+    /// How each line names its row: `row` (the row number, default),
+    /// `row_id` or `url`.
+    key: Option<String>,
+}
+
+/// Imports values extracted elsewhere as a new execution of agent
+/// `imported`, judged like any run: a CSV (`text/csv`) or JSON Lines
+/// (`application/x-ndjson`) body, or a multipart `file`.
+pub async fn import(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    Query(q): Query<ImportQuery>,
+    headers: HeaderMap,
+    req: axum::extract::Request,
+) -> Result<(axum::http::StatusCode, Json<crate::model::Execution>), AppError> {
+    use crate::server::service::imports::{self, ImportKey};
+    use axum::extract::FromRequest;
+    let batch = parse_id(&id, "Batch")?;
+    let key = ImportKey::parse(q.key.as_deref())?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let too_big = || {
+        AppError::field(
+            "file",
+            format!(
+                "Import at most {} MB at once.",
+                imports::MAX_IMPORT_BYTES / 1024 / 1024
+            ),
+        )
+    };
+    let (body, file_name) = if content_type.starts_with("multipart/form-data") {
+        let mut form = axum::extract::Multipart::from_request(req, &state)
+            .await
+            .map_err(|e| AppError::field("file", format!("The form could not be read: {e}")))?;
+        let mut found = None;
+        while let Some(part) = form
+            .next_field()
+            .await
+            .map_err(|e| AppError::field("file", format!("The form could not be read: {e}")))?
+        {
+            if part.name() == Some("file") {
+                let name = part.file_name().map(str::to_string);
+                let bytes = part.bytes().await.map_err(|_| too_big())?;
+                found = Some((bytes, name));
+                break;
+            }
+        }
+        found.ok_or_else(|| AppError::field("file", "Send the file in a part named file."))?
+    } else {
+        let bytes = Bytes::from_request(req, &state)
+            .await
+            .map_err(|_| too_big())?;
+        (bytes, None)
+    };
+    let name = q.name.or(file_name);
+    let execution = imports::import(&state.db, &actor, batch, key, name.as_deref(), &body).await?;
+    Ok((axum::http::StatusCode::CREATED, Json(execution)))
+}

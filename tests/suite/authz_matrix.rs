@@ -420,6 +420,7 @@ fn rest_rows() -> Vec<(&'static str, &'static str, Expect)> {
             "/api/v1/batches/{id}/ground-truth/bulk-edit",
             ORG_WRITE(200),
         ),
+        ("POST", "/api/v1/batches/{id}/imports", ORG_EXECUTE(201)),
         ("GET", "/api/v1/batches/{id}/trends", ORG_READ(200)),
         (
             "GET",
@@ -1008,6 +1009,15 @@ async fn every_rest_route_answers_each_caller_as_expected(db: PgPool) {
                     headers,
                     body,
                 }
+            } else if route.ends_with("/imports") {
+                app.send_bytes(
+                    &c,
+                    &path,
+                    b"row,price\n1,9\n".to_vec(),
+                    "text/csv",
+                    key.as_deref(),
+                )
+                .await
             } else if is_upload {
                 app.send_bytes(
                     &c,

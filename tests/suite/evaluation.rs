@@ -1062,3 +1062,184 @@ async fn precision_recall_and_f1_by_hand(db: PgPool) {
     let acc = m["accuracy"].as_f64().unwrap();
     assert!(lo <= acc && acc <= hi, "{m}");
 }
+
+async fn executions_of(app: &TestApp, batch: &str) -> i64 {
+    sqlx::query_scalar("select count(*) from executions where batch_id = $1::uuid")
+        .bind(batch)
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
+}
+
+#[sqlx::test]
+async fn an_imported_run_is_judged_like_the_same_values_from_a_real_run(db: PgPool) {
+    let app = spawn_app(db).await;
+    let (c, id) = finished_demo_run(&app, 17).await;
+    let (batch, _, _) = batch_of(&app, &id).await;
+    // The real run's values (row 13 failed: a 404), as a JSON Lines file.
+    let jobs: Vec<(i32, Option<sqlx::types::Json<Value>>, Option<String>)> = sqlx::query_as(
+        "select row_index, extracted, error from jobs where execution_id = $1::uuid order by row_index",
+    )
+    .bind(&id)
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    let mut jsonl = String::new();
+    for (row, extracted, error) in &jobs {
+        let mut line = json!({"row": row, "cost": 0.001, "duration_ms": 250});
+        match (extracted, error) {
+            (Some(x), _) => {
+                for (k, v) in x.0.as_object().unwrap() {
+                    line[k] = v.clone();
+                }
+            }
+            (None, e) => line["error"] = json!(e.clone().unwrap_or_else(|| "failed".into())),
+        }
+        jsonl.push_str(&line.to_string());
+        jsonl.push('\n');
+    }
+    let r = app
+        .send_bytes(
+            &c,
+            &format!("/api/v1/batches/{batch}/imports?name=elsewhere.jsonl"),
+            jsonl.into_bytes(),
+            "application/x-ndjson",
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    assert_eq!(
+        (r.body["agent"].as_str(), r.body["state"].as_str()),
+        (Some("imported"), Some("completed"))
+    );
+    assert_eq!(
+        (r.body["total"].as_i64(), r.body["passed"].as_i64()),
+        (Some(17), Some(15)),
+        "{:?}",
+        r.body
+    );
+    let imported = r.body["id"].as_str().unwrap().to_string();
+    let real = app
+        .get(&c, &format!("/api/v1/executions/{id}/metrics"))
+        .await
+        .body;
+    let mine = app
+        .get(&c, &format!("/api/v1/executions/{imported}/metrics"))
+        .await
+        .body;
+    for k in ["fields", "verdicts", "accuracy", "accuracy_interval"] {
+        assert_eq!(mine[k], real[k], "{k}: {mine} vs {real}");
+    }
+    // 17 attempts of 0.001 each.
+    assert_eq!(mine["cost_micros"], 17_000);
+    // It compares with the real run: nothing fixed or regressed.
+    let cmp = app
+        .get(
+            &c,
+            &format!("/api/v1/executions/compare?a={id}&b={imported}"),
+        )
+        .await;
+    assert_eq!(
+        (
+            cmp.body["fixed_count"].as_i64(),
+            cmp.body["regressed_count"].as_i64()
+        ),
+        (Some(0), Some(0)),
+        "{:?}",
+        cmp.body
+    );
+
+    // A CSV keyed by URL, with a value list expected nowhere: a partial run.
+    let url = |n: u32| app.url(&format!("/demo/products/{n}"));
+    let csv = format!("url,price,title\n{},1,Wrong title\n", url(1));
+    let r = app
+        .send_bytes(
+            &c,
+            &format!("/api/v1/batches/{batch}/imports?key=url"),
+            csv.into_bytes(),
+            "text/csv",
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    assert_eq!(
+        (
+            r.body["mode"].as_str(),
+            r.body["total"].as_i64(),
+            r.body["failed"].as_i64()
+        ),
+        (Some("test"), Some(1), Some(1))
+    );
+
+    // Refusals name the line and column, and leave nothing behind.
+    let before = executions_of(&app, &batch).await;
+    let bad: [(&str, &str, &str, &str); 5] = [
+        (
+            "row",
+            "text/csv",
+            "row,price\n1,9\n999,9\n",
+            "Line 3, column 1",
+        ),
+        (
+            "row",
+            "text/csv",
+            "row,price\n1,9\n1,8\n",
+            "Line 3, column 1",
+        ),
+        ("row", "text/csv", "row,colour\n1,red\n", "Line 1, column 2"),
+        (
+            "row",
+            "application/x-ndjson",
+            "{\"row\": 1}\n{\"row\": 2, \"price\": }\n",
+            "Line 2, column",
+        ),
+        (
+            "url",
+            "application/x-ndjson",
+            "{\"url\": \"https://nowhere.example/x\"}\n",
+            "Line 1, column 2",
+        ),
+    ];
+    for (key, kind, body, want) in bad {
+        let r = app
+            .send_bytes(
+                &c,
+                &format!("/api/v1/batches/{batch}/imports?key={key}"),
+                body.as_bytes().to_vec(),
+                kind,
+                None,
+            )
+            .await;
+        assert!(r.status.is_client_error(), "{body}: {:?}", r.body);
+        let message = r
+            .field("file")
+            .unwrap_or_else(|| panic!("{body}: {:?}", r.body));
+        assert!(message.contains(want), "{body}: {message}");
+    }
+    assert_eq!(executions_of(&app, &batch).await, before);
+    let r = app
+        .send_bytes(
+            &c,
+            &format!("/api/v1/batches/{batch}/imports?key=sku"),
+            b"row\n1\n".to_vec(),
+            "text/csv",
+            None,
+        )
+        .await;
+    assert!(r.field("key").is_some(), "{:?}", r.body);
+
+    // Another organization's caller: the batch does not exist for them.
+    let (other, _) = app.user("eve@example.com", "Eve").await;
+    app.org(&other, "Elsewhere").await;
+    let r = app
+        .send_bytes(
+            &other,
+            &format!("/api/v1/batches/{batch}/imports"),
+            b"row,price\n1,9\n".to_vec(),
+            "text/csv",
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 404, "{:?}", r.body);
+    assert_eq!(executions_of(&app, &batch).await, before);
+}

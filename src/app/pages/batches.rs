@@ -593,6 +593,7 @@ pub fn BatchPage() -> impl IntoView {
                                 });
                                 view! {
                                     <RunCard batch=b.clone() runs=runs.items project start start_error />
+                                    {can_edit.then(|| view! { <ImportRunCard batch_id=b.id org_slug=b.org_slug.clone() /> })}
                                     <crate::app::components::results::TrendsCard batch_id=b.id org_slug=b.org_slug.clone() />
                                     <crate::app::components::exports::ExportHistory batch_id=b.id />
                                     {paste}
@@ -860,6 +861,86 @@ fn RunCard(
             } else {
                 view! { <p class="empty">"No runs yet. Start with a test on a sample, check the results, then run production."</p> }.into_any()
             }}
+        </section>
+    }
+}
+
+/// Imports values extracted elsewhere as a judged run of this batch
+/// (`POST /api/v1/batches/{id}/imports`): the file goes to the REST
+/// endpoint as it is, like a batch upload, and the new run opens.
+#[component]
+fn ImportRunCard(batch_id: uuid::Uuid, org_slug: String) -> impl IntoView {
+    let file_input: NodeRef<leptos::html::Input> = NodeRef::new();
+    let key = RwSignal::new("row".to_string());
+    let busy = RwSignal::new(false);
+    let error = RwSignal::new(None::<String>);
+    let navigate = use_navigate();
+    let import = move |_| {
+        let Some(file) = file_input
+            .get_untracked()
+            .and_then(|i| i.files())
+            .and_then(|l| l.get(0))
+        else {
+            error.set(Some("Choose a CSV or JSON Lines file first.".into()));
+            return;
+        };
+        busy.set(true);
+        error.set(None);
+        let url = format!(
+            "/api/v1/batches/{batch_id}/imports?key={}&name={}",
+            key.get_untracked(),
+            crate::nav::encode(&file.name())
+        );
+        let (navigate, slug) = (navigate.clone(), org_slug.clone());
+        leptos::task::spawn_local(async move {
+            match crate::app::upload::post_blob(&url, &file, |_| {}).await {
+                Ok((201, body)) => match serde_json::from_str::<crate::model::Execution>(&body) {
+                    Ok(e) => navigate(
+                        &format!("/o/{slug}/executions/{}", e.id),
+                        Default::default(),
+                    ),
+                    Err(_) => error.set(Some("The server's answer could not be read.".into())),
+                },
+                Ok((_, body)) => error.set(Some(
+                    serde_json::from_str::<serde_json::Value>(&body)
+                        .ok()
+                        .and_then(|v| {
+                            v["details"]["fields"][0]["message"]
+                                .as_str()
+                                .or_else(|| v["error"].as_str())
+                                .map(str::to_string)
+                        })
+                        .unwrap_or_else(|| "The file was refused.".into()),
+                )),
+                Err(e) => error.set(Some(e)),
+            }
+            busy.set(false);
+        });
+    };
+    view! {
+        <section class="card" data-testid="import-run">
+            <h2>"Import results"</h2>
+            <p class="muted small">"Values extracted by another tool, judged against this batch's expected values like any run: a CSV with a "
+                <code>"row"</code>" (or "<code>"row_id"</code>", "<code>"url"</code>") column and one column per field, or JSON Lines with the same keys; optional "
+                <code>"error"</code>", "<code>"cost"</code>" and "<code>"duration_ms"</code>". A file with a problem is refused whole, naming its line and column."</p>
+            <div class="inline-form">
+                <div class="field grow">
+                    <label for="import-file">"File"</label>
+                    <input id="import-file" type="file" accept=".csv,.tsv,.txt,.jsonl,.ndjson,text/csv,application/x-ndjson" node_ref=file_input />
+                </div>
+                <div class="field">
+                    <label for="import-key">"Rows are named by"</label>
+                    <select id="import-key" on:change=move |ev| key.set(event_target_value(&ev))>
+                        <option value="row">"row number"</option>
+                        <option value="row_id">"row id"</option>
+                        <option value="url">"URL"</option>
+                    </select>
+                </div>
+            </div>
+            {move || error.get().map(|e| view! { <p class="error" role="alert" data-testid="import-error">{e}</p> })}
+            <button type="button" class="button" on:click=import disabled=move || busy.get()>
+                {move || if busy.get() { "Importing…" } else { "Import as a run" }}
+            </button>
         </section>
     }
 }

@@ -9,6 +9,7 @@ pub mod batches;
 pub mod executions;
 pub mod exports;
 pub mod ground_truth;
+pub mod imports;
 pub mod invitations;
 pub mod jobs;
 pub mod live_frames;

@@ -310,6 +310,10 @@ impl Shared {
         let mut out = match plan.agent {
             AgentKind::Http => self.http.run(&input, progress).await,
             AgentKind::Browser => self.browser.run(&input, progress).await,
+            AgentKind::Imported => return Err(AgentError::permanent(
+                "agent_rejected",
+                "An imported run has no agent to run: rerun it, which uses the project's agent.",
+            )),
             AgentKind::Snapshot => {
                 let Some(from) = plan.pages_from else {
                     return Err(AgentError::permanent(

@@ -216,6 +216,10 @@ pub async fn start(
             "The remote agent needs its URL: set it in the project's agent settings.",
         )),
         (AgentKind::Browser, _) => browser_ready().map(|()| kind),
+        (AgentKind::Imported, _) => Err(AppError::field(
+            "agent",
+            "Imported runs come from a file: POST it to /api/v1/batches/{id}/imports.",
+        )),
         _ => Ok(kind),
     });
     let extractor = match req.extractor.as_deref() {
@@ -486,7 +490,11 @@ pub(crate) async fn rerun_rows(
     let project = db::projects::fetch_one(db, ctx.org_id(), e.project_id)
         .await?
         .ok_or_else(not_found)?;
-    let agent = e.agent;
+    // An imported run is rerun by the project's own agent.
+    let agent = match e.agent {
+        AgentKind::Imported => project.agent().kind,
+        a => a,
+    };
     if agent == AgentKind::Browser {
         browser_ready()?;
     }

@@ -15,6 +15,7 @@ pub mod demo;
 pub mod executions;
 pub mod exports;
 pub mod ground_truth;
+pub mod imports;
 pub mod jobs;
 pub mod model_providers;
 pub mod orgs;

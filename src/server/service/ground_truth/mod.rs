@@ -367,7 +367,10 @@ mod tests {
         let rows = parse_set_file(b"row,gt_price,title\n1,9.99,\n2,,Shoe\n", &fields, 1).unwrap();
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].row, Some(1));
-        assert_eq!(rows[0].values.get("price"), Some(&Some("9.99".into())));
+        assert_eq!(
+            rows[0].values.get("price"),
+            Some(&Some(Expected::Text("9.99".into())))
+        );
         assert!(!rows[0].values.contains_key("title"));
         let e = parse_set_file(b"row,colour\n1,red\n", &fields, 1).unwrap_err();
         assert!(e.to_string().contains("Line 1, column 2"), "{e}");
