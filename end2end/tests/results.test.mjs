@@ -189,3 +189,31 @@ test('a run is scored with precision, recall and F1 with intervals; a field says
   assert.equal(field.multi_value_separator, '|');
   await ctx.close();
 });
+
+test('values extracted elsewhere are imported from the batch page as a judged run', async () => {
+  const owner = await apiSignUp(email('imp'), 'Ines Import');
+  const org = await apiCreateOrg(owner, `Import ${Date.now()}`);
+  const demo = await api(owner, 'POST', `/api/v1/orgs/${org.id}/demo-project`, {});
+  const ctx = await contextFor(browser, owner, { viewport: { width: 1400, height: 900 } });
+  const page = await ctx.newPage();
+  await page.goto(`${BASE}/o/${org.slug}/batches/${demo.batch.id}`);
+  await hydrated(page);
+  const card = page.locator('[data-testid=import-run]');
+  await card.waitFor();
+  // A column that is no field: refused, naming where.
+  await page.setInputFiles('#import-file', { name: 'bad.csv', mimeType: 'text/csv', buffer: Buffer.from('row,colour\n1,red\n') });
+  await card.locator('button:has-text("Import as a run")').click();
+  await page.waitForSelector('[data-testid=import-error]:has-text("Line 1, column 2")');
+  await shot(page, '38-import-refused');
+  // Two rows as JSON Lines: a run of agent "imported" opens, already judged.
+  const lines = '{"row": 1, "price": "1.00", "currency": "USD"}\n{"row": 2, "error": "blocked by a captcha"}\n';
+  await page.setInputFiles('#import-file', { name: 'elsewhere.jsonl', mimeType: 'application/x-ndjson', buffer: Buffer.from(lines) });
+  await card.locator('button:has-text("Import as a run")').click();
+  await page.waitForURL(/\/executions\/[0-9a-f-]+$/);
+  await hydrated(page);
+  await page.waitForSelector('[data-testid=execution-state]:has-text("completed")');
+  assert.equal((await page.textContent('[data-testid=count-errors]')).trim(), '1');
+  await page.waitForSelector('[data-testid=event-feed] li:has-text("Imported \\"elsewhere.jsonl\\": 2 lines")');
+  await shot(page, '39-imported-run');
+  await ctx.close();
+});

@@ -937,7 +937,7 @@ fn ImportRunCard(batch_id: uuid::Uuid, org_slug: String) -> impl IntoView {
                     </select>
                 </div>
             </div>
-            {move || error.get().map(|e| view! { <p class="error" role="alert" data-testid="import-error">{e}</p> })}
+            {move || error.get().map(|e| view! { <div class="alert alert-error" role="alert" data-testid="import-error">{e}</div> })}
             <button type="button" class="button" on:click=import disabled=move || busy.get()>
                 {move || if busy.get() { "Importing…" } else { "Import as a run" }}
             </button>
