@@ -19,6 +19,8 @@ Commands:
             number of machines can share one Postgres
   demo-site [ADDR]
             Serve only the demo shop (default 127.0.0.1:3200) under /demo
+  eval      Run (or import) a batch through a Mino server's API and check
+            accuracy thresholds, for CI: `mino eval --help`
   help      Show this help
 
 Benchmarks are a binary of their own: `mino-bench help`.
@@ -83,6 +85,11 @@ async fn main() -> ExitCode {
         Some("migrate") => Command::Migrate,
         Some("worker") => Command::Worker,
         Some("demo-site") => return demo_site(std::env::args().nth(2)).await,
+        Some("eval") => {
+            let args: Vec<String> = std::env::args().skip(2).collect();
+            let mut out = std::io::stdout();
+            return ExitCode::from(mino::server::eval_cli::run(&args, &mut out).await);
+        }
         Some("help") | Some("--help") | Some("-h") => {
             print!("{HELP}");
             return ExitCode::SUCCESS;

@@ -9,6 +9,7 @@ pub mod csv;
 pub mod db;
 pub mod demo;
 pub mod embedded_pg;
+pub mod eval_cli;
 pub mod evaluate;
 pub mod executor;
 pub mod http;

@@ -22,6 +22,7 @@ mod batches;
 mod browser;
 mod demo;
 mod embedded_pg;
+mod eval_cli;
 mod evaluation;
 mod executions;
 mod exports;
