@@ -105,7 +105,7 @@ fn parse_cost(raw: &str, line: u64, column: usize) -> Result<i64, AppError> {
         return Ok(0);
     }
     match raw.parse::<f64>() {
-        Ok(c) if c.is_finite() && c >= 0.0 && c < 1e9 => Ok((c * 1_000_000.0).round() as i64),
+        Ok(c) if (0.0..1e9).contains(&c) => Ok((c * 1_000_000.0).round() as i64),
         _ => Err(located(
             line,
             column,
