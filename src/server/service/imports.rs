@@ -378,10 +378,16 @@ pub async fn import(
     let project = db::projects::fetch_one(db, ctx.org_id(), batch.project_id)
         .await?
         .ok_or_else(|| AppError::NotFound("Batch".into()))?;
+    // Said in the event feed and the audit log: printable text only.
     let name = name
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-        .map(|n| n.chars().take(200).collect::<String>());
+        .map(|n| {
+            n.chars()
+                .filter(|c| !c.is_control())
+                .take(200)
+                .collect::<String>()
+        })
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty());
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(AppError::field("file", "The file is empty."));
     }
@@ -511,7 +517,8 @@ pub async fn import(
         match &l.error {
             Some(e) => {
                 jobs.failed.push(true);
-                jobs.error.push(Some(e.chars().take(2000).collect()));
+                jobs.error
+                    .push(Some(e.chars().filter(|c| *c != '\0').take(2000).collect()));
                 jobs.extracted.push(None);
                 jobs.verdict.push("error".into());
                 jobs.field_results.push(None);
