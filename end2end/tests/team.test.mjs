@@ -80,7 +80,11 @@ test('owner invites a viewer, promotes them to admin, and they can invite', asyn
   await hydrated(owner);
   const roleSelect = owner.getByLabel('Role of Vic Viewer');
   await roleSelect.selectOption('admin');
+  // The select shows "admin" as soon as it is chosen: wait for the save
+  // itself (its server call answering), or Vic may look before it lands.
+  const saved = owner.waitForResponse((r) => r.request().method() === 'POST' && r.url().includes('/rpc/change_role'));
   await owner.locator('form', { has: roleSelect }).locator('button').click();
+  assert.equal((await saved).status(), 200);
   await owner.waitForFunction(
     () => document.querySelector('select[aria-label="Role of Vic Viewer"]')?.value === 'admin');
   await shot(owner, '07-promoted');
