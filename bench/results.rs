@@ -360,9 +360,12 @@ async fn measure(options: sqlx::postgres::PgConnectOptions, jobs: u32) -> anyhow
     let rows: Vec<ground_truth::BulkSetRow> = (1..=BULK_ROWS.min(jobs as usize))
         .map(|n| ground_truth::BulkSetRow {
             row: Some(n as i32),
-            values: [("price".to_string(), Some("1.00".to_string()))]
-                .into_iter()
-                .collect(),
+            values: [(
+                "price".to_string(),
+                Some(ground_truth::Expected::Text("1.00".to_string())),
+            )]
+            .into_iter()
+            .collect(),
             ..Default::default()
         })
         .collect();
