@@ -204,30 +204,44 @@ fn multinomial(rng: &mut StdRng, n: u64, counts: &[u64], out: &mut Vec<u64>) {
     }
 }
 
-/// A pass/fail field's figures over a run of `jobs` jobs.
-pub fn binary_field(name: &str, counts: OutcomeCounts, jobs: u64) -> FieldAccuracy {
-    let (compared, passed, tp, fp, fn_) = counts.figures();
-    let (p, r) = (precision(tp, fp, fn_), recall(tp, fp, fn_));
-    let jobs = jobs.max(compared);
-    let mut rng = rng_for(name);
-    let (mut acc, mut f1s) = (Vec::with_capacity(RESAMPLES), Vec::with_capacity(RESAMPLES));
-    let groups: Vec<u64> = Outcome::ALL.iter().map(|&o| counts.get(o)).collect();
-    let mut drawn = Vec::with_capacity(groups.len());
-    if compared > 0 {
+/// Bootstraps `N` statistics of a run of `jobs` jobs whose judged ones
+/// fall into groups of `counts` jobs (the rest were not judged): each of
+/// [`RESAMPLES`] multinomial draws gives the drawn jobs per group to
+/// `stat`, which answers the statistics (None: nothing judged, the draw is
+/// left out). Returns each statistic's 95% interval; the draws depend only
+/// on `name`.
+fn bootstrap<const N: usize>(
+    name: &str,
+    jobs: u64,
+    counts: &[u64],
+    mut stat: impl FnMut(&[u64]) -> Option<[f64; N]>,
+) -> [Option<[f64; 2]>; N] {
+    let judged: u64 = counts.iter().sum();
+    let mut replicas: [Vec<f64>; N] = std::array::from_fn(|_| Vec::with_capacity(RESAMPLES));
+    if judged > 0 {
+        let mut rng = rng_for(name);
+        let mut drawn = Vec::with_capacity(counts.len());
         for _ in 0..RESAMPLES {
-            multinomial(&mut rng, jobs, &groups, &mut drawn);
-            let mut c = OutcomeCounts::default();
-            for (o, &k) in Outcome::ALL.iter().zip(&drawn) {
-                c.add(*o, k);
+            multinomial(&mut rng, jobs.max(judged), counts, &mut drawn);
+            if let Some(values) = stat(&drawn) {
+                for (r, v) in replicas.iter_mut().zip(values) {
+                    r.push(v);
+                }
             }
-            let (compared, passed, tp, fp, fn_) = c.figures();
-            if compared == 0 {
-                continue;
-            }
-            acc.push(passed as f64 / compared as f64);
-            f1s.push(f1(precision(tp, fp, fn_), recall(tp, fp, fn_)));
         }
     }
+    replicas.map(interval)
+}
+
+/// A field's figures from its counts and the intervals of its accuracy
+/// and F1.
+fn field_figures(
+    name: &str,
+    (compared, passed): (u64, u64),
+    (p, r): (f64, f64),
+    (tp, fp, fn_): (f64, f64, f64),
+    [accuracy_interval, f1_interval]: [Option<[f64; 2]>; 2],
+) -> FieldAccuracy {
     FieldAccuracy {
         field: name.to_string(),
         compared: compared as i64,
@@ -243,9 +257,35 @@ pub fn binary_field(name: &str, counts: OutcomeCounts, jobs: u64) -> FieldAccura
         tp,
         fp,
         fn_,
-        accuracy_interval: interval(acc),
-        f1_interval: interval(f1s),
+        accuracy_interval,
+        f1_interval,
     }
+}
+
+/// A pass/fail field's figures over a run of `jobs` jobs.
+pub fn binary_field(name: &str, counts: OutcomeCounts, jobs: u64) -> FieldAccuracy {
+    let (compared, passed, tp, fp, fn_) = counts.figures();
+    let groups: Vec<u64> = Outcome::ALL.iter().map(|&o| counts.get(o)).collect();
+    let intervals = bootstrap(name, jobs, &groups, |drawn| {
+        let mut c = OutcomeCounts::default();
+        for (o, &k) in Outcome::ALL.iter().zip(drawn) {
+            c.add(*o, k);
+        }
+        let (compared, passed, tp, fp, fn_) = c.figures();
+        (compared > 0).then(|| {
+            [
+                passed as f64 / compared as f64,
+                f1(precision(tp, fp, fn_), recall(tp, fp, fn_)),
+            ]
+        })
+    });
+    field_figures(
+        name,
+        (compared, passed),
+        (precision(tp, fp, fn_), recall(tp, fp, fn_)),
+        (tp, fp, fn_),
+        intervals,
+    )
 }
 
 /// Aggregate precision and recall of similarity rows given as (row, how
@@ -327,77 +367,40 @@ pub fn similarity_field(name: &str, rows: &[SimilarityRow], jobs: u64) -> FieldA
         shift_acc = (passed as f64 - qpassed as f64) / compared.max(1) as f64;
         shift_f1 = f1(p, r) - f1(qp, qr);
     }
-    let jobs = jobs.max(compared);
     let counts: Vec<u64> = groups.iter().map(|g| g.1).collect();
-    let mut rng = rng_for(name);
-    let (mut acc, mut f1s) = (Vec::with_capacity(RESAMPLES), Vec::with_capacity(RESAMPLES));
-    let mut drawn = Vec::with_capacity(counts.len());
-    if compared > 0 {
-        for _ in 0..RESAMPLES {
-            multinomial(&mut rng, jobs, &counts, &mut drawn);
-            let judged: u64 = drawn.iter().sum();
-            if judged == 0 {
-                continue;
-            }
-            let passed: u64 = groups
-                .iter()
-                .zip(&drawn)
-                .filter(|(g, _)| g.0.pass)
-                .map(|(_, k)| k)
-                .sum();
-            let (p, r) = similarity_means(groups.iter().zip(&drawn).map(|(g, k)| (&g.0, *k)));
-            acc.push(passed as f64 / judged as f64 + shift_acc);
-            f1s.push(f1(p, r) + shift_f1);
+    let intervals = bootstrap(name, jobs, &counts, |drawn| {
+        let judged: u64 = drawn.iter().sum();
+        if judged == 0 {
+            return None;
         }
-    }
-    FieldAccuracy {
-        field: name.to_string(),
-        compared: compared as i64,
-        passed: passed as i64,
-        accuracy: if compared > 0 {
-            passed as f64 / compared as f64
-        } else {
-            0.0
-        },
-        precision: p,
-        recall: r,
-        f1: f1(p, r),
-        tp,
-        fp,
-        fn_,
-        accuracy_interval: interval(acc),
-        f1_interval: interval(f1s),
-    }
+        let passed: u64 = groups
+            .iter()
+            .zip(drawn)
+            .filter(|(g, _)| g.0.pass)
+            .map(|(_, k)| k)
+            .sum();
+        let (p, r) = similarity_means(groups.iter().zip(drawn).map(|(g, k)| (&g.0, *k)));
+        Some([
+            passed as f64 / judged as f64 + shift_acc,
+            f1(p, r) + shift_f1,
+        ])
+    });
+    field_figures(name, (compared, passed), (p, r), (tp, fp, fn_), intervals)
 }
 
 /// The interval of a run's accuracy (the mean of its judged jobs'
 /// accuracies), from each distinct job accuracy with how many jobs had it,
 /// in a run of `jobs` jobs.
 pub fn accuracy_interval(job_accuracies: &[(f64, u64)], jobs: u64) -> Option<[f64; 2]> {
-    let judged: u64 = job_accuracies.iter().map(|a| a.1).sum();
-    if judged == 0 {
-        return None;
-    }
     let mut groups = job_accuracies.to_vec();
     groups.sort_by(|a, b| a.0.total_cmp(&b.0));
     let counts: Vec<u64> = groups.iter().map(|g| g.1).collect();
-    let mut rng = rng_for("\0run accuracy");
-    let mut replicas = Vec::with_capacity(RESAMPLES);
-    let mut drawn = Vec::with_capacity(counts.len());
-    for _ in 0..RESAMPLES {
-        multinomial(&mut rng, jobs.max(judged), &counts, &mut drawn);
+    let [interval] = bootstrap("\0run accuracy", jobs, &counts, |drawn| {
         let n: u64 = drawn.iter().sum();
-        if n == 0 {
-            continue;
-        }
-        let sum: f64 = groups
-            .iter()
-            .zip(&drawn)
-            .map(|(g, k)| g.0 * *k as f64)
-            .sum();
-        replicas.push(sum / n as f64);
-    }
-    interval(replicas)
+        let sum: f64 = groups.iter().zip(drawn).map(|(g, k)| g.0 * *k as f64).sum();
+        (n > 0).then(|| [sum / n as f64])
+    });
+    interval
 }
 
 /// McNemar's exact test: the two-sided p-value of `fixed` rows against

@@ -665,6 +665,73 @@ impl CsvReader {
     }
 }
 
+/// A refusal of an uploaded file that names where: "Line 3, column 2: …"
+/// (no column: "Line 3: …").
+pub fn located(line: u64, column: usize, message: impl AsRef<str>) -> AppError {
+    let message = message.as_ref();
+    AppError::field(
+        "file",
+        if column > 0 {
+            format!("Line {line}, column {column}: {message}")
+        } else {
+            format!("Line {line}: {message}")
+        },
+    )
+}
+
+/// Reads a small CSV (or tab-separated) file whole into its records, each
+/// with its line: for files of values keyed by row (expected-value sets,
+/// imported runs), not batches (those stream through [`CsvReader`]). A
+/// byte-order mark is skipped. Refused: a cell that is not UTF-8 text (or
+/// holds a NUL), an unclosed quote, more than `max_records` records
+/// (`too_many` says so).
+pub fn read_records(
+    bytes: &[u8],
+    max_records: usize,
+    too_many: &str,
+) -> Result<Vec<(u64, Vec<String>)>, AppError> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let delimiter = detect::sniff_delimiter(&bytes[..bytes.len().min(64 * 1024)]);
+    let mut records: Vec<(u64, Vec<String>)> = Vec::new();
+    let mut bad: Option<AppError> = None;
+    let mut emit = |r: Record<'_>| -> Result<(), ()> {
+        let mut cells = Vec::with_capacity(r.len());
+        for i in 0..r.len() {
+            match std::str::from_utf8(r.get(i)) {
+                Ok(s) if !s.contains('\0') => cells.push(s.to_string()),
+                _ => {
+                    bad = Some(located(r.line, i + 1, "this cell is not UTF-8 text."));
+                    return Err(());
+                }
+            }
+        }
+        if records.len() > max_records {
+            bad = Some(AppError::field("file", too_many));
+            return Err(());
+        }
+        records.push((r.line, cells));
+        Ok(())
+    };
+    let mut parser = Parser::new(delimiter);
+    let fed = parser.feed(bytes, &mut emit);
+    let finished = if fed.is_ok() {
+        parser.finish(false, &mut emit)
+    } else {
+        Ok(Ok(()))
+    };
+    if let Some(e) = bad {
+        return Err(e);
+    }
+    if let Ok(Err(q)) = finished {
+        return Err(located(
+            q.line,
+            q.column as usize,
+            "a quote opened here is never closed.",
+        ));
+    }
+    Ok(records)
+}
+
 /// The field a `gt_<field>` header names (case-insensitive prefix).
 pub fn ground_truth_field(header: &str) -> Option<&str> {
     let prefix = header.get(..3)?;

@@ -25,9 +25,12 @@ use crate::model::{
 use crate::server::auth::rbac::{require, Actor, Permission};
 use crate::server::db;
 use crate::server::evaluate;
+use crate::server::ingest::located;
 
 /// Largest file imported at once.
 pub const MAX_IMPORT_BYTES: usize = 200 * 1024 * 1024;
+/// Most lines imported at once (a file is read whole before judging).
+const MAX_LINES: usize = 5_000_000;
 /// Longest extracted value kept.
 const MAX_VALUE_CHARS: usize = 100_000;
 
@@ -74,13 +77,6 @@ pub struct ImportLine {
     pub error: Option<String>,
     pub cost_micros: i64,
     pub duration_ms: Option<i32>,
-}
-
-fn located(line: u64, column: usize, message: impl AsRef<str>) -> AppError {
-    AppError::field(
-        "file",
-        format!("Line {line}, column {column}: {}", message.as_ref()),
-    )
 }
 
 /// The optional columns every import may have besides fields.
@@ -146,42 +142,11 @@ pub fn parse_csv(
     fields: &[OutputField],
     key: ImportKey,
 ) -> Result<Vec<ImportLine>, AppError> {
-    use crate::server::ingest::{detect, parser::Parser};
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let delimiter = detect::sniff_delimiter(&bytes[..bytes.len().min(64 * 1024)]);
-    let mut records: Vec<(u64, Vec<String>)> = Vec::new();
-    let mut bad: Option<AppError> = None;
-    let mut emit = |r: crate::server::ingest::parser::Record<'_>| -> Result<(), ()> {
-        let mut cells = Vec::with_capacity(r.len());
-        for i in 0..r.len() {
-            match std::str::from_utf8(r.get(i)) {
-                Ok(s) => cells.push(s.to_string()),
-                Err(_) => {
-                    bad = Some(located(r.line, i + 1, "this cell is not UTF-8 text."));
-                    return Err(());
-                }
-            }
-        }
-        records.push((r.line, cells));
-        Ok(())
-    };
-    let mut parser = Parser::new(delimiter);
-    let fed = parser.feed(bytes, &mut emit);
-    let finished = if fed.is_ok() {
-        parser.finish(false, &mut emit)
-    } else {
-        Ok(Ok(()))
-    };
-    if let Some(e) = bad {
-        return Err(e);
-    }
-    if let Ok(Err(q)) = finished {
-        return Err(located(
-            q.line,
-            q.column as usize,
-            "a quote opened here is never closed.",
-        ));
-    }
+    let records = crate::server::ingest::read_records(
+        bytes,
+        MAX_LINES,
+        &format!("Import at most {MAX_LINES} lines at once."),
+    )?;
     let mut records = records.into_iter();
     let (header_line, header) = records
         .next()

@@ -62,66 +62,20 @@ pub fn parse_set_file(
     fields: &[OutputField],
     seq: i64,
 ) -> Result<Vec<BulkSetRow>, AppError> {
-    use crate::server::ingest::{detect, parser::Parser};
-    let located = |line: u64, column: usize, message: String| {
-        AppError::field(
-            "file",
-            if column > 0 {
-                format!("Line {line}, column {column}: {message}")
-            } else {
-                format!("Line {line}: {message}")
-            },
-        )
-    };
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+    use crate::server::ingest::{located, read_records};
+    if bytes
+        .strip_prefix(b"\xEF\xBB\xBF")
+        .unwrap_or(bytes)
+        .iter()
+        .all(|b| b.is_ascii_whitespace())
+    {
         return Err(AppError::field("file", "The file is empty."));
     }
-    let delimiter = detect::sniff_delimiter(&bytes[..bytes.len().min(64 * 1024)]);
-    let mut records: Vec<(u64, Vec<String>)> = Vec::new();
-    let mut bad: Option<AppError> = None;
-    let mut emit = |r: crate::server::ingest::parser::Record<'_>| -> Result<(), ()> {
-        let mut cells = Vec::with_capacity(r.len());
-        for i in 0..r.len() {
-            match std::str::from_utf8(r.get(i)) {
-                Ok(s) if !s.contains('\0') => cells.push(s.to_string()),
-                _ => {
-                    bad = Some(located(
-                        r.line,
-                        i + 1,
-                        "this cell is not UTF-8 text.".into(),
-                    ));
-                    return Err(());
-                }
-            }
-        }
-        if records.len() > MAX_SET_ROWS {
-            bad = Some(AppError::field(
-                "file",
-                format!("Set at most {MAX_SET_ROWS} rows at once."),
-            ));
-            return Err(());
-        }
-        records.push((r.line, cells));
-        Ok(())
-    };
-    let mut parser = Parser::new(delimiter);
-    let fed = parser.feed(bytes, &mut emit);
-    let finished = if fed.is_ok() {
-        parser.finish(false, &mut emit)
-    } else {
-        Ok(Ok(()))
-    };
-    if let Some(e) = bad {
-        return Err(e);
-    }
-    if let Ok(Err(q)) = finished {
-        return Err(located(
-            q.line,
-            q.column as usize,
-            "a quote opened here is never closed.".into(),
-        ));
-    }
+    let records = read_records(
+        bytes,
+        MAX_SET_ROWS,
+        &format!("Set at most {MAX_SET_ROWS} rows at once."),
+    )?;
     let mut records = records.into_iter();
     let (header_line, header) = records
         .next()
@@ -135,7 +89,7 @@ pub fn parse_set_file(
                 header_line,
                 0,
                 "the header needs a column named row_id, row or url saying which row each line sets."
-                    .into(),
+                    ,
             )
         })?;
     let mut value_cols: Vec<(usize, String)> = Vec::new();
@@ -146,11 +100,7 @@ pub fn parse_set_file(
         let name = raw.trim();
         let name = name.strip_prefix("gt_").unwrap_or(name);
         if name.is_empty() {
-            return Err(located(
-                header_line,
-                i + 1,
-                "this column has no name.".into(),
-            ));
+            return Err(located(header_line, i + 1, "this column has no name."));
         }
         match fields.iter().find(|f| f.name.eq_ignore_ascii_case(name)) {
             Some(f) => value_cols.push((i, f.name.clone())),
@@ -167,7 +117,7 @@ pub fn parse_set_file(
         return Err(located(
             header_line,
             0,
-            "the header names no output field to set.".into(),
+            "the header names no output field to set.",
         ));
     }
     let mut out = Vec::new();
@@ -216,7 +166,7 @@ pub fn parse_set_file(
             let v = cells[*i].trim();
             if !v.is_empty() {
                 if v.chars().count() > MAX_VALUE_CHARS {
-                    return Err(located(line, i + 1, "this value is too long.".into()));
+                    return Err(located(line, i + 1, "this value is too long."));
                 }
                 row.values
                     .insert(name.clone(), Some(Expected::Text(v.to_string())));
