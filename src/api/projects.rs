@@ -335,6 +335,7 @@ pub async fn save_field(
             name: meta_name.trim().to_string(),
         },
         "regex" => ExtractionRule::Regex { pattern },
+        "article" => ExtractionRule::Article,
         _ => ExtractionRule::Auto,
     };
     let adding = existing.is_empty();

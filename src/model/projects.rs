@@ -508,6 +508,9 @@ pub enum ExtractionRule {
     Meta { name: String },
     /// The first capture group (or the whole match) in the page's HTML.
     Regex { pattern: String },
+    /// The page's main text (an article body, a product description),
+    /// found as Firefox's reader view finds it, whitespace collapsed.
+    Article,
 }
 
 impl ExtractionRule {
@@ -518,6 +521,7 @@ impl ExtractionRule {
             ExtractionRule::JsonLd { .. } => "json_ld",
             ExtractionRule::Meta { .. } => "meta",
             ExtractionRule::Regex { .. } => "regex",
+            ExtractionRule::Article => "article",
         }
     }
     /// A one-line description for tables.
@@ -532,6 +536,7 @@ impl ExtractionRule {
             ExtractionRule::JsonLd { path } => format!("JSON-LD {path}"),
             ExtractionRule::Meta { name } => format!("meta {name}"),
             ExtractionRule::Regex { pattern } => format!("regex {pattern}"),
+            ExtractionRule::Article => "main text".into(),
         }
     }
 }

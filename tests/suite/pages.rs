@@ -437,3 +437,117 @@ async fn retention_removes_old_pages_and_screenshots(db: PgPool) {
     .unwrap();
     assert_eq!(entry, "organization.set_retention");
 }
+
+/// A news page: the story between a menu, a sidebar, reader comments and
+/// a footer.
+fn news_page(headline: &str, paragraphs: &[&str]) -> String {
+    let story: String = paragraphs.iter().map(|p| format!("<p>{p}</p>")).collect();
+    format!(
+        "<html><head><title>{headline} | Daily Tide</title></head><body>\
+         <header><nav><a href=\"/\">Home</a> <a href=\"/world\">World</a> <a href=\"/sport\">Sport</a></nav></header>\
+         <aside class=\"sidebar\"><h3>Most read</h3><ul><li><a href=\"/a\">Ten things to do this weekend</a></li></ul></aside>\
+         <article><h1>{headline}</h1>{story}</article>\
+         <section class=\"comments\"><h3>Comments</h3><p>Finally!</p></section>\
+         <footer><p>Copyright Daily Tide.</p></footer></body></html>"
+    )
+}
+
+const STORY: [&str; 3] = [
+    "The harbour bridge reopened to traffic on Monday morning, two years after engineers closed it when cracks were found in two of its steel cables.",
+    "The repairs replaced all twelve cables and resurfaced the deck, and cost the city forty million euros, slightly less than the budget approved last spring.",
+    "Commuters who had taken the ferry or driven around the bay said the reopening would save them close to an hour every day.",
+];
+
+#[sqlx::test]
+async fn the_article_rule_reads_a_story_and_text_similarity_scores_it(db: PgPool) {
+    let app = spawn_app(db).await;
+    let site = axum::Router::new().route(
+        "/news/{n}",
+        axum::routing::get(|Path(n): Path<u32>| async move {
+            Html(match n {
+                1 => news_page("Harbour bridge reopens", &STORY),
+                // The second story lost its last paragraph on the site.
+                _ => news_page("Harbour bridge reopens", &STORY[..2]),
+            })
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, site).await.unwrap() });
+
+    let (c, _) = app.user("own@example.com", "Owen").await;
+    let org = app.org(&c, "Acme").await;
+    let project = app.project(&c, &org, "News").await;
+    let expected = STORY.join(" ");
+    let csv = format!(
+        "url,gt_body\nhttp://{addr}/news/1,\"{expected}\"\nhttp://{addr}/news/2,\"{expected}\"\n"
+    );
+    let r = app.upload(&c, &project, &csv, "").await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let batch = r.body["id"].as_str().unwrap().to_string();
+    let r = app
+        .patch(
+            &c,
+            &format!("/api/v1/projects/{project}/fields/body"),
+            json!({"rule": {"kind": "article"}, "comparator": "text_similarity",
+                   "comparator_options": {"threshold": 0.9}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let body_field = r.body["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "body")
+        .unwrap()
+        .clone();
+    assert_eq!(body_field["rule"], json!({"kind": "article"}));
+
+    let stop = spawn_workers(&app);
+    let r = app
+        .post(
+            &c,
+            &format!("/api/v1/batches/{batch}/executions"),
+            json!({"mode": "test", "max_retries": 0}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_string();
+    finish(&app, &c, &id).await;
+    let _ = stop.send(true);
+    let found = values(&app, &c, &id).await;
+    let body = found[0]["body"].as_str().expect("a main text");
+    // The story alone: none of the menu, sidebar, comments or footer, and
+    // not the headline either, which repeats the page's title.
+    assert_eq!(body, expected);
+    let short = found[1]["body"].as_str().unwrap();
+    assert_eq!(short, format!("{} {}", STORY[0], STORY[1]));
+
+    // Story 1: the 70 expected shingles, all found (precision 1, recall
+    // 1). Story 2: 47 shingles, all expected, of 70 (precision 1, recall
+    // 47/70, score 0.8034: below 0.9, a fail).
+    let jobs = app
+        .get(&c, &format!("/api/v1/executions/{id}/jobs"))
+        .await
+        .body;
+    let mut items = jobs["items"].as_array().unwrap().clone();
+    items.sort_by_key(|j| j["row_index"].as_i64());
+    assert_eq!(items[0]["verdict"], "pass", "{}", items[0]);
+    assert_eq!(items[1]["verdict"], "fail", "{}", items[1]);
+    let metrics = app
+        .get(&c, &format!("/api/v1/executions/{id}/metrics"))
+        .await
+        .body;
+    let field = metrics["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["field"] == "body")
+        .unwrap_or_else(|| panic!("{metrics}"))
+        .clone();
+    let (p, r) = (1.0, (1.0 + 47.0 / 70.0) / 2.0);
+    let close = |v: &Value, want: f64| (v.as_f64().unwrap() - want).abs() < 1e-6;
+    assert!(close(&field["precision"], p), "{field}");
+    assert!(close(&field["recall"], r), "{field}");
+    assert!(close(&field["f1"], 2.0 * p * r / (p + r)), "{field}");
+}

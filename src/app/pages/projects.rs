@@ -850,7 +850,7 @@ fn FieldForm(
             String::new(),
             pattern.clone(),
         ),
-        ExtractionRule::Auto => Default::default(),
+        ExtractionRule::Auto | ExtractionRule::Article => Default::default(),
     };
     let rule_kind = f.rule.kind();
     let rule_kinds = [
@@ -859,6 +859,7 @@ fn FieldForm(
         ("json_ld", "JSON-LD path"),
         ("meta", "Meta tag"),
         ("regex", "Regular expression"),
+        ("article", "Main text (article body, description)"),
     ];
     view! {
         <ActionForm action attr:class="field-form">

@@ -758,7 +758,7 @@ pub fn check_field(field: &OutputField) -> Result<(), AppError> {
         }
     }
     let parts: Vec<(&str, &str)> = match &field.rule {
-        ExtractionRule::Auto => vec![],
+        ExtractionRule::Auto | ExtractionRule::Article => vec![],
         ExtractionRule::Css {
             selector,
             attribute,
@@ -780,7 +780,7 @@ pub fn check_field(field: &OutputField) -> Result<(), AppError> {
         ));
     }
     let rule = match &field.rule {
-        ExtractionRule::Auto => Ok(()),
+        ExtractionRule::Auto | ExtractionRule::Article => Ok(()),
         ExtractionRule::Css {
             selector,
             attribute,
