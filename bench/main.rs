@@ -8,6 +8,7 @@
 mod browser;
 mod common;
 mod core;
+mod evaluation;
 mod export;
 mod extract;
 mod live;
@@ -59,6 +60,11 @@ Benchmarks:
             JOBS demo pages (default 1,000) through the http source and the
             llm extractor against an instant-answer local endpoint, at
             concurrency 10 and 50, against a plain fetch-and-post loop
+  evaluation [JOBS]
+            Judge a finished JOBS-job execution (default 1,000,000; 5 fields,
+            two of them 2 KB texts under text similarity) and compute its
+            metrics with bootstrap intervals, against one SQL aggregate of the
+            same counts; import a JOBS-line JSON Lines file against COPY
   reduce [DIR]
             The llm extractor's page reduction on the product-pages dataset:
             ms per page, tokens before and after, and the share of the
@@ -113,6 +119,7 @@ async fn main() -> ExitCode {
         "export" => with_database(|db| export::run(db, size(1_000_000))).await,
         "webhooks" => with_database(|db| webhooks::run(db, size(20_000))).await,
         "browser" => with_database(|db| browser::run(db, size(500))).await,
+        "evaluation" => with_database(|db| evaluation::run(db, size(1_000_000))).await,
         "extract" => extract::run(std::env::args().nth(2)).await,
         "reduce" => reduce::run(std::env::args().nth(2)).await,
         "llm" => with_database(|db| llm::run(db, size(1_000))).await,

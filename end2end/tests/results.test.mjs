@@ -145,6 +145,8 @@ test('two runs of a batch are compared: fixed rows, per-field deltas, the trend'
   assert.equal((await page.textContent('[data-testid=regressed-count]')).trim(), '15');
   assert.match(await page.textContent('[data-testid=regressed-jobs]'), /price: [0-9.]+ → —/);
   assert.equal(await page.locator('[data-testid=compare-fields] tbody tr').count(), 4);
+  // Both runs sampled the same 17 rows.
+  assert.match(await page.textContent('[data-testid=compare-rows]'), /Both runs cover the same 17 rows\./);
   assert.match(await page.textContent('main'), /Both runs used instructions version 1/);
   // 15 rows pass only in the first run: far beyond noise.
   assert.match(await page.textContent('[data-testid=compare-significance]'),

@@ -97,6 +97,20 @@ pub struct Comparison {
     /// Rows judged in both runs that pass only in A, and only in B.
     pub passes_only_a: i64,
     pub passes_only_b: i64,
+    /// Rows both runs have a job for.
+    #[serde(default)]
+    pub shared_rows: i64,
+    /// Rows judged against expected values in both runs: what the
+    /// `shared_accuracy_*` figures (and each field's `shared_*`) are
+    /// computed on, so that a 20-row test run and a 200-row production run
+    /// are compared on the same 20 rows. The runs' own accuracies (on all
+    /// their rows) are in `a` and `b`.
+    #[serde(default)]
+    pub judged_in_both: i64,
+    #[serde(default)]
+    pub shared_accuracy_a: Option<f64>,
+    #[serde(default)]
+    pub shared_accuracy_b: Option<f64>,
     pub fields: Vec<FieldDelta>,
     /// Rows failing (or errored) in A and passing in B.
     pub fixed: Vec<JobPair>,
@@ -129,6 +143,18 @@ pub struct FieldDelta {
     pub accuracy_interval_a: Option<[f64; 2]>,
     #[serde(default)]
     pub accuracy_interval_b: Option<[f64; 2]>,
+    /// Rows where both runs judged this field; the `shared_*` figures are
+    /// computed on them alone (the ones above on each run's own rows).
+    #[serde(default)]
+    pub shared_compared: i64,
+    #[serde(default)]
+    pub shared_accuracy_a: Option<f64>,
+    #[serde(default)]
+    pub shared_accuracy_b: Option<f64>,
+    #[serde(default)]
+    pub shared_f1_a: Option<f64>,
+    #[serde(default)]
+    pub shared_f1_b: Option<f64>,
 }
 
 /// One row's job in each run.

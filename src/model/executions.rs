@@ -285,6 +285,22 @@ pub struct FieldAccuracy {
     pub f1_interval: Option<[f64; 2]>,
 }
 
+/// A count with thousands separators: `1,000`, `-12,345`.
+pub fn thousands(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    if n < 0 {
+        out.push('-');
+    }
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(d);
+    }
+    out
+}
+
 /// "91.2% ± 1.8": a share in percent with half its interval's width in
 /// percentage points.
 pub fn percent_with_interval(value: f64, interval: Option<[f64; 2]>) -> String {
@@ -309,5 +325,24 @@ pub fn with_interval(value: f64, interval: Option<[f64; 2]>) -> String {
     match interval {
         Some([lo, hi]) => format!("{value:.3} ± {:.3}", (hi - lo) / 2.0),
         None => format!("{value:.3}"),
+    }
+}
+
+#[cfg(test)]
+mod format_tests {
+    use super::thousands;
+
+    #[test]
+    fn counts_get_thousands_separators() {
+        for (n, s) in [
+            (0, "0"),
+            (999, "999"),
+            (1_000, "1,000"),
+            (10_000_051, "10,000,051"),
+            (-12_345, "-12,345"),
+            (i64::MIN, "-9,223,372,036,854,775,808"),
+        ] {
+            assert_eq!(thousands(n), s);
+        }
     }
 }

@@ -1243,3 +1243,111 @@ async fn an_imported_run_is_judged_like_the_same_values_from_a_real_run(db: PgPo
     assert_eq!(r.status, 404, "{:?}", r.body);
     assert_eq!(executions_of(&app, &batch).await, before);
 }
+
+#[sqlx::test]
+async fn compare_measures_a_test_run_and_a_production_run_on_their_shared_rows(db: PgPool) {
+    let app = spawn_app(db).await;
+    // A: a 34-row test run of the demo batch (rows 17 and 34 partial,
+    // rows 13 and 29 errors).
+    let (c, a) = finished_demo_run(&app, 34).await;
+    let (batch, _, _) = batch_of(&app, &a).await;
+    // B: a production run of all 200 rows that reads the first 34 right
+    // and gets every other row's price wrong.
+    let r = app
+        .post(
+            &c,
+            &format!("/api/v1/batches/{batch}/executions"),
+            json!({"mode": "production"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let b = r.body["id"].as_str().unwrap().to_string();
+    assert_eq!(r.body["total"], 200);
+    sqlx::query(
+        "update jobs j set state = 'succeeded', finished_at = now(),
+                extracted = case when j.row_index <= 34 then r.ground_truth
+                                 else (r.ground_truth::jsonb || '{\"price\": \"0.01\"}')::json end
+         from executions e, batches bt, batch_rows r
+         where j.execution_id = $1::uuid and e.id = j.execution_id and bt.id = e.batch_id
+           and r.batch_seq = bt.seq and r.row_index = j.row_index",
+    )
+    .bind(&b)
+    .execute(&app.db)
+    .await
+    .unwrap();
+    sqlx::query(
+        "update executions set state = 'completed', finished_at = now() where id = $1::uuid",
+    )
+    .bind(&b)
+    .execute(&app.db)
+    .await
+    .unwrap();
+    // Judged as a worker would: a comparator setting re-judges every run.
+    let project: String =
+        sqlx::query_scalar("select project_id::text from executions where id = $1::uuid")
+            .bind(&b)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    let r = app
+        .patch(
+            &c,
+            &format!("/api/v1/projects/{project}/fields/price"),
+            json!({"comparator_options": {"tolerance": 0.001}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+
+    let r = app
+        .get(&c, &format!("/api/v1/executions/compare?a={a}&b={b}"))
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let body = &r.body;
+    // The whole runs: A 30 × 1 + 2 × 0.75 over 32 judged rows; B 34 × 1 +
+    // 166 × 0.75 over 200. Taken alone they say B is worse.
+    let close = |v: &Value, want: f64| (v.as_f64().unwrap() - want).abs() < 1e-9;
+    assert!(close(&body["a"]["accuracy"], 31.5 / 32.0), "{}", body["a"]);
+    assert!(
+        close(&body["b"]["accuracy"], 158.5 / 200.0),
+        "{}",
+        body["b"]
+    );
+    // On the rows both judged, B is better: 32 rows (13 and 29 errored in
+    // A), where A has 31.5 / 32 and B all right.
+    assert_eq!(body["shared_rows"], 34);
+    assert_eq!(body["judged_in_both"], 32);
+    assert!(close(&body["shared_accuracy_a"], 31.5 / 32.0), "{body}");
+    assert!(close(&body["shared_accuracy_b"], 1.0), "{body}");
+    assert_eq!(
+        (body["only_a"].as_i64(), body["only_b"].as_i64()),
+        (Some(0), Some(166))
+    );
+    let price = body["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["field"] == "price")
+        .unwrap();
+    assert_eq!(price["shared_compared"], 32, "{price}");
+    assert!(close(&price["shared_accuracy_a"], 30.0 / 32.0), "{price}");
+    assert!(close(&price["shared_accuracy_b"], 1.0), "{price}");
+    assert!(close(&price["shared_f1_b"], 1.0), "{price}");
+    // Each run's own figure is still there: B's price on its 200 rows.
+    assert!(close(&price["accuracy_b"], 34.0 / 200.0), "{price}");
+
+    // The page says on how many rows it compares.
+    let page = app
+        .open(&c, &format!("/o/acme/compare?a={a}&b={b}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(
+            "Compared on the 34 rows both runs have (32 judged in both); A has 34 rows, B 200."
+        ),
+        "{}",
+        &page[page.find("Compare runs").unwrap_or(0)..][..600.min(page.len())]
+    );
+    assert!(page.contains("Accuracy on the 32 rows both judged"));
+}

@@ -57,27 +57,39 @@ pub fn ComparePage() -> impl IntoView {
                         let run_link = |e: &crate::model::Execution, label: &str| view! {
                             <a href=format!("/o/{slug}/executions/{}", e.id)>{format!("{label}: {} run, v{}, {}", e.mode, e.instruction_version, e.created_at.format("%Y-%m-%d %H:%M"))}</a>
                         };
+                        // The change is measured on the rows both runs judged;
+                        // each run's own accuracy (over rows the other may not
+                        // have) is shown beside it, with no change claimed.
+                        let same_rows = c.a.total == c.b.total && c.a.total == c.shared_rows;
+                        let shared_label = format!("Accuracy on the {} rows both judged", crate::model::thousands(c.judged_in_both));
                         let summary = [
-                            ("Accuracy", pct(c.a.accuracy), pct(c.b.accuracy), delta(c.a.accuracy, c.b.accuracy)),
+                            (shared_label.as_str(), pct(c.shared_accuracy_a), pct(c.shared_accuracy_b), delta(c.shared_accuracy_a, c.shared_accuracy_b)),
+                            ("Accuracy of the whole run", pct(c.a.accuracy), pct(c.b.accuracy), if same_rows { delta(c.a.accuracy, c.b.accuracy) } else { view! { <span class="muted" title="The runs cover different rows: compare the line above.">"not comparable"</span> }.into_any() }),
                             ("Passed", c.a.passed.to_string(), c.b.passed.to_string(), view! { <span>{format!("{:+}", c.b.passed - c.a.passed)}</span> }.into_any()),
                             ("With wrong fields", c.a.failed.to_string(), c.b.failed.to_string(), view! { <span>{format!("{:+}", c.b.failed - c.a.failed)}</span> }.into_any()),
                             ("Errors", c.a.errors.to_string(), c.b.errors.to_string(), view! { <span>{format!("{:+}", c.b.errors - c.a.errors)}</span> }.into_any()),
                             ("Jobs", c.a.total.to_string(), c.b.total.to_string(), view! { <span>{format!("{:+}", c.b.total - c.a.total)}</span> }.into_any()),
                             ("Cost", crate::model::format_price(c.a.cost_micros), crate::model::format_price(c.b.cost_micros), view! { <span></span> }.into_any()),
                         ].into_iter().map(|(k, a, b, d)| view! {
-                            <tr><th scope="row">{k}</th><td class="num">{a}</td><td class="num">{b}</td><td class="num">{d}</td></tr>
+                            <tr><th scope="row">{k.to_string()}</th><td class="num">{a}</td><td class="num">{b}</td><td class="num">{d}</td></tr>
                         }).collect_view();
                         let with_i = |v: Option<f64>, i: Option<[f64; 2]>| match v {
                             Some(v) => crate::model::percent_with_interval(v, i),
                             None => "—".to_string(),
                         };
                         let f1 = |v: Option<f64>| v.map(|v| format!("{v:.3}")).unwrap_or_else(|| "—".into());
-                        let fields = c.fields.iter().map(|f| view! {
-                            <tr><th scope="row">{f.field.clone()}</th>
-                                <td class="num" title=crate::model::interval_title(f.accuracy_interval_a)>{with_i(f.accuracy_a, f.accuracy_interval_a)}</td>
-                                <td class="num" title=crate::model::interval_title(f.accuracy_interval_b)>{with_i(f.accuracy_b, f.accuracy_interval_b)}</td>
-                                <td class="num">{delta(f.accuracy_a, f.accuracy_b)}</td>
-                                <td class="num">{f1(f.f1_a)}</td><td class="num">{f1(f.f1_b)}</td></tr>
+                        // Per field, the same rows for both runs; each run's
+                        // own figure (with its interval) on hover.
+                        let fields = c.fields.iter().map(|f| {
+                            let own = |label: &str, v: Option<f64>, i: Option<[f64; 2]>| format!("{label}'s whole run: {}", with_i(v, i));
+                            view! {
+                                <tr><th scope="row">{f.field.clone()}</th>
+                                    <td class="num">{crate::model::thousands(f.shared_compared)}</td>
+                                    <td class="num" title=own("A", f.accuracy_a, f.accuracy_interval_a)>{pct(f.shared_accuracy_a)}</td>
+                                    <td class="num" title=own("B", f.accuracy_b, f.accuracy_interval_b)>{pct(f.shared_accuracy_b)}</td>
+                                    <td class="num">{delta(f.shared_accuracy_a, f.shared_accuracy_b)}</td>
+                                    <td class="num">{f1(f.shared_f1_a)}</td><td class="num">{f1(f.shared_f1_b)}</td></tr>
+                            }
                         }).collect_view();
                         // Whether the difference is beyond noise, in words.
                         let verdict = if c.passes_only_a + c.passes_only_b == 0 {
@@ -138,6 +150,13 @@ pub fn ComparePage() -> impl IntoView {
                             <p class="crumbs"><a href=format!("/o/{slug}/batches/{}", c.a.batch_id)>{c.a.batch_name.clone()}</a> " /"</p>
                             <h1>"Compare runs"</h1>
                             <p>{run_link(&c.a, "A")} <br /> {run_link(&c.b, "B")}</p>
+                            <p class="muted" data-testid="compare-rows">{if same_rows {
+                                format!("Both runs cover the same {} rows.", crate::model::thousands(c.shared_rows))
+                            } else {
+                                format!("Compared on the {} rows both runs have ({} judged in both); A has {} rows, B {}.",
+                                    crate::model::thousands(c.shared_rows), crate::model::thousands(c.judged_in_both),
+                                    crate::model::thousands(c.a.total), crate::model::thousands(c.b.total))
+                            }}</p>
                             <div class="summary-tiles" data-testid="compare-summary">
                                 <div class="tile ok-tile"><span class="stat" data-testid="fixed-count">{c.fixed_count}</span><span>"fixed"</span></div>
                                 <div class="tile bad-tile"><span class="stat" data-testid="regressed-count">{c.regressed_count}</span><span>"regressed"</span></div>
@@ -154,9 +173,10 @@ pub fn ComparePage() -> impl IntoView {
                             </section>
                             <section class="card">
                                 <h2>"Accuracy by field"</h2>
+                                <p class="hint">"On the rows both runs judged the field on; hover a figure for that run's whole-run accuracy and its 95% interval."</p>
                                 {if c.fields.is_empty() { view! { <p class="empty">"Neither run has judged fields yet."</p> }.into_any() } else { view! {
                                     <div class="table-wrap"><table data-testid="compare-fields">
-                                        <thead><tr><th scope="col">"Field"</th><th scope="col" class="num">"Accuracy A"</th><th scope="col" class="num">"Accuracy B"</th><th scope="col" class="num">"Change"</th>
+                                        <thead><tr><th scope="col">"Field"</th><th scope="col" class="num">"Rows"</th><th scope="col" class="num">"Accuracy A"</th><th scope="col" class="num">"Accuracy B"</th><th scope="col" class="num">"Change"</th>
                                             <th scope="col" class="num">"F1 A"</th><th scope="col" class="num">"F1 B"</th></tr></thead>
                                         <tbody>{fields}</tbody>
                                     </table></div>

@@ -160,6 +160,80 @@ pub async fn differing_pairs(
     .await
 }
 
+/// How the rows both runs have a job for were judged, run by run.
+#[derive(sqlx::FromRow)]
+pub struct SharedRows {
+    pub shared_rows: i64,
+    pub judged_in_both: i64,
+    pub accuracy_a: Option<f64>,
+    pub accuracy_b: Option<f64>,
+}
+
+pub async fn shared_rows(db: impl PgExecutor<'_>, a: Uuid, b: Uuid) -> sqlx::Result<SharedRows> {
+    sqlx::query_as(
+        "select count(*) as shared_rows,
+                count(*) filter (where both_judged) as judged_in_both,
+                (avg(ja.accuracy) filter (where both_judged))::float8 as accuracy_a,
+                (avg(jb.accuracy) filter (where both_judged))::float8 as accuracy_b
+         from jobs ja
+         join jobs jb on jb.execution_id = $2 and jb.row_index = ja.row_index,
+         lateral (select ja.accuracy is not null and jb.accuracy is not null as both_judged) x
+         where ja.execution_id = $1",
+    )
+    .bind(a)
+    .bind(b)
+    .fetch_one(db)
+    .await
+}
+
+/// One field's result on a row both runs judged it on: (field, A's result,
+/// B's result), each as (passed, a value extracted, a value expected, and
+/// for text similarity the row's tp/fp/fn).
+pub type SharedFieldResult = (
+    String,
+    bool,
+    bool,
+    bool,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+    bool,
+    bool,
+    bool,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+);
+
+/// Every field result of rows both runs judged that field on.
+pub async fn shared_field_results(
+    db: impl PgExecutor<'_>,
+    a: Uuid,
+    b: Uuid,
+) -> sqlx::Result<Vec<SharedFieldResult>> {
+    sqlx::query_as(
+        "select fa.key,
+                coalesce((fa.value->>'pass')::boolean, false),
+                coalesce(json_typeof(fa.value->'extracted'), 'null') <> 'null',
+                coalesce(json_typeof(fa.value->'expected'), 'null') <> 'null',
+                (fa.value->>'tp')::float8, (fa.value->>'fp')::float8, (fa.value->>'fn')::float8,
+                coalesce((fb.value->>'pass')::boolean, false),
+                coalesce(json_typeof(fb.value->'extracted'), 'null') <> 'null',
+                coalesce(json_typeof(fb.value->'expected'), 'null') <> 'null',
+                (fb.value->>'tp')::float8, (fb.value->>'fp')::float8, (fb.value->>'fn')::float8
+         from jobs ja
+         join jobs jb on jb.execution_id = $2 and jb.row_index = ja.row_index
+         cross join lateral json_each(ja.field_results) fa
+         join lateral json_each(jb.field_results) fb on fb.key = fa.key
+         where ja.execution_id = $1
+           and ja.field_results is not null and jb.field_results is not null",
+    )
+    .bind(a)
+    .bind(b)
+    .fetch_all(db)
+    .await
+}
+
 /// Rows only one of two runs has a job for.
 #[derive(sqlx::FromRow)]
 pub struct Unpaired {

@@ -125,7 +125,7 @@ impl OutcomeCounts {
     fn get(&self, outcome: Outcome) -> u64 {
         self.0[outcome as usize]
     }
-    fn judged(&self) -> u64 {
+    pub fn judged(&self) -> u64 {
         self.0.iter().sum()
     }
     /// (compared, passed, tp, fp, fn)

@@ -267,6 +267,55 @@ fn rank(verdict: Option<Verdict>) -> Option<u8> {
 }
 
 /// Two runs of one batch side by side: accuracy per field, rows fixed, regressed and changed, and the instructions' diff.
+/// Each field's figures in run `a` and run `b` on the rows both judged it
+/// on (the same rows for both, so the difference is the runs', not the
+/// rows').
+async fn shared_field_figures(
+    db: &PgPool,
+    a: Uuid,
+    b: Uuid,
+) -> Result<BTreeMap<String, [crate::model::FieldAccuracy; 2]>, AppError> {
+    use crate::server::evaluate::metrics::{self, Outcome, OutcomeCounts, SimilarityRow};
+    #[derive(Default)]
+    struct Side {
+        counts: OutcomeCounts,
+        rows: Vec<SimilarityRow>,
+    }
+    let mut sides: BTreeMap<String, [Side; 2]> = BTreeMap::new();
+    for r in db::analysis::shared_field_results(db, a, b).await? {
+        let (field, results) = (
+            r.0,
+            [
+                (r.1, r.2, r.3, r.4, r.5, r.6),
+                (r.7, r.8, r.9, r.10, r.11, r.12),
+            ],
+        );
+        let entry = sides.entry(field).or_default();
+        for (side, (pass, got, want, tp, fp, fn_)) in entry.iter_mut().zip(results) {
+            match (tp, fp, fn_) {
+                (Some(tp), Some(fp), Some(fn_)) => {
+                    side.rows.push(SimilarityRow { pass, tp, fp, fn_ })
+                }
+                _ => side.counts.add(Outcome::of(pass, got, want), 1),
+            }
+        }
+    }
+    Ok(sides
+        .into_iter()
+        .map(|(name, sides)| {
+            let figures = sides.map(|side| {
+                if side.rows.is_empty() {
+                    let judged = side.counts.judged();
+                    metrics::binary_field(&name, side.counts, judged)
+                } else {
+                    metrics::similarity_field(&name, &side.rows, side.rows.len() as u64)
+                }
+            });
+            (name, figures)
+        })
+        .collect())
+}
+
 pub async fn compare(db: &PgPool, actor: &Actor, a: Uuid, b: Uuid) -> Result<Comparison, AppError> {
     if a == b {
         return Err(AppError::field(
@@ -295,6 +344,11 @@ pub async fn compare(db: &PgPool, actor: &Actor, a: Uuid, b: Uuid) -> Result<Com
                 f1_b: None,
                 accuracy_interval_a: None,
                 accuracy_interval_b: None,
+                shared_compared: 0,
+                shared_accuracy_a: None,
+                shared_accuracy_b: None,
+                shared_f1_a: None,
+                shared_f1_b: None,
             });
             if is_a {
                 d.accuracy_a = Some(f.accuracy);
@@ -307,6 +361,28 @@ pub async fn compare(db: &PgPool, actor: &Actor, a: Uuid, b: Uuid) -> Result<Com
             }
         }
     }
+    for (name, [fa, fb]) in shared_field_figures(db, a, b).await? {
+        let d = fields.entry(name.clone()).or_insert_with(|| FieldDelta {
+            field: name,
+            accuracy_a: None,
+            accuracy_b: None,
+            f1_a: None,
+            f1_b: None,
+            accuracy_interval_a: None,
+            accuracy_interval_b: None,
+            shared_compared: 0,
+            shared_accuracy_a: None,
+            shared_accuracy_b: None,
+            shared_f1_a: None,
+            shared_f1_b: None,
+        });
+        d.shared_compared = fa.compared;
+        d.shared_accuracy_a = Some(fa.accuracy);
+        d.shared_accuracy_b = Some(fb.accuracy);
+        d.shared_f1_a = Some(fa.f1);
+        d.shared_f1_b = Some(fb.f1);
+    }
+    let shared = db::analysis::shared_rows(db, a, b).await?;
     let seq = db::batches::fetch_seq(db, ea.batch_id)
         .await?
         .ok_or_else(|| AppError::NotFound("Batch".into()))?;
@@ -381,6 +457,10 @@ pub async fn compare(db: &PgPool, actor: &Actor, a: Uuid, b: Uuid) -> Result<Com
         p_value: (p_value * 10_000.0).round() / 10_000.0,
         passes_only_a: passes_only_a as i64,
         passes_only_b: passes_only_b as i64,
+        shared_rows: shared.shared_rows,
+        judged_in_both: shared.judged_in_both,
+        shared_accuracy_a: shared.accuracy_a,
+        shared_accuracy_b: shared.accuracy_b,
         fields: fields.into_values().collect(),
         fixed,
         fixed_count,
