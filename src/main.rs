@@ -174,6 +174,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 mino::server::service::exports::spawn_cleanup(db.clone(), config.data_dir.clone());
                 mino::server::service::jobs::spawn_screenshot_cleanup(db.clone());
                 mino::server::ratelimit::spawn_prune(db.clone());
+                mino::server::assets::precompress_in_background(
+                    std::path::Path::new(leptos_options.site_root.as_ref())
+                        .join(leptos_options.site_pkg_dir.as_ref()),
+                );
                 let addr = leptos_options.site_addr;
                 let app =
                     startup::router(db.clone(), Arc::new(config.clone()), leptos_options, hub);

@@ -195,6 +195,21 @@ pub struct LiveSnapshot {
     pub events: Vec<ExecutionEvent>,
     /// The execution ended: this is the last snapshot.
     pub last: bool,
+    /// Jobs that failed an attempt and wait out a back-off (a 429's
+    /// Retry-After, a timeout) before they are tried again.
+    #[serde(default)]
+    pub waiting_retry: Option<RetryWait>,
+}
+
+/// Queued jobs waiting for their next attempt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+pub struct RetryWait {
+    pub jobs: i64,
+    /// When the last of them may be tried again.
+    pub until: DateTime<Utc>,
+    /// The error that made the latest of them wait.
+    pub reason: Option<String>,
 }
 
 /// Most running jobs a live snapshot lists (the first by id).
@@ -285,6 +300,16 @@ pub struct FieldAccuracy {
     pub f1_interval: Option<[f64; 2]>,
 }
 
+/// How much of a run is done, as a label: whole percents, rounded down,
+/// so an unfinished run never reads 100% (199 of 200 is 99%, not 100%).
+pub fn percent_label(done: i64, total: i64) -> String {
+    if total <= 0 {
+        return "0%".into();
+    }
+    let pct = (done.clamp(0, total) * 100) / total;
+    format!("{pct}%")
+}
+
 /// A count with thousands separators: `1,000`, `-12,345`.
 pub fn thousands(n: i64) -> String {
     let digits = n.unsigned_abs().to_string();
@@ -330,7 +355,16 @@ pub fn with_interval(value: f64, interval: Option<[f64; 2]>) -> String {
 
 #[cfg(test)]
 mod format_tests {
-    use super::thousands;
+    use super::{percent_label, thousands};
+
+    #[test]
+    fn an_unfinished_run_never_reads_a_hundred_percent() {
+        assert_eq!(percent_label(199, 200), "99%");
+        assert_eq!(percent_label(999_999, 1_000_000), "99%");
+        assert_eq!(percent_label(200, 200), "100%");
+        assert_eq!(percent_label(1, 200), "0%");
+        assert_eq!(percent_label(0, 0), "0%");
+    }
 
     #[test]
     fn counts_get_thousands_separators() {

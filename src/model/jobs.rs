@@ -113,8 +113,15 @@ pub struct JobDetail {
     /// What its execution runs (a running browser job has a live view).
     pub agent: super::AgentKind,
     pub org_slug: String,
+    pub project_id: Uuid,
+    pub project_name: String,
     pub batch_id: Uuid,
     pub batch_name: String,
+    /// The run it belongs to, as runs are told apart: mode, instructions
+    /// version and when it started.
+    pub execution_mode: super::ExecutionMode,
+    pub instruction_version: i32,
+    pub execution_created_at: chrono::DateTime<chrono::Utc>,
     pub inputs: serde_json::Map<String, serde_json::Value>,
     pub expected: serde_json::Map<String, serde_json::Value>,
     pub attempts: Vec<AttemptView>,
@@ -128,6 +135,21 @@ pub struct JobDetail {
     pub can_edit_ground_truth: bool,
     /// The row's expected-value changes, newest first.
     pub history: Vec<GroundTruthChange>,
+}
+
+impl JobDetail {
+    /// "Test run v2, 2026-12-06 14:03": the job's run, in a breadcrumb.
+    pub fn run_label(&self) -> String {
+        let mode = match self.execution_mode {
+            super::ExecutionMode::Test => "Test run",
+            super::ExecutionMode::Production => "Production run",
+        };
+        format!(
+            "{mode} v{}, {}",
+            self.instruction_version,
+            self.execution_created_at.format("%Y-%m-%d %H:%M")
+        )
+    }
 }
 
 /// What a bulk job operation did.

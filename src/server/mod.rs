@@ -2,6 +2,7 @@
 //! authentication, the business rules and the HTTP plumbing.
 
 pub mod agents;
+pub mod assets;
 pub mod auth;
 pub mod config;
 pub mod csrf;

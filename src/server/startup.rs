@@ -98,6 +98,14 @@ pub fn router(
         )
         // The built-in demo shop, for trying agents with no internet.
         .nest("/demo", super::demo::router())
+        // The browser bundle, compressed (see `assets`).
+        .nest_service(
+            &format!("/{}", leptos_options.site_pkg_dir),
+            super::assets::router::<()>(
+                std::path::Path::new(leptos_options.site_root.as_ref())
+                    .join(leptos_options.site_pkg_dir.as_ref()),
+            ),
+        )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(super::metrics::scrape))

@@ -200,3 +200,77 @@ async fn strangers_and_other_organizations_cannot_watch(db: PgPool) {
         .unwrap();
     assert_eq!(r.status(), 404);
 }
+
+#[sqlx::test]
+async fn jobs_waiting_out_a_back_off_are_said_to_wait(db: PgPool) {
+    let app = spawn_app(db).await;
+    let (c, org, id) = demo_execution(&app).await;
+    // 39 of 40 jobs done; the other failed an attempt with a 429 and may
+    // not be tried again for a minute.
+    sqlx::query(
+        "update jobs set state = 'succeeded', attempt = 1, finished_at = now()
+         where execution_id = $1::uuid
+           and row_index <> (select min(row_index) from jobs where execution_id = $1::uuid)",
+    )
+    .bind(&id)
+    .execute(&app.db)
+    .await
+    .unwrap();
+    sqlx::query(
+        "update jobs set attempt = 1, available_at = now() + interval '60 seconds',
+                error = 'HTTP 429 Too Many Requests (Retry-After: 60)'
+         where execution_id = $1::uuid
+           and row_index = (select min(row_index) from jobs where execution_id = $1::uuid)",
+    )
+    .bind(&id)
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let res = c
+        .get(app.url(&format!("/api/v1/executions/{id}/events")))
+        .send()
+        .await
+        .unwrap();
+    let events = read_events(res, Duration::from_secs(2)).await;
+    let first = &events.first().expect("a snapshot").2;
+    assert_eq!(first["execution"]["queued"], 1, "{first}");
+    assert_eq!(first["waiting_retry"]["jobs"], 1, "{first}");
+    assert!(
+        first["waiting_retry"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("429"),
+        "{first}"
+    );
+    let until: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(first["waiting_retry"]["until"].clone()).unwrap();
+    let left = (until - chrono::Utc::now()).num_seconds();
+    assert!((50..=60).contains(&left), "{left}");
+    // No rate from one snapshot, so no time left either.
+    assert_eq!(first["per_minute"], 0.0);
+    assert!(first["eta_secs"].is_null());
+
+    // The run page: 97%, not rounded up; the wait said with its reason.
+    let slug: String = sqlx::query_scalar("select slug from organizations where id = $1::uuid")
+        .bind(&org)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    let page = c
+        .get(app.url(&format!("/o/{slug}/executions/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("39 of 40 jobs done (97%)"), "{page}");
+    assert!(
+        page.contains("1 job is waiting to retry") && page.contains("HTTP 429 Too Many Requests"),
+        "{page}"
+    );
+    assert!(
+        page.contains("waiting to retry</dd>"),
+        "the time left says so"
+    );
+}

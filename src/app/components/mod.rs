@@ -5,6 +5,7 @@
 //! results views.
 
 pub mod badges;
+pub mod crumbs;
 pub mod diff;
 pub mod exports;
 pub mod live_frame;

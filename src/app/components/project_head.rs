@@ -16,7 +16,7 @@ pub fn ProjectHead(project: Project, current: &'static str) -> impl IntoView {
     };
     view! {
         <Title text=project.name.clone() />
-        <p class="crumbs"><a href=format!("/o/{}/projects", project.org_slug)>"Projects"</a> " /"</p>
+        <crate::app::components::crumbs::Crumbs items=vec![("Projects".to_string(), format!("/o/{}/projects", project.org_slug))] />
         <div class="page-head">
             <h1>{project.name.clone()}</h1>
             <span class="badge" title="The instruction version executions use by default">"production v" {project.production_version}</span>

@@ -56,7 +56,7 @@ pub fn RunRow(execution: Execution, #[prop(optional)] show_batch: bool) -> impl 
             <td><span class=move || live.with(|e| state_badge(e.state).0)>{move || live.with(|e| e.state.to_string())}</span></td>
             <td class="num">
                 <div class="mini-progress" role="progressbar" aria-label="Progress" aria-valuemin="0" aria-valuemax="100"
-                    aria-valuenow=move || format!("{:.0}", pct())>
+                    aria-valuenow=move || format!("{:.0}", pct().floor())>
                     <div style=move || format!("width: {:.1}%", pct())></div>
                 </div>
                 <span class="small" data-testid="run-done">{move || live.with(|e| format!("{} / {}", e.completed + e.errors + e.cancelled, e.total))}</span>

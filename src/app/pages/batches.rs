@@ -571,7 +571,10 @@ pub fn BatchPage() -> impl IntoView {
                         let (rename_name, delete_name) = (b.name.clone(), b.name.clone());
                         view! {
                             <Title text=b.name.clone() />
-                            <p class="crumbs"><a href=format!("/o/{}/projects", b.org_slug)>"Projects"</a> " / " <a href=project_href>{b.project_name.clone()}</a> " /"</p>
+                            <crate::app::components::crumbs::Crumbs items=vec![
+                                ("Projects".to_string(), format!("/o/{}/projects", b.org_slug)),
+                                (b.project_name.clone(), project_href.clone()),
+                            ] />
                             <div class="page-head"><h1>{b.name.clone()}</h1></div>
                             <div class="grid">
                                 <section class="card">

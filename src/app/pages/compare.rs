@@ -147,7 +147,11 @@ pub fn ComparePage() -> impl IntoView {
                             }
                         };
                         view! {
-                            <p class="crumbs"><a href=format!("/o/{slug}/batches/{}", c.a.batch_id)>{c.a.batch_name.clone()}</a> " /"</p>
+                            <crate::app::components::crumbs::Crumbs items=vec![
+                                ("Projects".to_string(), format!("/o/{slug}/projects")),
+                                (c.a.project_name.clone(), format!("/o/{slug}/projects/{}", c.a.project_id)),
+                                (c.a.batch_name.clone(), format!("/o/{slug}/batches/{}", c.a.batch_id)),
+                            ] />
                             <h1>"Compare runs"</h1>
                             <p>{run_link(&c.a, "A")} <br /> {run_link(&c.b, "B")}</p>
                             <p class="muted" data-testid="compare-rows">{if same_rows {

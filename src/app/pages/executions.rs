@@ -178,10 +178,11 @@ fn LiveExecution(snapshot: LiveSnapshot) -> impl IntoView {
     // keeps it until the next page sets one): read without panicking.
     let title = move || {
         live.try_with(|s| {
+            let e = &s.execution;
             format!(
-                "{:.0}% · {}",
-                percent_done(&s.execution),
-                s.execution.batch_name
+                "{} · {}",
+                crate::model::percent_label(e.completed + e.errors + e.cancelled, e.total),
+                e.batch_name
             )
         })
         .unwrap_or_default()
@@ -195,20 +196,55 @@ fn LiveExecution(snapshot: LiveSnapshot) -> impl IntoView {
             })
         })
     };
+    // The server gives a rate (and so a time left) only once it has
+    // watched long enough; until then the page says it is measuring.
     let rate = move || {
         live.with(|s| {
             if s.per_minute > 0.0 {
                 format!("{:.0} jobs/min", s.per_minute)
+            } else if s.execution.is_active() {
+                "measuring…".to_string()
             } else {
                 "—".to_string()
             }
         })
     };
     let eta = move || {
-        live.with(|s| match (s.execution.is_active(), s.eta_secs) {
-            (true, Some(secs)) => duration(secs),
-            (true, None) => "—".into(),
-            (false, _) => "done".into(),
+        live.with(|s| {
+            let e = &s.execution;
+            let only_waiting =
+                e.running == 0 && s.waiting_retry.as_ref().is_some_and(|w| w.jobs >= e.queued);
+            match (e.is_active(), s.eta_secs) {
+                (true, _) if only_waiting => "waiting to retry".into(),
+                (true, Some(secs)) => duration(secs),
+                (true, None) => "estimating…".into(),
+                (false, _) => "done".into(),
+            }
+        })
+    };
+    // Jobs waiting out a back-off, said with when and why.
+    let waiting = move || {
+        live.with(|s| {
+            s.waiting_retry
+                .as_ref()
+                .filter(|_| s.execution.is_active())
+                .map(|w| {
+                    let secs = (w.until - now.get()).num_seconds().max(0);
+                    let jobs = if w.jobs == 1 {
+                        "1 job is".to_string()
+                    } else {
+                        format!("{} jobs are", crate::model::thousands(w.jobs))
+                    };
+                    let reason = w
+                        .reason
+                        .as_deref()
+                        .map(|r| format!(" after: {}", r.chars().take(160).collect::<String>()))
+                        .unwrap_or_default();
+                    format!(
+                        "{jobs} waiting to retry, the last within {}{reason}",
+                        duration(secs)
+                    )
+                })
         })
     };
     let badge = move || state_badge(state.get());
@@ -264,8 +300,11 @@ fn LiveExecution(snapshot: LiveSnapshot) -> impl IntoView {
 
     view! {
         <Title text=title />
-        <p class="crumbs"><a href=format!("/o/{org_slug}/projects")>"Projects"</a> " / "
-            <a href=project_href>{first.project_name.clone()}</a> " / " <a href=batch_href>{first.batch_name.clone()}</a> " /"</p>
+        <crate::app::components::crumbs::Crumbs items=vec![
+            ("Projects".to_string(), format!("/o/{org_slug}/projects")),
+            (first.project_name.clone(), project_href),
+            (first.batch_name.clone(), batch_href),
+        ] />
         <div class="page-head">
             <h1>{heading}</h1>
             <span class=move || badge().0 data-testid="execution-state">{move || badge().1}</span>
@@ -290,13 +329,14 @@ fn LiveExecution(snapshot: LiveSnapshot) -> impl IntoView {
         </Show>
         <section class="card">
             <div class="progress" role="progressbar" aria-label="Progress" aria-valuemin="0" aria-valuemax="100"
-                aria-valuenow=move || format!("{:.0}", pct())>
+                aria-valuenow=move || format!("{:.0}", pct().floor())>
                 <div class="progress-bar" style=move || format!("width: {:.1}%", pct())></div>
             </div>
             <p class="small" data-testid="progress-text">
                 {move || live.with(|s| {
                     let e = &s.execution;
-                    format!("{} of {} jobs done ({:.0}%)", e.completed + e.errors + e.cancelled, e.total, percent_done(e))
+                    let done = e.completed + e.errors + e.cancelled;
+                    format!("{} of {} jobs done ({})", crate::model::thousands(done), crate::model::thousands(e.total), crate::model::percent_label(done, e.total))
                 })}
             </p>
             <div class="counts">
@@ -314,6 +354,7 @@ fn LiveExecution(snapshot: LiveSnapshot) -> impl IntoView {
                 <div><dt>"Time left"</dt><dd data-testid="eta">{eta}</dd></div>
                 <div><dt>"Accuracy"</dt><dd data-testid="accuracy">{move || live.with(|s| s.execution.accuracy.map(|a| format!("{:.1}%", a * 100.0)).unwrap_or_else(|| "—".into()))}</dd></div>
             </dl>
+            {move || waiting().map(|w| view! { <p class="banner neutral" role="status" data-testid="waiting-retry">{w}</p> })}
             <p class="muted small">{settings}</p>
         </section>
 
@@ -424,7 +465,7 @@ fn LiveExecution(snapshot: LiveSnapshot) -> impl IntoView {
                 {move || {
                     let jobs = live.with(|s| s.running_jobs.clone());
                     if jobs.is_empty() {
-                        return view! { <p class="empty">{move || if state.get() == ExecutionState::Paused { "Paused: no job is running." } else { "No job is running at this moment." }}</p> }.into_any();
+                        return view! { <p class="empty">{move || if state.get() == ExecutionState::Paused { "Paused: no job is running.".to_string() } else if let Some(w) = waiting() { format!("No job is running at this moment: {w}.") } else { "No job is running at this moment.".to_string() }}</p> }.into_any();
                     }
                     let at = now.get();
                     view! {
@@ -731,7 +772,12 @@ pub fn JobPage() -> impl IntoView {
                         }).collect_view();
                         view! {
                             <Title text=format!("Row {} · {}", d.job.row_index, d.batch_name) />
-                            <p class="crumbs"><a href=batch>{d.batch_name.clone()}</a> " / " <a href=run>"Run"</a> " /"</p>
+                            <crate::app::components::crumbs::Crumbs items=vec![
+                                ("Projects".to_string(), format!("/o/{}/projects", d.org_slug)),
+                                (d.project_name.clone(), format!("/o/{}/projects/{}", d.org_slug, d.project_id)),
+                                (d.batch_name.clone(), batch.clone()),
+                                (d.run_label(), run.clone()),
+                            ] />
                             <div class="page-head">
                                 <h1>{format!("Row {}", d.job.row_index)}</h1>
                                 <span class=class data-testid="job-verdict">{label}</span>

@@ -493,6 +493,7 @@ pub struct LiveParts {
     pub execution: Execution,
     pub running_jobs: Vec<RunningJob>,
     pub events: Vec<ExecutionEvent>,
+    pub waiting_retry: Option<crate::model::RetryWait>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -547,10 +548,29 @@ pub async fn live_parts(db: &PgPool, id: Uuid) -> sqlx::Result<Option<LiveParts>
         })
         .collect();
     let events = latest_events(db, id, 12).await?;
+    // Queued jobs that already had an attempt and may not be claimed yet:
+    // waiting out a back-off (through the claim index).
+    let (waiting, until, reason): (i64, Option<DateTime<Utc>>, Option<String>) = sqlx::query_as(
+        "select count(*), max(available_at),
+                (array_agg(error order by available_at desc))[1]
+         from jobs
+         where execution_id = $1 and state = 'queued' and available_at > now() and attempt > 0",
+    )
+    .bind(id)
+    .fetch_one(db)
+    .await?;
+    let waiting_retry = until
+        .filter(|_| waiting > 0)
+        .map(|until| crate::model::RetryWait {
+            jobs: waiting,
+            until,
+            reason,
+        });
     Ok(Some(LiveParts {
         execution,
         running_jobs,
         events,
+        waiting_retry,
     }))
 }
 

@@ -215,6 +215,11 @@ pub async fn fetch_job(
 #[derive(sqlx::FromRow)]
 pub struct JobPlace {
     pub slug: String,
+    pub project_id: Uuid,
+    pub project_name: String,
+    pub mode: crate::model::ExecutionMode,
+    pub instruction_version: i32,
+    pub created_at: DateTime<Utc>,
     pub batch_id: Uuid,
     pub batch_name: String,
     pub inputs: Json<Map<String, Value>>,
@@ -226,10 +231,12 @@ pub struct JobPlace {
 /// Where a job is (see [`JobPlace`]).
 pub async fn fetch_job_place(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<JobPlace> {
     sqlx::query_as(
-        "select o.slug, b.id as batch_id, b.name as batch_name, r.inputs, j.raw_output, b.seq,
-                e.agent
+        "select o.slug, p.id as project_id, p.name as project_name, e.mode,
+                e.instruction_version, e.created_at,
+                b.id as batch_id, b.name as batch_name, r.inputs, j.raw_output, b.seq, e.agent
          from jobs j join executions e on e.id = j.execution_id
          join organizations o on o.id = e.org_id
+         join projects p on p.id = e.project_id
          join batches b on b.id = e.batch_id
          join batch_rows r on r.batch_seq = b.seq and r.row_index = j.row_index
          where j.id = $1",

@@ -27,6 +27,9 @@ pub const MIN_GAP: Duration = Duration::from_millis(100);
 const REFRESH: Duration = Duration::from_secs(5);
 /// The window the rate is computed over.
 const RATE_WINDOW: Duration = Duration::from_secs(60);
+/// The least watching, and the fewest finished jobs, a rate is given on.
+const MIN_RATE_SPAN: Duration = Duration::from_secs(5);
+const MIN_RATE_JOBS: i64 = 3;
 
 pub type Latest = watch::Receiver<Option<Arc<LiveSnapshot>>>;
 type Publisher = Arc<watch::Sender<Option<Arc<LiveSnapshot>>>>;
@@ -83,6 +86,7 @@ impl Watchers {
                     execution,
                     running_jobs,
                     events,
+                    waiting_retry,
                 })) => {
                     let done = execution.completed + execution.errors + execution.cancelled;
                     done_history.push_back((read_at, done));
@@ -92,8 +96,14 @@ impl Watchers {
                     {
                         done_history.pop_front();
                     }
+                    // A rate only once there is enough to go on: some
+                    // seconds watched and some jobs finished in them (two
+                    // snapshots a few ms apart said "3961 jobs/min").
                     let per_minute = match (done_history.front(), done_history.back()) {
-                        (Some((t0, d0)), Some((t1, d1))) if *t1 > *t0 => {
+                        (Some((t0, d0)), Some((t1, d1)))
+                            if t1.duration_since(*t0) >= MIN_RATE_SPAN
+                                && d1 - d0 >= MIN_RATE_JOBS =>
+                        {
                             (d1 - d0) as f64 * 60.0 / t1.duration_since(*t0).as_secs_f64()
                         }
                         _ => 0.0,
@@ -114,6 +124,7 @@ impl Watchers {
                         running_jobs,
                         events,
                         last,
+                        waiting_retry,
                     })));
                     if last {
                         break;

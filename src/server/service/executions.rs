@@ -698,6 +698,7 @@ pub async fn live_snapshot(
         mut execution,
         running_jobs,
         events,
+        waiting_retry,
     } = db::executions::live_parts(db, id)
         .await?
         .ok_or_else(not_found)?;
@@ -710,6 +711,7 @@ pub async fn live_snapshot(
         eta_secs: None,
         running_jobs,
         events,
+        waiting_retry,
     })
 }
 
