@@ -269,8 +269,12 @@ async fn jobs_waiting_out_a_back_off_are_said_to_wait(db: PgPool) {
         page.contains("1 job is waiting to retry") && page.contains("HTTP 429 Too Many Requests"),
         "{page}"
     );
+    let eta = page
+        .find("data-testid=\"eta\">")
+        .map(|at| &page[at..(at + 80).min(page.len())])
+        .unwrap_or("");
     assert!(
-        page.contains("waiting to retry</dd>"),
-        "the time left says so"
+        eta.contains(">waiting to retry<"),
+        "the time left says so: {eta}"
     );
 }
