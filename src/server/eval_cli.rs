@@ -31,7 +31,8 @@ thresholds (shares from 0 to 1):
   --min-field FIELD=X    FIELD's accuracy is at least X (repeatable)
   --max-regression X     the run's accuracy is at most X below the run it is
                          compared --against: the batch's latest completed
-                         production run, or the execution with that id
+                         production run, or the execution with that id;
+                         measured on the rows both runs judged
 --junit writes one test case per field and per threshold. --key may also
 come from MINO_API_KEY.
 
@@ -467,19 +468,51 @@ async fn check(api: &Api, o: &Options, id: &str, metrics: &Value) -> Result<Vec<
         } else {
             Some(api.get(&format!("/executions/{against}")).await?)
         };
-        let base = baseline.as_ref().and_then(|b| b["accuracy"].as_f64());
+        // On the rows both runs judged when they share a batch (a 50-row
+        // sample against a 2,000-row production run is measured on its
+        // 50 rows); otherwise each run's own accuracy.
+        let base_id = baseline
+            .as_ref()
+            .and_then(|b| b["id"].as_str())
+            .unwrap_or("")
+            .to_string();
+        let same_batch = baseline
+            .as_ref()
+            .is_some_and(|b| b["batch_id"].as_str() == Some(o.batch.as_str()));
+        let shared = if same_batch {
+            let c = api
+                .get(&format!("/executions/compare?a={base_id}&b={id}"))
+                .await?;
+            let rows = c["judged_in_both"].as_i64().unwrap_or(0);
+            (rows > 0).then(|| {
+                (
+                    c["shared_accuracy_a"].as_f64(),
+                    c["shared_accuracy_b"].as_f64(),
+                    rows,
+                )
+            })
+        } else {
+            None
+        };
+        let (base, now, on) = match shared {
+            Some((b, a, rows)) => (b, a, format!("on the {rows} rows both runs judged")),
+            None => (
+                baseline.as_ref().and_then(|b| b["accuracy"].as_f64()),
+                accuracy,
+                "on each run's own rows".to_string(),
+            ),
+        };
         checks.push(Check {
             name: format!("max-regression {max} against {against}"),
-            passed: match (base, accuracy) {
+            passed: match (base, now) {
                 (Some(b), Some(a)) => b - a <= max,
                 // Nothing to regress from: the first production run.
                 (None, _) => true,
                 (Some(_), None) => false,
             },
-            detail: match (base, accuracy) {
+            detail: match (base, now) {
                 (Some(b), Some(a)) => format!(
-                    "accuracy {a:.4} against {b:.4} (run {}): a change of {:+.4}, at most {max} down allowed",
-                    baseline.as_ref().and_then(|b| b["id"].as_str()).unwrap_or(""),
+                    "accuracy {a:.4} against {b:.4} (run {base_id}) {on}: a change of {:+.4}, at most {max} down allowed",
                     a - b
                 ),
                 (None, _) => format!("no {against} run to compare with: nothing to regress from"),

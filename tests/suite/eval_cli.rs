@@ -46,6 +46,9 @@ async fn mino_eval_passes_fails_and_errs_with_a_junit_report(db: PgPool) {
     .await;
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("PASS min-accuracy 0.5"), "{out}");
+    // The regression is measured on the rows both runs judged (16: row 13
+    // failed in both).
+    assert!(out.contains("on the 16 rows both runs judged"), "{out}");
     assert!(out.contains("precision") && out.contains("price"), "{out}");
     let xml = std::fs::read_to_string(&junit).unwrap();
     let doc = roxmltree::Document::parse(&xml).expect("the JUnit report is XML");
