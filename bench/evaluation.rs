@@ -80,10 +80,32 @@ fn text_pair(rng: &mut Rng, n: usize) -> (String, String) {
         });
         want.push(w);
     }
-    if n % 10 == 0 {
+    if n.is_multiple_of(10) {
         got.truncate(got.len() * 2 / 3);
     }
     (want.join(" "), got.join(" "))
+}
+
+/// A batch of `jobs` rows with an expected title, price and sku; with
+/// `long_fields`, also description and body columns (placeholders the
+/// benchmark overwrites with long texts in SQL).
+fn rows_csv(jobs: u32, long_fields: bool) -> String {
+    let (header, tail) = if long_fields {
+        (",gt_description,gt_body", ",-,-")
+    } else {
+        ("", "")
+    };
+    let mut csv = String::with_capacity(jobs as usize * 80);
+    csv.push_str(&format!("url,gt_title,gt_price,gt_sku{header}\n"));
+    for n in 1..=jobs {
+        csv.push_str(&format!(
+            "https://shop{}.example.com/p/{n},Product {n},{}.{:02},SKU-{n}{tail}\n",
+            n % 97,
+            n % 500,
+            n % 100
+        ));
+    }
+    csv
 }
 
 fn mib(kib: u64) -> f64 {
@@ -114,19 +136,15 @@ async fn measure(options: sqlx::postgres::PgConnectOptions, jobs: u32) -> anyhow
     // The batch: short fields from the CSV; the long texts are written
     // into the rows in SQL from a pool of pairs (a 4 GB CSV would measure
     // the upload, which `mino-bench ingest` already does).
-    let mut csv = String::with_capacity(jobs as usize * 80);
-    csv.push_str("url,gt_title,gt_price,gt_sku,gt_description,gt_body\n");
-    for n in 1..=jobs {
-        csv.push_str(&format!(
-            "https://shop{}.example.com/p/{n},Product {n},{}.{:02},SKU-{n},-,-\n",
-            n % 97,
-            n % 500,
-            n % 100
-        ));
-    }
-    let batch = batches::ingest_text(&db, &ctx, project.id, Default::default(), csv)
-        .await
-        .map_err(err)?;
+    let batch = batches::ingest_text(
+        &db,
+        &ctx,
+        project.id,
+        Default::default(),
+        rows_csv(jobs, true),
+    )
+    .await
+    .map_err(err)?;
     for name in ["description", "body"] {
         let fields = db::projects::fetch_fields(&db, ctx.org_id(), project.id).await?;
         let field = fields
@@ -360,19 +378,15 @@ async fn measure(options: sqlx::postgres::PgConnectOptions, jobs: u32) -> anyhow
     // a batch of the same rows without the long texts (an import reads its
     // batch's expected values into memory, and at a million rows × 4 KB
     // that would measure this machine's memory, not the import).
-    let mut csv = String::with_capacity(jobs as usize * 80);
-    csv.push_str("url,gt_title,gt_price,gt_sku\n");
-    for n in 1..=jobs {
-        csv.push_str(&format!(
-            "https://shop{}.example.com/p/{n},Product {n},{}.{:02},SKU-{n}\n",
-            n % 97,
-            n % 500,
-            n % 100
-        ));
-    }
-    let short_batch = batches::ingest_text(&db, &ctx, project.id, Default::default(), csv)
-        .await
-        .map_err(err)?;
+    let short_batch = batches::ingest_text(
+        &db,
+        &ctx,
+        project.id,
+        Default::default(),
+        rows_csv(jobs, false),
+    )
+    .await
+    .map_err(err)?;
     sqlx::query("analyze batch_rows").execute(&db).await?;
     let mut jsonl = String::with_capacity(jobs as usize * 80);
     let mut copy = String::with_capacity(jobs as usize * 90);

@@ -128,7 +128,7 @@ pub struct Comparison {
     pub instructions_diff: Option<crate::model::InstructionDiff>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct FieldDelta {
     pub field: String,

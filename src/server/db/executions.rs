@@ -353,7 +353,7 @@ pub struct MetricParts {
 /// (their figures are means of the rows'); the intervals resample those
 /// counts (see `evaluate::metrics`).
 pub async fn metric_parts(db: &PgPool, id: Uuid) -> sqlx::Result<MetricParts> {
-    use crate::server::evaluate::metrics::{self, Outcome, OutcomeCounts, SimilarityRow};
+    use crate::server::evaluate::metrics::{self, FieldTally};
     use futures_util::TryStreamExt;
     summaries::memo(db, id, "metrics", || async move {
         let verdicts: Vec<(String, i64)> = sqlx::query_as(
@@ -386,8 +386,7 @@ pub async fn metric_parts(db: &PgPool, id: Uuid) -> sqlx::Result<MetricParts> {
         // so reading them dominates), streamed and folded here: pass/fail
         // fields counted by outcome, text similarity fields kept row by row
         // (their figures are means of the rows').
-        let mut by_field: BTreeMap<String, OutcomeCounts> = BTreeMap::new();
-        let mut similarity_rows: BTreeMap<String, Vec<SimilarityRow>> = BTreeMap::new();
+        let mut tallies: BTreeMap<String, FieldTally> = BTreeMap::new();
         let mut lines = sqlx::query_as::<
             _,
             (
@@ -413,26 +412,18 @@ pub async fn metric_parts(db: &PgPool, id: Uuid) -> sqlx::Result<MetricParts> {
         .bind(&similar)
         .fetch(db);
         while let Some((field, pass, got, want, tp, fp, fn_)) = lines.try_next().await? {
-            match (tp, fp, fn_) {
-                (Some(tp), Some(fp), Some(fn_)) => similarity_rows
-                    .entry(field)
-                    .or_default()
-                    .push(SimilarityRow { pass, tp, fp, fn_ }),
-                _ => by_field
-                    .entry(field)
-                    .or_default()
-                    .add(Outcome::of(pass, got, want), 1),
-            }
+            let overlap = tp.zip(fp).zip(fn_).map(|((tp, fp), fn_)| (tp, fp, fn_));
+            tallies
+                .entry(field)
+                .or_default()
+                .add(pass, got, want, overlap);
         }
         drop(lines);
-        let mut figures: Vec<FieldAccuracy> = by_field
-            .into_iter()
-            .map(|(field, counts)| metrics::binary_field(&field, counts, jobs))
+        // Sorted by field (the map's order).
+        let figures: Vec<FieldAccuracy> = tallies
+            .iter()
+            .map(|(name, tally)| tally.figures(name, jobs))
             .collect();
-        for (name, rows) in &similarity_rows {
-            figures.push(metrics::similarity_field(name, rows, jobs));
-        }
-        figures.sort_by(|a, b| a.field.cmp(&b.field));
         let errors: Vec<(String, i64)> = sqlx::query_as(
             "select coalesce(error_class, 'unknown'), count(*) from jobs
              where execution_id = $1 and state = 'failed' group by 1",

@@ -288,6 +288,44 @@ pub fn binary_field(name: &str, counts: OutcomeCounts, jobs: u64) -> FieldAccura
     )
 }
 
+/// One field's judged results as they are read, row by row: outcomes for
+/// a pass/fail field, the rows' overlaps for a text similarity field
+/// (whose results carry tp/fp/fn).
+#[derive(Debug, Clone, Default)]
+pub struct FieldTally {
+    counts: OutcomeCounts,
+    rows: Vec<SimilarityRow>,
+}
+
+impl FieldTally {
+    /// One row's result: passed, a value extracted, a value expected, and
+    /// for text similarity the row's (tp, fp, fn).
+    pub fn add(
+        &mut self,
+        pass: bool,
+        extracted: bool,
+        expected: bool,
+        overlap: Option<(f64, f64, f64)>,
+    ) {
+        match overlap {
+            Some((tp, fp, fn_)) => self.rows.push(SimilarityRow { pass, tp, fp, fn_ }),
+            None => self.counts.add(Outcome::of(pass, extracted, expected), 1),
+        }
+    }
+    /// Rows tallied.
+    pub fn judged(&self) -> u64 {
+        self.counts.judged() + self.rows.len() as u64
+    }
+    /// The field's figures over a run of `jobs` jobs.
+    pub fn figures(&self, name: &str, jobs: u64) -> FieldAccuracy {
+        if self.rows.is_empty() {
+            binary_field(name, self.counts, jobs)
+        } else {
+            similarity_field(name, &self.rows, jobs)
+        }
+    }
+}
+
 /// Aggregate precision and recall of similarity rows given as (row, how
 /// many): the means over the rows that have them.
 fn similarity_means<'a>(rows: impl Iterator<Item = (&'a SimilarityRow, u64)>) -> (f64, f64) {

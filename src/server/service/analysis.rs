@@ -275,42 +275,31 @@ async fn shared_field_figures(
     a: Uuid,
     b: Uuid,
 ) -> Result<BTreeMap<String, [crate::model::FieldAccuracy; 2]>, AppError> {
-    use crate::server::evaluate::metrics::{self, Outcome, OutcomeCounts, SimilarityRow};
-    #[derive(Default)]
-    struct Side {
-        counts: OutcomeCounts,
-        rows: Vec<SimilarityRow>,
-    }
-    let mut sides: BTreeMap<String, [Side; 2]> = BTreeMap::new();
+    use crate::server::evaluate::metrics::FieldTally;
+    let mut sides: BTreeMap<String, [FieldTally; 2]> = BTreeMap::new();
     for r in db::analysis::shared_field_results(db, a, b).await? {
-        let (field, results) = (
-            r.0,
-            [
-                (r.1, r.2, r.3, r.4, r.5, r.6),
-                (r.7, r.8, r.9, r.10, r.11, r.12),
-            ],
+        let [ta, tb] = sides.entry(r.0).or_default();
+        ta.add(
+            r.1,
+            r.2,
+            r.3,
+            r.4.zip(r.5).zip(r.6).map(|((tp, fp), fn_)| (tp, fp, fn_)),
         );
-        let entry = sides.entry(field).or_default();
-        for (side, (pass, got, want, tp, fp, fn_)) in entry.iter_mut().zip(results) {
-            match (tp, fp, fn_) {
-                (Some(tp), Some(fp), Some(fn_)) => {
-                    side.rows.push(SimilarityRow { pass, tp, fp, fn_ })
-                }
-                _ => side.counts.add(Outcome::of(pass, got, want), 1),
-            }
-        }
+        tb.add(
+            r.7,
+            r.8,
+            r.9,
+            r.10.zip(r.11)
+                .zip(r.12)
+                .map(|((tp, fp), fn_)| (tp, fp, fn_)),
+        );
     }
     Ok(sides
         .into_iter()
         .map(|(name, sides)| {
-            let figures = sides.map(|side| {
-                if side.rows.is_empty() {
-                    let judged = side.counts.judged();
-                    metrics::binary_field(&name, side.counts, judged)
-                } else {
-                    metrics::similarity_field(&name, &side.rows, side.rows.len() as u64)
-                }
-            });
+            // Each side over the rows both judged: their count is the
+            // bootstrap's population.
+            let figures = sides.map(|side| side.figures(&name, side.judged()));
             (name, figures)
         })
         .collect())
@@ -338,17 +327,7 @@ pub async fn compare(db: &PgPool, actor: &Actor, a: Uuid, b: Uuid) -> Result<Com
         for f in &m.fields {
             let d = fields.entry(f.field.clone()).or_insert_with(|| FieldDelta {
                 field: f.field.clone(),
-                accuracy_a: None,
-                accuracy_b: None,
-                f1_a: None,
-                f1_b: None,
-                accuracy_interval_a: None,
-                accuracy_interval_b: None,
-                shared_compared: 0,
-                shared_accuracy_a: None,
-                shared_accuracy_b: None,
-                shared_f1_a: None,
-                shared_f1_b: None,
+                ..Default::default()
             });
             if is_a {
                 d.accuracy_a = Some(f.accuracy);
@@ -364,17 +343,7 @@ pub async fn compare(db: &PgPool, actor: &Actor, a: Uuid, b: Uuid) -> Result<Com
     for (name, [fa, fb]) in shared_field_figures(db, a, b).await? {
         let d = fields.entry(name.clone()).or_insert_with(|| FieldDelta {
             field: name,
-            accuracy_a: None,
-            accuracy_b: None,
-            f1_a: None,
-            f1_b: None,
-            accuracy_interval_a: None,
-            accuracy_interval_b: None,
-            shared_compared: 0,
-            shared_accuracy_a: None,
-            shared_accuracy_b: None,
-            shared_f1_a: None,
-            shared_f1_b: None,
+            ..Default::default()
         });
         d.shared_compared = fa.compared;
         d.shared_accuracy_a = Some(fa.accuracy);
