@@ -27,7 +27,7 @@ async function demoRun(who) {
   return { owner, org, demo, run };
 }
 
-const cell = (row, field) => `[data-testid=jobs] tr:has(td a:text-is("${row}")) [data-testid=gt-${field}]`;
+const cell = (row, field) => `[data-testid=jobs] tr:has(th.lead a:text-is("${row}")) [data-testid=gt-${field}]`;
 
 test('an expected value is edited in place with the keyboard and the verdict follows', async () => {
   const { owner, org, run } = await demoRun('kim');
@@ -58,7 +58,7 @@ test('an expected value is edited in place with the keyboard and the verdict fol
   await page.fill('[data-testid=gt-editor]', right);
   await shot(page, '30-grid-editing');
   await page.keyboard.press('Enter');
-  await page.waitForSelector(`[data-testid=jobs] tr:has(td a:text-is("17")) .badge:has-text("pass")`);
+  await page.waitForSelector(`[data-testid=jobs] tr:has(th.lead a:text-is("17")) .badge:has-text("pass")`);
   await page.waitForFunction(() => document.querySelector('[data-testid=count-passed]')?.textContent.trim() === '16');
   assert.equal((await page.textContent(cell(17, 'price'))).trim(), right);
 
@@ -87,7 +87,7 @@ test('the extracted values of three selected jobs are accepted at once', async (
   await hydrated(page);
   await page.waitForFunction(() => document.querySelector('[data-testid=count-passed]')?.textContent.trim() === '12');
   for (const row of [1, 2, 3]) {
-    await page.check(`[data-testid=jobs] tr:has(td a:text-is("${row}")) input[type=checkbox]`);
+    await page.check(`[data-testid=jobs] tr:has(th.lead a:text-is("${row}")) input[type=checkbox]`);
   }
   assert.equal((await page.textContent('[data-testid=selection-count]')).trim(), '3 selected');
   await page.click('[data-testid=accept-selected]');
@@ -97,7 +97,7 @@ test('the extracted values of three selected jobs are accepted at once', async (
   await page.click('[data-testid=bulk-apply]');
   await page.waitForSelector('[data-testid=bulk-notice]:has-text("3 jobs judged again")');
   await page.waitForFunction(() => document.querySelector('[data-testid=count-passed]')?.textContent.trim() === '15');
-  await page.waitForSelector(`[data-testid=jobs] tr:has(td a:text-is("2")) .badge:has-text("pass")`);
+  await page.waitForSelector(`[data-testid=jobs] tr:has(th.lead a:text-is("2")) .badge:has-text("pass")`);
   await shot(page, '33-accepted');
   // The row's history names who changed it, in the API and on the job page.
   const history = await api(owner, 'GET', `/api/v1/rows/${seqRows.items[1].id}/history`);
@@ -218,4 +218,87 @@ test('values extracted elsewhere are imported from the batch page as a judged ru
   await page.waitForSelector('[data-testid=event-feed] li:has-text("Imported \\"elsewhere.jsonl\\": 2 lines")');
   await shot(page, '39-imported-run');
   await ctx.close();
+});
+
+test('the grid uses the screen, its counts link to their tabs, columns are chosen, and phones get a card per job', async () => {
+  const { owner, org, run } = await demoRun('wide');
+  const ctx = await contextFor(browser, owner, { viewport: { width: 1400, height: 900 } });
+  const page = await ctx.newPage();
+  await page.goto(`${BASE}/o/${org.slug}/executions/${run.id}`);
+  await hydrated(page);
+  await page.waitForSelector('[data-testid=execution-state]:has-text("completed")');
+  await page.waitForSelector('[data-testid=jobs] tbody tr');
+  // Title, price and verdict are on screen with no sideways scrolling.
+  const fit = await page.evaluate(() => {
+    const heads = [...document.querySelectorAll('[data-testid=jobs] thead th')];
+    const right = (name) => heads.find((h) => h.textContent.trim().startsWith(name))?.getBoundingClientRect().right ?? Infinity;
+    return { title: right('title'), price: right('price'), result: right('Result'), scroll: document.documentElement.scrollWidth, width: window.innerWidth };
+  });
+  assert.ok(fit.scroll <= fit.width, JSON.stringify(fit));
+  for (const col of ['title', 'price', 'result']) assert.ok(fit[col] <= fit.width, `${col}: ${JSON.stringify(fit)}`);
+  // URLs show their distinctive end.
+  assert.match(await page.textContent('[data-testid=jobs] tbody tr:first-child .site-link .path'), /\/demo\/products\/\d+$/);
+  await shot(page, '40-grid-1400');
+
+  // Each header count links to the tab holding exactly those jobs.
+  const rowsShown = async () => (await page.locator('[data-testid=jobs] tbody th.lead a').allTextContents()).map(Number);
+  const listed = async (q) => (await api(owner, 'GET', `/api/v1/executions/${run.id}/jobs?${q}`)).items.map((j) => j.row_index);
+  for (const [testid, tab, q] of [['count-failing', 'wrong', 'evaluation=wrong'], ['count-errors', 'failed', 'status=failed'], ['count-passed', 'pass', 'evaluation=pass']]) {
+    const n = Number((await page.textContent(`[data-testid=${testid}]`)).trim());
+    await page.click(`a.count-link:has([data-testid=${testid}])`);
+    await page.waitForURL(new RegExp(`jobs=${tab}`));
+    await page.waitForSelector(`nav[aria-label="Filter jobs"] a[aria-current=page][data-tab=${tab}]`);
+    const want = await listed(q);
+    await page.waitForFunction((k) => document.querySelectorAll('[data-testid=jobs] tbody tr').length === k, want.length);
+    assert.deepEqual(await rowsShown(), want, tab);
+    assert.equal(want.length, n, `${tab}: the header said ${n}`);
+    assert.match(await page.textContent(`nav[aria-label="Filter jobs"] a[data-tab=${tab}] .tab-count`), new RegExp(`^${n}$`));
+  }
+  // The Errors tab says what went wrong.
+  await page.goto(`${BASE}/o/${org.slug}/executions/${run.id}?jobs=failed`);
+  await hydrated(page);
+  assert.match(await page.textContent('[data-testid=jobs] td.error-cell'), /\w+: .+/);
+  await shot(page, '41-grid-errors-tab');
+
+  // Columns: hide Accuracy and put price first; the choice outlives a reload.
+  await page.goto(`${BASE}/o/${org.slug}/executions/${run.id}`);
+  await hydrated(page);
+  await page.click('[data-testid=column-chooser] summary');
+  await page.click('[data-testid=column-chooser] input[data-column=accuracy]');
+  await page.waitForSelector('[data-testid=jobs] thead th:text-is("Accuracy")', { state: 'detached' });
+  for (let i = 0; i < 4; i++) {
+    const up = page.locator('[data-testid=column-chooser] button[aria-label="Move price left"]');
+    if (await up.isDisabled()) break;
+    await up.click();
+  }
+  await shot(page, '42-grid-columns');
+  // The first column after the row number (this page has a failed job, so
+  // an Error column comes before the fields).
+  const firstField = async () => (await page.locator('[data-testid=jobs] thead th:has-text("extracted / expected")').first().textContent()).trim();
+  const firstCol = async () => (await page.locator('[data-testid=jobs] thead th').nth(2).textContent()).trim();
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=jobs] thead th')[2]?.textContent.startsWith('price'));
+  await new Promise((r) => setTimeout(r, 500));
+  await page.reload();
+  await hydrated(page);
+  await page.waitForSelector('[data-testid=jobs] tbody tr');
+  assert.match(await firstField(), /^price/);
+  assert.match(await firstCol(), /^price/);
+  assert.equal(await page.locator('[data-testid=jobs] thead th:text-is("Accuracy")').count(), 0);
+  await ctx.close();
+
+  // A phone: a card per job, nothing wider than the screen.
+  const phone = await contextFor(browser, owner, { viewport: { width: 390, height: 844 } });
+  const p = await phone.newPage();
+  await p.goto(`${BASE}/o/${org.slug}/executions/${run.id}`);
+  await hydrated(p);
+  await p.waitForSelector('[data-testid=job-cards] li.job-card');
+  assert.equal(await p.locator('[data-testid=job-cards] li.job-card').count(), 17);
+  assert.equal(await p.locator('[data-testid=jobs]').isVisible(), false);
+  const card17 = p.locator('[data-testid=job-cards] li.job-card:has(a:text-is("Row 17"))');
+  assert.match(await card17.textContent(), /price: expected .+, extracted .+/);
+  const wide = await p.evaluate(() => document.documentElement.scrollWidth);
+  assert.ok(wide <= 390, `page is ${wide}px wide`);
+  await card17.scrollIntoViewIfNeeded();
+  await shot(p, '43-grid-phone');
+  await phone.close();
 });

@@ -63,6 +63,8 @@ pub const ENDPOINTS: &[&str] = &[
     "get_execution_metrics",
     "list_execution_jobs",
     "get_job",
+    "get_grid_columns",
+    "save_grid_columns",
     "edit_ground_truth",
     "save_expected_value",
     "control_execution",

@@ -622,3 +622,29 @@ pub async fn edit_ground_truth(
     };
     ground_truth::edit(&state.db, &actor, row, edit).await
 }
+
+/// The caller's results-grid columns for a project's runs.
+#[server(prefix = "/rpc", endpoint = "get_grid_columns")]
+pub async fn get_grid_columns(project: Uuid) -> Result<crate::model::GridColumns, AppError> {
+    use crate::server::{rpc, service::grid_columns};
+    let (state, actor) = rpc::user().await?;
+    grid_columns::get(&state.db, &actor, project).await
+}
+
+/// Saves the caller's results-grid columns: names separated by commas, in
+/// order (no column name holds a comma).
+#[server(prefix = "/rpc", endpoint = "save_grid_columns")]
+pub async fn save_grid_columns(
+    project: Uuid,
+    shown: String,
+) -> Result<crate::model::GridColumns, AppError> {
+    use crate::server::{rpc, service::grid_columns};
+    let (state, actor) = rpc::user().await?;
+    let shown = shown
+        .split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(str::to_string)
+        .collect();
+    grid_columns::save(&state.db, &actor, project, shown).await
+}

@@ -300,6 +300,38 @@ pub struct FieldAccuracy {
     pub f1_interval: Option<[f64; 2]>,
 }
 
+/// A run as people tell runs apart: mode, instruction version and when it
+/// was started ("Test run v2 · 2026-12-06 14:03"; a rerun says so).
+pub fn run_label(
+    mode: ExecutionMode,
+    version: i32,
+    created_at: DateTime<Utc>,
+    rerun: bool,
+) -> String {
+    let kind = match (rerun, mode) {
+        (false, ExecutionMode::Test) => "Test run",
+        (false, ExecutionMode::Production) => "Production run",
+        (true, ExecutionMode::Test) => "Rerun (test)",
+        (true, ExecutionMode::Production) => "Rerun",
+    };
+    format!(
+        "{kind} v{version} · {} UTC",
+        created_at.format("%Y-%m-%d %H:%M")
+    )
+}
+
+impl Execution {
+    /// See [`run_label`].
+    pub fn label(&self) -> String {
+        run_label(
+            self.mode,
+            self.instruction_version,
+            self.created_at,
+            self.rerun_of.is_some(),
+        )
+    }
+}
+
 /// How much of a run is done, as a label: whole percents, rounded down,
 /// so an unfinished run never reads 100% (199 of 200 is 99%, not 100%).
 pub fn percent_label(done: i64, total: i64) -> String {

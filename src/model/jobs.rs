@@ -138,16 +138,13 @@ pub struct JobDetail {
 }
 
 impl JobDetail {
-    /// "Test run v2, 2026-12-06 14:03": the job's run, in a breadcrumb.
+    /// "Test run v2 · 2026-12-06 14:03 UTC": the job's run, in a breadcrumb.
     pub fn run_label(&self) -> String {
-        let mode = match self.execution_mode {
-            super::ExecutionMode::Test => "Test run",
-            super::ExecutionMode::Production => "Production run",
-        };
-        format!(
-            "{mode} v{}, {}",
+        super::run_label(
+            self.execution_mode,
             self.instruction_version,
-            self.execution_created_at.format("%Y-%m-%d %H:%M")
+            self.execution_created_at,
+            false,
         )
     }
 }
@@ -163,4 +160,55 @@ pub struct BulkJobsResult {
     pub affected: i64,
     /// A rerun's new execution.
     pub execution_id: Option<Uuid>,
+}
+
+/// A site's URL as a list shows it: the host apart (shown dimmed) and the
+/// path with its query, which is what tells one product page from the next.
+/// A path longer than `max` characters keeps its end, after an ellipsis.
+pub fn url_parts(url: &str, max: usize) -> (String, String) {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let (host, path) = match rest.find(['/', '?', '#']) {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let n = path.chars().count();
+    let path = if n > max && max > 1 {
+        let tail: String = path.chars().skip(n - (max - 1)).collect();
+        format!("…{tail}")
+    } else {
+        path.to_string()
+    };
+    (host.to_string(), path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::url_parts;
+
+    #[test]
+    fn a_url_shows_its_distinctive_end() {
+        assert_eq!(
+            url_parts("http://127.0.0.1:3001/demo/products/4711", 40),
+            ("127.0.0.1:3001".into(), "/demo/products/4711".into())
+        );
+        assert_eq!(
+            url_parts(
+                "https://shop.example/c/very-long-category-name/item-12345?ref=x",
+                20
+            ),
+            ("shop.example".into(), "…me/item-12345?ref=x".into())
+        );
+        assert_eq!(
+            url_parts("https://shop.example", 20),
+            ("shop.example".into(), "/".into())
+        );
+        assert_eq!(
+            url_parts("shop.example/a?b", 20),
+            ("shop.example".into(), "/a?b".into())
+        );
+        // Characters, not bytes: no panic inside a multi-byte letter.
+        let (_, p) = url_parts("https://x.example/überlange-straße-ä", 10);
+        assert_eq!(p.chars().count(), 10);
+        assert!(p.ends_with("straße-ä"));
+    }
 }

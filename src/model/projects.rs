@@ -643,3 +643,69 @@ mod tests {
         );
     }
 }
+
+/// Which columns of a run's results grid the caller sees, in which order.
+/// Columns are named `site`, `result`, `accuracy` and `field:<name>` for
+/// each output field (a field name can't hold a colon, so the two never
+/// clash). The row number is always shown first; a page's error column
+/// appears when one of its jobs failed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+pub struct GridColumns {
+    /// Every column there is, fixed ones first, then the project's fields
+    /// in their order.
+    pub available: Vec<String>,
+    /// The columns shown, in order: the caller's saved choice, with
+    /// columns the project gained since appended; every column when
+    /// nothing is saved.
+    pub shown: Vec<String>,
+    /// Whether the caller saved a choice for this project.
+    pub saved: bool,
+}
+
+/// The results grid's columns that are not fields.
+pub const FIXED_GRID_COLUMNS: [&str; 3] = ["site", "result", "accuracy"];
+
+impl GridColumns {
+    /// The columns of a project with these fields, shown as `saved` asks
+    /// (`saved`: the shown order and the hidden set stored for the user).
+    pub fn resolve(fields: &[String], saved: Option<(Vec<String>, Vec<String>)>) -> GridColumns {
+        let available: Vec<String> = FIXED_GRID_COLUMNS
+            .iter()
+            .map(|c| c.to_string())
+            .chain(fields.iter().map(|f| format!("field:{f}")))
+            .collect();
+        let Some((shown, hidden)) = saved else {
+            return GridColumns {
+                shown: available.clone(),
+                available,
+                saved: false,
+            };
+        };
+        // Saved columns that still exist, then the ones new since.
+        let mut out: Vec<String> = shown
+            .into_iter()
+            .filter(|c| available.contains(c))
+            .collect();
+        for c in &available {
+            if !out.contains(c) && !hidden.contains(c) {
+                out.push(c.clone());
+            }
+        }
+        GridColumns {
+            available,
+            shown: out,
+            saved: true,
+        }
+    }
+
+    /// A column's heading.
+    pub fn label(column: &str) -> String {
+        match column {
+            "site" => "Site".into(),
+            "result" => "Result".into(),
+            "accuracy" => "Accuracy".into(),
+            other => other.strip_prefix("field:").unwrap_or(other).to_string(),
+        }
+    }
+}

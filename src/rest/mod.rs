@@ -62,6 +62,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/projects/{id}/fields"),
     ("PATCH", "/api/v1/projects/{id}/fields/{name}"),
     ("DELETE", "/api/v1/projects/{id}/fields/{name}"),
+    ("GET", "/api/v1/projects/{id}/grid-columns"),
+    ("PUT", "/api/v1/projects/{id}/grid-columns"),
     ("GET", "/api/v1/projects/{id}/batches"),
     ("POST", "/api/v1/projects/{id}/batches"),
     ("POST", "/api/v1/projects/{id}/batches/preview"),
@@ -179,6 +181,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/projects/{id}/fields/{name}",
             patch(projects::update_field).delete(projects::delete_field),
+        )
+        .route(
+            "/projects/{id}/grid-columns",
+            get(projects::grid_columns).put(projects::save_grid_columns),
         )
         // Uploads enforce their own size limit while streaming.
         .route(

@@ -393,6 +393,21 @@ fn operations() -> Vec<Op> {
         .ok::<Project>(),
         op(
             "GET",
+            "/projects/{id}/grid-columns",
+            "Projects",
+            "Your results-grid columns for this project's runs",
+        )
+        .ok::<crate::model::GridColumns>(),
+        op(
+            "PUT",
+            "/projects/{id}/grid-columns",
+            "Projects",
+            "Choose and order your results-grid columns (signed-in people)",
+        )
+        .body::<projects::GridColumnsBody>()
+        .ok::<crate::model::GridColumns>(),
+        op(
+            "GET",
             "/projects/{id}/batches",
             "Batches",
             "Batches, a page at a time",

@@ -387,3 +387,36 @@ pub async fn delete_field(
         projects::delete_field(&state.db, &actor, id, &name).await?,
     ))
 }
+
+/// The caller's results-grid columns for this project's runs.
+pub async fn grid_columns(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<crate::model::GridColumns>, AppError> {
+    let id = parse_id(&id, "Project")?;
+    Ok(Json(
+        crate::server::service::grid_columns::get(&state.db, &actor, id).await?,
+    ))
+}
+
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GridColumnsBody {
+    /// The columns to show, in order: `site`, `result`, `accuracy` and
+    /// `field:<name>` (see `available` in the answer).
+    shown: Vec<String>,
+}
+
+/// Saves which results-grid columns the signed-in caller sees, in order.
+pub async fn save_grid_columns(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    Json(body): Json<GridColumnsBody>,
+) -> Result<Json<crate::model::GridColumns>, AppError> {
+    let id = parse_id(&id, "Project")?;
+    Ok(Json(
+        crate::server::service::grid_columns::save(&state.db, &actor, id, body.shown).await?,
+    ))
+}

@@ -376,6 +376,13 @@ fn rest_rows() -> Vec<(&'static str, &'static str, Expect)> {
             "/api/v1/projects/{id}/fields/{name}",
             ORG_WRITE(200),
         ),
+        ("GET", "/api/v1/projects/{id}/grid-columns", ORG_READ(200)),
+        // A person's own preference: keys read the default, can't save.
+        (
+            "PUT",
+            "/api/v1/projects/{id}/grid-columns",
+            [401, 200, 200, 200, 200, 404, 403, 403, 403, 403],
+        ),
         ("GET", "/api/v1/projects/{id}/batches", ORG_READ(200)),
         ("POST", "/api/v1/projects/{id}/batches", ORG_WRITE(201)),
         (
@@ -526,6 +533,7 @@ fn rest_request(route: &str, f: &Fixture, who: Who, n: usize) -> (String, Option
         "/api/v1/projects/{id}/agent" => Some(json!({"timeout_secs": 20})),
         "/api/v1/projects/{id}/fields" => Some(json!({"name": "title"})),
         "/api/v1/projects/{id}/fields/{name}" => Some(json!({"comparator": "exact"})),
+        "/api/v1/projects/{id}/grid-columns" => Some(json!({"shown": ["result", "site"]})),
         "/api/v1/batches/{id}" => Some(json!({"name": "Renamed"})),
         "/api/v1/batches/{id}/executions" => Some(json!({"mode": "test", "sample_size": 1})),
         "/api/v1/executions/{id}/concurrency" => Some(json!({"concurrency": 5})),
@@ -617,6 +625,8 @@ fn rpc_rows() -> Vec<(&'static str, Expect)> {
         ("get_execution_metrics", org_read(200)),
         ("list_execution_jobs", org_read(200)),
         ("get_job", org_read(200)),
+        ("get_grid_columns", org_read(200)),
+        ("save_grid_columns", org_read(200)),
         ("edit_ground_truth", org_write(200)),
         ("save_expected_value", org_write(200)),
         ("control_execution", org_write(200)),
@@ -700,6 +710,11 @@ fn rpc_args(endpoint: &str, f: &Fixture, who: Who, n: usize) -> Vec<(&'static st
             ("description", String::new()),
         ],
         "get_project" | "list_versions" | "get_instructions" => vec![project()],
+        "get_grid_columns" => vec![("project", f.project.clone())],
+        "save_grid_columns" => vec![
+            ("project", f.project.clone()),
+            ("shown", "result,site".into()),
+        ],
         "update_project" => vec![
             project(),
             ("name", "Project".into()),
@@ -855,14 +870,18 @@ fn rpc_args(endpoint: &str, f: &Fixture, who: Who, n: usize) -> Vec<(&'static st
 /// How many audit entries a successful call of a mutating route leaves:
 /// one per change, none for signing in and out or for a preview, two for
 /// the demo (a project and its batch, and the organization's local-model
-/// provider where this machine has the local model).
+/// provider where this machine has the local model); none for a person's
+/// own grid columns (a view preference, not a change to shared data).
 fn demo_audit_entries() -> usize {
     2 + usize::from(mino::server::agents::llm::local::available())
 }
 
 fn rest_audit_entries(route: &str) -> usize {
     match route {
-        "/api/v1/auth/login" | "/api/v1/auth/logout" | "/api/v1/projects/{id}/batches/preview" => 0,
+        "/api/v1/auth/login"
+        | "/api/v1/auth/logout"
+        | "/api/v1/projects/{id}/batches/preview"
+        | "/api/v1/projects/{id}/grid-columns" => 0,
         "/api/v1/orgs/{org}/demo-project" => demo_audit_entries(),
         _ => 1,
     }
@@ -871,7 +890,7 @@ fn rest_audit_entries(route: &str) -> usize {
 fn rpc_audit_entries(endpoint: &str) -> usize {
     let reads = ["get_", "list_", "diff_", "compare_", "export_columns"];
     match endpoint {
-        "sign_in" | "sign_out" => 0,
+        "sign_in" | "sign_out" | "save_grid_columns" => 0,
         "load_demo_project" => demo_audit_entries(),
         e if reads.iter().any(|r| e.starts_with(r)) => 0,
         _ => 1,

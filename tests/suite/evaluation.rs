@@ -118,6 +118,10 @@ async fn jobs_are_listed_filtered_and_explained(db: PgPool) {
             .collect::<Vec<_>>()
     };
     assert_eq!(rows(&list("evaluation=partial").await), vec![17, 34]);
+    // "With wrong fields" on the run page: partial and fail together.
+    assert_eq!(rows(&list("evaluation=wrong").await), vec![17, 34]);
+    assert_eq!(rows(&list("evaluation=partial,fail").await), vec![17, 34]);
+    assert_eq!(rows(&list("evaluation=pass,partial").await).len(), 32);
     assert_eq!(rows(&list("status=failed").await), vec![13, 29]);
     assert_eq!(rows(&list("accuracy_max=0.8").await), vec![17, 34]);
     assert_eq!(rows(&list("q=products/21").await), vec![21]);

@@ -138,11 +138,13 @@ async fn csv_and_json_exports_read_back_equal_to_the_database(db: PgPool) {
     for (item, w) in items.iter().zip(&want) {
         assert_eq!(item["row"].as_i64().unwrap().to_string(), w[0]);
         for (i, col) in COLUMNS.iter().enumerate().skip(1) {
-            assert_eq!(
-                item[col].as_str().unwrap_or_default(),
-                w[i],
-                "{col} of {item}"
-            );
+            // Prices (a number field) are numbers, the rest text.
+            match &item[*col] {
+                Value::Number(n) => {
+                    assert_eq!(n.as_f64(), w[i].parse::<f64>().ok(), "{col} of {item}")
+                }
+                v => assert_eq!(v.as_str().unwrap_or_default(), w[i], "{col} of {item}"),
+            }
         }
     }
     // Failed jobs extracted nothing: null, not "".
@@ -285,21 +287,26 @@ async fn xlsx_exports_open_in_a_real_reader(db: PgPool) {
     );
     let path = std::env::temp_dir().join(format!("mino-export-test-{}.xlsx", uuid::Uuid::new_v4()));
     std::fs::write(&path, &body).unwrap();
-    // openpyxl reads it back: sheet names, header, every value, the
-    // frozen header row, the colours of pass and fail.
+    // openpyxl reads it back: sheet names, header, every value (numbers
+    // as numbers), the frozen header row, the colours of pass and fail,
+    // the Summary's title and its percentage format.
     let script = r#"
 import json, sys, openpyxl
 wb = openpyxl.load_workbook(sys.argv[1])
 ws = wb["Results"]
-rows = [[("" if v is None else (str(int(v)) if isinstance(v, float) and v.is_integer() else str(v))) for v in r] for r in ws.iter_rows(values_only=True)]
+rows = [[("" if v is None else v) for v in r] for r in ws.iter_rows(values_only=True)]
 fills = {}
 for r in ws.iter_rows(min_row=2):
     c = r[5]
     if c.value:
         fills[c.value] = c.fill.fgColor.rgb
-summary = [[v for v in r] for r in wb["Summary"].iter_rows(values_only=True)]
+sm = wb["Summary"]
+summary = [[v for v in r] for r in sm.iter_rows(values_only=True)]
+accuracy = [r for r in sm.iter_rows() if r[0].value == "Run accuracy"][0][1]
 print(json.dumps({"sheets": wb.sheetnames, "rows": rows, "freeze": ws.freeze_panes,
-                  "fills": fills, "summary": summary, "width": ws.column_dimensions["B"].width}, default=str))
+                  "fills": fills, "summary": summary, "width": ws.column_dimensions["B"].width,
+                  "title": sm["A1"].value, "accuracy": accuracy.value,
+                  "accuracy_format": accuracy.number_format}, default=str))
 "#;
     let out = std::process::Command::new("python3")
         .arg("-c")
@@ -318,10 +325,23 @@ print(json.dumps({"sheets": wb.sheetnames, "rows": rows, "freeze": ws.freeze_pan
     assert_eq!(read["freeze"], "A2");
     let rows = read["rows"].as_array().unwrap();
     assert_eq!(rows[0], json!(COLUMNS));
-    let got: Vec<[String; 6]> = rows[1..]
-        .iter()
-        .map(|r| serde_json::from_value(r.clone()).unwrap())
-        .collect();
+    // Row numbers and prices (a number field) are numbers; the rest text.
+    let mut got: Vec<[String; 6]> = vec![];
+    for (r, want_row) in rows[1..].iter().zip(&want) {
+        let cells = r.as_array().unwrap();
+        for i in [0, 3, 4] {
+            if !want_row[i].is_empty() {
+                let n = cells[i]
+                    .as_f64()
+                    .unwrap_or_else(|| panic!("{} is no number: {r}", COLUMNS[i]));
+                assert_eq!(n, want_row[i].parse::<f64>().unwrap(), "{r}");
+            }
+        }
+        got.push(std::array::from_fn(|i| match &cells[i] {
+            Value::String(s) => s.clone(),
+            _ => want_row[i].clone(),
+        }));
+    }
     assert_eq!(got, want);
     // Green for pass, red for fail.
     assert_eq!(read["fills"]["pass"], "FFC6EFCE", "{}", read["fills"]);
@@ -333,6 +353,20 @@ print(json.dumps({"sheets": wb.sheetnames, "rows": rows, "freeze": ws.freeze_pan
         summary.contains("price") && summary.contains("Rows exported"),
         "{summary}"
     );
+    // Titled with project, batch and run (mode, version, date), not an id.
+    let title = read["title"].as_str().unwrap();
+    assert!(
+        title.starts_with("Demo shop · 200 demo products · Test run v1 · 20"),
+        "{title}"
+    );
+    assert!(
+        read["accuracy"]
+            .as_f64()
+            .is_some_and(|a| (0.0..=1.0).contains(&a)),
+        "{}",
+        read["accuracy"]
+    );
+    assert_eq!(read["accuracy_format"], "0.0%");
 }
 
 #[sqlx::test]

@@ -502,3 +502,90 @@ async fn nul_characters_are_field_errors_not_500s(db: PgPool) {
     assert_eq!(r.status, 201, "{:?}", r.body);
     assert_eq!(r.body["file_name"], "ab.csv");
 }
+
+/// Each person chooses and orders the results grid's columns per project;
+/// a field added later still shows; bad names are field errors; another
+/// organization's project is not found.
+#[sqlx::test]
+async fn grid_columns_are_each_persons_choice_per_project(db: PgPool) {
+    let app = spawn_app(db).await;
+    let (owner, _) = app.user("own@example.com", "Owen").await;
+    let org = app.org(&owner, "Acme").await;
+    let (viewer, _) = app.user("vic@example.com", "Vic").await;
+    app.join(&owner, &org, &viewer, "vic@example.com", "viewer")
+        .await;
+    let project = app.project(&owner, &org, "Prices").await;
+    for name in ["title", "price"] {
+        let r = app
+            .post(
+                &owner,
+                &format!("/api/v1/projects/{project}/fields"),
+                json!({"name": name}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{:?}", r.body);
+    }
+    let path = format!("/api/v1/projects/{project}/grid-columns");
+    let r = app.get(&viewer, &path).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let every = json!(["site", "result", "accuracy", "field:title", "field:price"]);
+    assert_eq!(
+        (r.body["shown"].clone(), r.body["saved"].clone()),
+        (every.clone(), json!(false))
+    );
+    assert_eq!(r.body["available"], every);
+
+    // A viewer saves a choice: price first, no site or accuracy.
+    let put = |who, body| {
+        let path = path.clone();
+        let app = &app;
+        async move { app.call(who, Method::PUT, &path, Some(body), None).await }
+    };
+    let r = put(
+        &viewer,
+        json!({"shown": ["field:price", "result", "field:title"]}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(
+        r.body["shown"],
+        json!(["field:price", "result", "field:title"])
+    );
+    // Only for them.
+    assert_eq!(app.get(&owner, &path).await.body["shown"], every);
+    // A field added later shows at the end; hidden ones stay hidden.
+    app.post(
+        &owner,
+        &format!("/api/v1/projects/{project}/fields"),
+        json!({"name": "currency"}),
+    )
+    .await;
+    let r = app.get(&viewer, &path).await;
+    assert_eq!(
+        r.body["shown"],
+        json!(["field:price", "result", "field:title", "field:currency"])
+    );
+    assert_eq!(r.body["saved"], true);
+
+    // Bad choices name the field and change nothing.
+    for bad in [
+        json!({"shown": ["field:colour"]}),
+        json!({"shown": ["result", "result"]}),
+        json!({"shown": []}),
+    ] {
+        let r = put(&viewer, bad).await;
+        assert_eq!(
+            (r.status.as_u16(), r.field("shown").is_some()),
+            (400, true),
+            "{:?}",
+            r.body
+        );
+    }
+    assert_eq!(app.get(&viewer, &path).await.body["saved"], true);
+
+    // Another organization's project: 404 both ways.
+    let (other, _) = app.user("out@example.com", "Oscar").await;
+    app.org(&other, "Elsewhere").await;
+    assert_eq!(app.get(&other, &path).await.status, 404);
+    assert_eq!(put(&other, json!({"shown": ["result"]})).await.status, 404);
+}

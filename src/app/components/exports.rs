@@ -157,11 +157,14 @@ pub fn ExportCard(id: Uuid) -> impl IntoView {
                         </label>
                     }).collect_view()}
                 </fieldset>
-                <label class="choice">
-                    <input type="checkbox" prop:checked=move || only_tab.get()
-                        on:change=move |ev| only_tab.set(event_target_checked(&ev)) />
-                    {move || format!("Only the jobs of the “{}” tab", tab_name())}
-                </label>
+                // On the All tab there is nothing to narrow to.
+                <Show when=move || !tab.get().unwrap_or_default().is_empty()>
+                    <label class="choice">
+                        <input type="checkbox" prop:checked=move || only_tab.get()
+                            on:change=move |ev| only_tab.set(event_target_checked(&ev)) data-testid="export-only-tab" />
+                        {move || format!("Only the jobs of the “{}” tab", tab_name())}
+                    </label>
+                </Show>
                 <Transition fallback=|| view! { <Loading /> }>
                     {move || Suspend::new(async move {
                         match columns.await {

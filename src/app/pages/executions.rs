@@ -19,9 +19,7 @@ use crate::app::components::runs::percent_done;
 use crate::app::components::{action_error, when, ErrorBox, FieldError, FormError, Loading};
 use crate::app::hooks::use_id;
 use crate::error::AppError;
-use crate::model::{
-    format_price, Execution, ExecutionMetrics, ExecutionMode, ExecutionState, LiveSnapshot,
-};
+use crate::model::{format_price, Execution, ExecutionMetrics, ExecutionState, LiveSnapshot};
 
 fn duration(secs: i64) -> String {
     let secs = secs.max(0);
@@ -187,7 +185,17 @@ fn LiveExecution(snapshot: LiveSnapshot) -> impl IntoView {
         })
         .unwrap_or_default()
     };
-    let count = move |f: fn(&Execution) -> i64| move || live.with(|s| f(&s.execution));
+    let count = move |f: fn(&Execution) -> i64| {
+        move || live.with(|s| crate::model::thousands(f(&s.execution)))
+    };
+    let tab_counts = Memo::new(move |_| {
+        live.with(|s| {
+            crate::app::components::results::TABS
+                .iter()
+                .map(|(tab, _)| crate::app::components::results::tab_count(tab, &s.execution))
+                .collect::<Vec<_>>()
+        })
+    });
     let elapsed = move || {
         live.with(|s| {
             s.execution.started_at.map(|start| {
@@ -258,11 +266,8 @@ fn LiveExecution(snapshot: LiveSnapshot) -> impl IntoView {
             r.to_string()[..8].to_string(),
         )
     });
-    let heading = if first.mode == ExecutionMode::Test {
-        "Test run"
-    } else {
-        "Production run"
-    };
+    // Runs are told apart by mode, version and date.
+    let heading = first.label();
     let settings = move || {
         live.with(|s| {
             let e = &s.execution;
@@ -340,13 +345,19 @@ fn LiveExecution(snapshot: LiveSnapshot) -> impl IntoView {
                 })}
             </p>
             <div class="counts">
-                <div><span class="stat" data-testid="count-queued">{count(|e| e.queued)}</span><span class="muted">"queued"</span></div>
-                <div><span class="stat" data-testid="count-running">{count(|e| e.running)}</span><span class="muted">"running"</span></div>
-                <div><span class="stat" data-testid="count-completed">{count(|e| e.completed)}</span><span class="muted">"completed"</span></div>
-                <div><span class="stat" data-testid="count-errors">{count(|e| e.errors)}</span><span class="muted">"errors"</span></div>
-                <div><span class="stat">{count(|e| e.cancelled)}</span><span class="muted">"cancelled"</span></div>
-                <div><span class="stat ok-text" data-testid="count-passed">{count(|e| e.passed)}</span><span class="muted">"passed"</span></div>
-                <div><span class="stat bad-text" data-testid="count-failing">{count(|e| e.failed)}</span><span class="muted">"with wrong fields"</span></div>
+                {[
+                    ("queued", "queued", "count-queued", "stat", (|e: &Execution| e.queued) as fn(&Execution) -> i64),
+                    ("running", "running", "count-running", "stat", |e| e.running),
+                    ("completed", "completed", "count-completed", "stat", |e| e.completed),
+                    ("failed", "errors", "count-errors", "stat", |e| e.errors),
+                    ("cancelled", "cancelled", "count-cancelled", "stat", |e| e.cancelled),
+                    ("pass", "passed", "count-passed", "stat ok-text", |e| e.passed),
+                    ("wrong", "with wrong fields", "count-failing", "stat bad-text", |e| e.failed),
+                ].into_iter().map(|(tab, label, testid, class, f)| view! {
+                    <a class="count-link" href=format!("?jobs={tab}#results") title=format!("Show the jobs {label} in the results")>
+                        <span class=class data-testid=testid>{count(f)}</span><span class="muted">{label}</span>
+                    </a>
+                }).collect_view()}
             </div>
             <dl class="facts">
                 <div><dt>"Elapsed"</dt><dd data-testid="elapsed">{elapsed}</dd></div>
@@ -493,7 +504,7 @@ fn LiveExecution(snapshot: LiveSnapshot) -> impl IntoView {
         </Show>
 
         <FieldAccuracyCard id progress changed edited />
-        <crate::app::components::results::ResultsGrid id batch_id=first.batch_id org_slug=first.org_slug.clone() role progress changed edited />
+        <crate::app::components::results::ResultsGrid id project_id=first.project_id batch_id=first.batch_id org_slug=first.org_slug.clone() role progress tab_counts changed edited />
         <crate::app::components::results::FailurePatternsCard id org_slug=first.org_slug.clone() changed edited progress />
         <crate::app::components::exports::ExportCard id />
         <section class="card">

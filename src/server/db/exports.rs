@@ -20,8 +20,20 @@ use crate::model::{Export, OutputField};
 pub enum Kind {
     Text,
     Number,
+    /// A share from 0 to 1, shown as a percentage in XLSX.
+    Percent,
+    /// A UTC timestamp in ISO 8601 (`2026-12-07T10:00:00Z`), a date cell
+    /// in XLSX.
+    DateTime,
     /// pass / partial / fail / error: coloured in XLSX.
     Judgement,
+}
+
+impl Kind {
+    /// Written as a number (JSON, XLSX) when its text reads as one.
+    pub fn numeric(self) -> bool {
+        matches!(self, Kind::Number | Kind::Percent)
+    }
 }
 
 /// A column an export can have: its name and the SQL (over `j`, the job,
@@ -41,7 +53,7 @@ pub const JOB_COLUMNS: usize = 10;
 /// job's own, then per field the extracted value (`price`), the expected
 /// one (`gt_price`, as uploads name it), the comparison (`price_match`:
 /// pass or fail) and its score (`price_score`).
-pub fn available(fields: &[String]) -> Vec<Column> {
+pub fn available(fields: &[OutputField]) -> Vec<Column> {
     let col = |name: &str, sql: &str, kind| Column {
         name: name.into(),
         sql: sql.into(),
@@ -53,26 +65,35 @@ pub fn available(fields: &[String]) -> Vec<Column> {
         col("url", "r.site_url", Kind::Text),
         col("state", "j.state", Kind::Text),
         col("verdict", "j.verdict", Kind::Judgement),
-        col("accuracy", "j.accuracy::text", Kind::Number),
+        col("accuracy", "j.accuracy::text", Kind::Percent),
         col("attempts", "j.attempt::text", Kind::Number),
         col("error_class", "j.error_class", Kind::Text),
         col("error", "j.error", Kind::Text),
         col(
             "finished_at",
             "to_char(j.finished_at at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')",
-            Kind::Text,
+            Kind::DateTime,
         ),
     ];
     let base: Vec<String> = out.iter().map(|c| c.name.clone()).collect();
-    for f in fields {
+    for field in fields {
+        let f = &field.name;
         let l = literal(f);
+        // Values of number fields are numbers in XLSX and JSON (text that
+        // doesn't read as one stays text); other fields stay text, so an
+        // id like "007" keeps its zeros.
+        let value_kind = if field.field_type == crate::model::ValueType::Number {
+            Kind::Number
+        } else {
+            Kind::Text
+        };
         // A field named like a job column keeps the job column its name.
         let extracted = if base.contains(f) {
             format!("extracted_{f}")
         } else {
             f.clone()
         };
-        out.push(col(&extracted, &format!("j.extracted->>{l}"), Kind::Text));
+        out.push(col(&extracted, &format!("j.extracted->>{l}"), value_kind));
         out.push(col(
             &format!("gt_{f}"),
             // Several acceptable values joined by " | ", as the grid shows them.
@@ -81,7 +102,7 @@ pub fn available(fields: &[String]) -> Vec<Column> {
                       then (select string_agg(x, ' | ') from json_array_elements_text(r.ground_truth->{l}) x)
                       else r.ground_truth->>{l} end"
             ),
-            Kind::Text,
+            value_kind,
         ));
         out.push(col(
             &format!("{f}_match"),
@@ -154,13 +175,14 @@ pub fn text_at(row: &PgRow, i: usize) -> sqlx::Result<Option<&str>> {
 }
 
 /// The output fields an execution ran with, in their order.
-pub async fn field_names(db: impl PgExecutor<'_>, execution: Uuid) -> sqlx::Result<Vec<String>> {
+/// The output fields an execution ran with.
+pub async fn fields(db: impl PgExecutor<'_>, execution: Uuid) -> sqlx::Result<Vec<OutputField>> {
     let Json(fields): Json<Vec<OutputField>> =
         sqlx::query_scalar("select fields from executions where id = $1")
             .bind(execution)
             .fetch_one(db)
             .await?;
-    Ok(fields.into_iter().map(|f| f.name).collect())
+    Ok(fields)
 }
 
 /// The batch's latest run, if it has one.

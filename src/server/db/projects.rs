@@ -567,3 +567,45 @@ pub async fn delete_field(
     .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// A user's saved results-grid columns for a project: (shown, hidden).
+pub async fn fetch_grid_columns(
+    db: impl PgExecutor<'_>,
+    org_id: Uuid,
+    project_id: Uuid,
+    user_id: Uuid,
+) -> sqlx::Result<Option<(Vec<String>, Vec<String>)>> {
+    sqlx::query_as(
+        "select shown, hidden from grid_column_choices
+         where org_id = $1 and project_id = $2 and user_id = $3",
+    )
+    .bind(org_id)
+    .bind(project_id)
+    .bind(user_id)
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn save_grid_columns(
+    db: impl PgExecutor<'_>,
+    org_id: Uuid,
+    project_id: Uuid,
+    user_id: Uuid,
+    shown: &[String],
+    hidden: &[String],
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "insert into grid_column_choices (user_id, project_id, org_id, shown, hidden)
+         values ($3, $2, $1, $4, $5)
+         on conflict (user_id, project_id)
+         do update set shown = excluded.shown, hidden = excluded.hidden, updated_at = now()",
+    )
+    .bind(org_id)
+    .bind(project_id)
+    .bind(user_id)
+    .bind(shown)
+    .bind(hidden)
+    .execute(db)
+    .await?;
+    Ok(())
+}

@@ -64,7 +64,8 @@ const SELECT: &str = "select j.id, j.execution_id, j.row_index, r.site_url, j.st
 #[derive(Debug, Clone, Default)]
 pub struct JobQuery {
     pub state: Option<JobState>,
-    pub verdict: Option<Verdict>,
+    /// Jobs with any of these verdicts (`wrong` asks for partial and fail).
+    pub verdicts: Option<Vec<Verdict>>,
     /// Judged against expected values (or not).
     pub has_ground_truth: Option<bool>,
     pub accuracy_min: Option<f64>,
@@ -99,8 +100,9 @@ impl JobQuery {
         if let Some(s) = self.state {
             sql += &format!(" and j.state = {}", literal(s.as_str()));
         }
-        if let Some(v) = self.verdict {
-            sql += &format!(" and j.verdict = {}", literal(v.as_str()));
+        if let Some(vs) = &self.verdicts {
+            let list: Vec<String> = vs.iter().map(|v| literal(v.as_str())).collect();
+            sql += &format!(" and j.verdict in ({})", list.join(", "));
         }
         if let Some(b) = self.has_ground_truth {
             sql += &format!(
@@ -153,7 +155,7 @@ pub async fn jobs(
          where j.execution_id = $1 and r.batch_seq = (select seq from batches where id = $2)
            and {keyset}
            and ($4::text is null or j.state = $4)
-           and ($5::text is null or j.verdict = $5)
+           and ($5::text[] is null or j.verdict = any($5))
            and ($6::boolean is null or (j.field_results is not null and j.verdict <> 'no_ground_truth') = $6)
            and ($7::float8 is null or j.accuracy >= $7)
            and ($8::float8 is null or j.accuracy <= $8)
@@ -173,7 +175,11 @@ pub async fn jobs(
         .bind(batch_id)
         .bind(id)
         .bind(f.state.map(JobState::as_str))
-        .bind(f.verdict.map(Verdict::as_str))
+        .bind(
+            f.verdicts
+                .as_ref()
+                .map(|vs| vs.iter().map(|v| v.as_str()).collect::<Vec<_>>()),
+        )
         .bind(f.has_ground_truth)
         .bind(f.accuracy_min)
         .bind(f.accuracy_max)

@@ -15,6 +15,8 @@ use crate::server::service::paging;
 #[derive(Debug, Clone, Default, Deserialize, serde::Serialize, schemars::JsonSchema)]
 pub struct JobFilter {
     pub status: Option<String>,
+    /// A verdict (pass, partial, fail, no_ground_truth, error), several
+    /// separated by commas, or `wrong` (partial and fail).
     pub evaluation: Option<String>,
     pub has_ground_truth: Option<bool>,
     pub accuracy_min: Option<f64>,
@@ -45,17 +47,31 @@ pub(crate) fn check_filter(filter: &JobFilter) -> Result<JobQuery, AppError> {
             })
         })
         .transpose()?;
-    let verdict = filter
+    // One verdict, several separated by commas, or `wrong` (partial and
+    // fail: the jobs the run page counts "with wrong fields").
+    let verdicts = filter
         .evaluation
         .as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
         .map(|v| {
-            Verdict::parse(v).ok_or_else(|| {
-                let all: Vec<&str> = Verdict::ALL.iter().map(|v| v.as_str()).collect();
-                AppError::field(
-                    "evaluation",
-                    format!("{v:?} is not a verdict; use {}.", words(&all)),
-                )
-            })
+            if v == "wrong" {
+                return Ok(vec![Verdict::Partial, Verdict::Fail]);
+            }
+            v.split(',')
+                .map(|one| {
+                    Verdict::parse(one.trim()).ok_or_else(|| {
+                        let all: Vec<&str> = Verdict::ALL.iter().map(|v| v.as_str()).collect();
+                        AppError::field(
+                            "evaluation",
+                            format!(
+                                "{one:?} is not a verdict; use {}, wrong (partial and fail), or several separated by commas.",
+                                words(&all)
+                            ),
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()
         })
         .transpose()?;
     for (name, value) in [
@@ -95,7 +111,7 @@ pub(crate) fn check_filter(filter: &JobFilter) -> Result<JobQuery, AppError> {
     Ok(JobQuery {
         by_accuracy,
         state,
-        verdict,
+        verdicts,
         has_ground_truth: filter.has_ground_truth,
         accuracy_min: filter.accuracy_min,
         accuracy_max: filter.accuracy_max,

@@ -14,6 +14,7 @@ pub mod bulk_jobs;
 pub mod demo;
 pub mod executions;
 pub mod exports;
+pub mod grid_columns;
 pub mod ground_truth;
 pub mod imports;
 pub mod jobs;

@@ -6,13 +6,13 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use uuid::Uuid;
 
-use crate::api::projects::list_execution_jobs;
+use crate::api::projects::{get_grid_columns, list_execution_jobs, save_grid_columns};
 use crate::api::results::{BulkGroundTruth, BulkJobs};
 use crate::app::components::badges::verdict_badge;
 use crate::app::components::{ErrorBox, Loading};
 use crate::app::hooks::use_query;
 use crate::error::AppError;
-use crate::model::{BulkOperation, ExpectedValueSaved, JobSummary, Role};
+use crate::model::{BulkOperation, ExpectedValueSaved, GridColumns, JobSummary, Role};
 
 use super::cell::ExpectedCell;
 use super::{
@@ -27,11 +27,16 @@ use super::{
 #[component]
 pub fn ResultsGrid(
     id: Uuid,
+    /// The run's project: the columns shown are the caller's choice for it.
+    project_id: Uuid,
     batch_id: Uuid,
     org_slug: String,
     role: Option<Role>,
     /// The run's progress: the list reads again as it moves on.
     progress: Memo<(bool, i64)>,
+    /// How many jobs each of [`TABS`] holds (None: not counted live), from
+    /// the same live counts as the page's header.
+    tab_counts: Memo<Vec<Option<i64>>>,
     /// Bumped when a bulk change alters expected values (other cards read
     /// again).
     changed: RwSignal<u32>,
@@ -59,6 +64,10 @@ pub fn ResultsGrid(
             list_execution_jobs(id, status, evaluation, sort, after).await
         },
     );
+    // Which columns, in which order: the caller's saved choice, changed
+    // here at once and saved behind.
+    let columns = Resource::new(move || project_id, get_grid_columns);
+    let chosen = RwSignal::new(None::<Vec<String>>);
     let selected = RwSignal::new(BTreeSet::<i64>::new());
     let all_matching = RwSignal::new(false);
     let pending = RwSignal::new(None::<Pending>);
@@ -263,14 +272,20 @@ pub fn ResultsGrid(
             .collect();
         format!("?{}", parts.join("&"))
     };
-    let tabs = TABS
-        .iter()
-        .map(|(key, label)| {
-            let href = move || query_of(Some(key.to_string()), sort.get());
-            let current = move || tab.get().unwrap_or_default() == *key;
-            view! { <a href=href class="tab" class:current=current aria-current=move || current().then_some("page")>{*label}</a> }
-        })
-        .collect_view();
+    let tabs = move || {
+        let counts = tab_counts.get();
+        let current_tab = tab.get().unwrap_or_default();
+        TABS.iter()
+            .zip(counts)
+            .filter(|((key, _), n)| key.is_empty() || *key == current_tab || n.is_some_and(|n| n > 0))
+            .map(|((key, label), n)| {
+                let href = move || query_of(Some(key.to_string()), sort.get());
+                let current = *key == current_tab;
+                let count = n.map(|n| view! { " " <span class="tab-count">{crate::model::thousands(n)}</span> });
+                view! { <a href=href class="tab" class:current=current aria-current=current.then_some("page") data-tab=*key>{*label}{count}</a> }
+            })
+            .collect_view()
+    };
     let sorts = SORTS
         .iter()
         .map(|(key, label)| {
@@ -280,11 +295,12 @@ pub fn ResultsGrid(
         })
         .collect_view();
     view! {
-        <section class="card">
+        <section class="card" id="results">
             <h2>"Results"</h2>
             <div class="grid-controls">
                 <nav class="tabs" aria-label="Filter jobs">{tabs}</nav>
                 <nav class="tabs sorts" aria-label="Sort jobs"><span class="muted small">"Sort: "</span>{sorts}</nav>
+                <ColumnChooser project_id columns chosen error />
             </div>
             {move || error.get().map(|e| {
                 let conflict = matches!(e, AppError::Conflict(_));
@@ -306,15 +322,22 @@ pub fn ResultsGrid(
                             <p class="empty">{move || if tab.get().is_some() { "No jobs match this filter: try All." } else { "This run has no jobs yet." }}</p>
                         }.into_any(),
                         Ok(page) => {
-                            let mut fields: Vec<String> = vec![];
+                            let config = columns.await.ok();
+                            let mut order: Vec<String> = chosen.get().or_else(|| config.as_ref().map(|c| c.shown.clone())).unwrap_or_else(|| {
+                                crate::model::FIXED_GRID_COLUMNS.iter().map(|c| c.to_string()).collect()
+                            });
+                            // Values under names that are no field of the project
+                            // (a remote agent's extra keys) still show, at the end.
+                            let available = config.map(|c| c.available).unwrap_or_default();
                             for j in &page.items {
                                 for k in j.extracted.keys().chain(j.expected.keys()) {
-                                    if !fields.contains(k) {
-                                        fields.push(k.clone());
+                                    let c = format!("field:{k}");
+                                    if !available.contains(&c) && !order.contains(&c) {
+                                        order.push(c);
                                     }
                                 }
                             }
-                            fields.sort();
+                            let fields: Vec<String> = order.iter().filter_map(|c| c.strip_prefix("field:").map(str::to_string)).collect();
                             let rows: Vec<RwSignal<JobSummary>> = page.items.into_iter().map(RwSignal::new).collect();
                             let page_ids: Vec<i64> = rows.iter().map(|r| r.with_untracked(|j| j.id)).collect();
                             let page_ids_all = page_ids.clone();
@@ -328,10 +351,25 @@ pub fn ResultsGrid(
                                 format!("{q}{sep}after={c}")
                             });
                             let more = next.is_some();
-                            let field_heads = fields.iter().map(|f| view! {
-                                <th scope="col">{f.clone()}<span class="muted small">" extracted / expected"</span></th>
-                            }).collect_view();
+                            // Errors get a column of their own on pages that have one.
+                            let has_errors = rows.iter().any(|r| r.with_untracked(|j| j.error_class.is_some() || j.error.is_some()));
+                            let heads = {
+                                let mut error_head = has_errors.then(|| view! { <th scope="col">"Error"</th> });
+                                let mut heads: Vec<AnyView> = vec![];
+                                for c in &order {
+                                    if c.starts_with("field:") {
+                                        if let Some(h) = error_head.take() { heads.push(h.into_any()); }
+                                        heads.push(view! { <th scope="col">{GridColumns::label(c)}<span class="muted small">" extracted / expected"</span></th> }.into_any());
+                                    } else {
+                                        let class = if c == "accuracy" { "num" } else { "" };
+                                        heads.push(view! { <th scope="col" class=class>{GridColumns::label(c)}</th> }.into_any());
+                                    }
+                                }
+                                if let Some(h) = error_head { heads.push(h.into_any()); }
+                                heads
+                            };
                             let fields_for_form = fields.clone();
+                            let fields_for_cards = fields.clone();
                             let body = rows.iter().map(|job| {
                                 let job = *job;
                                 let (jid, row_index, url) = job.with_untracked(|j| (j.id, j.row_index, j.url.clone()));
@@ -339,22 +377,39 @@ pub fn ResultsGrid(
                                 let badge = move || job.with(|j| verdict_badge(j.verdict, j.state.as_str()));
                                 let accuracy = move || job.with(|j| j.accuracy.map(|a| format!("{:.0}%", a * 100.0)));
                                 let checked = move || selected.with(|s| s.contains(&jid));
-                                let cells = fields.iter().map(|f| view! {
-                                    <ExpectedCell job field=f.clone() editable=can_edit saved error />
+                                let error_cell = has_errors.then(|| {
+                                    let text = job.with_untracked(error_text);
+                                    view! { <td class="error-cell"><span title=text.clone()>{text.clone()}</span></td> }
+                                });
+                                let mut error_cell = Some(error_cell);
+                                let cells = order.iter().map(|c| {
+                                    // The error column comes before the first field.
+                                    let before = if c.starts_with("field:") { error_cell.take().flatten().map(|v| v.into_any()) } else { None };
+                                    let cell = match c.as_str() {
+                                        "site" => view! { <td class="site"><SiteLink url=url.clone() /></td> }.into_any(),
+                                        "result" => view! { <td><span class=move || badge().0>{move || badge().1}</span></td> }.into_any(),
+                                        "accuracy" => view! { <td class="num">{accuracy}</td> }.into_any(),
+                                        f => view! { <ExpectedCell job field=f.strip_prefix("field:").unwrap_or(f).to_string() editable=can_edit saved error /> }.into_any(),
+                                    };
+                                    view! { {before} {cell} }
                                 }).collect_view();
+                                let trailing_error = error_cell.take().flatten();
                                 view! {
                                     <tr>
-                                        <td class="pick">
+                                        <th scope="row" class="lead">
                                             <input type="checkbox" aria-label=format!("Select row {row_index}") prop:checked=checked
                                                 on:change=move |_| selected.update(|s| { if !s.remove(&jid) { s.insert(jid); } all_matching.set(false); }) />
-                                        </td>
-                                        <td class="num"><a href=format!("/o/{slug}/jobs/{jid}")>{row_index}</a></td>
-                                        <td class="clip"><span title=url.clone()>{url.clone()}</span></td>
-                                        <td><span class=move || badge().0>{move || badge().1}</span></td>
-                                        <td class="num">{accuracy}</td>
+                                            <a href=format!("/o/{slug}/jobs/{jid}") title=format!("Open the job of row {row_index}")>{row_index}</a>
+                                        </th>
                                         {cells}
+                                        {trailing_error}
                                     </tr>
                                 }
+                            }).collect_view();
+                            let cards = rows.iter().map(|job| {
+                                let slug = slug_for_rows.get_value();
+                                let fields = fields_for_cards.clone();
+                                view! { <JobCard job=*job fields slug /> }
                             }).collect_view();
                             let page_ids_toggle = page_ids.clone();
                             let n_page = page_ids.len();
@@ -461,10 +516,10 @@ pub fn ResultsGrid(
                                     </div>
                                 </Show>
                                 {can_edit.then(|| view! { <p class="hint">"Fix an expected value in place: Enter edits, Enter saves, Esc cancels, Tab saves and moves to the next cell. Every run of this batch is judged again at once."</p> })}
-                                <div class="table-wrap grid-wrap">
+                                <div class="grid-wrap">
                                     <table data-testid="jobs" class="results-grid">
                                         <thead><tr>
-                                            <th scope="col" class="pick">
+                                            <th scope="col" class="lead">
                                                 <input type="checkbox" aria-label=format!("Select the {n_page} jobs on this page") prop:checked=all_on_page
                                                     on:change=move |_| {
                                                         let ids = page_ids_toggle.clone();
@@ -473,13 +528,14 @@ pub fn ResultsGrid(
                                                         });
                                                         all_matching.set(false);
                                                     } data-testid="select-page" />
+                                                "Row"
                                             </th>
-                                            <th scope="col" class="num">"Row"</th><th scope="col">"Site"</th><th scope="col">"Result"</th>
-                                            <th scope="col" class="num">"Accuracy"</th>{field_heads}
+                                            {heads}
                                         </tr></thead>
                                         <tbody>{body}</tbody>
                                     </table>
                                 </div>
+                                <ol class="job-cards" data-testid="job-cards" aria-label="Jobs">{cards}</ol>
                                 {next.map(|n| view! { <nav class="pager" aria-label="Pages"><a href=n>"Next jobs →"</a></nav> })}
                             }.into_any()
                         }
@@ -487,5 +543,178 @@ pub fn ResultsGrid(
                 })}
             </Transition>
         </section>
+    }
+}
+
+/// A job's error as one line: its class and message.
+fn error_text(j: &JobSummary) -> String {
+    match (j.error_class.as_deref(), j.error.as_deref()) {
+        (Some(c), Some(m)) => format!("{c}: {m}"),
+        (Some(c), None) => c.to_string(),
+        (None, Some(m)) => m.to_string(),
+        (None, None) => String::new(),
+    }
+}
+
+/// A site's URL by its distinctive end (the path), the host dimmed before
+/// it and the whole address on hover.
+#[component]
+fn SiteLink(url: String) -> impl IntoView {
+    let (host, path) = crate::model::url_parts(&url, 48);
+    view! {
+        <a class="site-link" href=url.clone() title=url target="_blank" rel="noopener noreferrer">
+            <span class="host">{host}</span><span class="path">{path}</span>
+        </a>
+    }
+}
+
+/// A job as a card, for narrow screens: verdict, the fields that failed
+/// with expected against extracted, or the error.
+#[component]
+fn JobCard(job: RwSignal<JobSummary>, fields: Vec<String>, slug: String) -> impl IntoView {
+    move || {
+        job.with(|j| {
+            let (class, label) = verdict_badge(j.verdict, j.state.as_str());
+            let failed: Vec<_> = fields
+                .iter()
+                .filter(|f| j.field_results.get(*f).is_some_and(|r| r["pass"] == false))
+                .map(|f| {
+                    let want = super::text(j.expected.get(f)).unwrap_or_else(|| "—".into());
+                    let got = super::text(j.extracted.get(f)).unwrap_or_else(|| "—".into());
+                    view! {
+                        <li><strong>{f.clone()}</strong>": expected " <span class="value">{want}</span>
+                            ", extracted " <span class="value">{got}</span></li>
+                    }
+                })
+                .collect();
+            let judged = fields.iter().filter(|f| j.field_results.contains_key(*f)).count();
+            let detail = if j.error_class.is_some() || j.error.is_some() {
+                view! { <p class="bad-text small">{error_text(j)}</p> }.into_any()
+            } else if !failed.is_empty() {
+                view! { <ul class="failed-fields">{failed}</ul> }.into_any()
+            } else if judged > 0 {
+                view! { <p class="small muted">{format!("All {} judged fields right.", judged)}</p> }.into_any()
+            } else {
+                view! { <p class="small muted">"Not judged."</p> }.into_any()
+            };
+            let accuracy = j.accuracy.map(|a| format!(" · {:.0}%", a * 100.0)).unwrap_or_default();
+            view! {
+                <li class="job-card">
+                    <p class="job-card-head">
+                        <a href=format!("/o/{slug}/jobs/{}", j.id)>{format!("Row {}", j.row_index)}</a>
+                        " " <span class=class>{label}</span>{accuracy}
+                    </p>
+                    <p class="small"><SiteLink url=j.url.clone() /></p>
+                    {detail}
+                </li>
+            }
+        })
+    }
+}
+
+/// Choose and order the grid's columns: a checkbox per column and buttons
+/// to move it; each change shows at once and is saved for the caller and
+/// this project.
+#[component]
+fn ColumnChooser(
+    project_id: Uuid,
+    columns: Resource<Result<GridColumns, AppError>>,
+    chosen: RwSignal<Option<Vec<String>>>,
+    error: RwSignal<Option<AppError>>,
+) -> impl IntoView {
+    let config = move || columns.get().and_then(Result::ok);
+    // Shown columns in order, then the hidden ones.
+    let listed = move || {
+        let c = config()?;
+        let shown = chosen.get().unwrap_or_else(|| c.shown.clone());
+        let mut all: Vec<(String, bool)> = shown.iter().map(|n| (n.clone(), true)).collect();
+        all.extend(
+            c.available
+                .iter()
+                .filter(|n| !shown.contains(n))
+                .map(|n| (n.clone(), false)),
+        );
+        Some(all)
+    };
+    let apply = move |next: Vec<String>| {
+        if next.is_empty() {
+            return;
+        }
+        chosen.set(Some(next.clone()));
+        spawn_local(async move {
+            match save_grid_columns(project_id, next.join(",")).await {
+                Ok(_) => error.set(None),
+                Err(e) => error.set(Some(e)),
+            }
+        });
+    };
+    let current = move || {
+        chosen
+            .get_untracked()
+            .or_else(|| config().map(|c| c.shown))
+            .unwrap_or_default()
+    };
+    let toggle = move |name: String| {
+        let mut next = current();
+        if let Some(i) = next.iter().position(|n| *n == name) {
+            next.remove(i);
+        } else {
+            next.push(name);
+        }
+        apply(next);
+    };
+    let shift = move |name: String, up: bool| {
+        let mut next = current();
+        if let Some(i) = next.iter().position(|n| *n == name) {
+            let j = if up {
+                i.checked_sub(1)
+            } else {
+                Some(i + 1).filter(|j| *j < next.len())
+            };
+            if let Some(j) = j {
+                next.swap(i, j);
+                apply(next);
+            }
+        }
+    };
+    view! {
+        <details class="menu column-menu" data-testid="column-chooser">
+            <summary>"Columns"</summary>
+            <div class="column-panel">
+                <p class="small muted">"Shown columns, in order; saved for you in this project."</p>
+                // Inside a Transition: the server renders the list once the
+                // columns are read, as hydration expects.
+                <Transition fallback=|| ()>
+                {move || listed().map(|all| {
+                    let n_shown = all.iter().filter(|(_, s)| *s).count();
+                    view! {
+                        <ul class="column-list">
+                            {all.into_iter().enumerate().map(|(i, (name, shown))| {
+                                let label = GridColumns::label(&name);
+                                let (t, u, d) = (name.clone(), name.clone(), name.clone());
+                                view! {
+                                    <li>
+                                        <label class="inline-check">
+                                            <input type="checkbox" prop:checked=shown disabled={shown && n_shown == 1}
+                                                on:change=move |_| toggle(t.clone()) data-column=name.clone() />
+                                            " " {label.clone()}
+                                        </label>
+                                        {shown.then(|| view! {
+                                            <span class="move">
+                                                <button type="button" class="link" aria-label=format!("Move {label} left") disabled={i == 0}
+                                                    on:click=move |_| shift(u.clone(), true)>"↑"</button>
+                                                <button type="button" class="link" aria-label=format!("Move {label} right") disabled={i + 1 >= n_shown}
+                                                    on:click=move |_| shift(d.clone(), false)>"↓"</button>
+                                            </span>
+                                        })}
+                                    </li>
+                                }
+                            }).collect_view()}
+                        </ul>
+                    }
+                })}
+                </Transition>
+            </div>
+        </details>
     }
 }

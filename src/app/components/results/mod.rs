@@ -29,23 +29,49 @@ pub fn plural(n: i64, one: &str) -> String {
     format!("{n} {one}{}", if n == 1 { "" } else { "s" })
 }
 
-/// The tabs of the grid: (query value, label, list filter (status, verdict)).
+/// The tabs of the grid: (query value, label). Each count on the run
+/// page's header links to the tab holding exactly those jobs; tabs with no
+/// jobs are hidden (the last two are reached by link or the API).
 pub const TABS: &[(&str, &str)] = &[
     ("", "All"),
     ("pass", "Passed"),
-    ("partial", "Partial"),
-    ("fail", "Failed fields"),
+    ("wrong", "With wrong fields"),
     ("failed", "Errors"),
+    ("queued", "Queued"),
+    ("running", "Running"),
+    ("completed", "Completed"),
+    ("cancelled", "Cancelled"),
+    ("partial", "Some fields wrong"),
+    ("fail", "Every field wrong"),
 ];
+
+/// How many jobs a tab holds, from the run's live counts (None: not
+/// counted live).
+pub fn tab_count(tab: &str, e: &crate::model::Execution) -> Option<i64> {
+    Some(match tab {
+        "" => e.total,
+        "pass" => e.passed,
+        "wrong" => e.failed,
+        "failed" => e.errors,
+        "queued" => e.queued,
+        "running" => e.running,
+        "completed" => e.completed,
+        "cancelled" => e.cancelled,
+        _ => return None,
+    })
+}
 
 /// The grid's orders: run order, or the jobs most worth a look first.
 pub(super) const SORTS: &[(&str, &str)] =
     &[("", "Run order"), ("accuracy", "Lowest accuracy first")];
 
+/// A tab's list filter: (status, evaluation).
 pub fn filter_of(tab: Option<&str>) -> (Option<String>, Option<String>) {
     match tab {
-        Some("failed") => (Some("failed".to_string()), None),
-        Some(v @ ("pass" | "partial" | "fail")) => (None, Some(v.to_string())),
+        Some(v @ ("failed" | "queued" | "running" | "completed" | "cancelled")) => {
+            (Some(v.to_string()), None)
+        }
+        Some(v @ ("pass" | "wrong" | "partial" | "fail")) => (None, Some(v.to_string())),
         _ => (None, None),
     }
 }

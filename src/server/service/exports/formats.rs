@@ -69,7 +69,7 @@ impl TextFormat for JsonLines {
             buf.push(b':');
             match v {
                 None => buf.extend_from_slice(b"null"),
-                Some(v) if c.kind == Kind::Number && v.parse::<f64>().is_ok_and(f64::is_finite) => {
+                Some(v) if c.kind.numeric() && v.parse::<f64>().is_ok_and(f64::is_finite) => {
                     buf.extend_from_slice(v.as_bytes())
                 }
                 Some(v) => {
@@ -91,6 +91,11 @@ pub(super) struct Book {
     pub run_accuracy: Option<f64>,
     pub filters: BTreeMap<String, String>,
     pub execution_id: Uuid,
+    /// What the Summary sheet is titled with: the project, the batch and
+    /// the run told apart by mode, version and date.
+    pub project: String,
+    pub batch: String,
+    pub run: String,
     pub path: PathBuf,
 }
 
@@ -99,8 +104,10 @@ impl Book {
     /// thousand rows, numbers as numbers, pass/fail coloured) and a
     /// "Summary" sheet with the run's accuracy per field.
     pub fn write(self, mut rx: mpsc::Receiver<RowChunk>) -> Result<(), rust_xlsxwriter::XlsxError> {
-        use rust_xlsxwriter::{Color, Format, FormatBorder, Workbook};
+        use rust_xlsxwriter::{Color, ExcelDateTime, Format, FormatBorder, Workbook};
         let mut book = Workbook::new();
+        let percent = Format::new().set_num_format("0.0%");
+        let date = Format::new().set_num_format("yyyy-mm-dd hh:mm:ss");
         let header = Format::new()
             .set_bold()
             .set_background_color(Color::RGB(0xEEF2F6))
@@ -124,7 +131,8 @@ impl Book {
                 .map(|v| v.chars().count())
                 .max()
                 .unwrap_or(0)
-                .max(col.name.chars().count());
+                .max(col.name.chars().count())
+                .max(if col.kind == Kind::DateTime { 19 } else { 0 });
             sheet.set_column_width(c as u16, (widest as f64 + 2.0).clamp(6.0, 60.0))?;
         }
         sheet.set_freeze_panes(1, 0)?;
@@ -139,7 +147,10 @@ impl Book {
                     let Some(v) = v else { continue };
                     let c = c as u16;
                     match col.kind {
-                        Kind::Number => match v.parse::<f64>() {
+                        Kind::Number | Kind::Percent => match v.parse::<f64>() {
+                            Ok(n) if n.is_finite() && col.kind == Kind::Percent => {
+                                sheet.write_number_with_format(r, c, n, &percent)?;
+                            }
                             Ok(n) if n.is_finite() => {
                                 sheet.write_number(r, c, n)?;
                             }
@@ -147,6 +158,13 @@ impl Book {
                                 sheet.write_string(r, c, v)?;
                             }
                         },
+                        Kind::DateTime => {
+                            // ISO 8601 without the zone letter: the cell is UTC.
+                            match ExcelDateTime::parse_from_str(v.trim_end_matches('Z')) {
+                                Ok(d) => sheet.write_datetime_with_format(r, c, &d, &date)?,
+                                Err(_) => sheet.write_string(r, c, v)?,
+                            };
+                        }
                         Kind::Judgement => {
                             let f = match v.as_str() {
                                 "pass" => Some(&pass),
@@ -178,11 +196,26 @@ impl Book {
         summary.set_column_width(1, 16)?;
         summary.set_column_width(2, 12)?;
         summary.set_column_width(3, 12)?;
-        summary.write_string_with_format(0, 0, "Execution", &header)?;
-        summary.write_string(0, 1, self.execution_id.to_string())?;
-        summary.write_string_with_format(1, 0, "Rows exported", &header)?;
-        summary.write_number(1, 1, (r - 1) as f64)?;
-        summary.write_string_with_format(2, 0, "Filters", &header)?;
+        let title = Format::new().set_bold().set_font_size(14);
+        summary.write_string_with_format(
+            0,
+            0,
+            format!("{} · {} · {}", self.project, self.batch, self.run),
+            &title,
+        )?;
+        // The facts start on row 2 (0-based); every later row is offset by it.
+        const TOP: u32 = 2;
+        summary.write_string_with_format(TOP, 0, "Project", &header)?;
+        summary.write_string(TOP, 1, &self.project)?;
+        summary.write_string_with_format(TOP + 1, 0, "Batch", &header)?;
+        summary.write_string(TOP + 1, 1, &self.batch)?;
+        summary.write_string_with_format(TOP + 2, 0, "Run", &header)?;
+        summary.write_string(TOP + 2, 1, &self.run)?;
+        summary.write_string_with_format(TOP + 3, 0, "Execution id", &header)?;
+        summary.write_string(TOP + 3, 1, self.execution_id.to_string())?;
+        summary.write_string_with_format(TOP + 4, 0, "Rows exported", &header)?;
+        summary.write_number(TOP + 4, 1, (r - 1) as f64)?;
+        summary.write_string_with_format(TOP + 5, 0, "Filters", &header)?;
         let filters = if self.filters.is_empty() {
             "none (every job)".to_string()
         } else {
@@ -192,10 +225,11 @@ impl Book {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        summary.write_string(2, 1, filters)?;
-        summary.write_string_with_format(3, 0, "Run accuracy", &header)?;
+        summary.write_string(TOP + 5, 1, filters)?;
+        let accuracy_row = TOP + 6;
+        summary.write_string_with_format(accuracy_row, 0, "Run accuracy", &header)?;
         if let Some(a) = self.run_accuracy {
-            summary.write_number(3, 1, a)?;
+            summary.write_number_with_format(accuracy_row, 1, a, &percent)?;
         }
         // The 95% bootstrap interval: low and high.
         let interval = |sheet: &mut rust_xlsxwriter::Worksheet,
@@ -204,14 +238,15 @@ impl Book {
                         i: Option<[f64; 2]>|
          -> Result<(), rust_xlsxwriter::XlsxError> {
             if let Some([lo, hi]) = i {
-                sheet.write_number(row, col, lo)?;
-                sheet.write_number(row, col + 1, hi)?;
+                sheet.write_number_with_format(row, col, lo, &percent)?;
+                sheet.write_number_with_format(row, col + 1, hi, &percent)?;
             }
             Ok(())
         };
-        interval(summary, 3, 2, self.metrics.accuracy_interval)?;
-        summary.write_string_with_format(4, 2, "95% low", &header)?;
-        summary.write_string_with_format(4, 3, "95% high", &header)?;
+        interval(summary, accuracy_row, 2, self.metrics.accuracy_interval)?;
+        summary.write_string_with_format(accuracy_row + 1, 2, "95% low", &header)?;
+        summary.write_string_with_format(accuracy_row + 1, 3, "95% high", &header)?;
+        let head_row = accuracy_row + 2;
         let columns = [
             "Field (whole run)",
             "Accuracy",
@@ -229,34 +264,39 @@ impl Book {
             "F1 95% high",
         ];
         for (c, name) in columns.iter().enumerate() {
-            summary.write_string_with_format(5, c as u16, *name, &header)?;
+            summary.write_string_with_format(head_row, c as u16, *name, &header)?;
             if c >= 4 {
                 summary.set_column_width(c as u16, 12)?;
             }
         }
         for (i, f) in self.metrics.fields.iter().enumerate() {
-            let row = 6 + i as u32;
+            let row = head_row + 1 + i as u32;
             summary.write_string(row, 0, &f.field)?;
-            let fmt = if f.accuracy >= 0.9 {
+            let colour = if f.accuracy >= 0.9 {
                 &pass
             } else if f.accuracy >= 0.5 {
                 &partial
             } else {
                 &fail
             };
-            summary.write_number_with_format(row, 1, f.accuracy, fmt)?;
+            summary.write_number_with_format(
+                row,
+                1,
+                f.accuracy,
+                &colour.clone().set_num_format("0.0%"),
+            )?;
             summary.write_number(row, 2, f.passed as f64)?;
             summary.write_number(row, 3, f.compared as f64)?;
-            summary.write_number(row, 4, f.precision)?;
-            summary.write_number(row, 5, f.recall)?;
-            summary.write_number(row, 6, f.f1)?;
+            summary.write_number_with_format(row, 4, f.precision, &percent)?;
+            summary.write_number_with_format(row, 5, f.recall, &percent)?;
+            summary.write_number_with_format(row, 6, f.f1, &percent)?;
             summary.write_number(row, 7, f.tp)?;
             summary.write_number(row, 8, f.fp)?;
             summary.write_number(row, 9, f.fn_)?;
             interval(summary, row, 10, f.accuracy_interval)?;
             interval(summary, row, 12, f.f1_interval)?;
         }
-        let mut row = 7 + self.metrics.fields.len() as u32;
+        let mut row = head_row + 2 + self.metrics.fields.len() as u32;
         summary.write_string_with_format(row, 0, "Verdict (whole run)", &header)?;
         summary.write_string_with_format(row, 1, "Jobs", &header)?;
         for (v, n) in &self.metrics.verdicts {

@@ -63,7 +63,7 @@ pub struct ExportRequest {
 
 /// What an export has unless columns are chosen: where the row is, how it
 /// went, and per field extracted, expected and the comparison.
-fn default_columns(fields: &[String]) -> Vec<String> {
+fn default_columns(fields: &[crate::model::OutputField]) -> Vec<String> {
     let mut out: Vec<String> = ["row", "url", "state", "verdict", "accuracy"]
         .map(String::from)
         .to_vec();
@@ -85,7 +85,7 @@ pub async fn columns(
 ) -> Result<Vec<(String, bool)>, AppError> {
     let (ctx, _) = crate::server::service::executions::execution_ctx(db, actor, execution).await?;
     require(&ctx, Permission::ExportData)?;
-    let fields = db::exports::field_names(db, execution).await?;
+    let fields = db::exports::fields(db, execution).await?;
     let chosen = default_columns(&fields);
     Ok(available(&fields)
         .into_iter()
@@ -108,6 +108,10 @@ pub struct Plan {
     /// The run's accuracy per field, for the XLSX summary sheet.
     metrics: MetricParts,
     run_accuracy: Option<f64>,
+    /// The run's project and batch names and its label.
+    project: String,
+    batch: String,
+    run: String,
 }
 
 impl Plan {
@@ -161,7 +165,7 @@ pub async fn plan(
             format!("{:?} is not a format; use csv, json or xlsx.", req.format),
         ));
     }
-    let fields = db::exports::field_names(db, execution).await?;
+    let fields = db::exports::fields(db, execution).await?;
     let all = available(&fields);
     let names = req
         .columns
@@ -249,6 +253,9 @@ pub async fn plan(
         execution_id: execution,
         metrics,
         run_accuracy: e.accuracy,
+        project: e.project_name.clone(),
+        batch: e.batch_name.clone(),
+        run: e.label(),
     })
 }
 
@@ -393,7 +400,18 @@ mod tests {
 
     #[test]
     fn columns_name_fields_like_uploads_and_avoid_job_columns() {
-        let names: Vec<String> = available(&["price".into(), "url".into()])
+        let field = |name: &str| crate::model::OutputField {
+            name: name.into(),
+            field_type: crate::model::ValueType::Number,
+            comparator: crate::model::Comparator::Number,
+            comparator_options: Default::default(),
+            rule: crate::model::ExtractionRule::Auto,
+            source: "csv".into(),
+            description: String::new(),
+            empty_means: Default::default(),
+            multi_value_separator: None,
+        };
+        let names: Vec<String> = available(&[field("price"), field("url")])
             .into_iter()
             .map(|c| c.name)
             .collect();
@@ -408,7 +426,7 @@ mod tests {
             assert!(names.contains(&n.to_string()), "{n} in {names:?}");
         }
         assert_eq!(names.iter().filter(|n| *n == "url").count(), 1);
-        let d = default_columns(&["price".into()]);
+        let d = default_columns(&[field("price")]);
         assert_eq!(
             d,
             [

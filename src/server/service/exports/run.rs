@@ -207,6 +207,9 @@ async fn write_xlsx(db: &PgPool, plan: &Plan, part: &Path) -> Result<(i64, u64),
         run_accuracy: plan.run_accuracy,
         filters: plan.export.filters.clone(),
         execution_id: plan.execution_id,
+        project: plan.project.clone(),
+        batch: plan.batch.clone(),
+        run: plan.run.clone(),
         path: part.to_path_buf(),
     };
     let thread = tokio::task::spawn_blocking(move || book.write(rx));
