@@ -28,10 +28,10 @@ test('a run is exported from its page and downloaded again from the batch', asyn
 
   const ctx = await contextFor(browser, owner, { acceptDownloads: true });
   const page = await ctx.newPage();
-  // The "Partial" tab: rows 17 and 34 (their expected prices are wrong).
-  await page.goto(`${BASE}/o/${org.slug}/executions/${run.id}?jobs=partial`);
+  // The "With wrong fields" tab: rows 17 and 34 (their expected prices are wrong).
+  await page.goto(`${BASE}/o/${org.slug}/executions/${run.id}?jobs=wrong`);
   await hydrated(page);
-  await page.waitForSelector('text=Only the jobs of the “Partial” tab');
+  await page.waitForSelector('text=Only the jobs of the “With wrong fields” tab');
   // Fewer columns: drop the error ones.
   await page.click('.export-columns summary');
   await page.uncheck('.column-choices label:has(code:text-is("error")) input');
@@ -59,7 +59,7 @@ test('a run is exported from its page and downloaded again from the batch', asyn
   await row.waitFor();
   const text = await row.textContent();
   assert.match(text, /Exa Porter/);
-  assert.match(text, /evaluation=partial/);
+  assert.match(text, /evaluation=wrong/);
   assert.match(text, /CSV/);
   const [again] = await Promise.all([
     page.waitForEvent('download'),

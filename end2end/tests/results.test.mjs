@@ -301,4 +301,20 @@ test('the grid uses the screen, its counts link to their tabs, columns are chose
   await card17.scrollIntoViewIfNeeded();
   await shot(p, '43-grid-phone');
   await phone.close();
+
+  // One click accepts a failed cell's extracted value; the row stays in
+  // its tab (as after any edit) and the header moves.
+  const again = await contextFor(browser, owner, { viewport: { width: 1400, height: 900 } });
+  const w = await again.newPage();
+  await w.goto(`${BASE}/o/${org.slug}/executions/${run.id}?jobs=wrong`);
+  await hydrated(w);
+  const row17 = '[data-testid=jobs] tr:has(th.lead a:text-is("17"))';
+  await w.waitForSelector(`${row17} [data-testid=accept-price]`);
+  assert.equal(await w.locator('[data-testid=jobs] [data-testid^=accept-]').count(), 1);
+  await w.click(`${row17} [data-testid=accept-price]`);
+  await w.waitForSelector(`${row17} .badge:has-text("pass")`);
+  await w.waitForFunction(() => document.querySelector('[data-testid=count-failing]')?.textContent.trim() === '0');
+  assert.equal(await w.locator(`${row17} [data-testid=accept-price]`).count(), 0);
+  await shot(w, '44-grid-cell-accepted');
+  await again.close();
 });

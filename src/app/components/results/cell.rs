@@ -169,6 +169,29 @@ pub(super) fn ExpectedCell(
         None => "cell",
     };
     let save_key = save.clone();
+    let save_accept = save.clone();
+    // Accept offers itself where the field failed and something was
+    // extracted: one click makes the extracted value the expected one.
+    let can_accept = move || {
+        editable
+            && verdict.get() == Some(false)
+            && got
+                .get()
+                .is_some_and(|g| current.get().as_deref() != Some(g.as_str()))
+    };
+    let accept_label = {
+        let field = field.clone();
+        move || {
+            job.with(|j| {
+                format!(
+                    "Accept the extracted {field} of row {} as expected: {}",
+                    j.row_index,
+                    text(j.extracted.get(&field)).unwrap_or_default()
+                )
+            })
+        }
+    };
+    let accept_testid = format!("accept-{field}");
     let on_key = move |ev: leptos::ev::KeyboardEvent| {
         let value = input.get_untracked().map(|i| i.value()).unwrap_or_default();
         match ev.key().as_str() {
@@ -195,7 +218,22 @@ pub(super) fn ExpectedCell(
     let testid = format!("gt-{field}");
     view! {
         <td class=class node_ref=cell>
-            <div class="got" title="Extracted">{move || got.get().unwrap_or_else(|| "—".into())}</div>
+            <div class="got" title="Extracted">
+                {move || got.get().unwrap_or_else(|| "—".into())}
+                <Show when=can_accept>
+                    {
+                        let save = save_accept.clone();
+                        let (label, testid) = (accept_label.clone(), accept_testid.clone());
+                        view! {
+                            <button type="button" class="link accept" aria-label=label title="Make this the expected value"
+                                data-testid=testid disabled=move || saving.get()
+                                on:click=move |_| {
+                                    if let Some(g) = got.get_untracked() { save(g, None); }
+                                }>"✓ accept"</button>
+                        }
+                    }
+                </Show>
+            </div>
             {move || {
                 // Only entering or leaving the editor rebuilds the cell, so
                 // the focused button survives a save.

@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use uuid::Uuid;
 
-use crate::api::projects::{get_grid_columns, list_execution_jobs, save_grid_columns};
+use crate::api::projects::{get_grid_columns, get_job, list_execution_jobs, save_grid_columns};
 use crate::api::results::{BulkGroundTruth, BulkJobs};
 use crate::app::components::badges::verdict_badge;
 use crate::app::components::{ErrorBox, Loading};
@@ -84,6 +84,21 @@ pub fn ResultsGrid(
         pending.set(None);
     });
     let saved = Callback::new(move |s| edited.set(Some(s)));
+    // The rows on screen, so a bulk change of expected values can update
+    // them in place, as an edit in a cell does (rows never jump away
+    // under the user; the tab's membership is read again on reload).
+    let page_rows = StoredValue::new(Vec::<RwSignal<JobSummary>>::new());
+    // A selection never holds jobs that are no longer listed.
+    Effect::new(move |_| {
+        if let Some(Ok(page)) = jobs.get() {
+            let listed: BTreeSet<i64> = page.items.iter().map(|j| j.id).collect();
+            if !all_matching.get_untracked()
+                && selected.with_untracked(|s| s.iter().any(|i| !listed.contains(i)))
+            {
+                selected.update(|s| s.retain(|i| listed.contains(i)));
+            }
+        }
+    });
     let slug_for_rows = StoredValue::new(org_slug);
 
     let ids = move || {
@@ -154,7 +169,24 @@ pub fn ResultsGrid(
                                     pending.set(None);
                                     notice.set(Some(done_message(&done)));
                                     changed.update(|n| *n += 1);
-                                    reload.update(|n| *n += 1);
+                                    // The changed rows on screen are read again
+                                    // and stay where they are; the selection
+                                    // has done its work.
+                                    let reach = if all_matching.get_untracked() {
+                                        None
+                                    } else {
+                                        Some(selected.get_untracked())
+                                    };
+                                    selected.set(BTreeSet::new());
+                                    all_matching.set(false);
+                                    for row in page_rows.get_value() {
+                                        let id = row.with_untracked(|j| j.id);
+                                        if reach.as_ref().is_none_or(|r| r.contains(&id)) {
+                                            if let Ok(d) = get_job(id).await {
+                                                row.set(d.job);
+                                            }
+                                        }
+                                    }
                                 }
                                 Err(e) => error.set(Some(e)),
                             }
@@ -339,6 +371,7 @@ pub fn ResultsGrid(
                             }
                             let fields: Vec<String> = order.iter().filter_map(|c| c.strip_prefix("field:").map(str::to_string)).collect();
                             let rows: Vec<RwSignal<JobSummary>> = page.items.into_iter().map(RwSignal::new).collect();
+                            page_rows.set_value(rows.clone());
                             let page_ids: Vec<i64> = rows.iter().map(|r| r.with_untracked(|j| j.id)).collect();
                             let page_ids_all = page_ids.clone();
                             let all_on_page = move || {
