@@ -12,6 +12,7 @@ test('create an API key in the UI, use it, revoke it', async () => {
   const cookie = await apiSignUp(email('kim'), 'Kim Keys');
   const org = await apiCreateOrg(cookie, `Keys ${Date.now()}`);
   const ctx = await browser.newContext();
+  await ctx.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: BASE });
   const [name, value] = cookie.split('=');
   await ctx.addCookies([{ name, value, url: BASE }]);
   const page = await ctx.newPage();
@@ -26,6 +27,11 @@ test('create an API key in the UI, use it, revoke it', async () => {
   await secretBox.waitFor();
   const secret = await secretBox.inputValue();
   assert.match(secret, /^mino_pk_[0-9a-f]{64}$/);
+  // The form is empty again, and Copy puts the key on the clipboard.
+  assert.equal(await page.inputValue('#key-name'), '');
+  await page.click('[data-testid=api-key-secret-copy]');
+  await page.waitForSelector('.copy-field [role=status]:has-text("Copied.")');
+  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), secret);
   await page.waitForSelector('td:has-text("read, write")');
   await shot(page, '10-api-key-created');
 

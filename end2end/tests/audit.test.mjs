@@ -21,11 +21,13 @@ test('an admin filters the audit log and downloads it', async () => {
   const page = await ctx.newPage();
   await page.goto(`${BASE}/o/${org.slug}/audit-log`);
   await hydrated(page);
-  const rows = page.locator('[data-testid=audit-log] tbody tr');
+  const rows = page.locator('[data-testid=audit-log] tbody tr:not(.audit-detail)');
   // organization.create, invitation.create, invitation.accept, project.create, project.update
   assert.equal(await rows.count(), 5);
   assert.match(await rows.nth(0).innerText(), /project\.update/);
   assert.match(await rows.nth(0).innerText(), /name: "Prices" → "Prices v2"/);
+  // The resource by its name, not its id.
+  assert.match(await rows.nth(0).innerText(), /project “Prices v2”/);
   await shot(page, '50-audit-log');
 
   // Filter to the member's project changes, from the form.
@@ -37,8 +39,10 @@ test('an admin filters the audit log and downloads it', async () => {
   await hydrated(page);
   assert.equal(await rows.count(), 2);
   // An entry opens to its before and after.
-  await rows.nth(0).locator('summary').click();
-  const before = await rows.nth(0).locator('.audit-json pre').first().innerText();
+  await rows.nth(0).locator('[data-testid=audit-detail-toggle]').click();
+  const detail = page.locator('[data-testid=audit-log] tr.audit-detail:visible');
+  await detail.waitFor();
+  const before = await detail.locator('.audit-json pre').first().innerText();
   assert.match(before, /"Prices"/);
   await shot(page, '51-audit-log-filtered');
 

@@ -78,7 +78,7 @@ test('a run with the remote agent, then its failed job rerun from the page', asy
   await page.waitForURL((u) => u.toString() !== first && /\/executions\/[0-9a-f-]+$/.test(u.toString()));
   await hydrated(page);
   await shot(page, '23a-after-rerun-click');
-  await page.waitForSelector('text=Reruns jobs of execution');
+  await page.waitForSelector('[data-testid=rerun-of]:has-text("Rerun of Test run v1")');
   await page.waitForSelector('[data-testid=execution-state]:has-text("completed")', { timeout: 30000 });
   assert.match(await page.textContent('main'), /0 of 1 jobs|1 of 1 jobs/);
   await shot(page, '23-execution-rerun');

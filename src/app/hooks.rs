@@ -38,3 +38,23 @@ pub fn use_hydrated() -> Signal<bool> {
     Effect::new(move |_| set_hydrated.set(true));
     hydrated.into()
 }
+
+/// A form to give `node_ref`: it is emptied each time `action` succeeds,
+/// so the next create starts from a clean form.
+pub fn reset_on_success<A, O>(action: ServerAction<A>) -> NodeRef<leptos::html::Form>
+where
+    A: leptos::server_fn::ServerFn<Output = O> + Clone + Send + Sync + 'static,
+    O: Clone + Send + Sync + 'static,
+    ServerAction<A>: Copy,
+{
+    let form: NodeRef<leptos::html::Form> = NodeRef::new();
+    Effect::new(move |_| {
+        let ok = action.value().with(|v| matches!(v, Some(Ok(_))));
+        if ok {
+            if let Some(f) = form.get_untracked() {
+                f.reset();
+            }
+        }
+    });
+    form
+}

@@ -5,6 +5,7 @@
 //! results views.
 
 pub mod badges;
+pub mod copy;
 pub mod crumbs;
 pub mod diff;
 pub mod exports;

@@ -268,11 +268,34 @@ fn summary(before: &Option<Value>, after: &Option<Value>) -> String {
     }
 }
 
+/// The resource as people know it: a row by its number in the batch, a
+/// named thing by its name, anything else by its kind and a short id.
+fn resource_label(entry: &AuditEntry) -> String {
+    let kind = entry.resource_type.replace('_', " ");
+    let id = entry.resource_id.clone().unwrap_or_default();
+    if entry.resource_type == "row" {
+        if let Ok(n) = id.parse::<i64>() {
+            return format!("row {}", n % crate::model::ROW_ID_BASE);
+        }
+    }
+    let name = [&entry.after, &entry.before]
+        .into_iter()
+        .flatten()
+        .find_map(|v| v.get("name").and_then(Value::as_str).map(str::to_string));
+    match name {
+        Some(n) => format!("{kind} “{n}”"),
+        None if id.is_empty() => kind,
+        None => format!("{kind} {}", id.chars().take(8).collect::<String>()),
+    }
+}
+
+/// One entry: a line per change, its before and after in a row of its own
+/// below, opened on demand (so the table stays readable at 1280 px).
 #[component]
 fn EntryRow(entry: AuditEntry) -> impl IntoView {
     let text = summary(&entry.before, &entry.after);
-    let short: String = if text.chars().count() > 140 {
-        text.chars().take(140).collect::<String>() + "…"
+    let short: String = if text.chars().count() > 120 {
+        text.chars().take(120).collect::<String>() + "…"
     } else {
         text.clone()
     };
@@ -284,31 +307,45 @@ fn EntryRow(entry: AuditEntry) -> impl IntoView {
         };
         (pretty(&entry.before), pretty(&entry.after))
     });
+    let open = RwSignal::new(false);
+    let resource = resource_label(&entry);
+    let full_id = entry.resource_id.clone().unwrap_or_default();
+    let has_detail = detail.is_some();
+    // "Ann <ann@example.com>": the name, the address below it in small.
+    let (who_name, who_email) = match entry.actor_name.split_once(" <") {
+        Some((n, e)) => (n.to_string(), Some(format!("<{e}"))),
+        None => (entry.actor_name.clone(), None),
+    };
     view! {
         <tr>
             <td class="small nowrap">{when(entry.at)}</td>
-            <td>{entry.actor_name.clone()}</td>
+            <td class="who">{who_name}{who_email.map(|e| view! { <div class="muted small">{e}</div> })}</td>
             <td><code>{entry.action.clone()}</code></td>
-            <td class="small">{entry.resource_type.clone()} <div class="muted"><code>{entry.resource_id.clone().unwrap_or_default()}</code></div></td>
-            <td class="small">
-                {match detail {
-                    None => view! { <span>{short}</span> }.into_any(),
-                    Some((before, after)) => view! {
-                        <details>
-                            <summary>{short}</summary>
-                            <div class="audit-json">
-                                <div><h3>"Before"</h3><pre>{before}</pre></div>
-                                <div><h3>"After"</h3><pre>{after}</pre></div>
-                            </div>
-                        </details>
-                    }.into_any(),
-                }}
+            <td class="small" title=full_id>{resource}</td>
+            <td class="small change">
+                <span class="change-text">{short}</span>
+                {has_detail.then(|| view! {
+                    " " <button type="button" class="link small" aria-expanded=move || open.get().to_string()
+                        on:click=move |_| open.update(|o| *o = !*o) data-testid="audit-detail-toggle">
+                        {move || if open.get() { "Hide details" } else { "Details" }}
+                    </button>
+                })}
             </td>
             <td class="small hide-narrow">
                 {entry.ip.clone().unwrap_or_default()}
                 <div class="muted" title=entry.user_agent.clone().unwrap_or_default()>{entry.user_agent.clone().map(|ua| ua.chars().take(40).collect::<String>()).unwrap_or_default()}</div>
             </td>
         </tr>
+        {detail.map(|(before, after)| view! {
+            <tr class="audit-detail" hidden=move || !open.get()>
+                <td colspan="6">
+                    <div class="audit-json">
+                        <div><h3>"Before"</h3><pre>{before}</pre></div>
+                        <div><h3>"After"</h3><pre>{after}</pre></div>
+                    </div>
+                </td>
+            </tr>
+        })}
     }
 }
 
@@ -332,5 +369,32 @@ mod tests {
         );
         assert_eq!(summary(&Some(json!({"rows": 3})), &None), "was rows: 3");
         assert_eq!(urlencoding("project. a&b"), "project.%20a%26b");
+    }
+
+    #[test]
+    fn resources_are_named_as_people_know_them() {
+        let entry = |kind: &str, id: &str, after: Option<Value>| AuditEntry {
+            id: 1,
+            at: chrono::Utc::now(),
+            actor_user_id: None,
+            actor_key_id: None,
+            actor_name: "Ann".into(),
+            action: format!("{kind}.update"),
+            resource_type: kind.into(),
+            resource_id: Some(id.into()),
+            before: None,
+            after,
+            ip: None,
+            user_agent: None,
+        };
+        assert_eq!(resource_label(&entry("row", "10000051", None)), "row 51");
+        assert_eq!(
+            resource_label(&entry("project", "0b0e…", Some(json!({"name": "Prices"})))),
+            "project “Prices”"
+        );
+        assert_eq!(
+            resource_label(&entry("api_key", "6f1c2d3e-aaaa", None)),
+            "api key 6f1c2d3e"
+        );
     }
 }

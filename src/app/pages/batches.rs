@@ -742,8 +742,14 @@ fn RunCard(
             (crate::model::Extractor::Llm, None) => format!(
                 "{n} jobs: no llm run of this batch to estimate the model's cost from yet — a small test run measures it"
             ),
+            // No price per job set: say so rather than "× 0 = 0".
+            _ if price == 0 => format!(
+                "free — {} with no price per job (set one in the project's agent settings to track spend)",
+                crate::app::components::results::plural(n, "job")
+            ),
             _ => format!(
-                "{n} jobs × {} = {}",
+                "{} × {} = {}",
+                crate::app::components::results::plural(n, "job"),
                 crate::model::format_price(price),
                 crate::model::format_price(n * price)
             ),

@@ -260,11 +260,11 @@ fn LiveExecution(snapshot: LiveSnapshot) -> impl IntoView {
         (first.org_slug.clone(), first.batch_id, first.project_id);
     let batch_href = format!("/o/{org_slug}/batches/{batch_id}");
     let project_href = format!("/o/{org_slug}/projects/{project_id}");
+    // A rerun names the run it reruns, as runs are named everywhere.
     let rerun_of = first.rerun_of.map(|r| {
-        (
-            format!("/o/{org_slug}/executions/{r}"),
-            r.to_string()[..8].to_string(),
-        )
+        let href = format!("/o/{org_slug}/executions/{r}");
+        let original = Resource::new(move || r, crate::api::projects::get_execution);
+        (href, original)
     });
     // Runs are told apart by mode, version and date.
     let heading = first.label();
@@ -319,8 +319,12 @@ fn LiveExecution(snapshot: LiveSnapshot) -> impl IntoView {
                 </span>
             </Show>
         </div>
-        {rerun_of.map(|(href, short)| view! {
-            <p class="muted small">"Reruns jobs of execution " <a href=href>{short}</a></p>
+        {rerun_of.map(|(href, original)| view! {
+            <p class="muted small" data-testid="rerun-of">"Rerun of "
+                <Transition fallback=|| "an earlier run">
+                    <a href=href.clone()>{move || original.get().map(|o| o.map(|e| e.label()).unwrap_or_else(|_| "an earlier run (deleted)".into()))}</a>
+                </Transition>
+            </p>
         })}
         <Show when=move || !connected.get() && active.get()>
             <p class="banner warn" role="status" data-testid="connection-lost">

@@ -15,6 +15,7 @@ use crate::model::{ApiKey, Role, Scope};
 pub fn ApiKeysPage() -> impl IntoView {
     let slug = use_slug();
     let create = ServerAction::<CreateApiKey>::new();
+    let create_form = crate::app::hooks::reset_on_success(create);
     let revoke = ServerAction::<RevokeApiKey>::new();
     let data = Resource::new(
         move || (slug.get(), create.version().get(), revoke.version().get()),
@@ -49,7 +50,7 @@ pub fn ApiKeysPage() -> impl IntoView {
                             <h2>"Create a key"</h2>
                             <p class="muted">"Programs send it as " <code>"Authorization: Bearer mino_pk_…"</code> " to " <code>"/api/v1"</code> "."</p>
                             <FormError error=create_error />
-                            <ActionForm action=create>
+                            <ActionForm action=create node_ref=create_form>
                                 <input type="hidden" name="org" value=org.id.to_string() />
                                 <label for="key-name">"Name"</label>
                                 <input id="key-name" name="name" required maxlength="100" placeholder="e.g. nightly CI"
@@ -83,7 +84,7 @@ pub fn ApiKeysPage() -> impl IntoView {
                             {move || created().map(|c| view! {
                                 <div class="alert alert-ok" role="status">
                                     <p>"Key " <strong>{c.key.name.clone()}</strong> " created. Copy it now: it is shown only once."</p>
-                                    <input class="copy" readonly aria-label="New API key" data-testid="api-key-secret" value=c.secret.clone() />
+                                    <crate::app::components::copy::CopyField label="New API key" testid="api-key-secret" value=c.secret.clone() />
                                 </div>
                             })}
                         </section>

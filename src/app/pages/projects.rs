@@ -402,6 +402,7 @@ pub fn HistoryPage() -> impl IntoView {
                         let latest = versions.items.first().map(|v| v.version).unwrap_or(1);
                         let (def_a, def_b) = diff.as_ref().map(|d| (d.old_version, d.new_version)).unwrap_or(((latest - 1).max(1), latest));
                         let all = versions.items.clone();
+                        let several = all.len() > 1;
                         let options = move |selected: i32| all.clone().into_iter().map(|v| view! {
                             <option value=v.version.to_string() selected=v.version == selected>
                                 "v" {v.version} {(!v.note.is_empty()).then(|| format!(" — {}", v.note))}
@@ -420,7 +421,7 @@ pub fn HistoryPage() -> impl IntoView {
                                     <td>{if v.note.is_empty() { view! { <span class="muted">"—"</span> }.into_any() } else { view! { <span>{v.note.clone()}</span> }.into_any() }}</td>
                                     <td class="hide-narrow">{v.author_name.clone()}</td>
                                     <td class="small hide-narrow">{when(v.created_at)}</td>
-                                    <td class="num hide-narrow">{v.lines} " lines"</td>
+                                    <td class="num hide-narrow">{crate::app::components::results::plural(v.lines as i64, "line")}</td>
                                     <td class="actions">
                                         <a href=view_href>"View"</a>
                                         {(v.version > 1).then(|| view! { " · " <a href=prev_href>"Changes"</a> })}
@@ -438,8 +439,11 @@ pub fn HistoryPage() -> impl IntoView {
                         view! {
                             <ProjectHead project=project.clone() current="history" />
                             <FormError error=promote_error />
+                            // With one version there is nothing to compare.
+                            {(several || shown.is_some()).then(|| view! {
                             <section class="card">
-                                <h2>"Compare versions"</h2>
+                                {several.then(|| view! { <h2>"Compare versions"</h2> })}
+                                {several.then(|| view! {
                                 <form method="get" action=here.clone() class="inline-form">
                                     <div class="field">
                                         <label for="diff-a">"Old"</label>
@@ -451,6 +455,7 @@ pub fn HistoryPage() -> impl IntoView {
                                     </div>
                                     <button type="submit" class="button">"Compare"</button>
                                 </form>
+                                })}
                                 {diff.map(|d| view! { <DiffView diff=d /> })}
                                 {shown.map(|v| view! {
                                     <h3>"Version " {v.version}</h3>
@@ -459,6 +464,7 @@ pub fn HistoryPage() -> impl IntoView {
                                     <pre class="instructions-full" data-testid="version-text">{v.instructions.clone()}</pre>
                                 })}
                             </section>
+                            })}
                             <section class="card">
                                 <h2>"Versions"</h2>
                                 <div class="table-wrap">

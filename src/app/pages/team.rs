@@ -80,6 +80,7 @@ pub fn MembersPage() -> impl IntoView {
 fn InviteForm(org: Organization, invite: ServerAction<InviteMember>) -> impl IntoView {
     let error = action_error(invite);
     let created = move || invite.value().get().and_then(|r| r.ok());
+    let invite_form = crate::app::hooks::reset_on_success(invite);
     let hydrated = use_hydrated();
     let roles: Vec<Role> = Role::ALL
         .into_iter()
@@ -89,7 +90,7 @@ fn InviteForm(org: Organization, invite: ServerAction<InviteMember>) -> impl Int
         <section class="card" id="invite">
             <h2>"Invite a teammate"</h2>
             <FormError error />
-            <ActionForm action=invite attr:class="inline-form">
+            <ActionForm action=invite node_ref=invite_form attr:class="inline-form">
                 <input type="hidden" name="org" value=org.id.to_string() />
                 <div class="field grow">
                     <label for="invite-email">"Email"</label>
@@ -125,8 +126,8 @@ fn InviteForm(org: Organization, invite: ServerAction<InviteMember>) -> impl Int
                                     {inv.role.label().to_lowercase()}
                                     ". Send them this link (shown once; valid until " {when(inv.expires_at)} "):"
                                 </p>
-                                <input class="copy" readonly aria-label="Invitation link"
-                                    data-testid="invite-link" value=inv.link.clone().unwrap_or_default() />
+                                <crate::app::components::copy::CopyField label="Invitation link"
+                                    testid="invite-link" value=inv.link.clone().unwrap_or_default() />
                             </div>
                         }
                     })
@@ -145,10 +146,13 @@ fn MemberTable(
 ) -> impl IntoView {
     let caller_role = org.role;
     let org_id = org.id.to_string();
+    let owners = members.iter().filter(|m| m.role == Role::Owner).count();
     let rows = members
         .into_iter()
         .map(|m| {
             let is_me = me == Some(m.user_id);
+            // The only owner can't leave (the server refuses it too): say how.
+            let sole_owner = is_me && m.role == Role::Owner && owners == 1;
             // Admins manage non-owners; owners manage everyone.
             let can_manage = !is_me
                 && caller_role >= Role::Admin
@@ -190,7 +194,10 @@ fn MemberTable(
                     </td>
                     <td class="muted small hide-narrow">{when(m.joined_at)}</td>
                     <td class="actions">
-                        {(can_manage || is_me).then(|| {
+                        {sole_owner.then(|| view! {
+                            <span class="muted small" data-testid="sole-owner">"You are the only owner: make someone else owner to leave."</span>
+                        })}
+                        {(can_manage || (is_me && !sole_owner)).then(|| {
                             let label = if is_me { "Leave…" } else { "Remove…" };
                             let question = if is_me {
                                 "Leave this organization? You will need a new invitation to come back.".to_string()

@@ -32,6 +32,7 @@ struct HookActions {
 pub fn WebhooksPage() -> impl IntoView {
     let slug = use_slug();
     let create = ServerAction::<CreateWebhook>::new();
+    let create_form = crate::app::hooks::reset_on_success(create);
     let actions = HookActions {
         update: ServerAction::new(),
         enable: ServerAction::new(),
@@ -101,7 +102,7 @@ pub fn WebhooksPage() -> impl IntoView {
                         <section class="card">
                             <h2>"Add a webhook"</h2>
                             <FormError error=create_error />
-                            <ActionForm action=create>
+                            <ActionForm action=create node_ref=create_form>
                                 <input type="hidden" name="org" value=org.id.to_string() />
                                 <label for="hook-url">"Payload URL"</label>
                                 <input id="hook-url" name="url" type="url" required maxlength="2000"

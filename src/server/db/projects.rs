@@ -410,8 +410,9 @@ pub async fn fetch_versions(
         "select v.version, v.note, v.author_name, v.created_at,
                 v.version = p.production_version as is_production,
                 char_length(v.body) as chars,
-                case when v.body = '' then 0
-                     else array_length(string_to_array(v.body, E'\\n'), 1) end as lines
+                -- Lines as an editor counts them: a final newline ends the
+                -- last line, it doesn't start another.
+                coalesce(array_length(string_to_array(rtrim(v.body, E'\\n'), E'\\n'), 1), 0) as lines
          from instruction_versions v join projects p on p.id = v.project_id
          where v.org_id = $1 and v.project_id = $2
            and ($3::int is null or v.version < $3)
