@@ -40,6 +40,11 @@ test('a member starts a test run and watches it complete', async () => {
   assert.equal(await page.locator('[data-testid=job-fields] tbody tr').count(), 4);
   assert.match(await page.textContent('.attempt'), /Fetching the page/);
   await shot(page, '21b-job');
+  // Step to the neighbouring jobs of the run from the job page.
+  await page.click('[data-testid=next-job]');
+  await page.waitForSelector('h1:text-is("Row 4")');
+  await page.click('[data-testid=previous-job]');
+  await page.waitForSelector('h1:text-is("Row 3")');
   await page.goto(`${BASE}/o/${org.slug}/batches/${demo.batch.id}`);
   await hydrated(page);
   await page.waitForSelector('td:has-text("8 / 8")');

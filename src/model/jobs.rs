@@ -128,6 +128,12 @@ pub struct JobDetail {
     pub raw_output: Option<String>,
     /// What to try next, from the error class or the failing fields.
     pub suggestion: Option<String>,
+    /// The jobs before and after this one in its run (run order), for
+    /// stepping through a run's jobs from the job page.
+    #[serde(default)]
+    pub previous_job: Option<i64>,
+    #[serde(default)]
+    pub next_job: Option<i64>,
     /// The row, its expected values' version (for editing), and whether
     /// the caller may edit them.
     pub row_id: i64,

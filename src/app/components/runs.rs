@@ -23,11 +23,16 @@ pub fn RunRow(execution: Execution, #[prop(optional)] show_batch: bool) -> impl 
     let href = format!("/o/{}/executions/{}", execution.org_slug, id);
     let batch_href = format!("/o/{}/batches/{}", execution.org_slug, execution.batch_id);
     let batch_name = execution.batch_name.clone();
-    let label = if execution.mode == ExecutionMode::Test {
-        "Test"
-    } else {
-        "Production"
-    };
+    // Told apart by kind and version (the date has its own column).
+    let label = format!(
+        "{} v{}",
+        match (execution.rerun_of.is_some(), execution.mode) {
+            (true, _) => "Rerun",
+            (false, ExecutionMode::Test) => "Test",
+            (false, ExecutionMode::Production) => "Production",
+        },
+        execution.instruction_version
+    );
     let created = when(execution.created_at);
     let active = execution.is_active();
     let live = RwSignal::new(execution);

@@ -418,7 +418,7 @@ fn LiveExecution(snapshot: LiveSnapshot) -> impl IntoView {
         </Show>
 
         <Show when=move || { can && !active.get() && leftovers.get().1 > 0 }>
-            <section class="card">
+            <section class="card" id="run-again">
                 <h2>"Run again"</h2>
                 <FormError error=rerun_error />
                 <p class="hint">"A rerun is a new execution over the same rows, with this run's instruction version and the project's current fields and agent settings."</p>
@@ -796,9 +796,25 @@ pub fn JobPage() -> impl IntoView {
                             <div class="page-head">
                                 <h1>{format!("Row {}", d.job.row_index)}</h1>
                                 <span class=class data-testid="job-verdict">{label}</span>
+                                <nav class="job-steps" aria-label="Other jobs of this run">
+                                    {match d.previous_job {
+                                        Some(p) => view! { <a href=format!("/o/{}/jobs/{p}", d.org_slug) rel="prev" data-testid="previous-job">"← Previous job"</a> }.into_any(),
+                                        None => view! { <span class="muted">"← Previous job"</span> }.into_any(),
+                                    }}
+                                    {match d.next_job {
+                                        Some(n) => view! { <a href=format!("/o/{}/jobs/{n}", d.org_slug) rel="next" data-testid="next-job">"Next job →"</a> }.into_any(),
+                                        None => view! { <span class="muted">"Next job →"</span> }.into_any(),
+                                    }}
+                                </nav>
                             </div>
                             <p class="url-line"><a href=d.job.url.clone() rel="noopener noreferrer" target="_blank">{d.job.url.clone()}</a></p>
-                            {d.suggestion.clone().map(|s| view! { <p class="banner warn" data-testid="suggestion">{s}</p> })}
+                            {d.suggestion.clone().map(|s| {
+                                // Advice that says to rerun comes with the way to do it.
+                                let rerun = s.contains("rerun the failed jobs").then(|| view! {
+                                    " " <a class="button small" href=format!("{run}#run-again") data-testid="suggested-rerun">"Rerun the failed jobs…"</a>
+                                });
+                                view! { <p class="banner warn" data-testid="suggestion">{s}{rerun}</p> }
+                            })}
                             {(d.job.state == crate::model::JobState::Running && d.agent == crate::model::AgentKind::Browser).then(|| view! {
                                 <section class="card">
                                     <h2>"Live"</h2>

@@ -65,6 +65,29 @@ pub fn OrgOverviewPage() -> impl IntoView {
                                 <h1>{org.name.clone()}</h1>
                                 <span class="badge">{org.role.label()}</span>
                             </div>
+                            // The first call to action: the demo (or a first project)
+                            // for a new organization, the latest project after that.
+                            {match projects.items.first() {
+                                None if org.role >= Role::Member => view! {
+                                    <section class="card callout" data-testid="first-step">
+                                        <h2>"Start here"</h2>
+                                        <p>"Load the demo project: 200 products of the built-in shop with expected values, ready to run, review and compare. Or create your own project."</p>
+                                        <a class="button primary" href=format!("{base}/projects#demo")>"Load the demo project"</a>
+                                        " " <a class="button" href=format!("{base}/projects#new-project")>"Create a project"</a>
+                                    </section>
+                                }.into_any(),
+                                None => view! {
+                                    <section class="card callout" data-testid="first-step">
+                                        <p>"No projects yet: a member or admin of this organization creates them."</p>
+                                    </section>
+                                }.into_any(),
+                                Some(p) => view! {
+                                    <section class="card callout" data-testid="first-step">
+                                        <h2>"Continue"</h2>
+                                        <a class="button primary" href=format!("{base}/projects/{}", p.id)>{format!("Open {}", p.name)}</a>
+                                    </section>
+                                }.into_any(),
+                            }}
                             <div class="grid">
                                 <section class="card">
                                     <h2>"Projects"</h2>
@@ -84,7 +107,7 @@ pub fn OrgOverviewPage() -> impl IntoView {
                                 </section>
                                 <section class="card">
                                     <h2>"Plan limits"</h2>
-                                    <p>{org.max_projects} " projects · " {org.max_executions_per_month} " executions a month"</p>
+                                    <p>{crate::model::thousands(org.max_projects as i64)} " projects · " {crate::model::thousands(org.max_executions_per_month as i64)} " executions a month"</p>
                                     <p class="muted small">"Created " {when(org.created_at)}</p>
                                 </section>
                             </div>

@@ -76,7 +76,7 @@ pub fn ProjectsPage() -> impl IntoView {
                         view! {
                             {can_create.then(|| view! {
                                 <FormError error=demo_error />
-                                <ActionForm action=demo attr:class="demo-form">
+                                <ActionForm action=demo attr:class="demo-form" attr:id="demo">
                                     <input type="hidden" name="org" value=org_id.clone() />
                                     <button type="submit" class="button" disabled=move || demo.pending().get()>
                                         {move || if demo.pending().get() { "Loading the demo…" } else { "Load the demo project" }}
@@ -85,7 +85,7 @@ pub fn ProjectsPage() -> impl IntoView {
                                 </ActionForm>
                             })}
                             {can_create.then(|| view! {
-                                <details class="card create" open=empty>
+                                <details class="card create" id="new-project" open=empty>
                                     <summary class="button primary">"New project"</summary>
                                     <FormError error />
                                     <ActionForm action=create>

@@ -316,3 +316,19 @@ pub async fn attempts(db: impl PgExecutor<'_>, job_id: i64) -> sqlx::Result<Vec<
         })
         .collect())
 }
+
+/// The jobs just before and after `id` in its execution's run order.
+pub async fn neighbours(
+    db: impl PgExecutor<'_>,
+    execution_id: Uuid,
+    id: i64,
+) -> sqlx::Result<(Option<i64>, Option<i64>)> {
+    sqlx::query_as(
+        "select (select max(id) from jobs where execution_id = $1 and id < $2),
+                (select min(id) from jobs where execution_id = $1 and id > $2)",
+    )
+    .bind(execution_id)
+    .bind(id)
+    .fetch_one(db)
+    .await
+}

@@ -291,6 +291,7 @@ pub async fn get(db: &PgPool, actor: &Actor, id: i64) -> Result<JobDetail, AppEr
     let place = db::results::fetch_job_place(db, id).await?;
     let attempts = db::results::attempts(db, id).await?;
     let suggestion = suggest(&job);
+    let (previous_job, next_job) = db::results::neighbours(db, job.execution_id, id).await?;
     let history = super::ground_truth::read_history(db, org_id, place.seq, job.row_index).await?;
     Ok(JobDetail {
         row_id: job.row_id,
@@ -311,6 +312,8 @@ pub async fn get(db: &PgPool, actor: &Actor, id: i64) -> Result<JobDetail, AppEr
         attempts,
         raw_output: place.raw_output,
         suggestion,
+        previous_job,
+        next_job,
         job,
     })
 }

@@ -24,7 +24,7 @@ pub fn CompareWith(id: Uuid, batch_id: Uuid, org_slug: String) -> impl IntoView 
                                 <label for="compare-a">"Compare with an earlier or later run"</label>
                                 <select id="compare-a" name="a">
                                     {others.into_iter().map(|e| view! {
-                                        <option value=e.id.to_string()>{format!("{} run · v{} · {} · {}", e.mode, e.instruction_version, e.created_at.format("%Y-%m-%d %H:%M"), e.accuracy.map(|a| format!("{:.1}%", a * 100.0)).unwrap_or_else(|| "not judged".into()))}</option>
+                                        <option value=e.id.to_string()>{format!("{} · {} jobs · {}", e.label(), crate::model::thousands(e.total), e.accuracy.map(|a| format!("{:.1}%", a * 100.0)).unwrap_or_else(|| "not judged".into()))}</option>
                                     }).collect_view()}
                                 </select>
                             </div>
