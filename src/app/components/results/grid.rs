@@ -88,17 +88,7 @@ pub fn ResultsGrid(
     // them in place, as an edit in a cell does (rows never jump away
     // under the user; the tab's membership is read again on reload).
     let page_rows = StoredValue::new(Vec::<RwSignal<JobSummary>>::new());
-    // A selection never holds jobs that are no longer listed.
-    Effect::new(move |_| {
-        if let Some(Ok(page)) = jobs.get() {
-            let listed: BTreeSet<i64> = page.items.iter().map(|j| j.id).collect();
-            if !all_matching.get_untracked()
-                && selected.with_untracked(|s| s.iter().any(|i| !listed.contains(i)))
-            {
-                selected.update(|s| s.retain(|i| listed.contains(i)));
-            }
-        }
-    });
+
     let slug_for_rows = StoredValue::new(org_slug);
 
     let ids = move || {
@@ -372,6 +362,13 @@ pub fn ResultsGrid(
                             let fields: Vec<String> = order.iter().filter_map(|c| c.strip_prefix("field:").map(str::to_string)).collect();
                             let rows: Vec<RwSignal<JobSummary>> = page.items.into_iter().map(RwSignal::new).collect();
                             page_rows.set_value(rows.clone());
+                            // A selection never holds jobs that are no longer
+                            // listed. (Done here, not in an effect reading the
+                            // resource: that read would suspend the whole page.)
+                            let listed: BTreeSet<i64> = rows.iter().map(|r| r.with_untracked(|j| j.id)).collect();
+                            if !all_matching.get_untracked() && selected.with_untracked(|s| s.iter().any(|i| !listed.contains(i))) {
+                                selected.update(|s| s.retain(|i| listed.contains(i)));
+                            }
                             let page_ids: Vec<i64> = rows.iter().map(|r| r.with_untracked(|j| j.id)).collect();
                             let page_ids_all = page_ids.clone();
                             let all_on_page = move || {
