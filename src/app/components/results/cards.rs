@@ -26,9 +26,10 @@ pub fn FailurePatternsCard(
     edited: RwSignal<Option<ExpectedValueSaved>>,
     progress: Memo<(bool, i64)>,
 ) -> impl IntoView {
-    let active = Memo::new(move |_| progress.get().0);
+    // Read again as the run moves on (in twentieths), as the accuracy
+    // table is, so the two agree while a run is live.
     let data = Resource::new(
-        move || (changed.get(), active.get()),
+        move || (changed.get(), progress.get()),
         move |_| get_failure_patterns(id),
     );
     let label = |p: &str| match p {
