@@ -9,9 +9,10 @@
 //! request accepts and falls back to the plain file (also while the
 //! compressed ones are still being written).
 //!
-//! The bundle's names carry no content hash, so browsers are told to
-//! revalidate (`no-cache`): a visit after a deploy gets the new bundle, and
-//! an unchanged one costs a 304 with no body.
+//! Bundle files whose names carry a content hash (`mino.<hash>.wasm`,
+//! written by cargo-leptos with `hash-files`) never change, so browsers
+//! keep them for a year without asking (`immutable`); anything else is
+//! revalidated (`no-cache`): an unchanged file costs a 304 with no body.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -33,14 +34,33 @@ pub fn router<S: Clone + Send + Sync + 'static>(pkg_dir: PathBuf) -> Router<S> {
                 .precompressed_br()
                 .precompressed_gzip(),
         )
-        .layer(axum::middleware::map_response(revalidate))
+        .layer(axum::middleware::from_fn(cache_control))
 }
 
-async fn revalidate(mut response: Response) -> Response {
+async fn cache_control(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let forever = is_hashed(request.uri().path());
+    let mut response = next.run(request).await;
+    let value = if forever && response.status().is_success() {
+        "public, max-age=31536000, immutable"
+    } else {
+        "no-cache"
+    };
     response
         .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static(value));
     response
+}
+
+/// Whether a bundle path names a content-hashed file: `name.<hash>.ext`,
+/// the hash 22 or more characters of URL-safe base64 (cargo-leptos's).
+fn is_hashed(path: &str) -> bool {
+    let file = path.rsplit('/').next().unwrap_or_default();
+    let parts: Vec<&str> = file.split('.').collect();
+    parts.len() == 3
+        && parts[1].len() >= 22
+        && parts[1]
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// Brotli's best quality for a release bundle (about 1.5 MB of WASM: a
@@ -276,6 +296,37 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(body.len(), bundle_text().len());
+        // A content-hashed name is cached for good; a missing one is not.
+        let hashed = "mino.Ab3_dEf9-hIjKlMnOpQrSt.wasm";
+        std::fs::write(dir.join(hashed), bundle_text()).unwrap();
+        let fetch = |path: String| {
+            let app = app.clone();
+            async move {
+                app.oneshot(Request::get(path).body(Body::empty()).unwrap())
+                    .await
+                    .unwrap()
+            }
+        };
+        let r = fetch(format!("/{hashed}")).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(
+            header_of(&r, header::CACHE_CONTROL).as_deref(),
+            Some("public, max-age=31536000, immutable")
+        );
+        let r = fetch("/mino.Zz3_dEf9-hIjKlMnOpQrSt.wasm".into()).await;
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+        assert_eq!(
+            header_of(&r, header::CACHE_CONTROL).as_deref(),
+            Some("no-cache")
+        );
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn hashed_names_are_told_apart() {
+        assert!(is_hashed("/pkg/mino.Ab3_dEf9-hIjKlMnOpQrSt.wasm"));
+        assert!(!is_hashed("/pkg/mino.wasm"));
+        assert!(!is_hashed("/pkg/mino.wasm.br"));
+        assert!(!is_hashed("/pkg/mino.short.css"));
     }
 }
