@@ -57,6 +57,7 @@ pub fn router(
     leptos_options: LeptosOptions,
     hub: super::live::Hub,
 ) -> Router {
+    let leptos_options = hashed_names_checked(leptos_options);
     let state = AppState {
         db: db.clone(),
         config: config.clone(),
@@ -232,4 +233,27 @@ async fn deadline(
         Ok(res) => res,
         Err(_) => StatusCode::GATEWAY_TIMEOUT.into_response(),
     }
+}
+
+/// With `hash-files`, the page names the bundle files listed in `hash.txt`
+/// beside the running binary (cargo-leptos writes it there). A binary
+/// without one (the test binaries, a binary copied elsewhere, one built by
+/// plain `cargo build`) would fail every page; it names the unhashed files
+/// instead, and says so, since a hashed build has none of those.
+fn hashed_names_checked(mut options: LeptosOptions) -> LeptosOptions {
+    if options.hash_files {
+        let beside_binary = std::env::current_exe()
+            .ok()
+            .and_then(|exe| exe.parent().map(|dir| dir.join(options.hash_file.as_ref())));
+        if !beside_binary.as_ref().is_some_and(|p| p.exists()) {
+            tracing::warn!(
+                expected = ?beside_binary,
+                "no hash.txt beside this binary: pages name unhashed bundle files, so the \
+                 browser code loads only from a site built without hash-files; run the binary \
+                 where `cargo leptos build` left it, or copy hash.txt along"
+            );
+            options.hash_files = false;
+        }
+    }
+    options
 }
