@@ -383,21 +383,17 @@ pub fn ResultsGrid(
                             let more = next.is_some();
                             // Errors get a column of their own on pages that have one.
                             let has_errors = rows.iter().any(|r| r.with_untracked(|j| j.error_class.is_some() || j.error.is_some()));
-                            let heads = {
-                                let mut error_head = has_errors.then(|| view! { <th scope="col">"Error"</th> });
-                                let mut heads: Vec<AnyView> = vec![];
-                                for c in &order {
-                                    if c.starts_with("field:") {
-                                        if let Some(h) = error_head.take() { heads.push(h.into_any()); }
-                                        heads.push(view! { <th scope="col">{GridColumns::label(c)}<span class="muted small">" extracted / expected"</span></th> }.into_any());
-                                    } else {
-                                        let class = if c == "accuracy" { "num" } else { "" };
-                                        heads.push(view! { <th scope="col" class=class>{GridColumns::label(c)}</th> }.into_any());
-                                    }
-                                }
-                                if let Some(h) = error_head { heads.push(h.into_any()); }
-                                heads
-                            };
+                            // ... placed before the first field column, as one more column.
+                            if has_errors {
+                                let at = order.iter().position(|c| c.starts_with("field:")).unwrap_or(order.len());
+                                order.insert(at, "error".into());
+                            }
+                            let heads = order.iter().map(|c| match c.as_str() {
+                                "error" => view! { <th scope="col">"Error"</th> }.into_any(),
+                                "accuracy" => view! { <th scope="col" class="num">{GridColumns::label(c)}</th> }.into_any(),
+                                f if f.starts_with("field:") => view! { <th scope="col">{GridColumns::label(c)}<span class="muted small">" extracted / expected"</span></th> }.into_any(),
+                                _ => view! { <th scope="col">{GridColumns::label(c)}</th> }.into_any(),
+                            }).collect_view();
                             let fields_for_form = fields.clone();
                             let fields_for_cards = fields.clone();
                             let body = rows.iter().map(|job| {
@@ -407,23 +403,16 @@ pub fn ResultsGrid(
                                 let badge = move || job.with(|j| verdict_badge(j.verdict, j.state.as_str()));
                                 let accuracy = move || job.with(|j| j.accuracy.map(|a| format!("{:.0}%", a * 100.0)));
                                 let checked = move || selected.with(|s| s.contains(&jid));
-                                let error_cell = has_errors.then(|| {
-                                    let text = job.with_untracked(error_text);
-                                    view! { <td class="error-cell"><span title=text.clone()>{text.clone()}</span></td> }
-                                });
-                                let mut error_cell = Some(error_cell);
-                                let cells = order.iter().map(|c| {
-                                    // The error column comes before the first field.
-                                    let before = if c.starts_with("field:") { error_cell.take().flatten().map(|v| v.into_any()) } else { None };
-                                    let cell = match c.as_str() {
-                                        "site" => view! { <td class="site"><SiteLink url=url.clone() /></td> }.into_any(),
-                                        "result" => view! { <td><span class=move || badge().0>{move || badge().1}</span></td> }.into_any(),
-                                        "accuracy" => view! { <td class="num">{accuracy}</td> }.into_any(),
-                                        f => view! { <ExpectedCell job field=f.strip_prefix("field:").unwrap_or(f).to_string() editable=can_edit saved error /> }.into_any(),
-                                    };
-                                    view! { {before} {cell} }
+                                let cells = order.iter().map(|c| match c.as_str() {
+                                    "site" => view! { <td class="site"><SiteLink url=url.clone() /></td> }.into_any(),
+                                    "result" => view! { <td><span class=move || badge().0>{move || badge().1}</span></td> }.into_any(),
+                                    "accuracy" => view! { <td class="num">{accuracy}</td> }.into_any(),
+                                    "error" => {
+                                        let text = job.with_untracked(error_text);
+                                        view! { <td class="error-cell"><span title=text.clone()>{text.clone()}</span></td> }.into_any()
+                                    }
+                                    f => view! { <ExpectedCell job field=f.strip_prefix("field:").unwrap_or(f).to_string() editable=can_edit saved error /> }.into_any(),
                                 }).collect_view();
-                                let trailing_error = error_cell.take().flatten();
                                 view! {
                                     <tr>
                                         <th scope="row" class="lead">
@@ -432,7 +421,6 @@ pub fn ResultsGrid(
                                             <a href=format!("/o/{slug}/jobs/{jid}") title=format!("Open the job of row {row_index}")>{row_index}</a>
                                         </th>
                                         {cells}
-                                        {trailing_error}
                                     </tr>
                                 }
                             }).collect_view();
