@@ -110,6 +110,11 @@ where
 #[tokio::main]
 async fn main() -> ExitCode {
     let name = std::env::args().nth(1).unwrap_or_default();
+    // `mino-bench run --help` explains and runs nothing.
+    if std::env::args().skip(2).any(|a| a == "--help" || a == "-h") {
+        print!("{HELP}");
+        return ExitCode::SUCCESS;
+    }
     let result = match name.as_str() {
         "hashing" => core::run(size(20)).await,
         "ingest" => with_database(|db| core::ingest(db, size(1_000_000))).await,

@@ -23,8 +23,10 @@ data=$(mktemp -d /tmp/mino-e2e-XXXXXX)
 chmod 755 "$data"
 port="${MINO_E2E_PORT:-3100}"
 # The built binary reads Cargo.toml's [package.metadata.leptos]; only the
-# address and data dir differ from a normal run.
-env -u DATABASE_URL LEPTOS_SITE_ADDR="127.0.0.1:$port" MINO_DATA_DIR="$data" \
+# address and data dir differ from a normal run, and private targets are
+# allowed because the webhook tests' receiver listens on 127.0.0.1 (the
+# default rule, demo shop only, is tested in tests/suite/security.rs).
+env -u DATABASE_URL LEPTOS_SITE_ADDR="127.0.0.1:$port" MINO_DATA_DIR="$data" MINO_ALLOW_PRIVATE_TARGETS=1 \
   target/debug/mino > "$data/mino.log" 2>&1 &
 mino_pid=$!
 stop() { kill -TERM "$mino_pid" 2>/dev/null || true; wait "$mino_pid" 2>/dev/null || true; }

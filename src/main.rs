@@ -47,8 +47,8 @@ Environment:
                      as secret.key). Every process sharing a database needs
                      the same key.
   MINO_ALLOW_PRIVATE_TARGETS
-                     1 lets agents fetch loopback/private addresses (default:
-                     1 with the embedded Postgres, 0 with DATABASE_URL)
+                     1 lets agents and webhooks reach every loopback/private
+                     address (default 0: of those, only this Mino's demo shop)
   RUST_LOG           log filter, e.g. info or mino=debug
 ";
 
@@ -78,9 +78,36 @@ async fn demo_site(addr: Option<String>) -> ExitCode {
     }
 }
 
+/// What `mino COMMAND --help` prints: the command's usage, and nothing is
+/// run.
+fn command_help(command: &str) -> Option<&'static str> {
+    Some(match command {
+        "serve" => "Usage: mino serve\n\nRun the web app, the REST API and this process's workers on \
+                    LEPTOS_SITE_ADDR.\nWith DATABASE_URL unset it starts the embedded Postgres in \
+                    MINO_DATA_DIR (one running mino per data dir).\nEnvironment: `mino help`.\n",
+        "migrate" => "Usage: mino migrate\n\nApply the database migrations and exit (DATABASE_URL, \
+                      else the embedded Postgres in MINO_DATA_DIR).\n",
+        "worker" => "Usage: mino worker\n\nRun only workers and the webhook dispatcher, no web server, \
+                     until Ctrl-C or SIGTERM.\nSet DATABASE_URL to the database the web app uses; any \
+                     number of worker processes may share it.\nMINO_WORKER_SLOTS sets the jobs this \
+                     process runs at once (default 50).\n",
+        "demo-site" => "Usage: mino demo-site [ADDR]\n\nServe only the demo shop under /demo on ADDR \
+                        (default 127.0.0.1:3200); no database.\n",
+        _ => return None,
+    })
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    let command = match std::env::args().nth(1).as_deref() {
+    let first = std::env::args().nth(1);
+    let asks_help = std::env::args().skip(2).any(|a| a == "--help" || a == "-h");
+    if let (Some(cmd), true) = (first.as_deref(), asks_help) {
+        if let Some(usage) = command_help(cmd) {
+            print!("{usage}");
+            return ExitCode::SUCCESS;
+        }
+    }
+    let command = match first.as_deref() {
         None | Some("serve") => Command::Serve,
         Some("migrate") => Command::Migrate,
         Some("worker") => Command::Worker,
@@ -135,7 +162,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         None => {
             let pg = EmbeddedPostgres::start(&config.data_dir).await?;
             let options = pg.connect_options();
-            embedded = Some(pg);
+            embedded = Some(pg.supervise());
             options
         }
     };
@@ -192,8 +219,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
     }
     .await;
-    if let Some(mut pg) = embedded {
-        pg.stop();
+    if let Some(pg) = embedded {
+        pg.stop().await;
     }
     result
 }
@@ -225,6 +252,7 @@ fn start_workers(
     let settings = mino::server::executor::Settings {
         slots: config.worker_slots,
         allow_private_targets: config.allow_private_targets,
+        demo_origin: mino::server::agents::fetch::DemoOrigin::of(&config.public_url),
         worker_id: format!(
             "{host}-{}-{}",
             std::process::id(),

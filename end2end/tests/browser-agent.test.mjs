@@ -4,7 +4,7 @@
 // running jobs, which change while somebody watches.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { BASE, launch, hydrated, shot, email, apiSignUp, apiCreateOrg, api, contextFor } from './helpers.mjs';
+import { BASE, launch, hydrated, shot, email, apiSignUp, apiCreateOrg, api, contextFor, waitUntil } from './helpers.mjs';
 
 let browser;
 before(async () => { browser = await launch(); });
@@ -73,7 +73,7 @@ test('a viewer of a running browser run sees live pictures that change', async (
   const thumb = page.locator('[data-testid=live-grid] img').first();
   await thumb.waitFor({ state: 'attached' });
   // A frame arrives (800 px wide) and is shown.
-  await page.waitForFunction(() => {
+  await waitUntil(page, () => {
     const img = document.querySelector('[data-testid=live-grid] img');
     return img && img.complete && img.naturalWidth === 800 && img.style.visibility === 'visible';
   }, null, { timeout: 40000 });
@@ -102,7 +102,7 @@ test('a viewer of a running browser run sees live pictures that change', async (
   await jobPage.goto(`${BASE}/o/${org.slug}/jobs/${jobId}`);
   await hydrated(jobPage);
   const status = jobPage.getByTestId('live-status');
-  await jobPage.waitForFunction(() => /Step [12] of 2/.test(
+  await waitUntil(jobPage, () => /Step [12] of 2/.test(
     document.querySelector('[data-testid=live-status]')?.textContent || ''), null, { timeout: 15000 });
   assert.match(await status.textContent(), /\/demo\//);
   await jobPage.locator('.live-frame.large img[style*="visible"]').waitFor({ timeout: 15000 });

@@ -6,8 +6,10 @@ export const BASE = process.env.MINO_E2E_URL ?? 'http://127.0.0.1:3100';
 export const PASSWORD = 'correct horse battery';
 export const SHOTS = process.env.MINO_E2E_SCREENSHOTS ?? '';
 
+/// Every page of every context records the Content-Security-Policy
+/// violations Chromium reports; `hydrated` fails the test on any.
 export async function launch() {
-  return chromium.launch({
+  const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
     headless: true,
     args: [
@@ -17,6 +19,20 @@ export async function launch() {
     // Playwright starts every launch with a fresh temporary profile
     // (its own --user-data-dir), so runs never share state.
   });
+  const newContext = browser.newContext.bind(browser);
+  browser.newContext = async (...args) => {
+    const ctx = await newContext(...args);
+    ctx.on('page', watchPolicy);
+    return ctx;
+  };
+  return browser;
+}
+
+function watchPolicy(page) {
+  page.cspViolations = [];
+  page.on('console', (msg) => {
+    if (/Content Security Policy/i.test(msg.text())) page.cspViolations.push(msg.text());
+  });
 }
 
 /// Waits until the WASM bundle has hydrated the page. The tests run a
@@ -24,6 +40,9 @@ export async function launch() {
 /// compiling it at once took over 30 s, so the wait is generous.
 export async function hydrated(page) {
   await page.waitForSelector('body[data-hydrated="true"]', { timeout: 90000 });
+  if (page.cspViolations?.length) {
+    throw new Error(`Content-Security-Policy violations:\n${page.cspViolations.join('\n')}`);
+  }
 }
 
 export async function shot(page, name) {
@@ -85,4 +104,21 @@ export async function contextFor(browser, cookie, options = {}) {
   const [name, value] = cookie.split('=');
   await ctx.addCookies([{ name, value, url: BASE }]);
   return ctx;
+}
+
+/// Waits until `fn(arg)` is truthy in the page. Playwright's
+/// waitForFunction evaluates its predicate from a string, which the pages'
+/// Content-Security-Policy (rightly) refuses; `evaluate` is not affected.
+export async function waitUntil(page, fn, arg, { timeout = 30000 } = {}) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    try {
+      if (await page.evaluate(fn, arg)) return;
+    } catch (e) {
+      // A navigation replaced the document mid-evaluation: look again.
+      if (!/context was destroyed|navigat/i.test(String(e))) throw e;
+    }
+    if (Date.now() > deadline) throw new Error(`waitUntil: timed out after ${timeout} ms: ${fn}`);
+    await new Promise((ok) => setTimeout(ok, 100));
+  }
 }

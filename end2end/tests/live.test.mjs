@@ -4,7 +4,7 @@
 // arrives without a reload.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { BASE, launch, hydrated, shot, email, apiSignUp, apiCreateOrg, api, apiJoin, contextFor } from './helpers.mjs';
+import { BASE, launch, hydrated, shot, email, apiSignUp, apiCreateOrg, api, apiJoin, contextFor, waitUntil } from './helpers.mjs';
 
 let browser;
 before(async () => { browser = await launch(); });
@@ -40,7 +40,7 @@ test('two viewers follow, pause and resume one execution live', async () => {
 
   // Counters move without a reload, on both pages.
   const before = await count(b, 'completed');
-  await b.waitForFunction((n) => Number(document.querySelector('[data-testid=count-completed]').textContent) > n + 1, before, { timeout: 15000 });
+  await waitUntil(b, (n) => Number(document.querySelector('[data-testid=count-completed]').textContent) > n + 1, before, { timeout: 15000 });
   await a.waitForSelector('[data-testid=running-jobs]');
   assert.match(await a.textContent('[data-testid=running-jobs]'), /Opening the page|Reading the fields|starting/);
   assert.match(await a.title(), /^\d+% · /);

@@ -3,7 +3,7 @@
 // compared — each seen to change the verdicts and the counts.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { BASE, launch, hydrated, shot, email, apiSignUp, apiCreateOrg, api, contextFor } from './helpers.mjs';
+import { BASE, launch, hydrated, shot, email, apiSignUp, apiCreateOrg, api, contextFor, waitUntil } from './helpers.mjs';
 
 let browser;
 before(async () => { browser = await launch(); });
@@ -59,7 +59,7 @@ test('an expected value is edited in place with the keyboard and the verdict fol
   await shot(page, '30-grid-editing');
   await page.keyboard.press('Enter');
   await page.waitForSelector(`[data-testid=jobs] tr:has(th.lead a:text-is("17")) .badge:has-text("pass")`);
-  await page.waitForFunction(() => document.querySelector('[data-testid=count-passed]')?.textContent.trim() === '16');
+  await waitUntil(page, () => document.querySelector('[data-testid=count-passed]')?.textContent.trim() === '16');
   assert.equal((await page.textContent(cell(17, 'price'))).trim(), right);
 
   // Tab saves and moves to the next editable cell.
@@ -85,7 +85,7 @@ test('the extracted values of three selected jobs are accepted at once', async (
   const page = await ctx.newPage();
   await page.goto(`${BASE}/o/${org.slug}/executions/${run.id}`);
   await hydrated(page);
-  await page.waitForFunction(() => document.querySelector('[data-testid=count-passed]')?.textContent.trim() === '12');
+  await waitUntil(page, () => document.querySelector('[data-testid=count-passed]')?.textContent.trim() === '12');
   for (const row of [1, 2, 3]) {
     await page.check(`[data-testid=jobs] tr:has(th.lead a:text-is("${row}")) input[type=checkbox]`);
   }
@@ -96,7 +96,7 @@ test('the extracted values of three selected jobs are accepted at once', async (
   await shot(page, '32-accept-preview');
   await page.click('[data-testid=bulk-apply]');
   await page.waitForSelector('[data-testid=bulk-notice]:has-text("3 jobs judged again")');
-  await page.waitForFunction(() => document.querySelector('[data-testid=count-passed]')?.textContent.trim() === '15');
+  await waitUntil(page, () => document.querySelector('[data-testid=count-passed]')?.textContent.trim() === '15');
   await page.waitForSelector(`[data-testid=jobs] tr:has(th.lead a:text-is("2")) .badge:has-text("pass")`);
   await shot(page, '33-accepted');
   // The row's history names who changed it, in the API and on the job page.
@@ -249,7 +249,7 @@ test('the grid uses the screen, its counts link to their tabs, columns are chose
     await page.waitForURL(new RegExp(`jobs=${tab}`));
     await page.waitForSelector(`nav[aria-label="Filter jobs"] a[aria-current=page][data-tab=${tab}]`);
     const want = await listed(q);
-    await page.waitForFunction((k) => document.querySelectorAll('[data-testid=jobs] tbody tr').length === k, want.length);
+    await waitUntil(page, (k) => document.querySelectorAll('[data-testid=jobs] tbody tr').length === k, want.length);
     assert.deepEqual(await rowsShown(), want, tab);
     assert.equal(want.length, n, `${tab}: the header said ${n}`);
     assert.match(await page.textContent(`nav[aria-label="Filter jobs"] a[data-tab=${tab}] .tab-count`), new RegExp(`^${n}$`));
@@ -276,7 +276,7 @@ test('the grid uses the screen, its counts link to their tabs, columns are chose
   // an Error column comes before the fields).
   const firstField = async () => (await page.locator('[data-testid=jobs] thead th:has-text("extracted / expected")').first().textContent()).trim();
   const firstCol = async () => (await page.locator('[data-testid=jobs] thead th').nth(2).textContent()).trim();
-  await page.waitForFunction(() => document.querySelectorAll('[data-testid=jobs] thead th')[2]?.textContent.startsWith('price'));
+  await waitUntil(page, () => document.querySelectorAll('[data-testid=jobs] thead th')[2]?.textContent.startsWith('price'));
   await new Promise((r) => setTimeout(r, 500));
   await page.reload();
   await hydrated(page);
@@ -313,7 +313,7 @@ test('the grid uses the screen, its counts link to their tabs, columns are chose
   assert.equal(await w.locator('[data-testid=jobs] [data-testid^=accept-]').count(), 1);
   await w.click(`${row17} [data-testid=accept-price]`);
   await w.waitForSelector(`${row17} .badge:has-text("pass")`);
-  await w.waitForFunction(() => document.querySelector('[data-testid=count-failing]')?.textContent.trim() === '0');
+  await waitUntil(w, () => document.querySelector('[data-testid=count-failing]')?.textContent.trim() === '0');
   assert.equal(await w.locator(`${row17} [data-testid=accept-price]`).count(), 0);
   await shot(w, '44-grid-cell-accepted');
   await again.close();

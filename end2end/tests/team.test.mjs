@@ -4,7 +4,7 @@
 // owner, and can then invite.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { BASE, PASSWORD, launch, hydrated, shot, email } from './helpers.mjs';
+import { BASE, PASSWORD, launch, hydrated, shot, email, waitUntil } from './helpers.mjs';
 
 let browser;
 before(async () => { browser = await launch(); });
@@ -85,7 +85,7 @@ test('owner invites a viewer, promotes them to admin, and they can invite', asyn
   const saved = owner.waitForResponse((r) => r.request().method() === 'POST' && r.url().includes('/rpc/change_role'));
   await owner.locator('form', { has: roleSelect }).locator('button').click();
   assert.equal((await saved).status(), 200);
-  await owner.waitForFunction(
+  await waitUntil(owner,
     () => document.querySelector('select[aria-label="Role of Vic Viewer"]')?.value === 'admin');
   await shot(owner, '07-promoted');
 

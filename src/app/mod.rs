@@ -20,6 +20,10 @@ use pages::{
 };
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    // The page's Content-Security-Policy names the nonce Leptos put on this
+    // response's inline scripts.
+    #[cfg(feature = "ssr")]
+    crate::server::security::provide_page_policy();
     view! {
         <!DOCTYPE html>
         <html lang="en">

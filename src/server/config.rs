@@ -20,10 +20,10 @@ pub struct Config {
     /// Take the client address from `X-Forwarded-For` (only behind a proxy
     /// you trust, or clients could dodge the sign-in throttle).
     pub trust_proxy: bool,
-    /// Let agents fetch loopback and private addresses. On by default only
-    /// with the embedded Postgres (a local install, where the demo shop is
-    /// on 127.0.0.1); a shared server must not fetch internal addresses for
-    /// its users.
+    /// Let agents and webhooks reach loopback and private addresses
+    /// (`MINO_ALLOW_PRIVATE_TARGETS=1`). Off by default: a shared server
+    /// must not fetch internal addresses for its users. The built-in demo
+    /// shop (under the public URL's `/demo`) is reachable either way.
     pub allow_private_targets: bool,
     /// Jobs this process runs at once (across all executions).
     pub worker_slots: usize,
@@ -89,10 +89,7 @@ impl Config {
             }
         };
         let trust_proxy = parse_bool(&get, "MINO_TRUST_PROXY", &mut problems);
-        let allow_private_targets = match get("MINO_ALLOW_PRIVATE_TARGETS") {
-            None => database_url.is_none(),
-            Some(_) => parse_bool(&get, "MINO_ALLOW_PRIVATE_TARGETS", &mut problems),
-        };
+        let allow_private_targets = parse_bool(&get, "MINO_ALLOW_PRIVATE_TARGETS", &mut problems);
         let worker_slots = match get("MINO_WORKER_SLOTS") {
             None => 50,
             Some(v) => match v.trim().parse::<usize>() {

@@ -6,6 +6,13 @@
 //! gets SIGQUIT if we die (PR_SET_PDEATHSIG) and a stale `postmaster.pid`
 //! from a crash is cleared before starting, so a `kill -9` of `mino` never
 //! leaves the next start stuck.
+//!
+//! A data dir belongs to one live process at a time: `mino.lock` in it
+//! carries a POSIX lock for as long as the process runs (the kernel drops
+//! it when the process dies, however it dies), so a second `mino` — a
+//! `migrate`, a benchmark, another `serve` — is refused instead of stopping
+//! the first one's database. [`EmbeddedPostgres::supervise`] restarts a
+//! server that dies under a running Mino.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -25,7 +32,19 @@ const DATABASE: &str = "mino";
 pub struct EmbeddedPostgres {
     child: Child,
     socket_dir: PathBuf,
+    /// What it takes to start the server again.
+    bin: PathBuf,
+    cluster: PathBuf,
+    run_as: Option<RunAs>,
+    log_path: PathBuf,
+    /// Holds the data dir's lock; closing it would release the lock.
+    _lock: fs::File,
 }
+
+/// Restarts within this window count towards giving up.
+const RESTART_WINDOW: Duration = Duration::from_secs(600);
+/// After this many restarts within the window the process exits instead.
+const MAX_RESTARTS: usize = 5;
 
 struct RunAs {
     uid: u32,
@@ -46,6 +65,7 @@ impl EmbeddedPostgres {
         fs::create_dir_all(data_dir)
             .with_context(|| format!("cannot create the data dir {}", data_dir.display()))?;
         let data_dir = fs::canonicalize(data_dir)?;
+        let lock = lock_data_dir(&data_dir)?;
         let cluster = data_dir.join("pg");
         let socket_dir = data_dir.join("run");
         fs::create_dir_all(&socket_dir)?;
@@ -90,39 +110,87 @@ impl EmbeddedPostgres {
         clear_stale_pid(&cluster)?;
 
         let log_path = data_dir.join("postgres.log");
-        let log = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)?;
-        if let Some(r) = &run_as {
-            chown(&log_path, r)?;
-        }
-        let mut cmd = command(&bin.join("postgres"), run_as.as_ref());
-        cmd.arg("-D")
-            .arg(&cluster)
-            .arg("-k")
-            .arg(&socket_dir)
-            // No TCP at all: only the socket in our own 0700 directory.
-            .args(["-c", "listen_addresses=", "-c", "max_connections=200"])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log);
-        unsafe {
-            cmd.pre_exec(|| {
-                // Die with the parent rather than linger holding the data dir.
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGQUIT);
-                Ok(())
-            });
-        }
-        let child = cmd.spawn().context("starting postgres")?;
-        let mut pg = EmbeddedPostgres { child, socket_dir };
+        let child = spawn_server(&bin, &cluster, &socket_dir, run_as.as_ref(), &log_path)?;
+        let mut pg = EmbeddedPostgres {
+            child,
+            socket_dir,
+            bin,
+            cluster,
+            run_as,
+            log_path,
+            _lock: lock,
+        };
         if let Err(e) = pg.wait_ready().await {
             pg.stop();
-            return Err(e.context(format!("see {}", log_path.display())));
+            return Err(e.context(format!("see {}", pg.log_path.display())));
         }
         pg.ensure_database().await?;
         tracing::info!(socket = %pg.socket_dir.display(), "embedded Postgres is ready");
         Ok(pg)
+    }
+
+    /// Starts the server again after it died (its pid file is stale then).
+    async fn restart(&mut self) -> anyhow::Result<()> {
+        clear_stale_pid(&self.cluster)?;
+        self.child = spawn_server(
+            &self.bin,
+            &self.cluster,
+            &self.socket_dir,
+            self.run_as.as_ref(),
+            &self.log_path,
+        )?;
+        self.wait_ready().await
+    }
+
+    /// Watches the server for as long as the process runs: when it dies it
+    /// is started again (the connection pool reconnects by itself); after
+    /// [`MAX_RESTARTS`] restarts within ten minutes, or a restart that
+    /// fails, the process exits non-zero so that a supervisor (systemd,
+    /// Kubernetes) can act — Mino never serves without its database.
+    /// Returns the handle to stop it with, and the server back.
+    pub fn supervise(self) -> Supervised {
+        let pg = std::sync::Arc::new(tokio::sync::Mutex::new(self));
+        let watched = pg.clone();
+        let task = tokio::spawn(async move {
+            let mut restarts: Vec<Instant> = Vec::new();
+            loop {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                let mut pg = watched.lock().await;
+                let status = match pg.child.try_wait() {
+                    Ok(None) => continue,
+                    Ok(Some(status)) => status.to_string(),
+                    Err(e) => e.to_string(),
+                };
+                restarts.retain(|t| t.elapsed() < RESTART_WINDOW);
+                if restarts.len() >= MAX_RESTARTS {
+                    tracing::error!(%status, "the embedded Postgres died again ({MAX_RESTARTS} restarts in ten minutes); exiting");
+                    std::process::exit(70);
+                }
+                tracing::error!(%status, log = %pg.log_path.display(), "the embedded Postgres died; starting it again");
+                restarts.push(Instant::now());
+                // Backends of the dead server may hold its shared memory for
+                // a moment: a few tries before giving up.
+                let mut last = None;
+                for wait in [0u64, 1, 2, 4] {
+                    tokio::time::sleep(Duration::from_secs(wait)).await;
+                    match pg.restart().await {
+                        Ok(()) => {
+                            last = None;
+                            break;
+                        }
+                        Err(e) => last = Some(e),
+                    }
+                }
+                match last {
+                    None => tracing::info!(pid = pg.pid(), "the embedded Postgres is back"),
+                    Some(e) => {
+                        tracing::error!(error = %format!("{e:#}"), "the embedded Postgres cannot be started again; exiting");
+                        std::process::exit(70);
+                    }
+                }
+            }
+        });
+        Supervised { pg, task }
     }
 
     /// The postmaster's process id.
@@ -185,6 +253,111 @@ impl EmbeddedPostgres {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The embedded server under [`EmbeddedPostgres::supervise`].
+pub struct Supervised {
+    pg: std::sync::Arc<tokio::sync::Mutex<EmbeddedPostgres>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Supervised {
+    /// Stops watching, then stops the server.
+    pub async fn stop(self) {
+        self.task.abort();
+        let _ = self.task.await;
+        self.pg.lock().await.stop();
+    }
+}
+
+fn spawn_server(
+    bin: &Path,
+    cluster: &Path,
+    socket_dir: &Path,
+    run_as: Option<&RunAs>,
+    log_path: &Path,
+) -> anyhow::Result<Child> {
+    let log = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log_path)?;
+    if let Some(r) = run_as {
+        chown(log_path, r)?;
+    }
+    let mut cmd = command(&bin.join("postgres"), run_as);
+    cmd.arg("-D")
+        .arg(cluster)
+        .arg("-k")
+        .arg(socket_dir)
+        // No TCP at all: only the socket in our own 0700 directory.
+        .args(["-c", "listen_addresses=", "-c", "max_connections=200"])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    unsafe {
+        cmd.pre_exec(|| {
+            // Die with the parent rather than linger holding the data dir.
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGQUIT);
+            Ok(())
+        });
+    }
+    cmd.spawn().context("starting postgres")
+}
+
+/// Takes `mino.lock` in the data dir, or says which live process holds it.
+/// A POSIX record lock belongs to a process: the kernel releases it when
+/// the process exits, even by `kill -9`, so a crash never leaves it taken.
+fn lock_data_dir(data_dir: &Path) -> anyhow::Result<fs::File> {
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    let path = data_dir.join("mino.lock");
+    let mut file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    let mut lock: libc::flock = unsafe { std::mem::zeroed() };
+    lock.l_type = libc::F_WRLCK as _;
+    lock.l_whence = libc::SEEK_SET as _;
+    if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLK, &lock) } != 0 {
+        let mut holder: libc::flock = unsafe { std::mem::zeroed() };
+        holder.l_type = libc::F_WRLCK as _;
+        holder.l_whence = libc::SEEK_SET as _;
+        let pid = if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETLK, &mut holder) } == 0
+            && holder.l_type != libc::F_UNLCK as libc::c_short
+        {
+            holder.l_pid
+        } else {
+            0
+        };
+        let what = fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|c| {
+                String::from_utf8_lossy(&c)
+                    .replace('\0', " ")
+                    .trim()
+                    .to_string()
+            })
+            .unwrap_or_default();
+        bail!(
+            "the data dir {} is in use by another running Mino (pid {pid}{}), whose embedded \
+             Postgres this process would have to take over.\n  Stop that process first, give \
+             this one a data dir of its own with MINO_DATA_DIR=/another/dir, or share the first \
+             one's database by running it with DATABASE_URL.",
+            data_dir.display(),
+            if what.is_empty() {
+                String::new()
+            } else {
+                format!(": {what}")
+            }
+        );
+    }
+    // Who holds it, for people looking at the directory.
+    file.set_len(0)?;
+    let cmdline = std::env::args().collect::<Vec<_>>().join(" ");
+    writeln!(file, "{}\n{cmdline}", std::process::id())?;
+    Ok(file)
 }
 
 fn command(program: &Path, run_as: Option<&RunAs>) -> Command {

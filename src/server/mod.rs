@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod ratelimit;
 pub mod rpc;
 pub mod secrets;
+pub mod security;
 pub mod service;
 pub mod startup;
 pub mod state;

@@ -145,6 +145,11 @@ pub fn router(
                 ),
         )
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        // Security headers on everything, refusals and errors included.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            super::security::headers,
+        ))
         // Outermost, so every request is counted and timed, refusals too.
         .layer(axum::middleware::from_fn(super::metrics::track))
         .with_state(state)

@@ -99,6 +99,8 @@ pub fn spawn(
     tokio::spawn(async move {
         let policy = FetchPolicy {
             allow_private: settings.allow_private,
+            // Webhooks go to receivers, never to the demo shop.
+            demo_origin: None,
             connect_timeout: Duration::from_secs(5),
             timeout: settings.timeout,
             max_redirects: 0,

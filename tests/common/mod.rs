@@ -333,12 +333,20 @@ impl TestApp {
 /// Eight in-process workers on the app's database; they stop when the
 /// returned sender says so (or is dropped).
 pub fn spawn_workers(app: &TestApp) -> tokio::sync::watch::Sender<bool> {
+    spawn_workers_with(app, true)
+}
+
+/// As [`spawn_workers`]; with `allow_private` false the workers reach only
+/// the public internet and the app's own demo shop, as a server does by
+/// default.
+pub fn spawn_workers_with(app: &TestApp, allow_private: bool) -> tokio::sync::watch::Sender<bool> {
     let (stop, stopped) = tokio::sync::watch::channel(false);
     mino::server::executor::spawn(
         app.db.clone(),
         mino::server::executor::Settings {
             slots: 8,
-            allow_private_targets: true,
+            allow_private_targets: allow_private,
+            demo_origin: mino::server::agents::fetch::DemoOrigin::of(&app.base),
             worker_id: "w".into(),
             lease: mino::server::executor::LEASE,
         },

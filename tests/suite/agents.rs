@@ -269,6 +269,7 @@ async fn the_demo_agent_service_runs_as_a_remote_agent(db: PgPool) {
         Settings {
             slots: 10,
             allow_private_targets: true,
+            demo_origin: None,
             worker_id: "w".into(),
             lease: executor::LEASE,
         },

@@ -284,6 +284,7 @@ fn named_workers(app: &common::TestApp, worker: &str) -> tokio::sync::watch::Sen
         mino::server::executor::Settings {
             slots: 8,
             allow_private_targets: true,
+            demo_origin: None,
             worker_id: worker.into(),
             lease: mino::server::executor::LEASE,
         },

@@ -42,6 +42,7 @@ fn workers(app: &TestApp, slots: usize) -> tokio::sync::watch::Sender<bool> {
         Settings {
             slots,
             allow_private_targets: true,
+            demo_origin: None,
             worker_id: "test-worker".into(),
             lease: executor::LEASE,
         },

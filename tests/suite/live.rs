@@ -88,6 +88,7 @@ async fn a_subscriber_follows_an_execution_to_its_end(db: PgPool) {
         Settings {
             slots: 4,
             allow_private_targets: true,
+            demo_origin: None,
             worker_id: "w".into(),
             lease: executor::LEASE,
         },

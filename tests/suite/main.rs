@@ -33,5 +33,6 @@ mod product_pages;
 mod projects;
 mod queue;
 mod ratelimit;
+mod security;
 mod webhooks;
 mod workers;

@@ -15,7 +15,12 @@ use reqwest::{header, StatusCode};
 
 #[derive(Debug, Clone)]
 pub struct FetchPolicy {
+    /// Every private and loopback address may be fetched
+    /// (`MINO_ALLOW_PRIVATE_TARGETS=1`).
     pub allow_private: bool,
+    /// The built-in demo shop, reachable even when private addresses are
+    /// not: its host and port, and only paths under `/demo`.
+    pub demo_origin: Option<DemoOrigin>,
     pub connect_timeout: Duration,
     /// For the whole fetch, redirects and body included.
     pub timeout: Duration,
@@ -27,11 +32,47 @@ impl Default for FetchPolicy {
     fn default() -> Self {
         FetchPolicy {
             allow_private: false,
+            demo_origin: None,
             connect_timeout: Duration::from_secs(10),
             timeout: Duration::from_secs(30),
             max_redirects: 5,
             max_bytes: 5 * 1024 * 1024,
         }
+    }
+}
+
+/// Where this Mino serves its demo shop: the host and port of its public
+/// address. The one private target allowed by default, so the demo works on
+/// a laptop without opening every internal address to agents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DemoOrigin {
+    pub host: String,
+    pub port: u16,
+}
+
+impl DemoOrigin {
+    /// The demo shop of the Mino reached at `public_url`.
+    pub fn of(public_url: &str) -> Option<DemoOrigin> {
+        let url = reqwest::Url::parse(public_url).ok()?;
+        Some(DemoOrigin {
+            host: url.host_str()?.to_ascii_lowercase(),
+            port: url.port_or_known_default()?,
+        })
+    }
+
+    fn serves(&self, url: &reqwest::Url) -> bool {
+        url.host_str()
+            .is_some_and(|h| h.eq_ignore_ascii_case(&self.host))
+            && url.port_or_known_default() == Some(self.port)
+            && (url.path() == "/demo" || url.path().starts_with("/demo/"))
+    }
+}
+
+impl FetchPolicy {
+    /// Whether `url` may be fetched although it is private: everything with
+    /// `allow_private`, else only the demo shop.
+    pub fn private_allowed(&self, url: &reqwest::Url) -> bool {
+        self.allow_private || self.demo_origin.as_ref().is_some_and(|d| d.serves(url))
     }
 }
 
@@ -117,15 +158,26 @@ pub fn is_private(ip: IpAddr) -> bool {
 const PRIVATE_MESSAGE: &str = "refusing a private or internal address";
 
 /// Resolves names with the system resolver and drops private addresses,
-/// failing when none is left.
-struct PublicOnly;
+/// failing when none is left. The demo shop's host name (e.g. `localhost`
+/// in its public address) resolves as it is: [`check_target`] has already
+/// refused every other port and path on it.
+struct PublicOnly {
+    demo_host: Option<String>,
+}
 
 impl Resolve for PublicOnly {
     fn resolve(&self, name: Name) -> Resolving {
         let host = name.as_str().to_string();
+        let demo = self
+            .demo_host
+            .as_deref()
+            .is_some_and(|d| d.eq_ignore_ascii_case(&host));
         Box::pin(async move {
             let addrs: Vec<SocketAddr> =
                 tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            if demo {
+                return Ok(Box::new(addrs.into_iter()) as Addrs);
+            }
             let public: Vec<SocketAddr> = addrs
                 .iter()
                 .copied()
@@ -153,7 +205,9 @@ pub fn client(policy: &FetchPolicy) -> reqwest::Client {
         .gzip(true)
         .brotli(true);
     if !policy.allow_private {
-        b = b.dns_resolver(Arc::new(PublicOnly));
+        b = b.dns_resolver(Arc::new(PublicOnly {
+            demo_host: policy.demo_origin.as_ref().map(|d| d.host.clone()),
+        }));
     }
     b.build()
         .expect("a client with these settings always builds")
@@ -223,7 +277,7 @@ pub(crate) fn check_target(url: &reqwest::Url, policy: &FetchPolicy) -> Result<(
             format!("Only http and https addresses can be fetched, not {url}."),
         ));
     }
-    if policy.allow_private {
+    if policy.private_allowed(url) {
         return Ok(());
     }
     let literal = match url.host() {
@@ -239,7 +293,7 @@ pub(crate) fn check_target(url: &reqwest::Url, policy: &FetchPolicy) -> Result<(
     match literal {
         Some(ip) if is_private(ip) => Err(FetchError::permanent(
             "private_target",
-            format!("{url} is a private or internal address; set MINO_ALLOW_PRIVATE_TARGETS=1 to allow it."),
+            format!("{url} is a private or internal address: of those, agents may fetch only this Mino's demo shop unless MINO_ALLOW_PRIVATE_TARGETS=1 is set."),
         )),
         _ => Ok(()),
     }
@@ -418,9 +472,35 @@ mod tests {
 
     #[tokio::test]
     async fn names_that_resolve_to_private_addresses_are_refused() {
-        let resolved = PublicOnly.resolve("localhost".parse().unwrap()).await;
+        let resolver = PublicOnly { demo_host: None };
+        let resolved = resolver.resolve("localhost".parse().unwrap()).await;
         let err = resolved.err().expect("localhost is private");
         assert!(err.to_string().contains(PRIVATE_MESSAGE), "{err}");
+        // The demo shop's own host name resolves.
+        let resolver = PublicOnly {
+            demo_host: Some("localhost".into()),
+        };
+        assert!(resolver.resolve("localhost".parse().unwrap()).await.is_ok());
+    }
+
+    #[test]
+    fn only_the_demo_shop_is_private_and_allowed() {
+        let policy = FetchPolicy {
+            demo_origin: DemoOrigin::of("http://localhost:3000"),
+            ..Default::default()
+        };
+        let url = |u: &str| reqwest::Url::parse(u).unwrap();
+        assert!(check_target(&url("http://localhost:3000/demo/products/4"), &policy).is_ok());
+        assert!(check_target(&url("http://LOCALHOST:3000/demo"), &policy).is_ok());
+        for refused in [
+            "http://localhost:3000/api/v1/openapi.json",
+            "http://localhost:3000/demonstration",
+            "http://localhost:3001/demo/products/4",
+            "http://127.0.0.1:3000/demo/products/4",
+        ] {
+            let e = check_target(&url(refused), &policy).expect_err(refused);
+            assert_eq!(e.kind, "private_target", "{refused}");
+        }
     }
 
     #[tokio::test]

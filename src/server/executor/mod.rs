@@ -53,6 +53,8 @@ const PLAN_CACHE: usize = 1_000;
 pub struct Settings {
     pub slots: usize,
     pub allow_private_targets: bool,
+    /// The demo shop, fetchable when other private targets are not.
+    pub demo_origin: Option<crate::server::agents::fetch::DemoOrigin>,
     /// Names this process in leases and attempts.
     pub worker_id: String,
     /// Tests shorten it to see a dead worker's jobs come back quickly.
@@ -124,6 +126,7 @@ pub fn spawn(
         }
         let policy = FetchPolicy {
             allow_private: settings.allow_private_targets,
+            demo_origin: settings.demo_origin.clone(),
             ..Default::default()
         };
         let client = fetch::client(&policy);

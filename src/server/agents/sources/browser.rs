@@ -331,7 +331,7 @@ async fn allowed(url: &str, policy: &FetchPolicy) -> Result<(), String> {
         "http" | "https" => {}
         other => return Err(format!("{other}: URLs are not loaded")),
     }
-    if policy.allow_private {
+    if policy.private_allowed(&parsed) {
         return Ok(());
     }
     let port = parsed.port_or_known_default().unwrap_or(80);
