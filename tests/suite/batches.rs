@@ -25,6 +25,47 @@ async fn setup(app: &TestApp) -> (reqwest::Client, String, String) {
     (c, org, p)
 }
 
+/// The job page shows the row's input columns (what the agent was given
+/// besides the URL), even before the job has run.
+#[sqlx::test]
+async fn the_job_page_shows_the_rows_inputs(db: PgPool) {
+    let app = spawn_app(db).await;
+    let (c, _, p) = setup(&app).await;
+    let b = app.upload(&c, &p, SITES, "name=Spring").await;
+    let batch = b.body["id"].as_str().unwrap();
+    let e = app
+        .post(
+            &c,
+            &format!("/api/v1/batches/{batch}/executions"),
+            json!({"mode": "test", "sample_size": 1}),
+        )
+        .await;
+    assert_eq!(e.status, 201, "{:?}", e.body);
+    let id = e.body["id"].as_str().unwrap();
+    let jobs = app.get(&c, &format!("/api/v1/executions/{id}/jobs")).await;
+    let job = jobs.body["items"][0]["id"].as_i64().unwrap();
+    let html = app
+        .open(&c, &format!("/o/acme/jobs/{job}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let inputs = html
+        .split("data-testid=\"row-inputs\"")
+        .nth(1)
+        .expect("a list of the row's inputs");
+    let inputs = &inputs[..inputs.find("</dl>").unwrap()];
+    assert!(
+        inputs.contains("<dt>notes</dt><dd>bright, warm</dd>"),
+        "{inputs}"
+    );
+    assert!(inputs.contains("<dt>name</dt>"), "{inputs}");
+    assert!(
+        !inputs.contains("gt_"),
+        "expected values are not inputs: {inputs}"
+    );
+}
+
 #[sqlx::test]
 async fn a_csv_body_becomes_a_batch_with_schema_rows_and_fields(db: PgPool) {
     let app = spawn_app(db).await;

@@ -808,6 +808,24 @@ pub fn JobPage() -> impl IntoView {
                                 </nav>
                             </div>
                             <p class="url-line"><a href=d.job.url.clone() rel="noopener noreferrer" target="_blank">{d.job.url.clone()}</a></p>
+                            {(!d.inputs.is_empty()).then(|| {
+                                // The row's other columns (not expected values): what
+                                // the agent and the llm extractor were given besides the URL.
+                                let items = d.inputs.iter().map(|(k, v)| {
+                                    let text = match v {
+                                        serde_json::Value::String(s) => s.clone(),
+                                        serde_json::Value::Null => String::new(),
+                                        other => other.to_string(),
+                                    };
+                                    view! { <div><dt>{k.clone()}</dt><dd>{text}</dd></div> }
+                                }).collect_view();
+                                view! {
+                                    <section class="row-inputs" aria-labelledby="row-inputs-title">
+                                        <h2 id="row-inputs-title" class="small-heading">"Row inputs"</h2>
+                                        <dl data-testid="row-inputs">{items}</dl>
+                                    </section>
+                                }
+                            })}
                             {d.suggestion.clone().map(|s| {
                                 // Advice that says to rerun comes with the way to do it.
                                 let rerun = s.contains("rerun the failed jobs").then(|| view! {
