@@ -34,6 +34,9 @@ Environment:
   MINO_LOG_FORMAT    text (default) or json
   MINO_TRUST_PROXY   1 to take client addresses from X-Forwarded-For
   MINO_WORKER_SLOTS  jobs this process runs at once (default 50; 0: no workers)
+  MINO_MAX_CONCURRENCY
+                     caps every run's concurrency on this server (1-1000),
+                     below the organizations' plan limits (default 50 each)
   MINO_WEBHOOK_RETRY_SECS
                      a failed webhook delivery's first retry delay (default 30;
                      each later retry waits twice as long, at most an hour)

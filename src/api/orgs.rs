@@ -68,6 +68,7 @@ pub async fn update_limits(
     max_executions_per_month: String,
     api_requests_per_minute: Option<String>,
     key_requests_per_minute: Option<String>,
+    max_concurrency: Option<String>,
 ) -> Result<Organization, AppError> {
     use crate::server::service::orgs;
     let (state, ctx) = org_ctx(&org).await?;
@@ -86,11 +87,13 @@ pub async fn update_limits(
     };
     let per_org = optional(api_requests_per_minute, "api_requests_per_minute");
     let per_key = optional(key_requests_per_minute, "key_requests_per_minute");
+    let concurrency = optional(max_concurrency, "max_concurrency");
     crate::server::service::collect_fields([
         projects.as_ref().map(|_| ()).map_err(Clone::clone),
         executions.as_ref().map(|_| ()).map_err(Clone::clone),
         per_org.as_ref().map(|_| ()).map_err(Clone::clone),
         per_key.as_ref().map(|_| ()).map_err(Clone::clone),
+        concurrency.as_ref().map(|_| ()).map_err(Clone::clone),
     ])?;
     orgs::update_limits(
         &state.db,
@@ -98,6 +101,7 @@ pub async fn update_limits(
         projects?,
         executions?,
         (per_org?, per_key?),
+        concurrency?,
     )
     .await
 }

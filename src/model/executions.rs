@@ -73,18 +73,19 @@ pub struct Concurrency(i32);
 
 impl Concurrency {
     pub const MIN: i32 = 1;
-    pub const MAX: i32 = 50;
+    /// The most any organization's plan may allow.
+    pub const MAX: i32 = 1000;
     pub const DEFAULT: Concurrency = Concurrency(10);
 
-    /// A concurrency in range, or the sentence that says which range.
-    pub fn parse(n: i32) -> Result<Concurrency, String> {
-        if (Self::MIN..=Self::MAX).contains(&n) {
+    /// A concurrency from 1 to `limit` (the organization's plan limit), or
+    /// the sentence that says which range.
+    pub fn parse(n: i32, limit: i32) -> Result<Concurrency, String> {
+        if (Self::MIN..=limit).contains(&n) {
             Ok(Concurrency(n))
         } else {
             Err(format!(
-                "Use a concurrency from {} to {}.",
-                Self::MIN,
-                Self::MAX
+                "Use a concurrency from {} to {limit} (your organization's plan limit).",
+                Self::MIN
             ))
         }
     }

@@ -102,6 +102,9 @@ pub struct Organization {
     pub api_requests_per_minute: i32,
     /// REST requests per minute for each API key.
     pub key_requests_per_minute: i32,
+    /// The most jobs one of its runs may have in flight (plan limit; a
+    /// server's `MINO_MAX_CONCURRENCY` may cap it lower).
+    pub max_concurrency: i32,
     /// Days the organization keeps attempt screenshots and kept pages.
     pub retention_days: i32,
     pub member_count: i64,
@@ -116,6 +119,7 @@ pub struct PlanLimits {
     pub max_executions_per_month: i32,
     pub api_requests_per_minute: i32,
     pub key_requests_per_minute: i32,
+    pub max_concurrency: i32,
 }
 
 impl From<&Organization> for PlanLimits {
@@ -125,6 +129,7 @@ impl From<&Organization> for PlanLimits {
             max_executions_per_month: o.max_executions_per_month,
             api_requests_per_minute: o.api_requests_per_minute,
             key_requests_per_minute: o.key_requests_per_minute,
+            max_concurrency: o.max_concurrency,
         }
     }
 }

@@ -72,6 +72,8 @@ pub struct LimitsBody {
     max_executions_per_month: i32,
     api_requests_per_minute: Option<i32>,
     key_requests_per_minute: Option<i32>,
+    /// The most jobs one run may have in flight (1–1,000; default 50).
+    max_concurrency: Option<i32>,
 }
 
 pub async fn update_limits(
@@ -88,6 +90,7 @@ pub async fn update_limits(
             body.max_projects,
             body.max_executions_per_month,
             (body.api_requests_per_minute, body.key_requests_per_minute),
+            body.max_concurrency,
         )
         .await?,
     ))

@@ -90,6 +90,19 @@ impl Config {
         };
         let trust_proxy = parse_bool(&get, "MINO_TRUST_PROXY", &mut problems);
         let allow_private_targets = parse_bool(&get, "MINO_ALLOW_PRIVATE_TARGETS", &mut problems);
+        // Read again where runs are started (service::executions); checked
+        // here so a bad value stops the start with a clear message.
+        if let Some(v) = get("MINO_MAX_CONCURRENCY") {
+            if !v
+                .trim()
+                .parse::<i32>()
+                .is_ok_and(|n| (1..=1000).contains(&n))
+            {
+                problems.push(format!(
+                    "MINO_MAX_CONCURRENCY must be a whole number from 1 to 1000 (got {v:?})"
+                ));
+            }
+        }
         let worker_slots = match get("MINO_WORKER_SLOTS") {
             None => 50,
             Some(v) => match v.trim().parse::<usize>() {

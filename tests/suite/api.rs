@@ -317,6 +317,56 @@ async fn organizations_create_list_rename_delete(db: PgPool) {
         .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body["max_projects"], 5);
+    assert_eq!(r.body["max_concurrency"], 50, "the default plan limit");
+
+    // Concurrency is a plan limit too: a run may go up to it, not past it.
+    let limits =
+        |n: i64| json!({"max_projects": 5, "max_executions_per_month": 50, "max_concurrency": n});
+    for bad in [0, 1001] {
+        let r = app
+            .call(
+                &c,
+                Method::PUT,
+                &format!("/api/v1/orgs/{id}/limits"),
+                Some(limits(bad)),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 400, "{bad}");
+        assert!(r.field("max_concurrency").is_some(), "{:?}", r.body);
+    }
+    let r = app
+        .call(
+            &c,
+            Method::PUT,
+            &format!("/api/v1/orgs/{id}/limits"),
+            Some(limits(120)),
+            None,
+        )
+        .await;
+    assert_eq!(r.body["max_concurrency"], 120);
+    let demo = app
+        .post(&c, &format!("/api/v1/orgs/{id}/demo-project"), json!({}))
+        .await;
+    let batch = demo.body["batch"]["id"].as_str().unwrap();
+    let run = |n: i64| {
+        let (app, c) = (&app, &c);
+        async move {
+            app.post(
+                c,
+                &format!("/api/v1/batches/{batch}/executions"),
+                json!({"mode": "test", "sample_size": 1, "concurrency": n}),
+            )
+            .await
+        }
+    };
+    assert_eq!(run(120).await.status, 201);
+    let r = run(121).await;
+    assert!(
+        r.field("concurrency").unwrap().contains("from 1 to 120"),
+        "{:?}",
+        r.body
+    );
 
     assert_eq!(
         app.delete(&c, &format!("/api/v1/orgs/{id}")).await.status,

@@ -259,6 +259,13 @@ async fn starting_checks_its_inputs_and_the_monthly_quota(db: PgPool) {
         "{:?}",
         r.body
     );
+    assert!(
+        r.field("concurrency")
+            .unwrap()
+            .contains("from 1 to 50 (your organization's plan limit)"),
+        "{:?}",
+        r.body
+    );
     let r = app.post(&c, &path, json!({"mode": "sometimes"})).await;
     assert!(r.field("mode").is_some());
     let r = app

@@ -804,7 +804,7 @@ fn RunCard(
                         <div class="field">
                             <label for="run-concurrency">"Concurrency"</label>
                             <input id="run-concurrency" name="concurrency" type="number"
-                                min=Concurrency::MIN.to_string() max=Concurrency::MAX.to_string()
+                                min=Concurrency::MIN.to_string()
                                 value=Concurrency::DEFAULT.get().to_string()
                                 aria-invalid=invalid(start_error, "concurrency") aria-describedby="concurrency-error" />
                         </div>

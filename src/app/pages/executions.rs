@@ -407,7 +407,7 @@ fn LiveExecution(snapshot: LiveSnapshot) -> impl IntoView {
                     <div class="field">
                         <label for="concurrency">"Concurrency"</label>
                         <input id="concurrency" name="concurrency" type="number"
-                            min=crate::model::Concurrency::MIN.to_string() max=crate::model::Concurrency::MAX.to_string()
+                            min=crate::model::Concurrency::MIN.to_string()
                             value=first_concurrency.to_string() aria-describedby="concurrency-error" />
                     </div>
                     <button type="submit" class="button">"Apply"</button>

@@ -253,12 +253,19 @@ pub fn OrgSettingsPage() -> impl IntoView {
                                                     value=org.key_requests_per_minute.to_string()
                                                     aria-invalid=invalid(limits_error, "key_requests_per_minute") aria-describedby="key_requests_per_minute-error" />
                                             </div>
+                                            <div class="field">
+                                                <label for="max_concurrency">"Jobs in flight per run"</label>
+                                                <input id="max_concurrency" name="max_concurrency" inputmode="numeric" required
+                                                    value=org.max_concurrency.to_string()
+                                                    aria-invalid=invalid(limits_error, "max_concurrency") aria-describedby="max_concurrency-error" />
+                                            </div>
                                             <button type="submit" class="button">"Save limits"</button>
                                         </ActionForm>
                                         <FieldError error=limits_error field="max_projects" />
                                         <FieldError error=limits_error field="max_executions_per_month" />
                                         <FieldError error=limits_error field="api_requests_per_minute" />
                                         <FieldError error=limits_error field="key_requests_per_minute" />
+                                        <FieldError error=limits_error field="max_concurrency" />
                                         <Show when=move || matches!(limits.value().get(), Some(Ok(_)))>
                                             <p class="alert alert-ok" role="status">"Limits saved."</p>
                                         </Show>
@@ -267,7 +274,8 @@ pub fn OrgSettingsPage() -> impl IntoView {
                                 } else {
                                     view! {
                                         <p>{org.max_projects} " projects · " {org.max_executions_per_month} " executions a month · "
-                                            {org.api_requests_per_minute} " API requests a minute (" {org.key_requests_per_minute} " per key)"</p>
+                                            {org.api_requests_per_minute} " API requests a minute (" {org.key_requests_per_minute} " per key) · "
+                                            {org.max_concurrency} " jobs in flight per run"</p>
                                         <p class="muted">"Owners set the limits; reaching one answers QUOTA_EXCEEDED, or RATE_LIMIT_EXCEEDED for requests."</p>
                                     }
                                     .into_any()

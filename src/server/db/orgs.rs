@@ -16,6 +16,7 @@ pub struct OrgRow {
     pub max_executions_per_month: i32,
     pub api_requests_per_minute: i32,
     pub key_requests_per_minute: i32,
+    pub max_concurrency: i32,
     pub retention_days: i32,
     pub member_count: i64,
     pub created_at: chrono::DateTime<chrono::Utc>,
@@ -32,6 +33,7 @@ impl From<OrgRow> for Organization {
             max_executions_per_month: r.max_executions_per_month,
             api_requests_per_minute: r.api_requests_per_minute,
             key_requests_per_minute: r.key_requests_per_minute,
+            max_concurrency: r.max_concurrency,
             retention_days: r.retention_days,
             member_count: r.member_count,
             created_at: r.created_at,
@@ -42,7 +44,7 @@ impl From<OrgRow> for Organization {
 /// `$1` is the caller's user id; `role` is their membership's role.
 const SELECT_FOR_USER: &str = "select o.id, o.name, o.slug, m.role, o.max_projects,
         o.max_executions_per_month, o.api_requests_per_minute, o.key_requests_per_minute,
-        o.retention_days,
+        o.max_concurrency, o.retention_days,
         (select count(*) from memberships c where c.org_id = o.id) as member_count,
         o.created_at
     from organizations o join memberships m on m.org_id = o.id and m.user_id = $1";
@@ -74,7 +76,7 @@ pub async fn fetch_one(db: impl PgExecutor<'_>, org_id: Uuid) -> sqlx::Result<Op
     sqlx::query_as(
         "select o.id, o.name, o.slug, 'viewer' as role, o.max_projects,
             o.max_executions_per_month, o.api_requests_per_minute, o.key_requests_per_minute,
-            o.retention_days, (select count(*) from memberships c where c.org_id = o.id) as member_count,
+            o.max_concurrency, o.retention_days, (select count(*) from memberships c where c.org_id = o.id) as member_count,
             o.created_at
          from organizations o where o.id = $1",
     )
@@ -154,7 +156,7 @@ pub async fn update_limits(
 ) -> sqlx::Result<()> {
     sqlx::query(
         "update organizations set max_projects = $2, max_executions_per_month = $3,
-             api_requests_per_minute = $4, key_requests_per_minute = $5
+             api_requests_per_minute = $4, key_requests_per_minute = $5, max_concurrency = $6
          where id = $1",
     )
     .bind(org_id)
@@ -162,6 +164,7 @@ pub async fn update_limits(
     .bind(limits.max_executions_per_month)
     .bind(limits.api_requests_per_minute)
     .bind(limits.key_requests_per_minute)
+    .bind(limits.max_concurrency)
     .execute(db)
     .await?;
     Ok(())
@@ -183,4 +186,12 @@ pub async fn delete_org(db: impl PgExecutor<'_>, org_id: Uuid) -> sqlx::Result<(
         .execute(db)
         .await?;
     Ok(())
+}
+
+/// The organization's plan limit on one run's concurrency.
+pub async fn max_concurrency(db: impl PgExecutor<'_>, org_id: Uuid) -> sqlx::Result<i32> {
+    sqlx::query_scalar("select max_concurrency from organizations where id = $1")
+        .bind(org_id)
+        .fetch_one(db)
+        .await
 }

@@ -161,7 +161,9 @@ pub async fn run(
         BulkOperation::Rerun => {
             let concurrency = match req.concurrency {
                 None => e.concurrency,
-                Some(c) => super::executions::parse_concurrency(c)?.get(),
+                Some(c) => super::executions::parse_concurrency(db, ctx.org_id(), c)
+                    .await?
+                    .get(),
             };
             let mut rows: Vec<i32> = chosen.iter().map(|j| j.row_index).collect();
             rows.sort_unstable();

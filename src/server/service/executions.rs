@@ -81,9 +81,33 @@ fn check_extractor(
     Ok(extractor)
 }
 
-/// A concurrency from a request, as a field error when out of range.
-pub(crate) fn parse_concurrency(n: i32) -> Result<Concurrency, AppError> {
-    Concurrency::parse(n).map_err(|message| AppError::field("concurrency", message))
+/// A concurrency from a request, as a field error when outside the
+/// organization's limit.
+pub(crate) async fn parse_concurrency(
+    db: &PgPool,
+    org_id: Uuid,
+    n: i32,
+) -> Result<Concurrency, AppError> {
+    let limit = concurrency_limit(db, org_id).await?;
+    Concurrency::parse(n, limit).map_err(|message| AppError::field("concurrency", message))
+}
+
+/// The organization's plan limit, under the server's cap.
+pub async fn concurrency_limit(db: &PgPool, org_id: Uuid) -> Result<i32, AppError> {
+    let plan = db::orgs::max_concurrency(db, org_id).await?;
+    Ok(server_concurrency_cap().map_or(plan, |cap| plan.min(cap)))
+}
+
+/// `MINO_MAX_CONCURRENCY`: no run on this server goes above it, whatever
+/// the plan says (checked at start by [`crate::server::config::Config`]).
+pub fn server_concurrency_cap() -> Option<i32> {
+    static CAP: std::sync::OnceLock<Option<i32>> = std::sync::OnceLock::new();
+    *CAP.get_or_init(|| {
+        std::env::var("MINO_MAX_CONCURRENCY")
+            .ok()
+            .and_then(|v| v.trim().parse::<i32>().ok())
+            .filter(|n| *n >= 1)
+    })
 }
 
 /// Rows to executions as `ctx`'s caller sees them.
@@ -245,9 +269,17 @@ pub async fn start(
         )),
         _ => Ok(None),
     };
-    let concurrency = req
-        .concurrency
-        .map_or(Ok(Concurrency::DEFAULT), parse_concurrency);
+    let concurrency = match req.concurrency {
+        Some(n) => parse_concurrency(db, ctx.org_id(), n).await,
+        // The default, within a plan that allows less.
+        None => Concurrency::parse(
+            Concurrency::DEFAULT
+                .get()
+                .min(concurrency_limit(db, ctx.org_id()).await?),
+            Concurrency::MAX,
+        )
+        .map_err(|m| AppError::field("concurrency", m)),
+    };
     let max_retries = match req.max_retries {
         None => Ok(project.max_retries),
         Some(r) if (0..=10).contains(&r) => Ok(r),
@@ -445,7 +477,7 @@ pub async fn rerun(
     };
     let concurrency = match req.concurrency {
         None => e.concurrency,
-        Some(c) => parse_concurrency(c)?.get(),
+        Some(c) => parse_concurrency(db, ctx.org_id(), c).await?.get(),
     };
     let rows: Vec<i32> = match &req.job_ids {
         Some(ids) => {
@@ -627,7 +659,9 @@ pub async fn set_concurrency(
 ) -> Result<Execution, AppError> {
     let (ctx, e) = execution_ctx(db, actor, id).await?;
     require(&ctx, Permission::RunExecution)?;
-    let concurrency = parse_concurrency(concurrency)?.get();
+    let concurrency = parse_concurrency(db, ctx.org_id(), concurrency)
+        .await?
+        .get();
     if !e.is_active() {
         return Err(AppError::Conflict(format!("The execution is {}.", e.state)));
     }

@@ -246,6 +246,7 @@ pub async fn update_limits(
     max_projects: i32,
     max_executions_per_month: i32,
     rates: (Option<i32>, Option<i32>),
+    max_concurrency: Option<i32>,
 ) -> Result<Organization, AppError> {
     require(ctx, Permission::ManageBilling)?;
     let old = get(db, ctx).await?;
@@ -254,6 +255,7 @@ pub async fn update_limits(
         max_executions_per_month,
         api_requests_per_minute: rates.0.unwrap_or(old.api_requests_per_minute),
         key_requests_per_minute: rates.1.unwrap_or(old.key_requests_per_minute),
+        max_concurrency: max_concurrency.unwrap_or(old.max_concurrency),
     };
     let check = |v: i32, least: i32, field: &str| {
         if (least..=1_000_000).contains(&v) {
@@ -272,6 +274,14 @@ pub async fn update_limits(
         // meant to raise it.
         check(new.api_requests_per_minute, 1, "api_requests_per_minute"),
         check(new.key_requests_per_minute, 1, "key_requests_per_minute"),
+        if (1..=crate::model::Concurrency::MAX).contains(&new.max_concurrency) {
+            Ok(())
+        } else {
+            Err(AppError::field(
+                "max_concurrency",
+                format!("Use a number from 1 to {}.", crate::model::Concurrency::MAX),
+            ))
+        },
     ])?;
     let mut tx = db.begin().await?;
     db::orgs::update_limits(&mut *tx, ctx.org_id(), &new).await?;
