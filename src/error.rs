@@ -55,6 +55,9 @@ pub enum AppError {
     /// A plan limit was hit.
     #[error("{0}")]
     QuotaExceeded(String),
+    /// The month's budget is spent and has a hard stop.
+    #[error("{0}")]
+    BudgetExceeded(String),
     /// The browser agent can't run on this server (no Chromium); says what
     /// to install.
     #[error("{0}")]
@@ -144,6 +147,7 @@ impl AppError {
             AppError::InvalidToken(_) => "INVALID_TOKEN",
             AppError::Conflict(_) => "CONFLICT",
             AppError::QuotaExceeded(_) => "QUOTA_EXCEEDED",
+            AppError::BudgetExceeded(_) => "BUDGET_EXCEEDED",
             AppError::BrowserUnavailable(_) => "BROWSER_UNAVAILABLE",
             AppError::BadFile(p) => p.code.as_str(),
             AppError::RateLimited { .. } => "RATE_LIMIT_EXCEEDED",
@@ -159,7 +163,7 @@ impl AppError {
             AppError::Validation { .. } | AppError::InvalidJson(_) => 400,
             AppError::AlreadyExists(_) | AppError::Conflict(_) => 409,
             AppError::InvalidToken(_) => 410,
-            AppError::QuotaExceeded(_) => 402,
+            AppError::QuotaExceeded(_) | AppError::BudgetExceeded(_) => 402,
             // The request is fine; this server can't carry it out.
             AppError::BrowserUnavailable(_) => 409,
             AppError::BadFile(p) if p.code == crate::model::FileProblemCode::FileTooLarge => 413,

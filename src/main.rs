@@ -185,6 +185,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 let (stop, stopped) = tokio::sync::watch::channel(false);
                 let hub = mino::server::live::Hub::start(db.clone(), stopped.clone());
                 let webhooks = start_webhooks(&db, &config, hub.clone(), stopped.clone());
+                mino::server::service::usage::spawn_budget_checks(db.clone(), stopped.clone());
                 let workers = start_workers(&db, &config, hub, stopped);
                 startup::shutdown_signal().await;
                 let _ = stop.send(true);
@@ -198,6 +199,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 let (stop, stopped) = tokio::sync::watch::channel(false);
                 let hub = mino::server::live::Hub::start(db.clone(), stopped.clone());
                 let webhooks = start_webhooks(&db, &config, hub.clone(), stopped.clone());
+                mino::server::service::usage::spawn_budget_checks(db.clone(), stopped.clone());
                 let workers = start_workers(&db, &config, hub.clone(), stopped);
                 tokio::task::spawn_blocking(mino::server::auth::password::warm_up);
                 startup::spawn_session_cleanup(db.clone());

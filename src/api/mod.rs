@@ -7,6 +7,7 @@ pub mod orgs;
 pub mod projects;
 pub mod providers;
 pub mod results;
+pub mod usage;
 pub mod webhooks;
 
 /// Where server functions are served (kept apart from the REST `/api/v1`).
@@ -24,6 +25,9 @@ pub const ENDPOINTS: &[&str] = &[
     "rename_org",
     "set_retention",
     "update_limits",
+    "get_usage",
+    "get_budget",
+    "set_budget",
     "delete_org",
     "list_members",
     "change_role",

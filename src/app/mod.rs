@@ -16,7 +16,7 @@ use leptos_router::{path, SsrMode};
 
 use pages::{
     account, audit, auth, batches, compare, executions, home, keys, orgs, projects, providers,
-    team, webhooks,
+    team, usage, webhooks,
 };
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -66,6 +66,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/o/:slug/members") view=team::MembersPage />
                     <Route path=path!("/o/:slug/api-keys") view=keys::ApiKeysPage />
                     <Route path=path!("/o/:slug/audit-log") view=audit::AuditLogPage />
+                    <Route path=path!("/o/:slug/usage") view=usage::UsagePage />
                     <Route path=path!("/o/:slug/webhooks") view=webhooks::WebhooksPage />
                     <Route path=path!("/o/:slug/model-providers") view=providers::ModelProvidersPage />
                     <Route path=path!("/o/:slug/settings") view=orgs::OrgSettingsPage />

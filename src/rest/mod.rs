@@ -13,6 +13,7 @@ mod projects;
 mod providers;
 mod results;
 mod team;
+mod usage;
 mod webhooks;
 
 use axum::extract::DefaultBodyLimit;
@@ -104,6 +105,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/exports/{id}/download"),
     ("GET", "/api/v1/orgs/{org}/audit-log"),
     ("GET", "/api/v1/orgs/{org}/audit-log/export"),
+    ("GET", "/api/v1/orgs/{org}/usage"),
+    ("GET", "/api/v1/orgs/{org}/usage/export"),
+    ("GET", "/api/v1/orgs/{org}/budget"),
+    ("PUT", "/api/v1/orgs/{org}/budget"),
     ("GET", "/api/v1/orgs/{org}/webhooks"),
     ("POST", "/api/v1/orgs/{org}/webhooks"),
     ("GET", "/api/v1/webhooks/{id}"),
@@ -255,6 +260,12 @@ pub fn router() -> Router<AppState> {
         .route("/exports/{id}/download", get(exports::download))
         .route("/orgs/{org}/audit-log", get(audit::list))
         .route("/orgs/{org}/audit-log/export", get(audit::export))
+        .route("/orgs/{org}/usage", get(usage::report))
+        .route("/orgs/{org}/usage/export", get(usage::export))
+        .route(
+            "/orgs/{org}/budget",
+            get(usage::get_budget).put(usage::put_budget),
+        )
         .route(
             "/orgs/{org}/webhooks",
             get(webhooks::list).post(webhooks::create),

@@ -12,7 +12,7 @@ use schemars::generate::SchemaSettings;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde_json::{json, Map, Value};
 
-use super::{auth, batches, executions, keys, orgs, projects, results, team, webhooks};
+use super::{auth, batches, executions, keys, orgs, projects, results, team, usage, webhooks};
 use crate::model::*;
 use crate::server::service;
 
@@ -696,6 +696,37 @@ fn operations() -> Vec<Op> {
         .file(&["text/csv"]),
         op(
             "GET",
+            "/orgs/{org}/usage",
+            "Usage",
+            "Jobs, attempts, model tokens and cost over a period, grouped by day, month, project, execution, agent or model, with this month against the plan and last month",
+        )
+        .query::<usage::UsageQuery>()
+        .ok::<crate::model::UsageReport>(),
+        op(
+            "GET",
+            "/orgs/{org}/usage/export",
+            "Usage",
+            "The same report as CSV",
+        )
+        .query::<usage::UsageQuery>()
+        .file(&["text/csv"]),
+        op(
+            "GET",
+            "/orgs/{org}/budget",
+            "Usage",
+            "The monthly budget and this month's spending",
+        )
+        .ok::<crate::model::Budget>(),
+        op(
+            "PUT",
+            "/orgs/{org}/budget",
+            "Usage",
+            "Set or remove the monthly budget and its hard stop (owners); alerts at 50, 80 and 100%",
+        )
+        .body::<usage::BudgetBody>()
+        .ok::<crate::model::Budget>(),
+        op(
+            "GET",
             "/orgs/{org}/webhooks",
             "Webhooks",
             "Webhooks (admins)",
@@ -998,7 +1029,7 @@ fn build() -> Value {
                 "error": {"type": "string", "description": "What went wrong, for people."},
                 "code": {"type": "string", "description": "A stable code to branch on; CSV uploads add their own (e.g. the file's problem).", "examples": [
                     "UNAUTHORIZED", "FORBIDDEN", "NOT_FOUND", "VALIDATION_ERROR", "INVALID_JSON",
-                    "ALREADY_EXISTS", "INVALID_TOKEN", "CONFLICT", "QUOTA_EXCEEDED", "BROWSER_UNAVAILABLE",
+                    "ALREADY_EXISTS", "INVALID_TOKEN", "CONFLICT", "QUOTA_EXCEEDED", "BUDGET_EXCEEDED", "BROWSER_UNAVAILABLE",
                     "RATE_LIMIT_EXCEEDED", "INTERNAL_ERROR"]},
                 "details": {"description": "For VALIDATION_ERROR: `{fields: [{field, message}]}`; for CSV files, the line and column."},
             },

@@ -342,6 +342,7 @@ async fn build_payload(db: &PgPool, d: &Claimed) -> Result<Value, crate::error::
             execution_data(db, d, &resource).await?
         }
         "job.failed" => job_data(db, d.org_id, &resource).await?,
+        "budget.threshold" => budget_data(db, d.org_id, &resource).await?,
         _ => json!({
             "webhook_id": d.webhook_id,
             "message": "A test event from Mino: this webhook is reachable and its signature can be checked.",
@@ -387,6 +388,40 @@ async fn execution_data(
         });
     }
     Ok(data)
+}
+
+/// `resource` is `2026-12:80`: the month and the threshold reached.
+async fn budget_data(
+    db: &PgPool,
+    org_id: Uuid,
+    resource: &str,
+) -> Result<Value, crate::error::AppError> {
+    let (month, threshold) = resource.split_once(':').unwrap_or((resource, ""));
+    let row: Option<(i64, i64, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
+        "select spent_micros, budget_micros, at from budget_alerts
+         where org_id = $1 and to_char(month, 'YYYY-MM') = $2 and threshold::text = $3",
+    )
+    .bind(org_id)
+    .bind(month)
+    .bind(threshold)
+    .fetch_optional(db)
+    .await?;
+    let hard_stop: Option<bool> =
+        sqlx::query_scalar("select hard_stop from org_budgets where org_id = $1")
+            .bind(org_id)
+            .fetch_optional(db)
+            .await?;
+    Ok(match row {
+        None => json!({"month": month, "threshold": threshold.parse::<i32>().ok()}),
+        Some((spent, budget, at)) => json!({
+            "month": month,
+            "threshold": threshold.parse::<i32>().ok(),
+            "spent_micros": spent,
+            "budget_micros": budget,
+            "hard_stop": hard_stop.unwrap_or(false),
+            "reached_at": at,
+        }),
+    })
 }
 
 async fn job_data(

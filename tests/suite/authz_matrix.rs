@@ -318,6 +318,10 @@ fn rest_rows() -> Vec<(&'static str, &'static str, Expect)> {
         ("PATCH", "/api/v1/orgs/{org}", ORG_ADMIN(200)),
         ("DELETE", "/api/v1/orgs/{org}", ORG_OWNER(204)),
         ("PUT", "/api/v1/orgs/{org}/limits", ORG_OWNER(200)),
+        ("GET", "/api/v1/orgs/{org}/usage", ORG_READ(200)),
+        ("GET", "/api/v1/orgs/{org}/usage/export", ORG_READ(200)),
+        ("GET", "/api/v1/orgs/{org}/budget", ORG_READ(200)),
+        ("PUT", "/api/v1/orgs/{org}/budget", ORG_OWNER(200)),
         ("GET", "/api/v1/orgs/{org}/members", ORG_READ(200)),
         ("PATCH", "/api/v1/orgs/{org}/members/{user}", ORG_ADMIN(200)),
         (
@@ -519,6 +523,7 @@ fn rest_request(route: &str, f: &Fixture, who: Who, n: usize) -> (String, Option
         "/api/v1/orgs/{org}/limits" => {
             Some(json!({"max_projects": 10, "max_executions_per_month": 10}))
         }
+        "/api/v1/orgs/{org}/budget" => Some(json!({"monthly": 1000, "hard_stop": false})),
         "/api/v1/orgs/{org}/members/{user}" => Some(json!({"role": "member"})),
         "/api/v1/orgs/{org}/invitations" => {
             Some(json!({"email": format!("inv{n}@example.com"), "role": "viewer"}))
@@ -586,6 +591,9 @@ fn rpc_rows() -> Vec<(&'static str, Expect)> {
         ("rename_org", org_admin(200)),
         ("set_retention", org_admin(200)),
         ("update_limits", org_owner(200)),
+        ("get_usage", org_read(200)),
+        ("get_budget", org_read(200)),
+        ("set_budget", org_owner(200)),
         ("delete_org", org_owner(200)),
         ("list_members", org_read(200)),
         ("change_role", org_admin(200)),
@@ -678,7 +686,9 @@ fn rpc_args(endpoint: &str, f: &Fixture, who: Who, n: usize) -> Vec<(&'static st
             ("new_password", PASSWORD.into()),
         ],
         "create_org" => vec![("name", "Made by rpc".into())],
-        "get_org" | "list_members" | "list_invitations" | "list_api_keys" => vec![org()],
+        "get_org" | "list_members" | "list_invitations" | "list_api_keys" | "get_usage"
+        | "get_budget" => vec![org()],
+        "set_budget" => vec![org(), ("monthly", "1,000".into())],
         "rename_org" => vec![org(), ("name", "Renamed".into())],
         "set_retention" => vec![org(), ("retention_days", "14".into())],
         "update_limits" => vec![

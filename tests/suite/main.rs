@@ -34,5 +34,6 @@ mod projects;
 mod queue;
 mod ratelimit;
 mod security;
+mod usage;
 mod webhooks;
 mod workers;

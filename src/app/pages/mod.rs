@@ -12,6 +12,7 @@ pub mod orgs;
 pub mod projects;
 pub mod providers;
 pub mod team;
+pub mod usage;
 pub mod webhooks;
 
 use leptos::prelude::*;
@@ -50,6 +51,7 @@ pub fn AppShell() -> impl IntoView {
             })}
         </Suspense>
         <main class="page" id="content" tabindex="-1">
+            <usage::BudgetBanner />
             <Outlet />
         </main>
     }
@@ -98,6 +100,7 @@ fn TopBar(me: Me) -> impl IntoView {
                         .map(|o| {
                             let base = format!("/o/{}", o.slug);
                             let is_admin = o.role >= Role::Admin;
+                            let usage = format!("{base}/usage");
                             let (projects, members, keys, hooks, models, audit, settings) = (
                                 format!("{base}/projects"),
                                 format!("{base}/members"),
@@ -111,6 +114,7 @@ fn TopBar(me: Me) -> impl IntoView {
                                 <A href=base exact=true>"Overview"</A>
                                 <A href=projects>"Projects"</A>
                                 <A href=members>"Team"</A>
+                                <A href=usage>"Usage"</A>
                                 <Show when=move || is_admin>
                                     <A href=keys.clone()>"API keys"</A>
                                     <A href=hooks.clone()>"Webhooks"</A>

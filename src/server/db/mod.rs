@@ -23,6 +23,7 @@ pub mod results;
 pub mod screenshots;
 pub mod secrets;
 pub mod summaries;
+pub mod usage;
 pub mod users;
 pub mod webhooks;
 

@@ -314,6 +314,7 @@ pub async fn start(
         return Err(AppError::Conflict("This batch has no rows to run.".into()));
     }
 
+    super::usage::refuse_when_stopped(db, ctx.org_id()).await?;
     let mut tx = db.begin().await?;
     check_monthly_quota(&mut tx, ctx.org_id()).await?;
     let mode = mode?;
@@ -545,6 +546,7 @@ pub(crate) async fn rerun_rows(
         &settings,
     )
     .map_err(|e| AppError::Conflict(e.to_string()))?;
+    super::usage::refuse_when_stopped(db, ctx.org_id()).await?;
     let mut tx = db.begin().await?;
     check_monthly_quota(&mut tx, ctx.org_id()).await?;
     let fields = db::projects::fetch_fields(&mut *tx, ctx.org_id(), project.id).await?;
@@ -609,6 +611,9 @@ pub async fn control(
             "The execution is {}; it can't {action}.",
             e.state
         )));
+    }
+    if action == ControlAction::Resume {
+        super::usage::refuse_when_stopped(db, ctx.org_id()).await?;
     }
     let who = ctx.actor_name(db).await?;
     let mut tx = db.begin().await?;

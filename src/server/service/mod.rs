@@ -23,6 +23,7 @@ pub mod orgs;
 pub mod paging;
 pub mod projects;
 pub mod team;
+pub mod usage;
 pub mod webhooks;
 
 use crate::error::{AppError, FieldError};
