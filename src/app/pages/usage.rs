@@ -208,10 +208,10 @@ fn BudgetCard(
                             <input id="budget-monthly" name="monthly" inputmode="decimal" value=amount
                                 placeholder="e.g. 250" aria-describedby="monthly-error budget-hint" />
                         </div>
-                        <div class="field checkbox">
+                        <label class="check">
                             <input id="budget-hard-stop" type="checkbox" name="hard_stop" value="on" checked=budget.hard_stop />
-                            <label for="budget-hard-stop">"Hard stop at 100%"</label>
-                        </div>
+                            "Hard stop at 100%"
+                        </label>
                         <button type="submit" class="button">"Save budget"</button>
                     </ActionForm>
                     <FieldError error field="monthly" />
@@ -251,7 +251,7 @@ fn Breakdown(slug: String, report: UsageReport) -> impl IntoView {
             let f = i.figures;
             view! {
                 <tr>
-                    <th scope="row" title=i.key.clone()>{i.label.clone()}</th>
+                    <td title=i.key.clone()>{i.label.clone()}</td>
                     <td class="num">{thousands(f.jobs)}</td>
                     <td class="num">{thousands(f.attempts)}</td>
                     <td class="num">{thousands(f.input_tokens)}</td>
@@ -305,7 +305,7 @@ fn Breakdown(slug: String, report: UsageReport) -> impl IntoView {
                             </tr></thead>
                             <tbody>{rows}</tbody>
                             <tfoot><tr>
-                                <th scope="row">"Total"</th>
+                                <td><strong>"Total"</strong></td>
                                 <td class="num">{thousands(t.jobs)}</td>
                                 <td class="num">{thousands(t.attempts)}</td>
                                 <td class="num">{thousands(t.input_tokens)}</td>
