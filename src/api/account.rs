@@ -112,3 +112,26 @@ pub async fn get_me() -> Result<Option<Me>, AppError> {
         last_org,
     }))
 }
+
+/// Organizations that go with the account (its only member) and those
+/// that keep it (its only owner, with other members), for the warning
+/// before deleting.
+#[server(prefix = "/rpc", endpoint = "get_account_deletion")]
+pub async fn get_account_deletion() -> Result<(Vec<String>, Vec<String>), AppError> {
+    use crate::server::{rpc, service::accounts};
+    let (state, actor) = rpc::user().await?;
+    let plan = accounts::deletion_plan(&state.db, actor.require_user()?).await?;
+    Ok((plan.deleted_with_it, plan.blocking))
+}
+
+/// Deletes the signed-in account (password again) and goes to the sign-up
+/// page.
+#[server(prefix = "/rpc", endpoint = "delete_account")]
+pub async fn delete_account(password: String) -> Result<(), AppError> {
+    use crate::server::{rpc, service::accounts};
+    let (state, actor) = rpc::user().await?;
+    accounts::delete_account(&state.db, actor.require_user()?, password).await?;
+    let _ = rpc::session().await?.flush().await;
+    leptos_axum::redirect("/signup?deleted=1");
+    Ok(())
+}

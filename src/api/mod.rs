@@ -19,6 +19,8 @@ pub const ENDPOINTS: &[&str] = &[
     "sign_in",
     "sign_out",
     "change_password",
+    "get_account_deletion",
+    "delete_account",
     "get_me",
     "create_org",
     "get_org",

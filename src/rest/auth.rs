@@ -107,3 +107,22 @@ pub async fn change_password(
     session::renew_epoch(&session, epoch).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+#[derive(Deserialize, schemars::JsonSchema)]
+pub struct DeleteAccountBody {
+    /// The account's password, again.
+    password: String,
+}
+
+/// `DELETE /me {password}`: deletes the caller's account (people only).
+pub async fn delete_me(
+    State(state): State<AppState>,
+    session: Session,
+    Caller(actor): Caller,
+    Json(body): Json<DeleteAccountBody>,
+) -> Result<StatusCode, AppError> {
+    let user_id = actor.require_user()?;
+    accounts::delete_account(&state.db, user_id, body.password).await?;
+    let _ = session.flush().await;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -31,6 +31,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/auth/logout"),
     ("GET", "/api/v1/me"),
     ("POST", "/api/v1/me/password"),
+    ("DELETE", "/api/v1/me"),
     ("GET", "/api/v1/orgs"),
     ("POST", "/api/v1/orgs"),
     ("GET", "/api/v1/orgs/{org}"),
@@ -105,6 +106,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/exports/{id}/download"),
     ("GET", "/api/v1/orgs/{org}/audit-log"),
     ("GET", "/api/v1/orgs/{org}/audit-log/export"),
+    ("POST", "/api/v1/orgs/{org}/export"),
     ("GET", "/api/v1/orgs/{org}/usage"),
     ("GET", "/api/v1/orgs/{org}/usage/export"),
     ("GET", "/api/v1/orgs/{org}/budget"),
@@ -132,7 +134,7 @@ pub fn router() -> Router<AppState> {
         .route("/auth/signup", post(auth::sign_up))
         .route("/auth/login", post(auth::sign_in))
         .route("/auth/logout", post(auth::sign_out))
-        .route("/me", get(auth::me))
+        .route("/me", get(auth::me).delete(auth::delete_me))
         .route("/me/password", post(auth::change_password))
         .route("/orgs", get(orgs::list).post(orgs::create))
         .route(
@@ -260,6 +262,7 @@ pub fn router() -> Router<AppState> {
         .route("/exports/{id}/download", get(exports::download))
         .route("/orgs/{org}/audit-log", get(audit::list))
         .route("/orgs/{org}/audit-log/export", get(audit::export))
+        .route("/orgs/{org}/export", post(orgs::export_all))
         .route("/orgs/{org}/usage", get(usage::report))
         .route("/orgs/{org}/usage/export", get(usage::export))
         .route(

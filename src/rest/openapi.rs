@@ -173,6 +173,13 @@ fn operations() -> Vec<Op> {
         )
         .body::<auth::ChangePasswordBody>(),
         op(
+            "DELETE",
+            "/me",
+            "Account",
+            "Delete your account (password again): organizations where you are the only member go with it, keys you created are revoked, your audit entries stay signed \"deleted user\"; refused while you are the only owner of an organization with other members",
+        )
+        .body::<auth::DeleteAccountBody>(),
+        op(
             "GET",
             "/orgs",
             "Organizations",
@@ -694,6 +701,13 @@ fn operations() -> Vec<Op> {
         )
         .query::<service::audit::AuditFilter>()
         .file(&["text/csv"]),
+        op(
+            "POST",
+            "/orgs/{org}/export",
+            "Organizations",
+            "Everything the organization has (projects, versions, batches and rows, runs, jobs, attempts, expected-value history, webhooks without secrets, audit log, usage) as one streamed zip of CSV and JSON files with a manifest (owners)",
+        )
+        .file(&["application/zip"]),
         op(
             "GET",
             "/orgs/{org}/usage",

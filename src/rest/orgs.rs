@@ -105,3 +105,26 @@ pub async fn delete(
     orgs::delete(&state.db, &ctx, None).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// `POST /orgs/{org}/export` (owners): all of the organization's data as
+/// one zip, streamed as it is made.
+pub async fn export_all(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(org): Path<String>,
+) -> Result<axum::response::Response, AppError> {
+    use axum::http::{header, HeaderValue};
+    use axum::response::IntoResponse;
+    let ctx = orgs::org_ctx(&state.db, &actor, &org).await?;
+    let (name, rx) = crate::server::service::org_export::start(&state.db, &ctx).await?;
+    let mut res = crate::server::http::channel_body(rx).into_response();
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/zip"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(res)
+}

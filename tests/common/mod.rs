@@ -163,6 +163,15 @@ impl TestApp {
         }
     }
 
+    /// A JSON request whose answer is read raw (a file, a stream).
+    pub async fn call_raw(&self, c: &Client, method: Method, path: &str) -> reqwest::Response {
+        c.request(method, self.url(path))
+            .json(&serde_json::json!({}))
+            .send()
+            .await
+            .expect("request")
+    }
+
     /// Opens a page the way a browser navigation does (`Accept: text/html`,
     /// which is what makes the server answer redirects with 302).
     pub async fn open(&self, c: &Client, path: &str) -> reqwest::Response {

@@ -312,12 +312,16 @@ fn rest_rows() -> Vec<(&'static str, &'static str, Expect)> {
         ("POST", "/api/v1/auth/logout", [204; 10]),
         ("GET", "/api/v1/me", SIGNED_IN_200),
         ("POST", "/api/v1/me/password", PEOPLE_ONLY(204)),
+        // With a wrong password: the callers' accounts serve every other
+        // row (tests/suite/data_rights.rs deletes one for real).
+        ("DELETE", "/api/v1/me", PEOPLE_ONLY(400)),
         ("GET", "/api/v1/orgs", SIGNED_IN_200),
         ("POST", "/api/v1/orgs", PEOPLE_ONLY(201)),
         ("GET", "/api/v1/orgs/{org}", ORG_READ(200)),
         ("PATCH", "/api/v1/orgs/{org}", ORG_ADMIN(200)),
         ("DELETE", "/api/v1/orgs/{org}", ORG_OWNER(204)),
         ("PUT", "/api/v1/orgs/{org}/limits", ORG_OWNER(200)),
+        ("POST", "/api/v1/orgs/{org}/export", ORG_OWNER(200)),
         ("GET", "/api/v1/orgs/{org}/usage", ORG_READ(200)),
         ("GET", "/api/v1/orgs/{org}/usage/export", ORG_READ(200)),
         ("GET", "/api/v1/orgs/{org}/budget", ORG_READ(200)),
@@ -519,6 +523,8 @@ fn rest_request(route: &str, f: &Fixture, who: Who, n: usize) -> (String, Option
         "/api/v1/me/password" => {
             Some(json!({"current_password": PASSWORD, "new_password": PASSWORD}))
         }
+        // DELETE: deleting the account (GET ignores the body).
+        "/api/v1/me" => Some(json!({"password": "not the password"})),
         "/api/v1/orgs" | "/api/v1/orgs/{org}" => Some(json!({"name": "Renamed"})),
         "/api/v1/orgs/{org}/limits" => {
             Some(json!({"max_projects": 10, "max_executions_per_month": 10}))
@@ -585,6 +591,9 @@ fn rpc_rows() -> Vec<(&'static str, Expect)> {
         ("sign_in", PUBLIC_200),
         ("sign_out", PUBLIC_200),
         ("change_password", user_only(200)),
+        ("get_account_deletion", user_only(200)),
+        // A wrong password, as in the REST row.
+        ("delete_account", user_only(400)),
         ("get_me", PUBLIC_200),
         ("create_org", user_only(200)),
         ("get_org", org_read(200)),
@@ -685,6 +694,7 @@ fn rpc_args(endpoint: &str, f: &Fixture, who: Who, n: usize) -> Vec<(&'static st
             ("current_password", PASSWORD.into()),
             ("new_password", PASSWORD.into()),
         ],
+        "delete_account" => vec![("password", "not the password".into())],
         "create_org" => vec![("name", "Made by rpc".into())],
         "get_org" | "list_members" | "list_invitations" | "list_api_keys" | "get_usage"
         | "get_budget" => vec![org()],

@@ -20,6 +20,7 @@ mod audit;
 mod authz_matrix;
 mod batches;
 mod browser;
+mod data_rights;
 mod demo;
 mod embedded_pg;
 mod eval_cli;

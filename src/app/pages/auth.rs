@@ -98,6 +98,9 @@ pub fn SignUpPage() -> impl IntoView {
             <div class="card narrow">
                 <h1 class="brandmark">"Mino"</h1>
                 <h2>"Create your account"</h2>
+                <Show when=move || query.read().get("deleted").is_some()>
+                    <div class="alert alert-ok" role="status" data-testid="account-deleted">"Your account was deleted."</div>
+                </Show>
                 <Show when=move || redirected_error().is_some() && error.get().is_none()>
                     <div class="alert alert-error" role="alert">{redirected_error}</div>
                 </Show>

@@ -282,6 +282,15 @@ pub fn OrgSettingsPage() -> impl IntoView {
                                 }}
                             </section>
                             {is_owner.then(|| view! {
+                                <section class="card" aria-labelledby="export-all-title">
+                                    <h2 id="export-all-title">"Export all data"</h2>
+                                    <p>"One zip of everything this organization has in Mino: projects and their instruction versions and fields, batches with every row, runs, jobs and attempts, the history of expected values, webhooks (without their secrets), the audit log and usage — CSV files, the organization as JSON, and a manifest listing each file with its row count. It is read from one consistent snapshot and streamed as it is made; the export is recorded in the audit log."</p>
+                                    <form method="post" action=format!("/api/v1/orgs/{}/export", org_id2)>
+                                        <button type="submit" class="button" data-testid="export-all">"Download everything (zip)"</button>
+                                    </form>
+                                </section>
+                            })}
+                            {is_owner.then(|| view! {
                                 <section class="card danger">
                                     <h2>"Delete organization"</h2>
                                     <p>"Deleting removes the organization, its members' access, its API keys and everything in it. This cannot be undone."</p>

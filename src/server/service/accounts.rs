@@ -150,3 +150,87 @@ pub async fn fetch_user(db: &PgPool, user_id: Uuid) -> Result<User, AppError> {
         .map(User::from)
         .ok_or_else(|| AppError::Unauthorized("Sign in to continue.".into()))
 }
+
+/// What deleting an account would do: the organizations deleted with it
+/// (it is their only member) and, if any, those that keep it from going
+/// (it is their only owner and they have other members).
+pub struct AccountDeletion {
+    pub deleted_with_it: Vec<String>,
+    pub blocking: Vec<String>,
+}
+
+pub async fn deletion_plan(db: &PgPool, user_id: Uuid) -> Result<AccountDeletion, AppError> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "select o.name, (select count(*) from memberships c where c.org_id = o.id)
+         from memberships m join organizations o on o.id = m.org_id
+         where m.user_id = $1 and m.role = 'owner'
+           and not exists (select 1 from memberships x
+                           where x.org_id = o.id and x.role = 'owner' and x.user_id <> $1)
+         order by lower(o.name)",
+    )
+    .bind(user_id)
+    .fetch_all(db)
+    .await?;
+    let (alone, shared): (Vec<_>, Vec<_>) = rows.into_iter().partition(|(_, n)| *n <= 1);
+    Ok(AccountDeletion {
+        deleted_with_it: alone.into_iter().map(|(n, _)| n).collect(),
+        blocking: shared.into_iter().map(|(n, _)| n).collect(),
+    })
+}
+
+/// Deletes the account after checking its password: refused while it is
+/// the only owner of an organization with other members; organizations
+/// where it is the only member go with it; the API keys it created are
+/// revoked; its sessions end (they name a user that no longer exists);
+/// audit entries it made stay, signed "deleted user".
+pub async fn delete_account(db: &PgPool, user_id: Uuid, password: String) -> Result<(), AppError> {
+    let user = db::users::fetch_by_id(db, user_id)
+        .await?
+        .ok_or_else(|| AppError::Unauthorized("Sign in to continue.".into()))?;
+    if !password::verify(password, Some(user.password_hash)).await? {
+        return Err(AppError::field("password", "That is not your password."));
+    }
+    let plan = deletion_plan(db, user_id).await?;
+    if !plan.blocking.is_empty() {
+        return Err(AppError::Conflict(format!(
+            "You are the only owner of {}, which {} other members. Make one of them an owner (Team page), or delete the organization, first.",
+            plan.blocking.join(", "),
+            if plan.blocking.len() == 1 { "has" } else { "have" }
+        )));
+    }
+    let mut tx = db.begin().await?;
+    // Organizations it alone belongs to.
+    sqlx::query(
+        "delete from organizations o
+         where exists (select 1 from memberships m where m.org_id = o.id and m.user_id = $1)
+           and not exists (select 1 from memberships m where m.org_id = o.id and m.user_id <> $1)",
+    )
+    .bind(user_id)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "update api_keys set revoked_at = now() where created_by = $1 and revoked_at is null",
+    )
+    .bind(user_id)
+    .execute(&mut *tx)
+    .await?;
+    audit::record_for_account(
+        &mut *tx,
+        &Actor::User { id: user_id },
+        Change::new("account.delete", "user", user_id),
+    )
+    .await?;
+    sqlx::query(
+        "update audit_log set actor_user_id = null, actor_name = 'deleted user'
+         where actor_user_id = $1",
+    )
+    .bind(user_id)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("delete from users where id = $1")
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}

@@ -19,6 +19,7 @@ pub mod ground_truth;
 pub mod imports;
 pub mod jobs;
 pub mod model_providers;
+pub mod org_export;
 pub mod orgs;
 pub mod paging;
 pub mod projects;
