@@ -273,6 +273,7 @@ pub(crate) fn workers(
         mino::server::executor::Settings {
             slots,
             allow_private_targets: true,
+            demo_origin: None,
             worker_id: worker.into(),
             lease: mino::server::executor::LEASE,
         },

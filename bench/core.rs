@@ -331,6 +331,7 @@ pub async fn run_jobs(server: sqlx::postgres::PgConnectOptions, jobs: u32) -> an
             mino::server::executor::Settings {
                 slots: CONCURRENCY,
                 allow_private_targets: true,
+                demo_origin: None,
                 worker_id: "bench".into(),
                 lease: mino::server::executor::LEASE,
             },

@@ -15,6 +15,7 @@ mod live;
 mod llm;
 mod reduce;
 mod results;
+mod usage;
 mod webhooks;
 
 use std::process::ExitCode;
@@ -65,6 +66,15 @@ Benchmarks:
             two of them 2 KB texts under text similarity) and compute its
             metrics with bootstrap intervals, against one SQL aggregate of the
             same counts; import a JOBS-line JSON Lines file against COPY
+  usage [ATTEMPTS]
+            An organization's usage rollup standing for ATTEMPTS attempts
+            (default 10,000,000) over 12 months: the usage REST API and page
+            under 20 clients, against the same rollup query sent straight
+            to Postgres
+  org-export [JOBS]
+            Export an organization holding a JOBS-job execution (default
+            1,000,000) as one zip through the API: MB/s and the server's
+            peak memory, against raw COPY of the same tables
   reduce [DIR]
             The llm extractor's page reduction on the product-pages dataset:
             ms per page, tokens before and after, and the share of the
@@ -128,6 +138,8 @@ async fn main() -> ExitCode {
         "extract" => extract::run(std::env::args().nth(2)).await,
         "reduce" => reduce::run(std::env::args().nth(2)).await,
         "llm" => with_database(|db| llm::run(db, size(1_000))).await,
+        "usage" => with_database(|db| usage::run(db, size(10_000_000))).await,
+        "org-export" => with_database(|db| usage::run_export(db, size(1_000_000))).await,
         "" | "help" | "--help" | "-h" => {
             print!("{HELP}");
             return ExitCode::SUCCESS;

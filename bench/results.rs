@@ -45,7 +45,7 @@ where
 }
 
 /// Latencies of `CLIENTS` loops over `call` for `secs` seconds.
-async fn load<F, Fut>(secs: u64, call: F) -> anyhow::Result<Stats>
+pub(crate) async fn load<F, Fut>(secs: u64, call: F) -> anyhow::Result<Stats>
 where
     F: Fn() -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
@@ -81,14 +81,14 @@ where
     })
 }
 
-struct Stats {
+pub(crate) struct Stats {
     secs: f64,
     took: Vec<Duration>,
     failed: usize,
 }
 
 impl Stats {
-    fn line(&self, what: &str) -> String {
+    pub(crate) fn line(&self, what: &str) -> String {
         let ms = |q: f64| {
             self.took
                 .get(((self.took.len() as f64 - 1.0) * q).round() as usize)

@@ -3,6 +3,7 @@
 //! under [`RPC_PREFIX`] so the authorization-matrix test can list them.
 
 pub mod account;
+pub mod guide;
 pub mod orgs;
 pub mod projects;
 pub mod providers;
@@ -27,6 +28,8 @@ pub const ENDPOINTS: &[&str] = &[
     "rename_org",
     "set_retention",
     "update_limits",
+    "get_guide",
+    "set_guide_dismissed",
     "get_usage",
     "get_budget",
     "set_budget",

@@ -509,7 +509,16 @@ pub async fn get_execution(id: Uuid) -> Result<crate::model::Execution, AppError
 pub async fn get_execution_live(id: Uuid) -> Result<crate::model::LiveSnapshot, AppError> {
     use crate::server::{rpc, service::executions};
     let (state, actor) = rpc::user().await?;
-    executions::live_snapshot(&state.db, &actor, id).await
+    let snapshot = executions::live_snapshot(&state.db, &actor, id).await?;
+    // The guide's "read the results" step.
+    crate::server::service::guide::record(
+        &state.db,
+        actor.user_id(),
+        &snapshot.execution.org_slug,
+        crate::server::service::guide::Seen::Results,
+    )
+    .await?;
+    Ok(snapshot)
 }
 
 #[server(prefix = "/rpc", endpoint = "get_execution_metrics")]

@@ -121,7 +121,16 @@ pub async fn get_trends(batch: Uuid) -> Result<Trends, AppError> {
 pub async fn compare_executions(a: Uuid, b: Uuid) -> Result<Comparison, AppError> {
     use crate::server::{rpc, service::analysis};
     let (state, actor) = rpc::user().await?;
-    analysis::compare(&state.db, &actor, a, b).await
+    let comparison = analysis::compare(&state.db, &actor, a, b).await?;
+    // The guide's last step.
+    crate::server::service::guide::record(
+        &state.db,
+        actor.user_id(),
+        &comparison.a.org_slug,
+        crate::server::service::guide::Seen::Comparison,
+    )
+    .await?;
+    Ok(comparison)
 }
 
 /// Delete, rerun or cancel the chosen jobs (or all matching the filter).

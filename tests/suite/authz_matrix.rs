@@ -601,6 +601,8 @@ fn rpc_rows() -> Vec<(&'static str, Expect)> {
         ("set_retention", org_admin(200)),
         ("update_limits", org_owner(200)),
         ("get_usage", org_read(200)),
+        ("get_guide", org_read(200)),
+        ("set_guide_dismissed", org_read(200)),
         ("get_budget", org_read(200)),
         ("set_budget", org_owner(200)),
         ("delete_org", org_owner(200)),
@@ -697,7 +699,8 @@ fn rpc_args(endpoint: &str, f: &Fixture, who: Who, n: usize) -> Vec<(&'static st
         "delete_account" => vec![("password", "not the password".into())],
         "create_org" => vec![("name", "Made by rpc".into())],
         "get_org" | "list_members" | "list_invitations" | "list_api_keys" | "get_usage"
-        | "get_budget" => vec![org()],
+        | "get_budget" | "get_guide" => vec![org()],
+        "set_guide_dismissed" => vec![org(), ("dismissed", "true".into())],
         "set_budget" => vec![org(), ("monthly", "1,000".into())],
         "rename_org" => vec![org(), ("name", "Renamed".into())],
         "set_retention" => vec![org(), ("retention_days", "14".into())],
@@ -910,7 +913,8 @@ fn rest_audit_entries(route: &str) -> usize {
 fn rpc_audit_entries(endpoint: &str) -> usize {
     let reads = ["get_", "list_", "diff_", "compare_", "export_columns"];
     match endpoint {
-        "sign_in" | "sign_out" | "save_grid_columns" => 0,
+        // A person's view preferences, like the grid's columns.
+        "sign_in" | "sign_out" | "save_grid_columns" | "set_guide_dismissed" => 0,
         "load_demo_project" => demo_audit_entries(),
         e if reads.iter().any(|r| e.starts_with(r)) => 0,
         _ => 1,

@@ -774,7 +774,7 @@ fn RunCard(
         })
         .collect_view();
     view! {
-        <section class="card">
+        <section class="card" id="run">
             <h2>"Runs"</h2>
             {batch.can_edit().then(|| view! {
                 <FormError error=start_error />

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod batches;
 pub mod compare;
 pub mod executions;
+pub mod guide;
 pub mod home;
 pub mod keys;
 pub mod orgs;
@@ -131,6 +132,9 @@ fn TopBar(me: Me) -> impl IntoView {
                 <ul role="list">
                     <li class="muted small">{me.user.email.clone()}</li>
                     <li><a href="/account">"Account and password"</a></li>
+                    {move || slug().map(|s| view! {
+                        <li><a href=format!("/o/{s}?guide=1") data-testid="open-guide">"Getting-started guide"</a></li>
+                    })}
                     <li>
                         <ActionForm action=sign_out>
                             <button type="submit" class="linklike">"Sign out"</button>

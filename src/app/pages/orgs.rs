@@ -65,8 +65,9 @@ pub fn OrgOverviewPage() -> impl IntoView {
                                 <h1>{org.name.clone()}</h1>
                                 <span class="badge">{org.role.label()}</span>
                             </div>
-                            // The first call to action: the demo (or a first project)
-                            // for a new organization, the latest project after that.
+                            // The guide through the whole loop, until done or put away;
+                            // then the first call to action.
+                            <crate::app::pages::guide::GuideCard slug=org.slug.clone() />
                             {match projects.items.first() {
                                 None if org.role >= Role::Member => view! {
                                     <section class="card callout" data-testid="first-step">

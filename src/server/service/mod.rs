@@ -16,6 +16,7 @@ pub mod executions;
 pub mod exports;
 pub mod grid_columns;
 pub mod ground_truth;
+pub mod guide;
 pub mod imports;
 pub mod jobs;
 pub mod model_providers;
