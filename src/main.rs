@@ -34,6 +34,9 @@ Environment:
   MINO_LOG_FORMAT    text (default) or json
   MINO_TRUST_PROXY   1 to take client addresses from X-Forwarded-For
   MINO_WORKER_SLOTS  jobs this process runs at once (default 50; 0: no workers)
+  MINO_SMTP_URL      send invitations by email too, e.g.
+                     smtp://user:pass@host:587?tls=required or smtps://…:465
+  MINO_SMTP_FROM     their sender (default: Mino <mino@localhost>)
   MINO_MAX_CONCURRENCY
                      caps every run's concurrency on this server (1-1000),
                      below the organizations' plan limits (default 50 each)

@@ -151,7 +151,9 @@ pub async fn invite_member(
     use crate::server::service::team;
     let (state, ctx) = org_ctx(&org).await?;
     let role = team::parse_role(&role)?;
-    team::invite(&state.db, &ctx, &email, role, &state.config.public_url).await
+    let mut inv = team::invite(&state.db, &ctx, &email, role, &state.config.public_url).await?;
+    team::email_invitation(state.mailer.as_deref(), &state.db, &ctx, &mut inv).await?;
+    Ok(inv)
 }
 
 #[server(prefix = "/rpc", endpoint = "list_invitations")]

@@ -157,6 +157,13 @@ pub struct Invitation {
     /// is stored hashed, so the link can't be shown again.
     pub link: Option<String>,
     pub token: Option<String>,
+    /// Only in the answer to the request that created it, when the server
+    /// sends email (`MINO_SMTP_URL`): whether the invitation went out, and
+    /// if not, why (the link above works either way).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emailed: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_error: Option<String>,
 }
 
 /// What someone following an invitation link sees before accepting.

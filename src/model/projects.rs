@@ -468,6 +468,24 @@ impl Comparator {
     pub fn parse(s: &str) -> Option<Comparator> {
         Self::ALL.into_iter().find(|c| c.as_str() == s.trim())
     }
+
+    /// What the comparator does, in one sentence with an example (the
+    /// field editor shows it under the choice).
+    pub fn example(self) -> &'static str {
+        match self {
+            Comparator::Exact => "Passes only on identical text: “SKU-042” fails against “sku-042”.",
+            Comparator::NormalizedText => "Ignores case, spacing and punctuation: “Blue  Mug!” passes against “blue mug”.",
+            Comparator::Number => "Reads both as numbers, within the tolerance: “$1,299.00” passes against 1299.",
+            Comparator::Url => "Compares normalized addresses: “HTTPS://Shop.example/a/” passes against “https://shop.example/a”.",
+            Comparator::Date => "Compares the day, whatever the format: “7 Dec 2026” passes against “2026-12-07”.",
+            Comparator::Contains => "Passes when the extracted text contains the expected one: “In stock, ships today” passes against “In stock”.",
+            Comparator::Regex => "The expected value is a pattern: ^\\d{5}$ passes “90210”.",
+            Comparator::OneOf => "Any of the expected values passes: “red|crimson” accepts “Crimson”.",
+            Comparator::TokenF1 => "Scores word overlap against the threshold: “Acme blue ceramic mug” against “Blue mug by Acme” scores 0.75.",
+            Comparator::Currency => "Compares currencies by code, symbol or name: “€” passes against “EUR”; “$” needs a locale such as en-CA.",
+            Comparator::TextSimilarity => "For long text: the share of four-word runs both texts have, against the threshold (0.8 unless set).",
+        }
+    }
 }
 
 /// Comparator settings; only the ones the chosen comparator uses matter.

@@ -64,7 +64,9 @@ pub async fn invite(
 ) -> Result<(StatusCode, Json<Invitation>), AppError> {
     let ctx = orgs::org_ctx(&state.db, &actor, &org).await?;
     let role = team::parse_role(&body.role)?;
-    let inv = team::invite(&state.db, &ctx, &body.email, role, &state.config.public_url).await?;
+    let mut inv =
+        team::invite(&state.db, &ctx, &body.email, role, &state.config.public_url).await?;
+    team::email_invitation(state.mailer.as_deref(), &state.db, &ctx, &mut inv).await?;
     Ok((StatusCode::CREATED, Json(inv)))
 }
 

@@ -39,6 +39,10 @@ pub struct Config {
     /// MINO_SECRET_KEY: seals provider API keys and webhook secrets at rest
     /// (see `server::secrets`); unset, the data directory's generated key.
     pub secret_key: Option<super::secrets::SecretKey>,
+    /// MINO_SMTP_URL: send invitations by email through this server.
+    pub smtp_url: Option<String>,
+    /// MINO_SMTP_FROM: the sender of those emails.
+    pub smtp_from: String,
 }
 
 impl Config {
@@ -162,8 +166,19 @@ impl Config {
                 }
             },
         };
+        let smtp_url = get("MINO_SMTP_URL").filter(|u| !u.trim().is_empty());
+        let smtp_from = get("MINO_SMTP_FROM")
+            .filter(|f| !f.trim().is_empty())
+            .unwrap_or_else(|| "Mino <mino@localhost>".into());
+        if let Some(url) = &smtp_url {
+            if let Err(e) = super::mail::Mailer::new(url, &smtp_from) {
+                problems.push(e);
+            }
+        }
         if problems.is_empty() {
             Ok(Config {
+                smtp_url,
+                smtp_from,
                 data_dir,
                 database_url,
                 public_url,

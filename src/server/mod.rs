@@ -16,6 +16,7 @@ pub mod executor;
 pub mod http;
 pub mod ingest;
 pub mod live;
+pub mod mail;
 pub mod metrics;
 pub mod ratelimit;
 pub mod rpc;

@@ -64,6 +64,13 @@ pub fn router(
         leptos_options: leptos_options.clone(),
         watchers: super::live::views::Watchers::new(db.clone(), hub.clone()),
         hub,
+        // Checked by Config at start, so this only fails in hand-made configs.
+        mailer: config.smtp_url.as_deref().and_then(|url| {
+            super::mail::Mailer::new(url, &config.smtp_from)
+                .map_err(|e| tracing::error!(error = %e, "invitations will not be emailed"))
+                .ok()
+                .map(Arc::new)
+        }),
     };
 
     let store = PostgresStore::new(db);

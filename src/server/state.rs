@@ -20,6 +20,8 @@ pub struct AppState {
     pub hub: super::live::Hub,
     /// Live views of executions (SSE), one watcher per watched execution.
     pub watchers: Arc<super::live::views::Watchers>,
+    /// Sends invitations by email when `MINO_SMTP_URL` is set.
+    pub mailer: Option<Arc<super::mail::Mailer>>,
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -58,6 +58,8 @@ pub async fn spawn_app_with(
         // is tested with a small one.
         user_requests_per_minute: 1_000_000,
         webhook_retry_base: std::time::Duration::from_millis(200),
+        smtp_url: None,
+        smtp_from: "Mino <mino@example.com>".into(),
         secret_key: Some(mino::server::secrets::SecretKey::parse(SECRET_KEY).unwrap()),
     };
     tweak(&mut config);

@@ -29,6 +29,7 @@ mod executions;
 mod exports;
 mod live;
 mod llm;
+mod mail;
 mod pages;
 mod product_pages;
 mod projects;

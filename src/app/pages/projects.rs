@@ -824,6 +824,13 @@ fn FieldForm(
         multi_value_separator: None,
     });
     let adding = existing.is_empty();
+    // The comparator shown (the browser shows the first when adding), so
+    // the sentence under it explains the one chosen.
+    let chosen_comparator = RwSignal::new(if adding {
+        Comparator::ALL[0]
+    } else {
+        f.comparator
+    });
     let (selector, attribute, path, meta_name, pattern) = match &f.rule {
         ExtractionRule::Css {
             selector,
@@ -890,9 +897,15 @@ fn FieldForm(
                 </div>
                 <div class="field grow">
                     <label for=fid("comparator")>"Comparator"</label>
-                    <select id=fid("comparator") name="comparator">
+                    <select id=fid("comparator") name="comparator" aria-describedby=fid("comparator-hint")
+                        on:change=move |ev| {
+                            if let Some(c) = Comparator::parse(&event_target_value(&ev)) {
+                                chosen_comparator.set(c);
+                            }
+                        }>
                         {Comparator::ALL.into_iter().map(|c| view! { <option value=c.as_str() selected=!adding && c == f.comparator>{c.label()}</option> }).collect_view()}
                     </select>
+                    <p class="hint" id=fid("comparator-hint")>{move || chosen_comparator.get().example()}</p>
                 </div>
             </div>
             {adding.then(|| view! { <p class="hint">"New fields start with the comparator that suits their type unless you pick one."</p> })}

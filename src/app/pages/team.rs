@@ -124,7 +124,12 @@ fn InviteForm(org: Organization, invite: ServerAction<InviteMember>) -> impl Int
                                 <p>
                                     "Invitation for " <strong>{inv.email.clone()}</strong> " as "
                                     {inv.role.label().to_lowercase()}
-                                    ". Send them this link (shown once; valid until " {when(inv.expires_at)} "):"
+                                    {match (inv.emailed, inv.email_error.clone()) {
+                                        (Some(true), _) => ". It was sent to them by email; the link is here too (shown once; valid until ".to_string(),
+                                        (Some(false), Some(e)) => format!(". The email could not be sent ({e}): send them this link yourself (shown once; valid until "),
+                                        _ => ". Send them this link (shown once; valid until ".to_string(),
+                                    }}
+                                    {when(inv.expires_at)} "):"
                                 </p>
                                 <crate::app::components::copy::CopyField label="Invitation link"
                                     testid="invite-link" value=inv.link.clone().unwrap_or_default() />

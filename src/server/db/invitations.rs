@@ -36,6 +36,8 @@ impl InvitationRow {
             expires_at: self.expires_at,
             link: None,
             token: None,
+            emailed: None,
+            email_error: None,
         }
     }
 }

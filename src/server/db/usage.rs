@@ -36,7 +36,9 @@ impl GroupRow {
 }
 
 /// The organization's usage from `from` to `to` (days, inclusive) by
-/// `group`. Names come from projects and executions that still exist.
+/// `group`. Rows are grouped by their own columns first (no per-row
+/// formatting), and only the project and run groupings join for names —
+/// of projects and executions that still exist.
 pub async fn grouped(
     db: impl PgExecutor<'_>,
     org_id: Uuid,
@@ -44,40 +46,63 @@ pub async fn grouped(
     to: NaiveDate,
     group: UsageGroup,
 ) -> sqlx::Result<Vec<GroupRow>> {
-    let key = match group {
-        UsageGroup::Day => "to_char(u.day, 'YYYY-MM-DD')",
-        UsageGroup::Month => "to_char(u.day, 'YYYY-MM')",
-        UsageGroup::Project => "u.project_id::text",
-        UsageGroup::Execution => "u.execution_id::text",
-        UsageGroup::Agent => "u.agent || ' · ' || u.extractor",
-        UsageGroup::Model => "u.model",
+    const SUMS: &str = "sum(u.jobs)::bigint as jobs, sum(u.attempts)::bigint as attempts,
+        sum(u.input_tokens)::bigint as input_tokens,
+        sum(u.output_tokens)::bigint as output_tokens,
+        sum(u.cost_micros)::bigint as cost_micros";
+    const WHERE: &str = "from usage_daily u where u.org_id = $1 and u.day between $2 and $3";
+    const NO_NAMES: &str = "null::text as project_name, null::text as mode,
+        null::int as instruction_version, null::timestamptz as created_at, null::bool as rerun";
+    const BY_COST: &str = "order by cost_micros desc, attempts desc, key";
+    let sql = match group {
+        UsageGroup::Day => format!(
+            "select g.day::text as key, {NO_NAMES}, g.jobs, g.attempts, g.input_tokens,
+                    g.output_tokens, g.cost_micros
+             from (select u.day, {SUMS} {WHERE} group by u.day) g order by g.day"
+        ),
+        UsageGroup::Month => format!(
+            "select to_char(g.month, 'YYYY-MM') as key, {NO_NAMES}, g.jobs, g.attempts,
+                    g.input_tokens, g.output_tokens, g.cost_micros
+             from (select date_trunc('month', u.day) as month, {SUMS} {WHERE} group by 1) g
+             order by g.month"
+        ),
+        UsageGroup::Project => format!(
+            "select g.project_id::text as key, p.name as project_name, null::text as mode,
+                    null::int as instruction_version, null::timestamptz as created_at,
+                    null::bool as rerun, g.jobs, g.attempts, g.input_tokens, g.output_tokens,
+                    g.cost_micros
+             from (select u.project_id, {SUMS} {WHERE} group by u.project_id) g
+             left join projects p on p.id = g.project_id and p.org_id = $1
+             {BY_COST}"
+        ),
+        UsageGroup::Execution => format!(
+            "select g.execution_id::text as key, p.name as project_name, x.mode,
+                    x.instruction_version, x.created_at, x.rerun_of is not null as rerun,
+                    g.jobs, g.attempts, g.input_tokens, g.output_tokens, g.cost_micros
+             from (select u.execution_id, {SUMS} {WHERE} group by u.execution_id) g
+             left join executions x on x.id = g.execution_id and x.org_id = $1
+             left join projects p on p.id = x.project_id
+             {BY_COST}"
+        ),
+        UsageGroup::Agent => format!(
+            "select g.agent || ' · ' || g.extractor as key, {NO_NAMES}, g.jobs, g.attempts,
+                    g.input_tokens, g.output_tokens, g.cost_micros
+             from (select u.agent, u.extractor, {SUMS} {WHERE} group by 1, 2) g
+             {BY_COST}"
+        ),
+        UsageGroup::Model => format!(
+            "select g.model as key, {NO_NAMES}, g.jobs, g.attempts, g.input_tokens,
+                    g.output_tokens, g.cost_micros
+             from (select u.model, {SUMS} {WHERE} group by 1) g
+             {BY_COST}"
+        ),
     };
-    let order = if group.is_period() {
-        "key"
-    } else {
-        "cost_micros desc, attempts desc, key"
-    };
-    sqlx::query_as(&format!(
-        "select g.*, p.name as project_name, x.mode, x.instruction_version, x.created_at,
-                x.rerun_of is not null as rerun
-         from (select {key} as key, min(u.project_id::text)::uuid as project_id,
-                      min(u.execution_id::text)::uuid as execution_id,
-                      sum(u.jobs)::bigint as jobs, sum(u.attempts)::bigint as attempts,
-                      sum(u.input_tokens)::bigint as input_tokens,
-                      sum(u.output_tokens)::bigint as output_tokens,
-                      sum(u.cost_micros)::bigint as cost_micros
-               from usage_daily u
-               where u.org_id = $1 and u.day between $2 and $3
-               group by 1) g
-         left join projects p on p.id = g.project_id and p.org_id = $1
-         left join executions x on x.id = g.execution_id and x.org_id = $1
-         order by {order}"
-    ))
-    .bind(org_id)
-    .bind(from)
-    .bind(to)
-    .fetch_all(db)
-    .await
+    sqlx::query_as(&sql)
+        .bind(org_id)
+        .bind(from)
+        .bind(to)
+        .fetch_all(db)
+        .await
 }
 
 /// Cost per day from `from` to `to`, days without any left out.

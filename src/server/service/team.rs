@@ -181,6 +181,43 @@ pub async fn invite(
     Ok(inv)
 }
 
+/// Sends a new invitation's link to the invited address (when the server
+/// has a mailer), noting on it whether that worked.
+pub async fn email_invitation(
+    mailer: Option<&crate::server::mail::Mailer>,
+    db: &PgPool,
+    ctx: &OrgCtx,
+    inv: &mut Invitation,
+) -> Result<(), AppError> {
+    let (Some(mailer), Some(link)) = (mailer, inv.link.clone()) else {
+        return Ok(());
+    };
+    let org = db::orgs::fetch_one(db, ctx.org_id())
+        .await?
+        .map(|o| o.name)
+        .unwrap_or_default();
+    let by = inv.invited_by.clone().unwrap_or_else(|| "Someone".into());
+    let body = format!(
+        "{by} invited you to join {org} on Mino as {role}.\n\n\
+         Accept the invitation: {link}\n\n\
+         The link works once and expires on {expires} (UTC). If you did not expect this, ignore this message.\n",
+        role = inv.role.label().to_lowercase(),
+        expires = inv.expires_at.format("%Y-%m-%d %H:%M"),
+    );
+    match mailer
+        .send(&inv.email, &format!("Join {org} on Mino"), body)
+        .await
+    {
+        Ok(()) => inv.emailed = Some(true),
+        Err(e) => {
+            tracing::warn!(to = %inv.email, error = %e, "invitation email not sent");
+            inv.emailed = Some(false);
+            inv.email_error = Some(e);
+        }
+    }
+    Ok(())
+}
+
 /// The organization's pending invitations.
 pub async fn list_invitations(db: &PgPool, ctx: &OrgCtx) -> Result<Vec<Invitation>, AppError> {
     require(ctx, Permission::InviteMembers)?;

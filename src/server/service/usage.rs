@@ -159,9 +159,12 @@ pub async fn report(
         }
         out
     };
-    let this_days = db::usage::cost_by_day(db, org, this_month, today).await?;
-    let last_days =
-        db::usage::cost_by_day(db, org, last_month, this_month.pred_opt().expect("recent")).await?;
+    // One read for both months of the chart.
+    let (this_days, last_days): (Vec<_>, Vec<_>) =
+        db::usage::cost_by_day(db, org, last_month, today)
+            .await?
+            .into_iter()
+            .partition(|(d, _)| *d >= this_month);
     Ok(UsageReport {
         from,
         to,
