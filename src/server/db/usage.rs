@@ -1,4 +1,6 @@
-//! usage_daily (kept by triggers on attempts), org_budgets and
+//! usage (`usage_now`: the `usage_daily` rollup plus the deltas the
+//! triggers on attempts appended and the compactor has not folded yet),
+//! org_budgets and
 //! budget_alerts.
 
 use chrono::NaiveDate;
@@ -50,7 +52,7 @@ pub async fn grouped(
         sum(u.input_tokens)::bigint as input_tokens,
         sum(u.output_tokens)::bigint as output_tokens,
         sum(u.cost_micros)::bigint as cost_micros";
-    const WHERE: &str = "from usage_daily u where u.org_id = $1 and u.day between $2 and $3";
+    const WHERE: &str = "from usage_now u where u.org_id = $1 and u.day between $2 and $3";
     const NO_NAMES: &str = "null::text as project_name, null::text as mode,
         null::int as instruction_version, null::timestamptz as created_at, null::bool as rerun";
     const BY_COST: &str = "order by cost_micros desc, attempts desc, key";
@@ -113,7 +115,7 @@ pub async fn cost_by_day(
     to: NaiveDate,
 ) -> sqlx::Result<Vec<(NaiveDate, i64)>> {
     sqlx::query_as(
-        "select day, sum(cost_micros)::bigint from usage_daily
+        "select day, sum(cost_micros)::bigint from usage_now
          where org_id = $1 and day between $2 and $3 group by day order by day",
     )
     .bind(org_id)
@@ -130,7 +132,7 @@ pub async fn cost_since(
     from: NaiveDate,
 ) -> sqlx::Result<i64> {
     sqlx::query_scalar(
-        "select coalesce(sum(cost_micros), 0)::bigint from usage_daily
+        "select coalesce(sum(cost_micros), 0)::bigint from usage_now
          where org_id = $1 and day >= $2",
     )
     .bind(org_id)
@@ -276,4 +278,22 @@ pub async fn resume_after_budget(db: impl PgExecutor<'_>, org_id: Uuid) -> sqlx:
     .bind(org_id)
     .fetch_all(db)
     .await
+}
+
+/// Folds the appended deltas into `usage_daily`, if no other process is
+/// doing it right now: how many deltas were folded.
+pub async fn compact(db: &sqlx::PgPool) -> sqlx::Result<i64> {
+    let mut tx = db.begin().await?;
+    // One compactor at a time (the key is arbitrary but fixed).
+    let ours: bool = sqlx::query_scalar("select pg_try_advisory_xact_lock(7310021)")
+        .fetch_one(&mut *tx)
+        .await?;
+    if !ours {
+        return Ok(0);
+    }
+    let n: i64 = sqlx::query_scalar("select usage_compact()")
+        .fetch_one(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(n)
 }

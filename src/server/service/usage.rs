@@ -399,7 +399,8 @@ async fn announce(
 /// How often each process looks at the budgets.
 pub const CHECK_EVERY: Duration = Duration::from_secs(5);
 
-/// Checks every budgeted organization every few seconds (also when the
+/// Every few seconds: folds the usage deltas into the rollup (one process
+/// at a time), then checks every budgeted organization (also when the
 /// month turns: the new month starts with nothing spent, so runs the stop
 /// paused go on).
 pub fn spawn_budget_checks(db: PgPool, mut stopped: tokio::sync::watch::Receiver<bool>) {
@@ -408,6 +409,9 @@ pub fn spawn_budget_checks(db: PgPool, mut stopped: tokio::sync::watch::Receiver
             tokio::select! {
                 _ = tokio::time::sleep(CHECK_EVERY) => {}
                 _ = stopped.changed() => return,
+            }
+            if let Err(e) = db::usage::compact(&db).await {
+                tracing::warn!(error = %e, "usage: folding the deltas failed");
             }
             let orgs = match db::usage::budgeted_orgs(&db).await {
                 Ok(o) => o,
