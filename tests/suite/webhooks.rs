@@ -507,7 +507,11 @@ async fn registration_checks_its_input_and_who_asks(db: PgPool) {
     assert_eq!(r.status, 201, "{:?}", r.body);
     let secret = r.body["secret"].as_str().unwrap();
     assert!(secret.starts_with("whsec_"));
-    assert_eq!(r.body["webhook"]["events"].as_array().unwrap().len(), 4);
+    assert_eq!(
+        r.body["webhook"]["events"].as_array().unwrap().len(),
+        mino::model::WEBHOOK_EVENTS.len(),
+        "every event by default"
+    );
     let id = r.body["webhook"]["id"].as_str().unwrap().to_string();
     let listed = app.get(&c, &path).await;
     assert_eq!(listed.body["items"].as_array().unwrap().len(), 1);

@@ -46,8 +46,9 @@ pub fn OrgOverviewPage() -> impl IntoView {
         |slug| async move {
             let org = get_org(slug.clone()).await?;
             let members = list_members(slug.clone()).await?;
-            let projects = crate::api::projects::list_projects(slug, None).await?;
-            Ok::<_, crate::error::AppError>((org, members, projects))
+            let projects = crate::api::projects::list_projects(slug.clone(), None).await?;
+            let guide = crate::api::guide::get_guide(slug).await?;
+            Ok::<_, crate::error::AppError>((org, members, projects, guide))
         },
     );
     view! {
@@ -55,7 +56,7 @@ pub fn OrgOverviewPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match data.await {
                     Err(e) => view! { <ErrorBox error=e /> }.into_any(),
-                    Ok((org, members, projects)) => {
+                    Ok((org, members, projects, guide)) => {
                         let base = format!("/o/{}", org.slug);
                         let is_admin = org.role >= Role::Admin;
                         let alone = members.len() == 1;
@@ -67,7 +68,7 @@ pub fn OrgOverviewPage() -> impl IntoView {
                             </div>
                             // The guide through the whole loop, until done or put away;
                             // then the first call to action.
-                            <crate::app::pages::guide::GuideCard slug=org.slug.clone() />
+                            <crate::app::pages::guide::GuideCard slug=org.slug.clone() guide />
                             {match projects.items.first() {
                                 None if org.role >= Role::Member => view! {
                                     <section class="card callout" data-testid="first-step">
