@@ -195,6 +195,9 @@ impl BrowserAgent {
         ));
         let config = BrowserConfig::builder()
             .chrome_executable(chromium_path())
+            // The crate's 20 s was not always enough on a loaded 2-core
+            // machine (a test run saw "Timeout while resolving websocket URL").
+            .launch_timeout(Duration::from_secs(60))
             .no_sandbox()
             .user_data_dir(&profile)
             .window_size(WIDTH, HEIGHT)
