@@ -30,9 +30,11 @@ test('two viewers follow, pause and resume one execution live', async () => {
   const memberCtx = await contextFor(browser, member);
   const a = await ownerCtx.newPage();
   const b = await memberCtx.newPage();
+  // One page at a time: two debug bundles (22 MB of WASM each) compiling
+  // at once on a loaded 2-core machine once took over 90 s.
   await a.goto(url);
-  await b.goto(url);
   await hydrated(a);
+  await b.goto(url);
   await hydrated(b);
   await a.waitForSelector('[data-testid=live-status]:has-text("Live")');
   await api(owner, 'POST', `/api/v1/executions/${run.id}/resume`, {});
