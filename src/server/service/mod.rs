@@ -67,6 +67,30 @@ pub fn parse_email(raw: &str, field: &str) -> Result<String, AppError> {
     Ok(email.to_lowercase())
 }
 
+/// An amount of money typed by a person ("0.0025", "$1.5", ".5") in
+/// millionths: digits, at most one point, at most 6 decimals, a leading
+/// `$` allowed. `None` when it is not one (or has over 12 whole digits);
+/// each caller bounds it and words its own error.
+pub fn decimal_micros(raw: &str) -> Option<i64> {
+    let s = raw.trim().trim_start_matches('$');
+    let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
+    if (whole.is_empty() && frac.is_empty())
+        || !whole.chars().all(|c| c.is_ascii_digit())
+        || !frac.chars().all(|c| c.is_ascii_digit())
+        || frac.len() > 6
+        || whole.len() > 12
+    {
+        return None;
+    }
+    let whole: i64 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().ok()?
+    };
+    let frac: i64 = format!("{frac:0<6}").parse().ok()?;
+    Some(whole * 1_000_000 + frac)
+}
+
 /// Runs several field checks and reports every failure at once, so a form
 /// shows all its problems in one round trip.
 pub fn collect_fields<const N: usize>(checks: [Result<(), AppError>; N]) -> Result<(), AppError> {

@@ -464,35 +464,16 @@ pub fn diff_texts(old_version: i32, old: &str, new_version: i32, new: &str) -> I
 
 // --- agent settings ---------------------------------------------------------
 
-/// A price typed as a decimal ("0.0025") in millionths.
+/// A price typed as a decimal ("0.0025") in millionths, at most 1000.
 pub fn parse_price(raw: &str) -> Result<i64, AppError> {
-    let bad = || {
-        AppError::field(
-            "price_per_job",
-            "Enter a price like 0.002: at most 6 decimals, from 0 to 1000.",
-        )
-    };
-    let s = raw.trim().trim_start_matches('$');
-    let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
-    if whole.is_empty() && frac.is_empty()
-        || !whole.chars().all(|c| c.is_ascii_digit())
-        || !frac.chars().all(|c| c.is_ascii_digit())
-        || frac.len() > 6
-        || whole.len() > 4
-    {
-        return Err(bad());
-    }
-    let whole: i64 = if whole.is_empty() {
-        0
-    } else {
-        whole.parse().map_err(|_| bad())?
-    };
-    let frac: i64 = format!("{frac:0<6}").parse().map_err(|_| bad())?;
-    let micros = whole * 1_000_000 + frac;
-    if micros > 1_000_000_000 {
-        return Err(bad());
-    }
-    Ok(micros)
+    super::decimal_micros(raw)
+        .filter(|m| *m <= 1_000_000_000)
+        .ok_or_else(|| {
+            AppError::field(
+                "price_per_job",
+                "Enter a price like 0.002: at most 6 decimals, from 0 to 1000.",
+            )
+        })
 }
 
 /// Whether `selector` is CSS a page can be searched with.

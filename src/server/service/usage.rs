@@ -184,40 +184,39 @@ pub async fn report(
     })
 }
 
-/// A report as CSV: one line per group, then the totals.
+/// A report as CSV (the quoting every Mino file uses): one line per
+/// group, then the totals.
 pub fn report_csv(r: &UsageReport) -> String {
-    let mut out = String::from("group,key,label,jobs,attempts,input_tokens,output_tokens,cost\n");
-    let cell = |s: &str| {
-        // Cells a spreadsheet would run as a formula are quoted as text.
-        let s = if s.starts_with(['=', '+', '-', '@']) {
-            format!("'{s}")
-        } else {
-            s.to_string()
-        };
-        if s.contains([',', '"', '\n']) {
-            format!("\"{}\"", s.replace('"', "\"\""))
-        } else {
-            s
-        }
-    };
-    let line = |out: &mut String, key: &str, label: &str, f: &UsageFigures| {
-        out.push_str(&format!(
-            "{},{},{},{},{},{},{},{}\n",
-            r.group_by.as_str(),
-            cell(key),
-            cell(label),
-            f.jobs,
-            f.attempts,
-            f.input_tokens,
-            f.output_tokens,
-            money(f.cost_micros)
-        ));
-    };
-    for i in &r.items {
-        line(&mut out, &i.key, &i.label, &i.figures);
+    let mut out = Vec::new();
+    crate::server::csv::write_record(
+        &mut out,
+        [
+            "group",
+            "key",
+            "label",
+            "jobs",
+            "attempts",
+            "input_tokens",
+            "output_tokens",
+            "cost",
+        ],
+    );
+    let lines = r
+        .items
+        .iter()
+        .map(|i| (i.key.as_str(), i.label.as_str(), &i.figures));
+    for (key, label, f) in lines.chain([("total", "Total", &r.totals)]) {
+        let numbers = [f.jobs, f.attempts, f.input_tokens, f.output_tokens].map(|n| n.to_string());
+        let cost = money(f.cost_micros);
+        crate::server::csv::write_record(
+            &mut out,
+            [r.group_by.as_str(), key, label]
+                .into_iter()
+                .chain(numbers.iter().map(String::as_str))
+                .chain([cost.as_str()]),
+        );
     }
-    line(&mut out, "total", "Total", &r.totals);
-    out
+    String::from_utf8(out).expect("CSV of UTF-8 text is UTF-8")
 }
 
 /// Micros as a decimal with six places, for files.
@@ -432,39 +431,21 @@ pub fn spawn_budget_checks(db: PgPool, mut stopped: tokio::sync::watch::Receiver
 /// A budget typed as money ("250", "1,200.50", "$99") in millionths;
 /// empty means no budget.
 pub fn parse_money(raw: &str, field: &str) -> Result<Option<i64>, AppError> {
-    let s = raw
-        .trim()
-        .trim_start_matches('$')
-        .replace([',', '_', ' '], "");
+    // Thousands separators are fine in a budget (not in prices, where
+    // "1,5" may mean one and a half).
+    let s = raw.trim().replace([',', '_', ' '], "");
     if s.is_empty() {
         return Ok(None);
     }
-    let bad = || {
-        AppError::field(
-            field,
-            "Enter an amount like 250 or 1200.50 (at most 6 decimals), above 0 and at most 1,000,000,000.",
-        )
-    };
-    let (whole, frac) = s.split_once('.').unwrap_or((&s, ""));
-    if !whole.chars().all(|c| c.is_ascii_digit())
-        || !frac.chars().all(|c| c.is_ascii_digit())
-        || (whole.is_empty() && frac.is_empty())
-        || frac.len() > 6
-        || whole.len() > 10
-    {
-        return Err(bad());
-    }
-    let whole: i64 = if whole.is_empty() {
-        0
-    } else {
-        whole.parse().map_err(|_| bad())?
-    };
-    let frac: i64 = format!("{frac:0<6}").parse().map_err(|_| bad())?;
-    let micros = whole * 1_000_000 + frac;
-    if micros == 0 || micros > 1_000_000_000 * 1_000_000 {
-        return Err(bad());
-    }
-    Ok(Some(micros))
+    super::decimal_micros(&s)
+        .filter(|m| (1..=1_000_000_000 * 1_000_000).contains(m))
+        .map(Some)
+        .ok_or_else(|| {
+            AppError::field(
+                field,
+                "Enter an amount like 250 or 1200.50 (at most 6 decimals), above 0 and at most 1,000,000,000.",
+            )
+        })
 }
 
 #[cfg(test)]
