@@ -4,20 +4,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { BASE, launch, hydrated, shot, email, apiSignUp, apiCreateOrg, api, contextFor } from './helpers.mjs';
+import { BASE, launch, hydrated, shot, email, apiSignUp, apiCreateOrg, api, contextFor, finished } from './helpers.mjs';
 
 let browser;
 before(async () => { browser = await launch(); });
 after(async () => { await browser?.close(); });
-
-async function finished(cookie, id) {
-  for (let i = 0; i < 200; i++) {
-    const e = await api(cookie, 'GET', `/api/v1/executions/${id}`);
-    if (e.state === 'completed') return e;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`execution ${id} did not complete`);
-}
 
 test('a run is exported from its page and downloaded again from the batch', async () => {
   const owner = await apiSignUp(email('exa'), 'Exa Porter');

@@ -89,6 +89,16 @@ export async function api(cookie, method, path, body) {
   return json;
 }
 
+/// Waits (up to 40 s) until execution `id` has completed; its last state.
+export async function finished(cookie, id) {
+  for (let i = 0; i < 200; i++) {
+    const e = await api(cookie, 'GET', `/api/v1/executions/${id}`);
+    if (e.state === 'completed') return e;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`execution ${id} did not complete`);
+}
+
 /// Signs up `who` and makes them a member of `orgId` with `role`.
 export async function apiJoin(ownerCookie, orgId, who, role) {
   const address = email(who);

@@ -3,20 +3,11 @@
 // compared — each seen to change the verdicts and the counts.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { BASE, launch, hydrated, shot, email, apiSignUp, apiCreateOrg, api, contextFor, waitUntil } from './helpers.mjs';
+import { BASE, launch, hydrated, shot, email, apiSignUp, apiCreateOrg, api, contextFor, waitUntil, finished } from './helpers.mjs';
 
 let browser;
 before(async () => { browser = await launch(); });
 after(async () => { await browser?.close(); });
-
-async function finished(cookie, id) {
-  for (let i = 0; i < 200; i++) {
-    const e = await api(cookie, 'GET', `/api/v1/executions/${id}`);
-    if (e.state === 'completed') return e;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`execution ${id} did not complete`);
-}
 
 async function demoRun(who) {
   const owner = await apiSignUp(email(who), `${who} Grid`);

@@ -3,20 +3,11 @@
 // page of the organization carries the budget banner.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { BASE, launch, hydrated, shot, email, apiSignUp, apiCreateOrg, api, contextFor } from './helpers.mjs';
+import { BASE, launch, hydrated, shot, email, apiSignUp, apiCreateOrg, api, contextFor, finished } from './helpers.mjs';
 
 let browser;
 before(async () => { browser = await launch(); });
 after(async () => { await browser?.close(); });
-
-async function finished(cookie, id) {
-  for (let i = 0; i < 200; i++) {
-    const e = await api(cookie, 'GET', `/api/v1/executions/${id}`);
-    if (e.state === 'completed') return e;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`execution ${id} did not complete`);
-}
 
 test('usage shows what a run cost and a budget set in the form warns the whole organization', async () => {
   const owner = await apiSignUp(email('usa'), 'Uma Sage');
