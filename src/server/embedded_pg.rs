@@ -318,13 +318,16 @@ fn lock_data_dir(data_dir: &Path) -> anyhow::Result<fs::File> {
         .truncate(false)
         .open(&path)
         .with_context(|| format!("cannot open {}", path.display()))?;
-    let mut lock: libc::flock = unsafe { std::mem::zeroed() };
-    lock.l_type = libc::F_WRLCK as _;
-    lock.l_whence = libc::SEEK_SET as _;
-    if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLK, &lock) } != 0 {
-        let mut holder: libc::flock = unsafe { std::mem::zeroed() };
-        holder.l_type = libc::F_WRLCK as _;
-        holder.l_whence = libc::SEEK_SET as _;
+    // A write lock on the whole file (l_start and l_len 0).
+    let whole_file = || {
+        let mut l: libc::flock = unsafe { std::mem::zeroed() };
+        l.l_type = libc::F_WRLCK as _;
+        l.l_whence = libc::SEEK_SET as _;
+        l
+    };
+    if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLK, &whole_file()) } != 0 {
+        // F_GETLK rewrites it with the conflicting lock and its owner.
+        let mut holder = whole_file();
         let pid = if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETLK, &mut holder) } == 0
             && holder.l_type != libc::F_UNLCK as libc::c_short
         {

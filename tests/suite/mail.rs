@@ -72,22 +72,27 @@ async fn test_smtp_server() -> (u16, Inbox) {
     (port, inbox)
 }
 
-#[sqlx::test]
-async fn invitations_are_emailed_when_smtp_is_set(db: PgPool) {
-    let (port, inbox) = test_smtp_server().await;
+/// Owen of Acme invites new.analyst@example.com as `role`, on an app
+/// whose SMTP server is 127.0.0.1:`port`: the API's answer.
+async fn invite_through(db: PgPool, port: u16, role: &str) -> common::Res {
     let app = spawn_app_with(db, None, |c| {
         c.smtp_url = Some(format!("smtp://127.0.0.1:{port}"));
     })
     .await;
     let (c, _) = app.user("own@example.com", "Owen").await;
     let org = app.org(&c, "Acme").await;
-    let r = app
-        .post(
-            &c,
-            &format!("/api/v1/orgs/{org}/invitations"),
-            json!({"email": "new.analyst@example.com", "role": "member"}),
-        )
-        .await;
+    app.post(
+        &c,
+        &format!("/api/v1/orgs/{org}/invitations"),
+        json!({"email": "new.analyst@example.com", "role": role}),
+    )
+    .await
+}
+
+#[sqlx::test]
+async fn invitations_are_emailed_when_smtp_is_set(db: PgPool) {
+    let (port, inbox) = test_smtp_server().await;
+    let r = invite_through(db, port, "member").await;
     assert_eq!(r.status, 201, "{:?}", r.body);
     assert_eq!(r.body["emailed"], true, "{:?}", r.body);
     let link = r.body["link"]
@@ -118,19 +123,7 @@ async fn a_mail_server_that_is_down_does_not_stop_the_invitation(db: PgPool) {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let app = spawn_app_with(db, None, |c| {
-        c.smtp_url = Some(format!("smtp://127.0.0.1:{port}"));
-    })
-    .await;
-    let (c, _) = app.user("own@example.com", "Owen").await;
-    let org = app.org(&c, "Acme").await;
-    let r = app
-        .post(
-            &c,
-            &format!("/api/v1/orgs/{org}/invitations"),
-            json!({"email": "new.analyst@example.com", "role": "viewer"}),
-        )
-        .await;
+    let r = invite_through(db, port, "viewer").await;
     assert_eq!(r.status, 201, "{:?}", r.body);
     assert_eq!(r.body["emailed"], false);
     assert!(
