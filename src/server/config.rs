@@ -97,11 +97,7 @@ impl Config {
         // Read again where runs are started (service::executions); checked
         // here so a bad value stops the start with a clear message.
         if let Some(v) = get("MINO_MAX_CONCURRENCY") {
-            if !v
-                .trim()
-                .parse::<i32>()
-                .is_ok_and(|n| (1..=1000).contains(&n))
-            {
+            if super::service::executions::parse_concurrency_cap(&v).is_none() {
                 problems.push(format!(
                     "MINO_MAX_CONCURRENCY must be a whole number from 1 to 1000 (got {v:?})"
                 ));

@@ -105,9 +105,17 @@ pub fn server_concurrency_cap() -> Option<i32> {
     *CAP.get_or_init(|| {
         std::env::var("MINO_MAX_CONCURRENCY")
             .ok()
-            .and_then(|v| v.trim().parse::<i32>().ok())
-            .filter(|n| *n >= 1)
+            .and_then(|v| parse_concurrency_cap(&v))
     })
+}
+
+/// A `MINO_MAX_CONCURRENCY` value: a whole number from 1 to the most any
+/// plan allows.
+pub fn parse_concurrency_cap(raw: &str) -> Option<i32> {
+    raw.trim()
+        .parse::<i32>()
+        .ok()
+        .filter(|n| (Concurrency::MIN..=Concurrency::MAX).contains(n))
 }
 
 /// Rows to executions as `ctx`'s caller sees them.
