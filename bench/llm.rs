@@ -1,7 +1,8 @@
-//! `mino-bench llm [JOBS]`: the llm extractor's overhead. An instant-answer
+//! `mino-bench llm [JOBS] [ANSWER_MS]`: the llm extractor's overhead. An
 //! endpoint (a test server in this process, speaking the OpenAI format,
-//! answering every request at once with fixed values — not a model) and
-//! the demo shop serve JOBS demo pages (default 1,000).
+//! answering every request after ANSWER_MS — default 0, at once — with
+//! fixed values; not a model) and the demo shop serve JOBS demo pages
+//! (default 1,000).
 //!
 //! 1. Mino: a real execution with the http source and the llm extractor,
 //!    run by this process's workers at concurrency 10 and 50 — fetch,
@@ -10,6 +11,10 @@
 //! 2. The plain loop, at the same concurrency: for each page, fetch it and
 //!    post the same prompt Mino sends (built before the clock starts) to
 //!    the same endpoint; nothing else.
+//! 3. Mino's rules-only executor on the same pages at the same concurrency:
+//!    no model, so it shows what the executor's own bookkeeping (claims,
+//!    results, verdicts in Postgres) allows; the llm extractor can't be
+//!    faster than that.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -25,12 +30,19 @@ use mino::server::agents::llm::{openai, ChatRequest, Speaker};
 use mino::server::demo::{behaviour, Behaviour};
 use mino::server::service::{batches, executions, model_providers, projects};
 
-pub async fn run(server: sqlx::postgres::PgConnectOptions, jobs: u32) -> anyhow::Result<()> {
-    crate::results::in_scratch_database(server, "llm", |options| measure(options, jobs)).await
+pub async fn run(
+    server: sqlx::postgres::PgConnectOptions,
+    jobs: u32,
+    answer_ms: u64,
+) -> anyhow::Result<()> {
+    crate::results::in_scratch_database(server, "llm", |options| {
+        measure(options, jobs, answer_ms)
+    })
+    .await
 }
 
-/// The instant-answer endpoint: counts requests, answers fixed values.
-async fn endpoint() -> anyhow::Result<(String, Arc<AtomicU64>)> {
+/// The endpoint: counts requests, answers fixed values after `answer_ms`.
+async fn endpoint(answer_ms: u64) -> anyhow::Result<(String, Arc<AtomicU64>)> {
     let count = Arc::new(AtomicU64::new(0));
     let seen = count.clone();
     let answer = json!({
@@ -45,7 +57,12 @@ async fn endpoint() -> anyhow::Result<(String, Arc<AtomicU64>)> {
         post(move |_body: axum::body::Bytes| {
             seen.fetch_add(1, Ordering::Relaxed);
             let answer = answer.clone();
-            async move { axum::Json(answer) }
+            async move {
+                if answer_ms > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(answer_ms)).await;
+                }
+                axum::Json(answer)
+            }
         }),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -54,7 +71,11 @@ async fn endpoint() -> anyhow::Result<(String, Arc<AtomicU64>)> {
     Ok((format!("http://{addr}/v1"), count))
 }
 
-async fn measure(options: sqlx::postgres::PgConnectOptions, jobs: u32) -> anyhow::Result<()> {
+async fn measure(
+    options: sqlx::postgres::PgConnectOptions,
+    jobs: u32,
+    answer_ms: u64,
+) -> anyhow::Result<()> {
     let db = mino::server::startup::connect(options).await?;
     mino::server::startup::migrate(&db).await?;
     let data_dir = std::env::temp_dir().join(format!("mino-bench-llm-{}", std::process::id()));
@@ -69,7 +90,7 @@ async fn measure(options: sqlx::postgres::PgConnectOptions, jobs: u32) -> anyhow
         .take(jobs as usize)
         .map(|n| format!("{base}/products/{n}"))
         .collect();
-    let (model_url, answered) = endpoint().await?;
+    let (model_url, answered) = endpoint(answer_ms).await?;
 
     let user: uuid::Uuid = sqlx::query_scalar("insert into users (email, name, password_hash) values ('bench@example.com', 'Bench', '-') returning id").fetch_one(&db).await?;
     let (ctx, _) = crate::common::bench_org(&db, user).await?;
@@ -148,7 +169,7 @@ async fn measure(options: sqlx::postgres::PgConnectOptions, jobs: u32) -> anyhow
         bodies.push(openai::body("instant", &req, true));
     }
     println!(
-        "{} demo pages, an instant-answer OpenAI-format endpoint, {} fields",
+        "{} demo pages, an OpenAI-format endpoint answering after {answer_ms} ms, {} fields",
         urls.len(),
         fields.len()
     );
@@ -187,27 +208,42 @@ async fn measure(options: sqlx::postgres::PgConnectOptions, jobs: u32) -> anyhow
         let before = answered.load(Ordering::Relaxed);
         let (stop, handle) =
             crate::browser::workers(&db, concurrency, &format!("bench-llm-{concurrency}"));
-        let started = Instant::now();
-        let e = executions::start(
-            &db,
-            ctx.actor(),
-            batch.id,
-            executions::StartRequest {
-                mode: "production".into(),
-                concurrency: Some(concurrency as i32),
-                max_retries: Some(0),
-                ..Default::default()
-            },
-        )
-        .await
-        .map_err(err)?;
-        let secs = crate::browser::finish(&db, e.id, started).await?;
+        let run = |extractor: &'static str| {
+            let (db, ctx) = (&db, &ctx);
+            async move {
+                let started = Instant::now();
+                let e = executions::start(
+                    db,
+                    ctx.actor(),
+                    batch.id,
+                    executions::StartRequest {
+                        mode: "production".into(),
+                        concurrency: Some(concurrency as i32),
+                        max_retries: Some(0),
+                        extractor: Some(extractor.into()),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .map_err(err)?;
+                let secs = crate::browser::finish(db, e.id, started).await?;
+                anyhow::Ok((e, secs))
+            }
+        };
+        let (_, rules_secs) = run("rules").await?;
+        let rules = urls.len() as f64 / rules_secs;
+        println!(
+            "concurrency {concurrency}: Mino rules only (ceiling) {rules:>7.1} jobs/s (ratio {:.2})",
+            rules / plain
+        );
+        let (e, secs) = run("llm").await?;
         let counts = mino::server::db::jobs::counts(&db, e.id).await?;
         let rate = urls.len() as f64 / secs;
         let done = executions::get(&db, ctx.actor(), e.id).await.map_err(err)?;
         println!(
-            "concurrency {concurrency}: Mino llm extractor      {rate:>7.1} jobs/s (ratio {:.2}; succeeded {}, failed {}; {} model requests; {} input and {} output tokens; cost {})",
+            "concurrency {concurrency}: Mino llm extractor      {rate:>7.1} jobs/s (ratio {:.2}; {:.2} of rules only; succeeded {}, failed {}; {} model requests; {} input and {} output tokens; cost {})",
             rate / plain,
+            rate / rules,
             counts.get("succeeded").copied().unwrap_or(0),
             counts.get("failed").copied().unwrap_or(0),
             answered.load(Ordering::Relaxed) - before,

@@ -57,10 +57,12 @@ Benchmarks:
             the browser source at concurrency 4 and 8, against a plain loop with
             the same CDP crate and Chromium; the cost of a screenshot; 10,000
             pages through the http source (keeping them) and the snapshot source
-  llm [JOBS]
+  llm [JOBS] [ANSWER_MS]
             JOBS demo pages (default 1,000) through the http source and the
-            llm extractor against an instant-answer local endpoint, at
-            concurrency 10 and 50, against a plain fetch-and-post loop
+            llm extractor against a local endpoint answering after ANSWER_MS
+            (default 0: instantly), at concurrency 10 and 50, against a plain
+            fetch-and-post loop and against Mino's rules-only executor on the
+            same pages (what the executor's bookkeeping alone allows)
   evaluation [JOBS]
             Judge a finished JOBS-job execution (default 1,000,000; 5 fields,
             two of them 2 KB texts under text similarity) and compute its
@@ -137,7 +139,13 @@ async fn main() -> ExitCode {
         "evaluation" => with_database(|db| evaluation::run(db, size(1_000_000))).await,
         "extract" => extract::run(std::env::args().nth(2)).await,
         "reduce" => reduce::run(std::env::args().nth(2)).await,
-        "llm" => with_database(|db| llm::run(db, size(1_000))).await,
+        "llm" => {
+            let answer_ms = std::env::args()
+                .nth(3)
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+            with_database(|db| llm::run(db, size(1_000), answer_ms)).await
+        }
         "usage" => with_database(|db| usage::run(db, size(10_000_000))).await,
         "org-export" => with_database(|db| usage::run_export(db, size(1_000_000))).await,
         "" | "help" | "--help" | "-h" => {

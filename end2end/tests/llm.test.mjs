@@ -88,6 +88,8 @@ test('an admin adds a model provider, a project uses it and the job page names t
   await hydrated(page);
   assert.equal(await page.locator('#run-extractor').inputValue(), 'llm');
   await page.locator('input[name=sample_size]').fill('2');
+  // Nothing has measured the model's tokens yet: the estimate says so.
+  await page.waitForSelector('[data-testid=estimate]:has-text("unknown for 2 jobs")');
   await page.getByRole('button', { name: 'Start run' }).click();
   await page.waitForURL(/\/executions\//);
   const runId = page.url().split('/executions/')[1];
@@ -106,5 +108,14 @@ test('an admin adds a model provider, a project uses it and the job page names t
   const answered = await page.locator('[data-testid=attempt-model]').first().textContent();
   assert.match(answered, /Answered by Test model server \/ tiny · 50 input and 5 output tokens · cost 0\.00006/);
   await shot(page, '97-job-page-llm');
+
+  // The test run measured 50 input and 5 output tokens a job: the next
+  // run is estimated from them at the model's prices.
+  await page.goto(`${BASE}/o/${org.slug}/batches/${demo.batch.id}`);
+  await hydrated(page);
+  await page.locator('input[name=sample_size]').fill('10');
+  await page.waitForSelector(
+    '[data-testid=estimate]:has-text("10 jobs × about 0.00006 = 0.0006 (50 input and 5 output tokens a job in the last test run, at Test model server / tiny\'s prices)")',
+  );
   await ctx.close();
 });

@@ -134,7 +134,13 @@ pub struct Execution {
     /// Mean share of judged fields that passed, over the jobs with
     /// expected values (None until one is judged).
     pub accuracy: Option<f64>,
+    /// Jobs × the expected cost of a job: the flat price per job, or for
+    /// llm runs the tokens per job a test run measured at the model's prices.
     pub estimated_cost_micros: i64,
+    /// An llm run started before any test run measured its tokens: the
+    /// estimate is only the flat price per job.
+    #[serde(default)]
+    pub cost_unknown: bool,
     pub cost_micros: i64,
     /// The actual cost in currency units: the sum of the attempts' costs.
     #[serde(default)]

@@ -37,6 +37,28 @@ pub struct Project {
     /// The caller's role in the organization (`None` for API keys), so pages
     /// can hide what the caller may not do. The server checks regardless.
     pub role: Option<Role>,
+    /// What a job of the llm extractor is expected to cost, when the
+    /// project has a model route and a finished test run that used it.
+    #[serde(default)]
+    pub llm_estimate: Option<LlmCostEstimate>,
+}
+
+/// The cost of a job with the llm extractor, measured rather than guessed:
+/// the average tokens per job of the project's last finished test run with
+/// the llm extractor, priced at the route's first model's prices now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+pub struct LlmCostEstimate {
+    /// The test run the tokens were measured on.
+    pub from_execution: Uuid,
+    /// How many of its jobs the average is over.
+    pub measured_jobs: i64,
+    pub input_tokens_per_job: i64,
+    pub output_tokens_per_job: i64,
+    /// "Provider / model" whose prices are applied.
+    pub model: String,
+    /// In millionths of the currency unit.
+    pub per_job_micros: i64,
 }
 
 impl Project {

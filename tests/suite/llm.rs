@@ -451,11 +451,52 @@ async fn a_run_with_the_llm_extractor_sends_instructions_inputs_and_schema_and_r
         .unwrap()
         .to_string();
 
+    // No test run has measured the model's tokens yet: no estimate.
+    let p = app
+        .get(&c, &format!("/api/v1/projects/{project}"))
+        .await
+        .body;
+    assert_eq!(p["llm_estimate"], Value::Null, "{p}");
+
     let (id, execution) = run_two_rows(&app, &c, &batch, Duration::from_secs(30)).await;
     assert_eq!(execution["completed"], 2, "{execution}");
     assert_eq!(execution["tokens"], json!({"input": 240, "output": 30}));
     // 120 input tokens at 1 per million and 15 output at 2: 150 micros a job.
     assert_eq!(execution["cost_micros"], 300);
+    assert_eq!(execution["cost_unknown"], true, "{execution}");
+
+    // The test run measured it: the next runs are estimated from its tokens
+    // per job at the route's prices.
+    let p = app
+        .get(&c, &format!("/api/v1/projects/{project}"))
+        .await
+        .body;
+    assert_eq!(
+        p["llm_estimate"],
+        json!({"from_execution": id, "measured_jobs": 2, "input_tokens_per_job": 120,
+               "output_tokens_per_job": 15, "model": "Test server / tiny", "per_job_micros": 150}),
+        "{p}"
+    );
+    let r = app
+        .post(
+            &c,
+            &format!("/api/v1/batches/{batch}/executions"),
+            json!({"mode": "production"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let total = r.body["total"].as_i64().unwrap();
+    assert!(total > 2, "{:?}", r.body);
+    assert_eq!(r.body["estimated_cost_micros"], total * 150, "{:?}", r.body);
+    assert_eq!(r.body["cost_unknown"], false, "{:?}", r.body);
+    let r = app
+        .post(
+            &c,
+            &format!("/api/v1/executions/{}/stop", r.body["id"].as_str().unwrap()),
+            json!({}),
+        )
+        .await;
+    assert!(r.status.is_success(), "{:?}", r.body);
 
     // What Mino sent: the instruction version, the row, the fields, the schema.
     let seen = model.seen();
@@ -683,6 +724,138 @@ async fn failures_fail_over_to_the_next_model_and_the_breaker_skips_a_failing_pr
         .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     assert_eq!(r.body["ok"], true, "{:?}", r.body);
+}
+
+/// Jobs of `execution` whose tries' logs contain `text`, per worker
+/// process (attempts name the process that ran them).
+async fn logged_by_worker(db: &PgPool, execution: &str, text: &str) -> Vec<(String, i64)> {
+    sqlx::query_as(
+        "select a.worker, count(*) filter (where a.log::text like '%' || $2 || '%')
+         from attempts a join jobs j on j.id = a.job_id
+         where j.execution_id = $1::uuid group by a.worker order by a.worker",
+    )
+    .bind(execution)
+    .bind(text)
+    .fetch_all(db)
+    .await
+    .unwrap()
+}
+
+/// The breaker lives in Postgres, so separate `mino worker` processes
+/// share it: two of them run one llm run whose first provider fails; it
+/// gets the threshold's failures (and what was already in flight), then
+/// both processes skip it. After the cooldown one probe, from either
+/// process, closes it and both send to it again.
+#[sqlx::test]
+async fn two_worker_processes_share_the_circuit_breaker(db: PgPool) {
+    let app = spawn_app(db).await;
+    let (c, org) = org_with_admin(&app).await;
+    let good = TestModelServer::start(Reply::ok(openai_answer(r#"{"title":"ok"}"#, 10, 2))).await;
+    let bad = TestModelServer::start(Reply::status(500, "upstream exploded")).await;
+    let bad_id = add_provider(&app, &c, &org, "Flaky", &bad.url, 5).await;
+    let good_id = add_provider(&app, &c, &org, "Steady", &good.url, 5).await;
+    let (pages, _) = crate::workers::page_server(Duration::from_millis(20)).await;
+    let project = app.project(&c, &org, "Items").await;
+    let mut csv = String::from("url,gt_title\n");
+    for n in 1..=40 {
+        csv.push_str(&format!("{pages}/p/{n},ok\n"));
+    }
+    let r = app.upload(&c, &project, &csv, "name=items").await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let batch = r.body["id"].as_str().unwrap().to_string();
+    let r = app
+        .patch(
+            &c,
+            &format!("/api/v1/projects/{project}/agent"),
+            json!({"kind": "http", "extractor": "llm",
+                   "model_route": [{"provider": bad_id, "model": "tiny"}, {"provider": good_id, "model": "tiny"}]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let mut workers: Vec<_> = (0..2)
+        .map(|_| crate::workers::worker_process(&app.db, 4))
+        .collect();
+    let run = |c: reqwest::Client| {
+        let app = &app;
+        let batch = batch.clone();
+        async move {
+            let r = app
+                .post(
+                    &c,
+                    &format!("/api/v1/batches/{batch}/executions"),
+                    json!({"mode": "production", "concurrency": 4, "max_retries": 0}),
+                )
+                .await;
+            assert_eq!(r.status, 201, "{:?}", r.body);
+            let id = r.body["id"].as_str().unwrap().to_string();
+            crate::workers::wait_state(&app.db, &id, "completed", Duration::from_secs(90)).await;
+            let e = app.get(&c, &format!("/api/v1/executions/{id}")).await.body;
+            assert_eq!(e["completed"], 40, "{e}");
+            id
+        }
+    };
+
+    // The failing provider: five failures open the breaker; at most the
+    // three other jobs already admitted add theirs.
+    let first = run(c.clone()).await;
+    let sent = bad.count();
+    assert!(
+        (5..=8).contains(&sent),
+        "{sent} requests reached the failing provider"
+    );
+    let p = app
+        .get(&c, &format!("/api/v1/model-providers/{bad_id}"))
+        .await
+        .body;
+    assert_eq!(p["health"]["state"], "open", "{p}");
+    let skipped = logged_by_worker(&app.db, &first, "Skipped Flaky").await;
+    assert_eq!(skipped.len(), 2, "both processes ran jobs: {skipped:?}");
+    assert!(
+        skipped.iter().all(|(_, n)| *n > 0),
+        "each process skipped the open provider: {skipped:?}"
+    );
+    let total_skipped: i64 = skipped.iter().map(|(_, n)| n).sum();
+    assert_eq!(
+        total_skipped as usize + sent,
+        40,
+        "every other job skipped it"
+    );
+
+    // The cooldown ends (moved into the past rather than waited for) and
+    // the provider recovers: one probe goes, closes the breaker, and both
+    // processes send to it again.
+    bad.set_always(Reply::ok(openai_answer(r#"{"title":"ok"}"#, 10, 2)));
+    sqlx::query(
+        "update model_providers set open_until = now() - interval '1 second' where id = $1::uuid",
+    )
+    .bind(&bad_id)
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let second = run(c.clone()).await;
+    let probes: i64 = logged_by_worker(&app.db, &second, "this request is its probe")
+        .await
+        .iter()
+        .map(|(_, n)| n)
+        .sum();
+    assert_eq!(probes, 1, "exactly one probe while half-open");
+    let served: i64 = sqlx::query_scalar(
+        "select count(distinct a.worker) from attempts a join jobs j on j.id = a.job_id
+         where j.execution_id = $1::uuid and a.provider = 'Flaky'",
+    )
+    .bind(&second)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(served, 2, "both processes use the recovered provider");
+    let p = app
+        .get(&c, &format!("/api/v1/model-providers/{bad_id}"))
+        .await
+        .body;
+    assert_eq!(p["health"]["state"], "closed", "{p}");
+    for w in &mut workers {
+        w.start_kill().unwrap();
+    }
 }
 
 /// Starts a test run of the batch's first two rows with in-process

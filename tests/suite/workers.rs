@@ -25,7 +25,7 @@ use tokio::process::{Child, Command};
 /// Pages that answer after `delay`; `/hang/{n}` hangs on its first request
 /// only (the worker running it will be killed). Also returns how many
 /// `/hang` requests arrived.
-async fn page_server(delay: Duration) -> (String, Arc<AtomicUsize>) {
+pub(crate) async fn page_server(delay: Duration) -> (String, Arc<AtomicUsize>) {
     let hits = Arc::new(AtomicUsize::new(0));
     let counted = hits.clone();
     let app = Router::new()
@@ -52,7 +52,7 @@ async fn page_server(delay: Duration) -> (String, Arc<AtomicUsize>) {
     (format!("http://{addr}"), counted)
 }
 
-fn worker_process(db: &PgPool, slots: usize) -> Child {
+pub(crate) fn worker_process(db: &PgPool, slots: usize) -> Child {
     let url = mino::server::db::url_for(&db.connect_options());
     Command::new(env!("CARGO_BIN_EXE_mino"))
         .arg("worker")
@@ -81,7 +81,7 @@ async fn batch(app: &TestApp, urls: &[String]) -> (reqwest::Client, String) {
     (c, r.body["id"].as_str().unwrap().to_string())
 }
 
-async fn wait_state(db: &PgPool, id: &str, state: &str, limit: Duration) {
+pub(crate) async fn wait_state(db: &PgPool, id: &str, state: &str, limit: Duration) {
     let start = Instant::now();
     loop {
         let now: String = sqlx::query_scalar("select state from executions where id = $1::uuid")

@@ -716,31 +716,28 @@ fn RunCard(
     let mode = RwSignal::new("test".to_string());
     let sample = RwSignal::new(20i64.min(rows.max(1)));
     let extractor = RwSignal::new(default_extractor);
-    // A model's cost depends on the pages' tokens: the last finished llm
-    // run of this batch says what a job cost.
-    let llm_per_job = runs
-        .iter()
-        .filter(|e| {
-            e.extractor == Some(crate::model::Extractor::Llm)
-                && !e.is_active()
-                && e.completed + e.errors > 0
-        })
-        .max_by_key(|e| e.created_at)
-        .map(|e| e.cost_micros / (e.completed + e.errors));
+    // A model's cost depends on the pages' tokens: the server measures them
+    // on the project's last llm test run.
+    let llm_estimate = project.llm_estimate.clone();
     let estimate = move || {
         let n = if mode.get() == "test" {
             sample.get().clamp(0, rows)
         } else {
             rows
         };
-        match (extractor.get(), llm_per_job) {
-            (crate::model::Extractor::Llm, Some(per_job)) => format!(
-                "{n} jobs × about {} (what a job of the last llm run cost) = {}",
-                crate::model::format_price(per_job),
-                crate::model::format_price(n * per_job)
+        match (extractor.get(), &llm_estimate) {
+            (crate::model::Extractor::Llm, Some(e)) => format!(
+                "{} × about {} = {} ({} input and {} output tokens a job in the last test run, at {}'s prices)",
+                crate::app::components::results::plural(n, "job"),
+                crate::model::format_price(e.per_job_micros),
+                crate::model::format_price(n * e.per_job_micros),
+                crate::model::thousands(e.input_tokens_per_job),
+                crate::model::thousands(e.output_tokens_per_job),
+                e.model
             ),
             (crate::model::Extractor::Llm, None) => format!(
-                "{n} jobs: no llm run of this batch to estimate the model's cost from yet — a small test run measures it"
+                "unknown for {} — no test run with the llm extractor has measured this project's tokens yet; a small test run does",
+                crate::app::components::results::plural(n, "job")
             ),
             // No price per job set: say so rather than "× 0 = 0".
             _ if price == 0 => format!(

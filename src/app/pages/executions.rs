@@ -274,9 +274,15 @@ fn LiveExecution(snapshot: LiveSnapshot) -> impl IntoView {
             let extractor = match e.extractor {
                 Some(crate::model::Extractor::Llm) => format!(
                     " · llm extractor ({} input, {} output tokens)",
-                    e.tokens.input, e.tokens.output
+                    crate::model::thousands(e.tokens.input),
+                    crate::model::thousands(e.tokens.output)
                 ),
                 _ => String::new(),
+            };
+            let estimate = if e.cost_unknown {
+                "unknown (no test run had measured the model's tokens)".to_string()
+            } else {
+                format_price(e.estimated_cost_micros)
             };
             format!(
                 "Instructions v{} · {} agent{extractor} · concurrency {} · up to {} retries · estimated cost {} · cost so far {} · started {}",
@@ -284,7 +290,7 @@ fn LiveExecution(snapshot: LiveSnapshot) -> impl IntoView {
                 e.agent,
                 e.concurrency,
                 e.max_retries,
-                format_price(e.estimated_cost_micros),
+                estimate,
                 format_price(e.cost_micros),
                 when(e.created_at)
             )

@@ -36,6 +36,7 @@ pub struct ExecutionRow {
     pub max_retries: i32,
     pub state: ExecutionState,
     pub price_per_job_micros: i64,
+    pub estimated_job_cost_micros: Option<i64>,
     pub rerun_of: Option<Uuid>,
     pub extractor: Extractor,
     pub pages_from: Option<Uuid>,
@@ -103,7 +104,7 @@ pub async fn counts(db: &PgPool, id: Uuid) -> sqlx::Result<Counts> {
 const SELECT: &str = "select e.id, e.org_id, e.batch_id, b.name as batch_name, e.project_id,
         p.name as project_name, o.slug as org_slug, e.mode, e.sample_size,
         e.instruction_version, e.agent, e.concurrency, e.max_retries, e.state,
-        e.price_per_job_micros, e.rerun_of, e.extractor, e.pages_from,
+        e.price_per_job_micros, e.estimated_job_cost_micros, e.rerun_of, e.extractor, e.pages_from,
         (e.mode = 'test' or e.keep_pages) and e.agent in ('http', 'browser') as keeps_pages,
         e.created_at, e.started_at, e.finished_at, s.value as counts
     from executions e
@@ -130,7 +131,13 @@ impl ExecutionRow {
             concurrency: self.concurrency,
             max_retries: self.max_retries,
             state: self.state,
-            estimated_cost_micros: c.total * self.price_per_job_micros,
+            estimated_cost_micros: c.total
+                * self
+                    .estimated_job_cost_micros
+                    .unwrap_or(self.price_per_job_micros),
+            cost_unknown: self.extractor == Extractor::Llm
+                && self.agent != AgentKind::Remote
+                && self.estimated_job_cost_micros.is_none(),
             total: c.total,
             queued: c.queued,
             running: c.running,
@@ -598,4 +605,50 @@ pub async fn latest_events(
             actor_name: r.actor_name,
         })
         .collect())
+}
+
+/// Tokens a model was asked and answered per job, measured on one run.
+pub struct MeasuredTokens {
+    pub execution_id: Uuid,
+    /// Jobs that asked a model at least once.
+    pub jobs: i64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+}
+
+/// The project's latest finished test run with the llm extractor in which
+/// jobs asked a model, with the tokens of all their tries (repairs and
+/// retries are part of what a job costs).
+pub async fn last_llm_test_tokens(
+    db: impl PgExecutor<'_>,
+    org_id: Uuid,
+    project_id: Uuid,
+) -> sqlx::Result<Option<MeasuredTokens>> {
+    let row: Option<(Uuid, i64, i64, i64)> = sqlx::query_as(
+        "select e.id, t.jobs, t.input_tokens, t.output_tokens
+         from executions e
+         cross join lateral (
+             select count(distinct a.job_id) as jobs,
+                    coalesce(sum(a.input_tokens), 0)::bigint as input_tokens,
+                    coalesce(sum(a.output_tokens), 0)::bigint as output_tokens
+             from jobs j join attempts a on a.job_id = j.id
+             where j.execution_id = e.id and a.model is not null) t
+         where e.org_id = $1 and e.project_id = $2 and e.mode = 'test'
+           and e.extractor = 'llm' and e.state in ('completed', 'failed', 'cancelled')
+           and t.jobs > 0
+         order by e.created_at desc
+         limit 1",
+    )
+    .bind(org_id)
+    .bind(project_id)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(
+        |(execution_id, jobs, input_tokens, output_tokens)| MeasuredTokens {
+            execution_id,
+            jobs,
+            input_tokens,
+            output_tokens,
+        },
+    ))
 }

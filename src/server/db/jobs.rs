@@ -44,6 +44,8 @@ pub struct NewExecution<'a> {
     /// llm extractor: the route and the page's token budget.
     pub model_route: &'a [crate::model::RouteEntry],
     pub page_token_budget: i32,
+    /// llm runs: what a job is expected to cost, when a test run measured it.
+    pub estimated_job_cost_micros: Option<i64>,
 }
 
 /// Creates an execution and its counters row; returns its id.
@@ -54,10 +56,11 @@ pub async fn insert_execution(conn: &mut PgConnection, e: &NewExecution<'_>) -> 
                                  sample_size, agent, concurrency, max_retries, state, created_by,
                                  started_at, timeout_secs, price_per_job_micros, fields,
                                  remote_url, rerun_of, extractor, wait_for, steps, keep_pages,
-                                 pages_from, model_route, page_token_budget)
+                                 pages_from, model_route, page_token_budget,
+                                 estimated_job_cost_micros)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,
                  case when $10 = 'running' then now() end, $12, $13, $14, $15, $16,
-                 $17, $18, $19, $20, $21, $22, $23)
+                 $17, $18, $19, $20, $21, $22, $23, $24)
          returning id),
          counters as (insert into execution_counters (execution_id) select id from created)
          select id from created",
@@ -85,6 +88,7 @@ pub async fn insert_execution(conn: &mut PgConnection, e: &NewExecution<'_>) -> 
     .bind(e.pages_from)
     .bind(Json(e.model_route))
     .bind(e.page_token_budget)
+    .bind(e.estimated_job_cost_micros)
     .fetch_one(conn)
     .await
 }

@@ -318,7 +318,8 @@ pub struct CallRecord<'a> {
 
 /// Records a call and moves the breaker: a success closes it; a failure
 /// that counts adds one, and the threshold (or a failed probe) opens it
-/// for the cooldown.
+/// for the cooldown. The call itself is always recorded (health figures and
+/// rate limits count them).
 pub async fn record_call(db: &PgPool, c: CallRecord<'_>) -> sqlx::Result<()> {
     let ok = c.outcome == "ok";
     sqlx::query(
@@ -343,7 +344,12 @@ pub async fn record_call(db: &PgPool, c: CallRecord<'_>) -> sqlx::Result<()> {
             last_error = case when $7 then last_error else coalesce($9, last_error) end,
             last_error_at = case when $7 or $9 is null then last_error_at else now() end,
             auth_failed = auth_failed or $12
-         where id = $1",
+         where id = $1
+           -- A success on a healthy provider changes nothing but the time of
+           -- the last success: write that at most once a second, so the
+           -- calls of a large run don't queue on this one row's lock.
+           and not ($7 and breaker = 'closed' and consecutive_failures = 0
+                    and last_success_at > now() - interval '1 second')",
     )
     .bind(c.provider_id)
     .bind(c.model)

@@ -322,6 +322,10 @@ pub async fn start(
         return Err(AppError::Conflict("This batch has no rows to run.".into()));
     }
 
+    let extractor = extractor?;
+    let settings = project.agent();
+    let estimated_job_cost_micros =
+        llm_job_estimate(db, ctx.org_id(), project.id, extractor, &settings).await?;
     super::usage::refuse_when_stopped(db, ctx.org_id()).await?;
     let mut tx = db.begin().await?;
     check_monthly_quota(&mut tx, ctx.org_id()).await?;
@@ -330,7 +334,6 @@ pub async fn start(
     let fields = db::projects::fetch_fields(&mut *tx, ctx.org_id(), project.id).await?;
     let agent = agent?;
     let snapshot_rows = snapshot_rows?;
-    let settings = project.agent();
     let sample_size = match &snapshot_rows {
         Some((_, rows)) => Some(rows.len() as i32),
         None => sample_size,
@@ -345,13 +348,14 @@ pub async fn start(
             mode,
             sample_size,
             agent,
-            extractor: extractor?,
+            extractor,
             wait_for: settings.wait_for.as_deref(),
             steps: &settings.steps,
             keep_pages: settings.keep_pages,
             pages_from: snapshot_rows.as_ref().map(|(from, _)| *from),
             model_route: &settings.model_route,
             page_token_budget: settings.page_token_budget,
+            estimated_job_cost_micros,
             concurrency: concurrency?.get(),
             max_retries: max_retries?,
             timeout_secs: project.timeout_secs,
@@ -554,6 +558,8 @@ pub(crate) async fn rerun_rows(
         &settings,
     )
     .map_err(|e| AppError::Conflict(e.to_string()))?;
+    let estimated_job_cost_micros =
+        llm_job_estimate(db, ctx.org_id(), project.id, extractor, &settings).await?;
     super::usage::refuse_when_stopped(db, ctx.org_id()).await?;
     let mut tx = db.begin().await?;
     check_monthly_quota(&mut tx, ctx.org_id()).await?;
@@ -587,6 +593,7 @@ pub(crate) async fn rerun_rows(
             pages_from: e.pages_from,
             model_route: &settings.model_route,
             page_token_budget: settings.page_token_budget,
+            estimated_job_cost_micros,
         },
     )
     .await?;
@@ -764,4 +771,23 @@ pub async fn live_snapshot(
 
 fn unit<T>(r: &Result<T, AppError>) -> Result<(), AppError> {
     r.as_ref().map(|_| ()).map_err(Clone::clone)
+}
+
+/// An llm run's expected cost per job, from the project's last llm test
+/// run (rules-only runs are estimated by their flat price).
+async fn llm_job_estimate(
+    db: &PgPool,
+    org_id: Uuid,
+    project_id: Uuid,
+    extractor: Extractor,
+    settings: &crate::model::AgentSettings,
+) -> Result<Option<i64>, AppError> {
+    if extractor != Extractor::Llm {
+        return Ok(None);
+    }
+    Ok(
+        super::model_providers::llm_cost_estimate(db, org_id, project_id, &settings.model_route)
+            .await?
+            .map(|e| e.per_job_micros),
+    )
 }

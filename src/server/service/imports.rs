@@ -463,6 +463,7 @@ pub async fn import(
             max_retries: 0,
             timeout_secs: project.timeout_secs,
             price_per_job_micros: 0,
+            estimated_job_cost_micros: None,
             state: ExecutionState::Completed,
             created_by: ctx.actor().user_id(),
             fields: &fields,

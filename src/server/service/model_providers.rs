@@ -11,8 +11,8 @@ use super::audit::{self, Change};
 use super::{collect_fields, parse_name};
 use crate::error::{AppError, FieldError};
 use crate::model::{
-    BreakerState, ModelProvider, ProviderCheck, ProviderChoice, ProviderHealth, ProviderKind,
-    ProviderModel,
+    BreakerState, LlmCostEstimate, ModelProvider, ProviderCheck, ProviderChoice, ProviderHealth,
+    ProviderKind, ProviderModel, RouteEntry,
 };
 use crate::server::agents::llm::local::{self, LOCAL_MODEL, LOCAL_PROVIDER_NAME, LOCAL_URL};
 use crate::server::agents::llm::route::{self, Target};
@@ -150,6 +150,46 @@ pub async fn choices(db: &PgPool, ctx: &OrgCtx) -> Result<Vec<ProviderChoice>, A
             enabled: r.enabled,
         })
         .collect())
+}
+
+/// What a job of the llm extractor is expected to cost in this project:
+/// the tokens per job of its last finished llm test run at the prices of
+/// the route's first entry that would serve (an enabled provider still
+/// offering the model). `None` when there is no route, no such entry, or
+/// no test run measured it yet: the caller says so rather than guess.
+pub async fn llm_cost_estimate(
+    db: &PgPool,
+    org_id: Uuid,
+    project_id: Uuid,
+    route: &[RouteEntry],
+) -> Result<Option<LlmCostEstimate>, AppError> {
+    if route.is_empty() {
+        return Ok(None);
+    }
+    let Some(measured) = db::executions::last_llm_test_tokens(db, org_id, project_id).await? else {
+        return Ok(None);
+    };
+    let ids: Vec<Uuid> = route.iter().map(|e| e.provider).collect();
+    let rows = db::model_providers::fetch_many(db, org_id, &ids).await?;
+    let serving = route.iter().find_map(|entry| {
+        let row = rows.iter().find(|r| r.id == entry.provider && r.enabled)?;
+        let model = row.models.0.iter().find(|m| m.name == entry.model)?;
+        Some((format!("{} / {}", row.name, model.name), model))
+    });
+    let Some((name, model)) = serving else {
+        return Ok(None);
+    };
+    let jobs = measured.jobs.max(1);
+    let per_job = |total: i64| (total + jobs / 2) / jobs;
+    Ok(Some(LlmCostEstimate {
+        from_execution: measured.execution_id,
+        measured_jobs: measured.jobs,
+        input_tokens_per_job: per_job(measured.input_tokens),
+        output_tokens_per_job: per_job(measured.output_tokens),
+        model: name,
+        // Priced on the totals, so small per-job costs don't round away.
+        per_job_micros: per_job(model.cost_micros(measured.input_tokens, measured.output_tokens)),
+    }))
 }
 
 /// One provider with its health.

@@ -53,10 +53,15 @@ pub async fn get(db: &PgPool, actor: &Actor, project_id: Uuid) -> Result<Project
 
 async fn to_model(db: &PgPool, ctx: &OrgCtx, row: ProjectRow) -> Result<Project, AppError> {
     let fields = db::projects::fetch_fields(db, ctx.org_id(), row.id).await?;
+    let agent = row.agent();
+    let llm_estimate =
+        super::model_providers::llm_cost_estimate(db, ctx.org_id(), row.id, &agent.model_route)
+            .await?;
     Ok(Project {
         id: row.id,
         org_id: row.org_id,
-        agent: row.agent(),
+        agent,
+        llm_estimate,
         org_slug: row.org_slug,
         name: row.name,
         description: row.description,
