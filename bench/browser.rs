@@ -317,7 +317,7 @@ async fn measure(options: sqlx::postgres::PgConnectOptions, pages: u32) -> anyho
         kind: AgentKind::Browser,
         ..project.agent.clone()
     };
-    projects::update_agent(&db, ctx.actor(), project.id, settings)
+    projects::update_agent(&db, ctx.actor(), project.id, settings, None)
         .await
         .map_err(err)?;
     let mut csv = String::from("url\n");
@@ -424,7 +424,7 @@ async fn measure(options: sqlx::postgres::PgConnectOptions, pages: u32) -> anyho
         keep_pages: true,
         ..project.agent.clone()
     };
-    projects::update_agent(&db, ctx.actor(), project.id, settings)
+    projects::update_agent(&db, ctx.actor(), project.id, settings, None)
         .await
         .map_err(err)?;
     let csv = mino::server::demo::sites_csv_text(&base, SNAPSHOT_PAGES);

@@ -163,6 +163,7 @@ async fn measure(options: sqlx::postgres::PgConnectOptions, jobs: u32) -> anyhow
                 },
                 ..field
             },
+            None,
         )
         .await
         .map_err(err)?;

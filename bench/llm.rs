@@ -35,10 +35,8 @@ pub async fn run(
     jobs: u32,
     answer_ms: u64,
 ) -> anyhow::Result<()> {
-    crate::results::in_scratch_database(server, "llm", |options| {
-        measure(options, jobs, answer_ms)
-    })
-    .await
+    crate::results::in_scratch_database(server, "llm", |options| measure(options, jobs, answer_ms))
+        .await
 }
 
 /// The endpoint: counts requests, answers fixed values after `answer_ms`.
@@ -136,7 +134,7 @@ async fn measure(
         }],
         ..project.agent.clone()
     };
-    let project = projects::update_agent(&db, ctx.actor(), project.id, settings)
+    let project = projects::update_agent(&db, ctx.actor(), project.id, settings, None)
         .await
         .map_err(err)?;
 

@@ -133,6 +133,19 @@ test('saving instructions makes a version and the history diffs two', async () =
   await hydrated(page);
   await page.waitForSelector('td:has-text("price")');
   await shot(page, '16-settings');
+  // A new extraction rule is a version of its own; the history shows it.
+  const changed = await api(owner, 'PATCH', `/api/v1/projects/${project.id}/fields/price`, {
+    rule: { kind: 'css', selector: '.sale-price' },
+  });
+  assert.equal(changed.latest_version, 3);
+  await page.goto(`${BASE}/o/${org.slug}/projects/${project.id}/history?a=2&b=3`);
+  await hydrated(page);
+  const rule = page.locator('[data-testid=field-rule-diff] tbody tr');
+  await rule.first().waitFor();
+  assert.match(await rule.first().textContent(), /price.*automatic.*\.sale-price/is);
+  await page.waitForSelector('text=v2 → v3: 0 added, 0 removed (identical)');
+  await page.waitForSelector('.version-parts .badge:has-text("field rules")');
+  await shot(page, '16b-history-rule-diff');
   await page.goto(`${BASE}/o/${org.slug}/projects`);
   await hydrated(page);
   await page.waitForSelector('a:has-text("Product prices")');

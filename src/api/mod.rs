@@ -56,6 +56,7 @@ pub const ENDPOINTS: &[&str] = &[
     "list_versions",
     "set_production_version",
     "diff_instructions",
+    "diff_versions",
     "update_agent",
     "save_field",
     "delete_field",

@@ -152,6 +152,19 @@ pub async fn diff_instructions(id: Uuid, a: i32, b: i32) -> Result<InstructionDi
     projects::diff(&state.db, &actor, id, a, b).await
 }
 
+/// Two versions compared in all three parts (instructions, field rules,
+/// agent settings).
+#[server(prefix = "/rpc", endpoint = "diff_versions")]
+pub async fn diff_versions(
+    id: Uuid,
+    a: i32,
+    b: i32,
+) -> Result<crate::model::VersionDiff, AppError> {
+    use crate::server::{rpc, service::projects};
+    let (state, actor) = rpc::user().await?;
+    projects::version_diff(&state.db, &actor, id, a, b).await
+}
+
 /// Agent settings from the settings form (numbers arrive as text).
 #[server(prefix = "/rpc", endpoint = "update_agent")]
 pub async fn update_agent(
@@ -243,7 +256,7 @@ pub async fn update_agent(
         model_route: route?,
         page_token_budget: budget?,
     };
-    projects::update_agent(&state.db, &actor, id, settings)
+    projects::update_agent(&state.db, &actor, id, settings, None)
         .await
         .map_err(steps_by_line)
 }
@@ -354,7 +367,7 @@ pub async fn save_field(
     if adding {
         projects::add_field(&state.db, &actor, id, field).await
     } else {
-        projects::update_field(&state.db, &actor, id, field).await
+        projects::update_field(&state.db, &actor, id, field, None).await
     }
 }
 

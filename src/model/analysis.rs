@@ -126,6 +126,10 @@ pub struct Comparison {
     pub only_b: i64,
     /// The instructions' diff, when the versions differ.
     pub instructions_diff: Option<crate::model::InstructionDiff>,
+    /// The versions' whole diff (instructions, field rules and
+    /// descriptions, agent settings), when they differ.
+    #[serde(default)]
+    pub version_diff: Option<crate::model::VersionDiff>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

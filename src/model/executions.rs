@@ -115,6 +115,10 @@ pub struct Execution {
     pub mode: ExecutionMode,
     pub sample_size: Option<i32>,
     pub instruction_version: i32,
+    /// The project version the run used (its instructions, field rules and
+    /// agent settings); the same number as `instruction_version`.
+    #[serde(default)]
+    pub version: i32,
     pub agent: AgentKind,
     pub concurrency: i32,
     pub max_retries: i32,

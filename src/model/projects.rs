@@ -313,6 +313,186 @@ pub struct InstructionVersion {
     pub author_name: String,
     pub created_at: DateTime<Utc>,
     pub is_production: bool,
+    /// The fields' extraction rules and descriptions of this version.
+    #[serde(default)]
+    pub fields: FieldRunConfigs,
+    /// The agent settings of this version.
+    pub agent: VersionAgent,
+    /// What this version changed from the one before: "instructions",
+    /// "fields", "agent".
+    #[serde(default)]
+    pub parts: Vec<String>,
+}
+
+/// How a field is extracted, as a version records it. Fields not listed in
+/// a version use the default: the automatic rule and no description.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+pub struct FieldRunConfig {
+    pub rule: ExtractionRule,
+    #[serde(default)]
+    pub description: String,
+}
+
+impl Default for FieldRunConfig {
+    fn default() -> Self {
+        FieldRunConfig {
+            rule: ExtractionRule::Auto,
+            description: String::new(),
+        }
+    }
+}
+
+/// A version's field configurations by field name (defaults left out).
+pub type FieldRunConfigs = std::collections::BTreeMap<String, FieldRunConfig>;
+
+/// The fields' run configurations as a version records them: the fields
+/// whose rule or description is not the default.
+pub fn field_run_configs(fields: &[OutputField]) -> FieldRunConfigs {
+    fields
+        .iter()
+        .map(|f| {
+            (
+                f.name.clone(),
+                FieldRunConfig {
+                    rule: f.rule.clone(),
+                    description: f.description.clone(),
+                },
+            )
+        })
+        .filter(|(_, c)| *c != FieldRunConfig::default())
+        .collect()
+}
+
+/// The agent settings a version records: those that shape what a run
+/// extracts. Price, retries, kept pages and where the remote agent service
+/// listens (an address, which moves with the service) stay current
+/// project settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+pub struct VersionAgent {
+    pub kind: AgentKind,
+    pub timeout_secs: i32,
+    pub extractor: Extractor,
+    #[serde(default)]
+    pub wait_for: Option<String>,
+    #[serde(default)]
+    pub steps: Vec<BrowserStep>,
+    #[serde(default)]
+    pub model_route: Vec<super::RouteEntry>,
+    #[serde(default = "default_page_token_budget")]
+    pub page_token_budget: i32,
+}
+
+impl VersionAgent {
+    pub fn of(a: &AgentSettings) -> VersionAgent {
+        VersionAgent {
+            kind: a.kind,
+            timeout_secs: a.timeout_secs,
+            extractor: a.extractor,
+            wait_for: a.wait_for.clone(),
+            steps: a.steps.clone(),
+            model_route: a.model_route.clone(),
+            page_token_budget: a.page_token_budget,
+        }
+    }
+
+    /// The project's current settings with this version's run settings.
+    pub fn applied_to(&self, current: &AgentSettings) -> AgentSettings {
+        AgentSettings {
+            kind: self.kind,
+            timeout_secs: self.timeout_secs,
+            extractor: self.extractor,
+            wait_for: self.wait_for.clone(),
+            steps: self.steps.clone(),
+            model_route: self.model_route.clone(),
+            page_token_budget: self.page_token_budget,
+            ..current.clone()
+        }
+    }
+
+    /// Each setting as (name, shown value), for diffs; providers are named
+    /// by `provider_name`.
+    pub fn settings(&self, provider_name: impl Fn(Uuid) -> String) -> Vec<(&'static str, String)> {
+        let route = self
+            .model_route
+            .iter()
+            .map(|r| format!("{} / {}", provider_name(r.provider), r.model))
+            .collect::<Vec<_>>()
+            .join(" → ");
+        let steps = serde_json::to_string(&self.steps).unwrap_or_default();
+        vec![
+            ("source", self.kind.as_str().to_string()),
+            ("timeout_secs", self.timeout_secs.to_string()),
+            ("extractor", self.extractor.to_string()),
+            ("wait_for", self.wait_for.clone().unwrap_or_default()),
+            (
+                "steps",
+                if self.steps.is_empty() {
+                    String::new()
+                } else {
+                    steps
+                },
+            ),
+            ("model_route", route),
+            ("page_token_budget", self.page_token_budget.to_string()),
+        ]
+    }
+}
+
+/// Applies a version's field configurations to the project's fields: each
+/// field takes the version's rule and description, or the defaults when
+/// the version does not list it. Comparators stay the current ones.
+pub fn fields_for_version(current: &[OutputField], configs: &FieldRunConfigs) -> Vec<OutputField> {
+    current
+        .iter()
+        .map(|f| {
+            let c = configs.get(&f.name).cloned().unwrap_or_default();
+            OutputField {
+                rule: c.rule,
+                description: c.description,
+                ..f.clone()
+            }
+        })
+        .collect()
+}
+
+/// How two versions differ in all three parts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+pub struct VersionDiff {
+    pub a: i32,
+    pub b: i32,
+    pub instructions: InstructionDiff,
+    /// Fields whose rule or description differ, by name.
+    pub fields: Vec<FieldConfigChange>,
+    /// Agent settings that differ.
+    pub agent: Vec<SettingChange>,
+}
+
+impl VersionDiff {
+    pub fn is_empty(&self) -> bool {
+        self.instructions.added == 0
+            && self.instructions.removed == 0
+            && self.fields.is_empty()
+            && self.agent.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+pub struct FieldConfigChange {
+    pub field: String,
+    pub before: FieldRunConfig,
+    pub after: FieldRunConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+pub struct SettingChange {
+    pub setting: String,
+    pub before: String,
+    pub after: String,
 }
 
 /// A version in the history list, without its text.
@@ -326,6 +506,9 @@ pub struct VersionSummary {
     pub is_production: bool,
     pub chars: i32,
     pub lines: i32,
+    /// What this version changed: "instructions", "fields", "agent".
+    #[serde(default)]
+    pub parts: Vec<String>,
 }
 
 /// One row of a side-by-side line diff.

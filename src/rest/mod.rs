@@ -58,6 +58,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/projects/{id}/instructions"),
     ("POST", "/api/v1/projects/{id}/instructions"),
     ("GET", "/api/v1/projects/{id}/instructions/diff"),
+    ("GET", "/api/v1/projects/{id}/versions"),
+    ("GET", "/api/v1/projects/{id}/versions/diff"),
     ("GET", "/api/v1/projects/{id}/instructions/{version}"),
     ("PUT", "/api/v1/projects/{id}/production-version"),
     ("PATCH", "/api/v1/projects/{id}/agent"),
@@ -175,6 +177,11 @@ pub fn router() -> Router<AppState> {
             get(projects::versions).post(projects::save_instructions),
         )
         .route("/projects/{id}/instructions/diff", get(projects::diff))
+        // Versions are whole run configurations; the list is the same as
+        // the instructions' (each version has a text), the diff covers all
+        // three parts.
+        .route("/projects/{id}/versions", get(projects::versions))
+        .route("/projects/{id}/versions/diff", get(projects::version_diff))
         .route(
             "/projects/{id}/instructions/{version}",
             get(projects::version),

@@ -354,6 +354,22 @@ fn operations() -> Vec<Op> {
         .ok::<InstructionDiff>(),
         op(
             "GET",
+            "/projects/{id}/versions",
+            "Instructions",
+            "Versions (instructions, field rules and agent settings saved together), newest first; parts says what each changed",
+        )
+        .query::<projects::PageQuery>()
+        .ok::<Page<VersionSummary>>(),
+        op(
+            "GET",
+            "/projects/{id}/versions/diff",
+            "Instructions",
+            "Compare two versions: instructions line by line, field rules and descriptions, agent settings",
+        )
+        .query::<projects::DiffQuery>()
+        .ok::<crate::model::VersionDiff>(),
+        op(
+            "GET",
             "/projects/{id}/instructions/{version}",
             "Instructions",
             "One version",

@@ -205,6 +205,19 @@ pub struct ProductionBody {
     version: i32,
 }
 
+/// Two versions compared in all three parts.
+pub async fn version_diff(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    Query(q): Query<DiffQuery>,
+) -> Result<Json<crate::model::VersionDiff>, AppError> {
+    let id = parse_id(&id, "Project")?;
+    Ok(Json(
+        projects::version_diff(&state.db, &actor, id, q.a, q.b).await?,
+    ))
+}
+
 pub async fn set_production(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -244,6 +257,9 @@ pub struct AgentBody {
     /// llm extractor: tokens of the page the model sees (500–200000,
     /// default 6000).
     page_token_budget: Option<i32>,
+    /// The note of the version this change makes (a change to what runs
+    /// extract saves a new version; default: what changed).
+    note: Option<String>,
 }
 
 pub async fn update_agent(
@@ -279,7 +295,7 @@ pub async fn update_agent(
         page_token_budget: body.page_token_budget.unwrap_or(current.page_token_budget),
     };
     Ok(Json(
-        projects::update_agent(&state.db, &actor, id, settings).await?,
+        projects::update_agent(&state.db, &actor, id, settings, body.note.as_deref()).await?,
     ))
 }
 
@@ -305,6 +321,9 @@ pub struct FieldBody {
     #[serde(default, deserialize_with = "crate::rest::double_option")]
     #[schemars(with = "Option<String>")]
     multi_value_separator: Option<Option<String>>,
+    /// Changes: the note of the version a new rule or description makes
+    /// (default: what changed).
+    note: Option<String>,
 }
 
 pub async fn add_field(
@@ -345,6 +364,7 @@ pub async fn update_field(
     Json(body): Json<FieldBody>,
 ) -> Result<Json<Project>, AppError> {
     let id = parse_id(&id, "Project")?;
+    let note = body.note.clone();
     let project = projects::get(&state.db, &actor, id).await?;
     let mut field = project
         .fields
@@ -373,7 +393,7 @@ pub async fn update_field(
         field.multi_value_separator = sep.filter(|s| !s.is_empty());
     }
     Ok(Json(
-        projects::update_field(&state.db, &actor, id, field).await?,
+        projects::update_field(&state.db, &actor, id, field, note.as_deref()).await?,
     ))
 }
 

@@ -367,6 +367,8 @@ fn rest_rows() -> Vec<(&'static str, &'static str, Expect)> {
             "/api/v1/projects/{id}/instructions/{version}",
             ORG_READ(200),
         ),
+        ("GET", "/api/v1/projects/{id}/versions", ORG_READ(200)),
+        ("GET", "/api/v1/projects/{id}/versions/diff", ORG_READ(200)),
         (
             "PUT",
             "/api/v1/projects/{id}/production-version",
@@ -628,6 +630,7 @@ fn rpc_rows() -> Vec<(&'static str, Expect)> {
         ("list_versions", org_read(200)),
         ("set_production_version", org_write(200)),
         ("diff_instructions", org_read(200)),
+        ("diff_versions", org_read(200)),
         ("update_agent", org_write(200)),
         ("save_field", org_write(200)),
         ("delete_field", org_write(200)),
@@ -750,7 +753,9 @@ fn rpc_args(endpoint: &str, f: &Fixture, who: Who, n: usize) -> Vec<(&'static st
             ("note", String::new()),
         ],
         "set_production_version" => vec![project(), ("version", "1".into())],
-        "diff_instructions" => vec![project(), ("a", "1".into()), ("b", "1".into())],
+        "diff_instructions" | "diff_versions" => {
+            vec![project(), ("a", "1".into()), ("b", "1".into())]
+        }
         "update_agent" => vec![
             project(),
             ("kind", "http".into()),

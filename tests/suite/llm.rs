@@ -504,7 +504,10 @@ async fn a_run_with_the_llm_extractor_sends_instructions_inputs_and_schema_and_r
     let body = &seen[0].body;
     let system = body["messages"][0]["content"].as_str().unwrap();
     assert!(system.contains(instructions.trim()), "{system}");
-    assert!(system.contains("(version 1)"), "{system}");
+    // The field description and the agent settings each saved a version;
+    // the run used the latest (production follows it).
+    assert_eq!(execution["version"], 3, "{execution}");
+    assert!(system.contains("(version 3)"), "{system}");
     let user = body["messages"][1]["content"].as_str().unwrap();
     assert!(user.contains("URL: http://"), "{user}");
     assert!(
@@ -1105,10 +1108,10 @@ async fn the_local_model_runs_demo_rows_with_the_llm_extractor(db: PgPool) {
     if job["job"]["state"] == "succeeded" {
         let llm = &raw["llm"];
         assert!(
-            llm["prompt"]["system"]
-                .as_str()
-                .unwrap()
-                .contains("The team's instructions (version 1)"),
+            llm["prompt"]["system"].as_str().unwrap().contains(&format!(
+                "The team's instructions (version {})",
+                execution["version"]
+            )),
             "{raw}"
         );
         assert!(

@@ -37,5 +37,6 @@ mod queue;
 mod ratelimit;
 mod security;
 mod usage;
+mod versions;
 mod webhooks;
 mod workers;

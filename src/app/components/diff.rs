@@ -59,3 +59,74 @@ pub fn DiffView(diff: crate::model::InstructionDiff) -> impl IntoView {
         </div>
     }
 }
+
+/// Two versions compared in all three parts: the instructions line by
+/// line, then the fields whose extraction rule or description changed and
+/// the agent settings that changed.
+#[component]
+pub fn VersionDiffView(diff: crate::model::VersionDiff) -> impl IntoView {
+    let fields = (!diff.fields.is_empty()).then(|| {
+        let rows = diff
+            .fields
+            .iter()
+            .map(|c| {
+                let describe = |r: &crate::model::FieldRunConfig| {
+                    let mut s = r.rule.describe();
+                    if !r.description.is_empty() {
+                        s.push_str(&format!(" — “{}”", r.description));
+                    }
+                    s
+                };
+                view! {
+                    <tr>
+                        <td><strong>{c.field.clone()}</strong></td>
+                        <td class="code del">{describe(&c.before)}</td>
+                        <td class="code add">{describe(&c.after)}</td>
+                    </tr>
+                }
+            })
+            .collect_view();
+        view! {
+            <h3>"Field rules"</h3>
+            <div class="table-wrap">
+                <table class="diff" data-testid="field-rule-diff">
+                    <thead><tr><th scope="col">"Field"</th><th scope="col">{format!("v{}", diff.a)}</th><th scope="col">{format!("v{}", diff.b)}</th></tr></thead>
+                    <tbody>{rows}</tbody>
+                </table>
+            </div>
+        }
+    });
+    let agent = (!diff.agent.is_empty()).then(|| {
+        let shown = |v: &str| if v.is_empty() { "—".to_string() } else { v.to_string() };
+        let rows = diff
+            .agent
+            .iter()
+            .map(|c| {
+                view! {
+                    <tr>
+                        <td><strong>{c.setting.replace('_', " ")}</strong></td>
+                        <td class="code del">{shown(&c.before)}</td>
+                        <td class="code add">{shown(&c.after)}</td>
+                    </tr>
+                }
+            })
+            .collect_view();
+        view! {
+            <h3>"Agent settings"</h3>
+            <div class="table-wrap">
+                <table class="diff" data-testid="agent-diff">
+                    <thead><tr><th scope="col">"Setting"</th><th scope="col">{format!("v{}", diff.a)}</th><th scope="col">{format!("v{}", diff.b)}</th></tr></thead>
+                    <tbody>{rows}</tbody>
+                </table>
+            </div>
+        }
+    });
+    let same_config = diff.fields.is_empty() && diff.agent.is_empty();
+    view! {
+        <h3>"Instructions"</h3>
+        <DiffView diff=diff.instructions.clone() />
+        {fields}
+        {agent}
+        {same_config.then(|| view! { <p class="muted small">"Field rules and agent settings are the same in both versions."</p> })}
+    }
+}

@@ -190,10 +190,10 @@ pub fn ComparePage() -> impl IntoView {
                             {pairs("Regressed", "regressed-jobs", c.regressed, c.regressed_count, "No row got worse in B.")}
                             {pairs("Changed values", "changed-jobs", c.changed, c.changed_count, "No other row's extracted values changed.")}
                             <section class="card">
-                                <h2>"Instructions"</h2>
-                                {match c.instructions_diff {
-                                    Some(d) => view! { <crate::app::components::diff::DiffView diff=d /> }.into_any(),
-                                    None => view! { <p class="empty">{format!("Both runs used instructions version {}.", c.a.instruction_version)}</p> }.into_any(),
+                                <h2>"What changed between the versions"</h2>
+                                {match c.version_diff {
+                                    Some(d) => view! { <crate::app::components::diff::VersionDiffView diff=d /> }.into_any(),
+                                    None => view! { <p class="empty">{format!("Both runs used version {} (the same instructions, field rules and agent settings).", c.a.instruction_version)}</p> }.into_any(),
                                 }}
                             </section>
                         }.into_any()

@@ -8,12 +8,12 @@ use leptos_router::hooks::use_query_map;
 
 use crate::api::orgs::get_org;
 use crate::api::projects::{
-    diff_instructions, get_instructions, get_project, list_batches, list_projects, list_versions,
+    diff_versions, get_instructions, get_project, list_batches, list_projects, list_versions,
     CreateProject, DeleteField, DeleteProject, LoadDemoProject, SaveField, SaveInstructions,
     SetProductionVersion, UpdateAgent, UpdateProject,
 };
 use crate::api::providers::list_model_choices;
-use crate::app::components::diff::DiffView;
+use crate::app::components::diff::VersionDiffView;
 use crate::app::components::project_head::ProjectHead;
 use crate::app::components::{
     action_error, invalid, when, ErrorBox, FieldError, FormError, Loading,
@@ -340,7 +340,7 @@ pub fn InstructionsPage() -> impl IntoView {
                                                 "Make this version the production version"
                                             </label>
                                             <button type="submit" class="button primary" disabled=move || save.pending().get()>"Save as a new version"</button>
-                                            <p class="hint">"Every save is kept as a numbered version; older versions never change."</p>
+                                            <p class="hint">"Every save is kept as a numbered version; older versions never change. A version also records the fields' extraction rules and the agent settings: changing those saves a new version too, so a run of any version extracts as it did then."</p>
                                         </ActionForm>
                                     }.into_any()
                                 } else {
@@ -381,7 +381,7 @@ pub fn HistoryPage() -> impl IntoView {
             let project = get_project(id).await?;
             let versions = list_versions(id, None).await?;
             let diff = match (a, b) {
-                (Some(a), Some(b)) => Some(diff_instructions(id, a, b).await?),
+                (Some(a), Some(b)) => Some(diff_versions(id, a, b).await?),
                 _ => None,
             };
             let shown = match view {
@@ -400,7 +400,7 @@ pub fn HistoryPage() -> impl IntoView {
                         let can_edit = project.can_edit();
                         let here = format!("/o/{}/projects/{}/history", project.org_slug, project.id);
                         let latest = versions.items.first().map(|v| v.version).unwrap_or(1);
-                        let (def_a, def_b) = diff.as_ref().map(|d| (d.old_version, d.new_version)).unwrap_or(((latest - 1).max(1), latest));
+                        let (def_a, def_b) = diff.as_ref().map(|d| (d.a, d.b)).unwrap_or(((latest - 1).max(1), latest));
                         let all = versions.items.clone();
                         let several = all.len() > 1;
                         let options = move |selected: i32| all.clone().into_iter().map(|v| view! {
@@ -418,7 +418,11 @@ pub fn HistoryPage() -> impl IntoView {
                                 <tr>
                                     <td><strong>"v" {v.version}</strong>
                                         {v.is_production.then(|| view! { " " <span class="badge ok">"production"</span> })}</td>
-                                    <td>{if v.note.is_empty() { view! { <span class="muted">"—"</span> }.into_any() } else { view! { <span>{v.note.clone()}</span> }.into_any() }}</td>
+                                    <td>{if v.note.is_empty() { view! { <span class="muted">"—"</span> }.into_any() } else { view! { <span>{v.note.clone()}</span> }.into_any() }}
+                                        <span class="version-parts">{v.parts.iter().filter(|_| v.version > 1).map(|p| {
+                                            let label = match p.as_str() { "fields" => "field rules", "agent" => "agent settings", other => other };
+                                            view! { " " <span class="badge">{label.to_string()}</span> }
+                                        }).collect_view()}</span></td>
                                     <td class="hide-narrow">{v.author_name.clone()}</td>
                                     <td class="small hide-narrow">{when(v.created_at)}</td>
                                     <td class="num hide-narrow">{crate::app::components::results::plural(v.lines as i64, "line")}</td>
@@ -456,12 +460,28 @@ pub fn HistoryPage() -> impl IntoView {
                                     <button type="submit" class="button">"Compare"</button>
                                 </form>
                                 })}
-                                {diff.map(|d| view! { <DiffView diff=d /> })}
+                                {diff.map(|d| view! { <VersionDiffView diff=d /> })}
                                 {shown.map(|v| view! {
                                     <h3>"Version " {v.version}</h3>
                                     <p class="muted small">{v.author_name.clone()} ", " {when(v.created_at)}
                                         {(!v.note.is_empty()).then(|| format!(" — {}", v.note))}</p>
                                     <pre class="instructions-full" data-testid="version-text">{v.instructions.clone()}</pre>
+                                    <h4>"Field rules"</h4>
+                                    {if v.fields.is_empty() {
+                                        view! { <p class="muted small">"Every field uses the automatic rule, with no description."</p> }.into_any()
+                                    } else {
+                                        view! { <ul class="small" data-testid="version-fields">{v.fields.iter().map(|(name, c)| view! {
+                                            <li><strong>{name.clone()}</strong>": " <code>{c.rule.describe()}</code>
+                                                {(!c.description.is_empty()).then(|| format!(" — “{}”", c.description))}</li>
+                                        }).collect_view()}</ul> }.into_any()
+                                    }}
+                                    <h4>"Agent settings"</h4>
+                                    <p class="small" data-testid="version-agent">{
+                                        v.agent.settings(|_| "provider".into()).into_iter()
+                                            .filter(|(name, value)| !value.is_empty() && *name != "model_route")
+                                            .map(|(name, value)| format!("{}: {value}", name.replace('_', " ")))
+                                            .collect::<Vec<_>>().join(" · ")
+                                    }</p>
                                 })}
                             </section>
                             })}

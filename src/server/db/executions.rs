@@ -127,6 +127,7 @@ impl ExecutionRow {
             mode: self.mode,
             sample_size: self.sample_size,
             instruction_version: self.instruction_version,
+            version: self.instruction_version,
             agent: self.agent,
             concurrency: self.concurrency,
             max_retries: self.max_retries,

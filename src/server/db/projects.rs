@@ -102,8 +102,9 @@ pub async fn fetch_one(
     sqlx::query_as(
         "select p.id, p.org_id, o.slug as org_slug, p.name, p.description,
                 p.production_version,
-                (select max(version) from instruction_versions v where v.project_id = p.id)
-                    as latest_version,
+                -- 0 while a new project's first version is being written.
+                coalesce((select max(version) from instruction_versions v
+                          where v.project_id = p.id), 0) as latest_version,
                 p.agent_kind, p.remote_url, p.timeout_secs, p.max_retries,
                 p.price_per_job_micros, p.extractor, p.wait_for, p.steps, p.keep_pages,
                 p.model_route, p.page_token_budget,
@@ -317,33 +318,67 @@ pub async fn delete(db: impl PgExecutor<'_>, org_id: Uuid, id: Uuid) -> sqlx::Re
 
 // --- instruction versions ---------------------------------------------------
 
-/// Saves a new instruction version; returns its number.
+/// A version's whole run configuration, as saved.
+pub struct NewVersion<'a> {
+    pub instructions: &'a str,
+    pub note: &'a str,
+    pub fields: &'a crate::model::FieldRunConfigs,
+    pub agent: &'a crate::model::VersionAgent,
+    /// What it changed: "instructions", "fields", "agent".
+    pub parts: &'a [&'a str],
+    pub author_id: Option<Uuid>,
+    pub author_name: &'a str,
+}
+
+/// Saves a new version; returns its number.
 pub async fn insert_version(
     db: impl PgExecutor<'_>,
     org_id: Uuid,
     project_id: Uuid,
-    body: &str,
-    note: &str,
-    author_id: Option<Uuid>,
-    author_name: &str,
+    v: &NewVersion<'_>,
 ) -> sqlx::Result<i32> {
     sqlx::query_scalar(
         "insert into instruction_versions
-            (project_id, org_id, version, body, note, author_id, author_name)
+            (project_id, org_id, version, body, note, author_id, author_name, fields, agent, parts)
          values ($2, $1,
                  coalesce((select max(version) from instruction_versions
                            where project_id = $2), 0) + 1,
-                 $3, $4, $5, $6)
+                 $3, $4, $5, $6, $7, $8, $9)
          returning version",
     )
     .bind(org_id)
     .bind(project_id)
-    .bind(body)
-    .bind(note)
-    .bind(author_id)
-    .bind(author_name)
+    .bind(v.instructions)
+    .bind(v.note)
+    .bind(v.author_id)
+    .bind(v.author_name)
+    .bind(Json(v.fields))
+    .bind(Json(v.agent))
+    .bind(v.parts)
     .fetch_one(db)
     .await
+}
+
+/// Rewrites the latest version's fields and agent configuration.
+pub async fn restate_latest_version(
+    db: impl PgExecutor<'_>,
+    org_id: Uuid,
+    project_id: Uuid,
+    fields: &crate::model::FieldRunConfigs,
+    agent: &crate::model::VersionAgent,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "update instruction_versions set fields = $3, agent = $4
+         where org_id = $1 and project_id = $2
+           and version = (select max(version) from instruction_versions where project_id = $2)",
+    )
+    .bind(org_id)
+    .bind(project_id)
+    .bind(Json(fields))
+    .bind(Json(agent))
+    .execute(db)
+    .await?;
+    Ok(())
 }
 
 #[derive(sqlx::FromRow)]
@@ -354,9 +389,12 @@ struct VersionRow {
     author_name: String,
     created_at: DateTime<Utc>,
     is_production: bool,
+    fields: Json<crate::model::FieldRunConfigs>,
+    agent: Json<crate::model::VersionAgent>,
+    parts: Vec<String>,
 }
 
-/// One instruction version (`None` for the latest).
+/// One version (`None` for the latest).
 pub async fn fetch_version(
     db: impl PgExecutor<'_>,
     org_id: Uuid,
@@ -366,7 +404,7 @@ pub async fn fetch_version(
     // No version: the latest.
     let row: Option<VersionRow> = sqlx::query_as(
         "select v.version, v.body, v.note, v.author_name, v.created_at,
-                v.version = p.production_version as is_production
+                v.version = p.production_version as is_production, v.fields, v.agent, v.parts
          from instruction_versions v join projects p on p.id = v.project_id
          where v.org_id = $1 and v.project_id = $2
            and ($3::int is null or v.version = $3)
@@ -384,6 +422,9 @@ pub async fn fetch_version(
         author_name: r.author_name,
         created_at: r.created_at,
         is_production: r.is_production,
+        fields: r.fields.0,
+        agent: r.agent.0,
+        parts: r.parts,
     }))
 }
 
@@ -396,6 +437,7 @@ struct VersionSummaryRow {
     is_production: bool,
     chars: i32,
     lines: i32,
+    parts: Vec<String>,
 }
 
 /// Versions newest first, before the cursor version.
@@ -412,7 +454,8 @@ pub async fn fetch_versions(
                 char_length(v.body) as chars,
                 -- Lines as an editor counts them: a final newline ends the
                 -- last line, it doesn't start another.
-                coalesce(array_length(string_to_array(rtrim(v.body, E'\\n'), E'\\n'), 1), 0) as lines
+                coalesce(array_length(string_to_array(rtrim(v.body, E'\\n'), E'\\n'), 1), 0) as lines,
+                v.parts
          from instruction_versions v join projects p on p.id = v.project_id
          where v.org_id = $1 and v.project_id = $2
            and ($3::int is null or v.version < $3)
@@ -434,6 +477,7 @@ pub async fn fetch_versions(
             is_production: r.is_production,
             chars: r.chars,
             lines: r.lines,
+            parts: r.parts,
         })
         .collect())
 }

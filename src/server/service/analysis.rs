@@ -403,9 +403,9 @@ pub async fn compare(db: &PgPool, actor: &Actor, a: Uuid, b: Uuid) -> Result<Com
         }
     }
     let only = db::analysis::unpaired(db, a, b).await?;
-    let instructions_diff = if ea.instruction_version != eb.instruction_version {
+    let version_diff = if ea.instruction_version != eb.instruction_version {
         Some(
-            super::projects::diff(
+            super::projects::version_diff(
                 db,
                 actor,
                 ea.project_id,
@@ -417,6 +417,7 @@ pub async fn compare(db: &PgPool, actor: &Actor, a: Uuid, b: Uuid) -> Result<Com
     } else {
         None
     };
+    let instructions_diff = version_diff.as_ref().map(|d| d.instructions.clone());
     let p_value = crate::server::evaluate::metrics::mcnemar_p(passes_only_b, passes_only_a);
     Ok(Comparison {
         a: ea,
@@ -440,6 +441,7 @@ pub async fn compare(db: &PgPool, actor: &Actor, a: Uuid, b: Uuid) -> Result<Com
         only_a: only.only_a,
         only_b: only.only_b,
         instructions_diff,
+        version_diff,
     })
 }
 

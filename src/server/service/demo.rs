@@ -76,6 +76,8 @@ pub async fn load(db: &PgPool, ctx: &OrgCtx, public_url: &str) -> Result<LoadedD
         }];
         db::projects::set_model_route(db, ctx.org_id(), project.id, &route).await?;
     }
+    // The first version is the demo's whole set-up, as a run will use it.
+    super::versions::restate_latest(db, ctx.org_id(), project.id).await?;
     let project = projects::get(db, ctx.actor(), project.id).await?;
     Ok(LoadedDemo { project, batch })
 }

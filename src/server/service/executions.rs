@@ -219,6 +219,18 @@ pub async fn start(
     let project = db::projects::fetch_one(db, ctx.org_id(), batch.project_id)
         .await?
         .ok_or_else(not_found)?;
+    // A run uses its version's whole configuration: the instructions, the
+    // fields' rules and descriptions, and the agent settings that shape
+    // output (over the project's current price, retries and kept pages).
+    let version_number = req
+        .instruction_version
+        .unwrap_or(project.production_version);
+    let version =
+        db::projects::fetch_version(db, ctx.org_id(), project.id, Some(version_number)).await?;
+    let settings = match &version {
+        Some(v) => v.agent.applied_to(&project.agent()),
+        None => project.agent(),
+    };
     let mode = ExecutionMode::parse(&req.mode).ok_or_else(|| {
         AppError::field("mode", "Choose test (a sample) or production (every row).")
     });
@@ -238,11 +250,11 @@ pub async fn start(
     };
     let agent = match req.agent.as_deref() {
         None if req.from_execution.is_some() => Ok(AgentKind::Snapshot),
-        None => Ok(project.agent().kind),
+        None => Ok(settings.kind),
         Some(a) => AgentKind::parse(a)
             .ok_or_else(|| AppError::field("agent", "Use http, browser, remote or snapshot.")),
     }
-    .and_then(|kind| match (kind, &project.remote_url) {
+    .and_then(|kind| match (kind, &settings.remote_url) {
         (AgentKind::Remote, None) => Err(AppError::field(
             "agent",
             "The remote agent needs its URL: set it in the project's agent settings.",
@@ -257,12 +269,12 @@ pub async fn start(
     let extractor = match req.extractor.as_deref() {
         // A remote agent extracts by itself.
         None if matches!(agent, Ok(AgentKind::Remote)) => Ok(Extractor::Rules),
-        None => Ok(project.extractor),
+        None => Ok(settings.extractor),
         Some(e) => {
             Extractor::parse(e).ok_or_else(|| AppError::field("extractor", "Use rules or llm."))
         }
     }
-    .and_then(|x| check_extractor(x, agent.as_ref().ok().copied(), &project.agent()));
+    .and_then(|x| check_extractor(x, agent.as_ref().ok().copied(), &settings));
     // A snapshot run reads the pages another run of this batch kept, over
     // the rows that have one.
     let snapshot_rows = match (agent.as_ref().ok(), req.from_execution) {
@@ -293,19 +305,12 @@ pub async fn start(
         Some(r) if (0..=10).contains(&r) => Ok(r),
         Some(_) => Err(AppError::field("max_retries", "Use 0 to 10 retries.")),
     };
-    let version = req
-        .instruction_version
-        .unwrap_or(project.production_version);
-    let version_ok = if db::projects::fetch_version(db, ctx.org_id(), project.id, Some(version))
-        .await?
-        .is_some()
-    {
-        Ok(())
-    } else {
-        Err(AppError::field(
+    let version_ok = match &version {
+        Some(_) => Ok(()),
+        None => Err(AppError::field(
             "instruction_version",
-            format!("This project has no instruction version {version}."),
-        ))
+            format!("This project has no version {version_number}."),
+        )),
     };
     collect_fields([
         unit(&mode),
@@ -323,7 +328,6 @@ pub async fn start(
     }
 
     let extractor = extractor?;
-    let settings = project.agent();
     let estimated_job_cost_micros =
         llm_job_estimate(db, ctx.org_id(), project.id, extractor, &settings).await?;
     super::usage::refuse_when_stopped(db, ctx.org_id()).await?;
@@ -332,6 +336,10 @@ pub async fn start(
     let mode = mode?;
     let sample_size = sample_size?;
     let fields = db::projects::fetch_fields(&mut *tx, ctx.org_id(), project.id).await?;
+    let fields = match &version {
+        Some(v) => crate::model::fields_for_version(&fields, &v.fields),
+        None => fields,
+    };
     let agent = agent?;
     let snapshot_rows = snapshot_rows?;
     let sample_size = match &snapshot_rows {
@@ -344,7 +352,7 @@ pub async fn start(
             org_id: ctx.org_id(),
             project_id: project.id,
             batch_id,
-            instruction_version: version,
+            instruction_version: version_number,
             mode,
             sample_size,
             agent,
@@ -358,13 +366,13 @@ pub async fn start(
             estimated_job_cost_micros,
             concurrency: concurrency?.get(),
             max_retries: max_retries?,
-            timeout_secs: project.timeout_secs,
+            timeout_secs: settings.timeout_secs,
             price_per_job_micros: project.price_per_job_micros,
             state: ExecutionState::Running,
             created_by: ctx.actor().user_id(),
             fields: &fields,
             remote_url: match agent {
-                AgentKind::Remote => project.remote_url.as_deref(),
+                AgentKind::Remote => settings.remote_url.as_deref(),
                 _ => None,
             },
             rerun_of: None,
@@ -389,7 +397,7 @@ pub async fn start(
         &ctx,
         Change::new("execution.start", "execution", id).after(json!({
             "batch_id": batch_id, "mode": mode, "sample_size": sample_size,
-            "instruction_version": version, "agent": agent.as_str(),
+            "instruction_version": version_number, "agent": agent.as_str(),
             "pages_from": snapshot_rows.as_ref().map(|(from, _)| *from),
         })),
     )
@@ -455,9 +463,10 @@ pub struct RerunRequest {
 }
 
 /// Runs chosen jobs of an execution again as a new execution over the same
-/// rows, with the same instruction version, agent, concurrency and retry
-/// limit, and the project's current fields and agent settings (a rerun
-/// usually follows a fix: a longer timeout, a better field rule).
+/// rows, with the same agent, concurrency and retry limit, and the
+/// project's latest version (a rerun usually follows a fix: a longer
+/// timeout, a better field rule, clearer instructions — each saved as a new
+/// version, which the rerun records).
 pub async fn rerun(
     db: &PgPool,
     actor: &Actor,
@@ -570,7 +579,7 @@ pub(crate) async fn rerun_rows(
             org_id: ctx.org_id(),
             project_id: project.id,
             batch_id: e.batch_id,
-            instruction_version: e.instruction_version,
+            instruction_version: project.latest_version,
             mode: e.mode,
             sample_size: Some(rows.len() as i32),
             agent,

@@ -26,6 +26,7 @@ pub mod paging;
 pub mod projects;
 pub mod team;
 pub mod usage;
+pub mod versions;
 pub mod webhooks;
 
 use crate::error::{AppError, FieldError};

@@ -171,14 +171,20 @@ pub async fn create(
         }
         Err(e) => return Err(e.into()),
     };
+    let (fields, agent) = super::versions::current_config(&mut tx, ctx.org_id(), id).await?;
     db::projects::insert_version(
         &mut *tx,
         ctx.org_id(),
         id,
-        &instructions,
-        "First version",
-        ctx.actor().user_id(),
-        &author,
+        &db::projects::NewVersion {
+            instructions: &instructions,
+            note: "First version",
+            fields: &fields,
+            agent: &agent,
+            parts: &["instructions", "fields", "agent"],
+            author_id: ctx.actor().user_id(),
+            author_name: &author,
+        },
     )
     .await?;
     audit::record(
@@ -318,14 +324,23 @@ pub async fn save_instructions(
             ));
         }
     }
+    // The text is new; the rules and agent settings are the latest
+    // version's (they always equal the project's current ones).
+    let (fields, agent) =
+        super::versions::current_config(&mut tx, ctx.org_id(), project_id).await?;
     let v = db::projects::insert_version(
         &mut *tx,
         ctx.org_id(),
         project_id,
-        &text,
-        &note,
-        ctx.actor().user_id(),
-        &author,
+        &db::projects::NewVersion {
+            instructions: &text,
+            note: &note,
+            fields: &fields,
+            agent: &agent,
+            parts: &["instructions"],
+            author_id: ctx.actor().user_id(),
+            author_name: &author,
+        },
     )
     .await?;
     if make_production {
@@ -403,6 +418,21 @@ pub async fn set_production(
     .await?;
     tx.commit().await?;
     version(db, actor, project_id, Some(number)).await
+}
+
+/// Two versions compared in all three parts: instructions, the fields'
+/// rules and descriptions, and the agent settings.
+pub async fn version_diff(
+    db: &PgPool,
+    actor: &Actor,
+    project_id: Uuid,
+    a: i32,
+    b: i32,
+) -> Result<crate::model::VersionDiff, AppError> {
+    let (ctx, _) = project_ctx(db, actor, project_id).await?;
+    let va = version(db, actor, project_id, Some(a)).await?;
+    let vb = version(db, actor, project_id, Some(b)).await?;
+    super::versions::diff(db, ctx.org_id(), &va, &vb).await
 }
 
 /// Two instruction versions compared line by line.
@@ -610,6 +640,7 @@ pub async fn update_agent(
     actor: &Actor,
     project_id: Uuid,
     settings: AgentSettings,
+    note: Option<&str>,
 ) -> Result<Project, AppError> {
     let (ctx, row) = project_ctx(db, actor, project_id).await?;
     require(&ctx, Permission::EditProject)?;
@@ -689,18 +720,29 @@ pub async fn update_agent(
         wait_for: wait_for?,
         ..settings
     };
+    let author = ctx.actor_name(db).await?.to_string();
     let mut tx = db.begin().await?;
     db::projects::update_agent(&mut *tx, ctx.org_id(), project_id, &settings).await?;
+    let version =
+        super::versions::after_settings_change(&mut tx, &ctx, project_id, &author, note).await?;
     audit::record(
         &mut *tx,
         &ctx,
         Change::new("project.update_agent", "project", project_id)
             .before(json!(row.agent()))
-            .after(json!(settings)),
+            .after(with_version(json!(settings), version)),
     )
     .await?;
     tx.commit().await?;
     get(db, actor, project_id).await
+}
+
+/// An audit entry's `after` with the version the change saved, if any.
+fn with_version(mut after: serde_json::Value, version: Option<i32>) -> serde_json::Value {
+    if let (Some(v), Some(map)) = (version, after.as_object_mut()) {
+        map.insert("version".into(), json!(v));
+    }
+    after
 }
 
 // --- output fields ----------------------------------------------------------
@@ -883,10 +925,14 @@ pub async fn add_field(
             format!("This project already has a field named {:?}.", field.name),
         )));
     }
+    let author = ctx.actor_name(db).await?.to_string();
+    let version =
+        super::versions::after_settings_change(&mut tx, &ctx, project_id, &author, None).await?;
     audit::record(
         &mut *tx,
         &ctx,
-        Change::new("field.create", "project", project_id).after(json!(field)),
+        Change::new("field.create", "project", project_id)
+            .after(with_version(json!(field), version)),
     )
     .await?;
     tx.commit().await?;
@@ -900,6 +946,7 @@ pub async fn update_field(
     actor: &Actor,
     project_id: Uuid,
     field: OutputField,
+    note: Option<&str>,
 ) -> Result<Project, AppError> {
     let (ctx, _) = project_ctx(db, actor, project_id).await?;
     require(&ctx, Permission::EditProject)?;
@@ -907,6 +954,7 @@ pub async fn update_field(
         return Err(AppError::NotFound("Field".into()));
     }
     check_field(&field)?;
+    let author = ctx.actor_name(db).await?.to_string();
     // The field and, when its comparator changed, every run's verdicts
     // change together (F10).
     let mut tx = db.begin().await?;
@@ -924,12 +972,14 @@ pub async fn update_field(
     }) {
         super::ground_truth::rejudge_comparator(&mut tx, ctx.org_id(), project_id, &field).await?;
     }
+    let version =
+        super::versions::after_settings_change(&mut tx, &ctx, project_id, &author, note).await?;
     audit::record(
         &mut *tx,
         &ctx,
         Change::new("field.update", "project", project_id)
             .before(json!(before))
-            .after(json!(field)),
+            .after(with_version(json!(field), version)),
     )
     .await?;
     tx.commit().await?;
@@ -953,12 +1003,15 @@ pub async fn delete_field(
     if !db::projects::delete_field(&mut *tx, ctx.org_id(), project_id, name).await? {
         return Err(AppError::NotFound("Field".into()));
     }
-    audit::record(
-        &mut *tx,
-        &ctx,
-        Change::new("field.delete", "project", project_id).before(json!({"name": name})),
-    )
-    .await?;
+    let author = ctx.actor_name(db).await?.to_string();
+    let version =
+        super::versions::after_settings_change(&mut tx, &ctx, project_id, &author, None).await?;
+    let change = Change::new("field.delete", "project", project_id).before(json!({"name": name}));
+    let change = match version {
+        Some(v) => change.after(json!({"version": v})),
+        None => change,
+    };
+    audit::record(&mut *tx, &ctx, change).await?;
     tx.commit().await?;
     get(db, actor, project_id).await
 }
