@@ -116,3 +116,34 @@ test('a wrong expected value is fixed from the job page and the row is judged ag
   assert.equal(e.failed, 0);
   await ctx.close();
 });
+
+test('an evaluation set is saved from the batch page and a run runs exactly its rows', async () => {
+  const owner = await apiSignUp(email('sete'), 'Seth Sets');
+  const org = await apiCreateOrg(owner, `Sets ${Date.now()}`);
+  const demo = await api(owner, 'POST', `/api/v1/orgs/${org.id}/demo-project`, {});
+  const ctx = await contextFor(browser, owner, { viewport: { width: 1400, height: 900 } });
+  const page = await ctx.newPage();
+  await page.goto(`${BASE}/o/${org.slug}/batches/${demo.batch.id}`);
+  await hydrated(page);
+  await page.waitForSelector('#evaluation-sets >> text=No evaluation sets yet');
+  await page.click('#evaluation-sets summary:has-text("Save a set")');
+  // A typo names the field.
+  await page.fill('#set-name', 'Hard pages');
+  await page.fill('#set-rows', '3-1');
+  await page.click('button:has-text("Save set")');
+  await page.waitForSelector('#rows-error:has-text("not a row number or a range")');
+  await page.fill('#set-rows', '2-4, 9');
+  await page.click('button:has-text("Save set")');
+  await page.waitForSelector('[data-testid=evaluation-sets] td:has-text("Hard pages")');
+  assert.match(await page.locator('[data-testid=evaluation-sets] tbody tr').first().textContent(), /Hard pages\s*v1\s*4/);
+  await shot(page, '27-evaluation-sets');
+  // Run it: the Runs card's Rows choice names the set; the estimate counts its rows.
+  await page.selectOption('#run-set', { label: 'set “Hard pages” v1 (4 rows)' });
+  await page.waitForSelector('[data-testid=estimate]:has-text("4 jobs")');
+  await page.click('button:has-text("Start run")');
+  await page.waitForURL(/\/executions\/[0-9a-f-]+$/);
+  const runId = page.url().split('/executions/')[1];
+  const jobs = await api(owner, 'GET', `/api/v1/executions/${runId}/jobs`);
+  assert.deepEqual(jobs.items.map((j) => j.row_index).sort((a, b) => a - b), [2, 3, 4, 9]);
+  await ctx.close();
+});

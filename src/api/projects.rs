@@ -434,6 +434,64 @@ pub async fn delete_batch(id: Uuid, confirm: String) -> Result<(), AppError> {
     Ok(())
 }
 
+/// The batch's evaluation sets (each at its latest version).
+#[server(prefix = "/rpc", endpoint = "list_evaluation_sets")]
+pub async fn list_evaluation_sets(
+    batch: Uuid,
+) -> Result<Vec<crate::model::EvaluationSet>, AppError> {
+    use crate::server::{rpc, service::evaluation_sets};
+    let (state, actor) = rpc::user().await?;
+    evaluation_sets::list(&state.db, &actor, batch).await
+}
+
+/// Saves an evaluation set from the batch page's form: row numbers typed
+/// ("1-20, 35"), or a run's jobs in one of the grid's tabs.
+#[server(prefix = "/rpc", endpoint = "create_evaluation_set")]
+pub async fn create_evaluation_set(
+    batch: Uuid,
+    name: String,
+    #[server(default)] rows: String,
+    #[server(default)] execution: String,
+    #[server(default)] tab: String,
+) -> Result<crate::model::EvaluationSet, AppError> {
+    use crate::server::service::evaluation_sets::{self, NewSet};
+    use crate::server::{rpc, service::jobs::JobFilter};
+    let (state, actor) = rpc::user().await?;
+    let req = match execution.trim() {
+        "" => NewSet {
+            name,
+            rows: Some(evaluation_sets::parse_row_list(&rows)?),
+            ..Default::default()
+        },
+        id => {
+            let execution_id = id
+                .parse::<Uuid>()
+                .map_err(|_| AppError::field("execution", "Choose one of the batch's runs."))?;
+            let (status, evaluation) = crate::app::components::results::filter_of(
+                Some(tab.as_str()).filter(|t| !t.is_empty()),
+            );
+            NewSet {
+                name,
+                execution_id: Some(execution_id),
+                filter: Some(JobFilter {
+                    status,
+                    evaluation,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }
+        }
+    };
+    evaluation_sets::create(&state.db, &actor, batch, req).await
+}
+
+#[server(prefix = "/rpc", endpoint = "delete_evaluation_set")]
+pub async fn delete_evaluation_set(id: Uuid) -> Result<(), AppError> {
+    use crate::server::{rpc, service::evaluation_sets};
+    let (state, actor) = rpc::user().await?;
+    evaluation_sets::delete(&state.db, &actor, id).await
+}
+
 /// Starts a test or production run from the batch page's form.
 #[server(prefix = "/rpc", endpoint = "start_execution")]
 pub async fn start_execution(
@@ -446,6 +504,7 @@ pub async fn start_execution(
     agent: Option<String>,
     max_retries: Option<String>,
     #[server(default)] extractor: Option<String>,
+    #[server(default)] evaluation_set: Option<String>,
 ) -> Result<crate::model::Execution, AppError> {
     use crate::server::{rpc, service::executions};
     let (state, actor) = rpc::user().await?;
@@ -458,8 +517,17 @@ pub async fn start_execution(
             .map(Some)
             .map_err(|_| AppError::field(field, "Enter a whole number."))
     };
+    let evaluation_set =
+        match evaluation_set.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(raw) => Some(raw.parse::<Uuid>().map_err(|_| {
+                AppError::field("evaluation_set", "Choose one of the batch's sets.")
+            })?),
+        };
     let req = executions::StartRequest {
-        sample_size: if mode == "test" {
+        evaluation_set,
+        // A set names its rows: the sample size is moot.
+        sample_size: if mode == "test" && evaluation_set.is_none() {
             number(&sample_size, "sample_size")?
         } else {
             None

@@ -218,3 +218,23 @@ pub struct BatchRow {
     pub ground_truth: BTreeMap<String, String>,
     pub gt_version: i32,
 }
+
+/// A named, versioned set of a batch's rows (a regression set).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+pub struct EvaluationSet {
+    pub id: Uuid,
+    pub batch_id: Uuid,
+    pub name: String,
+    /// Saving a set under an existing name makes its next version.
+    pub version: i32,
+    /// How many rows it holds.
+    pub size: i64,
+    /// Its row numbers, ascending.
+    pub rows: Vec<i32>,
+    /// How the rows were chosen: `{"rows": n}` by hand, or
+    /// `{"execution_id": …, "filter": {…}}` from a run's jobs.
+    pub source: serde_json::Value,
+    pub created_by_name: String,
+    pub created_at: DateTime<Utc>,
+}

@@ -377,3 +377,48 @@ pub async fn rows(
         .await?,
     ))
 }
+
+// --- evaluation sets ------------------------------------------------------
+
+use crate::model::EvaluationSet;
+use crate::server::service::evaluation_sets::{self, NewSet};
+
+/// The latest version of each of the batch's evaluation sets.
+pub async fn evaluation_sets(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<EvaluationSet>>, AppError> {
+    let id = parse_id(&id, "Batch")?;
+    Ok(Json(evaluation_sets::list(&state.db, &actor, id).await?))
+}
+
+pub async fn create_evaluation_set(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    Json(body): Json<NewSet>,
+) -> Result<(StatusCode, Json<EvaluationSet>), AppError> {
+    let id = parse_id(&id, "Batch")?;
+    let set = evaluation_sets::create(&state.db, &actor, id, body).await?;
+    Ok((StatusCode::CREATED, Json(set)))
+}
+
+pub async fn evaluation_set(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<EvaluationSet>, AppError> {
+    let id = parse_id(&id, "Evaluation set")?;
+    Ok(Json(evaluation_sets::get(&state.db, &actor, id).await?))
+}
+
+pub async fn delete_evaluation_set(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, AppError> {
+    let id = parse_id(&id, "Evaluation set")?;
+    evaluation_sets::delete(&state.db, &actor, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -95,6 +95,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/batches/{id}/ground-truth/bulk-set"),
     ("POST", "/api/v1/batches/{id}/ground-truth/bulk-edit"),
     ("POST", "/api/v1/batches/{id}/imports"),
+    ("GET", "/api/v1/batches/{id}/evaluation-sets"),
+    ("POST", "/api/v1/batches/{id}/evaluation-sets"),
+    ("GET", "/api/v1/evaluation-sets/{id}"),
+    ("DELETE", "/api/v1/evaluation-sets/{id}"),
     ("GET", "/api/v1/batches/{id}/trends"),
     ("GET", "/api/v1/executions/{id}/failure-patterns"),
     ("GET", "/api/v1/executions/compare"),
@@ -241,6 +245,14 @@ pub fn router() -> Router<AppState> {
         .route(
             "/batches/{id}/ground-truth/bulk-set",
             post(results::bulk_set.layer(DefaultBodyLimit::max(64 * 1024 * 1024))),
+        )
+        .route(
+            "/batches/{id}/evaluation-sets",
+            get(batches::evaluation_sets).post(batches::create_evaluation_set),
+        )
+        .route(
+            "/evaluation-sets/{id}",
+            get(batches::evaluation_set).delete(batches::delete_evaluation_set),
         )
         // An import may be a file of a million lines.
         .route(

@@ -619,6 +619,34 @@ fn operations() -> Vec<Op> {
         .import_file(),
         op(
             "GET",
+            "/batches/{id}/evaluation-sets",
+            "Batches",
+            "The batch's evaluation sets (named regression sets of rows), each at its latest version",
+        )
+        .ok::<Vec<crate::model::EvaluationSet>>(),
+        op(
+            "POST",
+            "/batches/{id}/evaluation-sets",
+            "Batches",
+            "Save an evaluation set: rows (row numbers), row_ids, or execution_id with a job-list filter; an existing name gets its next version",
+        )
+        .body::<crate::server::service::evaluation_sets::NewSet>()
+        .answers::<crate::model::EvaluationSet>(201),
+        op(
+            "GET",
+            "/evaluation-sets/{id}",
+            "Batches",
+            "One evaluation set version with its rows",
+        )
+        .ok::<crate::model::EvaluationSet>(),
+        op(
+            "DELETE",
+            "/evaluation-sets/{id}",
+            "Batches",
+            "Delete one version of an evaluation set",
+        ),
+        op(
+            "GET",
             "/batches/{id}/trends",
             "Results",
             "Accuracy across a batch's runs",

@@ -17,7 +17,8 @@ use serde_json::{json, Value};
 
 pub const USAGE: &str = "\
 Usage: mino eval --url URL --key KEY --batch ID
-                 [--mode test|production] [--sample N] [--instruction-version V]
+                 [--mode test|production] [--sample N | --set NAME]
+                 [--instruction-version V]
                  [--import FILE [--import-key row|row_id|url]]
                  [--min-accuracy X] [--min-field FIELD=X ...]
                  [--max-regression X --against production|EXECUTION_ID]
@@ -67,6 +68,9 @@ pub struct Options {
     pub batch: String,
     pub mode: String,
     pub sample: Option<u32>,
+    /// Run the rows of the batch's evaluation set of this name (its latest
+    /// version) instead of a sample.
+    pub set: Option<String>,
     pub instruction_version: Option<i32>,
     pub import: Option<String>,
     pub import_key: String,
@@ -129,6 +133,7 @@ pub fn parse(args: &[String]) -> Result<Options, Failure> {
                     ))
                 })?);
             }
+            "--set" => o.set = Some(value()?),
             "--import" => o.import = Some(value()?),
             "--import-key" => o.import_key = value()?,
             "--min-accuracy" => o.min_accuracy = Some(share(flag, &value()?)?),
@@ -168,6 +173,11 @@ pub fn parse(args: &[String]) -> Result<Options, Failure> {
     }
     if o.max_regression.is_some() != o.against.is_some() {
         return Err(usage("--max-regression and --against go together."));
+    }
+    if o.set.is_some() && (o.sample.is_some() || o.import.is_some()) {
+        return Err(usage(
+            "--set names the rows to run: leave out --sample and --import.",
+        ));
     }
     Ok(o)
 }
@@ -258,6 +268,27 @@ async fn eval(args: &[String], out: &mut (dyn Write + Send)) -> Result<u8, Failu
             let mut body = json!({"mode": o.mode});
             if let Some(n) = o.sample {
                 body["sample_size"] = json!(n);
+            }
+            if let Some(name) = &o.set {
+                let sets = api
+                    .get(&format!("/batches/{}/evaluation-sets", o.batch))
+                    .await?;
+                let all = sets.as_array().cloned().unwrap_or_default();
+                let found = all
+                    .iter()
+                    .find(|s| s["name"].as_str() == Some(name.as_str()));
+                let Some(set) = found else {
+                    let names: Vec<&str> = all.iter().filter_map(|s| s["name"].as_str()).collect();
+                    return Err(error(format!(
+                        "The batch has no evaluation set named {name:?}{}.",
+                        if names.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" (it has {})", names.join(", "))
+                        }
+                    )));
+                };
+                body["evaluation_set"] = set["id"].clone();
             }
             if let Some(v) = o.instruction_version {
                 body["instruction_version"] = json!(v);

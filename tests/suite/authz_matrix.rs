@@ -93,6 +93,8 @@ struct Fixture {
     delivery: String,
     /// A model provider (at a closed port: a check answers ok = false).
     provider: String,
+    /// An evaluation set of the batch (row 1).
+    evaluation_set: String,
 }
 
 const CSV: &str = "url,name,gt_price\nhttps://a.example.com,A,1\nhttps://b.example.com,B,2\n";
@@ -255,7 +257,17 @@ async fn fixture(app: &TestApp, n: usize, who: Who) -> Fixture {
         .await;
     assert_eq!(m.status, 201, "{:?}", m.body);
     let provider = m.body["id"].as_str().unwrap().to_string();
+    let es = app
+        .post(
+            owner,
+            &format!("/api/v1/batches/{batch}/evaluation-sets"),
+            json!({"name": "Regressions", "rows": [1]}),
+        )
+        .await;
+    assert_eq!(es.status, 201, "{:?}", es.body);
+    let evaluation_set = es.body["id"].as_str().unwrap().to_string();
     Fixture {
+        evaluation_set,
         provider,
         webhook,
         delivery,
@@ -474,6 +486,14 @@ fn rest_rows() -> Vec<(&'static str, &'static str, Expect)> {
         ("PATCH", "/api/v1/model-providers/{id}", ORG_ADMIN(200)),
         ("DELETE", "/api/v1/model-providers/{id}", ORG_ADMIN(204)),
         ("POST", "/api/v1/model-providers/{id}/check", ORG_ADMIN(200)),
+        ("GET", "/api/v1/batches/{id}/evaluation-sets", ORG_READ(200)),
+        (
+            "POST",
+            "/api/v1/batches/{id}/evaluation-sets",
+            ORG_EXECUTE(201),
+        ),
+        ("GET", "/api/v1/evaluation-sets/{id}", ORG_READ(200)),
+        ("DELETE", "/api/v1/evaluation-sets/{id}", ORG_EXECUTE(204)),
         ("GET", "/api/v1/openapi.json", PUBLIC_200),
     ]
 }
@@ -489,6 +509,10 @@ fn rest_request(route: &str, f: &Fixture, who: Who, n: usize) -> (String, Option
         .replace("attempts/{id}", &format!("attempts/{}", f.attempt))
         .replace("exports/{id}", &format!("exports/{}", f.export))
         .replace("webhooks/{id}", &format!("webhooks/{}", f.webhook))
+        .replace(
+            "evaluation-sets/{id}",
+            &format!("evaluation-sets/{}", f.evaluation_set),
+        )
         .replace(
             "model-providers/{id}",
             &format!("model-providers/{}", f.provider),
@@ -547,6 +571,7 @@ fn rest_request(route: &str, f: &Fixture, who: Who, n: usize) -> (String, Option
         "/api/v1/projects/{id}/fields" => Some(json!({"name": "title"})),
         "/api/v1/projects/{id}/fields/{name}" => Some(json!({"comparator": "exact"})),
         "/api/v1/projects/{id}/grid-columns" => Some(json!({"shown": ["result", "site"]})),
+        "/api/v1/batches/{id}/evaluation-sets" => Some(json!({"name": "Set", "rows": [1, 2]})),
         "/api/v1/batches/{id}" => Some(json!({"name": "Renamed"})),
         "/api/v1/batches/{id}/executions" => Some(json!({"mode": "test", "sample_size": 1})),
         "/api/v1/executions/{id}/concurrency" => Some(json!({"concurrency": 5})),
@@ -640,6 +665,9 @@ fn rpc_rows() -> Vec<(&'static str, Expect)> {
         ("rename_batch", org_write(200)),
         ("delete_batch", org_admin(200)),
         ("start_execution", org_write(200)),
+        ("list_evaluation_sets", org_read(200)),
+        ("create_evaluation_set", org_write(200)),
+        ("delete_evaluation_set", org_write(200)),
         ("list_executions", org_read(200)),
         ("list_project_executions", org_read(200)),
         ("get_execution", org_read(200)),
@@ -799,6 +827,13 @@ fn rpc_args(endpoint: &str, f: &Fixture, who: Who, n: usize) -> Vec<(&'static st
             ("sample", "first".into()),
             ("concurrency", "2".into()),
         ],
+        "list_evaluation_sets" => vec![("batch", f.batch.clone())],
+        "create_evaluation_set" => vec![
+            ("batch", f.batch.clone()),
+            ("name", "From the form".into()),
+            ("rows", "1-2".into()),
+        ],
+        "delete_evaluation_set" => vec![("id", f.evaluation_set.clone())],
         "list_executions" => vec![("batch", f.batch.clone())],
         "list_project_executions" => vec![("project", f.project.clone())],
         "get_execution" => vec![("id", f.execution.clone())],

@@ -110,6 +110,46 @@ async fn mino_eval_passes_fails_and_errs_with_a_junit_report(db: PgPool) {
     .await;
     assert_eq!(code, 1, "{out}");
 
+    // --set runs the batch's evaluation set of that name: rows 13 (a 404)
+    // and 17 (a wrong expected price), both failing.
+    let r = app
+        .post(
+            &c,
+            &format!("/api/v1/batches/{batch}/evaluation-sets"),
+            serde_json::json!({"name": "known-bad", "rows": [13, 17]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let (code, out) = eval(&format!(
+        "--url {} --key {key} --batch {batch} --set known-bad --min-accuracy 0.9 --json",
+        app.url("")
+    ))
+    .await;
+    assert_eq!(code, 1, "{out}");
+    let rows: Vec<i32> = sqlx::query_scalar(
+        "select row_index from jobs
+         where execution_id = (select id from executions where batch_id = $1::uuid
+                               order by created_at desc limit 1)
+         order by row_index",
+    )
+    .bind(&batch)
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(rows, [13, 17], "the set's rows ran, and only they");
+    let (code, out) = eval(&format!(
+        "--url {} --key {key} --batch {batch} --set nope",
+        app.url("")
+    ))
+    .await;
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("no evaluation set named \"nope\" (it has known-bad)"),
+        "{out}"
+    );
+    let (code, _) = eval(&format!("{base} --set known-bad")).await;
+    assert_eq!(code, 2, "--set and --sample don't mix");
+
     // Errors: an unknown batch, a key without the right, bad arguments.
     let (code, out) = eval(&format!(
         "--url {} --key {key} --batch 00000000-0000-0000-0000-000000000000",

@@ -25,6 +25,7 @@ mod demo;
 mod embedded_pg;
 mod eval_cli;
 mod evaluation;
+mod evaluation_sets;
 mod executions;
 mod exports;
 mod live;

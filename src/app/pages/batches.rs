@@ -9,7 +9,8 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_navigate;
 
 use crate::api::projects::{
-    get_batch, get_project, list_executions, list_rows, DeleteBatch, RenameBatch, StartExecution,
+    get_batch, get_project, list_evaluation_sets, list_executions, list_rows, CreateEvaluationSet,
+    DeleteBatch, DeleteEvaluationSet, RenameBatch, StartExecution,
 };
 use crate::app::components::{
     action_error, invalid, when, ErrorBox, FieldError, FormError, Loading, NeedsJavascript,
@@ -476,6 +477,8 @@ pub fn BatchPage() -> impl IntoView {
     let rename = ServerAction::<RenameBatch>::new();
     let delete = ServerAction::<DeleteBatch>::new();
     let start = ServerAction::<StartExecution>::new();
+    let create_set = ServerAction::<CreateEvaluationSet>::new();
+    let delete_set = ServerAction::<DeleteEvaluationSet>::new();
     let start_error = action_error(start);
     let rename_error = action_error(rename);
     let delete_error = action_error(delete);
@@ -490,15 +493,17 @@ pub fn BatchPage() -> impl IntoView {
                 after.get(),
                 rename.version().get(),
                 gt_saved.get(),
+                (create_set.version().get(), delete_set.version().get()),
             )
         },
-        |(id, q, after, _, _)| async move {
+        |(id, q, after, _, _, _)| async move {
             let id = id.ok_or_else(|| AppError::NotFound("Batch".into()))?;
             let batch = get_batch(id).await?;
             let rows = list_rows(id, q.unwrap_or_default(), after).await?;
             let runs = list_executions(id).await?;
             let project = get_project(batch.project_id).await?;
-            Ok::<_, AppError>((batch, rows, runs, project))
+            let sets = list_evaluation_sets(id).await?;
+            Ok::<_, AppError>((batch, rows, runs, project, sets))
         },
     );
     view! {
@@ -506,7 +511,7 @@ pub fn BatchPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match data.await {
                     Err(e) => view! { <ErrorBox error=e /> }.into_any(),
-                    Ok((b, rows, runs, project)) => {
+                    Ok((b, rows, runs, project, sets)) => {
                         let here = format!("/o/{}/batches/{}", b.org_slug, b.id);
                         let project_href = format!("/o/{}/projects/{}", b.org_slug, b.project_id);
                         let inputs: Vec<String> = b.columns.iter().filter(|c| c.role == ColumnRole::Input).map(|c| c.name.clone()).collect();
@@ -595,7 +600,8 @@ pub fn BatchPage() -> impl IntoView {
                                     <crate::app::components::results::PasteGroundTruth batch_id=b.id fields=field_names notice=gt_notice saved=gt_saved />
                                 });
                                 view! {
-                                    <RunCard batch=b.clone() runs=runs.items project start start_error />
+                                    <RunCard batch=b.clone() runs=runs.items.clone() project sets=sets.clone() start start_error />
+                                    <EvaluationSetsCard batch=b.clone() sets runs=runs.items can_edit create=create_set delete=delete_set />
                                     {can_edit.then(|| view! { <ImportRunCard batch_id=b.id org_slug=b.org_slug.clone() /> })}
                                     <crate::app::components::results::TrendsCard batch_id=b.id org_slug=b.org_slug.clone() />
                                     <crate::app::components::exports::ExportHistory batch_id=b.id />
@@ -692,10 +698,25 @@ fn RunCard(
     batch: Batch,
     runs: Vec<crate::model::Execution>,
     project: crate::model::Project,
+    sets: Vec<crate::model::EvaluationSet>,
     start: ServerAction<StartExecution>,
     start_error: Signal<Option<AppError>>,
 ) -> impl IntoView {
     let price = project.agent.price_per_job_micros;
+    // A chosen evaluation set names the rows (and their number).
+    let chosen_set = RwSignal::new(None::<i64>);
+    let set_sizes: Vec<(String, i64)> = sets.iter().map(|s| (s.id.to_string(), s.size)).collect();
+    let has_sets = !sets.is_empty();
+    let set_options = sets
+        .iter()
+        .map(|s| {
+            view! {
+                <option value=s.id.to_string()>
+                    {format!("set “{}” v{} ({})", s.name, s.version, crate::app::components::results::plural(s.size, "row"))}
+                </option>
+            }
+        })
+        .collect_view();
     let production = project.production_version;
     let versions = (1..=project.latest_version)
         .rev()
@@ -720,10 +741,10 @@ fn RunCard(
     // on the project's last llm test run.
     let llm_estimate = project.llm_estimate.clone();
     let estimate = move || {
-        let n = if mode.get() == "test" {
-            sample.get().clamp(0, rows)
-        } else {
-            rows
+        let n = match chosen_set.get() {
+            Some(size) => size,
+            None if mode.get() == "test" => sample.get().clamp(0, rows),
+            None => rows,
         };
         match (extractor.get(), &llm_estimate) {
             (crate::model::Extractor::Llm, Some(e)) => format!(
@@ -823,6 +844,19 @@ fn RunCard(
                                 {snapshot_options}
                             </select>
                         </div>
+                        {has_sets.then(|| view! {
+                        <div class="field">
+                            <label for="run-set">"Rows"</label>
+                            <select id="run-set" name="evaluation_set" aria-invalid=invalid(start_error, "evaluation_set") aria-describedby="evaluation_set-error"
+                                on:change=move |ev| {
+                                    let v = event_target_value(&ev);
+                                    chosen_set.set(set_sizes.iter().find(|(id, _)| *id == v).map(|(_, n)| *n));
+                                }>
+                                <option value="">"the mode's (a sample, or every row)"</option>
+                                {set_options}
+                            </select>
+                        </div>
+                        })}
                         <div class="field">
                             <label for="run-extractor">"Extractor"</label>
                             <select id="run-extractor" name="extractor" aria-invalid=invalid(start_error, "extractor") aria-describedby="extractor-error"
@@ -851,6 +885,7 @@ fn RunCard(
                     <FieldError error=start_error field="from_execution" />
                     <FieldError error=start_error field="extractor" />
                     <FieldError error=start_error field="max_retries" />
+                    <FieldError error=start_error field="evaluation_set" />
                     <p class="hint" data-testid="estimate">"Estimated cost: " {estimate}</p>
                 </ActionForm>
             })}
@@ -867,6 +902,135 @@ fn RunCard(
             } else {
                 view! { <p class="empty">"No runs yet. Start with a test on a sample, check the results, then run production."</p> }.into_any()
             }}
+        </section>
+    }
+}
+
+/// The batch's evaluation sets: named regression sets of rows, saved from
+/// typed row numbers or from a run's jobs in one of the grid's tabs, run
+/// from the Runs card's "Rows" choice (or `mino eval --set NAME`).
+#[component]
+fn EvaluationSetsCard(
+    batch: Batch,
+    sets: Vec<crate::model::EvaluationSet>,
+    runs: Vec<crate::model::Execution>,
+    can_edit: bool,
+    create: ServerAction<CreateEvaluationSet>,
+    delete: ServerAction<DeleteEvaluationSet>,
+) -> impl IntoView {
+    let create_error = action_error(create);
+    let delete_error = action_error(delete);
+    let saved = move || {
+        create.value().get().and_then(|r| r.ok()).map(|s| {
+            format!(
+                "Saved “{}” version {} with {}.",
+                s.name,
+                s.version,
+                crate::app::components::results::plural(s.size, "row")
+            )
+        })
+    };
+    let list = if sets.is_empty() {
+        view! { <p class="empty">"No evaluation sets yet. Save the rows you want every change checked against — your hardest pages, last run's failures — and run them from the Runs card or with " <code>"mino eval --set NAME"</code> "."</p> }.into_any()
+    } else {
+        let rows = sets
+            .into_iter()
+            .map(|s| {
+                let how = match s.source.get("execution_id") {
+                    Some(_) => "from a run's jobs",
+                    None => "chosen by row number",
+                };
+                let first: Vec<String> = s.rows.iter().take(8).map(|r| r.to_string()).collect();
+                let more = if s.rows.len() > 8 { ", …" } else { "" };
+                let id = s.id.to_string();
+                let name = s.name.clone();
+                view! {
+                    <tr>
+                        <td><strong>{s.name.clone()}</strong>" " <span class="muted small">{format!("v{}", s.version)}</span></td>
+                        <td class="num">{crate::model::thousands(s.size)}</td>
+                        <td class="small hide-narrow">{format!("rows {}{more}", first.join(", "))}</td>
+                        <td class="small hide-narrow">{how}", " {s.created_by_name.clone()}", " {when(s.created_at)}</td>
+                        <td class="actions">{can_edit.then(|| view! {
+                            <details class="confirm">
+                                <summary class="button small danger">"Delete…"</summary>
+                                <ActionForm action=delete>
+                                    <input type="hidden" name="id" value=id.clone() />
+                                    <p>{format!("Delete version {} of “{name}”? Runs of it keep their results.", s.version)}</p>
+                                    <button type="submit" class="button small danger">"Delete set version"</button>
+                                </ActionForm>
+                            </details>
+                        })}</td>
+                    </tr>
+                }
+            })
+            .collect_view();
+        view! {
+            <div class="table-wrap">
+                <table data-testid="evaluation-sets">
+                    <thead><tr><th scope="col">"Set"</th><th scope="col" class="num">"Rows"</th>
+                        <th scope="col" class="hide-narrow">"Which"</th><th scope="col" class="hide-narrow">"Saved"</th>
+                        <th scope="col"><span class="sr-only">"Actions"</span></th></tr></thead>
+                    <tbody>{rows}</tbody>
+                </table>
+            </div>
+        }
+        .into_any()
+    };
+    let run_options = runs
+        .iter()
+        .filter(|e| !e.is_active() && e.total > 0)
+        .map(|e| view! { <option value=e.id.to_string()>{format!("{} ({})", e.label(), crate::app::components::results::plural(e.total, "job"))}</option> })
+        .collect_view();
+    let tabs = crate::app::components::results::TABS
+        .iter()
+        .filter(|(v, _)| !matches!(*v, "queued" | "running"))
+        .map(|(v, label)| view! { <option value=*v selected=*v == "wrong">{*label}</option> })
+        .collect_view();
+    let batch_id = batch.id.to_string();
+    view! {
+        <section class="card" id="evaluation-sets">
+            <h2>"Evaluation sets"</h2>
+            <FormError error=delete_error />
+            {list}
+            {can_edit.then(|| view! {
+                <details>
+                    <summary>"Save a set"</summary>
+                    <ActionForm action=create>
+                        <input type="hidden" name="batch" value=batch_id.clone() />
+                        <FormError error=create_error />
+                        <div class="field">
+                            <label for="set-name">"Name"</label>
+                            <input id="set-name" name="name" required maxlength="100" placeholder="Hard pages"
+                                aria-invalid=invalid(create_error, "name") aria-describedby="name-error" />
+                            <FieldError error=create_error field="name" />
+                        </div>
+                        <div class="field">
+                            <label for="set-rows">"Row numbers"</label>
+                            <input id="set-rows" name="rows" placeholder="1-20, 35, 40"
+                                aria-invalid=invalid(create_error, "rows") aria-describedby="rows-error" />
+                            <FieldError error=create_error field="rows" />
+                        </div>
+                        <p class="hint">"…or take the rows of a run's jobs in one of its tabs (row numbers are then left out):"</p>
+                        <div class="inline-form">
+                            <div class="field">
+                                <label for="set-execution">"Run"</label>
+                                <select id="set-execution" name="execution" aria-describedby="execution-error">
+                                    <option value="">"— none (use the row numbers) —"</option>
+                                    {run_options}
+                                </select>
+                            </div>
+                            <div class="field">
+                                <label for="set-tab">"Its jobs"</label>
+                                <select id="set-tab" name="tab">{tabs}</select>
+                            </div>
+                        </div>
+                        <FieldError error=create_error field="execution" />
+                        <FieldError error=create_error field="execution_id" />
+                        <button type="submit" class="button" disabled=move || create.pending().get()>"Save set"</button>
+                        <p role="status" class="hint">{saved}</p>
+                    </ActionForm>
+                </details>
+            })}
         </section>
     }
 }

@@ -6,6 +6,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod auth_failures;
 pub mod batches;
+pub mod evaluation_sets;
 pub mod executions;
 pub mod exports;
 pub mod ground_truth;

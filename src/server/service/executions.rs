@@ -43,6 +43,9 @@ pub struct StartRequest {
     pub extractor: Option<String>,
     /// A snapshot run re-reads the pages this execution kept, over its rows.
     pub from_execution: Option<Uuid>,
+    /// Run exactly the rows of this evaluation set of the batch (with a
+    /// snapshot run: those of them whose page was kept).
+    pub evaluation_set: Option<Uuid>,
     pub concurrency: Option<i32>,
     pub max_retries: Option<i32>,
 }
@@ -289,6 +292,12 @@ pub async fn start(
         )),
         _ => Ok(None),
     };
+    let set_rows = match req.evaluation_set {
+        Some(set) => super::evaluation_sets::rows_for_run(db, ctx.org_id(), batch_id, set)
+            .await
+            .map(Some),
+        None => Ok(None),
+    };
     let concurrency = match req.concurrency {
         Some(n) => parse_concurrency(db, ctx.org_id(), n).await,
         // The default, within a plan that allows less.
@@ -319,6 +328,7 @@ pub async fn start(
         unit(&agent),
         unit(&extractor),
         unit(&snapshot_rows),
+        unit(&set_rows),
         unit(&concurrency),
         unit(&max_retries),
         version_ok,
@@ -342,8 +352,29 @@ pub async fn start(
     };
     let agent = agent?;
     let snapshot_rows = snapshot_rows?;
-    let sample_size = match &snapshot_rows {
-        Some((_, rows)) => Some(rows.len() as i32),
+    // Rows named rather than sampled: a set's, a snapshot's, or the set's
+    // rows that have a snapshot.
+    let named_rows = match (&snapshot_rows, set_rows?) {
+        (Some((_, kept)), Some(set)) => {
+            let set: std::collections::HashSet<i32> = set.into_iter().collect();
+            Some(
+                kept.iter()
+                    .copied()
+                    .filter(|r| set.contains(r))
+                    .collect::<Vec<_>>(),
+            )
+        }
+        (Some((_, kept)), None) => Some(kept.clone()),
+        (None, set) => set,
+    };
+    if named_rows.as_ref().is_some_and(Vec::is_empty) {
+        return Err(AppError::field(
+            "evaluation_set",
+            "None of the set's rows has a kept page in that run.",
+        ));
+    }
+    let sample_size = match &named_rows {
+        Some(rows) => Some(rows.len() as i32),
         None => sample_size,
     };
     let id = db::jobs::insert_execution(
@@ -379,8 +410,8 @@ pub async fn start(
         },
     )
     .await?;
-    match &snapshot_rows {
-        Some((_, rows)) => {
+    match &named_rows {
+        Some(rows) => {
             db::jobs::enqueue_row_indexes(&mut tx, id, ctx.org_id(), rows).await?;
         }
         None => {
@@ -399,6 +430,7 @@ pub async fn start(
             "batch_id": batch_id, "mode": mode, "sample_size": sample_size,
             "instruction_version": version_number, "agent": agent.as_str(),
             "pages_from": snapshot_rows.as_ref().map(|(from, _)| *from),
+            "evaluation_set": req.evaluation_set,
         })),
     )
     .await?;

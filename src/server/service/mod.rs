@@ -12,6 +12,7 @@ pub mod audit;
 pub mod batches;
 pub mod bulk_jobs;
 pub mod demo;
+pub mod evaluation_sets;
 pub mod executions;
 pub mod exports;
 pub mod grid_columns;
