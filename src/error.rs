@@ -62,6 +62,10 @@ pub enum AppError {
     /// to install.
     #[error("{0}")]
     BrowserUnavailable(String),
+    /// Every model of the route failed (or answered nonsense) for a request
+    /// made on the user's behalf; says which and why.
+    #[error("{0}")]
+    ModelUnavailable(String),
     /// An uploaded file was refused; says what is wrong and where.
     #[error("{}", .0.located_message())]
     BadFile(Box<crate::model::FileProblem>),
@@ -149,6 +153,7 @@ impl AppError {
             AppError::QuotaExceeded(_) => "QUOTA_EXCEEDED",
             AppError::BudgetExceeded(_) => "BUDGET_EXCEEDED",
             AppError::BrowserUnavailable(_) => "BROWSER_UNAVAILABLE",
+            AppError::ModelUnavailable(_) => "MODEL_UNAVAILABLE",
             AppError::BadFile(p) => p.code.as_str(),
             AppError::RateLimited { .. } => "RATE_LIMIT_EXCEEDED",
             AppError::Internal(_) => "INTERNAL_ERROR",
@@ -166,6 +171,8 @@ impl AppError {
             AppError::QuotaExceeded(_) | AppError::BudgetExceeded(_) => 402,
             // The request is fine; this server can't carry it out.
             AppError::BrowserUnavailable(_) => 409,
+            // The model provider failed us: a bad gateway, not a bad request.
+            AppError::ModelUnavailable(_) => 502,
             AppError::BadFile(p) if p.code == crate::model::FileProblemCode::FileTooLarge => 413,
             AppError::BadFile(_) => 400,
             AppError::RateLimited { .. } => 429,

@@ -20,7 +20,13 @@ before(async () => {
     req.on('data', (c) => { body += c; });
     req.on('end', () => {
       seen.push({ path: req.url, auth: req.headers.authorization, body: JSON.parse(body || 'null') });
-      const answer = { title: 'From the test server', price: 1.5, currency: 'EUR', in_stock: 'yes', ok: true };
+      // One fixed answer for every request: the extractor keeps its fields
+      // and drops the rest; a suggestion reads instructions and reasons.
+      const answer = {
+        title: 'From the test server', price: 1.5, currency: 'EUR', in_stock: 'yes', ok: true,
+        instructions: 'Open the product page and extract the title and the sale price.\nGive prices as numbers.',
+        reasons: ['Prices came back wrong: say which price to take.'],
+      };
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({
         id: 'chatcmpl-e2e', object: 'chat.completion',
@@ -117,5 +123,19 @@ test('an admin adds a model provider, a project uses it and the job page names t
   await page.waitForSelector(
     '[data-testid=estimate]:has-text("10 jobs × about 0.00006 = 0.0006 (50 input and 5 output tokens a job in the last test run, at Test model server / tiny\'s prices)")',
   );
+
+  // The run's failures (the test server's prices are wrong) go to the
+  // model for better instructions; saving them makes a version.
+  await page.goto(`${BASE}/o/${org.slug}/executions/${runId}`);
+  await hydrated(page);
+  await page.click('#suggest button:has-text("Suggest better instructions")');
+  await page.waitForSelector('[data-testid=suggestion-reasons] li:has-text("say which price to take")');
+  assert.match(await page.textContent('[data-testid=suggestion-model]'), /Test model server \/ tiny read \d+ failing example/);
+  assert.ok((await page.locator('#suggest table.diff td.add').count()) >= 1);
+  assert.match(await page.inputValue('#suggested-note'), /^Suggested from Test run v\d+/);
+  await shot(page, '98-suggested-instructions');
+  const before = (await api(owner, 'GET', `/api/v1/projects/${demo.project.id}`)).latest_version;
+  await page.click('#suggest button:has-text("Save as a new version")');
+  await page.waitForSelector(`#suggest :text("Saved as version ${before + 1}.")`);
   await ctx.close();
 });

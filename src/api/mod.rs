@@ -60,6 +60,7 @@ pub const ENDPOINTS: &[&str] = &[
     "list_evaluation_sets",
     "create_evaluation_set",
     "delete_evaluation_set",
+    "suggest_instructions",
     "update_agent",
     "save_field",
     "delete_field",

@@ -239,3 +239,14 @@ pub async fn list_exports(
     let (state, actor) = rpc::user().await?;
     exports::list_for_batch(&state.db, &actor, batch, None, None).await
 }
+
+/// "Suggest better instructions" on a run page: the project's model reads
+/// the run's failures and proposes new instructions (nothing is saved).
+#[server(prefix = "/rpc", endpoint = "suggest_instructions")]
+pub async fn suggest_instructions(
+    id: Uuid,
+) -> Result<crate::model::InstructionSuggestion, AppError> {
+    use crate::server::{rpc, service::suggestions};
+    let (state, actor) = rpc::user().await?;
+    suggestions::suggest(&state.db, &actor, id).await
+}

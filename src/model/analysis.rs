@@ -174,3 +174,26 @@ pub struct JobPair {
     /// Fields whose extracted value differs: field → (A, B).
     pub differences: BTreeMap<String, (Option<String>, Option<String>)>,
 }
+
+/// Instructions a model proposes from a run's failures: the text, its
+/// reasons, and the diff from the instructions the run used. Nothing is
+/// saved until a person saves it as a new version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+pub struct InstructionSuggestion {
+    pub execution_id: Uuid,
+    /// The version whose instructions the suggestion rewrites.
+    pub based_on_version: i32,
+    pub instructions: String,
+    pub reasons: Vec<String>,
+    /// From `based_on_version` to the suggested text (`new_version` 0: not
+    /// saved).
+    pub diff: crate::model::InstructionDiff,
+    /// How many failing examples were sent.
+    pub examples: i64,
+    /// "Provider / model" that answered.
+    pub model: String,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cost_micros: i64,
+}

@@ -112,6 +112,19 @@ pub async fn rerun(
     Ok((StatusCode::CREATED, Json(e)))
 }
 
+/// Asks the project's model for better instructions from this run's
+/// failures; nothing is saved.
+pub async fn suggest_instructions(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<crate::model::InstructionSuggestion>, AppError> {
+    let id = parse_id(&id, "Execution")?;
+    Ok(Json(
+        crate::server::service::suggestions::suggest(&state.db, &actor, id).await?,
+    ))
+}
+
 /// `GET /executions/{id}/events`: server-sent events, one complete snapshot
 /// per event (`id` = its sequence number), the current one at once — so a
 /// client reconnecting with `Last-Event-ID` is up to date immediately —

@@ -83,6 +83,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/executions/{id}/stop"),
     ("PUT", "/api/v1/executions/{id}/concurrency"),
     ("POST", "/api/v1/executions/{id}/rerun"),
+    ("POST", "/api/v1/executions/{id}/suggest-instructions"),
     ("GET", "/api/v1/executions/{id}/events"),
     ("GET", "/api/v1/executions/{id}/metrics"),
     ("GET", "/api/v1/executions/{id}/jobs"),
@@ -229,6 +230,10 @@ pub fn router() -> Router<AppState> {
         .route("/executions/{id}/resume", post(executions::resume))
         .route("/executions/{id}/stop", post(executions::stop))
         .route("/executions/{id}/rerun", post(executions::rerun))
+        .route(
+            "/executions/{id}/suggest-instructions",
+            post(executions::suggest_instructions),
+        )
         .route("/executions/{id}/events", get(executions::events))
         .route("/executions/{id}/metrics", get(executions::metrics))
         .route("/executions/{id}/jobs", get(executions::jobs))

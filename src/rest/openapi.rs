@@ -527,6 +527,13 @@ fn operations() -> Vec<Op> {
         .body::<service::executions::RerunRequest>()
         .answers::<Execution>(201),
         op(
+            "POST",
+            "/executions/{id}/suggest-instructions",
+            "Runs",
+            "Ask the project's model for better instructions from this run's failure patterns and up to 20 failing examples; returns the text, the reasons and the diff, and saves nothing (409 without a model route, 502 MODEL_UNAVAILABLE when every model fails)",
+        )
+        .ok::<crate::model::InstructionSuggestion>(),
+        op(
             "GET",
             "/executions/{id}/events",
             "Runs",
@@ -1087,7 +1094,7 @@ fn build() -> Value {
                 "error": {"type": "string", "description": "What went wrong, for people."},
                 "code": {"type": "string", "description": "A stable code to branch on; CSV uploads add their own (e.g. the file's problem).", "examples": [
                     "UNAUTHORIZED", "FORBIDDEN", "NOT_FOUND", "VALIDATION_ERROR", "INVALID_JSON",
-                    "ALREADY_EXISTS", "INVALID_TOKEN", "CONFLICT", "QUOTA_EXCEEDED", "BUDGET_EXCEEDED", "BROWSER_UNAVAILABLE",
+                    "ALREADY_EXISTS", "INVALID_TOKEN", "CONFLICT", "QUOTA_EXCEEDED", "BUDGET_EXCEEDED", "BROWSER_UNAVAILABLE", "MODEL_UNAVAILABLE",
                     "RATE_LIMIT_EXCEEDED", "INTERNAL_ERROR"]},
                 "details": {"description": "For VALIDATION_ERROR: `{fields: [{field, message}]}`; for CSV files, the line and column."},
             },

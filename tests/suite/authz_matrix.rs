@@ -430,6 +430,13 @@ fn rest_rows() -> Vec<(&'static str, &'static str, Expect)> {
             ORG_EXECUTE(200),
         ),
         ("POST", "/api/v1/executions/{id}/rerun", ORG_EXECUTE(201)),
+        // The fixture's project has no model route: allowed callers are
+        // told what to set up (the suite's llm tests cover the answer).
+        (
+            "POST",
+            "/api/v1/executions/{id}/suggest-instructions",
+            ORG_WRITE(409),
+        ),
         ("GET", "/api/v1/executions/{id}/events", ORG_READ(200)),
         ("GET", "/api/v1/executions/{id}/metrics", ORG_READ(200)),
         ("GET", "/api/v1/executions/{id}/jobs", ORG_READ(200)),
@@ -665,6 +672,7 @@ fn rpc_rows() -> Vec<(&'static str, Expect)> {
         ("rename_batch", org_write(200)),
         ("delete_batch", org_admin(200)),
         ("start_execution", org_write(200)),
+        ("suggest_instructions", org_write(409)),
         ("list_evaluation_sets", org_read(200)),
         ("create_evaluation_set", org_write(200)),
         ("delete_evaluation_set", org_write(200)),
@@ -828,6 +836,7 @@ fn rpc_args(endpoint: &str, f: &Fixture, who: Who, n: usize) -> Vec<(&'static st
             ("concurrency", "2".into()),
         ],
         "list_evaluation_sets" => vec![("batch", f.batch.clone())],
+        "suggest_instructions" => vec![("id", f.execution.clone())],
         "create_evaluation_set" => vec![
             ("batch", f.batch.clone()),
             ("name", "From the form".into()),

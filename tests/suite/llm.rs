@@ -1131,3 +1131,128 @@ async fn the_local_model_runs_demo_rows_with_the_llm_extractor(db: PgPool) {
         assert_eq!(job["job"]["error_class"], "invalid_output", "{job}");
     }
 }
+
+/// "Suggest better instructions" against the test model server: the
+/// request carries the run's instructions, its failure patterns and
+/// failing examples (with a page excerpt); the answer comes back as text,
+/// reasons and a diff, is counted in usage, and becomes a version only
+/// when saved.
+#[sqlx::test]
+async fn suggested_instructions_come_from_the_failures_and_are_saved_only_on_request(db: PgPool) {
+    let app = spawn_app(db).await;
+    let (c, run) = common::finished_demo_run(&app, 17).await;
+    let (org, project): (String, String) =
+        sqlx::query_as("select org_id::text, project_id::text from executions where id = $1::uuid")
+            .bind(&run)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    let url = format!("/api/v1/executions/{run}/suggest-instructions");
+
+    // No model route (the demo comes pointed at the local model where it
+    // is installed: take it away): the answer says what to set up.
+    let r = app
+        .patch(
+            &c,
+            &format!("/api/v1/projects/{project}/agent"),
+            json!({"model_route": []}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let r = app.post(&c, &url, json!({})).await;
+    assert_eq!(r.status, 409, "{:?}", r.body);
+    assert!(
+        r.body["error"].as_str().unwrap().contains("model route"),
+        "{:?}",
+        r.body
+    );
+
+    let model = TestModelServer::start(Reply::ok(openai_answer(
+        r#"{"instructions": "Open the product page and extract the title, the price as a number, the currency and whether it is in stock.\nIf the page is missing, return nulls.", "reasons": ["Say what to do when the page is gone."]}"#,
+        900,
+        60,
+    )))
+    .await;
+    let provider = add_provider(&app, &c, &org, "Test server", &model.url, 10).await;
+    let r = app
+        .patch(
+            &c,
+            &format!("/api/v1/projects/{project}/agent"),
+            json!({"model_route": [{"provider": provider, "model": "tiny"}]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let versions_before = r.body["latest_version"].as_i64().unwrap();
+
+    let r = app.post(&c, &url, json!({})).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let s = r.body;
+    assert!(
+        s["instructions"].as_str().unwrap().contains("return nulls"),
+        "{s}"
+    );
+    assert_eq!(
+        s["reasons"],
+        json!(["Say what to do when the page is gone."])
+    );
+    assert_eq!(s["based_on_version"], 1);
+    assert!(s["diff"]["added"].as_u64().unwrap() > 0, "{s}");
+    assert_eq!(s["model"], "Test server / tiny");
+    // 900 input tokens at 1 per million, 60 output at 2.
+    assert_eq!(s["cost_micros"], 1020);
+
+    // What was sent: the instructions, the patterns, the examples.
+    let seen = model.seen();
+    assert_eq!(seen.len(), 1);
+    let user = seen[0].body["messages"][1]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(user.contains("Current instructions (version 1)"), "{user}");
+    assert!(user.contains("Open the product page"), "{user}");
+    assert!(user.contains("Failure patterns"), "{user}");
+    assert!(user.contains("- price:"), "{user}");
+    assert!(user.contains("Failing examples:\n1. http://"), "{user}");
+    assert!(user.contains("Page excerpt:"), "{user}");
+    assert!(
+        seen[0].body["response_format"]["json_schema"]["schema"]["required"]
+            .to_string()
+            .contains("reasons")
+    );
+
+    // Nothing saved; counted in usage and audited.
+    let p = app
+        .get(&c, &format!("/api/v1/projects/{project}"))
+        .await
+        .body;
+    assert_eq!(p["latest_version"].as_i64().unwrap(), versions_before);
+    let (cost, agent): (i64, String) =
+        sqlx::query_as("select cost_micros, agent from usage_delta where agent = 'suggestion'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!((cost, agent.as_str()), (1020, "suggestion"));
+    let audited: i64 = sqlx::query_scalar(
+        "select count(*) from audit_log where action = 'execution.suggest_instructions'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(audited, 1);
+    // Saved on request, it is the next version.
+    let r = app
+        .post(
+            &c,
+            &format!("/api/v1/projects/{project}/instructions"),
+            json!({"instructions": s["instructions"], "note": "Suggested from the test run"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    assert_eq!(r.body["version"].as_i64().unwrap(), versions_before + 1);
+
+    // A model that fails: a 502 naming it, nothing recorded as a suggestion.
+    model.set_always(Reply::status(500, "upstream exploded"));
+    let r = app.post(&c, &url, json!({})).await;
+    assert_eq!(r.status, 502, "{:?}", r.body);
+    assert_eq!(r.body["code"], "MODEL_UNAVAILABLE");
+}

@@ -8,9 +8,15 @@ use crate::model::DiffKind;
 /// the right, changed lines paired.
 #[component]
 pub fn DiffView(diff: crate::model::InstructionDiff) -> impl IntoView {
+    // Version 0 is text not saved yet (a suggestion).
+    let new = if diff.new_version == 0 {
+        "the suggestion".to_string()
+    } else {
+        format!("v{}", diff.new_version)
+    };
     let summary = format!(
-        "v{} → v{}: {} added, {} removed",
-        diff.old_version, diff.new_version, diff.added, diff.removed
+        "v{} → {new}: {} added, {} removed",
+        diff.old_version, diff.added, diff.removed
     );
     let identical = diff.added == 0 && diff.removed == 0;
     let rows = diff

@@ -14,6 +14,7 @@ pub mod not_found;
 pub mod project_head;
 pub mod results;
 pub mod runs;
+pub mod suggest;
 
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;

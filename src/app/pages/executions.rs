@@ -516,6 +516,9 @@ fn LiveExecution(snapshot: LiveSnapshot) -> impl IntoView {
         <FieldAccuracyCard id progress changed edited />
         <crate::app::components::results::ResultsGrid id project_id=first.project_id batch_id=first.batch_id org_slug=first.org_slug.clone() role progress tab_counts changed edited />
         <crate::app::components::results::FailurePatternsCard id org_slug=first.org_slug.clone() changed edited progress />
+        {first.role.is_none_or(|r| r >= crate::model::Role::Member).then(|| view! {
+            <crate::app::components::suggest::SuggestCard id project_id=first.project_id org_slug=first.org_slug.clone() run_label=first.label() />
+        })}
         <crate::app::components::exports::ExportCard id />
         <section class="card">
             <h2>"Compare"</h2>

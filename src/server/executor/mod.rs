@@ -29,7 +29,6 @@ use super::db;
 use super::db::jobs::{Claimed, Failed, Plan};
 use super::evaluate;
 use super::live::{self, Control, Hub};
-use super::secrets;
 use crate::model::{AgentKind, ExecutionMode, ExtractionRule, Extractor, OutputField};
 
 /// How long a claim holds a job without renewal.
@@ -426,40 +425,13 @@ impl Shared {
     }
 }
 
-/// The plan's model route as callable targets, keys opened, in order;
-/// entries whose provider is gone or disabled are left out (and logged
-/// by the caller's error when nothing is left).
+/// The plan's model route as callable targets (see
+/// [`llm::route::targets_of`]); an error when nothing is left.
 async fn route_targets(db: &PgPool, plan: &Plan) -> Result<Vec<Target>, AgentError> {
-    let internal = |e: String| AgentError::transient("internal", e);
-    let ids: Vec<Uuid> = plan.model_route.0.iter().map(|r| r.provider).collect();
-    let rows = db::model_providers::fetch_many(db, plan.org_id, &ids)
-        .await
-        .map_err(|e| internal(format!("Mino could not read the model providers: {e}")))?;
-    let mut targets = Vec::new();
-    for entry in &plan.model_route.0 {
-        let Some(row) = rows.iter().find(|r| r.id == entry.provider && r.enabled) else {
-            continue;
-        };
-        let model = row
-            .models
-            .0
-            .iter()
-            .find(|m| m.name == entry.model)
-            .cloned()
-            .unwrap_or(crate::model::ProviderModel {
-                name: entry.model.clone(),
-                input_price_per_million: 0.0,
-                output_price_per_million: 0.0,
-            });
-        let key = match &row.api_key {
-            Some(sealed) => Some(
-                secrets::open(sealed)
-                    .map_err(|e| AgentError::permanent("internal", format!("{}: {e}", row.name)))?,
-            ),
-            None => None,
-        };
-        targets.push(Target::new(row, model, key));
-    }
+    let targets =
+        crate::server::agents::llm::route::targets_of(db, plan.org_id, &plan.model_route.0)
+            .await
+            .map_err(|e| AgentError::transient("internal", e))?;
     if targets.is_empty() {
         return Err(AgentError::permanent(
             "no_model",

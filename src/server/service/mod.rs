@@ -25,6 +25,7 @@ pub mod org_export;
 pub mod orgs;
 pub mod paging;
 pub mod projects;
+pub mod suggestions;
 pub mod team;
 pub mod usage;
 pub mod versions;

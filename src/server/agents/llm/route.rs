@@ -24,6 +24,47 @@ use crate::server::db::model_providers::{self as db, Admission, CallRecord, Prov
 /// The longest a 429's `Retry-After` delays the job's next attempt.
 pub const RETRY_AFTER_CAP: Duration = Duration::from_secs(120);
 
+/// A route's entries as callable targets, in order, keys opened; entries
+/// whose provider is gone or disabled are left out (the caller says so when
+/// nothing is left). A model the provider no longer lists is called at no
+/// price rather than dropped (its calls still count). Errors are reading
+/// the providers or opening a key, worded for the person.
+pub async fn targets_of(
+    db: &PgPool,
+    org_id: Uuid,
+    route: &[crate::model::RouteEntry],
+) -> Result<Vec<Target>, String> {
+    let ids: Vec<Uuid> = route.iter().map(|r| r.provider).collect();
+    let rows = db::fetch_many(db, org_id, &ids)
+        .await
+        .map_err(|e| format!("Mino could not read the model providers: {e}"))?;
+    let mut targets = Vec::new();
+    for entry in route {
+        let Some(row) = rows.iter().find(|r| r.id == entry.provider && r.enabled) else {
+            continue;
+        };
+        let model = row
+            .models
+            .0
+            .iter()
+            .find(|m| m.name == entry.model)
+            .cloned()
+            .unwrap_or(ProviderModel {
+                name: entry.model.clone(),
+                input_price_per_million: 0.0,
+                output_price_per_million: 0.0,
+            });
+        let key = match &row.api_key {
+            Some(sealed) => Some(
+                crate::server::secrets::open(sealed).map_err(|e| format!("{}: {e}", row.name))?,
+            ),
+            None => None,
+        };
+        targets.push(Target::new(row, model, key));
+    }
+    Ok(targets)
+}
+
 /// One entry of a route, ready to call.
 #[derive(Debug, Clone)]
 pub struct Target {
