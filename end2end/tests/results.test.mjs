@@ -138,7 +138,8 @@ test('two runs of a batch are compared: fixed rows, per-field deltas, the trend'
   assert.equal(await page.locator('[data-testid=compare-fields] tbody tr').count(), 4);
   // Both runs sampled the same 17 rows.
   assert.match(await page.textContent('[data-testid=compare-rows]'), /Both runs cover the same 17 rows\./);
-  assert.match(await page.textContent('main'), /Both runs used instructions version 1/);
+  // The rule change is version 2: compare names it.
+  assert.match(await page.textContent('[data-testid=field-rule-diff]'), /price\s*automatic\s*css #no-such-element/);
   // 15 rows pass only in the first run: far beyond noise.
   assert.match(await page.textContent('[data-testid=compare-significance]'),
     /Beyond noise: 0 rows pass only in B and 15 only in A \(McNemar's exact test, p = 0\.0001\)/);
