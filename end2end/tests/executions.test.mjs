@@ -3,7 +3,7 @@
 // execution page reach "completed" without reloading.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { BASE, launch, hydrated, shot, email, apiSignUp, apiCreateOrg, api, contextFor } from './helpers.mjs';
+import { BASE, launch, hydrated, shot, email, apiSignUp, apiCreateOrg, api, contextFor, finished } from './helpers.mjs';
 
 let browser;
 before(async () => { browser = await launch(); });
@@ -136,6 +136,8 @@ test('an evaluation set is saved from the batch page and a run runs exactly its 
   await page.click('button:has-text("Save set")');
   await page.waitForSelector('[data-testid=evaluation-sets] td:has-text("Hard pages")');
   assert.match(await page.locator('[data-testid=evaluation-sets] tbody tr').first().textContent(), /Hard pages\s*v1\s*4/);
+  // The form is empty again, ready for the next set.
+  await page.waitForFunction(() => document.querySelector('#set-name')?.value === '');
   await shot(page, '27-evaluation-sets');
   // Run it: the Runs card's Rows choice names the set; the estimate counts its rows.
   await page.selectOption('#run-set', { label: 'set “Hard pages” v1 (4 rows)' });
@@ -145,5 +147,17 @@ test('an evaluation set is saved from the batch page and a run runs exactly its 
   const runId = page.url().split('/executions/')[1];
   const jobs = await api(owner, 'GET', `/api/v1/executions/${runId}/jobs`);
   assert.deepEqual(jobs.items.map((j) => j.row_index).sort((a, b) => a - b), [2, 3, 4, 9]);
+  await finished(owner, runId);
+
+  // From the run's grid: two selected jobs become a set of their rows.
+  await page.goto(`${BASE}/o/${org.slug}/executions/${runId}`);
+  await hydrated(page);
+  await page.locator('[data-testid=jobs] tbody tr').nth(0).locator('input[type=checkbox]').check();
+  await page.locator('[data-testid=jobs] tbody tr').nth(2).locator('input[type=checkbox]').check();
+  await page.fill('#grid-set-name', 'Picked in the grid');
+  await page.click('[data-testid=save-set] button:has-text("Save set")');
+  await page.waitForSelector('[data-testid=bulk-notice]:has-text("Saved evaluation set “Picked in the grid” (version 1, 2 rows)")');
+  const sets = await api(owner, 'GET', `/api/v1/batches/${demo.batch.id}/evaluation-sets`);
+  assert.deepEqual(sets.find((s) => s.name === 'Picked in the grid').rows, [2, 4]);
   await ctx.close();
 });

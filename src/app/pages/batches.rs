@@ -479,6 +479,15 @@ pub fn BatchPage() -> impl IntoView {
     let start = ServerAction::<StartExecution>::new();
     let create_set = ServerAction::<CreateEvaluationSet>::new();
     let delete_set = ServerAction::<DeleteEvaluationSet>::new();
+    // The set form empties after a save, ready for the next set.
+    let set_name = RwSignal::new(String::new());
+    let set_rows = RwSignal::new(String::new());
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = create_set.value().get() {
+            set_name.set(String::new());
+            set_rows.set(String::new());
+        }
+    });
     let start_error = action_error(start);
     let rename_error = action_error(rename);
     let delete_error = action_error(delete);
@@ -601,7 +610,7 @@ pub fn BatchPage() -> impl IntoView {
                                 });
                                 view! {
                                     <RunCard batch=b.clone() runs=runs.items.clone() project sets=sets.clone() start start_error />
-                                    <EvaluationSetsCard batch=b.clone() sets runs=runs.items can_edit create=create_set delete=delete_set />
+                                    <EvaluationSetsCard batch=b.clone() sets runs=runs.items can_edit create=create_set delete=delete_set set_name set_rows />
                                     {can_edit.then(|| view! { <ImportRunCard batch_id=b.id org_slug=b.org_slug.clone() /> })}
                                     <crate::app::components::results::TrendsCard batch_id=b.id org_slug=b.org_slug.clone() />
                                     <crate::app::components::exports::ExportHistory batch_id=b.id />
@@ -917,6 +926,10 @@ fn EvaluationSetsCard(
     can_edit: bool,
     create: ServerAction<CreateEvaluationSet>,
     delete: ServerAction<DeleteEvaluationSet>,
+    /// The form's name and rows, kept by the page so they survive the
+    /// card's re-render while the batch reloads.
+    set_name: RwSignal<String>,
+    set_rows: RwSignal<String>,
 ) -> impl IntoView {
     let create_error = action_error(create);
     let delete_error = action_error(delete);
@@ -1001,12 +1014,14 @@ fn EvaluationSetsCard(
                         <div class="field">
                             <label for="set-name">"Name"</label>
                             <input id="set-name" name="name" required maxlength="100" placeholder="Hard pages"
+                                prop:value=move || set_name.get() on:input=move |ev| set_name.set(event_target_value(&ev))
                                 aria-invalid=invalid(create_error, "name") aria-describedby="name-error" />
                             <FieldError error=create_error field="name" />
                         </div>
                         <div class="field">
                             <label for="set-rows">"Row numbers"</label>
                             <input id="set-rows" name="rows" placeholder="1-20, 35, 40"
+                                prop:value=move || set_rows.get() on:input=move |ev| set_rows.set(event_target_value(&ev))
                                 aria-invalid=invalid(create_error, "rows") aria-describedby="rows-error" />
                             <FieldError error=create_error field="rows" />
                         </div>

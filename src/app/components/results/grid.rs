@@ -198,6 +198,52 @@ pub fn ResultsGrid(
             busy.set(false);
         });
     };
+    // The selection (or every job matching the list) saved as an
+    // evaluation set of the batch: a regression set chosen by hand.
+    let set_name = RwSignal::new(String::new());
+    let save_set = move || {
+        let name = set_name.get_untracked();
+        let chosen = selected.get_untracked();
+        let rows: Vec<String> = page_rows
+            .get_value()
+            .iter()
+            .filter_map(|r| r.with_untracked(|j| chosen.contains(&j.id).then_some(j.row_index)))
+            .map(|r| r.to_string())
+            .collect();
+        let (execution, tab_now) = if all_matching.get_untracked() {
+            (id.to_string(), tab.get_untracked().unwrap_or_default())
+        } else {
+            (String::new(), String::new())
+        };
+        error.set(None);
+        notice.set(None);
+        busy.set(true);
+        spawn_local(async move {
+            match crate::api::projects::create_evaluation_set(
+                batch_id,
+                name,
+                rows.join(", "),
+                execution,
+                tab_now,
+            )
+            .await
+            {
+                Ok(set) => {
+                    notice.set(Some(format!(
+                        "Saved evaluation set “{}” (version {}, {}); run it from the batch page.",
+                        set.name,
+                        set.version,
+                        plural(set.size, "row")
+                    )));
+                    set_name.set(String::new());
+                    selected.set(BTreeSet::new());
+                    all_matching.set(false);
+                }
+                Err(e) => error.set(Some(e)),
+            }
+            busy.set(false);
+        });
+    };
     let job_action = move |action: BulkOperation| {
         let (status, evaluation) = filter_of(tab.get_untracked().as_deref());
         let slug = slug_for_rows.get_value();
@@ -459,6 +505,14 @@ pub fn ResultsGrid(
                                                     on:click=move |_| job_action(BulkOperation::Delete)>"Delete…"</button>
                                             })}
                                         </div>
+                                        {can_edit.then(|| view! {
+                                            <form class="inline-form" data-testid="save-set" on:submit=move |ev| { ev.prevent_default(); save_set(); }>
+                                                <label for="grid-set-name">"Save their rows as an evaluation set"</label>
+                                                <input id="grid-set-name" required maxlength="100" placeholder="Set name"
+                                                    prop:value=move || set_name.get() on:input=move |ev| set_name.set(event_target_value(&ev)) />
+                                                <button type="submit" class="button" disabled=move || busy.get()>"Save set"</button>
+                                            </form>
+                                        })}
                                         {can_edit.then(|| {
                                             let options = fields_for_form.iter().map(|f| view! { <option value=f.clone()>{f.clone()}</option> }).collect_view();
                                             if op_field.get_untracked().is_empty() {
