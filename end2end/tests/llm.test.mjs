@@ -82,11 +82,17 @@ test('an admin adds a model provider, a project uses it and the job page names t
   const providers = await api(owner, 'GET', `/api/v1/orgs/${org.id}/model-choices`);
   const mine = providers.items.find((p) => p.name === 'Test model server');
   await page.locator('#route_1').selectOption(`${mine.id}|tiny`);
+  await page.fill('#agent-version-note', 'Read pages with the test model');
   await page.getByRole('button', { name: 'Save agent settings' }).click();
   await page.getByText('Agent settings saved.').waitFor();
   const project = await api(owner, 'GET', `/api/v1/projects/${demo.project.id}`);
   assert.equal(project.agent.extractor, 'llm');
   assert.deepEqual(project.agent.model_route, [{ provider: mine.id, model: 'tiny' }]);
+  // The change to what runs extract is a version, with the note given.
+  const versions = await api(owner, 'GET', `/api/v1/projects/${demo.project.id}/versions`);
+  assert.equal(versions.items[0].version, project.latest_version);
+  assert.equal(versions.items[0].note, 'Read pages with the test model');
+  assert.deepEqual(versions.items[0].parts, ['agent']);
   await shot(page, '96-agent-settings-llm');
 
   // A test run from the batch page uses it.

@@ -184,6 +184,7 @@ pub async fn update_agent(
     #[server(default)] route_4: String,
     #[server(default)] route_5: String,
     #[server(default)] page_token_budget: String,
+    #[server(default)] version_note: String,
 ) -> Result<Project, AppError> {
     use crate::model::{AgentKind, AgentSettings, BrowserStep, Extractor, RouteEntry};
     use crate::server::{rpc, service::collect_fields, service::projects};
@@ -256,7 +257,8 @@ pub async fn update_agent(
         model_route: route?,
         page_token_budget: budget?,
     };
-    projects::update_agent(&state.db, &actor, id, settings, None)
+    let note = Some(version_note.trim()).filter(|n| !n.is_empty());
+    projects::update_agent(&state.db, &actor, id, settings, note)
         .await
         .map_err(steps_by_line)
 }
@@ -301,6 +303,7 @@ pub async fn save_field(
     #[server(default)] description: String,
     #[server(default)] empty_means: String,
     #[server(default)] multi_value_separator: String,
+    #[server(default)] version_note: String,
 ) -> Result<Project, AppError> {
     use crate::model::{
         Comparator, ComparatorOptions, EmptyMeans, ExtractionRule, OutputField, ValueType,
@@ -367,7 +370,8 @@ pub async fn save_field(
     if adding {
         projects::add_field(&state.db, &actor, id, field).await
     } else {
-        projects::update_field(&state.db, &actor, id, field, None).await
+        let note = Some(version_note.trim()).filter(|n| !n.is_empty());
+        projects::update_field(&state.db, &actor, id, field, note).await
     }
 }
 

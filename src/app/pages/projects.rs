@@ -638,7 +638,11 @@ pub fn ProjectSettingsPage() -> impl IntoView {
                                         <FieldError error=agent_error field="timeout_secs" />
                                         <FieldError error=agent_error field="max_retries" />
                                         <FieldError error=agent_error field="price_per_job" />
-                                        {can_edit.then(|| view! { <button type="submit" class="button">"Save agent settings"</button> })}
+                                        {can_edit.then(|| view! {
+                                            <label for="agent-version-note">"Version note " <span class="muted">"(a change to what runs extract — source, extractor, timeout, steps, model route, page budget — saves a new version; blank: Mino names what changed)"</span></label>
+                                            <input id="agent-version-note" name="version_note" maxlength="500" placeholder="e.g. longer timeout for slow shops" />
+                                            <button type="submit" class="button">"Save agent settings"</button>
+                                        })}
                                     </fieldset>
                                 </ActionForm>
                                 <Show when=move || matches!(agent.value().get(), Some(Ok(_)))>
@@ -1018,6 +1022,8 @@ fn FieldForm(
                     aria-invalid=invalid(error, "pattern") aria-describedby="pattern-error" />
                 <FieldError error field="pattern" />
             </fieldset>
+            <label for=fid("version-note")>"Version note " <span class="muted">"(a new rule or description saves a new version; blank: Mino names what changed)"</span></label>
+            <input id=fid("version-note") name="version_note" maxlength="500" />
             <FormError error />
             <button type="submit" class="button primary" disabled=move || action.pending().get()>
                 {if adding { "Add field" } else { "Save field" }}
