@@ -128,6 +128,27 @@ async fn a_field_rule_change_is_a_new_version_that_runs_and_compares_as_such(db:
     assert_eq!(r.body["latest_version"], 3, "{:?}", r.body);
     let v = versions(&app, &c, &project).await;
     assert_eq!(v[0]["parts"], json!(["agent"]));
+    // A bad note is a field error, and the change it came with is not saved.
+    let r = app
+        .patch(
+            &c,
+            &format!("/api/v1/projects/{project}/agent"),
+            json!({"timeout_secs": 40, "note": "nul \0 here"}),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{:?}", r.body);
+    assert!(r.field("note").is_some(), "{:?}", r.body);
+    let p = app
+        .get(&c, &format!("/api/v1/projects/{project}"))
+        .await
+        .body;
+    assert_eq!(
+        (
+            p["agent"]["timeout_secs"].clone(),
+            p["latest_version"].clone()
+        ),
+        (json!(25), json!(3))
+    );
     assert_eq!(v[0]["note"], "Slow pages need longer");
     let audit: Value = sqlx::query_scalar(
         "select after from audit_log where action = 'project.update_agent' order by id desc limit 1",

@@ -125,13 +125,8 @@ pub async fn create(
 ) -> Result<EvaluationSet, AppError> {
     let (ctx, batch) = super::batches::batch_ctx(db, actor, batch_id).await?;
     require(&ctx, Permission::RunExecution)?;
-    let name = req.name.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.contains('\0') {
-        return Err(AppError::field(
-            "name",
-            "Name the set in 1 to 100 characters.",
-        ));
-    }
+    let name = super::parse_name(&req.name, "name")?;
+    let name = name.as_str();
     let row_count = batch.row_count as i64;
     let ways = [
         req.rows.is_some(),

@@ -116,7 +116,7 @@ fn parse_instructions(raw: &str) -> Result<String, AppError> {
     Ok(parse_text(raw, "instructions", MAX_INSTRUCTIONS, false)?.replace("\r\n", "\n"))
 }
 
-fn parse_note(raw: &str) -> Result<String, AppError> {
+pub(super) fn parse_note(raw: &str) -> Result<String, AppError> {
     parse_text(raw, "note", MAX_NOTE, true)
 }
 

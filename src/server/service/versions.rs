@@ -67,8 +67,10 @@ pub async fn after_settings_change(
         return Ok(None);
     }
     let described = describe(&field_changes, &agent_changes);
-    let note = match note.map(str::trim) {
-        Some(n) if !n.is_empty() => n.chars().take(500).collect::<String>(),
+    // A note the author gave is checked like any version note (an error
+    // here rolls the whole change back).
+    let note = match note.map(super::projects::parse_note).transpose()? {
+        Some(n) if !n.is_empty() => n,
         _ => described,
     };
     let v = db::projects::insert_version(
