@@ -3,6 +3,7 @@
 //! under [`RPC_PREFIX`] so the authorization-matrix test can list them.
 
 pub mod account;
+pub mod experiments;
 pub mod guide;
 pub mod orgs;
 pub mod projects;
@@ -110,4 +111,10 @@ pub const ENDPOINTS: &[&str] = &[
     "set_model_provider_enabled",
     "delete_model_provider",
     "check_model_provider",
+    "list_experiments",
+    "create_experiment",
+    "get_experiment",
+    "list_experiment_rows",
+    "control_experiment",
+    "promote_experiment",
 ];

@@ -558,6 +558,7 @@ pub async fn start_execution(
         },
         max_retries: number(max_retries.as_deref().unwrap_or(""), "max_retries")?,
         mode,
+        ..Default::default()
     };
     let e = executions::start(&state.db, &actor, batch, req).await?;
     leptos_axum::redirect(&format!("/o/{}/executions/{}", e.org_slug, e.id));

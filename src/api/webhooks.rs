@@ -18,12 +18,16 @@ fn ticked(
     execution_completed: Option<String>,
     execution_failed: Option<String>,
     job_failed: Option<String>,
+    budget_threshold: Option<String>,
+    experiment_completed: Option<String>,
 ) -> Vec<String> {
     [
         (execution_started, "execution.started"),
         (execution_completed, "execution.completed"),
         (execution_failed, "execution.failed"),
         (job_failed, "job.failed"),
+        (budget_threshold, "budget.threshold"),
+        (experiment_completed, "experiment.completed"),
     ]
     .into_iter()
     .filter(|(v, _)| v.is_some())
@@ -49,6 +53,8 @@ pub async fn create_webhook(
     event_execution_completed: Option<String>,
     event_execution_failed: Option<String>,
     event_job_failed: Option<String>,
+    event_budget_threshold: Option<String>,
+    event_experiment_completed: Option<String>,
 ) -> Result<CreatedWebhook, AppError> {
     use crate::server::service::webhooks::{self, WebhookInput};
     use crate::server::{rpc, service};
@@ -59,6 +65,8 @@ pub async fn create_webhook(
         event_execution_completed,
         event_execution_failed,
         event_job_failed,
+        event_budget_threshold,
+        event_experiment_completed,
     );
     let input = WebhookInput {
         url: Some(url),
@@ -81,6 +89,8 @@ pub async fn update_webhook(
     event_execution_completed: Option<String>,
     event_execution_failed: Option<String>,
     event_job_failed: Option<String>,
+    event_budget_threshold: Option<String>,
+    event_experiment_completed: Option<String>,
 ) -> Result<Webhook, AppError> {
     use crate::server::rpc;
     use crate::server::service::webhooks::{self, WebhookInput};
@@ -90,6 +100,8 @@ pub async fn update_webhook(
         event_execution_completed,
         event_execution_failed,
         event_job_failed,
+        event_budget_threshold,
+        event_experiment_completed,
     );
     let input = WebhookInput {
         url: Some(url),

@@ -325,6 +325,7 @@ macro_rules! text_column {
 mod analysis;
 mod batches;
 mod executions;
+mod experiments;
 mod exports;
 mod ground_truth;
 mod guide;
@@ -336,6 +337,7 @@ mod webhooks;
 pub use analysis::*;
 pub use batches::*;
 pub use executions::*;
+pub use experiments::*;
 pub use exports::*;
 pub use ground_truth::*;
 pub use guide::*;

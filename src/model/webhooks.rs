@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// The events a webhook can ask for, in the order the UI lists them.
-pub const WEBHOOK_EVENTS: [(&str, &str); 5] = [
+pub const WEBHOOK_EVENTS: [(&str, &str); 6] = [
     ("execution.started", "A run started."),
     (
         "execution.completed",
@@ -16,6 +16,10 @@ pub const WEBHOOK_EVENTS: [(&str, &str); 5] = [
         "A run ended without one successful job.",
     ),
     ("job.failed", "A job failed for good (after its retries)."),
+    (
+        "experiment.completed",
+        "Every variant of an experiment finished, with its matrix.",
+    ),
     (
         "budget.threshold",
         "The month's spending reached 50%, 80% or 100% of the budget.",

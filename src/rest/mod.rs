@@ -5,6 +5,7 @@ mod audit;
 mod auth;
 mod batches;
 mod executions;
+mod experiments;
 mod exports;
 mod keys;
 pub mod openapi;
@@ -100,6 +101,14 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/batches/{id}/evaluation-sets"),
     ("GET", "/api/v1/evaluation-sets/{id}"),
     ("DELETE", "/api/v1/evaluation-sets/{id}"),
+    ("GET", "/api/v1/projects/{id}/experiments"),
+    ("POST", "/api/v1/projects/{id}/experiments"),
+    ("GET", "/api/v1/experiments/{id}"),
+    ("GET", "/api/v1/experiments/{id}/rows"),
+    ("POST", "/api/v1/experiments/{id}/pause"),
+    ("POST", "/api/v1/experiments/{id}/resume"),
+    ("POST", "/api/v1/experiments/{id}/stop"),
+    ("POST", "/api/v1/experiments/{id}/promote"),
     ("GET", "/api/v1/batches/{id}/trends"),
     ("GET", "/api/v1/executions/{id}/failure-patterns"),
     ("GET", "/api/v1/executions/compare"),
@@ -259,6 +268,16 @@ pub fn router() -> Router<AppState> {
             "/evaluation-sets/{id}",
             get(batches::evaluation_set).delete(batches::delete_evaluation_set),
         )
+        .route(
+            "/projects/{id}/experiments",
+            get(experiments::list).post(experiments::create),
+        )
+        .route("/experiments/{id}", get(experiments::get))
+        .route("/experiments/{id}/rows", get(experiments::rows))
+        .route("/experiments/{id}/pause", post(experiments::pause))
+        .route("/experiments/{id}/resume", post(experiments::resume))
+        .route("/experiments/{id}/stop", post(experiments::stop))
+        .route("/experiments/{id}/promote", post(experiments::promote))
         // An import may be a file of a million lines.
         .route(
             "/batches/{id}/imports",

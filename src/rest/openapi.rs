@@ -654,6 +654,65 @@ fn operations() -> Vec<Op> {
         ),
         op(
             "GET",
+            "/projects/{id}/experiments",
+            "Experiments",
+            "The project's latest 50 experiments, newest first",
+        )
+        .ok::<Page<crate::model::ExperimentSummary>>(),
+        op(
+            "POST",
+            "/projects/{id}/experiments",
+            "Experiments",
+            "Run 2 to 6 variants (a version, optionally with another agent, extractor or model route) over exactly the same rows: a sample (first or seeded random), a run's failing jobs, or an evaluation set; with from_execution every variant reads that run's kept pages. All variants start or none does",
+        )
+        .body::<crate::server::service::experiments::NewExperiment>()
+        .answers::<crate::model::Experiment>(201),
+        op(
+            "GET",
+            "/experiments/{id}",
+            "Experiments",
+            "One experiment: each variant's execution and figures (accuracy with interval, fields' accuracy and F1, cost, tokens, latency p50/p95, errors) and every pair's fixed and regressed rows with McNemar's exact test",
+        )
+        .ok::<crate::model::Experiment>(),
+        op(
+            "GET",
+            "/experiments/{id}/rows",
+            "Experiments",
+            "The per-row grid: every variant's values and verdict against the expected values, rows where variants disagree first",
+        )
+        .query::<super::experiments::RowsQuery>()
+        .ok::<crate::model::ExperimentRows>(),
+        op(
+            "POST",
+            "/experiments/{id}/pause",
+            "Experiments",
+            "Pause every running variant",
+        )
+        .ok::<crate::model::Experiment>(),
+        op(
+            "POST",
+            "/experiments/{id}/resume",
+            "Experiments",
+            "Resume every paused variant",
+        )
+        .ok::<crate::model::Experiment>(),
+        op(
+            "POST",
+            "/experiments/{id}/stop",
+            "Experiments",
+            "Stop every variant still running (queued jobs are cancelled)",
+        )
+        .ok::<crate::model::Experiment>(),
+        op(
+            "POST",
+            "/experiments/{id}/promote",
+            "Experiments",
+            "Make a variant's version (by position or label) the project's production version; audited. A variant's overrides are not part of its version",
+        )
+        .body::<super::experiments::PromoteRequest>()
+        .ok::<crate::model::Experiment>(),
+        op(
+            "GET",
             "/batches/{id}/trends",
             "Results",
             "Accuracy across a batch's runs",

@@ -342,6 +342,7 @@ async fn build_payload(db: &PgPool, d: &Claimed) -> Result<Value, crate::error::
             execution_data(db, d, &resource).await?
         }
         "job.failed" => job_data(db, d.org_id, &resource).await?,
+        "experiment.completed" => experiment_data(db, d.org_id, &resource).await?,
         "budget.threshold" => budget_data(db, d.org_id, &resource).await?,
         _ => json!({
             "webhook_id": d.webhook_id,
@@ -388,6 +389,23 @@ async fn execution_data(
         });
     }
     Ok(data)
+}
+
+/// The finished experiment whole: its variants' figures and every pair's
+/// fixed/regressed rows and significance.
+async fn experiment_data(
+    db: &PgPool,
+    org_id: Uuid,
+    resource: &str,
+) -> Result<Value, crate::error::AppError> {
+    use crate::server::service::experiments;
+    let Ok(id) = Uuid::parse_str(resource) else {
+        return Ok(json!({"experiment_id": resource, "deleted": true}));
+    };
+    Ok(match experiments::read_unchecked(db, org_id, id).await? {
+        Some(experiment) => json!({ "experiment": experiment }),
+        None => json!({"experiment_id": id, "deleted": true}),
+    })
 }
 
 /// `resource` is `2026-12:80`: the month and the threshold reached.

@@ -95,6 +95,8 @@ struct Fixture {
     provider: String,
     /// An evaluation set of the batch (row 1).
     evaluation_set: String,
+    /// A running experiment of two variants over row 1.
+    experiment: String,
 }
 
 const CSV: &str = "url,name,gt_price\nhttps://a.example.com,A,1\nhttps://b.example.com,B,2\n";
@@ -266,8 +268,18 @@ async fn fixture(app: &TestApp, n: usize, who: Who) -> Fixture {
         .await;
     assert_eq!(es.status, 201, "{:?}", es.body);
     let evaluation_set = es.body["id"].as_str().unwrap().to_string();
+    let x = app
+        .post(
+            owner,
+            &format!("/api/v1/projects/{project}/experiments"),
+            json!({"batch": batch, "rows": {"size": 1}, "variants": [{"version": 1}, {"version": 1}]}),
+        )
+        .await;
+    assert_eq!(x.status, 201, "{:?}", x.body);
+    let experiment = x.body["id"].as_str().unwrap().to_string();
     Fixture {
         evaluation_set,
+        experiment,
         provider,
         webhook,
         delivery,
@@ -501,6 +513,19 @@ fn rest_rows() -> Vec<(&'static str, &'static str, Expect)> {
         ),
         ("GET", "/api/v1/evaluation-sets/{id}", ORG_READ(200)),
         ("DELETE", "/api/v1/evaluation-sets/{id}", ORG_EXECUTE(204)),
+        ("GET", "/api/v1/projects/{id}/experiments", ORG_READ(200)),
+        (
+            "POST",
+            "/api/v1/projects/{id}/experiments",
+            ORG_EXECUTE(201),
+        ),
+        ("GET", "/api/v1/experiments/{id}", ORG_READ(200)),
+        ("GET", "/api/v1/experiments/{id}/rows", ORG_READ(200)),
+        ("POST", "/api/v1/experiments/{id}/pause", ORG_EXECUTE(200)),
+        // Its variants are running: resuming is a conflict.
+        ("POST", "/api/v1/experiments/{id}/resume", ORG_EXECUTE(409)),
+        ("POST", "/api/v1/experiments/{id}/stop", ORG_EXECUTE(200)),
+        ("POST", "/api/v1/experiments/{id}/promote", ORG_WRITE(200)),
         ("GET", "/api/v1/openapi.json", PUBLIC_200),
     ]
 }
@@ -520,6 +545,7 @@ fn rest_request(route: &str, f: &Fixture, who: Who, n: usize) -> (String, Option
             "evaluation-sets/{id}",
             &format!("evaluation-sets/{}", f.evaluation_set),
         )
+        .replace("experiments/{id}", &format!("experiments/{}", f.experiment))
         .replace(
             "model-providers/{id}",
             &format!("model-providers/{}", f.provider),
@@ -579,6 +605,10 @@ fn rest_request(route: &str, f: &Fixture, who: Who, n: usize) -> (String, Option
         "/api/v1/projects/{id}/fields/{name}" => Some(json!({"comparator": "exact"})),
         "/api/v1/projects/{id}/grid-columns" => Some(json!({"shown": ["result", "site"]})),
         "/api/v1/batches/{id}/evaluation-sets" => Some(json!({"name": "Set", "rows": [1, 2]})),
+        "/api/v1/projects/{id}/experiments" => Some(
+            json!({"batch": f.batch, "rows": {"size": 1}, "variants": [{"version": 1}, {"version": 1}]}),
+        ),
+        "/api/v1/experiments/{id}/promote" => Some(json!({"variant": "A"})),
         "/api/v1/batches/{id}" => Some(json!({"name": "Renamed"})),
         "/api/v1/batches/{id}/executions" => Some(json!({"mode": "test", "sample_size": 1})),
         "/api/v1/executions/{id}/concurrency" => Some(json!({"concurrency": 5})),
@@ -676,6 +706,12 @@ fn rpc_rows() -> Vec<(&'static str, Expect)> {
         ("list_evaluation_sets", org_read(200)),
         ("create_evaluation_set", org_write(200)),
         ("delete_evaluation_set", org_write(200)),
+        ("list_experiments", org_read(200)),
+        ("create_experiment", org_write(200)),
+        ("get_experiment", org_read(200)),
+        ("list_experiment_rows", org_read(200)),
+        ("control_experiment", org_write(200)),
+        ("promote_experiment", org_write(200)),
         ("list_executions", org_read(200)),
         ("list_project_executions", org_read(200)),
         ("get_execution", org_read(200)),
@@ -843,6 +879,19 @@ fn rpc_args(endpoint: &str, f: &Fixture, who: Who, n: usize) -> Vec<(&'static st
             ("rows", "1-2".into()),
         ],
         "delete_evaluation_set" => vec![("id", f.evaluation_set.clone())],
+        "list_experiments" => vec![("project", f.project.clone())],
+        "create_experiment" => vec![
+            ("project", f.project.clone()),
+            (
+                "request",
+                json!({"batch": f.batch, "rows": {"size": 1}, "variants": [{"version": 1}, {"version": 1}]})
+                    .to_string(),
+            ),
+        ],
+        "get_experiment" => vec![("id", f.experiment.clone())],
+        "list_experiment_rows" => vec![("id", f.experiment.clone()), ("offset", "0".into())],
+        "control_experiment" => vec![("id", f.experiment.clone()), ("action", "pause".into())],
+        "promote_experiment" => vec![("id", f.experiment.clone()), ("variant", "1".into())],
         "list_executions" => vec![("batch", f.batch.clone())],
         "list_project_executions" => vec![("project", f.project.clone())],
         "get_execution" => vec![("id", f.execution.clone())],

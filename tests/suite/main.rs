@@ -27,6 +27,7 @@ mod eval_cli;
 mod evaluation;
 mod evaluation_sets;
 mod executions;
+mod experiments;
 mod exports;
 mod live;
 mod llm;

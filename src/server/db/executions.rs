@@ -653,3 +653,16 @@ pub async fn last_llm_test_tokens(
         },
     ))
 }
+
+/// The model route an execution runs with (empty without the llm extractor).
+pub async fn model_route(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+) -> sqlx::Result<Vec<crate::model::RouteEntry>> {
+    let route: Option<Json<Vec<crate::model::RouteEntry>>> =
+        sqlx::query_scalar("select model_route from executions where id = $1")
+            .bind(id)
+            .fetch_optional(db)
+            .await?;
+    Ok(route.map(|r| r.0).unwrap_or_default())
+}

@@ -8,6 +8,7 @@ pub mod auth_failures;
 pub mod batches;
 pub mod evaluation_sets;
 pub mod executions;
+pub mod experiments;
 pub mod exports;
 pub mod ground_truth;
 pub mod imports;

@@ -48,6 +48,12 @@ pub struct StartRequest {
     pub evaluation_set: Option<Uuid>,
     pub concurrency: Option<i32>,
     pub max_retries: Option<i32>,
+    /// Exactly these rows (an experiment's; not part of the request body).
+    #[serde(skip)]
+    pub rows: Option<Vec<i32>>,
+    /// Another model route than the version's (an experiment variant's).
+    #[serde(skip)]
+    pub model_route: Option<Vec<crate::model::RouteEntry>>,
 }
 
 /// Browser runs need Chromium on this machine: refused when the run starts
@@ -219,6 +225,62 @@ pub async fn start(
 ) -> Result<Execution, AppError> {
     let (ctx, batch) = batch_ctx(db, actor, batch_id).await?;
     require(&ctx, Permission::RunExecution)?;
+    let prepared = prepare(db, &ctx, &batch, &req).await?;
+    super::usage::refuse_when_stopped(db, ctx.org_id()).await?;
+    let mut tx = db.begin().await?;
+    let id = insert_prepared(&mut tx, &ctx, &batch, &prepared).await?;
+    audit::record(
+        &mut *tx,
+        &ctx,
+        Change::new("execution.start", "execution", id).after(prepared.audit_details(batch.id)),
+    )
+    .await?;
+    live::notify(&mut *tx, live::WORK, "").await?;
+    tx.commit().await?;
+    get(db, actor, id).await
+}
+
+/// A start request checked against the project, its version and the
+/// organization's limits: everything the execution's row needs. Nothing is
+/// written yet, so an experiment prepares all its variants before it
+/// inserts any.
+pub(crate) struct PreparedStart {
+    project_id: Uuid,
+    price_per_job_micros: i64,
+    pub(crate) version: i32,
+    fields: Vec<crate::model::OutputField>,
+    settings: crate::model::AgentSettings,
+    mode: ExecutionMode,
+    sample_size: Option<i32>,
+    random: bool,
+    pub(crate) agent: AgentKind,
+    pub(crate) extractor: Extractor,
+    /// The run whose kept pages a snapshot run reads.
+    pages_from: Option<Uuid>,
+    /// Rows named rather than sampled (a set's, a snapshot's, an
+    /// experiment's, or their intersection).
+    named_rows: Option<Vec<i32>>,
+    concurrency: i32,
+    max_retries: i32,
+    estimated_job_cost_micros: Option<i64>,
+    evaluation_set: Option<Uuid>,
+}
+
+impl PreparedStart {
+    pub(crate) fn pages_from(&self) -> Option<Uuid> {
+        self.pages_from
+    }
+}
+
+/// Checks a start request (every field's error at once) and resolves what
+/// the run will use.
+pub(crate) async fn prepare(
+    db: &PgPool,
+    ctx: &OrgCtx,
+    batch: &db::batches::BatchDbRow,
+    req: &StartRequest,
+) -> Result<PreparedStart, AppError> {
+    let batch_id = batch.id;
     let project = db::projects::fetch_one(db, ctx.org_id(), batch.project_id)
         .await?
         .ok_or_else(not_found)?;
@@ -230,10 +292,13 @@ pub async fn start(
         .unwrap_or(project.production_version);
     let version =
         db::projects::fetch_version(db, ctx.org_id(), project.id, Some(version_number)).await?;
-    let settings = match &version {
+    let mut settings = match &version {
         Some(v) => v.agent.applied_to(&project.agent()),
         None => project.agent(),
     };
+    if let Some(route) = &req.model_route {
+        settings.model_route = route.clone();
+    }
     let mode = ExecutionMode::parse(&req.mode).ok_or_else(|| {
         AppError::field("mode", "Choose test (a sample) or production (every row).")
     });
@@ -285,7 +350,7 @@ pub async fn start(
             "from_execution",
             "A snapshot run needs from_execution: the run whose kept pages it reads.",
         )),
-        (Some(AgentKind::Snapshot), Some(from)) => snapshot_source(db, &ctx, batch_id, from).await,
+        (Some(AgentKind::Snapshot), Some(from)) => snapshot_source(db, ctx, batch_id, from).await,
         (_, Some(_)) => Err(AppError::field(
             "from_execution",
             "from_execution goes with agent snapshot.",
@@ -340,33 +405,31 @@ pub async fn start(
     let extractor = extractor?;
     let estimated_job_cost_micros =
         llm_job_estimate(db, ctx.org_id(), project.id, extractor, &settings).await?;
-    super::usage::refuse_when_stopped(db, ctx.org_id()).await?;
-    let mut tx = db.begin().await?;
-    check_monthly_quota(&mut tx, ctx.org_id()).await?;
-    let mode = mode?;
-    let sample_size = sample_size?;
-    let fields = db::projects::fetch_fields(&mut *tx, ctx.org_id(), project.id).await?;
+    let fields = db::projects::fetch_fields(db, ctx.org_id(), project.id).await?;
     let fields = match &version {
         Some(v) => crate::model::fields_for_version(&fields, &v.fields),
         None => fields,
     };
-    let agent = agent?;
     let snapshot_rows = snapshot_rows?;
-    // Rows named rather than sampled: a set's, a snapshot's, or the set's
-    // rows that have a snapshot.
-    let named_rows = match (&snapshot_rows, set_rows?) {
-        (Some((_, kept)), Some(set)) => {
-            let set: std::collections::HashSet<i32> = set.into_iter().collect();
-            Some(
-                kept.iter()
-                    .copied()
-                    .filter(|r| set.contains(r))
-                    .collect::<Vec<_>>(),
-            )
-        }
-        (Some((_, kept)), None) => Some(kept.clone()),
-        (None, set) => set,
-    };
+    // Rows named rather than sampled: the intersection of those a set, an
+    // experiment and a snapshot (its kept pages) name.
+    let mut named_rows: Option<Vec<i32>> = None;
+    for rows in [
+        snapshot_rows.as_ref().map(|(_, kept)| kept.clone()),
+        set_rows?,
+        req.rows.clone(),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        named_rows = Some(match named_rows {
+            None => rows,
+            Some(so_far) => {
+                let these: std::collections::HashSet<i32> = rows.into_iter().collect();
+                so_far.into_iter().filter(|r| these.contains(r)).collect()
+            }
+        });
+    }
     if named_rows.as_ref().is_some_and(Vec::is_empty) {
         return Err(AppError::field(
             "evaluation_set",
@@ -375,34 +438,64 @@ pub async fn start(
     }
     let sample_size = match &named_rows {
         Some(rows) => Some(rows.len() as i32),
-        None => sample_size,
+        None => sample_size?,
     };
+    Ok(PreparedStart {
+        project_id: project.id,
+        price_per_job_micros: project.price_per_job_micros,
+        version: version_number,
+        fields,
+        settings,
+        mode: mode?,
+        sample_size,
+        random: random?,
+        agent: agent?,
+        extractor,
+        pages_from: snapshot_rows.map(|(from, _)| from),
+        named_rows,
+        concurrency: concurrency?.get(),
+        max_retries: max_retries?,
+        estimated_job_cost_micros,
+        evaluation_set: req.evaluation_set,
+    })
+}
+
+/// Inserts a prepared execution with its jobs inside `tx` (the caller
+/// audits, commits and wakes the workers).
+pub(crate) async fn insert_prepared(
+    tx: &mut sqlx::PgConnection,
+    ctx: &OrgCtx,
+    batch: &db::batches::BatchDbRow,
+    p: &PreparedStart,
+) -> Result<Uuid, AppError> {
+    check_monthly_quota(&mut *tx, ctx.org_id()).await?;
+    let settings = &p.settings;
     let id = db::jobs::insert_execution(
-        &mut tx,
+        &mut *tx,
         &NewExecution {
             org_id: ctx.org_id(),
-            project_id: project.id,
-            batch_id,
-            instruction_version: version_number,
-            mode,
-            sample_size,
-            agent,
-            extractor,
+            project_id: p.project_id,
+            batch_id: batch.id,
+            instruction_version: p.version,
+            mode: p.mode,
+            sample_size: p.sample_size,
+            agent: p.agent,
+            extractor: p.extractor,
             wait_for: settings.wait_for.as_deref(),
             steps: &settings.steps,
             keep_pages: settings.keep_pages,
-            pages_from: snapshot_rows.as_ref().map(|(from, _)| *from),
+            pages_from: p.pages_from,
             model_route: &settings.model_route,
             page_token_budget: settings.page_token_budget,
-            estimated_job_cost_micros,
-            concurrency: concurrency?.get(),
-            max_retries: max_retries?,
+            estimated_job_cost_micros: p.estimated_job_cost_micros,
+            concurrency: p.concurrency,
+            max_retries: p.max_retries,
             timeout_secs: settings.timeout_secs,
-            price_per_job_micros: project.price_per_job_micros,
+            price_per_job_micros: p.price_per_job_micros,
             state: ExecutionState::Running,
             created_by: ctx.actor().user_id(),
-            fields: &fields,
-            remote_url: match agent {
+            fields: &p.fields,
+            remote_url: match p.agent {
                 AgentKind::Remote => settings.remote_url.as_deref(),
                 _ => None,
             },
@@ -410,39 +503,38 @@ pub async fn start(
         },
     )
     .await?;
-    match &named_rows {
+    match &p.named_rows {
         Some(rows) => {
-            db::jobs::enqueue_row_indexes(&mut tx, id, ctx.org_id(), rows).await?;
+            db::jobs::enqueue_row_indexes(&mut *tx, id, ctx.org_id(), rows).await?;
         }
         None => {
-            let sample = match (sample_size, random?) {
+            let sample = match (p.sample_size, p.random) {
                 (None, _) => Sample::All,
                 (Some(n), false) => Sample::First(n as i64),
                 (Some(n), true) => Sample::Random(n as i64),
             };
-            db::jobs::enqueue_rows(&mut tx, id, ctx.org_id(), batch.seq, sample).await?;
+            db::jobs::enqueue_rows(&mut *tx, id, ctx.org_id(), batch.seq, sample).await?;
         }
     }
-    audit::record(
-        &mut *tx,
-        &ctx,
-        Change::new("execution.start", "execution", id).after(json!({
-            "batch_id": batch_id, "mode": mode, "sample_size": sample_size,
-            "instruction_version": version_number, "agent": agent.as_str(),
-            "pages_from": snapshot_rows.as_ref().map(|(from, _)| *from),
-            "evaluation_set": req.evaluation_set,
-        })),
-    )
-    .await?;
-    live::notify(&mut *tx, live::WORK, "").await?;
-    tx.commit().await?;
-    get(db, actor, id).await
+    Ok(id)
+}
+
+impl PreparedStart {
+    /// What the audit entry of a start records.
+    pub(crate) fn audit_details(&self, batch_id: Uuid) -> serde_json::Value {
+        json!({
+            "batch_id": batch_id, "mode": self.mode, "sample_size": self.sample_size,
+            "instruction_version": self.version, "agent": self.agent.as_str(),
+            "pages_from": self.pages_from,
+            "evaluation_set": self.evaluation_set,
+        })
+    }
 }
 
 /// The execution a snapshot run reads pages from, and the rows it kept
 /// pages for. It must be a run of the same batch; a snapshot of a
 /// snapshot reads the original pages.
-async fn snapshot_source(
+pub(crate) async fn snapshot_source(
     db: &PgPool,
     ctx: &OrgCtx,
     batch_id: Uuid,
@@ -671,8 +763,36 @@ pub async fn control(
     if action == ControlAction::Resume {
         super::usage::refuse_when_stopped(db, ctx.org_id()).await?;
     }
-    let who = ctx.actor_name(db).await?;
+    let who = ctx.actor_name(db).await?.to_string();
     let mut tx = db.begin().await?;
+    apply_control(&mut tx, id, action, &who).await?;
+    audit::record(
+        &mut *tx,
+        &ctx,
+        Change::new(&format!("execution.{action}"), "execution", id)
+            .before(json!({"state": e.state}))
+            .after(json!({"state": to})),
+    )
+    .await?;
+    if action == ControlAction::Resume {
+        live::notify(&mut *tx, live::WORK, "").await?;
+    }
+    tx.commit().await?;
+    // Ends it at once when nothing runs (a stop with no running job);
+    // settling tells every process.
+    db::jobs::settle(db, id).await?;
+    get(db, actor, id).await
+}
+
+/// Moves an execution whose state allows `action` (the caller checked),
+/// with its event for the live view, inside `tx`; the caller audits.
+pub(crate) async fn apply_control(
+    tx: &mut sqlx::PgConnection,
+    id: Uuid,
+    action: ControlAction,
+    who: &str,
+) -> Result<(), AppError> {
+    let (_, to) = action.transition();
     db::executions::set_state(&mut *tx, id, to).await?;
     if action == ControlAction::Stop {
         db::jobs::cancel_queued(&mut *tx, id).await?;
@@ -689,26 +809,11 @@ pub async fn control(
         ),
     };
     db::executions::insert_event(&mut *tx, id, kind, &message, who).await?;
-    audit::record(
-        &mut *tx,
-        &ctx,
-        Change::new(&format!("execution.{action}"), "execution", id)
-            .before(json!({"state": e.state}))
-            .after(json!({"state": to})),
-    )
-    .await?;
     // Delivered at commit: running jobs of a stopped execution end, idle
     // workers wake for a resumed one, viewers refresh.
     live::notify_state(&mut *tx, id, to.as_str()).await?;
     live::notify(&mut *tx, live::EXECUTION, &id.to_string()).await?;
-    if action == ControlAction::Resume {
-        live::notify(&mut *tx, live::WORK, "").await?;
-    }
-    tx.commit().await?;
-    // Ends it at once when nothing runs (a stop with no running job);
-    // settling tells every process.
-    db::jobs::settle(db, id).await?;
-    get(db, actor, id).await
+    Ok(())
 }
 
 /// Changes how many jobs run at once (new claims obey it at once).

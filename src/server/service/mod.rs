@@ -14,6 +14,7 @@ pub mod bulk_jobs;
 pub mod demo;
 pub mod evaluation_sets;
 pub mod executions;
+pub mod experiments;
 pub mod exports;
 pub mod grid_columns;
 pub mod ground_truth;

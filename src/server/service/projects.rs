@@ -589,7 +589,7 @@ pub const MAX_ROUTE: usize = 5;
 /// A model route: at most [`MAX_ROUTE`] entries, each a provider of the
 /// organization and one of the models it lists, none twice; the llm
 /// extractor needs at least one.
-async fn check_route(
+pub(crate) async fn check_route(
     db: &PgPool,
     org_id: Uuid,
     settings: &AgentSettings,
