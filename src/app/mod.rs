@@ -15,8 +15,8 @@ use leptos_router::components::{ParentRoute, Route, Router, Routes};
 use leptos_router::{path, SsrMode};
 
 use pages::{
-    account, audit, auth, batches, compare, executions, home, keys, orgs, projects, providers,
-    team, usage, webhooks,
+    account, audit, auth, batches, compare, executions, experiments, home, keys, orgs, projects,
+    providers, team, usage, webhooks,
 };
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -80,6 +80,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/o/:slug/executions/:id") view=executions::ExecutionPage />
                     <Route path=path!("/o/:slug/jobs/:job") view=executions::JobPage />
                     <Route path=path!("/o/:slug/compare") view=compare::ComparePage />
+                    <Route path=path!("/o/:slug/experiments/:id") view=experiments::ExperimentPage />
                 </ParentRoute>
             </Routes>
         </Router>

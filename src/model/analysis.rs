@@ -184,6 +184,14 @@ pub struct InstructionSuggestion {
     pub execution_id: Uuid,
     /// The version whose instructions the suggestion rewrites.
     pub based_on_version: i32,
+    /// The project's production version, and the run's batch and whether it
+    /// kept its pages: an experiment against production starts from these.
+    #[serde(default)]
+    pub production_version: i32,
+    #[serde(default)]
+    pub batch_id: Uuid,
+    #[serde(default)]
+    pub run_kept_pages: bool,
     pub instructions: String,
     pub reasons: Vec<String>,
     /// From `based_on_version` to the suggested text (`new_version` 0: not

@@ -8,6 +8,7 @@ pub mod badges;
 pub mod copy;
 pub mod crumbs;
 pub mod diff;
+pub mod experiments;
 pub mod exports;
 pub mod live_frame;
 pub mod not_found;

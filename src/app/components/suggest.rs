@@ -26,18 +26,56 @@ pub fn SuggestCard(
     let settings = format!("/o/{org_slug}/projects/{project_id}/settings");
     let history = format!("/o/{org_slug}/projects/{project_id}/history");
     let note = format!("Suggested from {run_label}");
+    let experiment = Action::new(move |body: &String| {
+        let body = body.clone();
+        async move { crate::api::experiments::create_experiment(project_id, body).await }
+    });
+    let navigate = leptos_router::hooks::use_navigate();
+    let slug = org_slug.clone();
+    Effect::new(move |_| {
+        if let Some(Ok(x)) = experiment.value().get() {
+            navigate(
+                &format!("/o/{slug}/experiments/{}", x.id),
+                Default::default(),
+            );
+        }
+    });
     let proposal = move || {
         suggest.value().get().and_then(|r| r.ok()).map(|s| {
             let history = history.clone();
+            let s_batch = s.batch_id;
             let note = note.clone();
             let reasons = s
                 .reasons
                 .iter()
                 .map(|r| view! { <li>{r.clone()}</li> })
                 .collect_view();
+            let (production, kept) = (s.production_version, s.run_kept_pages);
             let saved = move || {
                 save.value().get().and_then(|r| r.ok()).map(|v| {
-                    view! { <p class="banner ok" role="status">{format!("Saved as version {}.", v.version)} " " <a href=history.clone()>"See it in the history"</a></p> }
+                    let saved_version = v.version;
+                    // One step to an experiment: production against the
+                    // saved version on this run's failing rows (from its
+                    // kept pages when it has them).
+                    let body = serde_json::json!({
+                        "name": format!("v{production} vs suggested v{saved_version}"),
+                        "batch": s_batch,
+                        "rows": {"execution_id": id, "evaluation": "failing"},
+                        "variants": [{"version": production}, {"version": saved_version}],
+                        "from_execution": kept.then_some(id),
+                    })
+                    .to_string();
+                    view! {
+                        <p class="banner ok" role="status">{format!("Saved as version {saved_version}.")} " " <a href=history.clone()>"See it in the history"</a></p>
+                        {(saved_version != production).then(|| view! {
+                            <button type="button" class="button primary" data-testid="experiment-from-suggestion"
+                                disabled=move || experiment.pending().get()
+                                on:click=move |_| { experiment.dispatch(body.clone()); }>
+                                {format!("Start an experiment: production v{production} against v{saved_version} on this run's failing rows")}
+                            </button>
+                        })}
+                        {move || experiment.value().get().and_then(|r| r.err()).map(|e| view! { <crate::app::components::ErrorBox error=e /> })}
+                    }
                 })
             };
             view! {

@@ -519,6 +519,11 @@ fn LiveExecution(snapshot: LiveSnapshot) -> impl IntoView {
         {first.role.is_none_or(|r| r >= crate::model::Role::Member).then(|| view! {
             <crate::app::components::suggest::SuggestCard id project_id=first.project_id org_slug=first.org_slug.clone() run_label=first.label() />
         })}
+        {first.role.is_none_or(|r| r >= crate::model::Role::Member).then(|| view! {
+            <crate::app::components::experiments::ExperimentForm project_id=first.project_id batch_id=first.batch_id
+                org_slug=first.org_slug.clone() versions=vec![first.instruction_version]
+                run=crate::app::components::experiments::FromRun { id, keeps_pages: first.keeps_pages, failing: first.failed + first.errors } />
+        })}
         <crate::app::components::exports::ExportCard id />
         <section class="card">
             <h2>"Compare"</h2>

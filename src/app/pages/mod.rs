@@ -6,6 +6,7 @@ pub mod auth;
 pub mod batches;
 pub mod compare;
 pub mod executions;
+pub mod experiments;
 pub mod guide;
 pub mod home;
 pub mod keys;

@@ -234,6 +234,9 @@ pub fn ProjectPage() -> impl IntoView {
                                     </div>
                                 </section>
                             })}
+                            {(!runs.items.is_empty()).then(|| view! {
+                                <crate::app::components::experiments::ExperimentsCard project_id=project.id org_slug=project.org_slug.clone() />
+                            })}
                             <section class="card">
                                 <div class="section-head">
                                     <h2>"Batches"</h2>

@@ -155,6 +155,8 @@ const STATE: &str = "case
     when not exists (
         select 1 from executions e where e.experiment_id = x.id
           and e.state in ('queued', 'running', 'stopping'))
+     and exists (
+        select 1 from executions e where e.experiment_id = x.id and e.state = 'paused')
         then 'paused'
     else 'running' end";
 

@@ -469,7 +469,34 @@ async fn view(
         });
     }
     let pairs = pairs(&db::experiments::row_ranks(db, row.id).await?, &variants);
-    let state = db::experiments::state(db, row.id).await?;
+    // The state from the rows read above (a separate query could see a
+    // variant end that this read did not).
+    let state = if row.finished_at.is_some() {
+        if variants
+            .iter()
+            .any(|v| v.execution.state == crate::model::ExecutionState::Cancelled)
+        {
+            "stopped"
+        } else {
+            "completed"
+        }
+    } else if variants.iter().any(|v| {
+        matches!(
+            v.execution.state,
+            crate::model::ExecutionState::Queued
+                | crate::model::ExecutionState::Running
+                | crate::model::ExecutionState::Stopping
+        )
+    }) || !variants
+        .iter()
+        .any(|v| v.execution.state == crate::model::ExecutionState::Paused)
+    {
+        // Every variant may have ended after the experiment's row was read.
+        "running"
+    } else {
+        "paused"
+    }
+    .to_string();
     let can = |p| require(ctx, p).is_ok();
     Ok(Experiment {
         id: row.id,

@@ -129,6 +129,9 @@ pub async fn suggest(
     Ok(InstructionSuggestion {
         execution_id: id,
         based_on_version: version.version,
+        production_version: project.production_version,
+        batch_id: e.batch_id,
+        run_kept_pages: e.keeps_pages,
         instructions,
         reasons,
         diff,
