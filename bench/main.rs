@@ -9,6 +9,7 @@ mod browser;
 mod common;
 mod core;
 mod evaluation;
+mod experiments;
 mod export;
 mod extract;
 mod live;
@@ -68,6 +69,10 @@ Benchmarks:
             two of them 2 KB texts under text similarity) and compute its
             metrics with bootstrap intervals, against one SQL aggregate of the
             same counts; import a JOBS-line JSON Lines file against COPY
+  experiment [ROWS]
+            An experiment of 4 variants × ROWS rows (default 10,000) from
+            kept pages with the rules extractor, against one snapshot run of
+            4 × ROWS rows; its REST read under 20 clients while it runs
   usage [ATTEMPTS]
             An organization's usage rollup standing for ATTEMPTS attempts
             (default 10,000,000) over 12 months: the usage REST API and page
@@ -146,6 +151,7 @@ async fn main() -> ExitCode {
                 .unwrap_or(0);
             with_database(|db| llm::run(db, size(1_000), answer_ms)).await
         }
+        "experiment" => with_database(|db| experiments::run(db, size(10_000))).await,
         "usage" => with_database(|db| usage::run(db, size(10_000_000))).await,
         "org-export" => with_database(|db| usage::run_export(db, size(1_000_000))).await,
         "" | "help" | "--help" | "-h" => {

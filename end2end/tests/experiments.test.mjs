@@ -60,6 +60,10 @@ test('an experiment is started from a run page, completes live, and its winner i
   // The grid puts the rows where they disagree first.
   await page.waitForSelector('[data-testid=grid-row].disagree');
   await shot(page, '61-experiment-matrix');
+  // Those rows saved as an evaluation set.
+  await page.fill('#disagreement-set-name', 'Price rule rows');
+  await page.click('[data-testid=save-disagreements]');
+  await page.waitForSelector('[data-testid=set-saved]:has-text("Price rule rows")');
 
   // Promote A: confirmed, audited, production is version 1 again.
   await page.click('[data-testid=variant-row]:nth-child(1) [data-testid=promote]');

@@ -457,11 +457,20 @@ pub async fn create_evaluation_set(
     #[server(default)] rows: String,
     #[server(default)] execution: String,
     #[server(default)] tab: String,
+    #[server(default)] experiment: String,
 ) -> Result<crate::model::EvaluationSet, AppError> {
     use crate::server::service::evaluation_sets::{self, NewSet};
     use crate::server::{rpc, service::jobs::JobFilter};
     let (state, actor) = rpc::user().await?;
     let req = match execution.trim() {
+        // From an experiment page: the rows its variants disagree on.
+        "" if !experiment.trim().is_empty() => NewSet {
+            name,
+            experiment_id: Some(experiment.trim().parse::<Uuid>().map_err(|_| {
+                AppError::field("experiment", "Choose an experiment of this batch.")
+            })?),
+            ..Default::default()
+        },
         "" => NewSet {
             name,
             rows: Some(evaluation_sets::parse_row_list(&rows)?),

@@ -635,7 +635,7 @@ fn operations() -> Vec<Op> {
             "POST",
             "/batches/{id}/evaluation-sets",
             "Batches",
-            "Save an evaluation set: rows (row numbers), row_ids, or execution_id with a job-list filter; an existing name gets its next version",
+            "Save an evaluation set: rows (row numbers), row_ids, execution_id with a job-list filter, or experiment_id (the rows its variants disagree on); an existing name gets its next version",
         )
         .body::<crate::server::service::evaluation_sets::NewSet>()
         .answers::<crate::model::EvaluationSet>(201),

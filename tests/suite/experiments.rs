@@ -214,6 +214,18 @@ async fn an_experiment_of_two_versions_reads_kept_pages_and_matches_their_runs(d
     assert_eq!(first["expected"]["title"], json!(product(n).title));
     assert_eq!(first["cells"].as_array().unwrap().len(), 2);
 
+    // The disagreements become an evaluation set.
+    let r = app
+        .post(
+            &c,
+            &format!("/api/v1/batches/{batch}/evaluation-sets"),
+            json!({"name": "Title styles", "experiment_id": id}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    assert_eq!(r.body["size"], 16);
+    assert_eq!(r.body["source"]["experiment_id"], json!(id));
+
     // Promote B: production is version 3, audited, and the completion
     // went out as a webhook event.
     let r = app

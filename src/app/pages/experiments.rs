@@ -111,10 +111,13 @@ pub fn ExperimentPage() -> impl IntoView {
         <Transition fallback=|| view! { <Loading /> }>
             {move || data.get().map(|r| match r {
                 Err(e) => view! { <h1>"Experiment"</h1><ErrorBox error=e /> }.into_any(),
-                Ok(x) => view! {
-                    <ExperimentView x=x slug=slug.get_untracked() control promote control_error promote_error />
-                    <GridCard grid offset />
-                }.into_any(),
+                Ok(x) => {
+                    let (experiment, batch, can_save) = (x.id, x.batch_id, x.can_run);
+                    view! {
+                        <ExperimentView x=x slug=slug.get_untracked() control promote control_error promote_error />
+                        <GridCard grid offset experiment batch can_save />
+                    }.into_any()
+                }
             })}
         </Transition>
     }
@@ -449,11 +452,41 @@ fn ExperimentView(
 fn GridCard(
     grid: Resource<Result<ExperimentRows, crate::error::AppError>>,
     offset: RwSignal<i64>,
+    experiment: uuid::Uuid,
+    batch: uuid::Uuid,
+    /// Members and up save the disagreements as an evaluation set.
+    can_save: bool,
 ) -> impl IntoView {
     const PAGE: i64 = 50;
+    let save = ServerAction::<crate::api::projects::CreateEvaluationSet>::new();
+    let save_error = action_error(save);
+    let saved = move || {
+        save.value().get().and_then(|r| r.ok()).map(|set| view! {
+            <p class="banner ok" role="status" data-testid="set-saved">{format!("Saved as evaluation set “{}” v{} ({} rows): run it from the batch page, or with mino eval --set.", set.name, set.version, set.size)}</p>
+        })
+    };
+    let has_disagreements = move || {
+        grid.get()
+            .and_then(|r| r.ok())
+            .is_some_and(|g| g.disagreements > 0)
+    };
     view! {
         <section class="card" id="rows">
             <h2>"Rows"</h2>
+            <Show when=move || can_save && has_disagreements()>
+                <ActionForm action=save attr:class="inline-form">
+                    <input type="hidden" name="batch" value=batch.to_string() />
+                    <input type="hidden" name="experiment" value=experiment.to_string() />
+                    <div class="field">
+                        <label for="disagreement-set-name">"Save the rows they disagree on as an evaluation set"</label>
+                        <input id="disagreement-set-name" name="name" maxlength="100" required placeholder="e.g. Price regressions" aria-describedby="name-error" />
+                    </div>
+                    <button type="submit" class="button" data-testid="save-disagreements">"Save set"</button>
+                </ActionForm>
+                <crate::app::components::FieldError error=save_error field="name" />
+                <FormError error=save_error />
+                {saved}
+            </Show>
             <Transition fallback=|| view! { <p class="muted">"Loading rows…"</p> }>
                 {move || grid.get().map(|r| match r {
                     Err(e) => view! { <ErrorBox error=e /> }.into_any(),

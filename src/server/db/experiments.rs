@@ -282,8 +282,11 @@ pub async fn grid_page(
     let rows: Vec<(i32, bool, i64, i64)> = sqlx::query_as(
         "with per_row as (
              select j.row_index,
-                    count(distinct coalesce(j.verdict, '-')) > 1
-                    or count(distinct coalesce(j.extracted::text, '-')) > 1 as disagree
+                    -- min against max instead of count(distinct …): no
+                    -- sort per row.
+                    min(coalesce(j.verdict, '-')) <> max(coalesce(j.verdict, '-'))
+                    or min(coalesce(j.extracted::text, '-'))
+                       <> max(coalesce(j.extracted::text, '-')) as disagree
              from experiment_variants v join jobs j on j.execution_id = v.execution_id
              where v.experiment_id = $1
              group by j.row_index)
@@ -302,6 +305,22 @@ pub async fn grid_page(
         total,
         disagreements,
     ))
+}
+
+/// The rows the variants disagree on (verdict or values), ascending.
+pub async fn disagreeing_rows(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Vec<i32>> {
+    sqlx::query_scalar(
+        "select j.row_index
+         from experiment_variants v join jobs j on j.execution_id = v.execution_id
+         where v.experiment_id = $1
+         group by j.row_index
+         having min(coalesce(j.verdict, '-')) <> max(coalesce(j.verdict, '-'))
+             or min(coalesce(j.extracted::text, '-')) <> max(coalesce(j.extracted::text, '-'))
+         order by 1",
+    )
+    .bind(id)
+    .fetch_all(db)
+    .await
 }
 
 /// One variant's job on a grid row.

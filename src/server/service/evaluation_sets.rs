@@ -34,6 +34,8 @@ pub struct NewSet {
     pub execution_id: Option<Uuid>,
     /// The job list's filter (status, evaluation, field, q, …); none: all.
     pub filter: Option<JobFilter>,
+    /// The rows this experiment's variants disagree on (verdict or values).
+    pub experiment_id: Option<Uuid>,
 }
 
 fn not_found() -> AppError {
@@ -132,6 +134,7 @@ pub async fn create(
         req.rows.is_some(),
         req.row_ids.is_some(),
         req.execution_id.is_some(),
+        req.experiment_id.is_some(),
     ]
     .iter()
     .filter(|w| **w)
@@ -139,7 +142,7 @@ pub async fn create(
     if ways != 1 {
         return Err(AppError::field(
             "rows",
-            "Choose the rows one way: rows (row numbers), row_ids, or execution_id with an optional filter.",
+            "Choose the rows one way: rows (row numbers), row_ids, execution_id with an optional filter, or experiment_id.",
         ));
     }
     if req.filter.is_some() && req.execution_id.is_none() {
@@ -191,6 +194,20 @@ pub async fn create(
                 .map(|i| i as i32)
                 .collect(),
             json!({"rows": ids.len()}),
+        )
+    } else if let Some(experiment) = req.experiment_id {
+        match db::experiments::fetch_one(db, ctx.org_id(), experiment).await? {
+            Some(x) if x.batch_id == batch_id => {}
+            _ => {
+                return Err(AppError::field(
+                    "experiment_id",
+                    "Not an experiment over this batch.",
+                ))
+            }
+        }
+        (
+            db::experiments::disagreeing_rows(db, experiment).await?,
+            json!({"experiment_id": experiment, "rows": "disagreements"}),
         )
     } else {
         let execution_id = req.execution_id.unwrap_or_default();

@@ -398,7 +398,157 @@ pub async fn list(
 /// One experiment with its matrix and pairs.
 pub async fn get(db: &PgPool, actor: &Actor, id: Uuid) -> Result<Experiment, AppError> {
     let (ctx, row) = experiment_ctx(db, actor, id).await?;
-    view(db, &ctx, row).await
+    cached_view(db, &ctx, row).await
+}
+
+/// How long a computed experiment is served before it is computed again.
+/// The page re-reads every two seconds; twenty viewers of a running
+/// 40,000-job experiment would otherwise each pay for four runs' metrics
+/// (bootstrap intervals included) on every read.
+const FRESH: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// A value computed at most once per [`FRESH`] in this process: while one
+/// caller computes a newer one, the others get the last.
+struct Slot<V> {
+    value: std::sync::Mutex<Option<(std::time::Instant, V)>>,
+    /// Someone is computing a newer value: the others serve the last one.
+    refreshing: std::sync::atomic::AtomicBool,
+    /// The first computation, which everyone waits for.
+    first: tokio::sync::Mutex<()>,
+}
+
+impl<V> Default for Slot<V> {
+    fn default() -> Self {
+        Slot {
+            value: std::sync::Mutex::new(None),
+            refreshing: Default::default(),
+            first: Default::default(),
+        }
+    }
+}
+
+/// Computed values by key (dropped when nobody read them for ten minutes).
+struct Cache<K, V>(
+    std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<K, std::sync::Arc<Slot<V>>>>>,
+);
+
+impl<K: std::hash::Hash + Eq + Clone, V: Clone> Cache<K, V> {
+    const fn new() -> Self {
+        Cache(std::sync::LazyLock::new(Default::default))
+    }
+
+    fn slot(&self, key: &K) -> std::sync::Arc<Slot<V>> {
+        let mut slots = self.0.lock().expect("cache lock");
+        slots.retain(|_, s| {
+            s.value
+                .lock()
+                .map(|v| {
+                    v.as_ref()
+                        .is_none_or(|(at, _)| at.elapsed() < std::time::Duration::from_secs(600))
+                })
+                .unwrap_or(false)
+        });
+        slots.entry(key.clone()).or_default().clone()
+    }
+
+    fn forget(&self, matching: impl Fn(&K) -> bool) {
+        self.0
+            .lock()
+            .expect("cache lock")
+            .retain(|k, _| !matching(k));
+    }
+
+    async fn get<F, Fut>(&self, key: &K, compute: F) -> Result<V, AppError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<V, AppError>>,
+    {
+        use std::sync::atomic::Ordering;
+        let slot = self.slot(key);
+        let store = |v: &V| {
+            *slot.value.lock().expect("cache slot lock") =
+                Some((std::time::Instant::now(), v.clone()));
+        };
+        loop {
+            let last = slot.value.lock().expect("cache slot lock").clone();
+            match last {
+                Some((at, v)) if at.elapsed() < FRESH => return Ok(v),
+                Some((_, v)) if slot.refreshing.swap(true, Ordering::AcqRel) => return Ok(v),
+                Some(_) => {
+                    // Cleared however this ends (a caller that goes away
+                    // mid-computation included).
+                    struct Refreshing<'a, V>(&'a Slot<V>);
+                    impl<V> Drop for Refreshing<'_, V> {
+                        fn drop(&mut self) {
+                            self.0.refreshing.store(false, Ordering::Release);
+                        }
+                    }
+                    let _refreshing = Refreshing(&slot);
+                    let v = compute().await?;
+                    store(&v);
+                    return Ok(v);
+                }
+                None => {
+                    let _first = slot.first.lock().await;
+                    if slot.value.lock().expect("cache slot lock").is_some() {
+                        continue;
+                    }
+                    let v = compute().await?;
+                    store(&v);
+                    return Ok(v);
+                }
+            }
+        }
+    }
+}
+
+/// Experiments' views, and pages of their per-row grids.
+/// Keyed by whether the experiment had finished too, so the first read
+/// after its end never serves a view from before it.
+static VIEWS: Cache<(Uuid, bool), Experiment> = Cache::new();
+static GRIDS: Cache<(Uuid, bool, i64, i64), ExperimentRows> = Cache::new();
+
+/// Forgets an experiment's computed views (after a control or a
+/// promotion, which the next read must show).
+fn forget(id: Uuid) {
+    VIEWS.forget(|k| k.0 == id);
+    GRIDS.forget(|k| k.0 == id);
+}
+
+/// The view as `ctx`'s caller sees it (their role and permissions).
+fn for_viewer(mut x: Experiment, ctx: &OrgCtx) -> Experiment {
+    for v in &mut x.variants {
+        v.execution.role = ctx.role();
+    }
+    x.can_run = require(ctx, Permission::RunExecution).is_ok();
+    x.can_promote = require(ctx, Permission::EditProject).is_ok();
+    x
+}
+
+/// The experiment's view, computed at most once per [`FRESH`] in this
+/// process (at most a second or two old; its runs' own pages are live).
+async fn cached_view(
+    db: &PgPool,
+    ctx: &OrgCtx,
+    row: db::experiments::ExperimentRow,
+) -> Result<Experiment, AppError> {
+    let system = OrgCtx::system(ctx.org_id());
+    let (id, finished) = (row.id, row.finished_at.is_some());
+    let row = std::sync::Mutex::new(Some(row));
+    let x = VIEWS
+        .get(&(id, finished), || async {
+            // The row read for this request, or a fresh one for a retry.
+            let taken = row.lock().expect("row lock").take();
+            let row = match taken {
+                Some(r) => r,
+                None => db::experiments::fetch_one(db, system.org_id(), id)
+                    .await?
+                    .ok_or_else(not_found)?,
+            };
+            view(db, &system, row).await
+        })
+        .await?;
+    Ok(for_viewer(x, ctx))
 }
 
 /// An experiment as Mino itself reads it, for the `experiment.completed`
@@ -584,10 +734,25 @@ pub async fn rows(
     let (_, row) = experiment_ctx(db, actor, id).await?;
     let offset = offset.max(0);
     let limit = limit.clamp(1, MAX_GRID_ROWS);
+    GRIDS
+        .get(&(id, row.finished_at.is_some(), offset, limit), || {
+            grid(db, id, row.batch_id, offset, limit)
+        })
+        .await
+}
+
+/// A page of the grid, computed.
+async fn grid(
+    db: &PgPool,
+    id: Uuid,
+    batch_id: Uuid,
+    offset: i64,
+    limit: i64,
+) -> Result<ExperimentRows, AppError> {
     let (page, total, disagreements) = db::experiments::grid_page(db, id, offset, limit).await?;
     let indexes: Vec<i32> = page.iter().map(|(r, _)| *r).collect();
     let jobs = db::experiments::grid_jobs(db, id, &indexes).await?;
-    let sites = db::experiments::batch_rows(db, row.batch_id, &indexes).await?;
+    let sites = db::experiments::batch_rows(db, batch_id, &indexes).await?;
     let text = |v: &serde_json::Value| match v {
         serde_json::Value::Null => None,
         serde_json::Value::String(s) => Some(s.clone()),
@@ -684,6 +849,7 @@ pub async fn control(
     }
     tx.commit().await?;
     db::jobs::settle_and_notify(db, &movable).await?;
+    forget(id);
     get(db, actor, id).await
 }
 
@@ -733,6 +899,7 @@ pub async fn promote(
     )
     .await?;
     tx.commit().await?;
+    forget(id);
     get(db, actor, id).await
 }
 

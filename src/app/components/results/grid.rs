@@ -225,6 +225,7 @@ pub fn ResultsGrid(
                 rows.join(", "),
                 execution,
                 tab_now,
+                String::new(),
             )
             .await
             {
