@@ -221,7 +221,9 @@ fn ExperimentView(
         })
         .collect();
     let production = x.production_version;
-    let can_promote = x.can_promote;
+    // Promotion waits for the final figures (and a confirmation left open
+    // would close at the next re-read while variants run).
+    let can_promote = x.can_promote && !x.is_active();
     let matrix_rows = v
         .iter()
         .enumerate()
