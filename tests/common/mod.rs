@@ -396,3 +396,28 @@ pub async fn finished_demo_run(app: &TestApp, rows: i32) -> (reqwest::Client, St
     let _ = stop.send(true);
     (c, id)
 }
+
+/// A shop of demo product pages (`/p/{n}`) that counts the requests it
+/// answers: (base URL, the count).
+pub async fn counting_shop() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use axum::extract::{Path, State};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let hits = Arc::new(AtomicUsize::new(0));
+    let app = axum::Router::new()
+        .route(
+            "/p/{n}",
+            axum::routing::get(
+                |State(hits): State<Arc<AtomicUsize>>, Path(n): Path<u32>| async move {
+                    hits.fetch_add(1, Ordering::SeqCst);
+                    axum::response::Html(mino::server::demo::pages_html(
+                        &mino::server::demo::product(n),
+                    ))
+                },
+            ),
+        )
+        .with_state(hits.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}"), hits)
+}

@@ -8,36 +8,13 @@
 
 use crate::common;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use axum::extract::{Path, State};
-use axum::response::Html;
-use common::{spawn_app, spawn_workers, TestApp};
-use mino::server::demo::{pages_html, product};
+use common::{counting_shop, spawn_app, spawn_workers, TestApp};
+use mino::server::demo::product;
 use serde_json::{json, Value};
 use sqlx::PgPool;
-
-/// Demo product pages, counting the requests answered.
-async fn counting_shop() -> (String, Arc<AtomicUsize>) {
-    let hits = Arc::new(AtomicUsize::new(0));
-    let app = axum::Router::new()
-        .route(
-            "/p/{n}",
-            axum::routing::get(
-                |State(hits): State<Arc<AtomicUsize>>, Path(n): Path<u32>| async move {
-                    hits.fetch_add(1, Ordering::SeqCst);
-                    Html(pages_html(&product(n)))
-                },
-            ),
-        )
-        .with_state(hits.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (format!("http://{addr}"), hits)
-}
 
 async fn wait_for(
     app: &TestApp,
