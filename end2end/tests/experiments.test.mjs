@@ -73,5 +73,10 @@ test('an experiment is started from a run page, completes live, and its winner i
   assert.equal(after.production_version, 1);
   const log = await api(owner, 'GET', `/api/v1/orgs/${org.id}/audit-log?action=experiment.promote`);
   assert.equal(log.items.length, 1);
+  // A variant's run page leads back to the experiment.
+  await page.click('[data-testid=variant-row]:nth-child(2) th a');
+  await page.waitForSelector('[data-testid=experiment-of] a');
+  await page.click('[data-testid=experiment-of] a');
+  await page.waitForSelector('h1:has-text("Price rule trial")');
   await ctx.close();
 });

@@ -154,6 +154,9 @@ pub struct Execution {
     pub tokens: TokenCounts,
     /// The execution whose jobs this one runs again.
     pub rerun_of: Option<Uuid>,
+    /// The experiment this run is a variant of.
+    #[serde(default)]
+    pub experiment_id: Option<Uuid>,
     /// How values were read (none for a remote agent, which reads them
     /// itself).
     pub extractor: Option<Extractor>,

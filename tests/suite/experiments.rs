@@ -150,6 +150,7 @@ async fn an_experiment_of_two_versions_reads_kept_pages_and_matches_their_runs(d
         let v = &x["variants"][i];
         assert_eq!(v["execution"]["accuracy"].as_f64(), Some(*accuracy), "{v}");
         assert_eq!(v["execution"]["total"], 30);
+        assert_eq!(v["execution"]["experiment_id"], json!(id));
         assert!(v["accuracy_interval"].is_array(), "{v}");
         assert_eq!(v["fields"][0]["field"], "title");
         assert!(v["latency_p95_ms"].as_f64().is_some(), "{v}");

@@ -325,6 +325,11 @@ fn LiveExecution(snapshot: LiveSnapshot) -> impl IntoView {
                 </span>
             </Show>
         </div>
+        {first.experiment_id.map(|x| view! {
+            <p class="muted small" data-testid="experiment-of">"A variant of "
+                <a href=format!("/o/{org_slug}/experiments/{x}")>"an experiment"</a>
+                ": its page compares this run with the others on the same rows."</p>
+        })}
         {rerun_of.map(|(href, original)| view! {
             <p class="muted small" data-testid="rerun-of">"Rerun of "
                 <Transition fallback=|| "an earlier run">

@@ -40,6 +40,7 @@ pub struct ExecutionRow {
     pub rerun_of: Option<Uuid>,
     pub extractor: Extractor,
     pub pages_from: Option<Uuid>,
+    pub experiment_id: Option<Uuid>,
     pub keeps_pages: bool,
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
@@ -105,6 +106,7 @@ const SELECT: &str = "select e.id, e.org_id, e.batch_id, b.name as batch_name, e
         p.name as project_name, o.slug as org_slug, e.mode, e.sample_size,
         e.instruction_version, e.agent, e.concurrency, e.max_retries, e.state,
         e.price_per_job_micros, e.estimated_job_cost_micros, e.rerun_of, e.extractor, e.pages_from,
+        e.experiment_id,
         (e.mode = 'test' or e.keep_pages) and e.agent in ('http', 'browser') as keeps_pages,
         e.created_at, e.started_at, e.finished_at, s.value as counts
     from executions e
@@ -158,6 +160,7 @@ impl ExecutionRow {
             extractor: (self.agent != AgentKind::Remote).then_some(self.extractor),
             pages_from: self.pages_from,
             keeps_pages: self.keeps_pages,
+            experiment_id: self.experiment_id,
             created_at: self.created_at,
             started_at: self.started_at,
             finished_at: self.finished_at,
