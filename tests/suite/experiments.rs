@@ -304,6 +304,11 @@ async fn bad_experiments_name_what_is_wrong_and_start_nothing(db: PgPool) {
             json!({"batch": batch, "variants": [{"version": 1, "extractor": "magic"}, {"version": 1}]}),
             "variants.1.extractor",
         ),
+        // The experiment's own settings are named once, not per variant.
+        (
+            json!({"batch": batch, "concurrency": 0, "variants": [{"version": 1}, {"version": 1}]}),
+            "concurrency",
+        ),
     ] {
         let r = app.post(&c, &url, body.clone()).await;
         assert_eq!(r.status, 400, "{body}: {:?}", r.body);

@@ -169,54 +169,27 @@ fn ExperimentView(
         None => view! { <span>" · each variant fetches the pages itself"</span> }.into_any(),
     };
     let v = &x.variants;
-    let acc_best = best(
-        &v.iter().map(|v| v.execution.accuracy).collect::<Vec<_>>(),
-        true,
-    );
-    let cost_best = best(
-        &v.iter()
-            .map(|v| Some(v.execution.cost_micros as f64))
-            .collect::<Vec<_>>(),
+    // Which variants hold a column's best value (`higher`: bigger is better).
+    let column = |value: &dyn Fn(&ExperimentVariant) -> Option<f64>, higher: bool| {
+        best(&v.iter().map(value).collect::<Vec<_>>(), higher)
+    };
+    let acc_best = column(&|v| v.execution.accuracy, true);
+    let cost_best = column(&|v| Some(v.execution.cost_micros as f64), false);
+    let tokens_best = column(
+        &|v| Some((v.execution.tokens.input + v.execution.tokens.output) as f64),
         false,
     );
-    let tokens_best = best(
-        &v.iter()
-            .map(|v| Some((v.execution.tokens.input + v.execution.tokens.output) as f64))
-            .collect::<Vec<_>>(),
-        false,
-    );
-    let p50_best = best(
-        &v.iter().map(|v| v.latency_p50_ms).collect::<Vec<_>>(),
-        false,
-    );
-    let p95_best = best(
-        &v.iter().map(|v| v.latency_p95_ms).collect::<Vec<_>>(),
-        false,
-    );
-    let err_best = best(
-        &v.iter()
-            .map(|v| Some(v.execution.errors as f64))
-            .collect::<Vec<_>>(),
-        false,
-    );
+    let p50_best = column(&|v| v.latency_p50_ms, false);
+    let p95_best = column(&|v| v.latency_p95_ms, false);
+    let err_best = column(&|v| Some(v.execution.errors as f64), false);
     let field_of = |v: &ExperimentVariant, f: &str| v.fields.iter().find(|x| x.field == f).cloned();
     let field_best: Vec<(Vec<bool>, Vec<bool>)> = x
         .fields
         .iter()
         .map(|f| {
             (
-                best(
-                    &v.iter()
-                        .map(|v| field_of(v, f).map(|x| x.accuracy))
-                        .collect::<Vec<_>>(),
-                    true,
-                ),
-                best(
-                    &v.iter()
-                        .map(|v| field_of(v, f).map(|x| x.f1))
-                        .collect::<Vec<_>>(),
-                    true,
-                ),
+                column(&|v| field_of(v, f).map(|x| x.accuracy), true),
+                column(&|v| field_of(v, f).map(|x| x.f1), true),
             )
         })
         .collect();

@@ -657,15 +657,33 @@ pub async fn last_llm_test_tokens(
     ))
 }
 
-/// The model route an execution runs with (empty without the llm extractor).
-pub async fn model_route(
-    db: impl PgExecutor<'_>,
-    id: Uuid,
-) -> sqlx::Result<Vec<crate::model::RouteEntry>> {
-    let route: Option<Json<Vec<crate::model::RouteEntry>>> =
-        sqlx::query_scalar("select model_route from executions where id = $1")
-            .bind(id)
-            .fetch_optional(db)
+/// Executions of the organization by id (those that still exist), with
+/// the model route each runs with (empty without the llm extractor).
+pub async fn fetch_many(
+    db: &PgPool,
+    org_id: Uuid,
+    ids: &[Uuid],
+) -> sqlx::Result<Vec<(ExecutionRow, Vec<crate::model::RouteEntry>)>> {
+    let rows: Vec<ExecutionRow> =
+        sqlx::query_as(&format!("{SELECT} where e.org_id = $1 and e.id = any($2)"))
+            .bind(org_id)
+            .bind(ids)
+            .fetch_all(db)
             .await?;
-    Ok(route.map(|r| r.0).unwrap_or_default())
+    let routes: Vec<(Uuid, Json<Vec<crate::model::RouteEntry>>)> =
+        sqlx::query_as("select id, model_route from executions where id = any($1)")
+            .bind(ids)
+            .fetch_all(db)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let route = routes
+                .iter()
+                .find(|(id, _)| *id == r.id)
+                .map(|(_, route)| route.0.clone())
+                .unwrap_or_default();
+            (r, route)
+        })
+        .collect())
 }

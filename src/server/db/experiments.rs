@@ -146,7 +146,8 @@ pub async fn variants(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Vec<Var
     .await
 }
 
-/// How a list shows an experiment's state, from its variants' executions.
+/// How a list shows an experiment's state, from its variants' executions
+/// (`service::experiments::state_of` words one experiment's the same way).
 const STATE: &str = "case
     when x.finished_at is not null and exists (
         select 1 from executions e where e.experiment_id = x.id and e.state = 'cancelled')
@@ -159,16 +160,6 @@ const STATE: &str = "case
         select 1 from executions e where e.experiment_id = x.id and e.state = 'paused')
         then 'paused'
     else 'running' end";
-
-/// The experiment's state, as [`STATE`] words it.
-pub async fn state(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<String> {
-    sqlx::query_scalar(&format!(
-        "select {STATE} from experiments x where x.id = $1"
-    ))
-    .bind(id)
-    .fetch_one(db)
-    .await
-}
 
 #[derive(sqlx::FromRow)]
 struct SummaryRow {

@@ -17,9 +17,9 @@ use super::audit::{self, Change};
 use super::executions::{self, StartRequest};
 use crate::error::AppError;
 use crate::model::{
-    variant_label, ControlAction, Experiment, ExperimentRow, ExperimentRows, ExperimentSummary,
-    ExperimentVariant, Extractor, RouteEntry, VariantCell, VariantPair, EXPERIMENT_VARIANTS,
-    MAX_EXPERIMENT_ROWS,
+    variant_label, ControlAction, ExecutionState, Experiment, ExperimentRow, ExperimentRows,
+    ExperimentSummary, ExperimentVariant, Extractor, RouteEntry, VariantCell, VariantPair,
+    EXPERIMENT_VARIANTS, MAX_EXPERIMENT_ROWS,
 };
 use crate::server::auth::rbac::{require, Actor, OrgCtx, Permission};
 use crate::server::db;
@@ -81,8 +81,34 @@ pub struct NewExperiment {
     pub max_retries: Option<i32>,
 }
 
+/// The start request's fields that are the experiment's own (every
+/// variant gets the same value): their errors are not a variant's.
+const SHARED_FIELDS: [&str; 2] = ["concurrency", "max_retries"];
+
+/// A variant's error with its fields named inside `at` (`variants.2`),
+/// except the experiment's own.
+fn for_variant(e: AppError, at: &str) -> AppError {
+    match e {
+        AppError::Validation { message, fields } => AppError::Validation {
+            message,
+            fields: fields
+                .into_iter()
+                .map(|f| match SHARED_FIELDS.contains(&f.field.as_str()) {
+                    true => f,
+                    false => crate::error::FieldError {
+                        field: format!("{at}.{}", f.field),
+                        message: f.message,
+                    },
+                })
+                .collect(),
+        },
+        other => other,
+    }
+}
+
 /// Several variants' errors as one: the first that is not about a field
-/// (a missing browser), else every field error together.
+/// (a missing browser), else every field error together (an experiment
+/// field's once).
 fn merged(errors: Vec<AppError>) -> AppError {
     if let Some(other) = errors
         .iter()
@@ -90,7 +116,12 @@ fn merged(errors: Vec<AppError>) -> AppError {
     {
         return other.clone();
     }
-    let fields: Vec<_> = errors.into_iter().flat_map(|e| e.field_errors()).collect();
+    let mut fields: Vec<crate::error::FieldError> = Vec::new();
+    for f in errors.into_iter().flat_map(|e| e.field_errors()) {
+        if !fields.iter().any(|g| g.field == f.field) {
+            fields.push(f);
+        }
+    }
     let message = match fields.as_slice() {
         [one] => one.message.clone(),
         _ => "Some variants need attention.".into(),
@@ -264,9 +295,10 @@ pub async fn create(
     };
     let batch = match super::batches::batch_ctx(db, actor, batch_id).await {
         Ok((_, b)) if b.project_id == project_id => b,
-        _ => {
+        Ok(_) | Err(AppError::NotFound(_)) => {
             return Err(AppError::field("batch", "Not a batch of this project."));
         }
+        Err(e) => return Err(e),
     };
     if !EXPERIMENT_VARIANTS.contains(&req.variants.len()) {
         return Err(AppError::field(
@@ -309,7 +341,7 @@ pub async fn create(
                 ..project.agent()
             };
             if let Err(e) = super::projects::check_route(db, ctx.org_id(), &settings).await? {
-                errors.push(e.nested(&at));
+                errors.push(for_variant(e, &at));
                 continue;
             }
         }
@@ -327,7 +359,7 @@ pub async fn create(
         };
         match executions::prepare(db, &ctx, &batch, &start).await {
             Ok(p) => prepared.push((v, p)),
-            Err(e) => errors.push(e.nested(&at)),
+            Err(e) => errors.push(for_variant(e, &at)),
         }
     }
     if !errors.is_empty() {
@@ -439,6 +471,10 @@ impl<K: std::hash::Hash + Eq + Clone, V: Clone> Cache<K, V> {
 
     fn slot(&self, key: &K) -> std::sync::Arc<Slot<V>> {
         let mut slots = self.0.lock().expect("cache lock");
+        if let Some(s) = slots.get(key) {
+            return s.clone();
+        }
+        // Pruned when a key is added, not on every read.
         slots.retain(|_, s| {
             s.value
                 .lock()
@@ -460,11 +496,14 @@ impl<K: std::hash::Hash + Eq + Clone, V: Clone> Cache<K, V> {
 
     async fn get<F, Fut>(&self, key: &K, compute: F) -> Result<V, AppError>
     where
-        F: Fn() -> Fut,
+        F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<V, AppError>>,
     {
         use std::sync::atomic::Ordering;
         let slot = self.slot(key);
+        // Called at most once: every branch that computes returns.
+        let mut compute = Some(compute);
+        let mut compute = move || compute.take().expect("computed once")();
         let store = |v: &V| {
             *slot.value.lock().expect("cache slot lock") =
                 Some((std::time::Instant::now(), v.clone()));
@@ -533,21 +572,8 @@ async fn cached_view(
     row: db::experiments::ExperimentRow,
 ) -> Result<Experiment, AppError> {
     let system = OrgCtx::system(ctx.org_id());
-    let (id, finished) = (row.id, row.finished_at.is_some());
-    let row = std::sync::Mutex::new(Some(row));
-    let x = VIEWS
-        .get(&(id, finished), || async {
-            // The row read for this request, or a fresh one for a retry.
-            let taken = row.lock().expect("row lock").take();
-            let row = match taken {
-                Some(r) => r,
-                None => db::experiments::fetch_one(db, system.org_id(), id)
-                    .await?
-                    .ok_or_else(not_found)?,
-            };
-            view(db, &system, row).await
-        })
-        .await?;
+    let key = (row.id, row.finished_at.is_some());
+    let x = VIEWS.get(&key, || view(db, &system, row)).await?;
     Ok(for_viewer(x, ctx))
 }
 
@@ -570,15 +596,18 @@ async fn view(
     row: db::experiments::ExperimentRow,
 ) -> Result<Experiment, AppError> {
     let stored = db::experiments::variants(db, row.id).await?;
-    let mut execution_rows = Vec::new();
-    for v in &stored {
-        // A variant whose run was deleted drops out of the matrix.
-        if let Some(e) = db::executions::fetch_one(db, ctx.org_id(), v.execution_id).await? {
-            execution_rows.push(e);
-        }
-    }
+    let ids: Vec<Uuid> = stored.iter().map(|v| v.execution_id).collect();
+    // A variant whose run was deleted drops out of the matrix.
+    let (execution_rows, routes): (Vec<_>, Vec<_>) =
+        db::executions::fetch_many(db, ctx.org_id(), &ids)
+            .await?
+            .into_iter()
+            .map(|(e, route)| {
+                let id = e.id;
+                (e, (id, route))
+            })
+            .unzip();
     let runs = db::executions::with_counts(db, execution_rows, ctx.role()).await?;
-    let ids: Vec<Uuid> = runs.iter().map(|e| e.id).collect();
     let latencies = db::experiments::latencies(db, &ids).await?;
     let mut variants = Vec::new();
     let mut fields = BTreeSet::new();
@@ -602,7 +631,11 @@ async fn view(
         .flatten()
         .map(String::from)
         .collect();
-        let route = db::executions::model_route(db, execution.id).await?;
+        let route = routes
+            .iter()
+            .find(|(id, _)| *id == execution.id)
+            .map(|(_, r)| r.clone())
+            .unwrap_or_default();
         variants.push(ExperimentVariant {
             position: v.position,
             label: variant_label(v.position),
@@ -621,33 +654,8 @@ async fn view(
     let pairs = pairs(&db::experiments::row_ranks(db, row.id).await?, &variants);
     // The state from the rows read above (a separate query could see a
     // variant end that this read did not).
-    let state = if row.finished_at.is_some() {
-        if variants
-            .iter()
-            .any(|v| v.execution.state == crate::model::ExecutionState::Cancelled)
-        {
-            "stopped"
-        } else {
-            "completed"
-        }
-    } else if variants.iter().any(|v| {
-        matches!(
-            v.execution.state,
-            crate::model::ExecutionState::Queued
-                | crate::model::ExecutionState::Running
-                | crate::model::ExecutionState::Stopping
-        )
-    }) || !variants
-        .iter()
-        .any(|v| v.execution.state == crate::model::ExecutionState::Paused)
-    {
-        // Every variant may have ended after the experiment's row was read.
-        "running"
-    } else {
-        "paused"
-    }
-    .to_string();
-    let can = |p| require(ctx, p).is_ok();
+    let states: Vec<ExecutionState> = variants.iter().map(|v| v.execution.state).collect();
+    let state = state_of(row.finished_at.is_some(), &states).to_string();
     Ok(Experiment {
         id: row.id,
         project_id: row.project_id,
@@ -669,9 +677,34 @@ async fn view(
         fields: fields.into_iter().collect(),
         variants,
         pairs,
-        can_run: can(Permission::RunExecution),
-        can_promote: can(Permission::EditProject),
+        // Set per viewer (`for_viewer`).
+        can_run: false,
+        can_promote: false,
     })
+}
+
+/// An experiment's state from whether it finished and its variants' run
+/// states: stopped or completed once finished, paused when its variants
+/// are paused and none runs, else running (every variant may have ended
+/// after the experiment's row was read).
+fn state_of(finished: bool, states: &[ExecutionState]) -> &'static str {
+    if finished {
+        if states.contains(&ExecutionState::Cancelled) {
+            "stopped"
+        } else {
+            "completed"
+        }
+    } else if states.iter().any(|s| {
+        matches!(
+            s,
+            ExecutionState::Queued | ExecutionState::Running | ExecutionState::Stopping
+        )
+    }) || !states.contains(&ExecutionState::Paused)
+    {
+        "running"
+    } else {
+        "paused"
+    }
 }
 
 /// Every pair of variants over the rows both judged: fixed and regressed
@@ -811,20 +844,23 @@ pub async fn control(
     id: Uuid,
     action: ControlAction,
 ) -> Result<Experiment, AppError> {
-    let (ctx, _) = experiment_ctx(db, actor, id).await?;
+    let (ctx, row) = experiment_ctx(db, actor, id).await?;
     require(&ctx, Permission::RunExecution)?;
-    let variants = db::experiments::variants(db, id).await?;
+    let ids: Vec<Uuid> = db::experiments::variants(db, id)
+        .await?
+        .iter()
+        .map(|v| v.execution_id)
+        .collect();
+    let runs = db::executions::fetch_many(db, ctx.org_id(), &ids).await?;
     let (from, _) = action.transition();
-    let mut movable = Vec::new();
-    for v in &variants {
-        if let Some(e) = db::executions::fetch_one(db, ctx.org_id(), v.execution_id).await? {
-            if from.contains(&e.state) {
-                movable.push(e.id);
-            }
-        }
-    }
+    let movable: Vec<Uuid> = runs
+        .iter()
+        .filter(|(e, _)| from.contains(&e.state))
+        .map(|(e, _)| e.id)
+        .collect();
     if movable.is_empty() {
-        let state = db::experiments::state(db, id).await?;
+        let states: Vec<ExecutionState> = runs.iter().map(|(e, _)| e.state).collect();
+        let state = state_of(row.finished_at.is_some(), &states);
         return Err(AppError::Conflict(format!(
             "The experiment is {state}; it can't {action}."
         )));
