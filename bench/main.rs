@@ -9,11 +9,13 @@ mod browser;
 mod common;
 mod core;
 mod evaluation;
+mod executor;
 mod experiments;
 mod export;
 mod extract;
 mod live;
 mod llm;
+mod machine;
 mod reduce;
 mod results;
 mod usage;
@@ -37,9 +39,14 @@ Benchmarks:
             Load a generated CSV of ROWS rows (default 1,000,000) through the
             upload path and with raw COPY, in a scratch database
   run [JOBS]
-            Run JOBS rows (default 10,000) of the demo shop at concurrency 50,
-            in this process and in 3 `mino worker` processes, against a plain
-            fetch loop
+            Run JOBS rows (default 10,000) of the demo shop (a process on a
+            core of its own) at concurrency 10, 50 and 200, in this process
+            and in 3 `mino worker` processes, against a plain fetch loop and
+            a fetch-extract-store loop; CPU per job of each part
+  scale [JOBS]
+            Run JOBS rows (default 100,000) of the demo shop with 6 `mino
+            worker` processes on one Postgres: jobs/s, claims and writes per
+            second, Postgres's CPU share and what one Postgres core can feed
   live [SUBSCRIBERS]
             Open SUBSCRIBERS (default 1,000) live streams on a running 5,000-job
             execution of a `mino serve` child; print delivery latency and memory
@@ -135,7 +142,10 @@ async fn main() -> ExitCode {
     let result = match name.as_str() {
         "hashing" => core::run(size(20)).await,
         "ingest" => with_database(|db| core::ingest(db, size(1_000_000))).await,
-        "run" => with_database(|db| core::run_jobs(db, size(10_000))).await,
+        "run" => with_database(|db| executor::run(db, size(10_000))).await,
+        "scale" => with_database(|db| executor::scale(db, size(100_000))).await,
+        // The demo shop as a process of its own (started by `run`, `scale`).
+        "shop" => machine::serve_shop().await,
         "live" => with_database(|db| live::run(db, size(1_000))).await,
         "results" => with_database(|db| results::run(db, size(1_000_000))).await,
         "export" => with_database(|db| export::run(db, size(1_000_000))).await,

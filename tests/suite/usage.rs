@@ -107,7 +107,9 @@ async fn usage_equals_the_attempts_however_it_is_grouped(db: PgPool) {
     // Fold what was counted so far (as the background compactor does),
     // so the figures below come from the rollup and the deltas both.
     let folded = mino::server::db::usage::compact(&db).await.unwrap();
-    assert!(folded >= 50, "{folded} deltas folded");
+    // (One delta per statement and key, not per attempt: a result write
+    // of many jobs of one run appends one.)
+    assert!(folded > 0, "{folded} deltas folded");
 
     // A late charge for model calls (as the llm extractor's failed attempts
     // get): moves that attempt's cost and tokens under the model.

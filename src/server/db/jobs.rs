@@ -372,11 +372,42 @@ pub struct Completion {
 }
 
 /// Records many successful attempts (the executor batches them: a round
-/// trip per job would cap throughput): one statement finishes the jobs and
-/// their attempts, another stores their verdicts, in one transaction. Only
-/// attempts `worker` still holds are written; returns their job ids.
+/// trip per job would cap throughput): one statement finishes the jobs with
+/// their verdicts and their attempts. Only attempts `worker` still holds
+/// are written; returns their job ids and executions.
 pub async fn complete_many(
     db: &PgPool,
+    worker: &str,
+    done: &[Completion],
+) -> sqlx::Result<Vec<(i64, Uuid)>> {
+    let mut tx = db.begin().await?;
+    let ours = complete_in(&mut tx, worker, done).await?;
+    tx.commit().await?;
+    Ok(ours)
+}
+
+/// The result writer's transaction: records `done` as [`complete_many`]
+/// does, then settles `moved` (ends those with nothing left, tells live
+/// views) — one commit for both. Returns the jobs written and the
+/// executions that ended.
+pub async fn complete_and_settle(
+    db: &PgPool,
+    worker: &str,
+    done: &[Completion],
+    moved: &[Uuid],
+) -> sqlx::Result<(Vec<(i64, Uuid)>, Vec<(Uuid, String)>)> {
+    let mut tx = db.begin().await?;
+    let ours = complete_in(&mut tx, worker, done).await?;
+    let ended = settle_in(&mut tx, moved).await?;
+    tx.commit().await?;
+    Ok((ours, ended))
+}
+
+/// One statement: the jobs leave 'running' with their results and
+/// verdicts (one new row version per job: its indexes are updated once),
+/// and their attempts finish with their cost.
+async fn complete_in(
+    conn: &mut PgConnection,
     worker: &str,
     done: &[Completion],
 ) -> sqlx::Result<Vec<(i64, Uuid)>> {
@@ -407,17 +438,31 @@ pub async fn complete_many(
         .iter()
         .map(|c| c.usage.as_ref().map(|u| u.cost_micros))
         .collect();
-    let mut tx = db.begin().await?;
-    let ours: Vec<(i64, Uuid)> = sqlx::query_as(
+    let verdicts: Vec<&str> = done.iter().map(|c| c.verdict.verdict.as_str()).collect();
+    let field_results: Vec<String> = done
+        .iter()
+        .map(|c| Value::Object(c.verdict.fields.clone()).to_string())
+        .collect();
+    let accuracies: Vec<Option<f64>> = done.iter().map(|c| c.verdict.accuracy).collect();
+    // This statement counts the jobs it finishes (`counted`); the row
+    // trigger that counts every other path skips them for the rest of this
+    // transaction, which moves no other job out of 'running'.
+    sqlx::query("select set_config('mino.finished_counted', 'on', true)")
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query_as(
         "with input as (
              select * from unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::text[],
-                                  $7::text[], $8::text[], $9::bigint[], $10::bigint[], $11::bigint[])
+                                  $7::text[], $8::text[], $9::bigint[], $10::bigint[], $11::bigint[],
+                                  $12::text[], $13::text[], $14::float8[])
                  as d(id, attempt, extracted, raw, log, provider, model, tokens_in, tokens_out,
-                      cost)),
+                      cost, verdict, field_results, accuracy)),
          done as (
              update jobs j set state = 'succeeded', extracted = d.extracted::json,
                     raw_output = d.raw, error_class = null, error = null, progress = null,
-                    lease_owner = null, lease_expires_at = null, finished_at = now()
+                    lease_owner = null, lease_expires_at = null, finished_at = now(),
+                    verdict = d.verdict, field_results = d.field_results::json,
+                    accuracy = d.accuracy
              from input d
              where j.id = d.id and j.attempt = d.attempt and j.lease_owner = $6
                and j.state = 'running'
@@ -430,7 +475,11 @@ pub async fn complete_many(
                     input_tokens = d.tokens_in::int, output_tokens = d.tokens_out::int
              from done join executions e on e.id = done.execution_id
                   join input d on d.id = done.id
-             where a.job_id = done.id and a.n = done.attempt)
+             where a.job_id = done.id and a.n = done.attempt),
+         counted as (
+             update execution_counters c set finished = c.finished + n.jobs
+             from (select execution_id, count(*) as jobs from done group by 1) n
+             where c.execution_id = n.execution_id)
          select id, execution_id from done",
     )
     .bind(&ids)
@@ -444,16 +493,11 @@ pub async fn complete_many(
     .bind(&tokens_in)
     .bind(&tokens_out)
     .bind(&costs)
-    .fetch_all(&mut *tx)
-    .await?;
-    let judged: Vec<(i64, &JobVerdict)> = done
-        .iter()
-        .filter(|c| ours.iter().any(|(id, _)| *id == c.id))
-        .map(|c| (c.id, &c.verdict))
-        .collect();
-    store_verdicts(&mut tx, &judged).await?;
-    tx.commit().await?;
-    Ok(ours)
+    .bind(&verdicts)
+    .bind(&field_results)
+    .bind(&accuracies)
+    .fetch_all(conn)
+    .await
 }
 
 /// Stores jobs' verdicts, per-field results and accuracies in one
@@ -769,6 +813,19 @@ pub async fn settle_and_notify(
     db: &PgPool,
     execution_ids: &[Uuid],
 ) -> sqlx::Result<Vec<(Uuid, String)>> {
+    let mut conn = db.acquire().await?;
+    settle_in(&mut conn, execution_ids).await
+}
+
+/// [`settle_and_notify`] on a connection (the result writer's
+/// transaction, so the results and the settling commit once).
+pub async fn settle_in(
+    conn: &mut PgConnection,
+    execution_ids: &[Uuid],
+) -> sqlx::Result<Vec<(Uuid, String)>> {
+    if execution_ids.is_empty() {
+        return Ok(vec![]);
+    }
     let rows: Vec<(Option<Uuid>, Option<String>)> = sqlx::query_as(
         "with ended as (
              update executions e set
@@ -786,7 +843,7 @@ pub async fn settle_and_notify(
          left join ended on pg_notify('mino_control', ended.id::text || ' ' || ended.state) is not null",
     )
     .bind(execution_ids)
-    .fetch_all(db)
+    .fetch_all(conn)
     .await?;
     Ok(rows
         .into_iter()

@@ -259,8 +259,18 @@ async fn dispatch(shared: Arc<Shared>, slots: usize, mut shutdown: watch::Receiv
             }
             Err(e) => {
                 drop(permits);
-                tracing::error!(error = %e, "claiming a job failed");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                // Two claims can deadlock on an execution's row when
+                // Postgres follows its update chain (SKIP LOCKED does not
+                // skip there); one is aborted and simply claims again.
+                let deadlock =
+                    matches!(&e, sqlx::Error::Database(d) if d.code().as_deref() == Some("40P01"));
+                if deadlock {
+                    tracing::debug!("a claim deadlocked with another; claiming again");
+                    tokio::time::sleep(BUSY_RETRY).await;
+                } else {
+                    tracing::error!(error = %e, "claiming a job failed");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
             }
         }
         while running.try_join_next().is_some() {}

@@ -1,7 +1,7 @@
 //! The result writer: job tasks hand their successful results here, and
-//! one task writes whatever has piled up in a single statement, then
-//! settles the executions that moved (ends those with nothing left) and
-//! tells live views they moved (NOTIFY). Under load that turns a few
+//! one task writes whatever has piled up in a single statement and, in the
+//! same transaction, settles the executions that moved (ends those with
+//! nothing left) and tells live views they moved (NOTIFY). Under load that turns a few
 //! round trips per job into a few per batch; when idle a result is
 //! written at once. A job's slot is freed only after its result is
 //! written, so the database's count of running jobs never undercounts.
@@ -107,8 +107,7 @@ async fn write_loop(db: PgPool, worker: String, mut rx: mpsc::Receiver<Msg>) {
             super::stats::add(&super::stats::WRITTEN, done.len() as u64);
         }
         let started = std::time::Instant::now();
-        let written = write_with_retry(&db, &worker, &done).await;
-        let settled = db::jobs::settle_and_notify(&db, &moved_ids(&moved)).await;
+        let written = write_with_retry(&db, &worker, &done, &moved_ids(&moved)).await;
         super::stats::add(
             &super::stats::WRITE_MICROS,
             started.elapsed().as_micros() as u64,
@@ -125,10 +124,12 @@ async fn write_loop(db: PgPool, worker: String, mut rx: mpsc::Receiver<Msg>) {
                 for (_, reply) in replies {
                     let _ = reply.send(Err(e.to_string()));
                 }
+                // The executions still moved (failures, progress): settle
+                // them on their own.
+                if let Err(e) = db::jobs::settle_and_notify(&db, &moved_ids(&moved)).await {
+                    tracing::error!(error = %e, "settling executions failed");
+                }
             }
-        }
-        if let Err(e) = settled {
-            tracing::error!(error = %e, "settling executions failed");
         }
         for ack in acks {
             let _ = ack.send(());
@@ -142,20 +143,21 @@ fn moved_ids(moved: &BTreeSet<Uuid>) -> Vec<Uuid> {
 
 /// Two writers (in two processes) whose batches span the same executions
 /// can deadlock on those executions' rows; Postgres aborts one, which
-/// simply writes again.
+/// simply writes again. Results and settling commit together.
 async fn write_with_retry(
     db: &PgPool,
     worker: &str,
     done: &[Completion],
+    moved: &[Uuid],
 ) -> sqlx::Result<Vec<(i64, Uuid)>> {
     let mut tries = 0;
     loop {
-        match db::jobs::complete_many(db, worker, done).await {
+        match db::jobs::complete_and_settle(db, worker, done, moved).await {
             Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("40P01") && tries < 3 => {
                 tries += 1;
                 tracing::warn!(tries, "writing results deadlocked; writing again");
             }
-            other => return other,
+            other => return other.map(|(written, _ended)| written),
         }
     }
 }
