@@ -547,9 +547,12 @@ pub async fn scale(server: sqlx::postgres::PgConnectOptions, jobs: u32) -> anyho
             .await;
         let (claims, writes) = transactions(&f.db, e.id).await?;
         let rate = jobs as f64 / side.secs;
-        let rest_cores = split.as_ref().map_or(1, |s| {
-            std::thread::available_parallelism().map_or(1, |n| n.get()) - s.shop_cpus.split(',').count()
-        });
+        // The cores Postgres and the workers share: all but the shop's when
+        // split (this process is pinned by then, so it can't ask the OS).
+        let rest_cores = split.as_ref().map_or_else(
+            || std::thread::available_parallelism().map_or(1, |n| n.get()),
+            |s| s.rest_core_count(),
+        );
         let pg_share = side.postgres.as_secs_f64() / (side.secs * rest_cores as f64);
         let pg_us = side.postgres.as_secs_f64() * 1e6 / jobs as f64;
         let worker_us = side.workers.as_secs_f64() * 1e6 / jobs as f64;
@@ -559,10 +562,11 @@ pub async fn scale(server: sqlx::postgres::PgConnectOptions, jobs: u32) -> anyho
         );
         println!("  {rate:.1} jobs/s over {:.1} s", side.secs);
         println!(
-            "  {claims} claims ({:.0}/s, {:.1} jobs each), {writes} result writes ({:.0}/s)",
+            "  {claims} claims ({:.0}/s, {:.1} jobs each), {writes} result writes ({:.0}/s, {:.1} results each)",
             claims as f64 / side.secs,
             jobs as f64 / claims.max(1) as f64,
-            writes as f64 / side.secs
+            writes as f64 / side.secs,
+            jobs as f64 / writes.max(1) as f64
         );
         println!(
             "  Postgres: {:.1} s of CPU = {:.0} % of the {rest_cores} core(s) it shares with the workers; {pg_us:.0} µs per job",

@@ -125,6 +125,14 @@ impl Split {
         Some(split)
     }
 
+    /// How many cores the rest has.
+    pub fn rest_core_count(&self) -> usize {
+        match self.rest_cpus.split_once('-') {
+            Some((a, b)) => b.parse::<usize>().unwrap_or(0) + 1 - a.parse::<usize>().unwrap_or(0),
+            None => 1,
+        }
+    }
+
     /// A command run on the shop's cores.
     pub fn on_shop_cores(&self, exe: &std::path::Path) -> tokio::process::Command {
         let mut c = tokio::process::Command::new("taskset");

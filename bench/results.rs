@@ -332,6 +332,35 @@ async fn measure(options: sqlx::postgres::PgConnectOptions, jobs: u32) -> anyhow
         .await?;
         out.push(stats.line(&format!("REST, {what}")));
     }
+    // One client alone first: the page's size and its own time, no queueing.
+    {
+        let page = format!("{base}/o/bench/executions/{}?jobs=partial", execution.id);
+        let mut times = vec![];
+        let mut size = 0;
+        for _ in 0..50 {
+            let t = Instant::now();
+            let r = http
+                .get(&page)
+                .header("cookie", cookie.clone())
+                .send()
+                .await?;
+            anyhow::ensure!(r.status().is_success(), "page answered {}", r.status());
+            let body = r.bytes().await?;
+            size = body.len();
+            // MINO_BENCH_SAVE_PAGE=file keeps the HTML, to see what it carries.
+            if let Ok(file) = std::env::var("MINO_BENCH_SAVE_PAGE") {
+                std::fs::write(file, &body)?;
+            }
+            times.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        times.sort_by(f64::total_cmp);
+        println!(
+            "server-rendered page alone (one client, 50 requests): p50 {:.1} ms, min {:.1} ms; {:.0} KB of HTML",
+            times[25],
+            times[0],
+            size as f64 / 1024.0
+        );
+    }
     for (what, cursor) in [("first page", None), ("deep page", Some(deep))] {
         let page = format!(
             "{base}/o/bench/executions/{}?jobs=partial{}",

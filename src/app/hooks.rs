@@ -58,3 +58,29 @@ where
     });
     form
 }
+
+/// Await this in a Suspense's `Suspend` after its data and before building
+/// components that create resources of their own. Leptos's server
+/// rendering calls a Suspense's children once to discover the resources
+/// they read (`dry_resolve`) and again to render, and a view its first call
+/// built is thrown away with the resources it created — whose server
+/// functions had already run: the run page ran every card's queries twice
+/// and sent their data twice (issue 22). On the server this is ready on its
+/// second poll, so the discovery pass stops here; in the browser it is
+/// ready at once (hydration wants the view immediately).
+pub async fn build_once() {
+    #[cfg(feature = "ssr")]
+    {
+        let mut polled = false;
+        std::future::poll_fn(|cx| {
+            if polled {
+                std::task::Poll::Ready(())
+            } else {
+                polled = true;
+                cx.waker().wake_by_ref();
+                std::task::Poll::Pending
+            }
+        })
+        .await
+    }
+}

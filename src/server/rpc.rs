@@ -21,12 +21,28 @@ pub async fn session() -> Result<Session, AppError> {
         .map_err(|_| AppError::internal_bug("session layer missing"))
 }
 
+/// The signed-in user found for this request, once: a server-rendered page
+/// calls a dozen server functions, and each would read the session's user
+/// again. Provided fresh for every request (see `startup`); only a found
+/// user is kept, so signing in within a request is seen.
+#[derive(Clone, Default)]
+pub struct RequestUser(std::sync::Arc<std::sync::OnceLock<uuid::Uuid>>);
+
 /// The signed-in user (server functions are for the browser: no API keys).
 pub async fn user() -> Result<(AppState, Actor), AppError> {
     let state = state()?;
+    let memo = use_context::<RequestUser>();
+    if let Some(id) = memo.as_ref().and_then(|m| m.0.get()) {
+        return Ok((state, Actor::User { id: *id }));
+    }
     let session = session().await?;
     match session::current_user(&session, &state.db).await? {
-        Some(id) => Ok((state, Actor::User { id })),
+        Some(id) => {
+            if let Some(memo) = memo {
+                let _ = memo.0.set(id);
+            }
+            Ok((state, Actor::User { id }))
+        }
         None => Err(AppError::Unauthorized("Sign in to continue.".into())),
     }
 }

@@ -45,7 +45,9 @@ pub fn ExecutionPage() -> impl IntoView {
     view! {
         <Suspense fallback=|| view! { <Loading /> }>
             {move || Suspend::new(async move {
-                match initial.await {
+                let loaded = initial.await;
+                crate::app::hooks::build_once().await;
+                match loaded {
                     Err(e) => view! { <ErrorBox error=e /> }.into_any(),
                     Ok(snapshot) => view! { <LiveExecution snapshot /> }.into_any(),
                 }

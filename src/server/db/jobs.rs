@@ -501,8 +501,8 @@ async fn complete_in(
 }
 
 /// Stores jobs' verdicts, per-field results and accuracies in one
-/// statement: the executor's completions and re-judging after an edit both
-/// write them here.
+/// statement, for re-judging after an edit (the executor's completions
+/// write theirs in the same update that finishes the job, `complete_in`).
 pub async fn store_verdicts(
     conn: &mut PgConnection,
     judged: &[(i64, &JobVerdict)],

@@ -170,7 +170,13 @@ pub async fn jobs(
         Some(After::Id(id)) => (-1.0, id),
         Some(After::Accuracy(key, id)) => (key, id),
     };
+    // Planned for its values every time (an unnamed statement): a cached
+    // generic plan can't tell which filters are set, so it read the
+    // (execution, verdict, id) index from the start of the verdict and
+    // skipped to the cursor — 380 ms for a page 90 % into a million jobs
+    // instead of 0.3 ms (issue 22). Planning costs far less than that.
     let mut q = sqlx::query_as::<_, JobRow>(&sql)
+        .persistent(false)
         .bind(execution_id)
         .bind(batch_id)
         .bind(id)

@@ -38,6 +38,9 @@ const IDLE_POLL: Duration = Duration::from_millis(500);
 /// After losing a claim race while work is waiting.
 const BUSY_RETRY: Duration = Duration::from_millis(5);
 const CLAIM_BATCH: usize = 25;
+/// After "jobs finished somewhere" wakes a dispatcher whose claim found
+/// every run full (see `dispatch`).
+const FREED_COALESCE: Duration = Duration::from_millis(3);
 /// How often a running job looks at its progress and lease.
 const TICK: Duration = Duration::from_millis(250);
 /// Safety net under LISTEN/NOTIFY: re-read the execution's state this often.
@@ -253,7 +256,13 @@ async fn dispatch(shared: Arc<Shared>, slots: usize, mut shutdown: watch::Receiv
                 tokio::select! {
                     _ = tokio::time::sleep(pause) => {}
                     _ = &mut woken => {}
-                    _ = &mut freed => {}
+                    _ = &mut freed => {
+                        // Every result write in every process says jobs
+                        // finished; waiting a moment lets several such
+                        // wake-ups make one claim instead of one each
+                        // (most of which would find the runs full again).
+                        tokio::time::sleep(FREED_COALESCE).await;
+                    }
                     _ = shutdown.changed() => break,
                 }
             }
