@@ -9,9 +9,8 @@
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use sqlx::{Connection, Executor, PgPool};
+use sqlx::{Executor, PgPool};
 
-use mino::model::Role;
 use mino::server::auth::rbac::OrgCtx;
 use mino::server::service::{batches, executions};
 
@@ -90,18 +89,12 @@ async fn fixture(
     )
     .fetch_one(&db)
     .await?;
-    let org: uuid::Uuid = sqlx::query_scalar(
-        "insert into organizations (name, slug, max_executions_per_month, max_concurrency)
-         values ('Bench', 'bench', 1000, 1000) returning id",
-    )
-    .fetch_one(&db)
-    .await?;
-    sqlx::query("insert into memberships (org_id, user_id, role) values ($1, $2, 'owner')")
-        .bind(org)
-        .bind(user)
+    let (ctx, _key) = crate::common::bench_org(&db, user).await?;
+    // Concurrency 200 (and `scale`'s 300) is above the plan's default cap.
+    sqlx::query("update organizations set max_concurrency = 1000 where id = $1")
+        .bind(ctx.org_id())
         .execute(&db)
         .await?;
-    let ctx = OrgCtx::member(org, user, Role::Owner);
     let project = mino::server::service::projects::create(&db, &ctx, "Bench", "", "").await?;
     let csv = mino::server::demo::sites_csv_text(base, jobs);
     let batch = batches::ingest_text(&db, &ctx, project.id, Default::default(), csv)
@@ -198,11 +191,6 @@ async fn store_loop(f: &Fixture, concurrency: usize) -> anyhow::Result<u64> {
         .await;
     drop(tx);
     writer.await?
-}
-
-/// Counters of this process's executor, read before and after a run.
-fn executor_stats() -> [u64; 7] {
-    mino::server::executor::stats::snapshot()
 }
 
 /// Starts a production run of the fixture's batch and waits for it to end.
@@ -311,7 +299,7 @@ async fn measure_mino(
         children = spawn_workers(options, processes, concurrency)?;
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    let before = executor_stats();
+    let before = mino::server::executor::stats::snapshot();
     let workers_before = children_cpu(&children);
     let meter = Meter::start(&f.db, shop).await;
     let (execution, peak_conns) = mino_run(f, concurrency).await?;
@@ -322,7 +310,7 @@ async fn measure_mino(
             children_cpu(&children).saturating_sub(workers_before),
         )
         .await;
-    let after = executor_stats();
+    let after = mino::server::executor::stats::snapshot();
     let counts = mino::server::db::jobs::counts(&f.db, execution).await?;
     let rate = jobs as f64 / side.secs;
     println!(
@@ -367,33 +355,11 @@ async fn measure_mino(
     Ok(side)
 }
 
-/// Creates the scratch database, runs `body` with it, drops it.
-async fn in_scratch<F, Fut>(
-    server: sqlx::postgres::PgConnectOptions,
-    name: &str,
-    body: F,
-) -> anyhow::Result<()>
-where
-    F: FnOnce(sqlx::postgres::PgConnectOptions) -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<()>>,
-{
-    let scratch = format!("mino_bench_{name}_{}", std::process::id());
-    let mut admin = sqlx::PgConnection::connect_with(&server).await?;
-    admin
-        .execute(format!("create database {scratch}").as_str())
-        .await?;
-    let result = body(server.clone().database(&scratch)).await;
-    admin
-        .execute(format!("drop database if exists {scratch} with (force)").as_str())
-        .await?;
-    result
-}
-
 /// `mino-bench run [JOBS]`: at concurrency 10, 50 and 200, the plain loop,
 /// the fetch-extract-store loop, Mino with this process's workers and Mino
 /// with 3 `mino worker` processes, each over the same JOBS shop pages.
 pub async fn run(server: sqlx::postgres::PgConnectOptions, jobs: u32) -> anyhow::Result<()> {
-    in_scratch(server, "run", |options| async move {
+    crate::results::in_scratch_database(server, "run", |options| async move {
         let probe = mino::server::startup::connect(options.clone()).await?;
         let split = Split::new(&probe).await;
         probe.close().await;
@@ -407,15 +373,6 @@ pub async fn run(server: sqlx::postgres::PgConnectOptions, jobs: u32) -> anyhow:
             None => println!("one core: the shop shares it with everything else"),
         }
         let f = fixture(&options, &base, jobs).await?;
-        // (New backends inherit the postmaster's cores; the pool's are pinned here.)
-        if let Some(s) = &split {
-            for pid in machine::postgres_pids(&f.db).await {
-                let _ = std::process::Command::new("taskset")
-                    .args(["-a", "-p", "-c", &s.rest_cpus, &pid.to_string()])
-                    .stdout(std::process::Stdio::null())
-                    .status();
-            }
-        }
         extraction_cost(&f).await?;
         println!("{jobs} shop pages per run, retries off (one request per row on every side)");
         // MINO_BENCH_CONCURRENCY=50 (a comma list) measures fewer.
@@ -512,7 +469,7 @@ async fn extraction_cost(f: &Fixture) -> anyhow::Result<()> {
 pub async fn scale(server: sqlx::postgres::PgConnectOptions, jobs: u32) -> anyhow::Result<()> {
     const PROCESSES: usize = 6;
     const SLOTS: usize = 50;
-    in_scratch(server, "scale", |options| async move {
+    crate::results::in_scratch_database(server, "scale", |options| async move {
         let probe = mino::server::startup::connect(options.clone()).await?;
         let split = Split::new(&probe).await;
         probe.close().await;
@@ -523,29 +480,11 @@ pub async fn scale(server: sqlx::postgres::PgConnectOptions, jobs: u32) -> anyho
         tokio::time::sleep(Duration::from_secs(1)).await;
         let workers_before = children_cpu(&children);
         let meter = Meter::start(&f.db, shop_pid).await;
-        let req = executions::StartRequest {
-            mode: "production".into(),
-            concurrency: Some((PROCESSES * SLOTS) as i32),
-            max_retries: Some(0),
-            ..Default::default()
-        };
-        let e = executions::start(&f.db, f.ctx.actor(), f.batch, req)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        loop {
-            let state: String = sqlx::query_scalar("select state from executions where id = $1")
-                .bind(e.id)
-                .fetch_one(&f.db)
-                .await?;
-            if state == "completed" {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let (execution, _) = mino_run(&f, PROCESSES * SLOTS).await?;
         let side = meter
             .stop(&f.db, shop_pid, children_cpu(&children).saturating_sub(workers_before))
             .await;
-        let (claims, writes) = transactions(&f.db, e.id).await?;
+        let (claims, writes) = transactions(&f.db, execution).await?;
         let rate = jobs as f64 / side.secs;
         // The cores Postgres and the workers share: all but the shop's when
         // split (this process is pinned by then, so it can't ask the OS).

@@ -107,6 +107,7 @@ impl Split {
         if cores < 2 || !has_taskset {
             return None;
         }
+        let postgres = postgres_pids(db).await;
         let split = Split {
             shop_cpus: format!("{}", cores - 1),
             rest_cpus: if cores == 2 {
@@ -115,11 +116,11 @@ impl Split {
                 format!("0-{}", cores - 2)
             },
             all_cpus: format!("0-{}", cores - 1),
-            postmaster: postgres_pids(db).await.last().copied(),
+            postmaster: postgres.last().copied(),
         };
         set_affinity(std::process::id(), &split.rest_cpus);
         // New backends are forked from the postmaster and inherit its mask.
-        for pid in postgres_pids(db).await {
+        for pid in postgres {
             set_affinity(pid, &split.rest_cpus);
         }
         Some(split)

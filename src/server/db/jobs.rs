@@ -388,19 +388,18 @@ pub async fn complete_many(
 
 /// The result writer's transaction: records `done` as [`complete_many`]
 /// does, then settles `moved` (ends those with nothing left, tells live
-/// views) — one commit for both. Returns the jobs written and the
-/// executions that ended.
+/// views) — one commit for both. Returns the jobs written.
 pub async fn complete_and_settle(
     db: &PgPool,
     worker: &str,
     done: &[Completion],
     moved: &[Uuid],
-) -> sqlx::Result<(Vec<(i64, Uuid)>, Vec<(Uuid, String)>)> {
+) -> sqlx::Result<Vec<(i64, Uuid)>> {
     let mut tx = db.begin().await?;
     let ours = complete_in(&mut tx, worker, done).await?;
-    let ended = settle_in(&mut tx, moved).await?;
+    settle_in(&mut tx, moved).await?;
     tx.commit().await?;
-    Ok((ours, ended))
+    Ok(ours)
 }
 
 /// One statement: the jobs leave 'running' with their results and

@@ -157,7 +157,7 @@ async fn write_with_retry(
                 tries += 1;
                 tracing::warn!(tries, "writing results deadlocked; writing again");
             }
-            other => return other.map(|(written, _ended)| written),
+            other => return other,
         }
     }
 }
